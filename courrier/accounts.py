@@ -1,0 +1,183 @@
+"""Mail accounts: addresses, argon2id password hashes, aliases and the permission to send as others.
+
+The one door to the ``accounts`` and ``aliases`` tables. Password hashing is deliberately slow (argon2id, RFC 9106
+low-memory profile); the server calls :meth:`Accounts.verify` from a thread pool so the event loop never waits on it.
+Tests set ``COURRIER_ARGON2_PROFILE=cheapest`` to keep the suite fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import argon2
+from argon2 import PasswordHasher, profiles
+
+from courrier import db
+from courrier.smtp.address import AddressError, parse_address
+
+
+class AccountError(Exception):
+    """An account operation that cannot be done (unknown account, duplicate, bad address)."""
+
+
+@dataclass(frozen=True)
+class Account:
+    address: str
+    is_admin: bool
+    send_as_any: bool
+    aliases: tuple[str, ...] = ()
+
+
+def _hasher() -> PasswordHasher:
+    if os.environ.get("COURRIER_ARGON2_PROFILE") == "cheapest":
+        return PasswordHasher.from_parameters(profiles.CHEAPEST)
+    return PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
+
+
+def normalize(address: str) -> str:
+    """Lower-cases and validates ``local@domain``; raises AccountError with a one-line reason."""
+    try:
+        a = parse_address(address.strip())
+    except AddressError as e:
+        raise AccountError(f"bad address {address!r}: {e}") from None
+    if not a.domain:
+        raise AccountError(f"bad address {address!r}: missing @domain")
+    return f"{a.local.lower()}@{a.domain.lower()}"
+
+
+class Accounts:
+    """Account store over ``courrier.db``; safe to use from several threads."""
+
+    # A dummy hash verified when the account does not exist, so timing does not reveal which accounts exist.
+    _DUMMY: str | None = None
+
+    def __init__(self, db_path: Path) -> None:
+        self._path = db_path
+        self._local = threading.local()
+        self._ph = _hasher()
+        db.connect(db_path).close()  # create + migrate once
+
+    def _conn(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = self._local.conn = db.connect(self._path)
+        return c
+
+    # ------------------------------------------------------------------ queries
+
+    def get(self, address: str) -> Account | None:
+        addr = address.lower()
+        row = self._conn().execute("SELECT * FROM accounts WHERE address=?", (addr,)).fetchone()
+        if row is None:
+            return None
+        aliases = tuple(r[0] for r in self._conn().execute(
+            "SELECT alias FROM aliases WHERE address=? ORDER BY alias", (addr,)))
+        return Account(row["address"], bool(row["is_admin"]), bool(row["send_as_any"]), aliases)
+
+    def list(self) -> list[Account]:
+        rows = self._conn().execute("SELECT address FROM accounts ORDER BY address").fetchall()
+        return [a for a in (self.get(r[0]) for r in rows) if a]
+
+    def resolve(self, address: str) -> str | None:
+        """The account that receives mail for ``address`` (itself or through an alias), or None."""
+        addr = address.lower()
+        c = self._conn()
+        if c.execute("SELECT 1 FROM accounts WHERE address=?", (addr,)).fetchone():
+            return addr
+        row = c.execute("SELECT address FROM aliases WHERE alias=?", (addr,)).fetchone()
+        return row[0] if row else None
+
+    def postmaster(self) -> str | None:
+        """RFC 5321 §4.5.1: postmaster goes to the first admin account, or else the first account."""
+        row = self._conn().execute(
+            "SELECT address FROM accounts ORDER BY is_admin DESC, created, address LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def count(self) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM accounts").fetchone()[0]
+
+    # ------------------------------------------------------------------ changes
+
+    def add(self, address: str, password: str, *, is_admin: bool = False, send_as_any: bool = False) -> Account:
+        addr = normalize(address)
+        if not password:
+            raise AccountError("empty password")
+        h = self._ph.hash(password)
+        c = self._conn()
+        if c.execute("SELECT 1 FROM aliases WHERE alias=?", (addr,)).fetchone():
+            raise AccountError(f"{addr} is already an alias")
+        try:
+            c.execute("INSERT INTO accounts(address,password,is_admin,send_as_any,created) VALUES (?,?,?,?,?)",
+                      (addr, h, int(is_admin), int(send_as_any), time.time()))
+        except sqlite3.IntegrityError:
+            raise AccountError(f"{addr} already exists") from None
+        return self.get(addr)  # type: ignore[return-value]
+
+    def delete(self, address: str) -> None:
+        addr = normalize(address)
+        if self._conn().execute("DELETE FROM accounts WHERE address=?", (addr,)).rowcount == 0:
+            raise AccountError(f"no such account: {addr}")
+
+    def set_password(self, address: str, password: str) -> None:
+        addr = normalize(address)
+        if not password:
+            raise AccountError("empty password")
+        cur = self._conn().execute("UPDATE accounts SET password=? WHERE address=?", (self._ph.hash(password), addr))
+        if cur.rowcount == 0:
+            raise AccountError(f"no such account: {addr}")
+
+    def set_flags(self, address: str, *, is_admin: bool | None = None, send_as_any: bool | None = None) -> None:
+        addr = normalize(address)
+        if self.get(addr) is None:
+            raise AccountError(f"no such account: {addr}")
+        if is_admin is not None:
+            self._conn().execute("UPDATE accounts SET is_admin=? WHERE address=?", (int(is_admin), addr))
+        if send_as_any is not None:
+            self._conn().execute("UPDATE accounts SET send_as_any=? WHERE address=?", (int(send_as_any), addr))
+
+    def add_alias(self, address: str, alias: str) -> None:
+        addr, al = normalize(address), normalize(alias)
+        c = self._conn()
+        if self.get(addr) is None:
+            raise AccountError(f"no such account: {addr}")
+        if c.execute("SELECT 1 FROM accounts WHERE address=?", (al,)).fetchone():
+            raise AccountError(f"{al} is an account")
+        try:
+            c.execute("INSERT INTO aliases(alias,address) VALUES (?,?)", (al, addr))
+        except sqlite3.IntegrityError:
+            raise AccountError(f"{al} is already an alias") from None
+
+    def del_alias(self, address: str, alias: str) -> None:
+        addr, al = normalize(address), normalize(alias)
+        if self._conn().execute("DELETE FROM aliases WHERE alias=? AND address=?", (al, addr)).rowcount == 0:
+            raise AccountError(f"{al} is not an alias of {addr}")
+
+    # ------------------------------------------------------------------ authentication
+
+    def verify(self, address: str, password: str) -> Account | None:
+        """The account when the password is right, else None. Blocking (argon2): call it off the event loop."""
+        try:
+            addr = normalize(address)
+        except AccountError:
+            addr = ""
+        row = self._conn().execute("SELECT password FROM accounts WHERE address=?", (addr,)).fetchone() if addr else None
+        if row is None:
+            if Accounts._DUMMY is None:
+                Accounts._DUMMY = self._ph.hash("courrier-dummy")
+            try:
+                self._ph.verify(Accounts._DUMMY, password)
+            except argon2.exceptions.VerificationError:
+                pass
+            return None
+        try:
+            self._ph.verify(row[0], password)
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+            return None
+        if self._ph.check_needs_rehash(row[0]):
+            self._conn().execute("UPDATE accounts SET password=? WHERE address=?", (self._ph.hash(password), addr))
+        return self.get(addr)

@@ -1,0 +1,190 @@
+"""The composition root: builds every component once from the Config and runs all listeners in one event loop.
+
+No component reaches for globals: each gets what it needs here. Lifecycle: ``start()`` binds every enabled listener
+(failing with one line when a port is taken), ``run()`` waits for SIGINT/SIGTERM, ``stop()`` lets in-flight SMTP
+transactions finish (bounded), then closes the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import signal
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from courrier import log, tlsutil
+from courrier.accounts import Accounts
+from courrier.config import Config, HostPort
+from courrier.mailbox.store import MailStore
+from courrier.smtp.mx import MXPolicy
+from courrier.smtp.policy import Policy
+from courrier.smtp.protocol import ConnectionLimiter, SMTPServer
+
+
+class StartupError(Exception):
+    """A one-line reason the server cannot start (port taken, unreadable certificate…)."""
+
+
+@dataclass
+class Listener:
+    name: str
+    address: HostPort
+    server: asyncio.AbstractServer
+    description: str
+
+
+@dataclass
+class Service:
+    """Something with a lifecycle beside the SMTP listeners (queue runner, POP3, IMAP, HTTP)."""
+
+    name: str
+    stop: Callable[[], Awaitable[None]]
+    banner: list[str] = field(default_factory=list)
+
+
+class App:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.data_dir = cfg.data_dir
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (self.data_dir / "spool-tmp").mkdir(exist_ok=True)
+        self.accounts = Accounts(cfg.db_path)
+        self.store = MailStore(cfg.data_dir)
+        self.limiter = ConnectionLimiter(cfg.limits)
+        self.tls_context = self._tls_context()
+        self.listeners: list[Listener] = []
+        self.smtp_servers: list[SMTPServer] = []
+        self.services: list[Service] = []
+        self.paused = False  # the inspector's "pause incoming" switch
+
+    # ------------------------------------------------------------------ building blocks
+
+    def _tls_context(self) -> ssl.SSLContext:
+        cert, key = self.cfg.tls.cert, self.cfg.tls.key
+        if cert is None or key is None:
+            cert, key = tlsutil.ensure_self_signed(self.data_dir / "tls", self.cfg.hostname)
+        try:
+            return tlsutil.server_context(cert, key)
+        except (ssl.SSLError, OSError) as e:
+            raise StartupError(f"cannot load TLS certificate {cert} / key {key}: {e}") from None
+
+    def inbound_check(self) -> Any:
+        """The mail-authentication step of the MX role, or None when ``[auth] checks = false``."""
+        return None
+
+    def smtp_policy(self, listener: str) -> Policy:
+        """The role each SMTP listener plays: capture mode, the MX role, or the submission role (MSA)."""
+        if listener == "smtp":
+            return MXPolicy(domains=self.cfg.domains, accounts=self.accounts, store=self.store,
+                            inbound_check=self.inbound_check())
+        raise LookupError(listener)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def _bind(self, name: str, addr: HostPort, factory: Callable[[], asyncio.Protocol],
+                    ssl_ctx: ssl.SSLContext | None, description: str) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            server = await loop.create_server(factory, addr.host, addr.port, ssl=ssl_ctx, reuse_address=True,
+                                              backlog=1024, ssl_handshake_timeout=30 if ssl_ctx else None)
+        except OSError as e:
+            reason = "address already in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
+            raise StartupError(f"cannot listen for {name} on {addr}: {reason}") from None
+        self.listeners.append(Listener(name, addr, server, description))
+
+    async def start_smtp(self) -> None:
+        roles = {"smtp": ("MX", False), "submission": ("submission, STARTTLS", False),
+                 "submissions": ("submission, implicit TLS", True)}
+        for name, (desc, implicit) in roles.items():
+            addrs = getattr(self.cfg.listen, name)
+            if not addrs:
+                continue
+            try:
+                policy = self.smtp_policy(name)
+            except LookupError:
+                continue
+            if self.cfg.capture_mode:
+                desc = "capture"
+            smtp = SMTPServer(
+                listener=name, hostname=self.cfg.hostname, policy=policy, limits=self.cfg.limits,
+                limiter=self.limiter, tls_context=self.tls_context, implicit_tls=implicit,
+                trust_loopback=self.cfg.trust_loopback, spool_dir=str(self.data_dir / "spool-tmp"),
+            )
+            self.smtp_servers.append(smtp)
+            for addr in addrs:
+                await self._bind(name, addr, smtp, self.tls_context if implicit else None, desc)
+
+    async def start(self) -> None:
+        try:
+            await self.start_smtp()
+        except BaseException:
+            await self.stop()
+            raise
+
+    def banner(self) -> str:
+        lines = [f"courrier {self._version()} — {'capture mode' if self.cfg.capture_mode else 'mail server'}"
+                 f" for {', '.join(self.cfg.domains)} (hostname {self.cfg.hostname})"]
+        for lst in self.listeners:
+            lines.append(f"  {lst.name:<12} {str(lst.address):<22} {lst.description}")
+        for svc in self.services:
+            lines += [f"  {b}" for b in svc.banner]
+        lines.append(f"  data dir     {self.data_dir}")
+        if not self.cfg.capture_mode and self.accounts.count() == 0:
+            cfg_flag = f" --config {self.cfg.source}" if self.cfg.source else f" --data {self.data_dir}"
+            lines.append(f"  no accounts yet: add one with `courrier user add you@{self.cfg.domains[0]}{cfg_flag}`")
+        return "\n".join(lines)
+
+    @staticmethod
+    def _version() -> str:
+        from courrier import __version__
+        return __version__
+
+    async def run(self) -> None:
+        """Starts everything, waits for SIGINT/SIGTERM, shuts down gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        print(self.banner(), flush=True)
+        log.event("server.started", listeners=len(self.listeners), data_dir=str(self.data_dir))
+        await stop.wait()
+        log.event("server.stopping")
+        await self.stop()
+        log.event("server.stopped")
+
+    async def stop(self) -> None:
+        for lst in self.listeners:
+            lst.server.close()
+        await asyncio.gather(*(s.shutdown() for s in self.smtp_servers))
+        for svc in reversed(self.services):
+            try:
+                await svc.stop()
+            except Exception as e:  # one failing service must not keep the others open
+                log.event("server.stop_failed", level="error", service=svc.name, error=repr(e))
+        self.listeners.clear()
+        self.store.close()
+
+
+def install_uvloop() -> bool:
+    """Uses uvloop's event loop when it is installed (faster protocol handling)."""
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True
+
+
+def serve(cfg: Config) -> None:
+    install_uvloop()
+
+    async def main() -> None:
+        app = App(cfg)
+        await app.run()
+
+    asyncio.run(main())
+

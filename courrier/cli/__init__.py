@@ -1,0 +1,72 @@
+"""The ``courrier`` command: one click group, one module per command group.
+
+Every command takes ``--config F`` and ``--data DIR`` after its name (see ``common_options``) and reports expected
+failures as one line on stderr with exit status 1 — never a traceback. Bad usage exits 2 (click's convention).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from courrier import __version__, config
+
+
+class Fail(click.ClickException):
+    """An expected failure: printed as ``courrier: <message>`` and exit status 1."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"courrier: {self.format_message()}", err=True)
+
+
+def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Adds ``--config`` and ``--data`` to a command and passes a loaded ``cfg`` instead."""
+
+    @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                  help="Configuration file (default: $COURRIER_CONFIG, then ./courrier.toml).")
+    @click.option("--data", "data_dir", type=click.Path(file_okay=False), default=None,
+                  help="Data directory (overrides data_dir from the configuration).")
+    @functools.wraps(f)
+    def wrapper(*args: Any, config_file: str | None, data_dir: str | None, **kwargs: Any) -> Any:
+        capture = bool(kwargs.pop("capture", False))
+        try:
+            cfg = config.load(config_file, data_dir=data_dir, capture=capture)
+        except config.ConfigError as e:
+            raise Fail(f"config error: {e}") from None
+        return f(*args, cfg=cfg, **kwargs)
+
+    return wrapper
+
+
+def read_password(password_stdin: bool, confirm: bool = True) -> str:
+    """A password from stdin (first line) or an interactive prompt; never from argv."""
+    if password_stdin or not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        pw = line.rstrip("\r\n")
+    else:
+        pw = click.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+    if not pw:
+        raise Fail("empty password")
+    return pw
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="courrier")
+def main() -> None:
+    """courrier — a complete, small, readable mail system.
+
+    SMTP (MX and submission), outbound MTA, Maildir, POP3, IMAP, and a capture mode for testing applications.
+    """
+
+
+def _register() -> None:
+    from courrier.cli import serve, user  # noqa: F401  (each module adds its commands to `main`)
+
+
+_register()

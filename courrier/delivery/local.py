@@ -1,0 +1,57 @@
+"""Local delivery: trace headers (RFC 5321 §4.4) and one durable Maildir copy per mailbox.
+
+``Return-Path:`` records the envelope sender, ``Delivered-To:`` the mailbox, ``Received:`` the hop with its TLS
+details. A message with more recipients that resolve to the same mailbox (user, user+tag, an alias) is stored once.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from pathlib import Path
+
+from courrier.mailbox.store import MailStore
+from courrier.smtp.policy import ReceivedMessage
+from courrier.smtp.session import Envelope, Session
+
+
+def received_header(session: Session, env: Envelope, for_rcpt: str | None) -> str:
+    """RFC 5321 §4.4 Received: line, with the TLS version and cipher as Postfix writes them."""
+    helo = session.helo or "unknown"
+    proto = session.protocol_name
+    if env.smtputf8:
+        proto = "UTF8" + proto.replace("ESMTP", "SMTP")  # RFC 6531 §3.7.3: UTF8SMTP, UTF8SMTPS, UTF8SMTPA…
+    ip = session.peer_ip
+    ip_lit = f"IPv6:{ip}" if ":" in ip else ip
+    lines = [f"Received: from {helo} ({helo} [{ip_lit}])"]
+    if session.tls:
+        bits = f" ({session.tls.bits}/{session.tls.bits} bits)" if session.tls.bits else ""
+        lines.append(f"\t(using {session.tls.version} with cipher {session.tls.cipher}{bits})")
+    if session.user:
+        lines.append(f"\t(authenticated sender: {session.user})")
+    lines.append(f"\tby {session.hostname} (courrier) with {proto} id {env.queue_id}")
+    date = email.utils.formatdate(env.received_at, localtime=False)
+    lines.append(f"\tfor <{for_rcpt}>; {date}" if for_rcpt else f"\t; {date}")
+    return "\n".join(lines) + "\n"
+
+
+def trace_headers(session: Session, env: Envelope, mailbox: str, original_rcpt: str) -> bytes:
+    text = (
+        f"Return-Path: <{env.mail_from}>\n"
+        f"Delivered-To: {mailbox}\n"
+        + received_header(session, env, original_rcpt)
+    )
+    return text.encode("utf-8")
+
+
+async def deliver_local(store: MailStore, session: Session, env: Envelope, msg: ReceivedMessage,
+                        mailboxes: dict[str, str], extra_headers: bytes = b"",
+                        folders: dict[str, str | None] | None = None) -> list[Path]:
+    """Stores ``msg`` once per mailbox. ``mailboxes`` maps account → the RCPT address that reached it."""
+    copies = []
+    for account, rcpt in mailboxes.items():
+        folder = (folders or {}).get(account)
+        path = store.folder_for(account, folder)
+        copies.append((path, trace_headers(session, env, account, rcpt) + extra_headers))
+
+    # The copies are written one after the other by one disk thread, each streaming the spool from its start.
+    return await store.deliver(copies, msg.chunks)

@@ -1,0 +1,100 @@
+"""The MX role: mail for our domains from anyone, mail for anywhere else from no one (never an open relay).
+
+RFC 5321 §2.3.5/§3.6: we accept responsibility only for domains in ``domains``. Every relay trick that hides another
+domain in a local part (``user%other@local``, ``"user@other"@local``, ``other!user@local``) stays a local part here —
+looked up as such and refused as an unknown user; a source route (``@local:user@other``) is dropped by the parser,
+which leaves a foreign domain and a 554; IP literals are never ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from courrier.accounts import Accounts
+from courrier.delivery.local import deliver_local
+from courrier.mailbox.store import MailStore
+from courrier.smtp import replies as R
+from courrier.smtp.address import Address
+from courrier.smtp.policy import Policy, ReceivedMessage
+from courrier.smtp.replies import Reply
+from courrier.smtp.session import Envelope, Recipient, Session
+
+MAX_HOPS = 50  # RFC 5321 §6.3: a loop is assumed past this many Received: lines (Postfix's hopcount_limit)
+
+
+@dataclass
+class InboundVerdict:
+    """What the mail-authentication step decided about a message (see courrier.mailauth)."""
+
+    headers: bytes = b""  # e.g. Authentication-Results:, LF-terminated, prepended to each copy
+    reject: Reply | None = None  # e.g. 550 5.7.1 under DMARC p=reject
+    folder: str | None = None  # e.g. "Junk" under p=quarantine
+
+
+# (session, envelope, message) → verdict; installed by the app when [auth] checks = true
+InboundCheck = Callable[[Session, Envelope, ReceivedMessage], Awaitable[InboundVerdict]]
+
+
+def count_received(msg: ReceivedMessage, limit: int = 256 * 1024) -> int:
+    """Number of Received: header fields in the header section (read at most ``limit`` octets)."""
+    msg.file.seek(0)
+    head = msg.file.read(limit)
+    end = head.find(b"\r\n\r\n")
+    if end >= 0:
+        head = head[:end]
+    return sum(1 for line in head.split(b"\r\n") if line[:9].lower() == b"received:")
+
+
+def resolve_local(accounts: Accounts, address: Address) -> str | None:
+    """The account a local address delivers to: the account, an alias, ``user+tag`` → ``user``, postmaster."""
+    full = f"{address.local}@{address.domain}".lower()
+    found = accounts.resolve(full)
+    if found:
+        return found
+    base = address.base()
+    if base is not address:
+        found = accounts.resolve(f"{base.local}@{base.domain}".lower())
+        if found:
+            return found
+    if address.local.lower() == "postmaster":  # RFC 5321 §4.5.1
+        return accounts.postmaster()
+    return None
+
+
+class MXPolicy(Policy):
+    name = "mx"
+
+    def __init__(self, *, domains: tuple[str, ...], accounts: Accounts, store: MailStore,
+                 inbound_check: InboundCheck | None = None) -> None:
+        self.domains = domains
+        self.accounts = accounts
+        self.store = store
+        self.inbound_check = inbound_check
+
+    async def check_rcpt(self, session: Session, env: Envelope, rcpt: Recipient) -> Reply:
+        a = rcpt.address
+        if a.is_domain_literal or a.domain.lower() not in self.domains:
+            return R.RELAY_DENIED
+        mailbox = resolve_local(self.accounts, a)
+        if mailbox is None:
+            return R.NO_SUCH_USER
+        rcpt.mailbox = mailbox
+        rcpt.tag = a.tag
+        return R.RECIPIENT_OK
+
+    async def deliver(self, session: Session, env: Envelope, msg: ReceivedMessage) -> Reply:
+        if count_received(msg) > MAX_HOPS:
+            return R.LOOP_DETECTED
+        verdict = InboundVerdict()
+        if self.inbound_check is not None:
+            verdict = await self.inbound_check(session, env, msg)
+            if verdict.reject is not None:
+                return verdict.reject
+        mailboxes: dict[str, str] = {}
+        for r in env.rcpts:
+            if r.mailbox and r.mailbox not in mailboxes:
+                mailboxes[r.mailbox] = str(r.address)
+        folders = dict.fromkeys(mailboxes, verdict.folder) if verdict.folder else None
+        await deliver_local(self.store, session, env, msg, mailboxes, verdict.headers, folders)
+        return R.QUEUED.with_text(f"OK queued as {env.queue_id}")

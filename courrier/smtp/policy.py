@@ -1,0 +1,85 @@
+"""The policy side of the SMTP server: what each role decides, kept apart from the protocol engine.
+
+The engine (``protocol.py``) owns RFC 5321 — syntax, order, limits, timeouts. A Policy owns the decisions — who may
+connect, authenticate, send from which address, to which recipient, and what happens to an accepted message. The MX
+role, the submission role and capture mode are three subclasses of this one interface (aiosmtpd's handler idea).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import IO, Protocol
+
+from courrier.smtp import replies as R
+from courrier.smtp.replies import Reply
+from courrier.smtp.session import Envelope, Recipient, Session
+
+
+@dataclass
+class ReceivedMessage:
+    """An accepted message body as the client sent it (CRLF line endings, dot-unstuffed), spooled to memory or disk.
+
+    ``file`` is positioned anywhere; readers seek(0) first. ``size`` is its length in octets.
+    """
+
+    file: IO[bytes]
+    size: int
+
+    def read_all(self) -> bytes:
+        self.file.seek(0)
+        return self.file.read()
+
+    def chunks(self, size: int = 1 << 20):
+        self.file.seek(0)
+        while True:
+            b = self.file.read(size)
+            if not b:
+                return
+            yield b
+
+
+class AuthBackend(Protocol):
+    async def authenticate(self, session: Session, username: str, password: str) -> Reply: ...
+
+
+class Policy:
+    """Default answers; subclasses override what their role decides."""
+
+    name = "base"
+
+    def require_tls(self, session: Session) -> bool:
+        """True: commands not flagged "allowed before STARTTLS" answer 530 5.7.0 until TLS is on."""
+        return False
+
+    def auth_mechanisms(self, session: Session) -> list[str]:
+        """The SASL mechanisms to advertise now (RFC 4954 §3); empty: no AUTH."""
+        return []
+
+    def auth_needs_tls(self, session: Session) -> bool:
+        """True when AUTH must wait for TLS (538 5.7.11)."""
+        return False
+
+    def require_auth(self, session: Session) -> bool:
+        """True: MAIL before AUTH answers 530 5.7.0 (RFC 4954 §6)."""
+        return False
+
+    async def check_connect(self, session: Session) -> Reply | None:
+        return None
+
+    async def authenticate(self, session: Session, username: str, password: str) -> Reply:
+        return R.AUTH_MECH_UNSUPPORTED
+
+    async def check_mail(self, session: Session, env: Envelope) -> Reply:
+        return R.SENDER_OK
+
+    async def check_rcpt(self, session: Session, env: Envelope, rcpt: Recipient) -> Reply | None:
+        """A reply, or None for "no answer at all" (capture mode's timeout…@ address)."""
+        return R.RECIPIENT_OK
+
+    async def deliver(self, session: Session, env: Envelope, msg: ReceivedMessage) -> Reply:
+        """Called at the end of DATA/BDAT LAST. Returns 250 only once the message is on stable storage."""
+        return R.LOCAL_ERROR
+
+    def paused(self) -> bool:
+        """True while incoming mail is paused (the inspector's switch): MAIL answers 451 4.3.2."""
+        return False
