@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import signal
 import ssl
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,8 @@ from courrier.mailbox.store import MailStore
 from courrier.smtp.mx import MXPolicy
 from courrier.smtp.policy import Policy
 from courrier.smtp.protocol import ConnectionLimiter, SMTPServer
+from courrier.smtp.submission import SubmissionPolicy
+from courrier.smtp.throttle import AuthThrottle
 
 
 class StartupError(Exception):
@@ -80,7 +83,19 @@ class App:
         if listener == "smtp":
             return MXPolicy(domains=self.cfg.domains, accounts=self.accounts, store=self.store,
                             inbound_check=self.inbound_check())
+        if listener in ("submission", "submissions"):
+            return self.submission_policy
         raise LookupError(listener)
+
+    @functools.cached_property
+    def submission_policy(self) -> SubmissionPolicy:
+        """The MSA role, one instance for both submission listeners so they share the AUTH throttle."""
+        return SubmissionPolicy(
+            hostname=self.cfg.hostname, domains=self.cfg.domains, accounts=self.accounts, store=self.store,
+            throttle=AuthThrottle(self.cfg.limits.auth_failures_per_ip),
+            relay=getattr(self, "relay_outbound", None),  # the outbound queue, once the app has one
+            sent_copy=self.cfg.submission.sent_copy, spool_dir=str(self.data_dir / "spool-tmp"),
+        )
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -1,0 +1,285 @@
+"""The submission role (MSA, RFC 6409): who the user is, whether they may use that sender, and a well-formed message.
+
+The same SMTP engine as the MX role; this policy decides:
+
+- AUTH (RFC 4954) with PLAIN and LOGIN, offered only once the session is encrypted (STARTTLS, RFC 3207, or the
+  implicit-TLS port, RFC 8314) — or to a trusted loopback client (``trust_loopback``). Before that AUTH answers
+  538 5.7.11 (RFC 4954 §6) and MAIL answers 530 5.7.0 (RFC 4954 §6, RFC 6409 §4.3: the MSA needs an identity).
+- Password checks (argon2) run in a thread, never on the event loop; failures are throttled per IP and per account
+  (``throttle.AuthThrottle``) and answered 454 4.7.0 while blocked.
+- Identity (RFC 6409 §6.1 "the MSA MAY … verify the sender"): the envelope sender and every address of the header
+  ``From:`` (and ``Sender:`` when present) must be the account's address, one of its aliases, or a ``+tag``
+  subaddress of either; else 553 5.7.1. Accounts with ``send_as_any`` are exempt (trusted relays, applications).
+- Hygiene (RFC 6409 §8.2, §8.3): ``Date:`` and ``Message-ID:`` are added when missing; a message without exactly one
+  syntactically valid ``From:`` (RFC 5322 §3.6, §3.6.2) is refused with 550 5.6.0.
+- Delivery: recipients in local domains go to their Maildir; others to the outbound relay callable when the app has
+  one, and are refused with 451 4.3.2 at RCPT while it has none. ``[submission] sent_copy`` files a copy in the
+  sender's ``Sent`` folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from email import errors as email_errors
+from email import policy as email_policy
+from email.headerregistry import AddressHeader
+from email.message import EmailMessage
+from email.parser import HeaderParser
+
+from courrier import log
+from courrier.accounts import Account, AccountError, Accounts, normalize
+from courrier.delivery.local import deliver_local
+from courrier.mailbox.store import MailStore
+from courrier.smtp import replies as R
+from courrier.smtp.address import Address, AddressError, parse_address
+from courrier.smtp.mx import MAX_HOPS, count_received, resolve_local
+from courrier.smtp.policy import Policy, ReceivedMessage
+from courrier.smtp.reader import new_spool
+from courrier.smtp.replies import Reply
+from courrier.smtp.session import Envelope, Recipient, Session
+from courrier.smtp.throttle import AuthThrottle
+
+# (session, envelope, message, recipients in other domains) → the reply of the outbound queue
+Relay = Callable[[Session, Envelope, ReceivedMessage, list[Recipient]], Awaitable[Reply]]
+
+MAX_HEADER_SECTION = 256 * 1024  # octets; a submitted message with a larger header section is refused
+MECHANISMS = ["PLAIN", "LOGIN"]  # RFC 4616, draft-murchison-sasl-login
+
+
+class HeaderProblem(Exception):
+    """The header section breaks a rule the MSA enforces; carries the reply to give."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(str(reply))
+        self.reply = reply
+
+
+def header_section(msg: ReceivedMessage, limit: int = MAX_HEADER_SECTION) -> bytes:
+    """The header section (without the empty line that ends it) of a CRLF message; 550 5.6.0 past ``limit``."""
+    msg.file.seek(0)
+    head = msg.file.read(limit + 4)
+    if head.startswith(b"\r\n"):
+        return b""  # RFC 5322 §2.1: an empty line first means no header fields at all
+    end = head.find(b"\r\n\r\n")
+    if end >= 0:
+        return head[: end + 2]
+    if msg.size > limit:
+        raise HeaderProblem(R.BAD_MESSAGE.with_text(f"Header section larger than {limit} octets"))
+    return head if head.endswith(b"\r\n") else head + b"\r\n"
+
+
+def parse_headers(head: bytes) -> EmailMessage:
+    """Parses the header fields (UTF-8 allowed, RFC 6532) with the stdlib's strict RFC 5322 policy."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HeaderProblem(R.BAD_MESSAGE.with_text("Header section is not valid UTF-8")) from None
+    return HeaderParser(policy=email_policy.default).parsestr(text + "\r\n")  # type: ignore[return-value]
+
+
+def mailbox_list(headers: EmailMessage, name: str, *, required: bool) -> list[Address]:
+    """The addresses of an originator field, refusing what RFC 5322 §3.6.2 does not allow (550 5.6.0)."""
+    try:
+        fields: list[AddressHeader] | None = headers.get_all(name)
+    except Exception:  # the stdlib parser raises on a few pathological inputs
+        raise HeaderProblem(R.BAD_MESSAGE.with_text(f"Malformed {name}: header (RFC 5322 section 3.6.2)")) from None
+    if not fields:
+        if required:
+            raise HeaderProblem(R.BAD_MESSAGE.with_text(f"Message has no {name}: header (RFC 5322 section 3.6)"))
+        return []
+    if len(fields) > 1:
+        raise HeaderProblem(R.BAD_MESSAGE.with_text(f"Message has more than one {name}: header (RFC 5322 section 3.6)"))
+    field = fields[0]
+    broken = R.BAD_MESSAGE.with_text(f"Malformed {name}: header {str(field)[:80]!r} (RFC 5322 section 3.6.2)")
+    try:
+        groups, defects = field.groups, field.defects
+    except Exception:  # the stdlib parser raises on a few pathological inputs
+        raise HeaderProblem(broken) from None
+    if any(isinstance(d, email_errors.InvalidHeaderDefect) for d in defects):
+        raise HeaderProblem(broken)
+    out: list[Address] = []
+    for g in groups:
+        if g.display_name is not None:  # a group: From/Sender take mailboxes only (RFC 5322 §3.6.2)
+            raise HeaderProblem(broken)
+        for a in g.addresses:
+            if not a.username or not a.domain:
+                raise HeaderProblem(broken)
+            try:
+                out.append(parse_address(a.addr_spec.strip("<>"), utf8=True))
+            except AddressError:
+                raise HeaderProblem(broken) from None
+    if not out:
+        raise HeaderProblem(broken)
+    if name == "Sender" and len(out) != 1:
+        raise HeaderProblem(broken)  # RFC 5322 §3.6.2: Sender is a single mailbox
+    return out
+
+
+def owns(account: Account, address: Address) -> bool:
+    """True when ``address`` is the account's own address, one of its aliases, or a ``+tag`` of either."""
+    mine = {account.address, *account.aliases}
+    for a in (address, address.base()):
+        if f"{a.local}@{a.domain}".lower() in mine:
+            return True
+    return False
+
+
+class SubmissionPolicy(Policy):
+    name = "submission"
+
+    def __init__(self, *, hostname: str, domains: tuple[str, ...], accounts: Accounts, store: MailStore,
+                 throttle: AuthThrottle, relay: Relay | None = None, sent_copy: bool = False,
+                 spool_dir: str | None = None) -> None:
+        self.hostname = hostname
+        self.domains = domains
+        self.accounts = accounts
+        self.store = store
+        self.throttle = throttle
+        self.relay = relay
+        self.sent_copy = sent_copy
+        self.spool_dir = spool_dir
+
+    # ------------------------------------------------------------------ authentication (RFC 4954)
+
+    def auth_mechanisms(self, session: Session) -> list[str]:
+        # RFC 4954 §4 / RFC 6409 §4.3: plaintext mechanisms only under TLS, or for a trusted loopback client.
+        return list(MECHANISMS) if session.tls is not None or session.trusted_local else []
+
+    def auth_needs_tls(self, session: Session) -> bool:
+        return True  # AUTH before STARTTLS off loopback: 538 5.7.11 (RFC 4954 §6)
+
+    def require_auth(self, session: Session) -> bool:
+        return True  # MAIL before AUTH: 530 5.7.0 (RFC 4954 §6)
+
+    async def authenticate(self, session: Session, username: str, password: str) -> Reply:
+        if self.throttle.blocked(session.peer_ip, username):
+            log.event("smtp.auth_throttled", level="warn", sid=session.id, ip=session.peer_ip, user=username)
+            return R.AUTH_THROTTLED  # RFC 4954 §4: 454 4.7.0; the password is not even checked
+        loop = asyncio.get_running_loop()
+        account = await loop.run_in_executor(None, self.accounts.verify, username, password)  # argon2: a thread
+        if account is None:
+            newly = self.throttle.failure(session.peer_ip, username)
+            if newly:
+                log.event("smtp.auth_blocked", level="warn", sid=session.id, ip=session.peer_ip, user=username,
+                          blocked=",".join(newly))
+            return R.AUTH_FAILED
+        return R.AUTH_OK
+
+    def _account(self, session: Session) -> Account | None:
+        if not session.user:
+            return None
+        try:
+            return self.accounts.get(normalize(session.user))
+        except AccountError:
+            return None
+
+    # ------------------------------------------------------------------ envelope
+
+    async def check_mail(self, session: Session, env: Envelope) -> Reply:
+        account = self._account(session)
+        if account is None:  # deleted since AUTH
+            return R.AUTH_REQUIRED.with_text("Authenticated account no longer exists")
+        # RFC 6409 §6.1: the envelope sender must be the user's. The null sender (<>, RFC 5321 §4.5.5) claims no
+        # identity; the header From check below still applies to such messages.
+        if not env.mail_from.is_null and not account.send_as_any and not owns(account, env.mail_from):
+            log.event("smtp.sender_refused", level="warn", sid=session.id, user=account.address,
+                      sender=f"<{env.mail_from}>")
+            return R.SENDER_NOT_OWNED.with_text(f"Sender address <{env.mail_from}> not owned by {account.address}")
+        return R.SENDER_OK
+
+    def _is_local(self, address: Address) -> bool:
+        return not address.is_domain_literal and address.domain.lower() in self.domains
+
+    async def check_rcpt(self, session: Session, env: Envelope, rcpt: Recipient) -> Reply:
+        a = rcpt.address
+        if self._is_local(a):
+            mailbox = resolve_local(self.accounts, a)
+            if mailbox is None:
+                return R.NO_SUCH_USER
+            rcpt.mailbox = mailbox
+            rcpt.tag = a.tag
+            return R.RECIPIENT_OK
+        if self.relay is None:
+            return R.RELAY_UNAVAILABLE  # no outbound queue yet: say so rather than pretend (451 4.3.2)
+        return R.RECIPIENT_OK
+
+    # ------------------------------------------------------------------ message
+
+    def _check_headers(self, account: Account, msg: ReceivedMessage) -> list[str]:
+        """Validates From/Sender and the identity they claim; returns the header lines to add (RFC 6409 §8)."""
+        fields = parse_headers(header_section(msg))
+        claimed = mailbox_list(fields, "From", required=True)
+        claimed += mailbox_list(fields, "Sender", required=False)
+        if not account.send_as_any:
+            for a in claimed:
+                if not owns(account, a):
+                    raise HeaderProblem(R.SENDER_NOT_OWNED.with_text(
+                        f"Header From/Sender address <{a}> not owned by {account.address}"))
+        added = []
+        if "Date" not in fields:  # RFC 6409 §8.3
+            added.append("Date: " + email.utils.format_datetime(datetime.now().astimezone()))
+        if "Message-ID" not in fields:  # RFC 6409 §8.3, RFC 5322 §3.6.4
+            added.append(f"Message-ID: <{secrets.token_hex(8)}.{secrets.token_hex(4)}@{self.hostname}>")
+        return added
+
+    def _prepend(self, lines: list[str], msg: ReceivedMessage) -> ReceivedMessage:
+        """A new spooled message: the added header lines, then the original (blocking: runs in a thread)."""
+        spool = new_spool(self.spool_dir)
+        prefix = "".join(line + "\r\n" for line in lines).encode("utf-8")
+        spool.write(prefix)
+        for chunk in msg.chunks():
+            spool.write(chunk)
+        spool.flush()
+        return ReceivedMessage(spool, msg.size + len(prefix))
+
+    async def deliver(self, session: Session, env: Envelope, msg: ReceivedMessage) -> Reply:
+        account = self._account(session)
+        if account is None:
+            return R.AUTH_REQUIRED.with_text("Authenticated account no longer exists")
+        if count_received(msg) > MAX_HOPS:
+            return R.LOOP_DETECTED
+        try:
+            added = self._check_headers(account, msg)
+        except HeaderProblem as e:
+            log.event("smtp.message_refused", level="warn", qid=env.queue_id, sid=session.id,
+                      user=account.address, reason=e.reply.text)
+            return e.reply
+        final = msg
+        if added:
+            final = await asyncio.get_running_loop().run_in_executor(None, self._prepend, added, msg)
+        try:
+            return await self._route(session, env, account, final)
+        finally:
+            if final is not msg:
+                final.file.close()
+
+    async def _route(self, session: Session, env: Envelope, account: Account, msg: ReceivedMessage) -> Reply:
+        remote = [r for r in env.rcpts if r.mailbox is None]
+        if remote:
+            # The outbound queue first: it is the step that may refuse; local copies follow once it has the message.
+            if self.relay is None:
+                return R.RELAY_UNAVAILABLE
+            result = await self.relay(session, env, msg, remote)
+            if not result.ok:
+                return result
+        mailboxes: dict[str, str] = {}
+        for r in env.rcpts:
+            if r.mailbox and r.mailbox not in mailboxes:
+                mailboxes[r.mailbox] = str(r.address)
+        if mailboxes:
+            await deliver_local(self.store, session, env, msg, mailboxes)
+        if self.sent_copy:
+            await self._store_sent(env, account, msg)
+        return R.QUEUED.with_text(f"OK queued as {env.queue_id}")
+
+    async def _store_sent(self, env: Envelope, account: Account, msg: ReceivedMessage) -> None:
+        """The sender's copy in ``Sent``: a convenience, so a failure is logged but does not fail the submission
+        (the recipients already have the message; a 4xx now would make the client send it twice)."""
+        try:
+            await self.store.deliver([(self.store.folder_for(account.address, "Sent"), b"")], msg.chunks)
+        except (OSError, ValueError) as e:
+            log.event("smtp.sent_copy_failed", level="error", qid=env.queue_id, user=account.address, error=str(e))
