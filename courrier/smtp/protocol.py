@@ -796,14 +796,20 @@ class SMTPProtocol(asyncio.Protocol):
             return
         self._in_transaction_work = True
         try:
+            refusal = None
             if reader.too_big:
-                result = R.MESSAGE_TOO_BIG
+                refusal = R.MESSAGE_TOO_BIG
             elif reader.line_too_long:
-                result = R.LINE_TOO_LONG.with_text("Line too long (RFC 5321 §4.5.3.1.6: 1000 octets)")
+                refusal = R.LINE_TOO_LONG.with_text("Line too long (RFC 5321 section 4.5.3.1.6: 1000 octets)")
             elif reader.error is not None:
-                result = R.INSUFFICIENT_STORAGE
-            else:
+                refusal = R.INSUFFICIENT_STORAGE
+            if refusal is None:
                 result = await self._finish_message(ReceivedMessage(spool, reader.size))
+            else:
+                result = refusal
+                log.event("smtp.message", level="warn", qid=self.env.queue_id if self.env else None,
+                          sid=self.session.id, ip=self.session.peer_ip, size=reader.size, result=result.code,
+                          text=result.text)
         finally:
             self._in_transaction_work = False
             spool.close()
