@@ -66,7 +66,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from courrier.cli import serve, user  # noqa: F401  (each module adds its commands to `main`)
+    from courrier.cli import probe, send, serve, user  # noqa: F401  (each module adds its commands to `main`)
 
 
 _register()
