@@ -18,6 +18,8 @@ from typing import Any
 
 from courrier import log, tlsutil
 from courrier.accounts import Accounts
+from courrier.capture.policy import CapturePolicy
+from courrier.capture.store import CaptureStore
 from courrier.config import Config, HostPort
 from courrier.mailbox.store import MailStore
 from courrier.smtp.mx import MXPolicy
@@ -56,6 +58,10 @@ class App:
         (self.data_dir / "spool-tmp").mkdir(exist_ok=True)
         self.accounts = Accounts(cfg.db_path)
         self.store = MailStore(cfg.data_dir)
+        self.capture: CaptureStore | None = None  # capture mode: the captured mail (web UI/API, POP3, IMAP)
+        self._capture_policy: CapturePolicy | None = None
+        if cfg.capture_mode:
+            self.capture = CaptureStore(cfg.data_dir, cfg.capture, db_path=cfg.db_path, hostname=cfg.hostname)
         self.limiter = ConnectionLimiter(cfg.limits)
         self.tls_context = self._tls_context()
         self.listeners: list[Listener] = []
@@ -80,6 +86,10 @@ class App:
 
     def smtp_policy(self, listener: str) -> Policy:
         """The role each SMTP listener plays: capture mode, the MX role, or the submission role (MSA)."""
+        if self.capture is not None and listener in ("smtp", "submission", "submissions"):
+            if self._capture_policy is None:
+                self._capture_policy = CapturePolicy(store=self.capture, cfg=self.cfg.capture, accounts=self.accounts)
+            return self._capture_policy
         if listener == "smtp":
             return MXPolicy(domains=self.cfg.domains, accounts=self.accounts, store=self.store,
                             inbound_check=self.inbound_check())
@@ -134,6 +144,9 @@ class App:
 
     async def start(self) -> None:
         try:
+            if self.capture is not None:
+                await self.capture.start()
+                self.services.append(Service("capture", self.capture.aclose))
             await self.start_smtp()
         except BaseException:
             await self.stop()
@@ -182,6 +195,8 @@ class App:
                 log.event("server.stop_failed", level="error", service=svc.name, error=repr(e))
         self.listeners.clear()
         self.store.close()
+        if self.capture is not None:
+            self.capture.close()
 
 
 def install_uvloop() -> bool:

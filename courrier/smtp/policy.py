@@ -38,6 +38,10 @@ class ReceivedMessage:
             yield b
 
 
+class Disconnect(Exception):
+    """Raised by a policy hook to drop the connection at once, without a reply (capture mode's disconnect…@)."""
+
+
 class AuthBackend(Protocol):
     async def authenticate(self, session: Session, username: str, password: str) -> Reply: ...
 

@@ -31,7 +31,7 @@ from courrier.smtp.address import (
     xtext_decode,
 )
 from courrier.smtp.commands import COMMANDS, HTTP_VERBS, JUNK_LIMIT
-from courrier.smtp.policy import Policy, ReceivedMessage
+from courrier.smtp.policy import Disconnect, Policy, ReceivedMessage
 from courrier.smtp.reader import DataReader, new_spool
 from courrier.smtp.replies import Reply
 from courrier.smtp.session import Envelope, Recipient, Session, TLSInfo
@@ -383,6 +383,9 @@ class SMTPProtocol(asyncio.Protocol):
                 if self._shutdown and not self._closed and self.env is None and self._mode != _DATA:
                     self._write_reply(R.SHUTTING_DOWN)
                     self._close()
+        except Disconnect:  # the policy asked for the connection to be dropped with no reply
+            log.event("smtp.dropped", sid=self.session.id, ip=self.session.peer_ip)
+            self._close()
         except Exception as e:  # a bug must cost one connection, never the server
             log.event("smtp.internal_error", level="error", sid=self.session.id, error=repr(e))
             if not self._closed:

@@ -1,0 +1,168 @@
+"""The SQLite index of captured mail (tables of migration ``0030_capture.sql`` in ``courrier.db``).
+
+The index is a cache of what the Maildir files hold — every column can be recomputed from a file (see
+``CaptureStore.reindex``) — so it lives in the shared database with ``synchronous=NORMAL``: a crash may lose the
+last index rows, never a message, and the next start's scan puts them back.
+
+One connection, used under one lock by whichever thread calls (disk threads insert, the web layer's threads read):
+SQLite serialises writers anyway, and a single connection keeps the FTS5 table and its rows in step.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from courrier import db
+
+
+@dataclass
+class IndexRow:
+    id: str
+    file: str
+    created: float
+    date: float | None
+    message_id: str
+    return_path: str
+    from_: dict[str, str]
+    to: list[dict[str, str]]
+    cc: list[dict[str, str]]
+    bcc: list[dict[str, str]]
+    reply_to: list[dict[str, str]]
+    subject: str
+    size: int
+    attachments: int
+    inline: int
+    read: bool
+    username: str
+    snippet: str
+    envelope: dict[str, Any]
+    tags: list[str] = field(default_factory=list)
+    search_addresses: str = ""
+    search_body: str = ""
+
+
+def _j(v: Any) -> str:
+    return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+
+
+class CaptureIndex:
+    def __init__(self, db_path: Path) -> None:
+        self.conn = db.connect(db_path, check_same_thread=False)
+        self.lock = threading.RLock()
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    # ------------------------------------------------------------------ writes
+
+    def insert(self, r: IndexRow) -> int:
+        """Adds one message; raises sqlite3.IntegrityError when its id is already indexed."""
+        with self.lock:
+            c = self.conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                cur = c.execute(
+                    "INSERT INTO capture_messages (id, file, created, date, message_id, return_path, from_json, "
+                    "to_json, cc_json, bcc_json, reply_to_json, subject, size, attachments, inline, read, username, "
+                    "snippet, envelope) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (r.id, r.file, r.created, r.date, r.message_id, r.return_path, _j(r.from_), _j(r.to), _j(r.cc),
+                     _j(r.bcc), _j(r.reply_to), r.subject, r.size, r.attachments, r.inline, int(r.read),
+                     r.username, r.snippet, _j(r.envelope)))
+                seq = cur.lastrowid
+                assert seq is not None
+                c.executemany("INSERT OR IGNORE INTO capture_tags (seq, tag) VALUES (?, ?)",
+                              [(seq, t) for t in r.tags])
+                c.execute("INSERT INTO capture_fts (rowid, subject, addresses, body) VALUES (?,?,?,?)",
+                          (seq, r.subject, r.search_addresses, r.search_body))
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            return seq
+
+    def delete_seqs(self, seqs: Sequence[int]) -> None:
+        if not seqs:
+            return
+        with self.lock:
+            c = self.conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                for i in range(0, len(seqs), 500):
+                    chunk = list(seqs[i:i + 500])
+                    marks = ",".join("?" * len(chunk))
+                    c.execute(f"DELETE FROM capture_fts WHERE rowid IN ({marks})", chunk)
+                    c.execute(f"DELETE FROM capture_tags WHERE seq IN ({marks})", chunk)
+                    c.execute(f"DELETE FROM capture_messages WHERE seq IN ({marks})", chunk)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def clear(self) -> None:
+        with self.lock:
+            c = self.conn
+            c.execute("BEGIN IMMEDIATE")
+            c.execute("DELETE FROM capture_fts")
+            c.execute("DELETE FROM capture_tags")
+            c.execute("DELETE FROM capture_messages")
+            c.execute("COMMIT")
+
+    def set_read(self, seqs: Iterable[int], read: bool) -> None:
+        with self.lock:
+            self.conn.executemany("UPDATE capture_messages SET read = ? WHERE seq = ?",
+                                  [(int(read), s) for s in seqs])
+
+    def set_file(self, seq: int, file: str) -> None:
+        with self.lock:
+            self.conn.execute("UPDATE capture_messages SET file = ? WHERE seq = ?", (file, seq))
+
+    # ------------------------------------------------------------------ reads
+
+    def select(self, where: str = "1", params: Sequence[Any] = (), *, start: int = 0, limit: int = -1,
+               columns: str = "m.*", order: str = "m.created DESC, m.seq DESC") -> list[sqlite3.Row]:
+        with self.lock:
+            return self.conn.execute(
+                f"SELECT {columns} FROM capture_messages m WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                (*params, limit, max(0, start))).fetchall()
+
+    def count(self, where: str = "1", params: Sequence[Any] = ()) -> tuple[int, int]:
+        """(messages, unread) matching ``where``."""
+        with self.lock:
+            row = self.conn.execute(
+                f"SELECT count(*), coalesce(sum(m.read = 0), 0) FROM capture_messages m WHERE {where}",
+                tuple(params)).fetchone()
+        return int(row[0]), int(row[1])
+
+    def by_id(self, id_: str) -> sqlite3.Row | None:
+        with self.lock:
+            return self.conn.execute("SELECT * FROM capture_messages WHERE id = ?", (id_,)).fetchone()
+
+    def tags_of(self, seqs: Sequence[int]) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {s: [] for s in seqs}
+        if not seqs:
+            return out
+        with self.lock:
+            for i in range(0, len(seqs), 500):
+                chunk = list(seqs[i:i + 500])
+                marks = ",".join("?" * len(chunk))
+                for row in self.conn.execute(
+                        f"SELECT seq, tag FROM capture_tags WHERE seq IN ({marks}) ORDER BY tag", chunk):
+                    out[row[0]].append(row[1])
+        return out
+
+    def all_tags(self) -> list[str]:
+        with self.lock:
+            return [r[0] for r in self.conn.execute("SELECT DISTINCT tag FROM capture_tags ORDER BY tag COLLATE NOCASE")]
+
+    def files(self) -> dict[str, tuple[int, str]]:
+        """Maildir base name (without the ``:2,`` info) → (seq, id) of every indexed message."""
+        with self.lock:
+            rows = self.conn.execute("SELECT seq, id, file FROM capture_messages").fetchall()
+        return {Path(r["file"]).name.split(":2,")[0]: (r["seq"], r["id"]) for r in rows}

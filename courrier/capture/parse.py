@@ -1,0 +1,253 @@
+"""MIME → what the index and the API show: addresses, subject, dates, decoded text, attachments and inline parts.
+
+Parsing uses the stdlib ``email`` package (policy ``default``: encoded words decoded, QP/base64 bodies decoded to
+their charset). Bad input never raises out of here: a header that does not parse is read as plain text, a body in
+an unknown charset is decoded as UTF-8 with replacement — a capture server must show exactly the broken mail it was
+sent, not refuse it.
+
+Part ids are IMAP's (RFC 3501 §6.4.5 section numbers): "1" for a single-part body, "1", "2", "2.1"… in a multipart
+tree. They address parts in ``GET /api/v1/message/{ID}/part/{PartID}``.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import email.utils
+import html
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from html.parser import HTMLParser
+
+SNIPPET_LENGTH = 250
+_PARSER = BytesParser(policy=email.policy.default)
+
+
+def parse_bytes(data: bytes) -> EmailMessage:
+    return _PARSER.parsebytes(data)  # type: ignore[return-value]
+
+
+@dataclass
+class PartInfo:
+    part_id: str
+    content_type: str
+    filename: str
+    content_id: str
+    size: int  # decoded octets
+
+
+@dataclass
+class Parsed:
+    message_id: str = ""
+    subject: str = ""
+    date: float | None = None
+    from_: dict[str, str] = field(default_factory=lambda: {"Name": "", "Address": ""})
+    to: list[dict[str, str]] = field(default_factory=list)
+    cc: list[dict[str, str]] = field(default_factory=list)
+    reply_to: list[dict[str, str]] = field(default_factory=list)
+    text: str = ""
+    html: str = ""
+    attachments: list[PartInfo] = field(default_factory=list)
+    inline: list[PartInfo] = field(default_factory=list)
+    x_tags: list[str] = field(default_factory=list)
+
+    @property
+    def html_text(self) -> str:
+        return html_to_text(self.html) if self.html else ""
+
+    def snippet(self) -> str:
+        src = self.text if self.text.strip() else self.html_text
+        s = " ".join(src.split())
+        return s if len(s) <= SNIPPET_LENGTH else s[:SNIPPET_LENGTH].rstrip() + "..."
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def header_text(msg: Message, name: str) -> str:
+    """A header's decoded value ("" when absent); never raises on malformed encoded words."""
+    try:
+        v = msg.get(name)
+    except Exception:
+        v = None
+    if v is None:
+        return ""
+    try:
+        return " ".join(str(v).split())
+    except Exception:
+        return " ".join(str(msg.get_all(name, [""])[0]).split())
+
+
+def addresses(msg: Message, name: str) -> list[dict[str, str]]:
+    """Every address of the header fields ``name`` as Mailpit's ``{"Name", "Address"}``."""
+    out: list[dict[str, str]] = []
+    try:
+        values = msg.get_all(name) or []
+    except Exception:
+        values = []
+    for v in values:
+        try:
+            addrs = [(a.display_name, a.addr_spec) for a in v.addresses]  # type: ignore[union-attr]
+        except Exception:
+            addrs = email.utils.getaddresses([str(v)])
+        for display, addr in addrs:
+            if addr and addr != "<>":
+                out.append({"Name": display or "", "Address": addr})
+    return out
+
+
+def parse_date(value: str) -> float | None:
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+# --------------------------------------------------------------------------- parts
+
+
+def walk(msg: Message, prefix: str = "") -> Iterator[tuple[str, Message]]:
+    """(part id, leaf part) for every non-multipart part, depth first, with IMAP section numbers."""
+    if msg.is_multipart():
+        payload = msg.get_payload()
+        if isinstance(payload, list):
+            for i, sub in enumerate(payload, 1):
+                yield from walk(sub, f"{prefix}{i}" if not prefix else f"{prefix}.{i}")
+        return
+    yield (prefix or "1", msg)
+
+
+def find_part(msg: Message, part_id: str) -> Message | None:
+    for pid, part in walk(msg):
+        if pid == part_id:
+            return part
+    return None
+
+
+def part_bytes(part: Message) -> bytes:
+    """The decoded content of a leaf part (transfer encoding removed)."""
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if isinstance(data, bytes):
+        return data
+    payload = part.get_payload()
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "surrogateescape")
+    if isinstance(payload, list) and payload:  # message/rfc822: its serialized form
+        try:
+            return payload[0].as_bytes()
+        except Exception:
+            return b""
+    return b""
+
+
+def part_text(part: Message) -> str:
+    """A text part decoded from its transfer encoding and charset (unknown charsets: UTF-8 with replacement)."""
+    try:
+        content = part.get_content()  # type: ignore[attr-defined]
+        if isinstance(content, str):
+            return content
+    except Exception:
+        pass
+    return part_bytes(part).decode(part.get_content_charset() or "utf-8", "replace") if _known_charset(
+        part.get_content_charset()) else part_bytes(part).decode("utf-8", "replace")
+
+
+def _known_charset(cs: str | None) -> bool:
+    if not cs:
+        return False
+    try:
+        "".encode(cs)
+        return True
+    except LookupError:
+        return False
+
+
+def _filename(part: Message) -> str:
+    try:
+        return part.get_filename() or ""
+    except Exception:
+        return ""
+
+
+def parse(data: bytes) -> tuple[EmailMessage, Parsed]:
+    """Parses a message (LF or CRLF, without our trace block) into the fields the index and the API need."""
+    msg = parse_bytes(data)
+    p = Parsed()
+    p.message_id = header_text(msg, "Message-ID").strip().strip("<>").strip()
+    p.subject = header_text(msg, "Subject")
+    p.date = parse_date(header_text(msg, "Date"))
+    frm = addresses(msg, "From")
+    if frm:
+        p.from_ = frm[0]
+    p.to, p.cc, p.reply_to = addresses(msg, "To"), addresses(msg, "Cc"), addresses(msg, "Reply-To")
+    p.x_tags = [t.strip() for t in header_text(msg, "X-Tags").split(",") if t.strip()]
+    for pid, part in walk(msg):
+        ctype = part.get_content_type()
+        disp = (part.get_content_disposition() or "").lower()
+        fname = _filename(part)
+        cid = header_text(part, "Content-ID").strip("<> ")
+        is_body = disp != "attachment" and not fname
+        if is_body and ctype == "text/plain" and not p.text:
+            p.text = part_text(part)
+            continue
+        if is_body and ctype == "text/html" and not p.html:
+            p.html = part_text(part)
+            continue
+        if is_body and ctype.startswith("text/") and not cid:
+            continue  # other body alternatives (text/enriched…)
+        info = PartInfo(pid, ctype, fname, cid, len(part_bytes(part)))
+        if disp == "inline" or (cid and disp != "attachment"):
+            p.inline.append(info)
+        else:
+            p.attachments.append(info)
+    return msg, p
+
+
+# --------------------------------------------------------------------------- HTML → text
+
+_BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "blockquote",
+          "pre", "hr", "section", "article", "header", "footer", "title"}
+_SKIP = {"script", "style", "head", "template", "noscript"}
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            self.skip += 1
+        elif tag in _BLOCK:
+            self.out.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP:
+            self.skip = max(0, self.skip - 1)
+        elif tag in _BLOCK:
+            self.out.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.out.append(data)
+
+
+def html_to_text(source: str) -> str:
+    """Readable text of an HTML body: scripts and styles dropped, blocks on their own lines, entities decoded."""
+    ex = _TextExtractor()
+    try:
+        ex.feed(source)
+        ex.close()
+        text = "".join(ex.out)
+    except Exception:
+        text = html.unescape(re.sub(r"<[^>]*>", " ", source))
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

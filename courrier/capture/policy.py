@@ -1,0 +1,81 @@
+"""CapturePolicy: the SMTP role of capture mode, over the same protocol engine as the MX and submission roles.
+
+- Every recipient is accepted (RFC 5321 §4.1.1.3 leaves acceptance to the server); nothing is ever relayed.
+- AUTH PLAIN/LOGIN (RFC 4954) succeeds with any credentials when ``[capture] accept_any_auth`` (the default); else
+  the accounts decide, and AUTH waits for TLS except from a trusted loopback client (RFC 4954 §4 / §14).
+- ``[capture] fail_by_address`` (mox's idea): the recipient's local part chooses a failure, at RCPT —
+  ``tempfail…@`` → 451 4.3.0, ``permfail…@`` → 550 5.1.1, ``timeout…@`` → no answer at all (the client's timer
+  fires; our idle timeout closes), ``disconnect…@`` → the connection is dropped without a reply.
+- ``user+tag@`` is accepted as is and ``tag`` recorded as a tag of the message (RFC 5233 subaddressing).
+- "Pause incoming": while ``store.paused``, MAIL answers 451 4.3.2 (the engine asks ``paused()``).
+"""
+
+from __future__ import annotations
+
+from courrier.accounts import Accounts
+from courrier.capture.store import CaptureStore
+from courrier.config import CaptureConfig
+from courrier.smtp import replies as R
+from courrier.smtp.policy import Disconnect, Policy, ReceivedMessage
+from courrier.smtp.replies import Reply
+from courrier.smtp.session import Envelope, Recipient, Session
+
+MECHANISMS = ["PLAIN", "LOGIN"]
+
+
+def failure_for(local_part: str) -> str | None:
+    """"tempfail", "permfail", "timeout" or "disconnect" when the local part asks for it, else None."""
+    lp = local_part.lower()
+    for kind in ("tempfail", "permfail", "timeout", "disconnect"):
+        if lp.startswith(kind):
+            return kind
+    return None
+
+
+class CapturePolicy(Policy):
+    name = "capture"
+
+    def __init__(self, *, store: CaptureStore, cfg: CaptureConfig, accounts: Accounts | None = None) -> None:
+        self.store = store
+        self.cfg = cfg
+        self.accounts = accounts
+
+    def _any_auth(self) -> bool:
+        return self.cfg.accept_any_auth or self.accounts is None
+
+    def auth_mechanisms(self, session: Session) -> list[str]:
+        if self._any_auth() or session.tls is not None or session.trusted_local:
+            return MECHANISMS
+        return []
+
+    def auth_needs_tls(self, session: Session) -> bool:
+        return not self._any_auth() and session.tls is None and not session.trusted_local
+
+    async def authenticate(self, session: Session, username: str, password: str) -> Reply:
+        if self._any_auth():
+            return R.AUTH_OK
+        assert self.accounts is not None
+        import asyncio
+        account = await asyncio.get_running_loop().run_in_executor(None, self.accounts.verify, username, password)
+        return R.AUTH_OK if account is not None else R.AUTH_FAILED
+
+    async def check_rcpt(self, session: Session, env: Envelope, rcpt: Recipient) -> Reply | None:
+        if self.cfg.fail_by_address:
+            kind = failure_for(rcpt.address.local)
+            if kind == "tempfail":
+                return R.TEMPFAIL_BY_ADDRESS
+            if kind == "permfail":
+                return R.PERMFAIL_BY_ADDRESS
+            if kind == "timeout":
+                return None
+            if kind == "disconnect":
+                raise Disconnect()
+        rcpt.tag = rcpt.address.tag
+        return R.RECIPIENT_OK
+
+    async def deliver(self, session: Session, env: Envelope, msg: ReceivedMessage) -> Reply:
+        id_ = await self.store.add(session, env, msg)
+        return R.QUEUED.with_text(f"OK queued as {id_}")
+
+    def paused(self) -> bool:
+        return self.store.paused

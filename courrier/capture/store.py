@@ -1,0 +1,557 @@
+"""CaptureStore — the one door to captured mail: Maildir files, their SQLite index, retention and events.
+
+Storage. Each message is kept ONCE, as a Maildir file under ``data_dir/capture/`` (``new/`` while unread, ``cur/``
+with the ``S`` flag once read — IMAP and POP3 can serve the folder as an ordinary INBOX), written durably by
+``courrier.mailbox.maildir.write_new`` (tmp → fsync → rename → fsync dir) before the SMTP 250. Its envelope and its
+ID are in the file (``envelope.py``: ``Return-Path``, ``X-Courrier-Envelope``, ``Received`` prepended), so the
+SQLite index (``index.py``) is a cache: delete it, and ``reindex()`` — or the next start — rebuilds it with the same
+IDs, envelopes, tags and read states.
+
+Python API (what the web layer, POP3/IMAP and tests call). Every method except ``add``/``start``/``aclose`` is
+synchronous, thread-safe and short (SQLite + reading one file): call them from Starlette's threadpool (plain ``def``
+endpoints) or directly. Results are already shaped as Mailpit's JSON (same field names) so the API can return them.
+
+    store = CaptureStore(data_dir, cfg.capture, db_path=cfg.db_path, hostname=cfg.hostname)
+    await store.start()                 # binds events to the running loop, scans the Maildir, starts max_age pruning
+    await store.aclose()                # stops the pruning task, closes the index
+
+    # receiving
+    id = await store.add(session, env, msg)            # from the SMTP policy: durable, indexed, events sent
+    id = store.add_bytes(data, mail_from="a@x", rcpts=["b@y"], client="127.0.0.1:0", user=None)  # API "send"
+
+    # reading (None when the id is unknown)
+    store.list(start=0, limit=50)      -> {"total","unread","messages_count","messages_unread","start","tags","messages":[summary…]}
+    store.search(query, start, limit)  -> same shape; messages_count/messages_unread count the matches
+    store.summary(id)                  -> MessageSummary {"ID","MessageID","Read","From","To","Cc","Bcc","ReplyTo",
+                                          "Subject","Created","Username","Tags","Size","Attachments","Snippet"}
+    store.get(id)                      -> Message {"ID","MessageID","From","To","Cc","Bcc","ReplyTo","ReturnPath",
+                                          "Subject","ListUnsubscribe","Date","Tags","Username","Text","HTML","Size",
+                                          "Inline":[Attachment],"Attachments":[Attachment]}; does NOT mark it read
+    store.latest_id()                  -> the newest message's id ("latest" in the API)
+    store.headers(id)                  -> {"Header-Name": [values…]} of the message as sent
+    store.raw(id, trace=False)         -> bytes, CRLF, as the client sent it (trace=True: with our 3 trace fields)
+    store.part(id, part_id)            -> (content_type, filename, decoded bytes)
+    store.message(id)                  -> email.message.EmailMessage (as sent)
+    store.envelope(id)                 -> CapturedEnvelope (mail_from, rcpts, client, helo, tls, user, received…)
+    store.path(id)                     -> the Maildir file's current Path
+    store.tags()                       -> ["tag", …] in use
+    store.counts()                     -> (total, unread);  store.stats() -> {"Total","Unread","Version"}
+
+    # changing (each emits events; returns how many messages changed)
+    store.set_read(ids | None, read)   # None: every message
+    store.delete(ids | None)           # None: every message ("truncate")
+    store.delete_search(query)
+    store.prune()                      # retention now (max_messages, max_age); also runs after each add
+    store.reindex()                    # rebuild the index from the files (IDs kept)
+    store.scan()                       # incremental: index files that appeared, forget files that vanished
+
+    # pause incoming (the inspector's switch): MAIL answers 451 4.3.2 while paused
+    store.paused; store.set_paused(True)
+
+    # events (Mailpit's WebSocket frames, see events.py)
+    store.events.subscribe(cb)  /  store.events.unsubscribe(cb)   # cb({"Type": "new", "Data": summary})
+
+Message IDs: 22 random base57 characters (Mailpit's style), written into the file, stable across restarts and
+re-indexing. Files that someone else puts into the Maildir (IMAP APPEND, a copy) are adopted at the next scan: given
+an envelope from their headers and an ID, rewritten atomically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import os
+import re
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from courrier import __version__, log
+from courrier.capture import parse as P
+from courrier.capture.envelope import CapturedEnvelope, new_id, read_envelope, strip_trace, valid_id
+from courrier.capture.events import EventHub
+from courrier.capture.index import CaptureIndex, IndexRow
+from courrier.capture.search import compile_query
+from courrier.config import CaptureConfig
+from courrier.mailbox import maildir
+
+_DISK_THREADS = 16  # concurrent fsyncs share journal commits (see mailbox/maildir.py)
+HEAD_READ = 65536
+
+
+def iso(ts: float) -> str:
+    """RFC 3339 with milliseconds, UTC ("2026-11-27T12:00:00.123Z"), as Mailpit's JSON dates."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def crlf_size(lf_data: bytes) -> int:
+    """Size of the message as sent over SMTP (CRLF line endings) from its LF form on disk."""
+    return len(lf_data) + lf_data.count(b"\n")
+
+
+def _base(name: str) -> str:
+    return name.split(":2,")[0]
+
+
+def _flags(name: str) -> str:
+    return name.split(":2,", 1)[1] if ":2," in name else ""
+
+
+class CaptureStore:
+    def __init__(self, data_dir: Path, cfg: CaptureConfig, *, db_path: Path | None = None,
+                 hostname: str = "localhost") -> None:
+        self.cfg = cfg
+        self.hostname = hostname
+        self.maildir = maildir.ensure(data_dir / "capture")
+        self.index = CaptureIndex(db_path or data_dir / "courrier.db")
+        self.events = EventHub()
+        self.executor = ThreadPoolExecutor(max_workers=_DISK_THREADS, thread_name_prefix="courrier-capture")
+        self.paused = False
+        self._prune_task: asyncio.Task[None] | None = None
+        self._prune_lock = threading.Lock()
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.events.bind(loop)
+        n = await loop.run_in_executor(self.executor, self.scan)
+        if n:
+            log.event("capture.scanned", indexed=n)
+        await loop.run_in_executor(self.executor, self.prune)
+        if self.cfg.max_age:
+            self._prune_task = loop.create_task(self._age_pruner())
+
+    async def _age_pruner(self) -> None:
+        assert self.cfg.max_age
+        period = min(60.0, max(1.0, self.cfg.max_age / 10))
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await loop.run_in_executor(self.executor, self.prune)
+            except Exception as e:
+                log.event("capture.prune_failed", level="error", error=repr(e))
+
+    async def aclose(self) -> None:
+        if self._prune_task:
+            self._prune_task.cancel()
+            self._prune_task = None
+        self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.executor.shutdown(wait=True)
+        self.index.close()
+
+    def set_paused(self, paused: bool) -> None:
+        self.paused = bool(paused)
+        log.event("capture.paused" if paused else "capture.resumed")
+
+    # ------------------------------------------------------------------ receiving
+
+    async def add(self, session: Any, env: Any, msg: Any) -> str:
+        """Stores and indexes a message from the SMTP engine (Session, Envelope, ReceivedMessage); returns its ID
+        once the file is fsync'ed."""
+        tls = f"{session.tls.version} {session.tls.cipher}" if session.tls else None
+        host = f"[{session.peer_ip}]" if ":" in session.peer_ip else session.peer_ip
+        tags = []
+        for r in env.rcpts:
+            t = r.tag if r.tag is not None else r.address.tag
+            if t and t not in tags:
+                tags.append(t)
+        cenv = CapturedEnvelope(
+            received=env.received_at, mail_from=str(env.mail_from), rcpts=[str(r.address) for r in env.rcpts],
+            client=f"{host}:{session.peer_port}", helo=session.helo, tls=tls, user=session.user,
+            listener=session.listener, qid=env.queue_id, tags=tags)
+        from courrier.delivery.local import received_header
+        received = received_header(session, env, cenv.rcpts[0] if len(cenv.rcpts) == 1 else None)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self._add_from_spool, msg, cenv, received)
+
+    def _add_from_spool(self, msg: Any, cenv: CapturedEnvelope, received: str) -> str:
+        data = msg.read_all().replace(b"\r\n", b"\n")
+        return self._store(data, cenv, received)
+
+    def add_bytes(self, data: bytes, *, mail_from: str, rcpts: list[str], client: str = "127.0.0.1:0",
+                  user: str | None = None, helo: str | None = None, listener: str = "api",
+                  tags: list[str] | None = None) -> str:
+        """Stores a message that did not come over SMTP (the API's send); blocking; returns its ID."""
+        tags = list(tags or [])
+        for r in rcpts:
+            local = r.rpartition("@")[0]
+            if "+" in local and not local.startswith("+"):
+                t = local.split("+", 1)[1]
+                if t and t not in tags:
+                    tags.append(t)
+        cenv = CapturedEnvelope(mail_from=mail_from, rcpts=list(rcpts), client=client, user=user, helo=helo,
+                                listener=listener, tags=tags)
+        date = email.utils.formatdate(cenv.received, localtime=False)
+        received = f"Received: from {listener} by {self.hostname} (courrier) with HTTP id {cenv.id};\n\t{date}\n"
+        return self._store(data.replace(b"\r\n", b"\n"), cenv, received)
+
+    def _trace(self, cenv: CapturedEnvelope, received: str) -> bytes:
+        return (f"Return-Path: <{cenv.mail_from}>\n" + cenv.header() + received).encode("utf-8", "replace")
+
+    def _store(self, data: bytes, cenv: CapturedEnvelope, received: str) -> str:
+        path = maildir.write_new(self.maildir, [self._trace(cenv, received), data])
+        try:
+            summary = self._index_file(path, data, cenv, read=False)
+        except sqlite3.IntegrityError:  # an id collision (2^-128): take another
+            cenv.id = new_id()
+            os.unlink(path)
+            return self._store(data, cenv, received)
+        log.event("capture.stored", qid=cenv.qid or None, id=cenv.id, size=summary["Size"], rcpts=len(cenv.rcpts))
+        self.events.publish("new", summary)
+        pruned = self.prune()
+        if not pruned:
+            self.events.publish("stats", self.stats())
+        return cenv.id
+
+    def _index_file(self, path: Path, body: bytes, cenv: CapturedEnvelope, read: bool) -> dict[str, Any]:
+        """Parses ``body`` (the message as sent, LF) and inserts its row; returns its summary."""
+        _, p = P.parse(body)
+        listed = {a["Address"].lower() for a in p.to + p.cc}
+        bcc = [{"Name": "", "Address": r} for r in cenv.rcpts if r.lower() not in listed]
+        tags = list(cenv.tags)
+        for t in p.x_tags:
+            if t not in tags:
+                tags.append(t)
+        addr_text = " ".join(f"{a['Name']} {a['Address']}" for a in [p.from_, *p.to, *p.cc, *bcc, *p.reply_to])
+        body_text = "\n".join(x for x in (p.text, p.html_text, " ".join(a.filename for a in p.attachments)) if x)
+        row = IndexRow(
+            id=cenv.id, file=f"{path.parent.name}/{path.name}", created=cenv.received, date=p.date,
+            message_id=p.message_id, return_path=cenv.mail_from, from_=p.from_, to=p.to, cc=p.cc, bcc=bcc,
+            reply_to=p.reply_to, subject=p.subject, size=crlf_size(body), attachments=len(p.attachments),
+            inline=len(p.inline), read=read, username=cenv.user or "", snippet=p.snippet(),
+            envelope={"client": cenv.client, "helo": cenv.helo, "tls": cenv.tls, "listener": cenv.listener,
+                      "qid": cenv.qid, "rcpts": cenv.rcpts},
+            tags=tags, search_addresses=f"{addr_text} {cenv.mail_from}", search_body=body_text)
+        self.index.insert(row)
+        return self._summary_of(row.__dict__ | {"read": read}, tags)
+
+    # ------------------------------------------------------------------ shaping
+
+    @staticmethod
+    def _summary_of(r: Any, tags: list[str]) -> dict[str, Any]:
+        import json
+
+        def g(k: str) -> Any:
+            return r[k]
+
+        if isinstance(r, dict) and "from_" in r:  # a fresh IndexRow
+            frm, to, cc, bcc, rt = r["from_"], r["to"], r["cc"], r["bcc"], r["reply_to"]
+        else:
+            frm, to, cc, bcc, rt = (json.loads(g(k)) for k in ("from_json", "to_json", "cc_json", "bcc_json",
+                                                                 "reply_to_json"))
+        return {
+            "ID": g("id"), "MessageID": g("message_id"), "Read": bool(g("read")), "From": frm, "To": to, "Cc": cc,
+            "Bcc": bcc, "ReplyTo": rt, "Subject": g("subject"), "Created": iso(g("created")),
+            "Username": g("username"), "Tags": tags, "Size": g("size"), "Attachments": g("attachments"),
+            "Snippet": g("snippet"),
+        }
+
+    def _summaries(self, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+        tags = self.index.tags_of([r["seq"] for r in rows])
+        return [self._summary_of(r, tags[r["seq"]]) for r in rows]
+
+    # ------------------------------------------------------------------ reading
+
+    def _page(self, where: str, params: list[Any], start: int, limit: int) -> dict[str, Any]:
+        total, unread = self.index.count()
+        if where == "1":
+            m_count, m_unread = total, unread
+        else:
+            m_count, m_unread = self.index.count(where, params)
+        rows = self.index.select(where, params, start=start, limit=limit if limit > 0 else -1)
+        return {"total": total, "unread": unread, "messages_count": m_count, "messages_unread": m_unread,
+                "start": max(0, start), "tags": self.index.all_tags(), "messages": self._summaries(rows)}
+
+    def list(self, start: int = 0, limit: int = 50) -> dict[str, Any]:
+        """Newest first, Mailpit's MessagesSummary."""
+        return self._page("1", [], start, limit)
+
+    def search(self, query: str, start: int = 0, limit: int = 50) -> dict[str, Any]:
+        where, params = compile_query(query)
+        return self._page(where, params, start, limit)
+
+    def summary(self, id_: str) -> dict[str, Any] | None:
+        row = self.index.by_id(id_)
+        if row is None:
+            return None
+        return self._summaries([row])[0]
+
+    def latest_id(self) -> str | None:
+        rows = self.index.select(limit=1, columns="m.id")
+        return rows[0]["id"] if rows else None
+
+    def path(self, id_: str) -> Path | None:
+        row = self.index.by_id(id_) if valid_id(id_) else None
+        if row is None:
+            return None
+        return self._locate(row["seq"], row["file"])
+
+    def _locate(self, seq: int, file: str) -> Path | None:
+        """The file's current path: IMAP clients may have moved it new/ → cur/ or changed its flags."""
+        p = self.maildir / file
+        if p.exists():
+            return p
+        base = _base(Path(file).name)
+        for sub in ("cur", "new"):
+            try:
+                for name in os.listdir(self.maildir / sub):
+                    if _base(name) == base:
+                        self.index.set_file(seq, f"{sub}/{name}")
+                        return self.maildir / sub / name
+            except FileNotFoundError:
+                pass
+        return None
+
+    def _stored(self, id_: str) -> bytes | None:
+        p = self.path(id_)
+        if p is None:
+            return None
+        try:
+            return p.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def raw(self, id_: str, trace: bool = False) -> bytes | None:
+        data = self._stored(id_)
+        if data is None:
+            return None
+        if not trace:
+            data = strip_trace(data)
+        return data.replace(b"\n", b"\r\n")
+
+    def message(self, id_: str) -> EmailMessage | None:
+        data = self._stored(id_)
+        return None if data is None else P.parse_bytes(strip_trace(data))
+
+    def envelope(self, id_: str) -> CapturedEnvelope | None:
+        data = self._stored(id_)
+        return None if data is None else read_envelope(data[:HEAD_READ])
+
+    def headers(self, id_: str) -> dict[str, list[str]] | None:
+        msg = self.message(id_)
+        if msg is None:
+            return None
+        out: dict[str, list[str]] = {}
+        for k in msg.keys():
+            if k in out:
+                continue
+            out[k] = [P.header_text(msg, k)] if len(msg.get_all(k) or []) == 1 else [
+                " ".join(str(v).split()) for v in (msg.get_all(k) or [])]
+        return out
+
+    def part(self, id_: str, part_id: str) -> tuple[str, str, bytes] | None:
+        msg = self.message(id_)
+        if msg is None:
+            return None
+        part = P.find_part(msg, part_id)
+        if part is None:
+            return None
+        fname = ""
+        try:
+            fname = part.get_filename() or ""
+        except Exception:
+            pass
+        return part.get_content_type(), fname, P.part_bytes(part)
+
+    def get(self, id_: str) -> dict[str, Any] | None:
+        row = self.index.by_id(id_) if valid_id(id_) else None
+        if row is None:
+            return None
+        data = self._stored(id_)
+        if data is None:
+            return None
+        msg, p = P.parse(strip_trace(data))
+        s = self._summaries([row])[0]
+
+        def att(a: P.PartInfo) -> dict[str, Any]:
+            content = P.part_bytes(P.find_part(msg, a.part_id) or msg)
+            return {"PartID": a.part_id, "FileName": a.filename, "ContentType": a.content_type,
+                    "ContentID": a.content_id, "Size": a.size,
+                    "Checksums": {"MD5": hashlib.md5(content).hexdigest(), "SHA1": hashlib.sha1(content).hexdigest(),
+                                  "SHA256": hashlib.sha256(content).hexdigest()}}
+
+        lu = P.header_text(msg, "List-Unsubscribe")
+        return {
+            "ID": s["ID"], "MessageID": s["MessageID"], "From": s["From"], "To": s["To"], "Cc": s["Cc"],
+            "Bcc": s["Bcc"], "ReplyTo": s["ReplyTo"], "ReturnPath": row["return_path"], "Subject": s["Subject"],
+            "ListUnsubscribe": {"Header": lu, "Links": re.findall(r"<([^>]+)>", lu), "Errors": "",
+                                "HeaderPost": P.header_text(msg, "List-Unsubscribe-Post")},
+            "Date": iso(p.date if p.date is not None else row["created"]), "Tags": s["Tags"],
+            "Username": s["Username"], "Text": p.text, "HTML": p.html, "Size": s["Size"],
+            "Inline": [att(a) for a in p.inline], "Attachments": [att(a) for a in p.attachments],
+        }
+
+    def tags(self) -> list[str]:
+        return self.index.all_tags()
+
+    def counts(self) -> tuple[int, int]:
+        return self.index.count()
+
+    def stats(self) -> dict[str, Any]:
+        total, unread = self.counts()
+        return {"Total": total, "Unread": unread, "Version": __version__}
+
+    # ------------------------------------------------------------------ changing
+
+    def _rows_for(self, ids: list[str] | None, columns: str = "m.seq, m.id, m.file, m.read") -> list[sqlite3.Row]:
+        if ids is None:
+            return self.index.select(columns=columns)
+        ids = [i for i in ids if valid_id(i)]
+        out: list[sqlite3.Row] = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            out += self.index.select(f"m.id IN ({','.join('?' * len(chunk))})", chunk, columns=columns)
+        return out
+
+    def set_read(self, ids: list[str] | None, read: bool) -> int:
+        """Marks messages read/unread (Maildir: moved to cur/ with or without the S flag); emits update + stats."""
+        changed = []
+        for r in self._rows_for(ids):
+            if bool(r["read"]) == read:
+                continue
+            p = self._locate(r["seq"], r["file"])
+            if p is not None:
+                flags = set(_flags(p.name)) - {"S"} | ({"S"} if read else set())
+                name = f"{_base(p.name)}:2,{''.join(sorted(flags))}"
+                try:
+                    os.rename(p, self.maildir / "cur" / name)
+                    self.index.set_file(r["seq"], f"cur/{name}")
+                except FileNotFoundError:
+                    pass
+            changed.append(r)
+        self.index.set_read([r["seq"] for r in changed], read)
+        for r in changed:
+            self.events.publish("update", {"ID": r["id"], "Read": read})
+        if changed:
+            self.events.publish("stats", self.stats())
+        return len(changed)
+
+    def _remove(self, rows: list[sqlite3.Row]) -> None:
+        for r in rows:
+            p = self._locate(r["seq"], r["file"])
+            if p is not None:
+                try:
+                    os.unlink(p)
+                except FileNotFoundError:
+                    pass
+        self.index.delete_seqs([r["seq"] for r in rows])
+
+    def delete(self, ids: list[str] | None) -> int:
+        """Deletes messages (None: all of them, Mailpit's "truncate"); emits delete/truncate + stats."""
+        rows = self._rows_for(ids)
+        self._remove(rows)
+        if ids is None:
+            self.events.publish("truncate", None)
+        else:
+            for r in rows:
+                self.events.publish("delete", {"ID": r["id"]})
+        if rows or ids is None:
+            self.events.publish("stats", self.stats())
+        log.event("capture.deleted", count=len(rows))
+        return len(rows)
+
+    def delete_search(self, query: str) -> int:
+        where, params = compile_query(query)
+        rows = self.index.select(where, params, columns="m.seq, m.id, m.file, m.read")
+        return self.delete([r["id"] for r in rows]) if rows else 0
+
+    def prune(self) -> int:
+        """Retention: drops messages older than max_age, then the oldest beyond max_messages; emits prune + stats."""
+        with self._prune_lock:
+            doomed: list[sqlite3.Row] = []
+            cols = "m.seq, m.id, m.file, m.read"
+            if self.cfg.max_age:
+                doomed += self.index.select("m.created < ?", [time.time() - self.cfg.max_age], columns=cols)
+            if self.cfg.max_messages:
+                total, _ = self.index.count()
+                excess = total - len(doomed) - self.cfg.max_messages
+                if excess > 0:
+                    seen = {r["seq"] for r in doomed}
+                    oldest = self.index.select(columns=cols, order="m.created ASC, m.seq ASC",
+                                               limit=excess + len(doomed))
+                    doomed += [r for r in oldest if r["seq"] not in seen][:excess]
+            if not doomed:
+                return 0
+            self._remove(doomed)
+        log.event("capture.pruned", count=len(doomed))
+        self.events.publish("prune", None)
+        self.events.publish("stats", self.stats())
+        return len(doomed)
+
+    # ------------------------------------------------------------------ re-indexing
+
+    def reindex(self) -> int:
+        """Forgets the whole index and rebuilds it from the Maildir; returns the number of messages indexed."""
+        self.index.clear()
+        n = self.scan()
+        self.events.publish("prune", None)
+        self.events.publish("stats", self.stats())
+        return n
+
+    def scan(self) -> int:
+        """Brings the index in step with the files: indexes new ones, forgets vanished ones. Returns how many
+        files were indexed."""
+        known = self.index.files()
+        on_disk: dict[str, str] = {}
+        for sub in ("new", "cur"):
+            for name in os.listdir(self.maildir / sub):
+                if not name.startswith("."):
+                    on_disk[_base(name)] = f"{sub}/{name}"
+        gone = [seq for base, (seq, _) in known.items() if base not in on_disk]
+        self.index.delete_seqs(gone)
+        n = 0
+        for base, rel in on_disk.items():
+            if base in known:
+                continue
+            try:
+                self._index_existing(self.maildir / rel)
+                n += 1
+            except (OSError, ValueError) as e:
+                log.event("capture.index_failed", level="warn", file=rel, error=str(e))
+        return n
+
+    def _index_existing(self, path: Path) -> None:
+        data = path.read_bytes()
+        cenv = read_envelope(data[:HEAD_READ])
+        read = "S" in _flags(path.name)
+        if cenv is not None:
+            try:
+                self._index_file(path, strip_trace(data), cenv, read=read)
+                return
+            except sqlite3.IntegrityError:  # a copy of an indexed file: it becomes a message of its own
+                cenv.id = new_id()
+                self._adopt(path, strip_trace(data), cenv, read)
+                return
+        self._adopt(path, data, None, read)
+
+    def _adopt(self, path: Path, body: bytes, cenv: CapturedEnvelope | None, read: bool) -> None:
+        """Gives a foreign file an envelope and ID (from its headers), rewriting it atomically in place."""
+        if cenv is None:
+            msg = P.parse_bytes(body)
+            rp = P.header_text(msg, "Return-Path").strip("<> ")
+            frm = P.addresses(msg, "From")
+            rcpts = [a["Address"] for a in P.addresses(msg, "To") + P.addresses(msg, "Cc")]
+            cenv = CapturedEnvelope(received=path.stat().st_mtime, mail_from=rp or (frm[0]["Address"] if frm else ""),
+                                    rcpts=rcpts, listener="adopted")
+        date = email.utils.formatdate(cenv.received, localtime=False)
+        received = f"Received: by {self.hostname} (courrier) id {cenv.id}; {date}\n"
+        flags = _flags(path.name)
+        sub = path.parent.name
+        new = maildir.write_new(self.maildir, [self._trace(cenv, received), body], subdir=sub,
+                                info=flags, mtime=cenv.received)
+        os.unlink(path)
+        self._index_file(new, body, cenv, read=read)
