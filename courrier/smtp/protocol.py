@@ -352,7 +352,8 @@ class SMTPProtocol(asyncio.Protocol):
     def reply(self, reply: Reply) -> None:
         """Queues a reply; counts 4xx/5xx toward the error limit (chasquid and Postfix close after too many)."""
         self._write_reply(reply)
-        if reply.code >= 400 and reply is not R.SHUTTING_DOWN:
+        # Our own trouble (4.3.x: storage, system) is not the client's error.
+        if reply.code >= 500 or (reply.code >= 400 and not (reply.enhanced or "").startswith(("4.3.", "4.4."))):
             self._errors += 1
 
     def _flush(self) -> None:
