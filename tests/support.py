@@ -61,7 +61,8 @@ class Server:
 
     def __init__(self, tmp: Path, *, listeners: tuple[str, ...] = ("smtp",), domains: tuple[str, ...] = ("example.test",),
                  hostname: str = "mx.example.test", capture: bool = False, top: dict[str, Any] | None = None,
-                 sections: dict[str, dict[str, Any]] | None = None) -> None:
+                 sections: dict[str, dict[str, Any]] | None = None, serve_args: tuple[str, ...] = ()) -> None:
+        self.serve_args = serve_args  # extra `courrier serve` flags, e.g. ("--capture",)
         self.dir = tmp
         self.ports = {name: free_port() for name in listeners}
         listen = {name: (f"127.0.0.1:{self.ports[name]}" if name in self.ports else "") for name in LISTENERS}
@@ -84,7 +85,8 @@ class Server:
 
     def start(self, timeout: float = 20) -> Server:
         self._log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([*COURRIER, "serve", "--config", str(self.config)], stdout=self._log,
+        self.proc = subprocess.Popen([*COURRIER, "serve", "--config", str(self.config), *self.serve_args],
+                                     stdout=self._log,
                                      stderr=subprocess.STDOUT, env=ENV, text=True)
         deadline = time.time() + timeout
         pending = set(self.ports)
