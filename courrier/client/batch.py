@@ -265,8 +265,8 @@ class Summary:
 
     def line(self) -> str:
         return (f"sent {self.sent} of {len(self.results)} messages "
-                f"({sum(len(r.accepted) for r in self.results)} recipients accepted), "
-                f"refused {len(self.failed)} messages and {self.refused_recipients} recipients, "
+                f"({sum(len(r.accepted) for r in self.results)} recipients accepted, "
+                f"{self.refused_recipients} refused), {len(self.failed)} not sent, "
                 f"in {self.elapsed:.2f} s: {self.rate:.1f} messages/second")
 
 

@@ -281,7 +281,7 @@ class SMTPClient:
                 r = await self.command(base64.b64encode(secret.encode()).decode(), shown=MASK)
         else:
             raise ClientError(f"AUTH {mech} is not supported by this client (PLAIN, LOGIN)")
-        if r.code != 235:
+        if not 200 <= r.code < 300:  # 235 per RFC 4954 §6; sinks such as Postfix's smtp-sink answer 250
             raise SMTPReplyError("AUTH", r)
         return r
 
