@@ -22,8 +22,11 @@ from courrier.capture.policy import CapturePolicy
 from courrier.capture.store import CaptureStore
 from courrier.config import Config, HostPort
 from courrier.mailbox.store import MailStore
+from courrier.queue import outbound
 from courrier.smtp.mx import MXPolicy
-from courrier.smtp.policy import Policy
+from courrier.smtp.policy import Policy, ReceivedMessage
+from courrier.smtp.replies import Reply
+from courrier.smtp.session import Envelope, Recipient, Session
 from courrier.smtp.protocol import ConnectionLimiter, SMTPServer
 from courrier.smtp.submission import SubmissionPolicy
 from courrier.smtp.throttle import AuthThrottle
@@ -68,6 +71,11 @@ class App:
         self.smtp_servers: list[SMTPServer] = []
         self.services: list[Service] = []
         self.paused = False  # the inspector's "pause incoming" switch
+        # The outbound queue (courrier/queue): spool, scheduler, local + remote delivery, DSNs.
+        self.queue = outbound.build_queue(cfg, accounts=self.accounts, store=self.store)
+        # DKIM hook for the mail-authentication part: full message (CRLF) → header bytes to prepend, applied
+        # before the spool record is written. None: outbound mail is not signed.
+        self.outbound_signer: Callable[[bytes], bytes] | None = None
 
     # ------------------------------------------------------------------ building blocks
 
@@ -107,6 +115,11 @@ class App:
             sent_copy=self.cfg.submission.sent_copy, spool_dir=str(self.data_dir / "spool-tmp"),
         )
 
+    async def relay_outbound(self, session: Session, env: Envelope, msg: ReceivedMessage,
+                             rcpts: list[Recipient]) -> Reply:
+        """Hands a message for non-local recipients to the outbound queue; a 250 only once it is durable."""
+        return await outbound.relay(self.queue, self.outbound_signer, session, env, msg, rcpts)
+
     # ------------------------------------------------------------------ lifecycle
 
     async def _bind(self, name: str, addr: HostPort, factory: Callable[[], asyncio.Protocol],
@@ -142,12 +155,21 @@ class App:
             for addr in addrs:
                 await self._bind(name, addr, smtp, self.tls_context if implicit else None, desc)
 
+    async def start_http(self) -> None:
+        """The inspector (web UI + Mailpit-compatible API, courrier/web) in this same event loop."""
+        if self.cfg.listen.http:
+            from courrier.web.server import start_http
+            self.services.append(await start_http(self))
+
     async def start(self) -> None:
         try:
             if self.capture is not None:
                 await self.capture.start()
                 self.services.append(Service("capture", self.capture.aclose))
+            await self.queue.start()
+            self.services.append(Service("queue", self.queue.stop))
             await self.start_smtp()
+            await self.start_http()
         except BaseException:
             await self.stop()
             raise

@@ -1,0 +1,86 @@
+"""Helpers shared by the API modules: the context, request bodies, query integers, 400/404 the Mailpit way."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from courrier.web.context import WebContext
+from courrier.web.store import MessageSource
+
+MAX_JSON_BODY = 32 << 20  # /api/v1/send carries base64 attachments
+MAX_LIMIT = 5000
+
+
+def ctx(request: Request) -> WebContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def source(request: Request) -> MessageSource:
+    src = ctx(request).source
+    if src is None:
+        raise HTTPException(400, "no captured mail here: this server runs without a capture store "
+                                 "(start it with `courrier serve --capture`)")
+    return src
+
+
+def ok() -> Response:
+    return PlainTextResponse("ok")
+
+
+async def json_body(request: Request, *, required: bool = False) -> dict[str, Any]:
+    """The request's JSON object ({} when empty and not required); 400 on bad JSON or a non-object."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BODY:
+            raise HTTPException(413, "request body too large")
+    if not body.strip():
+        if required:
+            raise HTTPException(400, "missing JSON body")
+        return {}
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise HTTPException(400, f"invalid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise HTTPException(400, "expected a JSON object")
+    return data
+
+
+def str_list(data: dict[str, Any], key: str) -> list[str] | None:
+    v = data.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise HTTPException(400, f"{key}: expected an array of strings")
+    return v
+
+
+def int_param(request: Request, name: str, default: int, maximum: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        raise HTTPException(400, f"{name}: expected an integer, got {raw!r}") from None
+    if v < 0:
+        raise HTTPException(400, f"{name}: must not be negative")
+    return min(v, maximum) if maximum is not None else v
+
+
+async def resolve_or_404(request: Request, msg_id: str) -> str:
+    """The message's ID (``latest`` resolved), or 404 as Mailpit answers."""
+    real = await source(request).resolve(msg_id)
+    if real is None:
+        raise HTTPException(404, "message not found")
+    return real
+
+
+def not_found(what: str = "message") -> HTTPException:
+    return HTTPException(404, f"{what} not found")

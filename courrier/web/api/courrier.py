@@ -1,0 +1,93 @@
+"""courrier's own endpoints, under ``/api/courrier/`` (JSON errors ``{"Error": …}``).
+
+- ``GET  /api/courrier/message/{ID}/envelope``  MAIL FROM / RCPT TO beside the header From/To/Cc/Bcc, whether the
+  header From differs from the envelope sender (the forged-mail lesson), the client, and Authentication-Results.
+- ``GET  /api/courrier/message/{ID}/html``      the HTML part sanitized with nh3, for the UI's sandboxed iframe;
+  remote images/styles load only with ``?remote=1``.
+- ``GET|PUT /api/courrier/pause``               the "pause incoming" switch (SMTP answers 451 4.3.2 while paused).
+- ``GET  /api/courrier/accounts``               accounts (admin only; server mode).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from courrier.capture import parse as cparse
+from courrier.capture.store import iso
+from courrier.web import sanitize
+from courrier.web.api.common import ctx, json_body, not_found, resolve_or_404, source
+from courrier.web.api.view import cid_urls
+
+router = APIRouter(prefix="/api/courrier", tags=["courrier"])
+
+
+def _domain(addr: str) -> str:
+    return addr.rpartition("@")[2].lower()
+
+
+@router.get("/message/{ID}/envelope", summary="Envelope and authentication results of a message")
+async def envelope(request: Request, ID: str) -> Response:  # noqa: N803
+    src = source(request)
+    msg_id = await resolve_or_404(request, ID)
+    env, msg, traced = await src.envelope(msg_id), await src.message(msg_id), await src.raw(msg_id, True)
+    if env is None or msg is None or traced is None:
+        raise not_found()
+    header_from = msg["From"].get("Address", "")
+    head = cparse.parse_bytes(traced.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n")
+    return JSONResponse({
+        "ID": msg_id,
+        "MailFrom": env.mail_from,
+        "RcptTo": env.rcpts,
+        "Username": env.user or "",
+        "Client": env.client, "Helo": env.helo or "", "TLS": env.tls or "", "Listener": env.listener,
+        "QueueID": env.qid, "Received": iso(env.received),
+        "HeaderFrom": msg["From"], "HeaderTo": msg["To"], "HeaderCc": msg["Cc"], "HeaderBcc": msg["Bcc"],
+        # RFC 5322 From vs RFC 5321 MAIL FROM: they may legally differ (lists, bounces), but it is exactly what a
+        # forger does, so the UI marks it; DomainMismatch is what DMARC alignment (RFC 7489 §3.1) would compare.
+        "FromMismatch": bool(header_from) and header_from.lower() != env.mail_from.lower(),
+        "DomainMismatch": bool(header_from) and _domain(header_from) != _domain(env.mail_from),
+        "AuthenticationResults": [" ".join(str(v).split()) for v in head.get_all("Authentication-Results") or []],
+    })
+
+
+@router.get("/message/{ID}/html", summary="Sanitized HTML part for the web UI")
+async def safe_html(request: Request, ID: str) -> Response:  # noqa: N803
+    msg_id = await resolve_or_404(request, ID)
+    msg = await source(request).message(msg_id)
+    if msg is None:
+        raise not_found()
+    remote = request.query_params.get("remote") == "1"
+    html = sanitize.rewrite_cids(msg["HTML"], cid_urls(msg, msg_id))
+    page = ("<!doctype html><html><head><meta charset=\"utf-8\"><base target=\"_blank\"></head><body>"
+            + sanitize.clean(html) + "</body></html>")
+    return Response(page, media_type="text/html; charset=utf-8",
+                    headers={"Content-Security-Policy": sanitize.csp(remote), "X-Content-Type-Options": "nosniff",
+                             "Referrer-Policy": "no-referrer"})
+
+
+@router.get("/pause", summary="Is incoming mail paused?")
+async def get_pause(request: Request) -> Response:
+    return JSONResponse({"Paused": ctx(request).get_paused()})
+
+
+@router.put("/pause", summary="Pause or resume incoming mail")
+async def set_pause(request: Request) -> Response:
+    data = await json_body(request, required=True)
+    paused = data.get("Paused")
+    if not isinstance(paused, bool):
+        raise HTTPException(400, "Paused: expected true or false")
+    ctx(request).set_paused(paused)
+    return JSONResponse({"Paused": ctx(request).get_paused()})
+
+
+@router.get("/accounts", summary="Mail accounts (admin only)")
+async def accounts(request: Request) -> Response:
+    principal = request.scope.get("state", {}).get("principal")
+    if principal is None or principal.source not in ("account", "file"):
+        raise HTTPException(403, "admin only: configure [http] auth_file or log in as an admin account")
+    accts = ctx(request).accounts.list()
+    return JSONResponse([{"Address": a.address, "Admin": a.is_admin, "SendAsAny": a.send_as_any,
+                          "Aliases": list(a.aliases)} for a in accts])

@@ -1,0 +1,108 @@
+"""``/api/v1/message/{ID}…``: one message — summary, headers, source, parts, and release to the outbound path.
+
+``ID`` may be ``latest``. As in Mailpit, reading the message summary marks it read.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from courrier import log
+from courrier.smtp.address import AddressError, parse_address
+from courrier.web.api.common import ctx, json_body, not_found, ok, resolve_or_404, source, str_list
+from courrier.web.asgi import json_ok
+from courrier.web.relay import RelayError
+
+router = APIRouter(tags=["message"])
+
+# An attachment is untrusted content served from our origin: it must never run as a page of the inspector.
+PART_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
+
+
+@router.get("/api/v1/message/{ID}", summary="Get message summary")
+async def get_message(request: Request, ID: str) -> Response:  # noqa: N803 (Mailpit's parameter name)
+    src = source(request)
+    msg_id = await resolve_or_404(request, ID)
+    msg = await src.message(msg_id)
+    if msg is None:
+        raise not_found()
+    summary = await src.summary(msg_id)
+    if summary is not None and not summary["Read"]:
+        await src.set_read([msg_id], True)
+    return json_ok(msg)
+
+
+@router.get("/api/v1/message/{ID}/headers", summary="Get message headers")
+async def get_headers(request: Request, ID: str) -> Response:  # noqa: N803
+    msg_id = await resolve_or_404(request, ID)
+    headers = await source(request).headers(msg_id)
+    if headers is None:
+        raise not_found()
+    canonical = {"-".join(w[:1].upper() + w[1:].lower() for w in k.split("-")): v for k, v in headers.items()}
+    return json_ok(dict(sorted(canonical.items())))
+
+
+@router.get("/api/v1/message/{ID}/raw", summary="Get message source")
+async def get_raw(request: Request, ID: str) -> Response:  # noqa: N803
+    msg_id = await resolve_or_404(request, ID)
+    raw = await source(request).raw(msg_id)
+    if raw is None:
+        raise not_found()
+    return Response(raw, media_type="text/plain; charset=utf-8", headers={"X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/api/v1/message/{ID}/part/{PartID}", summary="Get message attachment")
+async def get_part(request: Request, ID: str, PartID: str) -> Response:  # noqa: N803
+    msg_id = await resolve_or_404(request, ID)
+    got = await source(request).part(msg_id, PartID)
+    if got is None:
+        raise not_found("part")
+    ctype, fname, data = got
+    headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": PART_CSP}
+    if fname:
+        headers["Content-Disposition"] = f"filename*=UTF-8''{quote(fname)}"
+    if ctype.startswith("text/"):
+        ctype += "; charset=utf-8"
+    return Response(data, media_type=ctype, headers=headers)
+
+
+def _recipients(data: dict) -> list[str]:
+    to = str_list(data, "To")
+    if not to:
+        raise HTTPException(400, "no valid To addresses found")
+    out = []
+    for r in to:
+        try:
+            a = parse_address(r.strip().strip("<>"))
+        except AddressError as e:
+            raise HTTPException(400, f"invalid email address {r!r}: {e}") from None
+        if not a.domain:
+            raise HTTPException(400, f"invalid email address {r!r}")
+        out.append(str(a))
+    return out
+
+
+@router.post("/api/v1/message/{ID}/release", summary="Release message")
+async def release(request: Request, ID: str) -> Response:  # noqa: N803
+    c = ctx(request)
+    rcpts = _recipients(await json_body(request, required=True))
+    src = source(request)
+    msg_id = await resolve_or_404(request, ID)
+    if c.relay is None:
+        raise HTTPException(400, "message relaying is not configured (set [delivery] smarthost)")
+    raw, env, msg = await src.raw(msg_id), await src.envelope(msg_id), await src.message(msg_id)
+    if raw is None or msg is None:
+        raise not_found()
+    # The envelope sender it was captured with; a bounce-style null sender falls back to the header From.
+    sender = (env.mail_from if env else "") or msg["From"].get("Address", "")
+    try:
+        await c.relay(msg_id, sender, rcpts, raw)
+    except RelayError as e:
+        log.event("http.release_failed", level="warn", id=msg_id, error=str(e))
+        return PlainTextResponse(str(e), 400)
+    return ok()

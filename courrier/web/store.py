@@ -1,0 +1,202 @@
+"""The web layer's view of captured mail: ``MessageSource``, a thin async adapter over ``CaptureStore``.
+
+The capture store (``courrier.capture.store``) is the one door to captured mail and already shapes its answers as
+Mailpit's JSON. Its methods block (SQLite, files), so every call here runs in a worker thread. What the API needs
+and the store does not offer is adapted here, not added there:
+
+- ``latest`` as a message ID;
+- the ``tz`` parameter of searches (date-only ``before:``/``after:`` read in that time zone);
+- tag editing (``PUT /api/v1/tags``, rename, delete) and per-tag counts, on the store's ``capture_tags`` table.
+  Such edits live in the index only: a full re-index restores the tags recorded in each file's envelope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if TYPE_CHECKING:
+    from courrier.app import App
+    from courrier.capture.envelope import CapturedEnvelope
+    from courrier.capture.store import CaptureStore
+
+T = TypeVar("T")
+_DATE_TERM = re.compile(r"(?<!\S)(-?(?:before|after):)(\d{4}-\d{2}-\d{2})(?!\S)", re.I)
+
+
+class SearchError(ValueError):
+    """A search the store cannot run (bad date, size or time zone): the API answers 400 with this text."""
+
+
+def apply_tz(query: str, tz: str | None) -> str:
+    """Date-only ``before:``/``after:`` terms made explicit in the time zone ``tz`` (Mailpit's ``tz`` parameter)."""
+    if not tz:
+        return query
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SearchError(f"unknown time zone {tz!r}") from None
+
+    def sub(m: re.Match[str]) -> str:
+        day = datetime.fromisoformat(m.group(2)).replace(tzinfo=zone)
+        return m.group(1) + day.isoformat()
+
+    return _DATE_TERM.sub(sub, query)
+
+
+class MessageSource:
+    """Async facade over a blocking CaptureStore."""
+
+    def __init__(self, store: CaptureStore) -> None:
+        self.store = store
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kw))
+
+    # ------------------------------------------------------------------ reading
+
+    async def page(self, query: str | None, start: int, limit: int, tz: str | None = None) -> dict[str, Any]:
+        """Mailpit's ``MessagesSummary`` (newest first), of every message or of a search."""
+        if query is None:
+            return await self._run(self.store.list, start=start, limit=limit)
+        q = apply_tz(query, tz)
+
+        def run() -> dict[str, Any]:
+            try:
+                return self.store.search(q, start=start, limit=limit)
+            except ValueError as e:
+                raise SearchError(str(e)) from None
+
+        return await self._run(run)
+
+    async def resolve(self, msg_id: str) -> str | None:
+        """The ID itself, or the newest message's for ``latest``; None when unknown."""
+        if msg_id == "latest":
+            return await self._run(self.store.latest_id)
+        return msg_id if await self._run(self.store.path, msg_id) is not None else None
+
+    async def message(self, msg_id: str) -> dict[str, Any] | None:
+        return await self._run(self.store.get, msg_id)
+
+    async def summary(self, msg_id: str) -> dict[str, Any] | None:
+        return await self._run(self.store.summary, msg_id)
+
+    async def raw(self, msg_id: str, trace: bool = False) -> bytes | None:
+        return await self._run(self.store.raw, msg_id, trace)
+
+    async def headers(self, msg_id: str) -> dict[str, list[str]] | None:
+        return await self._run(self.store.headers, msg_id)
+
+    async def part(self, msg_id: str, part_id: str) -> tuple[str, str, bytes] | None:
+        return await self._run(self.store.part, msg_id, part_id)
+
+    async def envelope(self, msg_id: str) -> CapturedEnvelope | None:
+        return await self._run(self.store.envelope, msg_id)
+
+    async def counts(self) -> tuple[int, int]:
+        total, unread = await self._run(self.store.counts)
+        return int(total), int(unread)
+
+    async def tags(self) -> list[str]:
+        return list(await self._run(self.store.tags))
+
+    # ------------------------------------------------------------------ changing
+
+    async def set_read(self, ids: list[str] | None, read: bool, search: str | None = None,
+                       tz: str | None = None) -> None:
+        if search:
+            q = apply_tz(search, tz)
+
+            def matching() -> list[str]:
+                try:
+                    return [m["ID"] for m in self.store.search(q, start=0, limit=-1)["messages"]]
+                except ValueError as e:
+                    raise SearchError(str(e)) from None
+
+            ids = await self._run(matching)
+        await self._run(self.store.set_read, ids, read)
+
+    async def delete(self, ids: list[str] | None) -> None:
+        await self._run(self.store.delete, ids)
+
+    async def delete_search(self, query: str, tz: str | None = None) -> None:
+        q = apply_tz(query, tz)
+
+        def run() -> None:
+            try:
+                self.store.delete_search(q)
+            except ValueError as e:
+                raise SearchError(str(e)) from None
+
+        await self._run(run)
+
+    async def add(self, raw: bytes, mail_from: str, rcpts: list[str], username: str = "") -> str:
+        return await self._run(self.store.add_bytes, raw, mail_from=mail_from, rcpts=rcpts,
+                               user=username or None, listener="api")
+
+    # ------------------------------------------------------------------ tags (on the index's capture_tags table)
+
+    def _sql(self, fn: Callable[[Any], T]) -> T:
+        idx = self.store.index
+        with idx.lock:
+            c = idx.conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                out = fn(c)
+                c.execute("COMMIT")
+                return out
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    async def tag_counts(self) -> dict[str, int]:
+        def run(c: Any) -> dict[str, int]:
+            return {r[0]: r[1] for r in c.execute(
+                "SELECT tag, count(*) FROM capture_tags GROUP BY tag ORDER BY tag COLLATE NOCASE")}
+
+        return await self._run(self._sql, run)
+
+    async def set_tags(self, ids: list[str], tags: list[str]) -> None:
+        def run(c: Any) -> None:
+            for i in ids:
+                row = c.execute("SELECT seq FROM capture_messages WHERE id = ?", (i,)).fetchone()
+                if row is None:
+                    continue
+                c.execute("DELETE FROM capture_tags WHERE seq = ?", (row[0],))
+                c.executemany("INSERT OR IGNORE INTO capture_tags (seq, tag) VALUES (?, ?)",
+                              [(row[0], t) for t in tags])
+
+        await self._run(self._sql, run)
+
+    async def rename_tag(self, old: str, new: str) -> None:
+        def run(c: Any) -> None:
+            c.execute("INSERT OR IGNORE INTO capture_tags (seq, tag) SELECT seq, ? FROM capture_tags WHERE tag = ?",
+                      (new, old))
+            if new != old:
+                c.execute("DELETE FROM capture_tags WHERE tag = ?", (old,))
+
+        await self._run(self._sql, run)
+
+    async def delete_tag(self, tag: str) -> None:
+        await self._run(self._sql, lambda c: c.execute("DELETE FROM capture_tags WHERE tag = ?", (tag,)))
+
+    def db_path(self) -> Path | None:
+        try:
+            row = self.store.index.conn.execute("PRAGMA database_list").fetchone()
+            return Path(row[2]) if row and row[2] else None
+        except Exception:
+            return None
+
+
+def source_from_app(app: App) -> tuple[MessageSource | None, Any]:
+    """The capture store and its event hub, when the App has them (capture mode)."""
+    store = getattr(app, "capture", None)
+    if store is None:
+        return None, None
+    return MessageSource(store), store.events
