@@ -25,9 +25,9 @@ from courrier.mailbox.store import MailStore
 from courrier.queue import outbound
 from courrier.smtp.mx import MXPolicy
 from courrier.smtp.policy import Policy, ReceivedMessage
+from courrier.smtp.protocol import ConnectionLimiter, SMTPServer
 from courrier.smtp.replies import Reply
 from courrier.smtp.session import Envelope, Recipient, Session
-from courrier.smtp.protocol import ConnectionLimiter, SMTPServer
 from courrier.smtp.submission import SubmissionPolicy
 from courrier.smtp.throttle import AuthThrottle
 

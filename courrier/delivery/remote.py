@@ -1,0 +1,452 @@
+"""Remote delivery: the SMTP client side of the outbound MTA, on aiosmtplib.
+
+For one destination domain and a group of its recipients (one transaction, RFC 5321 §3.3):
+
+- **Where** (RFC 5321 §5.1, RFC 7505): the MX plan from :mod:`courrier.dns` — hosts by preference, random among
+  equals, each host's addresses in turn; implicit MX; null MX → 5.1.10 at once; NXDOMAIN → 5.1.2; DNS trouble →
+  4.4.3 and a retry. A ``smarthost`` replaces all of it (with AUTH when ``smarthost_user`` is set).
+- **Next host** on a connection failure, a greeting or EHLO failure, a session-level 4xx (MAIL, DATA, 421) or a
+  dropped connection; a per-recipient 4xx is kept for that recipient only (the next host would say the same).
+- **TLS** (RFC 3207): STARTTLS whenever offered, without certificate checks (opportunistic, as on the public MX
+  network); when the handshake fails the same host is tried again in plain text.
+- **Per-recipient outcomes**: each RCPT reply is that recipient's outcome, unless the DATA reply overrides it.
+- **Parameters**: SIZE (RFC 1870); BODY=8BITMIME (RFC 6152); SMTPUTF8 (RFC 6531); RET, ENVID, NOTIFY, ORCPT passed
+  on when the peer offers DSN (RFC 3461 §5.2) — then the success report becomes the peer's job.
+- **Peers lacking 8BITMIME/SMTPUTF8** (documented choice): 8-bit content goes to a peer without 8BITMIME only after
+  conversion (:func:`downgrade_8bit`, quoted-printable for 8-bit text parts, RFC 6152 §3); a message that cannot be
+  converted, or whose *addresses* need SMTPUTF8 at a peer without it, bounces with 5.6.3 / 5.6.7 (RFC 6531 §3.2).
+- **Connection reuse and limits**: at most ``concurrency_per_destination`` transactions per destination at once;
+  after a transaction the connection is parked (``reuse_idle`` seconds, ``reuse_max`` transactions) for the next
+  message to the same host.
+- **Loops**: a peer that greets with our own hostname is us (RFC 5321 §5.1): 5.4.6, no delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiosmtplib
+
+from courrier.delivery.outcome import Outcome
+from courrier.dns import Resolver
+from courrier.queue.spool import SpoolEnvelope, SpoolRecipient
+from courrier.smtp.address import xtext_encode
+
+AttemptHook = Callable[[list[str], Outcome], None]
+
+_ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\s+")
+
+
+def split_reply(code: int, message: str, host: str | None = None, address: str | None = None,
+                tls: str | None = None) -> Outcome:
+    """An SMTP reply → Outcome, the RFC 3463 code separated from the text (first line kept whole)."""
+    text = " ".join(message.split("\n")).strip()
+    m = _ENHANCED.match(text)
+    enhanced = m.group(1) if m else None
+    if m:
+        text = text[m.end():]
+    return Outcome(code, enhanced, text, host=host, address=address, tls=tls)
+
+
+@dataclass
+class _Conn:
+    smtp: aiosmtplib.SMTP
+    host: str
+    key: tuple[str, int]
+    tls: str | None
+    uses: int = 0
+    parked_at: float = 0.0
+    handle: asyncio.TimerHandle | None = None
+
+
+class _SessionFailure(Exception):
+    """The whole session failed (before or instead of per-recipient answers): try the next host."""
+
+    def __init__(self, outcome: Outcome, next_host: bool = True) -> None:
+        super().__init__(str(outcome))
+        self.outcome = outcome
+        self.next_host = next_host
+
+
+@dataclass
+class Smarthost:
+    host: str
+    port: int
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+class RemoteDelivery:
+    def __init__(self, *, resolver: Resolver, hostname: str, mx_port: int = 25, smarthost: Smarthost | None = None,
+                 concurrency_per_destination: int = 4, connect_timeout: float = 30.0,
+                 command_timeout: float = 300.0, reuse_idle: float = 5.0, reuse_max: int = 100) -> None:
+        self.resolver = resolver
+        self.hostname = hostname
+        self.mx_port = mx_port
+        self.smarthost = smarthost
+        self.per_destination = concurrency_per_destination
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self.reuse_idle = reuse_idle
+        self.reuse_max = reuse_max
+        self._sems: dict[str, asyncio.Semaphore] = {}
+        self._idle: dict[tuple[str, int], list[_Conn]] = {}
+        self._no_tls: dict[tuple[str, int], float] = {}  # hosts whose TLS handshake failed recently
+        self.tls_context = ssl.create_default_context()
+        self.tls_context.check_hostname = False
+        self.tls_context.verify_mode = ssl.CERT_NONE  # opportunistic TLS: encrypt, do not authenticate
+        self.connections_opened = 0  # for tests and the benchmark
+
+    # ------------------------------------------------------------------ entry point
+
+    async def deliver(self, domain: str, env: SpoolEnvelope, message: bytes,
+                      rcpts: list[tuple[int, SpoolRecipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
+        dest = "smarthost" if self.smarthost else domain
+        sem = self._sems.setdefault(dest, asyncio.Semaphore(self.per_destination))
+        async with sem:
+            return await self._deliver(domain, env, message, rcpts, on_attempt)
+
+    async def _targets(self, domain: str) -> list[tuple[str, list[str], int]] | Outcome:
+        if self.smarthost:
+            return [(self.smarthost.host, [self.smarthost.host], self.smarthost.port)]
+        plan = await self.resolver.mx_plan(domain)
+        if plan.kind == "null":
+            return Outcome(556, "5.1.10", f"{domain} accepts no mail (null MX, RFC 7505)", host=domain)
+        if plan.kind == "nxdomain":
+            return Outcome(550, "5.1.2", f"domain {domain} does not exist (NXDOMAIN)", host=domain)
+        if plan.kind == "none":
+            return Outcome(550, "5.4.4", f"no address for any mail exchanger of {domain}", host=domain)
+        if plan.kind == "tempfail":
+            return Outcome(451, "4.4.3", f"DNS lookup for {domain} failed: {'; '.join(plan.notes)}", host=domain)
+        return [(h.host, list(h.addresses), self.mx_port) for h in plan.hosts if h.addresses]
+
+    async def _deliver(self, domain: str, env: SpoolEnvelope, message: bytes,
+                       rcpts: list[tuple[int, SpoolRecipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
+        everyone = [r.address for _, r in rcpts]
+        targets = await self._targets(domain)
+        if isinstance(targets, Outcome):
+            on_attempt(everyone, targets)
+            return {i: targets for i, _ in rcpts}
+        last: Outcome | None = None
+        all_permanent = True
+        for host, addresses, port in targets:
+            for ip in addresses:
+                try:
+                    return await self._via(host, ip, port, env, message, rcpts, on_attempt)
+                except _SessionFailure as f:
+                    on_attempt(everyone, f.outcome)
+                    last = f.outcome
+                    all_permanent = all_permanent and f.outcome.permanent
+                    if not f.next_host:
+                        return {i: f.outcome for i, _ in rcpts}
+        if last is None:
+            last = Outcome(451, "4.4.4", f"no mail exchanger to try for {domain}", host=domain)
+            on_attempt(everyone, last)
+        elif last.permanent and not all_permanent:
+            last = Outcome(451, "4.4.1", f"all mail exchangers failed; last: {last}", host=last.host,
+                           address=last.address)
+        return {i: last for i, _ in rcpts}
+
+    # ------------------------------------------------------------------ one host
+
+    async def _via(self, host: str, ip: str, port: int, env: SpoolEnvelope, message: bytes,
+                   rcpts: list[tuple[int, SpoolRecipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
+        key = (ip, port)
+        conn = self._take_idle(key)
+        if conn is not None:
+            try:
+                return await self._transaction(conn, env, message, rcpts, on_attempt)
+            except _SessionFailure:
+                # a parked connection the peer closed meanwhile: a fresh connection decides
+                conn.smtp.close()
+        conn = await self._connect(host, ip, port)
+        return await self._transaction(conn, env, message, rcpts, on_attempt)
+
+    async def _connect(self, host: str, ip: str, port: int) -> _Conn:
+        key = (ip, port)
+        where = f"{host}[{ip}]:{port}"
+        use_tls = self._no_tls.get(key, 0) < time.time()
+        for _ in range(2):
+            smtp = aiosmtplib.SMTP(hostname=ip, port=port, local_hostname=self.hostname, start_tls=False,
+                                   timeout=self.command_timeout, validate_certs=False)
+            try:
+                await smtp.connect(timeout=self.connect_timeout)
+                self.connections_opened += 1
+                ehlo = await self._ehlo(smtp, host, ip, port)
+                peer_name = (ehlo.split() or [""])[0].lower()
+                if peer_name and peer_name == self.hostname.lower():
+                    smtp.close()
+                    raise _SessionFailure(Outcome(554, "5.4.6", f"mail for {host} loops back to myself",
+                                                  host=host, address=f"{ip}:{port}"), next_host=True)
+                tls = None
+                if use_tls and smtp.supports_extension("starttls"):
+                    try:
+                        await smtp.starttls(server_hostname=host, validate_certs=False, tls_context=self.tls_context)
+                        await smtp.ehlo()
+                        obj = smtp.get_transport_info("ssl_object")
+                        tls = obj.version() if obj else "TLS"
+                    except (aiosmtplib.SMTPException, ssl.SSLError, OSError):
+                        # RFC 3207 §4.1 allows going on in clear; Postfix's "may" level does the same
+                        smtp.close()
+                        self._no_tls[key] = time.time() + 3600
+                        use_tls = False
+                        continue
+                if self.smarthost and self.smarthost.user:
+                    try:
+                        await smtp.login(self.smarthost.user, self.smarthost.password or "")
+                    except aiosmtplib.SMTPAuthenticationError as e:
+                        smtp.close()
+                        # our credentials are wrong: a configuration error, not the sender's fault → retry later
+                        o = split_reply(e.code, e.message, host, f"{ip}:{port}", tls)
+                        raise _SessionFailure(Outcome(451, "4.7.8", f"smarthost AUTH failed: {o}", host=host,
+                                                      address=f"{ip}:{port}", tls=tls)) from None
+                    except aiosmtplib.SMTPException as e:
+                        smtp.close()
+                        raise _SessionFailure(Outcome(451, "4.7.0", f"smarthost AUTH impossible: {e}", host=host,
+                                                      address=f"{ip}:{port}", tls=tls)) from None
+                return _Conn(smtp, host, key, tls)
+            except _SessionFailure:
+                raise
+            except aiosmtplib.SMTPResponseException as e:  # greeting or EHLO refused
+                smtp.close()
+                raise _SessionFailure(split_reply(e.code, e.message, host, f"{ip}:{port}")) from None
+            except (aiosmtplib.SMTPTimeoutError, TimeoutError):
+                smtp.close()
+                raise _SessionFailure(Outcome(451, "4.4.2", f"timeout talking to {where}", host=host,
+                                              address=f"{ip}:{port}")) from None
+            except (aiosmtplib.SMTPException, OSError) as e:
+                smtp.close()
+                reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+                raise _SessionFailure(Outcome(451, "4.4.1", f"connect to {where}: {reason}", host=host,
+                                              address=f"{ip}:{port}")) from None
+        raise _SessionFailure(Outcome(451, "4.4.1", f"connect to {where}: TLS failed", host=host,
+                                      address=f"{ip}:{port}"))
+
+    async def _ehlo(self, smtp: aiosmtplib.SMTP, host: str, ip: str, port: int) -> str:
+        try:
+            r = await smtp.ehlo()
+        except aiosmtplib.SMTPHeloError as e:
+            if e.code >= 500 and e.code != 554:  # RFC 5321 §4.1.4: fall back to HELO for an old server
+                r = await smtp.helo()
+            else:
+                raise
+        return r.message
+
+    async def _transaction(self, conn: _Conn, env: SpoolEnvelope, message: bytes,
+                           rcpts: list[tuple[int, SpoolRecipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
+        smtp, where = conn.smtp, f"{conn.key[0]}:{conn.key[1]}"
+
+        def out(code: int, text: str) -> Outcome:
+            return split_reply(code, text, conn.host, where, conn.tls)
+
+        def fail(o: Outcome, next_host: bool = True) -> _SessionFailure:
+            smtp.close()
+            return _SessionFailure(o, next_host)
+
+        eightbit = not message.isascii()
+        needs_utf8 = not env.sender.isascii() or any(not r.address.isascii() for _, r in rcpts)
+        utf8 = env.smtputf8 and smtp.supports_extension("smtputf8")
+        if needs_utf8 and not utf8:
+            o = Outcome(553, "5.6.7", "the recipient's server does not support SMTPUTF8, needed for these "
+                        "addresses (RFC 6531 §3.2)", host=conn.host, address=where, tls=conn.tls)
+            self._park(conn)
+            on_attempt([r.address for _, r in rcpts], o)
+            return {i: o for i, _ in rcpts}
+        if eightbit and not smtp.supports_extension("8bitmime") and not utf8:
+            converted = downgrade_8bit(message)
+            if converted is None:
+                o = Outcome(554, "5.6.3", "the recipient's server does not support 8BITMIME and the message "
+                            "cannot be converted to 7 bits", host=conn.host, address=where, tls=conn.tls)
+                self._park(conn)
+                on_attempt([r.address for _, r in rcpts], o)
+                return {i: o for i, _ in rcpts}
+            message, eightbit = converted, False
+        if not message.endswith(b"\r\n"):
+            message += b"\r\n"
+        dsn = smtp.supports_extension("dsn")
+        opts = []
+        if smtp.supports_extension("size"):
+            opts.append(f"SIZE={len(message)}")
+        if eightbit:
+            opts.append("BODY=8BITMIME")
+        if utf8:
+            opts.append("SMTPUTF8")
+        if dsn:
+            if env.ret:
+                opts.append(f"RET={env.ret}")
+            if env.envid:
+                opts.append(f"ENVID={xtext_encode(env.envid)}")
+        enc = "utf-8" if utf8 else "ascii"
+        try:
+            try:
+                await smtp.mail(env.sender, options=opts, encoding=enc)
+            except aiosmtplib.SMTPSenderRefused as e:
+                o = out(e.code, e.message)
+                if o.permanent:
+                    self._park_after_rset(conn)
+                    raise _SessionFailure(o, next_host=False) from None
+                raise fail(o) from None
+            accepted: list[tuple[int, SpoolRecipient]] = []
+            results: dict[int, Outcome] = {}
+            for i, r in rcpts:
+                ropts = []
+                if dsn:
+                    if r.notify:
+                        ropts.append("NOTIFY=" + ",".join(r.notify))
+                    if r.orcpt:
+                        kind, _, addr = r.orcpt.partition(";")
+                        ropts.append(f"ORCPT={kind or 'rfc822'};{xtext_encode(addr or r.orcpt)}")
+                try:
+                    resp = await smtp.rcpt(r.address, options=ropts, encoding=enc)
+                    results[i] = out(resp.code, resp.message)
+                    accepted.append((i, r))
+                except aiosmtplib.SMTPRecipientRefused as e:
+                    if e.code == 421:
+                        raise fail(out(e.code, e.message)) from None
+                    results[i] = out(e.code, e.message)
+            refused = [(i, r) for i, r in rcpts if i not in dict(accepted)]
+            if refused:
+                by: dict[Outcome, list[str]] = {}
+                for i, r in refused:
+                    by.setdefault(results[i], []).append(r.address)
+                for o, addrs in by.items():
+                    on_attempt(addrs, o)
+            if not accepted:
+                self._park_after_rset(conn)
+                return results
+            try:
+                resp = await smtp.data(message)
+            except aiosmtplib.SMTPDataError as e:
+                o = out(e.code, e.message)
+                if o.permanent:
+                    for i, _ in accepted:
+                        results[i] = o
+                    on_attempt([r.address for _, r in accepted], o)
+                    self._park_after_rset(conn)
+                    return results
+                raise fail(o) from None
+            o = out(resp.code, resp.message)
+            o = Outcome(o.code, o.enhanced, o.text, o.host, o.address, o.tls, remote_dsn=dsn)
+            for i, _ in accepted:
+                results[i] = o
+            on_attempt([r.address for _, r in accepted], o)
+            conn.uses += 1
+            self._park(conn)
+            return results
+        except _SessionFailure:
+            raise
+        except (aiosmtplib.SMTPTimeoutError, TimeoutError):
+            raise fail(Outcome(451, "4.4.2", f"timeout talking to {conn.host}[{where}]", host=conn.host,
+                               address=where, tls=conn.tls)) from None
+        except aiosmtplib.SMTPResponseException as e:
+            raise fail(out(e.code, e.message) if e.code >= 400 else
+                       Outcome(451, "4.4.0", f"unexpected reply {e.code}", host=conn.host, address=where)) from None
+        except (aiosmtplib.SMTPException, OSError) as e:
+            raise fail(Outcome(451, "4.4.2", f"connection to {conn.host}[{where}] lost: {e or type(e).__name__}",
+                               host=conn.host, address=where, tls=conn.tls)) from None
+
+    # ------------------------------------------------------------------ connection cache
+
+    def _take_idle(self, key: tuple[str, int]) -> _Conn | None:
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if conn.handle:
+                conn.handle.cancel()
+            if conn.smtp.is_connected and time.monotonic() - conn.parked_at < self.reuse_idle:
+                return conn
+            conn.smtp.close()
+        return None
+
+    def _park_after_rset(self, conn: _Conn) -> None:
+        async def rset() -> None:
+            try:
+                await conn.smtp.rset()
+                self._park(conn)
+            except (aiosmtplib.SMTPException, OSError):
+                conn.smtp.close()
+
+        asyncio.get_running_loop().create_task(rset())
+
+    def _park(self, conn: _Conn) -> None:
+        if (conn.uses >= self.reuse_max or not conn.smtp.is_connected or self.reuse_idle <= 0
+                or len(self._idle.get(conn.key, [])) >= self.per_destination):
+            self._quit(conn)
+            return
+        conn.parked_at = time.monotonic()
+        self._idle.setdefault(conn.key, []).append(conn)
+        conn.handle = asyncio.get_running_loop().call_later(self.reuse_idle, self._expire, conn)
+
+    def _expire(self, conn: _Conn) -> None:
+        idle = self._idle.get(conn.key, [])
+        if conn in idle:
+            idle.remove(conn)
+            self._quit(conn)
+
+    def _quit(self, conn: _Conn) -> None:
+        async def quit_() -> None:
+            try:
+                await asyncio.wait_for(conn.smtp.quit(), 5)
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                pass
+            finally:
+                conn.smtp.close()
+
+        asyncio.get_running_loop().create_task(quit_())
+
+    async def close(self) -> None:
+        conns = [c for lst in self._idle.values() for c in lst]
+        self._idle.clear()
+        for c in conns:
+            if c.handle:
+                c.handle.cancel()
+        async def q(c: _Conn) -> None:
+            try:
+                await asyncio.wait_for(c.smtp.quit(), 2)
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                pass
+            finally:
+                c.smtp.close()
+        await asyncio.gather(*(q(c) for c in conns))
+
+
+def downgrade_8bit(message: bytes) -> bytes | None:
+    """RFC 6152 §3 conversion for a peer without 8BITMIME: 8-bit text parts re-encoded as quoted-printable.
+
+    Returns None when the message cannot be converted (8-bit bytes in the header, or a non-text 8-bit part).
+    """
+    import email
+    import email.policy
+    from email.message import Message
+
+    end = message.find(b"\r\n\r\n")
+    if end >= 0 and not message[:end].isascii():
+        return None  # 8-bit header fields need SMTPUTF8 (RFC 6532), not a body conversion
+    msg = email.message_from_bytes(message, policy=email.policy.compat32)
+
+    def convert(part: Message) -> bool:
+        if part.is_multipart():
+            return all(convert(p) for p in part.get_payload())  # type: ignore[union-attr]
+        raw = part.get_payload(decode=False)
+        raw_b = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+        if raw_b.isascii():
+            return True
+        if part.get_content_maintype() not in ("text", "message"):
+            return False
+        data = part.get_payload(decode=True) or b""
+        import quopri
+        qp = quopri.encodestring(data).decode("ascii")
+        del part["Content-Transfer-Encoding"]
+        part["Content-Transfer-Encoding"] = "quoted-printable"
+        part.set_payload(qp)
+        return True
+
+    if not convert(msg):
+        return None
+    out = msg.as_bytes(policy=email.policy.compat32.clone(linesep="\r\n"))
+    return out if out.isascii() else None

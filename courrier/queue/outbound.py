@@ -1,0 +1,92 @@
+"""The door into the outbound path: builds the queue from the Config, and turns an accepted SMTP message into a
+durable spool record (``relay``) — what ``App.relay_outbound`` calls for the submission role.
+
+Before the record is written: the loop check (RFC 5321 §6.3), our ``Received:`` line (RFC 5321 §4.4) and, when the
+mail-authentication part installed one, the DKIM signer's header (``signer(message) -> header bytes``) on top. The
+250 comes only after the record's fsync (and its directory's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+from collections.abc import Callable
+
+from courrier import log
+from courrier.accounts import Accounts
+from courrier.config import Config
+from courrier.delivery.local import received_header
+from courrier.delivery.remote import RemoteDelivery, Smarthost
+from courrier.dns import Resolver
+from courrier.mailbox.store import MailStore
+from courrier.queue.router import LocalTransport, Router
+from courrier.queue.runner import MAX_HOPS, Queue, count_received
+from courrier.queue.schedule import Schedule
+from courrier.queue.spool import Spool, SpoolEnvelope, SpoolRecipient
+from courrier.queue.store import QueueStore
+from courrier.smtp import replies as R
+from courrier.smtp.policy import ReceivedMessage
+from courrier.smtp.replies import Reply
+from courrier.smtp.session import Envelope, Recipient, Session
+
+Signer = Callable[[bytes], bytes]
+
+
+def resolver_for(cfg: Config) -> Resolver:
+    return Resolver([(ns.host, ns.port) for ns in cfg.delivery.nameservers])
+
+
+def schedule_for(cfg: Config) -> Schedule:
+    d = cfg.delivery
+    return Schedule(retry_first=d.retry_first, retry_max=d.retry_max, max_lifetime=d.max_lifetime,
+                    delay_notice=d.delay_notice)
+
+
+def build_queue(cfg: Config, *, accounts: Accounts, store: MailStore, resolver: Resolver | None = None) -> Queue:
+    d = cfg.delivery
+    smarthost = None
+    if d.smarthost is not None:
+        smarthost = Smarthost(d.smarthost.host, d.smarthost.port, d.smarthost_user, d.smarthost_password)
+    remote = RemoteDelivery(resolver=resolver or resolver_for(cfg), hostname=cfg.hostname, mx_port=d.mx_port,
+                            smarthost=smarthost, concurrency_per_destination=d.concurrency_per_destination,
+                            connect_timeout=d.connect_timeout)
+    router = Router(is_local=cfg.is_local_domain, local=LocalTransport(hostname=cfg.hostname, accounts=accounts,
+                                                                        store=store),
+                    remote=remote, smarthost=smarthost is not None)
+    poll = min(1.0, max(0.05, d.retry_first / 4))
+    return Queue(spool=Spool(cfg.data_dir / "queue"), store=QueueStore(cfg.db_path), transport=router,
+                 schedule=schedule_for(cfg), hostname=cfg.hostname, poll_interval=poll)
+
+
+def spool_envelope(session: Session | None, env: Envelope, rcpts: list[Recipient], origin: str) -> SpoolEnvelope:
+    return SpoolEnvelope(
+        qid=env.queue_id, sender=str(env.mail_from), received_at=env.received_at,
+        rcpts=[SpoolRecipient(str(r.address), list(r.notify), r.orcpt) for r in rcpts],
+        ret=env.ret, envid=env.envid, body=env.body, smtputf8=env.smtputf8, origin=origin,
+    )
+
+
+async def relay(queue: Queue, signer: Signer | None, session: Session, env: Envelope, msg: ReceivedMessage,
+                rcpts: list[Recipient]) -> Reply:
+    """Spools ``msg`` for ``rcpts`` (non-local recipients); 250 only once the record is on stable storage."""
+    if not rcpts:
+        return R.QUEUED.with_text(f"OK queued as {env.queue_id}")
+    loop = asyncio.get_running_loop()
+    body = await loop.run_in_executor(queue.disk, msg.read_all)
+    if count_received(body) > MAX_HOPS:
+        return R.LOOP_DETECTED
+    first = str(rcpts[0].address) if len(rcpts) == 1 else None
+    trace = received_header(session, env, first).replace("\n", "\r\n").encode("utf-8")
+    full = trace + body
+    if signer is not None:
+        try:
+            full = (await loop.run_in_executor(queue.disk, signer, full)) + full
+        except Exception as e:  # signing is an addition: an unsigned message is better than a lost one
+            log.event("queue.sign_failed", level="error", qid=env.queue_id, error=repr(e))
+    origin = f"{session.listener} {session.user or session.peer_ip}"
+    try:
+        await queue.enqueue(spool_envelope(session, env, rcpts, origin), [full])
+    except OSError as e:
+        log.event("queue.spool_failed", level="error", qid=env.queue_id, error=str(e))
+        return R.INSUFFICIENT_STORAGE if e.errno in (errno.ENOSPC, errno.EDQUOT) else R.LOCAL_ERROR
+    return R.QUEUED.with_text(f"OK queued as {env.queue_id}")

@@ -1,0 +1,326 @@
+"""The queue's scheduler: takes messages into the spool, tries them when due, retries, bounces, and forgets them.
+
+One pass over a message (``_process``):
+
+1. read and verify its spool file (a file that fails verification goes to ``queue/corrupt/``, never delivered);
+2. expired (``max_lifetime``) → every pending recipient fails with 4.4.7; too many ``Received:`` → 5.4.6 (RFC 5321
+   §6.3); otherwise hand the pending recipients to the transport (local Maildir or remote SMTP), which reports one
+   Outcome per recipient and one log row per attempt;
+3. DSNs (failure, delay once, success on request) are spooled *before* the state is recorded, so a crash can repeat
+   a notice but never lose one;
+4. record each recipient's status and the next attempt (back-off); when nothing is pending, the row and the spool
+   file go.
+
+The runner wakes when a message is enqueued, when the earliest retry falls due, and every ``poll_interval`` to pick up
+what other processes did: files dropped by ``courrier sendmail`` into ``queue/incoming/`` and ``courrier queue
+retry|flush|delete``. At start it reconciles the spool with the database, so a message spooled just before a crash
+(file written, row not yet) is delivered anyway — at-least-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from courrier import log
+from courrier.delivery import bounce
+from courrier.delivery.outcome import Outcome
+from courrier.queue.schedule import Schedule
+from courrier.queue.spool import Spool, SpoolEnvelope, SpoolError, SpoolRecipient, decode
+from courrier.queue.store import QueueStore
+from courrier.smtp.session import new_queue_id
+
+MAX_HOPS = 50  # RFC 5321 §6.3 (the same limit as the MX role)
+
+# (recipients, outcome) for one attempt: the runner turns it into a log line and a delivery-log row
+AttemptHook = Callable[[list[str], Outcome], None]
+
+
+class Transport(Protocol):
+    async def deliver(self, env: SpoolEnvelope, message: bytes, rcpts: list[tuple[int, SpoolRecipient]],
+                      on_attempt: AttemptHook) -> dict[int, Outcome]: ...
+
+
+def count_received(message: bytes) -> int:
+    end = message.find(b"\r\n\r\n")
+    head = message[:end] if end >= 0 else message
+    return sum(1 for line in head.split(b"\r\n") if line[:9].lower() == b"received:")
+
+
+class Queue:
+    def __init__(self, *, spool: Spool, store: QueueStore, transport: Transport, schedule: Schedule,
+                 hostname: str, max_active: int = 200, poll_interval: float = 1.0,
+                 stop_timeout: float = 10.0) -> None:
+        self.spool = spool
+        self.store = store
+        self.transport = transport
+        self.schedule = schedule
+        self.hostname = hostname
+        self.max_active = max_active
+        self.poll_interval = poll_interval
+        self.stop_timeout = stop_timeout
+        self.disk = ThreadPoolExecutor(max_workers=16, thread_name_prefix="courrier-spool")
+        self.dbx = ThreadPoolExecutor(max_workers=1, thread_name_prefix="courrier-queuedb")
+        self._wake = asyncio.Event()
+        self._active: dict[str, asyncio.Task[None]] = {}
+        self._main: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _db(self, fn: Callable[..., object], *args: object) -> object:
+        return await asyncio.get_running_loop().run_in_executor(self.dbx, fn, *args)
+
+    async def _disk(self, fn: Callable[..., object], *args: object) -> object:
+        return await asyncio.get_running_loop().run_in_executor(self.disk, fn, *args)
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    # ------------------------------------------------------------------ intake
+
+    async def enqueue(self, env: SpoolEnvelope, parts: Iterable[bytes]) -> None:
+        """Spools a message durably and registers it; returns once it is on stable storage (the 250 may follow)."""
+        parts = list(parts)
+        await self._disk(self.spool.write, env, parts)
+        size = sum(len(p) for p in parts)
+        await self._db(self.store.add, env.qid, env.sender, env.received_at, size, [r.address for r in env.rcpts])
+        log.event("queue.queued", qid=env.qid, sender=f"<{env.sender}>", rcpts=len(env.rcpts), size=size,
+                  origin=env.origin)
+        self.kick()
+
+    def _adopt_sync(self, path_or_qid: str, incoming: bool) -> str | None:
+        """Registers a verified spool file the database does not know (sendmail drop, crash recovery)."""
+        path = (self.spool.incoming / path_or_qid) if incoming else self.spool.path(path_or_qid)
+        try:
+            env, message = decode(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except SpoolError as e:
+            if incoming or time.time() - path.stat().st_mtime > 5:
+                dest = self.spool.quarantine(path)
+                log.event("queue.corrupt", level="error", file=str(dest), error=str(e))
+            return None
+        if incoming:
+            if (self.spool.msg / env.qid).exists():
+                env.qid = new_queue_id()  # a clash with a queued id: take a fresh one (the file name is the id)
+                self.spool.write(env, [message])
+                path.unlink()
+            else:
+                self.spool.adopt(path)
+        self.store.add(env.qid, env.sender, env.received_at, len(message), [r.address for r in env.rcpts])
+        log.event("queue.adopted", qid=env.qid, sender=f"<{env.sender}>", rcpts=len(env.rcpts), origin=env.origin)
+        return env.qid
+
+    def _scan_sync(self, full: bool) -> int:
+        """Picks up ``incoming/`` (always) and, with ``full``, every spool file without a row (and vice versa)."""
+        n = 0
+        for p in self.spool.incoming_files():
+            if self._adopt_sync(p.name, incoming=True):
+                n += 1
+        if full:
+            known = self.store.qids()
+            on_disk = set(self.spool.queued_ids())
+            for qid in sorted(on_disk - known):
+                if self._adopt_sync(qid, incoming=False):
+                    n += 1
+            for qid in known - on_disk:  # delivered and unlinked, or deleted by hand: nothing left to send
+                self.store.remove(qid)
+            self.spool.clean_tmp()
+        return n
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        n = await self._disk(self._scan_sync, True)
+        rows = await self._db(self.store.qids)
+        log.event("queue.started", queued=len(rows), adopted=n)  # type: ignore[arg-type]
+        self._main = asyncio.create_task(self._loop(), name="queue-runner")
+
+    async def stop(self) -> None:
+        """Stops taking new work; in-flight deliveries get ``stop_timeout`` to finish, then are cancelled (they stay
+        queued: at-least-once)."""
+        self._stopping = True
+        self.kick()
+        if self._main:
+            self._main.cancel()
+            try:
+                await self._main
+            except asyncio.CancelledError:
+                pass
+        if self._active:
+            done, pending = await asyncio.wait(list(self._active.values()), timeout=self.stop_timeout)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        close = getattr(self.transport, "close", None)
+        if close:
+            await close()
+        self.disk.shutdown(wait=True)
+        self.dbx.submit(self.store.close).result()
+        self.dbx.shutdown(wait=True)
+        log.event("queue.stopped")
+
+    async def _loop(self) -> None:
+        last_scan = 0.0
+        while not self._stopping:
+            self._wake.clear()
+            now = time.time()
+            try:
+                if now - last_scan >= self.poll_interval:
+                    last_scan = now
+                    await self._disk(self._scan_sync, False)
+                free = self.max_active - len(self._active)
+                due, nxt = await self._db(self.store.due, now, max(free, 0), set(self._active))  # type: ignore[misc]
+            except Exception as e:  # a disk or DB hiccup must not kill the runner
+                log.event("queue.loop_error", level="error", error=repr(e))
+                due, nxt = [], None
+            for qid in due:
+                t = asyncio.create_task(self._run_one(qid), name=f"queue-{qid}")
+                self._active[qid] = t
+            timeout = self.poll_interval
+            if nxt is not None:
+                timeout = max(0.0, min(timeout, nxt - time.time()))
+            if due and len(self._active) >= self.max_active:
+                timeout = self.poll_interval
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+            except TimeoutError:
+                pass
+
+    async def _run_one(self, qid: str) -> None:
+        try:
+            await self._process(qid)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.event("queue.process_error", level="error", qid=qid, error=repr(e))
+            try:
+                await self._db(self._defer_after_error, qid, repr(e))
+            except Exception:
+                pass
+        finally:
+            self._active.pop(qid, None)
+            self.kick()
+
+    def _defer_after_error(self, qid: str, error: str) -> None:
+        row = self.store.get(qid)
+        if row:
+            nxt = self.schedule.next_attempt(row.created, time.time(), row.attempts)
+            self.store.record(qid, {}, next_attempt=nxt, last_error=f"internal error: {error}")
+
+    # ------------------------------------------------------------------ one pass over one message
+
+    async def _process(self, qid: str) -> None:
+        row = await self._db(self.store.get, qid)
+        if row is None:
+            return
+        try:
+            env, message = await self._disk(self.spool.read, qid)  # type: ignore[misc]
+        except FileNotFoundError:
+            await self._db(self.store.remove, qid)
+            return
+        except SpoolError as e:
+            dest = await self._disk(self.spool.quarantine, self.spool.path(qid))
+            await self._db(self.store.remove, qid)
+            log.event("queue.corrupt", level="error", qid=qid, file=str(dest), error=str(e))
+            return
+        pending = [(i, env.rcpts[i]) for i, addr, st in row.rcpts if st == "pending" and i < len(env.rcpts)]
+        if not pending:
+            await self._finish(qid)
+            return
+        now = time.time()
+        results: dict[int, Outcome] = {}
+        attempts: list[tuple[list[str], Outcome]] = []
+
+        def on_attempt(rcpts: list[str], o: Outcome) -> None:
+            attempts.append((rcpts, o))
+            result = "sent" if o.ok else ("failed" if o.permanent else "deferred")
+            log.event(f"delivery.{result}", level="info" if o.ok else "warn", qid=qid, to=",".join(rcpts),
+                      host=o.host, addr=o.address, tls=o.tls, reply=str(o))
+
+        if self.schedule.expired(row.created, now):
+            why = f"message expired after {_human(now - row.created)} in the queue"
+            if row.last_error:
+                why += f"; last error: {row.last_error}"
+            o = Outcome(554, "4.4.7", why, host="queue")
+            on_attempt([r.address for _, r in pending], o)
+            results = {i: o for i, _ in pending}
+        elif count_received(message) > MAX_HOPS:
+            o = Outcome(554, "5.4.6", f"too many Received: headers (more than {MAX_HOPS}): mail loop", host="queue")
+            on_attempt([r.address for _, r in pending], o)
+            results = {i: o for i, _ in pending}
+        else:
+            results = await self.transport.deliver(env, message, pending, on_attempt)
+            for i, _r in pending:  # a transport that forgot someone: treat as a temporary failure
+                if i not in results:
+                    results[i] = Outcome(451, "4.3.0", "no outcome from transport", host="queue")
+
+        still = [(i, r) for i, r in pending if not results[i].ok and not results[i].permanent]
+        failed = [(i, r) for i, r in pending if results[i].permanent]
+        sent = [(i, r) for i, r in pending if results[i].ok]
+
+        # DSNs first: a crash after this point may repeat one, never lose one.
+        notices = 0
+        if bounce.should_report(env):
+            fail_entries = [bounce.DSNEntry(r, "failed", results[i].status, _diag(results[i]), results[i].host)
+                            for i, r in failed if bounce.wants(r, "FAILURE")]
+            ok_entries = [bounce.DSNEntry(r, "relayed" if results[i].host not in ("local",) else "delivered",
+                                          results[i].status, _diag(results[i]), results[i].host)
+                          for i, r in sent if bounce.wants(r, "SUCCESS") and not results[i].remote_dsn]
+            delay_entries: list[bounce.DSNEntry] = []
+            if still and not row.delay_notified and self.schedule.delay_due(row.created, now):
+                delay_entries = [bounce.DSNEntry(r, "delayed", results[i].status, _diag(results[i]),
+                                                 results[i].host) for i, r in still if bounce.wants(r, "DELAY")]
+            for entries in (fail_entries, delay_entries, ok_entries):
+                if entries:
+                    await self._send_dsn(env, message, entries)
+                    notices += 1
+            if still and not row.delay_notified and self.schedule.delay_due(row.created, now):
+                await self._db(self.store.set_delay_notified, qid)
+
+        for rcpts, o in attempts:
+            result = "sent" if o.ok else ("failed" if o.permanent else "deferred")
+            await self._db(self.store.log, qid, rcpts, o, result)
+        last_error = next((str(results[i]) for i, _ in still), None)
+        nxt = self.schedule.next_attempt(row.created, now, row.attempts) if still else None
+        await self._db(lambda: self.store.record(qid, results, next_attempt=nxt, last_error=last_error))
+        if not still:
+            await self._finish(qid)
+            log.event("queue.done", qid=qid, sent=len(sent), failed=len(failed), notices=notices)
+        else:
+            log.event("queue.deferred", qid=qid, pending=len(still), next_in=f"{nxt - now:.0f}s" if nxt else None,
+                      error=last_error)
+
+    async def _finish(self, qid: str) -> None:
+        """Forgets a message: the row first (so a crash leaves a file that reconciliation re-checks), then the
+        file."""
+        await self._db(self.store.remove, qid)
+        await self._disk(self.spool.remove, qid)
+
+    async def _send_dsn(self, env: SpoolEnvelope, message: bytes, entries: list[bounce.DSNEntry]) -> None:
+        body = await asyncio.get_running_loop().run_in_executor(
+            self.disk, lambda: bounce.build_dsn(hostname=self.hostname, env=env, message=message, entries=entries,
+                                                lifetime=self.schedule.max_lifetime))
+        dsn = SpoolEnvelope(qid=new_queue_id(), sender="", rcpts=[SpoolRecipient(env.sender)],
+                            received_at=time.time(), body="8BITMIME" if not body.isascii() else None,
+                            smtputf8=not env.sender.isascii(), origin=f"dsn {entries[0].action} for {env.qid}")
+        await self.enqueue(dsn, [body])
+        log.event("queue.dsn", qid=env.qid, dsn_qid=dsn.qid, action=entries[0].action, to=f"<{env.sender}>",
+                  rcpts=",".join(e.rcpt.address for e in entries))
+
+
+def _diag(o: Outcome) -> str | None:
+    return str(o) if o.code else None
+
+
+def _human(seconds: float) -> str:
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= n:
+            return f"{seconds / n:.0f}{unit}"
+    return f"{seconds:.0f}s"
+

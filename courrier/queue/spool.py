@@ -1,0 +1,265 @@
+"""The outbound spool on disk: one file per message, made of framed, checksummed records ending with an END record.
+
+Postfix's rule: a queue file is valid only when it ends with its END record, and it is on stable storage before the
+250. Here each record is framed as::
+
+    type (1 octet) | length (4 octets, big-endian) | payload | CRC-32 of type+length+payload (4 octets)
+
+after an 8-octet file magic ``b"CRQUEUE1"``. Types: ``E`` the envelope (JSON: sender, recipients with their DSN
+parameters, RET, ENVID, BODY, SMTPUTF8, arrival time), ``M`` a chunk of the message (CRLF, not dot-stuffed, at most
+1 MiB each), ``Z`` the END record (message length and CRC-32 of the whole message). A file that does not end with a
+valid END record — a crash mid-write — is never delivered: it was never acknowledged.
+
+Layout under ``data_dir/queue/``: ``tmp/`` files being written; ``incoming/`` complete files dropped by
+``courrier sendmail`` (the postdrop of this system), picked up by the running server; ``msg/`` the queue proper, one
+file per queue id; ``corrupt/`` files that failed verification (kept for a human, never deleted automatically).
+
+Writes are tmp → fsync → rename → fsync(dir). The directory fsync is shared: messages renamed while another sync
+runs wait for the next one, so N concurrent messages cost N file syncs plus about one directory sync
+(:class:`DirSyncer`). Everything here blocks on the disk; the server calls it from threads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import threading
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+MAGIC = b"CRQUEUE1"
+CHUNK = 1 << 20
+MAX_RECORD = 1 << 24  # a record longer than this is corruption, not data
+_HEAD = struct.Struct(">cI")
+_CRC = struct.Struct(">I")
+
+
+class SpoolError(Exception):
+    """A spool file is incomplete or corrupt (no END record, bad checksum, bad framing)."""
+
+
+@dataclass
+class SpoolRecipient:
+    address: str  # as given (local@domain); may be UTF-8 (SMTPUTF8)
+    notify: list[str] = field(default_factory=list)  # RFC 3461 §4.1: SUCCESS, FAILURE, DELAY, NEVER
+    orcpt: str | None = None  # RFC 3461 §4.2, "rfc822;addr"
+
+
+@dataclass
+class SpoolEnvelope:
+    """Everything the queue must remember about one message besides its content."""
+
+    qid: str
+    sender: str  # "" for the null reverse-path
+    rcpts: list[SpoolRecipient]
+    received_at: float
+    ret: str | None = None  # RFC 3461 §4.3: FULL or HDRS
+    envid: str | None = None  # RFC 3461 §4.4
+    body: str | None = None  # 7BIT, 8BITMIME, BINARYMIME (RFC 6152, RFC 3030)
+    smtputf8: bool = False  # RFC 6531
+    origin: str = ""  # who handed it over: "submission user@x", "sendmail uid=1000", "dsn"
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes) -> SpoolEnvelope:
+        d: dict[str, Any] = json.loads(data.decode("utf-8"))
+        d["rcpts"] = [SpoolRecipient(**r) for r in d["rcpts"]]
+        return cls(**d)
+
+
+def _record(kind: bytes, payload: bytes) -> bytes:
+    head = _HEAD.pack(kind, len(payload))
+    return head + payload + _CRC.pack(zlib.crc32(payload, zlib.crc32(head)))
+
+
+def encode(env: SpoolEnvelope, parts: Iterable[bytes]) -> Iterator[bytes]:
+    """The file's bytes, record by record."""
+    yield MAGIC
+    yield _record(b"E", env.to_json())
+    size, crc = 0, 0
+    for part in parts:
+        for i in range(0, len(part), CHUNK):
+            piece = part[i:i + CHUNK]
+            size += len(piece)
+            crc = zlib.crc32(piece, crc)
+            yield _record(b"M", piece)
+    yield _record(b"Z", struct.pack(">QI", size, crc))
+
+
+def decode(data: bytes) -> tuple[SpoolEnvelope, bytes]:
+    """Verifies a whole file and returns (envelope, message); raises SpoolError when anything is off."""
+    if not data.startswith(MAGIC):
+        raise SpoolError("bad magic")
+    pos, env, body = len(MAGIC), None, []
+    while True:
+        if pos + _HEAD.size > len(data):
+            raise SpoolError("truncated: no END record")
+        kind, length = _HEAD.unpack_from(data, pos)
+        if length > MAX_RECORD:
+            raise SpoolError("record length out of range")
+        end = pos + _HEAD.size + length
+        if end + _CRC.size > len(data):
+            raise SpoolError("truncated record")
+        payload = data[pos + _HEAD.size:end]
+        (crc,) = _CRC.unpack_from(data, end)
+        if crc != zlib.crc32(payload, zlib.crc32(data[pos:pos + _HEAD.size])):
+            raise SpoolError(f"checksum mismatch in {kind!r} record at offset {pos}")
+        pos = end + _CRC.size
+        if kind == b"E":
+            if env is not None:
+                raise SpoolError("two envelope records")
+            try:
+                env = SpoolEnvelope.from_json(payload)
+            except (ValueError, TypeError, KeyError) as e:
+                raise SpoolError(f"bad envelope: {e}") from None
+        elif kind == b"M":
+            body.append(payload)
+        elif kind == b"Z":
+            size, mcrc = struct.unpack(">QI", payload)
+            msg = b"".join(body)
+            if env is None:
+                raise SpoolError("no envelope record")
+            if len(msg) != size or zlib.crc32(msg) != mcrc:
+                raise SpoolError("END record does not match the message")
+            if pos != len(data):
+                raise SpoolError("data after the END record")
+            return env, msg
+        else:
+            raise SpoolError(f"unknown record type {kind!r}")
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class DirSyncer:
+    """Group commit for directory entries: callers that renamed a file call ``sync()``; one fsync covers everyone
+    whose rename happened before it started (a generation counter tells who is covered)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._cond = threading.Condition()
+        self._requested = 0  # generation of the latest rename
+        self._done = 0  # generation covered by the last completed fsync
+        self._running = False
+        self.syncs = 0  # how many fsyncs actually ran (for tests and the benchmark)
+
+    def sync(self) -> None:
+        with self._cond:
+            self._requested += 1
+            mine = self._requested
+            while self._done < mine:
+                if not self._running:
+                    self._running = True
+                    target = self._requested
+                    self._cond.release()
+                    try:
+                        fsync_dir(self.path)
+                    finally:
+                        self._cond.acquire()
+                        self._running = False
+                    self.syncs += 1
+                    self._done = max(self._done, target)
+                    self._cond.notify_all()
+                else:
+                    self._cond.wait()
+
+
+class Spool:
+    """The spool directory. Blocking methods; safe from several threads and several processes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp, self.incoming, self.msg, self.corrupt = (root / n for n in ("tmp", "incoming", "msg", "corrupt"))
+        for d in (self.tmp, self.incoming, self.msg, self.corrupt):
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._syncers = {d: DirSyncer(d) for d in (self.incoming, self.msg)}
+
+    def path(self, qid: str) -> Path:
+        if not qid or "/" in qid or qid.startswith("."):
+            raise ValueError(f"bad queue id {qid!r}")
+        return self.msg / qid
+
+    def write(self, env: SpoolEnvelope, parts: Iterable[bytes], *, incoming: bool = False) -> Path:
+        """Writes one message durably (tmp, fsync, rename, shared directory fsync) and returns its final path."""
+        dest_dir = self.incoming if incoming else self.msg
+        tmp = self.tmp / f"{env.qid}.{os.getpid()}.{threading.get_ident()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            try:
+                for piece in encode(env, parts):
+                    view = memoryview(piece)
+                    while view:
+                        view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            final = dest_dir / env.qid
+            if final.exists():
+                raise FileExistsError(f"queue id {env.qid} already in the spool")
+            os.rename(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self._syncers[dest_dir].sync()
+        return final
+
+    def read(self, qid: str) -> tuple[SpoolEnvelope, bytes]:
+        return decode(self.path(qid).read_bytes())
+
+    def read_envelope(self, qid: str) -> SpoolEnvelope:
+        """The envelope only (for listings): reads the first record, trusting the END check done at pick-up."""
+        with open(self.path(qid), "rb") as f:
+            head = f.read(len(MAGIC) + _HEAD.size)
+            if not head.startswith(MAGIC) or len(head) < len(MAGIC) + _HEAD.size:
+                raise SpoolError("bad magic")
+            kind, length = _HEAD.unpack_from(head, len(MAGIC))
+            if kind != b"E" or length > MAX_RECORD:
+                raise SpoolError("no envelope record")
+            return SpoolEnvelope.from_json(f.read(length))
+
+    def remove(self, qid: str) -> None:
+        self.path(qid).unlink(missing_ok=True)
+
+    def quarantine(self, path: Path) -> Path:
+        """Moves a file that failed verification to ``corrupt/`` (never delivered, never silently deleted)."""
+        dest = self.corrupt / path.name
+        os.replace(path, dest)
+        return dest
+
+    def queued_ids(self) -> list[str]:
+        return sorted(p.name for p in self.msg.iterdir() if not p.name.startswith("."))
+
+    def incoming_files(self) -> list[Path]:
+        return sorted(p for p in self.incoming.iterdir() if not p.name.startswith("."))
+
+    def adopt(self, path: Path) -> str:
+        """Moves a verified ``incoming/`` file into ``msg/`` (same filesystem: an atomic rename)."""
+        dest = self.msg / path.name
+        os.rename(path, dest)
+        self._syncers[self.msg].sync()
+        return path.name
+
+    def clean_tmp(self, older_than: float = 3600.0) -> int:
+        """Removes abandoned tmp files (a writer that crashed); they were never acknowledged."""
+        import time
+
+        n = 0
+        for p in self.tmp.iterdir():
+            try:
+                if time.time() - p.stat().st_mtime > older_than:
+                    p.unlink()
+                    n += 1
+            except FileNotFoundError:
+                pass
+        return n

@@ -1,0 +1,165 @@
+"""The queue's state in SQLite (``courrier.db``, migration 0010_queue.sql): what is left to do, and what was done.
+
+The spool file holds the message; this holds its schedule (attempts, next attempt, last error), each recipient's
+status, and the delivery log (one row per attempt, kept after the message is gone). The server and the
+``courrier queue`` command share it; SQLite's WAL mode and busy timeout make that safe. Blocking: the runner calls it
+from one dedicated thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from courrier import db
+from courrier.delivery.outcome import Outcome
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    qid: str
+    sender: str
+    created: float
+    size: int
+    attempts: int
+    next_attempt: float
+    last_error: str | None
+    delay_notified: bool
+    rcpts: tuple[tuple[int, str, str], ...]  # (idx, address, status)
+
+    @property
+    def pending(self) -> list[str]:
+        return [a for _, a, s in self.rcpts if s == "pending"]
+
+
+@dataclass(frozen=True)
+class LogRow:
+    time: float
+    recipients: str
+    host: str | None
+    address: str | None
+    result: str
+    code: int | None
+    enhanced: str | None
+    text: str | None
+    tls: str | None
+
+
+class QueueStore:
+    """Thread-safe (one connection per thread) access to the queue tables."""
+
+    def __init__(self, db_path: Path) -> None:
+        self._path = db_path
+        self._local = threading.local()
+        db.connect(db_path).close()  # create + migrate once
+
+    def _c(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = self._local.conn = db.connect(self._path)
+        return c
+
+    # ------------------------------------------------------------------ writes
+
+    def add(self, qid: str, sender: str, created: float, size: int, rcpts: list[str],
+            next_attempt: float | None = None) -> bool:
+        """Registers a spooled message; False when it was already known (re-adoption after a crash)."""
+        c = self._c()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            if c.execute("SELECT 1 FROM queue WHERE qid=?", (qid,)).fetchone():
+                c.execute("COMMIT")
+                return False
+            c.execute("INSERT INTO queue (qid, sender, created, size, next_attempt) VALUES (?,?,?,?,?)",
+                      (qid, sender, created, size, next_attempt if next_attempt is not None else time.time()))
+            c.executemany("INSERT INTO queue_rcpt (qid, idx, address) VALUES (?,?,?)",
+                          [(qid, i, a) for i, a in enumerate(rcpts)])
+            c.execute("COMMIT")
+            return True
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    def record(self, qid: str, results: dict[int, Outcome], *, next_attempt: float | None,
+               last_error: str | None, count_attempt: bool = True) -> None:
+        """Stores the outcome of one pass over a message: each recipient's new status and the schedule."""
+        c = self._c()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for idx, o in results.items():
+                status = "sent" if o.ok else ("failed" if o.permanent else "pending")
+                c.execute("UPDATE queue_rcpt SET status=?, code=?, enhanced=?, text=? WHERE qid=? AND idx=?",
+                          (status, o.code, o.enhanced, o.text[:1000], qid, idx))
+            if next_attempt is not None:
+                c.execute("UPDATE queue SET attempts=attempts+?, next_attempt=?, last_error=COALESCE(?, last_error) "
+                          "WHERE qid=?", (1 if count_attempt else 0, next_attempt, last_error, qid))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    def log(self, qid: str, recipients: list[str], o: Outcome, result: str) -> None:
+        self._c().execute(
+            "INSERT INTO delivery_log (qid, time, recipients, host, address, result, code, enhanced, text, tls) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (qid, time.time(), ",".join(recipients), o.host, o.address, result, o.code, o.enhanced,
+             o.text[:1000], o.tls))
+
+    def set_delay_notified(self, qid: str) -> None:
+        self._c().execute("UPDATE queue SET delay_notified=1 WHERE qid=?", (qid,))
+
+    def remove(self, qid: str) -> None:
+        self._c().execute("DELETE FROM queue WHERE qid=?", (qid,))
+
+    def retry_now(self, qid: str | None = None) -> int:
+        """Makes one message (or every message: ``flush``) due now; returns how many."""
+        now = time.time()
+        if qid is None:
+            return self._c().execute("UPDATE queue SET next_attempt=?", (now,)).rowcount
+        return self._c().execute("UPDATE queue SET next_attempt=? WHERE qid=?", (now, qid)).rowcount
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, qid: str) -> QueueRow | None:
+        c = self._c()
+        r = c.execute("SELECT * FROM queue WHERE qid=?", (qid,)).fetchone()
+        if r is None:
+            return None
+        rc = tuple((x["idx"], x["address"], x["status"]) for x in
+                   c.execute("SELECT idx, address, status FROM queue_rcpt WHERE qid=? ORDER BY idx", (qid,)))
+        return QueueRow(r["qid"], r["sender"], r["created"], r["size"], r["attempts"], r["next_attempt"],
+                        r["last_error"], bool(r["delay_notified"]), rc)
+
+    def all(self) -> list[QueueRow]:
+        qids = [r[0] for r in self._c().execute("SELECT qid FROM queue ORDER BY created, qid")]
+        return [row for q in qids if (row := self.get(q)) is not None]
+
+    def qids(self) -> set[str]:
+        return {r[0] for r in self._c().execute("SELECT qid FROM queue")}
+
+    def due(self, now: float, limit: int, exclude: set[str]) -> tuple[list[str], float | None]:
+        """Up to ``limit`` due queue ids (oldest schedule first) and the next future due time."""
+        out = []
+        for (qid,) in self._c().execute("SELECT qid FROM queue WHERE next_attempt <= ? ORDER BY next_attempt",
+                                         (now,)):
+            if qid in exclude:
+                continue
+            out.append(qid)
+            if len(out) >= limit:
+                break
+        nxt = self._c().execute("SELECT MIN(next_attempt) FROM queue WHERE next_attempt > ?", (now,)).fetchone()[0]
+        return out, nxt
+
+    def history(self, qid: str) -> list[LogRow]:
+        return [LogRow(r["time"], r["recipients"], r["host"], r["address"], r["result"], r["code"], r["enhanced"],
+                       r["text"], r["tls"])
+                for r in self._c().execute("SELECT * FROM delivery_log WHERE qid=? ORDER BY id", (qid,))]
+
+    def close(self) -> None:
+        c = getattr(self._local, "conn", None)
+        if c is not None:
+            c.close()
+            self._local.conn = None
