@@ -506,9 +506,9 @@ class SMTPProtocol(asyncio.Protocol):
             self._close()
             return
         self.transport = new_transport  # type: ignore[assignment]
-        self._buf = b""
-        self._items.clear()
-        self._mode = _LINES
+        # Bytes buffered now came over TLS (a client may send EHLO as soon as its side of the handshake ends,
+        # before this coroutine resumes): keep them. The plaintext ones were dropped above. _HOLD resumes parsing.
+        self._mode = _HOLD
         # RFC 3207 §4.2: the server forgets everything it learned before the handshake.
         self.session.helo, self.session.esmtp, self.session.user = None, False, None
         self._reset_transaction()

@@ -33,6 +33,7 @@ from email.parser import HeaderParser
 from courrier import log
 from courrier.accounts import Account, AccountError, Accounts, normalize
 from courrier.delivery.local import deliver_local
+from courrier.mailbox import maildir
 from courrier.mailbox.store import MailStore
 from courrier.smtp import replies as R
 from courrier.smtp.address import Address, AddressError, parse_address
@@ -94,7 +95,8 @@ def mailbox_list(headers: EmailMessage, name: str, *, required: bool) -> list[Ad
     if len(fields) > 1:
         raise HeaderProblem(R.BAD_MESSAGE.with_text(f"Message has more than one {name}: header (RFC 5322 section 3.6)"))
     field = fields[0]
-    broken = R.BAD_MESSAGE.with_text(f"Malformed {name}: header {str(field)[:80]!r} (RFC 5322 section 3.6.2)")
+    excerpt = "".join(c if " " <= c < "\x7f" else "?" for c in str(field)[:80])  # one printable reply line
+    broken = R.BAD_MESSAGE.with_text(f"Malformed {name}: header {excerpt!r} (RFC 5322 section 3.6.2)")
     try:
         groups, defects = field.groups, field.defects
     except Exception:  # the stdlib parser raises on a few pathological inputs
@@ -280,6 +282,8 @@ class SubmissionPolicy(Policy):
         """The sender's copy in ``Sent``: a convenience, so a failure is logged but does not fail the submission
         (the recipients already have the message; a 4xx now would make the client send it twice)."""
         try:
+            inbox = self.store.maildir_for(account.address)
+            await asyncio.get_running_loop().run_in_executor(None, maildir.ensure, inbox)  # the Maildir++ root
             await self.store.deliver([(self.store.folder_for(account.address, "Sent"), b"")], msg.chunks)
         except (OSError, ValueError) as e:
             log.event("smtp.sent_copy_failed", level="error", qid=env.queue_id, user=account.address, error=str(e))
