@@ -42,6 +42,44 @@ class DataReader:
     def feed(self, data: bytes) -> bytes | None:
         """Processes ``data``; returns None while more is needed, or the leftover bytes after the end marker."""
         buf = self._partial + data if self._partial else data
+        last_nl = buf.rfind(b"\n")
+        if last_nl >= 0 and not self._continuing and buf.count(b"\n", 0, last_nl + 1) == buf.count(
+                b"\r\n", 0, last_nl + 1):
+            return self._feed_fast(buf, last_nl)
+        return self._feed_lines(buf)
+
+    def _feed_fast(self, buf: bytes, last_nl: int) -> bytes | None:
+        """The common case — complete lines, all CRLF: whole-buffer operations instead of a loop per line."""
+        complete = buf[: last_nl + 1]
+        if self._at_crlf and complete.startswith(b".\r\n"):
+            end = 0
+        else:
+            i = complete.find(b"\r\n.\r\n")
+            end = i + 2 if i >= 0 else -1
+        body = complete if end < 0 else complete[:end]
+        if body:
+            if len(body) > MAX_LINE and max(map(len, body.split(b"\r\n"))) + 2 > MAX_LINE:
+                self.line_too_long = True
+            if self._at_crlf and body[:1] == b".":
+                body = body[1:]
+            body = body.replace(b"\r\n.", b"\r\n")  # RFC 5321 §4.5.2: one leading dot off every line
+            self._write([body])
+        self._at_crlf = True
+        if end >= 0:
+            self.done = True
+            self._partial = b""
+            return buf[end + 3:]
+        self._partial = buf[last_nl + 1:]
+        if len(self._partial) > MAX_LINE:
+            return self._feed_lines(self._take_partial())
+        return None
+
+    def _take_partial(self) -> bytes:
+        p, self._partial = self._partial, b""
+        return p
+
+    def _feed_lines(self, buf: bytes) -> bytes | None:
+        """The general case, line by line: bare LFs, over-long lines, continued lines."""
         end = len(buf)
         pos = 0
         out: list[bytes] = []

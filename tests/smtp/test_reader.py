@@ -59,3 +59,23 @@ def test_line_too_long_and_size():
     assert r.line_too_long and r.done
     r, _, _ = read([b"y" * 100 + b"\r\n"] * 50 + [b".\r\n"], max_size=1000)
     assert r.too_big and r.done
+
+
+def test_random_chunkings_agree_with_the_reference():
+    import random
+
+    rnd = random.Random(5321)
+    for _ in range(300):
+        lines = [rnd.choice([b"", b".", b"..", b".x", b"abc", b"x" * rnd.randint(0, 120)]) for _ in range(30)]
+        wire = b"".join((b"." + ln if ln.startswith(b".") else ln) + b"\r\n" for ln in lines) + b".\r\nNEXT"
+        expected = b"".join(ln + b"\r\n" for ln in lines)
+        cuts = sorted(rnd.sample(range(1, len(wire)), 5))
+        pieces = [wire[a:b] for a, b in zip([0, *cuts], [*cuts, len(wire)], strict=True)]
+        sink = io.BytesIO()
+        r = DataReader(sink, 10_000_000)
+        for k, piece in enumerate(pieces):
+            rest = r.feed(piece)
+            if rest is not None:
+                assert rest + b"".join(pieces[k + 1:]) == b"NEXT"
+                break
+        assert r.done and sink.getvalue() == expected and not r.line_too_long
