@@ -90,15 +90,16 @@ def context_from_app(app: App) -> WebContext:
     verify = _admin_verifier(app.accounts) if not cfg.capture_mode else None
     auth = HTTPAuth(users, verify)
 
+    capture = getattr(app, "capture", None)
+
     def get_paused() -> bool:
-        return bool(app.paused)
+        return bool(capture.paused) if capture is not None else bool(app.paused)
 
     def set_paused(value: bool) -> None:
+        # capture mode: the capture policy reads the store's switch; server mode: App.paused
         app.paused = value
-        for smtp in app.smtp_servers:  # policies that keep their own switch (capture policy)
-            setter = getattr(smtp.policy, "set_paused", None)
-            if callable(setter):
-                setter(value)
+        if capture is not None:
+            capture.set_paused(value)
 
     source, hub = source_from_app(app)
     relay, relay_desc = make_relay(app)

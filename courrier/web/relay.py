@@ -50,8 +50,8 @@ def _via_app(app: App) -> Relay:
         session = Session(peer_ip="127.0.0.1", peer_port=0, local_ip="127.0.0.1", local_port=0,
                           listener="release", hostname=app.cfg.hostname, helo=app.cfg.hostname, esmtp=True,
                           trust_loopback=True)
-        env = Envelope(mail_from=parse_path(f"<{mail_from}>"))
-        env.rcpts = [Recipient(parse_path(f"<{r}>")) for r in rcpts]
+        env = Envelope(mail_from=parse_path(f"<{mail_from}>", allow_null=True, utf8=True), smtputf8=True)
+        env.rcpts = [Recipient(parse_path(f"<{r}>", allow_null=False, utf8=True)) for r in rcpts]
         msg = ReceivedMessage(io.BytesIO(data), len(data))
         reply = await app.relay_outbound(session, env, msg, env.rcpts)  # type: ignore[attr-defined]
         log.event("http.release", id=msg_id, qid=env.queue_id, rcpts=len(rcpts), reply=str(reply))
