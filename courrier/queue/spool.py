@@ -219,7 +219,11 @@ class Spool:
 
     def read_envelope(self, qid: str) -> SpoolEnvelope:
         """The envelope only (for listings): reads the first record, trusting the END check done at pick-up."""
-        with open(self.path(qid), "rb") as f:
+        return self.read_envelope_path(self.path(qid))
+
+    @staticmethod
+    def read_envelope_path(path: Path) -> SpoolEnvelope:
+        with open(path, "rb") as f:
             head = f.read(len(MAGIC) + _HEAD.size)
             if not head.startswith(MAGIC) or len(head) < len(MAGIC) + _HEAD.size:
                 raise SpoolError("bad magic")
