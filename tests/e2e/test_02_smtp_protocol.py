@@ -237,3 +237,36 @@ def test_too_many_errors_closes(mx):
     assert code == 500
     assert r.reply()[0] == 421
     assert r.closed()
+
+
+def test_starttls_discards_pipelined_plaintext_and_resets_state(mx):
+    """RFC 3207 §4.2 (CVE-2011-0411): commands injected after STARTTLS in the same packet are not executed."""
+    import ssl
+
+    r = Raw(mx.ports["smtp"])
+    r.cmd("EHLO c.test")
+    r.send("STARTTLS\r\nRSET\r\n")
+    assert r.reply()[0] == 220
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    r.sock = ctx.wrap_socket(r.sock, server_hostname="mx.example.test")
+    r.buf = b""
+    # The injected RSET must not answer inside TLS; the session forgot the EHLO (§4.2).
+    assert r.cmd("MAIL FROM:<a@else.test>")[0] == 503
+    code, text = r.cmd("EHLO c.test")
+    assert code == 250 and "STARTTLS" not in text
+    assert r.cmd("STARTTLS")[0] == 503
+    r.cmd("QUIT")
+
+
+def test_helo_only_session(mx):
+    r = Raw(mx.ports["smtp"])
+    assert r.cmd("HELO old.client")[0] == 250
+    assert r.cmd("MAIL FROM:<a@else.test> SIZE=10")[0] == 555  # no extensions without EHLO
+    assert r.cmd("MAIL FROM:<a@else.test>")[0] == 250
+    assert r.cmd("RCPT TO:<bob@example.test>")[0] == 250
+    assert r.cmd("DATA")[0] == 354
+    r.send("Subject: helo-only\r\n\r\nx\r\n.\r\n")
+    assert r.reply()[0] == 250
+    r.cmd("QUIT")
+    assert "with SMTP id" in by_subject(mx, "bob@example.test", "helo-only")["Received"]
