@@ -14,16 +14,19 @@ import signal
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from courrier import log, tlsutil
 from courrier.accounts import Accounts
 from courrier.capture.policy import CapturePolicy
 from courrier.capture.store import CaptureStore
 from courrier.config import Config, HostPort
+from courrier.mailauth import dkim as dkim_keys
+from courrier.mailauth._dns import Resolver as AuthResolver
+from courrier.mailauth.report import Authenticator
 from courrier.mailbox.store import MailStore
 from courrier.queue import outbound
-from courrier.smtp.mx import MXPolicy
+from courrier.smtp import replies as R
+from courrier.smtp.mx import InboundCheck, InboundVerdict, MXPolicy
 from courrier.smtp.policy import Policy, ReceivedMessage
 from courrier.smtp.protocol import ConnectionLimiter, SMTPServer
 from courrier.smtp.replies import Reply
@@ -76,6 +79,7 @@ class App:
         # DKIM hook for the mail-authentication part: full message (CRLF) → header bytes to prepend, applied
         # before the spool record is written. None: outbound mail is not signed.
         self.outbound_signer: Callable[[bytes], bytes] | None = None
+        self.load_dkim_keys()  # and again on SIGHUP
 
     # ------------------------------------------------------------------ building blocks
 
@@ -88,9 +92,49 @@ class App:
         except (ssl.SSLError, OSError) as e:
             raise StartupError(f"cannot load TLS certificate {cert} / key {key}: {e}") from None
 
-    def inbound_check(self) -> Any:
-        """The mail-authentication step of the MX role, or None when ``[auth] checks = false``."""
-        return None
+    def load_dkim_keys(self) -> None:
+        """Installs the outbound DKIM signer from ``data_dir/dkim/<domain>.<selector>.key`` and ``[dkim] keys``
+        (local domains only); blocking file reads, so SIGHUP runs it in a thread."""
+        keys, problems = dkim_keys.load_keys(self.data_dir / "dkim", self.cfg.dkim.keys, self.cfg.dkim.selector)
+        for p in problems:
+            log.event("dkim.key_unusable", level="warn", problem=p)
+        keys = {d: k for d, k in keys.items() if self.cfg.is_local_domain(d)}
+        self.outbound_signer = dkim_keys.Signer(keys).header if keys else None
+        log.event("dkim.keys_loaded", domains=",".join(f"{d}:{k.selector}" for d, k in sorted(keys.items())) or "-")
+
+    @functools.cached_property
+    def authenticator(self) -> Authenticator:
+        """SPF, DKIM and DMARC checks (courrier/mailauth), asking ``[delivery] nameservers``."""
+        servers = [(ns.host, ns.port) for ns in self.cfg.delivery.nameservers]
+        return Authenticator(AuthResolver(servers), self.cfg.hostname)
+
+    def inbound_check(self) -> InboundCheck | None:
+        """The mail-authentication step of the MX role, or None when ``[auth] checks = false``.
+
+        One Authentication-Results header (authserv-id = hostname, LF: copies go to Maildir), forged ones claiming
+        our authserv-id dropped, 550 5.7.1 for DMARC p=reject failures when ``dmarc_reject``, Junk for quarantine.
+        """
+        if not self.cfg.auth.checks:
+            return None
+        auth, hostname, dmarc_reject = self.authenticator, self.cfg.hostname, self.cfg.auth.dmarc_reject
+
+        async def check(session: Session, env: Envelope, msg: ReceivedMessage) -> InboundVerdict:
+            data = await asyncio.to_thread(msg.read_all)
+            report = await auth.check_async(data, client_ip=session.peer_ip, helo=session.helo,
+                                            mail_from=str(env.mail_from))
+            action = report.action(dmarc_reject)
+            log.event("auth.checked", qid=env.queue_id, ip=session.peer_ip,
+                      spf=report.spf.result if report.spf else "none",
+                      dkim=",".join(f"{r.result}:{r.domain}" for r in report.dkim) or "none",
+                      dmarc=report.dmarc.result, header_from=report.dmarc.from_domain, action=action)
+            if action == "reject":
+                return InboundVerdict(reject=R.POLICY_REJECT.with_text(
+                    f"DMARC policy of {report.dmarc.from_domain} rejects this message: {report.dmarc.reason}"))
+            return InboundVerdict(headers=report.header(hostname, "\n").encode("utf-8"),
+                                  folder="Junk" if action == "junk" else None,
+                                  drop_fields=tuple(report.foreign_authres))
+
+        return check
 
     def smtp_policy(self, listener: str) -> Policy:
         """The role each SMTP listener plays: capture mode, the MX role, or the submission role (MSA)."""
@@ -161,6 +205,32 @@ class App:
             from courrier.web.server import start_http
             self.services.append(await start_http(self))
 
+    async def start_access(self) -> None:
+        """POP3 and IMAP (courrier/access) over the Maildir store: plain + STLS/STARTTLS, and implicit TLS."""
+        from courrier.access.auth import Authenticator as AccessAuth
+        from courrier.access.imap.session import IMAPServer
+        from courrier.access.listener import StreamListener
+        from courrier.access.pop3.protocol import POP3Server
+
+        lst = self.cfg.listen
+        if not (lst.pop3 or lst.pop3s or lst.imap or lst.imaps):
+            return
+        auth = AccessAuth(self.cfg, self.accounts, self.store)
+        pop3 = POP3Server(store=self.store, auth=auth, tls_context=self.tls_context,
+                          idle_timeout=self.cfg.limits.idle_timeout)
+        imap = IMAPServer(store=self.store, auth=auth, tls_context=self.tls_context, limits=self.cfg.limits,
+                          hostname=self.cfg.hostname)
+        roles = (("pop3", pop3, False, "POP3, STLS"), ("pop3s", pop3, True, "POP3, implicit TLS"),
+                 ("imap", imap, False, "IMAP4rev1, STARTTLS"), ("imaps", imap, True, "IMAP4rev1, implicit TLS"))
+        for name, server, implicit, desc in roles:
+            addrs = getattr(lst, name)
+            if not addrs:
+                continue
+            listener = StreamListener(name, server.handler(implicit), self.limiter, line_limit=1 << 20)
+            self.services.append(Service(name, listener.shutdown))
+            for addr in addrs:
+                await self._bind(name, addr, listener.factory, self.tls_context if implicit else None, desc)
+
     async def start(self) -> None:
         try:
             if self.capture is not None:
@@ -170,6 +240,7 @@ class App:
             self.services.append(Service("queue", self.queue.stop))
             await self.start_smtp()
             await self.start_http()
+            await self.start_access()
         except BaseException:
             await self.stop()
             raise
@@ -198,6 +269,7 @@ class App:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(asyncio.to_thread(self.load_dkim_keys)))
         await self.start()
         print(self.banner(), flush=True)
         log.event("server.started", listeners=len(self.listeners), data_dir=str(self.data_dir))

@@ -7,6 +7,8 @@ details. A message with more recipients that resolve to the same mailbox (user, 
 from __future__ import annotations
 
 import email.utils
+import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 from courrier.mailbox.store import MailStore
@@ -43,10 +45,39 @@ def trace_headers(session: Session, env: Envelope, mailbox: str, original_rcpt: 
     return text.encode("utf-8")
 
 
+def without_fields(msg: ReceivedMessage, drop: frozenset[int], limit: int = 1 << 20) -> Iterator[bytes]:
+    """``msg`` without the header fields numbered in ``drop`` (forged Authentication-Results, RFC 8601 §5).
+
+    A field is a line plus its continuation lines (RFC 5322 §2.2.3). The header section is looked for in the first
+    ``limit`` octets; without an end there, nothing is dropped. The body is streamed unchanged.
+    """
+    msg.file.seek(0)
+    head = msg.file.read(limit)
+    end = head.find(b"\r\n\r\n")
+    if end < 0:
+        yield from msg.chunks()
+        return
+    index = -1
+    kept = []
+    for line in head[:end + 2].split(b"\r\n")[:-1]:
+        if not (line[:1] in (b" ", b"\t") and index >= 0):
+            index += 1
+        if index not in drop:
+            kept.append(line + b"\r\n")
+    yield b"".join(kept)
+    yield head[end + 2:]
+    while chunk := msg.file.read(1 << 20):
+        yield chunk
+
+
 async def deliver_local(store: MailStore, session: Session, env: Envelope, msg: ReceivedMessage,
                         mailboxes: dict[str, str], extra_headers: bytes = b"",
-                        folders: dict[str, str | None] | None = None) -> list[Path]:
-    """Stores ``msg`` once per mailbox. ``mailboxes`` maps account → the RCPT address that reached it."""
+                        folders: dict[str, str | None] | None = None,
+                        drop_fields: tuple[int, ...] = ()) -> list[Path]:
+    """Stores ``msg`` once per mailbox. ``mailboxes`` maps account → the RCPT address that reached it.
+
+    ``drop_fields``: header fields of ``msg`` (0-based) left out of every copy (see ``without_fields``).
+    """
     copies = []
     for account, rcpt in mailboxes.items():
         folder = (folders or {}).get(account)
@@ -54,4 +85,8 @@ async def deliver_local(store: MailStore, session: Session, env: Envelope, msg: 
         copies.append((path, trace_headers(session, env, account, rcpt) + extra_headers))
 
     # The copies are written one after the other by one disk thread, each streaming the spool from its start.
-    return await store.deliver(copies, msg.chunks)
+    body = functools.partial(without_fields, msg, frozenset(drop_fields)) if drop_fields else msg.chunks
+    paths = await store.deliver(copies, body)
+    for path, _ in copies:  # wake IMAP IDLE sessions and selected mailboxes (RFC 2177)
+        store.notify(path)
+    return paths

@@ -7,11 +7,17 @@ Local delivery, POP3, IMAP and the web API all go through this module, so there 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 from courrier.mailbox import maildir
+from courrier.mailbox.index import MailIndex
+from courrier.mailbox.notify import Notifier
+
+T = TypeVar("T")
 
 # fsync-bound work: enough threads that concurrent messages share journal commits (see maildir.py).
 _DISK_THREADS = 16
@@ -19,8 +25,35 @@ _DISK_THREADS = 16
 
 class MailStore:
     def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
         self.root = data_dir / "mail"
         self.executor = ThreadPoolExecutor(max_workers=_DISK_THREADS, thread_name_prefix="courrier-disk")
+        self.notifier = Notifier()
+        self._index: MailIndex | None = None
+
+    @property
+    def index(self) -> MailIndex:
+        """UIDs and flags (mailbox/index.py), opened on first use so delivery-only callers never touch it."""
+        if self._index is None:
+            self._index = MailIndex(self.data_dir / "courrier.db", self.data_dir)
+        return self._index
+
+    @property
+    def capture_dir(self) -> Path:
+        """The Maildir of captured messages (capture mode's INBOX)."""
+        return self.data_dir / "capture"
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """Runs blocking disk/index work on the store's thread pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kw))
+
+    def notify(self, path: Path) -> None:
+        """Tells the sessions watching ``path`` (IDLE, selected mailboxes) that it changed. Call on the loop."""
+        self.notifier.notify(path)
+
+    def subscribe(self, path: Path, callback: Callable[[], None]) -> Callable[[], None]:
+        return self.notifier.subscribe(path, callback)
 
     def maildir_for(self, account: str) -> Path:
         """``local@domain`` → ``data_dir/mail/domain/local`` (the account's INBOX)."""

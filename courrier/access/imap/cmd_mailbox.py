@@ -1,0 +1,278 @@
+"""Authenticated state (RFC 3501 §6.3): SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST,
+LSUB (with SPECIAL-USE attributes, RFC 6154, and CHILDREN, RFC 3348), STATUS, APPEND (UIDPLUS APPENDUID,
+RFC 4315), and IDLE (RFC 2177)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from courrier.access.imap import response as W
+from courrier.access.imap.parser import Atom, ParseError, Token, astring, date_time, want
+from courrier.mailbox import flags as F
+from courrier.mailbox import folders
+
+if TYPE_CHECKING:
+    from courrier.access.imap.session import Session
+
+PERMANENT = "\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded \\*"
+FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded"
+
+
+def _root(s: Session) -> Path:
+    assert s.root is not None
+    return s.root.root
+
+
+def mailbox_path(s: Session, name: str, must_exist: bool = True, trycreate: bool = False) -> Path:
+    from courrier.access.imap.session import no
+
+    try:
+        p = folders.path_for(_root(s), name)
+    except folders.FolderError as e:
+        raise no(str(e)) from None
+    if must_exist and not (p / "cur").is_dir() and not (folders.is_inbox(name) and p.is_dir()):
+        raise no(("[TRYCREATE] " if trycreate else "[NONEXISTENT] ") + "no such mailbox")  # RFC 3501 §6.3.11
+    return p
+
+
+async def _select(s: Session, args: list[Token], readonly: bool) -> str:
+    """RFC 3501 §6.3.1/§6.3.2: the mailbox's FLAGS, EXISTS, RECENT, UNSEEN, PERMANENTFLAGS, UIDVALIDITY, UIDNEXT."""
+    want(args, 1, "SELECT mailbox")
+    name = folders.normalize(astring(args[0], "mailbox"))
+    s.deselect()
+    path = mailbox_path(s, name)
+    sel = await s.select(name, path, readonly)
+    snap = sel.snap
+    assert snap is not None
+    s.send(f"* FLAGS ({FLAGS})")
+    s.send(b"* %d EXISTS" % len(sel.uids))
+    s.send(b"* %d RECENT" % len(sel.recent))
+    unseen = next((i for i, u in enumerate(sel.uids, 1) if F.SEEN not in sel.flags[u]), None)
+    if unseen:
+        s.send(f"* OK [UNSEEN {unseen}] first unseen message")
+    s.send(f"* OK [PERMANENTFLAGS ({'' if readonly else PERMANENT})] flags the client can change")
+    s.send(f"* OK [UIDVALIDITY {snap.uidvalidity}] UIDs valid")
+    s.send(f"* OK [UIDNEXT {snap.uidnext}] predicted next UID")
+    return ("[READ-ONLY] EXAMINE" if readonly else "[READ-WRITE] SELECT") + " completed"
+
+
+async def select(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    return await _select(s, args, readonly=False)
+
+
+async def examine(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    return await _select(s, args, readonly=True)
+
+
+async def create(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    """RFC 3501 §6.3.3: a trailing delimiter only says more names will follow below; it is dropped."""
+    from courrier.access.imap.session import no
+
+    want(args, 1, "CREATE mailbox")
+    name = astring(args[0], "mailbox").rstrip(folders.DELIMITER)
+    try:
+        await s.store.run(folders.create, _root(s), name)
+    except folders.FolderError as e:
+        raise no(("[ALREADYEXISTS] " if "exists" in str(e) else "") + str(e)) from None
+    return "CREATE completed"
+
+
+async def delete(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    """RFC 3501 §6.3.4."""
+    from courrier.access.imap.session import no
+
+    want(args, 1, "DELETE mailbox")
+    name = astring(args[0], "mailbox")
+    if s.selected is not None and s.selected.name == folders.normalize(name):
+        s.deselect()
+    try:
+        p = await s.store.run(folders.delete, _root(s), name)
+    except folders.FolderError as e:
+        raise no(str(e)) from None
+    await s.store.run(s.index.forget, p)
+    return "DELETE completed"
+
+
+async def rename(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    """RFC 3501 §6.3.5; renaming INBOX moves its messages into the new mailbox and leaves INBOX empty."""
+    from courrier.access.imap.session import no
+
+    want(args, 2, "RENAME old new")
+    old, new = astring(args[0], "mailbox"), astring(args[1], "mailbox")
+    root = _root(s)
+    try:
+        if folders.is_inbox(old):
+            dst = await s.store.run(folders.create, root, new)
+            snap = await s.store.run(s.index.sync, root)
+            await s.store.run(s.index.copy, root, [m.uid for m in snap.messages], dst, move=True)
+            s.store.notify(root)
+        else:
+            moved = await s.store.run(folders.rename, root, old, new)
+            for a, _ in moved:
+                await s.store.run(s.index.forget, a)
+    except folders.FolderError as e:
+        raise no(str(e)) from None
+    return "RENAME completed"
+
+
+async def subscribe(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    """RFC 3501 §6.3.6."""
+    want(args, 1, "SUBSCRIBE mailbox")
+    name = folders.normalize(astring(args[0], "mailbox"))
+    mailbox_path(s, name)
+    await s.store.run(s.index.subscribe, _root(s), name, True)
+    return "SUBSCRIBE completed"
+
+
+async def unsubscribe(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    """RFC 3501 §6.3.7."""
+    want(args, 1, "UNSUBSCRIBE mailbox")
+    await s.store.run(s.index.subscribe, _root(s), folders.normalize(astring(args[0], "mailbox")), False)
+    return "UNSUBSCRIBE completed"
+
+
+def _pattern(ref: str, pat: str) -> re.Pattern[str]:
+    """RFC 3501 §6.3.8: ``*`` matches anything, ``%`` anything but the delimiter; INBOX is case-insensitive."""
+    full = ref + pat
+    rx = "".join(".*" if c == "*" else "[^.]*" if c == "%" else re.escape(c) for c in full)
+    if full[:5].upper() == "INBOX":
+        rx = "(?i:INBOX)" + "".join(".*" if c == "*" else "[^.]*" if c == "%" else re.escape(c) for c in full[5:])
+    return re.compile(f"^{rx}$")
+
+
+def _list_entries(root: Path, subscribed: set[str] | None) -> dict[str, set[str]]:
+    """name → attributes, including \\Noselect parents that exist only as part of a longer name."""
+    names = folders.list_names(root)
+    entries: dict[str, set[str]] = {n: set() for n in names}
+    for n in names:
+        parts = n.split(folders.DELIMITER)
+        for i in range(1, len(parts)):
+            parent = folders.DELIMITER.join(parts[:i])
+            entries.setdefault(parent, {"\\Noselect"})
+    for n, attrs in entries.items():
+        has_children = any(o.startswith(n + folders.DELIMITER) for o in entries)
+        attrs.add("\\HasChildren" if has_children else "\\HasNoChildren")  # RFC 3348
+        if n in folders.SPECIAL_USE:
+            attrs.add(folders.SPECIAL_USE[n])  # RFC 6154 §2
+    if subscribed is not None:
+        entries = {n: ({"\\Noselect"} if n not in entries else set()) for n in subscribed}
+    return entries
+
+
+async def _list(s: Session, args: list[Token], lsub: bool) -> str:
+    if len(args) != 2:
+        raise ParseError(f"usage: {'LSUB' if lsub else 'LIST'} reference pattern")
+    ref, pat = astring(args[0], "reference"), astring(args[1], "pattern")
+    verb = "LSUB" if lsub else "LIST"
+    if pat == "" and not lsub:  # RFC 3501 §6.3.8: the delimiter and root of the reference
+        s.send(f'* LIST (\\Noselect) "{folders.DELIMITER}" ""')
+        return "LIST completed"
+    subs = await s.store.run(s.index.subscriptions, _root(s)) if lsub else None
+    entries = await s.store.run(_list_entries, _root(s), subs)
+    rx = _pattern(ref, pat)
+    for name in sorted(entries, key=lambda n: (n != "INBOX", n)):
+        if rx.match(name):
+            attrs = " ".join(sorted(entries[name]))
+            s.send(f'* {verb} ({attrs}) "{folders.DELIMITER}" '.encode() + W.astring(name))
+    return f"{verb} completed"
+
+
+async def list_(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    return await _list(s, args, lsub=False)
+
+
+async def lsub(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    return await _list(s, args, lsub=True)
+
+
+async def status(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    """RFC 3501 §6.3.10: MESSAGES, RECENT, UIDNEXT, UIDVALIDITY, UNSEEN."""
+    if len(args) != 2 or not isinstance(args[1], list) or not args[1]:
+        raise ParseError("usage: STATUS mailbox (items)")
+    name = folders.normalize(astring(args[0], "mailbox"))
+    path = mailbox_path(s, name)
+    snap = await s.store.run(s.index.sync, path)
+    recent = await s.store.run(s.index.recent_count, path)
+    values = {"MESSAGES": len(snap.messages), "RECENT": recent, "UIDNEXT": snap.uidnext,
+              "UIDVALIDITY": snap.uidvalidity,
+              "UNSEEN": sum(1 for m in snap.messages if F.SEEN not in m.flags)}
+    out = []
+    for it in args[1]:
+        if not isinstance(it, Atom) or it.upper() not in values:
+            raise ParseError(f"unknown STATUS item {str(it)[:20]!r}")
+        out.append(f"{it.upper()} {values[it.upper()]}")
+    s.send(b"* STATUS " + W.astring(name) + f" ({' '.join(out)})".encode())
+    return "STATUS completed"
+
+
+async def append(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    """RFC 3501 §6.3.11: APPEND mailbox [(flags)] [date-time] literal; answers APPENDUID (RFC 4315 §3)."""
+    if not 2 <= len(args) <= 4 or not isinstance(args[-1], bytes):
+        raise ParseError("usage: APPEND mailbox [(flags)] [date-time] {size}")
+    name = folders.normalize(astring(args[0], "mailbox"))
+    path = mailbox_path(s, name, trycreate=True)
+    flags: frozenset[str] = frozenset()
+    when = None
+    for a in args[1:-1]:
+        if isinstance(a, list):
+            flags = parse_flags(a)
+        else:
+            when = date_time(a)
+    data = args[-1]
+    uidvalidity, new_uid = await s.store.run(s.index.append, path, data, flags, when or time.time())
+    s.store.notify(path)
+    return f"[APPENDUID {uidvalidity} {new_uid}] APPEND completed"
+
+
+def parse_flags(toks: list[Token] | Token) -> frozenset[str]:
+    """RFC 3501 §9 flag-list; \\Recent may not be set by a client and system flags are checked by name."""
+    items = toks if isinstance(toks, list) else [toks]
+    out = set()
+    for t in items:
+        if not isinstance(t, Atom):
+            raise ParseError("flags are atoms")
+        f = F.canonical(str(t))
+        if f.startswith("\\") and f not in F.SYSTEM:
+            raise ParseError(f"unknown system flag {f[:20]}")
+        out.add(f)
+    return frozenset(out)
+
+
+async def idle(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    """RFC 2177: "+ idling", then untagged updates as they happen, until the client sends DONE."""
+    from courrier.access.imap.session import IDLE_MAX, IDLE_RESCAN, LOGOUT, TaggedResult
+
+    if args:
+        raise ParseError("IDLE takes no arguments")
+    s.send("+ idling")
+    await s.writer.drain()
+    done = asyncio.ensure_future(s.reader.readuntil(b"\n"))
+    deadline = time.monotonic() + IDLE_MAX
+    try:
+        while not done.done():
+            if time.monotonic() > deadline:
+                s.send("* BYE IDLE for too long")
+                s.state = LOGOUT
+                return "IDLE terminated"
+            sel = s.selected
+            waiters: list[asyncio.Future[object]] = [done]  # type: ignore[list-item]
+            dirty = asyncio.ensure_future(sel.dirty.wait()) if sel else None
+            if dirty:
+                waiters.append(dirty)
+            await asyncio.wait(waiters, timeout=IDLE_RESCAN, return_when=asyncio.FIRST_COMPLETED)
+            if dirty:
+                dirty.cancel()
+            if sel and not done.done():
+                await s.updates(allow_expunge=True)
+                await s.writer.drain()
+        line = done.result().rstrip(b"\r\n")
+    finally:
+        if not done.done():
+            done.cancel()
+    if line.upper() != b"DONE":
+        raise TaggedResult("BAD", "expected DONE")
+    return "IDLE terminated"

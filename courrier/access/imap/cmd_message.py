@@ -1,0 +1,219 @@
+"""Selected state (RFC 3501 §6.4): CHECK, CLOSE, UNSELECT (RFC 3691), EXPUNGE (UID EXPUNGE: RFC 4315 §2.1),
+SEARCH, FETCH, STORE, COPY (COPYUID: RFC 4315 §3), MOVE (RFC 6851) and their UID forms (RFC 3501 §6.4.8)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from courrier.access.imap import fetch as FE
+from courrier.access.imap import response as W
+from courrier.access.imap import search as SE
+from courrier.access.imap.cmd_mailbox import mailbox_path, parse_flags
+from courrier.access.imap.parser import Atom, ParseError, Token, astring, sequence_set, want
+from courrier.mailbox import flags as F
+from courrier.mailbox import folders
+from courrier.mailbox.index import Msg, to_crlf
+
+if TYPE_CHECKING:
+    from courrier.access.imap.session import Selected, Session
+
+BATCH = 256  # messages rendered per trip to the disk thread
+
+
+def _sel(s: Session) -> Selected:
+    assert s.selected is not None
+    return s.selected
+
+
+def _writable(s: Session) -> Selected:
+    from courrier.access.imap.session import no
+
+    sel = _sel(s)
+    if sel.readonly:
+        raise no("[READ-ONLY] mailbox is read-only")  # RFC 3501 §6.3.2
+    return sel
+
+
+async def check(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    """RFC 3501 §6.4.1: every change is already on disk; the update pass after the command does the rest."""
+    return "CHECK completed"
+
+
+async def close(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    """RFC 3501 §6.4.2: silently expunge \\Deleted messages (unless read-only), then leave the selected state."""
+    sel = _sel(s)
+    if not sel.readonly:
+        uids = [u for u in sel.uids if F.DELETED in sel.flags.get(u, ())]
+        if uids:
+            await s.store.run(s.index.expunge, sel.path, uids)
+            s.store.notify(sel.path)
+    s.deselect()
+    return "CLOSE completed"
+
+
+async def unselect(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    """RFC 3691 §2: like CLOSE without the expunge."""
+    s.deselect()
+    return "UNSELECT completed"
+
+
+async def expunge(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    """RFC 3501 §6.4.3 (UID EXPUNGE, RFC 4315 §2.1, only within the given UIDs); the update pass sends EXPUNGE."""
+    sel = _writable(s)
+    only: set[int] | None = None
+    if uid:
+        want(args, 1, "UID EXPUNGE uid-set")
+        only = {sel.uids[i - 1] for i in s.resolve(sequence_set(args[0]), True)}
+    elif args:
+        raise ParseError("EXPUNGE takes no arguments")
+    uids = [u for u in sel.uids if F.DELETED in sel.flags.get(u, ()) and (only is None or u in only)]
+    if uids:
+        await s.store.run(s.index.expunge, sel.path, uids)
+        s.store.notify(sel.path)
+    return "EXPUNGE completed"
+
+
+def _loader(s: Session, sel: Selected, m: Msg):  # noqa: ANN202 - a thunk for fetch.Message
+    def load() -> bytes | None:
+        data = s.index.read(sel.path, m)
+        return None if data is None else to_crlf(data)
+
+    return load
+
+
+async def search(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    """RFC 3501 §6.4.4: charsets US-ASCII and UTF-8 (BADCHARSET otherwise)."""
+    from courrier.access.imap.session import no
+
+    sel = _sel(s)
+    charset, pred = SE.parse(args)
+    if charset is not None and charset not in SE.CHARSETS:
+        raise no(f"[BADCHARSET ({' '.join(SE.CHARSETS)})] unsupported charset")
+    view = [(i, u, sel.msgs[u], sel.flags.get(u, frozenset()), u in sel.recent) for i, u in enumerate(sel.uids, 1)]
+    max_uid = sel.uids[-1] if sel.uids else 0
+
+    def run() -> list[int]:
+        hits = []
+        for seq, u, m, fl, recent in view:
+            ctx = SE.Context(seq, FE.Message(m, _loader(s, sel, m)), fl, recent, len(view), max_uid)
+            if pred(ctx):
+                hits.append(u if uid else seq)
+        return hits
+
+    hits = await s.store.run(run)
+    s.send("* SEARCH" + "".join(f" {h}" for h in hits))
+    return "SEARCH completed"
+
+
+async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    """RFC 3501 §6.4.5: renders in batches off the loop; BODY[] without .PEEK sets \\Seen first (and reports it)."""
+    sel = _sel(s)
+    if len(args) != 2:
+        raise ParseError("usage: FETCH sequence-set items")
+    seqs = s.resolve(sequence_set(args[0]), uid)
+    items = FE.parse_items(args[1])
+    changed: set[int] = set()
+    if not sel.readonly and any(i.sets_seen for i in items):
+        todo = [(u, sel.flags[u] | {F.SEEN}) for u in (sel.uids[q - 1] for q in seqs)
+                if F.SEEN not in sel.flags.get(u, ())]
+        if todo:
+            done = await s.store.run(s.index.store_flags, sel.path, todo)
+            for u, m in done.items():
+                sel.flags[u] = m.flags
+                sel.msgs[u] = m
+            changed = set(done)
+            s.store.notify(sel.path)
+    with_flags = items if any(i.name == "FLAGS" for i in items) else [*items, FE.Item("FLAGS")]
+    for k in range(0, len(seqs), BATCH):
+        batch = [(q, sel.uids[q - 1]) for q in seqs[k:k + BATCH]]
+        jobs = [(q, sel.msgs[u], with_flags if u in changed else items, sel.shown_flags(u)) for q, u in batch]
+
+        def render(jobs=jobs) -> bytes:  # noqa: ANN001
+            out = []
+            for q, m, its, fl in jobs:
+                msg = FE.Message(m, _loader(s, sel, m))
+                r = FE.render(msg, q, its, fl, uid)
+                if not msg.missing:
+                    out.append(r)
+            return b"".join(out)
+
+        s.writer.write(await s.store.run(render))
+        await s.writer.drain()
+    return "FETCH completed"
+
+
+async def store(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    """RFC 3501 §6.4.6: FLAGS, +FLAGS, -FLAGS (.SILENT); the new flags are sent back unless silent."""
+    sel = _writable(s)
+    if len(args) != 3 or not isinstance(args[1], Atom):
+        raise ParseError("usage: STORE sequence-set (+|-)FLAGS[.SILENT] (flags)")
+    seqs = s.resolve(sequence_set(args[0]), uid)
+    op = args[1].upper()
+    silent = op.endswith(".SILENT")
+    op = op.removesuffix(".SILENT")
+    if op not in ("FLAGS", "+FLAGS", "-FLAGS"):
+        raise ParseError(f"unknown STORE item {op[:20]}")
+    fl = parse_flags(args[2])
+    fl = frozenset(f for f in fl if f != F.RECENT)
+    changes = []
+    for q in seqs:
+        u = sel.uids[q - 1]
+        cur = sel.flags.get(u, frozenset())
+        new = fl if op == "FLAGS" else (cur | fl if op == "+FLAGS" else cur - fl)
+        changes.append((u, frozenset(new)))
+    done = await s.store.run(s.index.store_flags, sel.path, changes)
+    for u, m in done.items():
+        sel.flags[u] = m.flags
+        sel.msgs[u] = m
+    if done:
+        s.store.notify(sel.path)
+    if not silent:
+        for q in seqs:
+            u = sel.uids[q - 1]
+            uid_part = b"UID %d " % u if uid else b""
+            s.send(b"* %d FETCH (%sFLAGS %s)" % (q, uid_part, W.flags(sel.shown_flags(u))))
+    return "STORE completed"
+
+
+def uid_set(uids: list[int]) -> str:
+    """A compact RFC 3501 sequence set (``1:3,7``) for COPYUID, in the given order."""
+    out: list[str] = []
+    i = 0
+    while i < len(uids):
+        j = i
+        while j + 1 < len(uids) and uids[j + 1] == uids[j] + 1:
+            j += 1
+        out.append(str(uids[i]) if i == j else f"{uids[i]}:{uids[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+async def _copy(s: Session, args: list[Token], uid: bool, move: bool) -> tuple[str, str]:
+    sel = _writable(s) if move else _sel(s)
+    want(args, 2, f"{'MOVE' if move else 'COPY'} sequence-set mailbox")
+    seqs = s.resolve(sequence_set(args[0]), uid)
+    name = folders.normalize(astring(args[1], "mailbox"))
+    dst = mailbox_path(s, name, trycreate=True)  # RFC 3501 §6.4.7: [TRYCREATE]
+    uids = [sel.uids[q - 1] for q in seqs]
+    if not uids:
+        return "", ""
+    validity, pairs = await s.store.run(s.index.copy, sel.path, uids, dst, move=move)
+    s.store.notify(dst)
+    if move:
+        s.store.notify(sel.path)
+    if not pairs:
+        return "", ""
+    return f"COPYUID {validity} {uid_set([a for a, _ in pairs])} {uid_set([b for _, b in pairs])}", ""
+
+
+async def copy(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    code, _ = await _copy(s, args, uid, move=False)
+    return f"[{code}] COPY completed" if code else "COPY completed"
+
+
+async def move(s: Session, tag: str, args: list[Token], uid: bool) -> str:
+    """RFC 6851 §3.3: COPYUID goes in an untagged OK before the EXPUNGEs; the update pass sends those."""
+    code, _ = await _copy(s, args, uid, move=True)
+    if code:
+        s.send(f"* OK [{code}] moved")
+    return "MOVE completed"

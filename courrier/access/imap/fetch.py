@@ -1,0 +1,316 @@
+"""FETCH (RFC 3501 §6.4.5, §7.4.2): data items parsed once per command, rendered per message off the event loop.
+
+Rendering is pure: it takes the message's index entry and, only when an item needs them, its bytes (CRLF) and
+MIME structure (courrier/mailbox/mime.py). ENVELOPE and BODYSTRUCTURE send raw header values, as the RFC asks.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from courrier.access.imap import response as W
+from courrier.access.imap.parser import Atom, ParseError, Token, format_date_time
+from courrier.mailbox import mime
+from courrier.mailbox.index import Msg
+
+_SECTION = re.compile(r"^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)\[([^\]]*)\](?:<(\d+)(?:\.(\d+))?>)?$",
+                      re.IGNORECASE)
+_SPEC = re.compile(r"^((?:[1-9]\d*\.)*[1-9]\d*)?\.?(HEADER|HEADER\.FIELDS|HEADER\.FIELDS\.NOT|TEXT|MIME)?"
+                   r"(?:\s+\((.*)\))?$", re.IGNORECASE)
+SIMPLE = {"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", "BODYSTRUCTURE", "UID",
+          "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
+MACROS = {"ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],
+          "FAST": ["FLAGS", "INTERNALDATE", "RFC822.SIZE"],
+          "FULL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"]}
+
+
+@dataclass(frozen=True)
+class Item:
+    name: str  # FLAGS, UID, …, or SECTION
+    label: bytes = b""  # the response label for sections
+    part: tuple[int, ...] = ()
+    spec: str = ""  # "", HEADER, HEADER.FIELDS, HEADER.FIELDS.NOT, TEXT, MIME
+    fields: tuple[str, ...] = ()
+    partial: tuple[int, int | None] | None = None
+    peek: bool = False
+
+    @property
+    def needs_data(self) -> bool:
+        return self.name in ("ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822", "RFC822.HEADER", "RFC822.TEXT",
+                             "SECTION")
+
+    @property
+    def sets_seen(self) -> bool:
+        """RFC 3501 §6.4.5: BODY[...] and RFC822/RFC822.TEXT set \\Seen; .PEEK and RFC822.HEADER do not."""
+        return (self.name == "SECTION" and not self.peek) or self.name in ("RFC822", "RFC822.TEXT")
+
+
+def parse_items(tok: Token) -> list[Item]:
+    toks = tok if isinstance(tok, list) else [tok]
+    if not toks:
+        raise ParseError("empty fetch attribute list")
+    out: list[Item] = []
+    for t in toks:
+        if not isinstance(t, Atom):
+            raise ParseError("bad fetch attribute")
+        up = t.upper()
+        if up in MACROS and not isinstance(tok, list):
+            out += [Item(n) for n in MACROS[up]]
+        elif up in SIMPLE:
+            out.append(Item(up))
+        else:
+            out.append(_section(str(t)))
+    return out
+
+
+def _section(t: str) -> Item:
+    m = _SECTION.match(t)
+    if not m or m.group(1).upper().startswith("BINARY"):
+        raise ParseError(f"unknown fetch attribute {t[:40]!r}")
+    s = _SPEC.match(m.group(2).strip())
+    if not s:
+        raise ParseError(f"bad section {m.group(2)[:40]!r}")
+    part = tuple(int(x) for x in s.group(1).split(".")) if s.group(1) else ()
+    spec = (s.group(2) or "").upper()
+    fields: tuple[str, ...] = ()
+    if spec.startswith("HEADER.FIELDS"):
+        if s.group(3) is None or not s.group(3).split():
+            raise ParseError("HEADER.FIELDS needs a list of field names")
+        fields = tuple(x.strip('"') for x in s.group(3).split())
+    elif s.group(3) is not None:
+        raise ParseError("field list only after HEADER.FIELDS")
+    if spec == "MIME" and not part:
+        raise ParseError("MIME needs a part number")
+    partial = None
+    if m.group(3) is not None:
+        partial = (int(m.group(3)), int(m.group(4)) if m.group(4) is not None else None)
+    sect = ".".join(map(str, part))
+    if spec:
+        sect = f"{sect}.{spec}" if sect else spec
+    if fields:
+        sect += " (" + " ".join(f.upper() for f in fields) + ")"
+    label = f"BODY[{sect}]" + (f"<{partial[0]}>" if partial else "")
+    return Item("SECTION", label.encode(), part, spec, fields, partial, m.group(1).upper() == "BODY.PEEK")
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+class Message:
+    """One message being rendered: its bytes and MIME tree are computed on first use."""
+
+    def __init__(self, msg: Msg, load: Callable[[], bytes | None]) -> None:
+        self.msg = msg
+        self._load = load
+        self._data: bytes | None = None
+        self._tree: mime.Part | None = None
+        self.missing = False
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            d = self._load()
+            if d is None:
+                self.missing = True
+                d = b""
+            self._data = d
+        return self._data
+
+    @property
+    def tree(self) -> mime.Part:
+        if self._tree is None:
+            self._tree = mime.parse(self.data)
+        return self._tree
+
+    def header_end(self) -> int:
+        d = self.data
+        if d.startswith(b"\r\n"):
+            return 2
+        i = d.find(b"\r\n\r\n")
+        return len(d) if i < 0 else i + 4
+
+
+def render(m: Message, seq: int, items: list[Item], flags: frozenset[str], with_uid: bool) -> bytes:
+    out: list[bytes] = []
+    if with_uid and not any(i.name == "UID" for i in items):
+        out.append(b"UID %d" % m.msg.uid)  # RFC 3501 §6.4.8: UID FETCH always returns UID
+    for it in items:
+        n = it.name
+        if n == "FLAGS":
+            out.append(b"FLAGS " + W.flags(flags))
+        elif n == "UID":
+            out.append(b"UID %d" % m.msg.uid)
+        elif n == "INTERNALDATE":
+            out.append(b'INTERNALDATE "' + format_date_time(m.msg.internaldate).encode() + b'"')
+        elif n == "RFC822.SIZE":
+            out.append(b"RFC822.SIZE %d" % m.msg.size)
+        elif n == "ENVELOPE":
+            out.append(b"ENVELOPE " + envelope(m.tree))
+        elif n == "BODY":
+            out.append(b"BODY " + bodystructure(m.tree, ext=False))
+        elif n == "BODYSTRUCTURE":
+            out.append(b"BODYSTRUCTURE " + bodystructure(m.tree, ext=True))
+        elif n == "RFC822":
+            out.append(b"RFC822 " + _lit(m.data))
+        elif n == "RFC822.HEADER":
+            out.append(b"RFC822.HEADER " + _lit(m.data[:m.header_end()]))
+        elif n == "RFC822.TEXT":
+            out.append(b"RFC822.TEXT " + _lit(m.data[m.header_end():]))
+        else:
+            out.append(it.label + b" " + _section_data(m, it))
+    return b"* %d FETCH (" % seq + b" ".join(out) + b")\r\n"
+
+
+def _lit(b: bytes) -> bytes:
+    return b"{%d}\r\n" % len(b) + b
+
+
+def _section_data(m: Message, it: Item) -> bytes:
+    data = section_bytes(m, it)
+    if data is None:
+        return b"NIL"
+    if it.partial is not None:
+        start, length = it.partial
+        data = data[start:] if length is None else data[start:start + length]
+    return _lit(data)
+
+
+def _select_fields(block: bytes, names: tuple[str, ...], keep: bool) -> bytes:
+    wanted = {n.lower() for n in names}
+    out = []
+    for raw in re.split(rb"(?<=\r\n)(?![ \t])", block):
+        if raw in (b"\r\n", b""):
+            continue
+        name = raw.split(b":", 1)[0].strip().decode("latin-1").lower()
+        if (name in wanted) == keep:
+            out.append(raw)
+    return b"".join(out) + b"\r\n"
+
+
+def section_bytes(m: Message, it: Item) -> bytes | None:
+    """RFC 3501 §6.4.5 section → octets (None when the part does not exist)."""
+    if not it.part:
+        if it.spec in ("", "TEXT", "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"):
+            d, h = m.data, m.header_end()
+            if it.spec == "":
+                return d
+            if it.spec == "TEXT":
+                return d[h:]
+            header = d[:h]
+            return header if it.spec == "HEADER" else _select_fields(header, it.fields, it.spec == "HEADER.FIELDS")
+    part = resolve(m.tree, it.part)
+    if part is None:
+        return None
+    if it.spec == "":
+        return part.body
+    if it.spec == "MIME":
+        return part.header
+    target = part if not it.part else part.message  # HEADER/TEXT of a part apply to message/rfc822 parts only
+    if target is None:
+        return None
+    if it.spec == "TEXT":
+        return target.body
+    if it.spec == "HEADER":
+        return target.header
+    return _select_fields(target.header, it.fields, it.spec == "HEADER.FIELDS")
+
+
+def resolve(root: mime.Part, nums: tuple[int, ...]) -> mime.Part | None:
+    """Part numbers (RFC 3501 §6.4.5): parts of a multipart count from 1; a single part is part 1 of its message;
+    numbers after a message/rfc822 part address the encapsulated message."""
+    cur = root
+    for i, n in enumerate(nums):
+        if i > 0 and cur.message is not None:
+            cur = cur.message
+        if cur.children:
+            if not 1 <= n <= len(cur.children):
+                return None
+            cur = cur.children[n - 1]
+        elif cur.is_multipart or n != 1:
+            return None
+    return cur
+
+
+# ---------------------------------------------------------------------------- ENVELOPE / BODYSTRUCTURE
+
+
+def _addresses(value: bytes | None) -> bytes:
+    """RFC 3501 §7.4.2 address list: ((name adl mailbox host) …) or NIL."""
+    if value is None:
+        return b"NIL"
+    text = value.decode("utf-8", "surrogateescape")
+    pairs = email.utils.getaddresses([text])
+    items = []
+    for name, addr in pairs:
+        if not addr and not name:
+            continue
+        local, at, host = addr.rpartition("@")
+        if not at:
+            local, host = addr, ""
+        items.append(b"(" + b" ".join([_enc(name), b"NIL", _enc(local), _enc(host)]) + b")")
+    return W.plist(items) if items else b"NIL"
+
+
+def _enc(s: str) -> bytes:
+    return W.nstring(s.encode("utf-8", "surrogateescape")) if s else b"NIL"
+
+
+def envelope(p: mime.Part) -> bytes:
+    g = p.get
+    frm = g("from")
+    fields = [
+        W.nstring(g("date")), W.nstring(g("subject")), _addresses(frm),
+        _addresses(g("sender") if g("sender") is not None else frm),  # RFC 3501 §7.4.2: default to From
+        _addresses(g("reply-to") if g("reply-to") is not None else frm),
+        _addresses(g("to")), _addresses(g("cc")), _addresses(g("bcc")),
+        W.nstring(g("in-reply-to")), W.nstring(g("message-id")),
+    ]
+    return W.plist(fields)
+
+
+def _params(params: list[tuple[str, str]]) -> bytes:
+    if not params:
+        return b"NIL"
+    return W.plist(W.string(k.encode("latin-1")) + b" " + W.string(v.encode("latin-1")) for k, v in params)
+
+
+def _disposition(p: mime.Part) -> bytes:
+    d = p.get("content-disposition")
+    if d is None:
+        return b"NIL"
+    kind, params = mime.parse_params(d)
+    return b"(" + W.string(kind.encode("latin-1")) + b" " + _params(params) + b")"
+
+
+def _lines(body: bytes) -> int:
+    n = body.count(b"\n")
+    return n + 1 if body and not body.endswith(b"\n") else n
+
+
+def bodystructure(p: mime.Part, ext: bool) -> bytes:
+    """RFC 3501 §7.4.2 BODY / BODYSTRUCTURE (with extension data when ``ext``)."""
+    if p.is_multipart:
+        if not p.children:  # a multipart without parts: describe it as an empty text body
+            return b'("text" "plain" NIL NIL NIL "7bit" 0 0' + (b" NIL NIL NIL NIL)" if ext else b")")
+        out = b"".join(bodystructure(c, ext) for c in p.children) + b" " + W.string(p.subtype)
+        if ext:
+            others = [(k, v) for k, v in p.params]
+            out += b" " + b" ".join([_params(others), _disposition(p), W.nstring(p.get("content-language")),
+                                     W.nstring(p.get("content-location"))])
+        return b"(" + out + b")"
+    body = p.body
+    enc = p.get("content-transfer-encoding")
+    fields = [W.string(p.maintype), W.string(p.subtype), _params(p.params), W.nstring(p.get("content-id")),
+              W.nstring(p.get("content-description")), W.string(enc.strip() if enc else b"7bit"),
+              b"%d" % len(body)]
+    if p.ctype == "message/rfc822" and p.message is not None:
+        fields += [envelope(p.message), bodystructure(p.message, ext), b"%d" % _lines(body)]
+    elif p.maintype == "text":
+        fields.append(b"%d" % _lines(body))
+    if ext:
+        fields += [W.nstring(p.get("content-md5")), _disposition(p), W.nstring(p.get("content-language")),
+                   W.nstring(p.get("content-location"))]
+    return W.plist(fields)

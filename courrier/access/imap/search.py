@@ -1,0 +1,206 @@
+"""SEARCH (RFC 3501 §6.4.4): every search key, parsed into a predicate tree and run off the event loop.
+
+String keys match case-insensitively as substrings (RFC 3501 §6.4.4) of decoded text: header values through
+RFC 2047, bodies through their Content-Transfer-Encoding and charset, so UTF-8 searches find what a user sees.
+Dates compare days only, ignoring time and timezone (RFC 3501 §6.4.4 "disregarding time and timezone").
+"""
+
+from __future__ import annotations
+
+import datetime
+import email
+import email.header
+import email.policy
+import email.utils
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from courrier.access.imap.fetch import Message
+from courrier.access.imap.parser import (
+    Atom,
+    ParseError,
+    SeqSet,
+    Token,
+    astring,
+    date,
+    is_sequence_set,
+    number,
+)
+from courrier.access.imap.parser import sequence_set as parse_seqset
+from courrier.mailbox import flags as F
+
+CHARSETS = ("US-ASCII", "UTF-8")
+
+
+@dataclass
+class Context:
+    """What a predicate may look at for one message."""
+
+    seq: int
+    msg: Message
+    flags: frozenset[str]
+    recent: bool
+    max_seq: int
+    max_uid: int
+    _decoded: email.message.Message | None = field(default=None)
+
+    def parsed(self) -> email.message.Message:
+        if self._decoded is None:
+            self._decoded = email.message_from_bytes(self.msg.data, policy=email.policy.compat32)
+        return self._decoded
+
+    def header(self, name: str) -> list[str]:
+        return [_decode(v) for v in self.parsed().get_all(name, [])]
+
+    def body_text(self) -> str:
+        out = []
+        for part in self.parsed().walk():
+            if part.is_multipart():
+                continue
+            payload = part.get_payload(decode=True) or b""
+            if part.get_content_maintype() == "text":
+                out.append(payload.decode(part.get_content_charset() or "utf-8", "replace"))
+            else:
+                out.append(payload.decode("latin-1"))
+        return "\n".join(out)
+
+
+def _decode(v: object) -> str:
+    s = str(v)
+    try:
+        return str(email.header.make_header(email.header.decode_header(s)))
+    except (ValueError, LookupError, UnicodeError):
+        return s
+
+
+Pred = Callable[[Context], bool]
+
+
+def _in_set(s: SeqSet, n: int, top: int) -> bool:
+    for a, b in s:
+        lo, hi = (top if a is None else a), (top if b is None else b)
+        if lo > hi:
+            lo, hi = hi, lo
+        if lo <= n <= hi:
+            return True
+    return False
+
+
+def _sent_date(c: Context) -> datetime.date | None:
+    v = c.parsed().get("date")
+    if v is None:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(str(v)).date()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _internal_date(c: Context) -> datetime.date:
+    return datetime.datetime.fromtimestamp(c.msg.msg.internaldate, datetime.UTC).date()
+
+
+def _has(text: str, needle: str) -> bool:
+    return needle.casefold() in text.casefold()
+
+
+_FLAG_KEYS = {
+    "ANSWERED": (F.ANSWERED, True), "UNANSWERED": (F.ANSWERED, False), "DELETED": (F.DELETED, True),
+    "UNDELETED": (F.DELETED, False), "DRAFT": (F.DRAFT, True), "UNDRAFT": (F.DRAFT, False),
+    "FLAGGED": (F.FLAGGED, True), "UNFLAGGED": (F.FLAGGED, False), "SEEN": (F.SEEN, True),
+    "UNSEEN": (F.SEEN, False),
+}
+_ADDR_KEYS = ("BCC", "CC", "FROM", "SUBJECT", "TO")
+
+
+class Parser:
+    def __init__(self, toks: list[Token]) -> None:
+        self.toks = toks
+        self.i = 0
+
+    def next(self, what: str = "search key") -> Token:
+        if self.i >= len(self.toks):
+            raise ParseError(f"missing {what}")
+        t = self.toks[self.i]
+        self.i += 1
+        return t
+
+    def all(self) -> Pred:
+        preds = []
+        while self.i < len(self.toks):
+            preds.append(self.key())
+        if not preds:
+            raise ParseError("missing search key")
+        return lambda c: all(p(c) for p in preds)
+
+    def key(self) -> Pred:  # noqa: C901 - one branch per RFC 3501 §6.4.4 key reads best as a flat list
+        t = self.next()
+        if isinstance(t, list):
+            sub = Parser(t).all()
+            return sub
+        if not isinstance(t, Atom):
+            raise ParseError("expected a search key")
+        k = t.upper()
+        if is_sequence_set(t):
+            s = parse_seqset(t)
+            return lambda c: _in_set(s, c.seq, c.max_seq)
+        if k == "ALL":
+            return lambda c: True
+        if k in _FLAG_KEYS:
+            flag, on = _FLAG_KEYS[k]
+            return lambda c: (flag in c.flags) == on
+        if k == "NEW":
+            return lambda c: c.recent and F.SEEN not in c.flags
+        if k == "OLD":
+            return lambda c: not c.recent
+        if k == "RECENT":
+            return lambda c: c.recent
+        if k in ("KEYWORD", "UNKEYWORD"):
+            kw = astring(self.next("keyword")).lower()
+            on = k == "KEYWORD"
+            return lambda c: any(f.lower() == kw for f in c.flags) == on
+        if k in _ADDR_KEYS:
+            needle = astring(self.next("string"))
+            return lambda c: any(_has(v, needle) for v in c.header(k))
+        if k == "HEADER":
+            name = astring(self.next("header name"))
+            needle = astring(self.next("string"))
+            return lambda c: any(_has(v, needle) for v in c.header(name))
+        if k == "BODY":
+            needle = astring(self.next("string"))
+            return lambda c: _has(c.body_text(), needle)
+        if k == "TEXT":
+            needle = astring(self.next("string"))
+            return lambda c: (any(_has(f"{n}: {_decode(v)}", needle) for n, v in c.parsed().items())
+                              or _has(c.body_text(), needle))
+        if k in ("BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"):
+            d = date(self.next("date"))
+            get: Callable[[Context], datetime.date | None] = _sent_date if k.startswith("SENT") else _internal_date
+            op = k.removeprefix("SENT")
+            if op == "BEFORE":
+                return lambda c: (x := get(c)) is not None and x < d
+            if op == "ON":
+                return lambda c: (x := get(c)) is not None and x == d
+            return lambda c: (x := get(c)) is not None and x >= d
+        if k in ("LARGER", "SMALLER"):
+            n = number(self.next("size"))
+            return (lambda c: c.msg.msg.size > n) if k == "LARGER" else (lambda c: c.msg.msg.size < n)
+        if k == "UID":
+            s = parse_seqset(self.next("UID set"))
+            return lambda c: _in_set(s, c.msg.msg.uid, c.max_uid)
+        if k == "NOT":
+            p = self.key()
+            return lambda c: not p(c)
+        if k == "OR":
+            a, b = self.key(), self.key()
+            return lambda c: a(c) or b(c)
+        raise ParseError(f"unknown search key {t[:30]!r}")
+
+
+def parse(toks: list[Token]) -> tuple[str | None, Pred]:
+    """Returns (charset, predicate); ``CHARSET x`` may lead (RFC 3501 §6.4.4)."""
+    charset = None
+    if len(toks) >= 2 and isinstance(toks[0], Atom) and toks[0].upper() == "CHARSET":
+        charset = astring(toks[1]).upper()
+        toks = toks[2:]
+    return charset, Parser(toks).all()

@@ -1,0 +1,358 @@
+"""One IMAP connection (RFC 3501 §3 state machine): reading commands, dispatching through the command table,
+and keeping the selected mailbox's view in step with the store (RFC 3501 §5.2, §7.4.1).
+
+The view is the list of UIDs the client knows, in message-sequence order, with the flags it was last told. After
+every command (and while IDLE) the session compares it with the index and sends EXISTS, EXPUNGE and FETCH FLAGS for
+what changed — EXPUNGE never during FETCH, STORE or SEARCH (RFC 3501 §7.4.1), when the vanished messages stay in
+the view until a later command may report them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import re
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from courrier import log
+from courrier.access.auth import Authenticator, Mailroot
+from courrier.access.imap import parser as P
+from courrier.access.imap import response as W
+from courrier.access.imap.parser import LiteralTooBig, ParseError
+from courrier.config import LimitsConfig
+from courrier.mailbox import flags as F
+from courrier.mailbox.index import Msg, Snapshot
+from courrier.mailbox.store import MailStore
+
+NOT_AUTH, AUTH, SELECTED, LOGOUT = "not-authenticated", "authenticated", "selected", "logout"  # RFC 3501 §3
+MAX_COMMAND = 1 << 20  # octets of command text (not literals): long UID sets from real clients fit
+MAX_LITERAL = 1 << 16  # literals other than APPEND's message
+MAX_ERRORS = 10
+AUTHENTICATED_TIMEOUT = 1800.0  # RFC 3501 §5.4: at least 30 minutes once logged in
+IDLE_RESCAN = 2.0  # seconds between rescans while IDLE, for changes made by other processes
+IDLE_MAX = 1740.0  # RFC 2177 §3: clients re-issue IDLE within 29 minutes
+_TAG = re.compile(rb"^([\x21\x23\x24\x26\x27\x2c-\x5a\x5e-\x7a\x7c\x7e]+) ")  # RFC 3501 §9 tag: ASTRING-CHAR but "+"
+
+
+class TaggedResult(Exception):
+    """Raised by handlers to end a command early with NO or BAD."""
+
+    def __init__(self, status: str, text: str) -> None:
+        super().__init__(text)
+        self.status, self.text = status, text
+
+
+def no(text: str) -> TaggedResult:
+    return TaggedResult("NO", text)
+
+
+class LineTooLong(Exception):
+    pass
+
+
+@dataclass
+class Selected:
+    name: str
+    path: Path
+    readonly: bool
+    uidvalidity: int
+    uids: list[int] = field(default_factory=list)
+    msgs: dict[int, Msg] = field(default_factory=dict)
+    flags: dict[int, frozenset[str]] = field(default_factory=dict)
+    recent: set[int] = field(default_factory=set)
+    snap: Snapshot | None = None
+    dirty: asyncio.Event = field(default_factory=asyncio.Event)
+    unsubscribe: Callable[[], None] | None = None
+
+    def seq_of(self, uid: int) -> int:
+        i = bisect.bisect_left(self.uids, uid)
+        return i + 1 if i < len(self.uids) and self.uids[i] == uid else 0
+
+    def shown_flags(self, uid: int) -> frozenset[str]:
+        f = self.flags.get(uid, frozenset())
+        return f | {F.RECENT} if uid in self.recent else f
+
+
+class IMAPServer:
+    """The IMAP service behind the ``imap`` and ``imaps`` listeners."""
+
+    def __init__(self, *, store: MailStore, auth: Authenticator, tls_context: ssl.SSLContext | None,
+                 limits: LimitsConfig, hostname: str) -> None:
+        self.store = store
+        self.auth = auth
+        self.tls_context = tls_context
+        self.limits = limits
+        self.hostname = hostname
+
+    def handler(self, implicit_tls: bool):  # noqa: ANN201 - a Handler for StreamListener
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await Session(self, reader, writer, implicit_tls).run()
+
+        return handle
+
+
+class Session:
+    def __init__(self, server: IMAPServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 tls: bool) -> None:
+        self.server = server
+        self.store = server.store
+        self.index = server.store.index
+        self.reader, self.writer = reader, writer
+        self.tls = tls
+        peer = writer.get_extra_info("peername") or ("", 0)
+        self.peer_ip = str(peer[0])
+        self.state = NOT_AUTH
+        self.root: Mailroot | None = None
+        self.selected: Selected | None = None
+        self.errors = 0
+        self._first = b""
+
+    # ------------------------------------------------------------------ output
+
+    def send(self, data: bytes | str) -> None:
+        self.writer.write((data.encode() if isinstance(data, str) else data) + b"\r\n")
+
+    def capabilities(self) -> list[str]:
+        caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE",
+                "UNSELECT", "CHILDREN", "SPECIAL-USE", f"APPENDLIMIT={self.server.limits.max_message_size}"]
+        if self.state == NOT_AUTH:
+            if not self.tls and self.server.tls_context is not None:
+                caps.append("STARTTLS")  # RFC 3501 §6.2.1
+            if self.server.auth.plaintext_allowed(self.tls, self.peer_ip):
+                caps.append("AUTH=PLAIN")
+            else:
+                caps.append("LOGINDISABLED")  # RFC 3501 §6.2.3
+        return caps
+
+    # ------------------------------------------------------------------ input
+
+    @property
+    def timeout(self) -> float:
+        t = self.server.limits.idle_timeout
+        return t if self.state == NOT_AUTH else max(t, AUTHENTICATED_TIMEOUT)
+
+    async def readline(self) -> bytes:
+        try:
+            line = await asyncio.wait_for(self.reader.readuntil(b"\n"), self.timeout)
+        except asyncio.LimitOverrunError:
+            raise LineTooLong from None
+        return line[:-2] if line.endswith(b"\r\n") else line[:-1]
+
+    async def read_command(self) -> tuple[bytes, list[bytes]]:
+        """Text with NUL for each literal, and the literals (RFC 3501 §4.3, RFC 7888 LITERAL+)."""
+        parts: list[bytes] = []
+        literals: list[bytes] = []
+        size = 0
+        first = b""
+        while True:
+            line = await self.readline()
+            size += len(line)
+            if size > MAX_COMMAND:
+                raise LineTooLong
+            if not parts:
+                first = self._first = line
+            m = P.LITERAL.search(line)
+            if not m:
+                parts.append(line)
+                return b"".join(parts), literals
+            n, sync = int(m.group(1)), not m.group(2)
+            words = first.split(b" ", 3)
+            is_append = len(words) > 1 and words[1].upper() == b"APPEND"
+            limit = self.server.limits.max_message_size if is_append else MAX_LITERAL
+            if n > limit:
+                raise LiteralTooBig(n, sync)
+            parts.append(line[:m.start()] + b"\x00")
+            if sync:
+                self.send(b"+ Ready for literal data")
+                await self.writer.drain()
+            literals.append(await asyncio.wait_for(self.reader.readexactly(n), self.timeout))
+
+    # ------------------------------------------------------------------ main loop
+
+    async def run(self) -> None:
+        # the table imports the handlers, which import this module
+        from courrier.access.imap.commands import COMMANDS
+
+        log.event("imap.connect", ip=self.peer_ip, tls=self.tls)
+        self.send(f"* OK [CAPABILITY {' '.join(self.capabilities())}] {self.server.hostname} courrier IMAP4rev1 ready")
+        try:
+            while self.state != LOGOUT:
+                await self.writer.drain()
+                tag = "*"
+                try:
+                    text, literals = await self.read_command()
+                except LiteralTooBig as e:
+                    m = _TAG.match(self._last_first_line())
+                    if e.sync and m:  # RFC 7889: refuse before the client sends it
+                        self.send(m.group(1) + b" NO [TOOBIG] literal too large")
+                        continue
+                    self.send("* BYE literal too large")  # RFC 7888 §4: non-synchronizing, cannot skip it
+                    break
+                except LineTooLong:
+                    self.send("* BYE command line too long")
+                    break
+                except TimeoutError:
+                    self.send("* BYE autologout; idle for too long")  # RFC 3501 §5.4
+                    break
+                except asyncio.IncompleteReadError:
+                    break
+                m = _TAG.match(text + b" ")
+                if not m:
+                    self.bad("*", "missing or invalid tag")
+                    continue
+                tag = m.group(1).decode()
+                try:
+                    toks = P.tokenize(text[m.end():], literals) if b"\x00" not in text or literals else None
+                    if toks is None:
+                        raise ParseError("NUL in command")
+                    if not toks or not isinstance(toks[0], P.Atom):
+                        raise ParseError("missing command")
+                    name = toks[0].upper()
+                    args = toks[1:]
+                    uid = False
+                    if name == "UID":  # RFC 3501 §6.4.8
+                        if not args or not isinstance(args[0], P.Atom):
+                            raise ParseError("UID needs a command")
+                        name, args, uid = args[0].upper(), args[1:], True
+                    cmd = COMMANDS.get(name)
+                    if cmd is None or (uid and not cmd.uid_ok):
+                        raise ParseError(f"unknown command {name[:20]}")
+                    if self.state not in cmd.states:
+                        raise TaggedResult("BAD", f"{name} not allowed now")
+                    text_ok = await cmd.handler(self, tag, args, uid)
+                    if self.state == SELECTED:
+                        await self.updates(allow_expunge=uid or cmd.expunge_ok)
+                    if text_ok is not None:
+                        self.send(f"{tag} OK {text_ok}")
+                except ParseError as e:
+                    self.bad(tag, str(e))
+                except TaggedResult as e:
+                    if e.status == "BAD":
+                        self.bad(tag, e.text)
+                    else:
+                        self.send(f"{tag} {e.status} {e.text}")
+                except OSError as e:
+                    log.event("imap.storage_error", level="error", user=self.user, error=str(e))
+                    self.send(f"{tag} NO [SERVERBUG] storage error")
+                if self.errors >= MAX_ERRORS:
+                    self.send("* BYE too many errors")
+                    break
+            await self.writer.drain()
+        except asyncio.CancelledError:
+            self.send("* BYE server shutting down")
+            raise
+        finally:
+            self.deselect()
+            log.event("imap.disconnect", ip=self.peer_ip, user=self.user)
+
+    def _last_first_line(self) -> bytes:
+        return self._first + b" "
+
+    def bad(self, tag: str, reason: str) -> None:
+        self.errors += 1
+        self.send(f"{tag} BAD {reason}")
+
+    @property
+    def user(self) -> str | None:
+        return self.root.user if self.root else None
+
+    # ------------------------------------------------------------------ selected mailbox view
+
+    def deselect(self) -> None:
+        if self.selected is not None:
+            if self.selected.unsubscribe:
+                self.selected.unsubscribe()
+            self.selected = None
+        if self.state == SELECTED:
+            self.state = AUTH
+
+    async def select(self, name: str, path: Path, readonly: bool) -> Selected:
+        self.deselect()
+        snap = await self.store.run(self.index.sync, path)
+        sel = Selected(name, path, readonly, snap.uidvalidity)
+        for m in snap.messages:
+            sel.uids.append(m.uid)
+            sel.msgs[m.uid] = m
+            sel.flags[m.uid] = m.flags
+        sel.snap = snap
+        if not readonly:
+            sel.recent = await self.store.run(self.index.claim_recent, path)
+        sel.unsubscribe = self.store.subscribe(path, sel.dirty.set)
+        self.selected = sel
+        self.state = SELECTED
+        return sel
+
+    async def updates(self, allow_expunge: bool) -> None:
+        """Sends what changed in the selected mailbox since the client last heard (RFC 3501 §5.2, §7.3.1, §7.4.1)."""
+        sel = self.selected
+        if sel is None:
+            return
+        sel.dirty.clear()
+        snap = await self.store.run(self.index.sync, sel.path)
+        if snap is sel.snap:
+            return
+        if snap.uidvalidity != sel.uidvalidity:  # the mailbox was deleted and re-created behind us
+            self.send("* BYE mailbox UIDVALIDITY changed")
+            self.state = LOGOUT
+            return
+        current = {m.uid: m for m in snap.messages}
+        pending = False
+        if any(u not in current for u in sel.uids):
+            if allow_expunge:
+                for i in range(len(sel.uids) - 1, -1, -1):
+                    u = sel.uids[i]
+                    if u not in current:
+                        self.send(b"* %d EXPUNGE" % (i + 1))
+                        del sel.uids[i]
+                        sel.msgs.pop(u, None)
+                        sel.flags.pop(u, None)
+                        sel.recent.discard(u)
+            else:
+                pending = True
+        top = sel.uids[-1] if sel.uids else 0
+        new = [m for m in snap.messages if m.uid > top]
+        for m in snap.messages:
+            if m.uid <= top and m.uid in sel.flags:
+                sel.msgs[m.uid] = m
+                if sel.flags[m.uid] != m.flags:
+                    sel.flags[m.uid] = m.flags
+                    self.send(b"* %d FETCH (UID %d FLAGS %s)" % (sel.seq_of(m.uid), m.uid,
+                                                                  W.flags(sel.shown_flags(m.uid))))
+        if new:
+            for m in new:
+                sel.uids.append(m.uid)
+                sel.msgs[m.uid] = m
+                sel.flags[m.uid] = m.flags
+            if not sel.readonly:
+                sel.recent |= await self.store.run(self.index.claim_recent, sel.path)
+            self.send(b"* %d EXISTS" % len(sel.uids))
+            self.send(b"* %d RECENT" % len(sel.recent))
+        sel.snap = None if pending else snap
+
+    def resolve(self, sset: P.SeqSet, uid: bool) -> list[int]:
+        """A sequence set → sorted message sequence numbers in the view (RFC 3501 §6.4.8 for UID sets)."""
+        sel = self.selected
+        assert sel is not None
+        n = len(sel.uids)
+        out: set[int] = set()
+        if not uid:
+            for a, b in sset:
+                lo, hi = (n if a is None else a), (n if b is None else b)
+                if lo > hi:
+                    lo, hi = hi, lo
+                if hi > n and not (a is None or b is None):
+                    raise TaggedResult("BAD", "message number out of range")
+                out.update(range(max(lo, 1), min(hi, n) + 1))
+            return sorted(out)
+        star = sel.uids[-1] if sel.uids else 0
+        for a, b in sset:
+            lo, hi = (star if a is None else a), (star if b is None else b)
+            if lo > hi:
+                lo, hi = hi, lo
+            i = bisect.bisect_left(sel.uids, lo)
+            j = bisect.bisect_right(sel.uids, hi)
+            out.update(range(i + 1, j + 1))
+        return sorted(out)

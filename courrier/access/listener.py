@@ -1,0 +1,61 @@
+"""Stream plumbing shared by the POP3 and IMAP listeners: protocol factory, connection limits, shutdown.
+
+Both protocols are line-and-literal oriented, so they use asyncio streams (``StreamWriter.start_tls`` upgrades a
+connection in place for STLS/STARTTLS). The SMTP ``ConnectionLimiter`` is shared, so ``limits.max_connections``
+counts every listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Awaitable, Callable
+
+from courrier.smtp.protocol import ConnectionLimiter
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class StreamListener:
+    """Runs ``handler`` per connection; tracks the tasks so ``shutdown`` can close them."""
+
+    def __init__(self, name: str, handler: Handler, limiter: ConnectionLimiter, *, line_limit: int = 65536) -> None:
+        self.name = name
+        self.handler = handler
+        self.limiter = limiter
+        self.line_limit = line_limit
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    def factory(self) -> asyncio.Protocol:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=self.line_limit, loop=loop)
+        return asyncio.StreamReaderProtocol(reader, self._connected, loop=loop)
+
+    async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername") or ("", 0)
+        ip = str(peer[0])
+        task = asyncio.current_task()
+        refusal = self.limiter.acquire(ip)
+        if refusal is not None:
+            writer.close()
+            return
+        if task is not None:
+            self.tasks.add(task)
+        self.writers.add(writer)
+        try:
+            await self.handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, TimeoutError):
+            pass
+        finally:
+            self.limiter.release(ip)
+            self.writers.discard(writer)
+            if task is not None:
+                self.tasks.discard(task)
+            writer.close()
+
+    async def shutdown(self) -> None:
+        for t in list(self.tasks):
+            t.cancel()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=5)

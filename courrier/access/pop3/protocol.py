@@ -1,0 +1,350 @@
+"""The POP3 session (RFC 1939): AUTHORIZATION → TRANSACTION → UPDATE, one ``pop3_<verb>`` method per command.
+
+Messages are served from a snapshot taken at login (RFC 1939 §5: message numbers do not change during a session);
+DELE only marks, and the files are removed at QUIT, in the UPDATE state. One session per maildrop ([IN-USE]).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import re
+import ssl
+from pathlib import Path
+
+from courrier import log
+from courrier.access.auth import Authenticator, Mailroot
+from courrier.access.pop3 import replies as R
+from courrier.access.pop3.commands import (
+    AUTHORIZATION,
+    COMMANDS,
+    MAX_AUTH_LINE,
+    MAX_ERRORS,
+    MAX_LINE,
+    TRANSACTION,
+)
+from courrier.mailbox.index import Msg, to_crlf
+from courrier.mailbox.store import MailStore
+
+_UIDL_OK = re.compile(r"^[\x21-\x7e]{1,70}$")
+
+
+class POP3Server:
+    """One POP3 service (both ``pop3`` and ``pop3s`` listeners): shared maildrop locks."""
+
+    def __init__(self, *, store: MailStore, auth: Authenticator, tls_context: ssl.SSLContext | None,
+                 idle_timeout: float) -> None:
+        self.store = store
+        self.auth = auth
+        self.tls_context = tls_context
+        self.idle_timeout = max(idle_timeout, 600.0)  # RFC 1939 §3: at least 10 minutes
+        self.locked: set[Path] = set()
+
+    def handler(self, implicit_tls: bool):  # noqa: ANN201 - a Handler for StreamListener
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await POP3Session(self, reader, writer, implicit_tls).run()
+
+        return handle
+
+
+def uidl_of(m: Msg) -> str:
+    """RFC 1939 §7 unique-id: the Maildir base name when it fits (1-70 printable), else its digest."""
+    return m.base if _UIDL_OK.match(m.base) else hashlib.sha1(m.base.encode()).hexdigest()
+
+
+class POP3Session:
+    def __init__(self, server: POP3Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 tls: bool) -> None:
+        self.server = server
+        self.store = server.store
+        self.reader, self.writer = reader, writer
+        self.tls = tls
+        peer = writer.get_extra_info("peername") or ("", 0)
+        self.peer_ip = str(peer[0])
+        self.state = AUTHORIZATION
+        self.user: str | None = None
+        self.root: Mailroot | None = None
+        self.msgs: list[Msg] = []
+        self.deleted: set[int] = set()  # message numbers
+        self.errors = 0
+        self.done = False
+
+    # ------------------------------------------------------------------ I/O
+
+    def send(self, *lines: str | bytes) -> None:
+        for line in lines:
+            self.writer.write((line.encode() if isinstance(line, str) else line) + b"\r\n")
+
+    async def readline(self, limit: int = MAX_LINE) -> bytes | None:
+        try:
+            line = await asyncio.wait_for(self.reader.readuntil(b"\n"), self.server.idle_timeout)
+        except TimeoutError:
+            self.send(R.TIMEOUT)
+            return None
+        except asyncio.LimitOverrunError:
+            self.send(R.LINE_TOO_LONG)
+            return None
+        except asyncio.IncompleteReadError:
+            return None
+        if len(line) > limit:
+            self.send(R.LINE_TOO_LONG)
+            return None
+        return line.rstrip(b"\r\n")
+
+    async def run(self) -> None:
+        self.send(R.GREETING)
+        try:
+            while not self.done:
+                await self.writer.drain()
+                line = await self.readline(MAX_AUTH_LINE)
+                if line is None:
+                    break
+                verb, _, arg = line.decode("utf-8", "replace").partition(" ")
+                verb = verb.upper()
+                cmd = COMMANDS.get(verb)
+                if cmd is None:
+                    self.error(R.UNKNOWN)
+                elif self.state not in cmd.states:
+                    self.error(R.BAD_STATE)
+                else:
+                    await getattr(self, f"pop3_{verb.lower()}")(arg)
+                if self.errors >= MAX_ERRORS:
+                    self.send(R.TOO_MANY_ERRORS)
+                    break
+            await self.writer.drain()
+        except asyncio.CancelledError:
+            self.send(R.SHUTDOWN)
+            raise
+        finally:
+            if self.root is not None:
+                self.server.locked.discard(self.root.root)
+
+    def error(self, reply: str) -> None:
+        self.errors += 1
+        self.send(reply)
+
+    # ------------------------------------------------------------------ AUTHORIZATION
+
+    def capabilities(self) -> list[str]:
+        """RFC 2449 §6: the capabilities for the current state."""
+        caps = ["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "EXPIRE NEVER",
+                "IMPLEMENTATION courrier"]
+        if self.state == AUTHORIZATION:
+            if not self.tls and self.server.tls_context is not None:
+                caps.append("STLS")
+            if self.server.auth.plaintext_allowed(self.tls, self.peer_ip):
+                caps += ["USER", "SASL PLAIN"]
+        return caps
+
+    async def pop3_capa(self, arg: str) -> None:
+        self.send(R.CAPA, *self.capabilities(), ".")
+
+    async def pop3_quit(self, arg: str) -> None:
+        """RFC 1939 §6: QUIT in TRANSACTION enters UPDATE: the DELE-marked messages are removed now."""
+        if self.state == TRANSACTION and self.deleted and self.root is not None:
+            uids = [self.msgs[n - 1].uid for n in self.deleted]
+            try:
+                await self.store.run(self.store.index.expunge, self.root.root, uids)
+            except OSError as e:
+                log.event("pop3.update_failed", level="error", user=self.user, error=str(e))
+                self.send(R.STORAGE_ERROR)
+                self.done = True
+                return
+            self.store.notify(self.root.root)
+        self.send(R.BYE)
+        self.done = True
+
+    async def pop3_stls(self, arg: str) -> None:
+        """RFC 2595 §4: STLS, then a fresh AUTHORIZATION state; anything pipelined after it is discarded."""
+        if self.tls:
+            self.error(R.TLS_ACTIVE)
+            return
+        if self.server.tls_context is None:
+            self.error(R.TLS_UNAVAILABLE)
+            return
+        self.send(R.STLS_GO)
+        await self.writer.drain()
+        self.reader._buffer.clear()  # type: ignore[attr-defined]  # no plaintext command injection (CVE-2011-0411)
+        await self.writer.start_tls(self.server.tls_context, ssl_handshake_timeout=30)
+        self.tls = True
+        self.user = None
+
+    async def pop3_user(self, arg: str) -> None:
+        if not self.server.auth.plaintext_allowed(self.tls, self.peer_ip):
+            self.error(R.PLAINTEXT_DISABLED)
+            return
+        if not arg.strip():
+            self.error(R.SYNTAX)
+            return
+        self.user = arg.strip()
+        self.send(R.USER_OK)
+
+    async def pop3_pass(self, arg: str) -> None:
+        if self.user is None:
+            self.error(R.USER_FIRST)
+            return
+        user, self.user = self.user, None
+        await self.login(user, arg)
+
+    async def pop3_auth(self, arg: str) -> None:
+        """RFC 5034: AUTH PLAIN [initial-response]; bare AUTH lists mechanisms (as many clients expect)."""
+        mech, _, initial = arg.strip().partition(" ")
+        if not mech:
+            self.send(R.OK, "PLAIN", ".")
+            return
+        if mech.upper() != "PLAIN":
+            self.error(R.UNSUPPORTED_MECH)
+            return
+        if not self.server.auth.plaintext_allowed(self.tls, self.peer_ip):
+            self.error(R.PLAINTEXT_DISABLED)
+            return
+        if not initial:
+            self.send("+ ")
+            await self.writer.drain()
+            line = await self.readline(MAX_AUTH_LINE)
+            if line is None:
+                self.done = True
+                return
+            initial = line.decode("ascii", "replace")
+        if initial.strip() == "*":
+            self.error(R.AUTH_CANCELLED)
+            return
+        try:
+            raw = base64.b64decode(initial.strip() if initial.strip() != "=" else "", validate=True)
+            _authz, authc, password = raw.decode("utf-8").split("\0")
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            self.error(R.SYNTAX)
+            return
+        await self.login(authc, password)
+
+    async def login(self, user: str, password: str) -> None:
+        auth = self.server.auth
+        if auth.blocked(self.peer_ip):
+            self.error(R.TOO_MANY_FAILURES)
+            return
+        root = await auth.login(user, password, self.peer_ip, "pop3")
+        if root is None:
+            self.error(R.AUTH_FAILED)
+            return
+        if root.root in self.server.locked:  # RFC 2449 §8.1.1
+            self.error(R.IN_USE)
+            return
+        self.server.locked.add(root.root)
+        self.root = root
+        try:
+            snap = await self.store.run(self.store.index.sync, root.root)
+        except OSError as e:
+            self.server.locked.discard(root.root)
+            self.root = None
+            log.event("pop3.mailbox_error", level="error", user=user, error=str(e))
+            self.error(R.STORAGE_ERROR)
+            return
+        self.msgs = list(snap.messages)
+        self.state = TRANSACTION
+        self.send(f"{R.LOGGED_IN} ({len(self.msgs)} messages)")
+
+    # ------------------------------------------------------------------ TRANSACTION
+
+    def message(self, arg: str) -> tuple[int, Msg] | None:
+        """Parses a message number (RFC 1939 §5: never a deleted one)."""
+        try:
+            n = int(arg.split()[0])
+        except (ValueError, IndexError):
+            self.error(R.SYNTAX)
+            return None
+        if not 1 <= n <= len(self.msgs):
+            self.error(R.NO_SUCH_MSG)
+            return None
+        if n in self.deleted:
+            self.error(R.MSG_DELETED)
+            return None
+        return n, self.msgs[n - 1]
+
+    def live(self) -> list[tuple[int, Msg]]:
+        return [(i, m) for i, m in enumerate(self.msgs, 1) if i not in self.deleted]
+
+    async def pop3_noop(self, arg: str) -> None:
+        self.send(R.NOOP)
+
+    async def pop3_stat(self, arg: str) -> None:
+        live = self.live()
+        self.send(f"+OK {len(live)} {sum(m.size for _, m in live)}")
+
+    async def pop3_list(self, arg: str) -> None:
+        if arg.strip():
+            found = self.message(arg)
+            if found:
+                self.send(f"+OK {found[0]} {found[1].size}")
+            return
+        self.send(R.LIST_FOLLOWS, *(f"{n} {m.size}" for n, m in self.live()), ".")
+
+    async def pop3_uidl(self, arg: str) -> None:
+        if arg.strip():
+            found = self.message(arg)
+            if found:
+                self.send(f"+OK {found[0]} {uidl_of(found[1])}")
+            return
+        self.send(R.UIDL_FOLLOWS, *(f"{n} {uidl_of(m)}" for n, m in self.live()), ".")
+
+    async def pop3_dele(self, arg: str) -> None:
+        found = self.message(arg)
+        if found:
+            self.deleted.add(found[0])
+            self.send(R.DELETED)
+
+    async def pop3_rset(self, arg: str) -> None:
+        self.deleted.clear()
+        self.send(R.RESET)
+
+    async def _content(self, m: Msg) -> bytes | None:
+        assert self.root is not None
+        data = await self.store.run(self.store.index.read, self.root.root, m)
+        if data is None:
+            self.error(R.NO_SUCH_MSG)
+        return data
+
+    def send_multiline(self, crlf: bytes) -> None:
+        """RFC 1939 §3: byte-stuff lines starting with "." and end with CRLF.CRLF."""
+        if crlf.startswith(b"."):
+            crlf = b"." + crlf
+        crlf = crlf.replace(b"\r\n.", b"\r\n..")
+        if crlf and not crlf.endswith(b"\r\n"):
+            crlf += b"\r\n"
+        self.writer.write(crlf + b".\r\n")
+
+    async def pop3_retr(self, arg: str) -> None:
+        found = self.message(arg)
+        if not found:
+            return
+        data = await self._content(found[1])
+        if data is None:
+            return
+        body = to_crlf(data)
+        self.send(f"+OK {len(body)} octets")
+        self.send_multiline(body)
+
+    async def pop3_top(self, arg: str) -> None:
+        """RFC 1939 §7: the header, the blank line, and the first n lines of the body."""
+        parts = arg.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            self.error(R.SYNTAX)
+            return
+        found = self.message(parts[0])
+        if not found:
+            return
+        data = await self._content(found[1])
+        if data is None:
+            return
+        crlf = to_crlf(data)
+        i = crlf.find(b"\r\n\r\n")
+        if i < 0:
+            out = crlf
+        else:
+            head, body = crlf[:i + 4], crlf[i + 4:]
+            lines = body.split(b"\r\n")
+            n = int(parts[1])
+            out = head + b"\r\n".join(lines[:n]) + (b"\r\n" if n and n < len(lines) else b"")
+        self.send(R.MSG_FOLLOWS)
+        self.send_multiline(out)

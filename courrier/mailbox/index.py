@@ -1,0 +1,476 @@
+"""The mailbox index: UIDs, UIDVALIDITY, modification sequences and flags of Maildir messages, in SQLite.
+
+The Maildir is the truth; the index is what IMAP and POP3 need on top of it (RFC 3501 §2.3.1: a UID never changes
+and never comes back within one UIDVALIDITY). Files that appear or vanish behind our back (mutt, Dovecot, local
+delivery, another process) are noticed by :meth:`MailIndex.sync`: it compares the directory listing with the index
+and assigns UIDs to new files, forgets vanished ones and reads flags changed in file names.
+
+A listing is skipped when the ``new/`` and ``cur/`` directory mtimes are unchanged — but only when they are older
+than two seconds, because a directory changed twice within one timestamp tick would otherwise hide the second change
+(Dovecot takes the same precaution).
+
+Each folder has an in-memory copy of its rows, guarded by a per-folder lock; the ``highestmodseq`` column is bumped by
+every change, so a process that sees another value reloads from the database. Every method blocks on the disk:
+callers run them in the store's thread pool.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from courrier import db
+from courrier.mailbox import flags as F
+from courrier.mailbox import maildir
+
+_TRUST_MTIME_AFTER = 2.0  # seconds: a directory mtime younger than this may hide a change made in the same tick
+
+
+@dataclass(frozen=True, slots=True)
+class Msg:
+    uid: int
+    base: str
+    file: str  # "new/<name>" or "cur/<name>" relative to the Maildir
+    flags: frozenset[str]
+    size: int  # RFC822.SIZE: with CRLF line endings
+    internaldate: float
+    modseq: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One consistent view of a folder, ordered by UID."""
+
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    messages: tuple[Msg, ...]
+
+
+def crlf_size(data: bytes) -> int:
+    """Octets of ``data`` once bare LFs become CRLF (what FETCH and RETR send)."""
+    return len(data) + data.count(b"\n") - data.count(b"\r\n")
+
+
+def to_crlf(data: bytes) -> bytes:
+    """LF (or mixed) line endings → CRLF; every other byte is kept."""
+    if b"\r\n" in data:
+        data = data.replace(b"\r\n", b"\n")
+    return data.replace(b"\n", b"\r\n")
+
+
+class _Folder:
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.id = 0
+        self.uidvalidity = 0
+        self.uidnext = 1
+        self.modseq = 0
+        self.msgs: dict[int, Msg] = {}
+        self.by_base: dict[str, int] = {}
+        self.stamp: tuple[int, int] | None = None
+        self.snapshot: Snapshot | None = None
+        self.lock = threading.RLock()
+        self.recent_floor = 0
+
+    def put(self, m: Msg) -> None:
+        self.msgs[m.uid] = m
+        self.by_base[m.base] = m.uid
+        self.snapshot = None
+
+    def drop(self, uid: int) -> Msg | None:
+        m = self.msgs.pop(uid, None)
+        if m is not None:
+            self.by_base.pop(m.base, None)
+            self.snapshot = None
+        return m
+
+
+class MailIndex:
+    """UIDs and flags for every Maildir under ``data_dir`` (and any other path it is given)."""
+
+    def __init__(self, db_path: Path, data_dir: Path) -> None:
+        self.db_path = db_path
+        self.data_dir = data_dir.resolve()
+        self._local = threading.local()
+        self._folders: dict[str, _Folder] = {}
+        self._lock = threading.Lock()
+        db.connect(db_path).close()  # create + migrate once
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _conn(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = self._local.conn = db.connect(self.db_path)
+        return c
+
+    def key(self, path: Path) -> str:
+        p = Path(os.path.abspath(path))
+        try:
+            return str(p.relative_to(self.data_dir))
+        except ValueError:
+            return str(p)
+
+    def _folder(self, path: Path) -> _Folder:
+        k = self.key(path)
+        with self._lock:
+            f = self._folders.get(k)
+            if f is None:
+                f = self._folders[k] = _Folder(k)
+        return f
+
+    def _load(self, f: _Folder, c: sqlite3.Connection) -> None:
+        """(Re)reads the folder's rows; creates the folder row with a fresh UIDVALIDITY when missing."""
+        row = c.execute("SELECT id, uidvalidity, uidnext, highestmodseq FROM mbox_folders WHERE path=?",
+                        (f.key,)).fetchone()
+        if row is None:
+            top = c.execute("SELECT MAX(uidvalidity) FROM mbox_folders").fetchone()[0] or 0
+            uidvalidity = max(int(time.time()), top + 1)
+            cur = c.execute("INSERT INTO mbox_folders(path, uidvalidity, uidnext, highestmodseq) VALUES (?,?,1,1)",
+                            (f.key, uidvalidity))
+            row = (cur.lastrowid, uidvalidity, 1, 1)
+        fresh = f.id == 0
+        f.id, f.uidvalidity, f.uidnext, f.modseq = row[0], row[1], row[2], row[3]
+        f.msgs, f.by_base, f.snapshot, f.stamp = {}, {}, None, None
+        for r in c.execute("SELECT uid, base, file, flags, size, internaldate, modseq FROM mbox_messages "
+                           "WHERE folder=? ORDER BY uid", (f.id,)):
+            f.put(Msg(r[0], r[1], r[2], frozenset(r[3].split()) if r[3] else frozenset(), r[4], r[5], r[6]))
+        if fresh:
+            f.recent_floor = f.uidnext
+
+    def _begin(self, f: _Folder) -> sqlite3.Connection:
+        """Starts a write transaction and makes sure the in-memory copy is current under the write lock."""
+        c = self._conn()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            row = c.execute("SELECT uidvalidity, uidnext, highestmodseq FROM mbox_folders WHERE id=?",
+                            (f.id,)).fetchone() if f.id else None
+            if row is None or tuple(row) != (f.uidvalidity, f.uidnext, f.modseq):
+                self._load(f, c)
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        return c
+
+    def _commit(self, f: _Folder, c: sqlite3.Connection) -> None:
+        c.execute("UPDATE mbox_folders SET uidnext=?, highestmodseq=? WHERE id=?", (f.uidnext, f.modseq, f.id))
+        c.execute("COMMIT")
+
+    def _write(self, f: _Folder, c: sqlite3.Connection, m: Msg) -> None:
+        c.execute("INSERT OR REPLACE INTO mbox_messages(folder, uid, base, file, flags, size, internaldate, modseq) "
+                  "VALUES (?,?,?,?,?,?,?,?)", (f.id, m.uid, m.base, m.file, " ".join(sorted(m.flags)), m.size,
+                                               m.internaldate, m.modseq))
+        f.put(m)
+
+    # ------------------------------------------------------------------ reading
+
+    @staticmethod
+    def _stamp(path: Path) -> tuple[int, int] | None:
+        try:
+            a, b = os.stat(path / "new"), os.stat(path / "cur")
+        except FileNotFoundError:
+            return None
+        newest = max(a.st_mtime, b.st_mtime)
+        if time.time() - newest < _TRUST_MTIME_AFTER:
+            return None
+        return (a.st_mtime_ns, b.st_mtime_ns)
+
+    @staticmethod
+    def _scan(path: Path) -> dict[str, str]:
+        """base name → "new/…" or "cur/…". new/ is listed first so a message moved to cur/ meanwhile is still seen."""
+        out: dict[str, str] = {}
+        for sub in ("new", "cur"):
+            try:
+                it = os.scandir(path / sub)
+            except FileNotFoundError:
+                continue
+            with it:
+                for e in it:
+                    if e.name.startswith("."):
+                        continue
+                    out[F.split_name(e.name)[0]] = f"{sub}/{e.name}"
+        return out
+
+    def sync(self, path: Path, *, force: bool = False) -> Snapshot:
+        """The folder as it is on disk now, with UIDs; new files get the next UIDs, vanished ones are forgotten."""
+        f = self._folder(path)
+        with f.lock:
+            c = self._conn()
+            row = c.execute("SELECT uidvalidity, uidnext, highestmodseq FROM mbox_folders WHERE id=?",
+                            (f.id,)).fetchone() if f.id else None
+            if row is None or tuple(row) != (f.uidvalidity, f.uidnext, f.modseq):
+                c.execute("BEGIN IMMEDIATE")
+                try:
+                    self._load(f, c)
+                    c.execute("COMMIT")
+                except BaseException:
+                    c.execute("ROLLBACK")
+                    raise
+            stamp = self._stamp(path)
+            if force or stamp is None or stamp != f.stamp:
+                self._rescan(f, path)
+                f.stamp = stamp
+            if f.snapshot is None:
+                f.snapshot = Snapshot(f.uidvalidity, f.uidnext, f.modseq, tuple(f.msgs.values()))
+            return f.snapshot
+
+    def _rescan(self, f: _Folder, path: Path) -> None:
+        disk = self._scan(path)
+        gone = [uid for base, uid in f.by_base.items() if base not in disk]
+        if gone:  # a rename racing the listing can hide a file: look once more before calling it expunged
+            disk.update(self._scan(path))
+            gone = [uid for base, uid in f.by_base.items() if base not in disk]
+        new = [(base, file) for base, file in disk.items() if base not in f.by_base]
+        moved = [(f.by_base[base], file) for base, file in disk.items()
+                 if base in f.by_base and f.msgs[f.by_base[base]].file != file]
+        if not (gone or new or moved):
+            return
+        found = []
+        for base, file in new:
+            try:
+                with open(path / file, "rb") as fh:
+                    st = os.fstat(fh.fileno())
+                    data = fh.read()
+            except FileNotFoundError:
+                continue
+            found.append((st.st_mtime, base, file, crlf_size(data)))
+        found.sort()
+        c = self._begin(f)
+        try:
+            f.modseq += 1
+            for uid in gone:
+                f.drop(uid)
+                c.execute("DELETE FROM mbox_messages WHERE folder=? AND uid=?", (f.id, uid))
+            for uid, file in moved:
+                old = f.msgs[uid]
+                sysflags = F.from_info(F.split_name(file.split("/", 1)[1])[1])
+                keywords = {x for x in old.flags if x not in F.LETTER_TO_FLAG.values()}
+                self._write(f, c, replace(old, file=file, flags=frozenset(sysflags | keywords), modseq=f.modseq))
+            for mtime, base, file, size in found:
+                if base in f.by_base:
+                    continue
+                flags = frozenset(F.from_info(F.split_name(file.split("/", 1)[1])[1]))
+                self._write(f, c, Msg(f.uidnext, base, file, flags, size, mtime, f.modseq))
+                f.uidnext += 1
+            self._commit(f, c)
+        except BaseException:
+            c.execute("ROLLBACK")
+            f.stamp = None
+            raise
+
+    def read(self, path: Path, m: Msg) -> bytes | None:
+        """The message's bytes as stored (LF); None when it has been expunged meanwhile."""
+        for _ in range(3):
+            try:
+                with open(path / m.file, "rb") as fh:
+                    return fh.read()
+            except FileNotFoundError:
+                cur = self._scan(path).get(m.base)
+                if cur is None:
+                    return None
+                m = replace(m, file=cur)
+        return None
+
+    def claim_recent(self, path: Path) -> set[int]:
+        """RFC 3501 §2.3.2 \\Recent: the UIDs no session has seen yet, now claimed by the caller."""
+        f = self._folder(path)
+        with f.lock:
+            uids = {u for u in f.msgs if u >= f.recent_floor}
+            f.recent_floor = f.uidnext
+            return uids
+
+    def recent_count(self, path: Path) -> int:
+        """How many messages no session has seen yet (STATUS RECENT), without claiming them."""
+        f = self._folder(path)
+        with f.lock:
+            return sum(1 for u in f.msgs if u >= f.recent_floor)
+
+    # ------------------------------------------------------------------ changes
+
+    def _locate(self, path: Path, m: Msg) -> str | None:
+        if os.path.exists(path / m.file):
+            return m.file
+        return self._scan(path).get(m.base)
+
+    def store_flags(self, path: Path, changes: Iterable[tuple[int, frozenset[str]]]) -> dict[int, Msg]:
+        """Sets each message's flags (renaming the file into cur/ with the new info letters); returns what changed."""
+        f = self._folder(path)
+        out: dict[int, Msg] = {}
+        with f.lock:
+            c = self._begin(f)
+            try:
+                f.modseq += 1
+                for uid, new_flags in changes:
+                    m = f.msgs.get(uid)
+                    if m is None:
+                        continue
+                    new_flags = frozenset(x for x in new_flags if x != F.RECENT)
+                    if new_flags == m.flags:
+                        continue
+                    file = self._locate(path, m)
+                    if file is None:
+                        continue
+                    old_info = F.split_name(file.split("/", 1)[1])[1]
+                    target = f"cur/{m.base}:2,{F.to_info(new_flags, old_info)}"
+                    if target != file:
+                        try:
+                            os.rename(path / file, path / target)
+                        except FileNotFoundError:
+                            continue
+                    nm = replace(m, file=target, flags=new_flags, modseq=f.modseq)
+                    self._write(f, c, nm)
+                    out[uid] = nm
+                self._commit(f, c)
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            f.stamp = None
+        return out
+
+    def append(self, path: Path, data: bytes, flags: frozenset[str] = frozenset(),
+               internaldate: float | None = None) -> tuple[int, int]:
+        """Stores a message (LF line endings are written); returns (UIDVALIDITY, UID) for RFC 4315 APPENDUID."""
+        f = self._folder(path)
+        lf = data.replace(b"\r\n", b"\n")
+        flags = frozenset(x for x in flags if x != F.RECENT)
+        with f.lock:
+            self.sync(path)
+            info = F.to_info(flags)
+            final = maildir.write_new(path, [lf], subdir="cur" if flags else "new", info=info, mtime=internaldate)
+            st = os.stat(final)
+            c = self._begin(f)
+            try:
+                f.modseq += 1
+                uid = f.uidnext
+                f.uidnext += 1
+                self._write(f, c, Msg(uid, F.split_name(final.name)[0], f"{final.parent.name}/{final.name}", flags,
+                                      crlf_size(lf), st.st_mtime, f.modseq))
+                self._commit(f, c)
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            return f.uidvalidity, uid
+
+    def expunge(self, path: Path, uids: Iterable[int]) -> list[int]:
+        """Deletes the messages' files and rows; returns the UIDs removed."""
+        f = self._folder(path)
+        done = []
+        with f.lock:
+            c = self._begin(f)
+            try:
+                f.modseq += 1
+                for uid in sorted(set(uids)):
+                    m = f.msgs.get(uid)
+                    if m is None:
+                        continue
+                    file = self._locate(path, m)
+                    if file is not None:
+                        try:
+                            os.unlink(path / file)
+                        except FileNotFoundError:
+                            pass
+                    f.drop(uid)
+                    c.execute("DELETE FROM mbox_messages WHERE folder=? AND uid=?", (f.id, uid))
+                    done.append(uid)
+                self._commit(f, c)
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            f.stamp = None
+        if done:
+            maildir.fsync_dir(path / "cur")
+        return done
+
+    def copy(self, src: Path, uids: Iterable[int], dst: Path, *, move: bool = False) -> tuple[int, list[tuple[int, int]]]:
+        """COPY/MOVE (RFC 3501 §6.4.7, RFC 6851): flags and internal date go along; returns (dst UIDVALIDITY, pairs).
+
+        A copy is a hard link under a new name (Dovecot does the same), a move a rename; both are atomic.
+        """
+        fs, fd = self._folder(src), self._folder(dst)
+        pairs: list[tuple[int, int]] = []
+        first, second = sorted((fs, fd), key=lambda x: x.key)
+        with first.lock, second.lock:
+            self.sync(src)
+            self.sync(dst)
+            maildir.ensure(dst)
+            placed: list[tuple[Msg, Msg]] = []
+            for uid in sorted(set(uids)):
+                m = fs.msgs.get(uid)
+                if m is None:
+                    continue
+                file = self._locate(src, m)
+                if file is None:
+                    continue
+                base = maildir.unique_name()
+                info = F.to_info(m.flags)
+                name = f"cur/{base}:2,{info}" if m.flags else f"new/{base}"
+                try:
+                    if move:
+                        os.rename(src / file, dst / name)
+                    else:
+                        try:
+                            os.link(src / file, dst / name)
+                        except OSError:
+                            with open(src / file, "rb") as fh:
+                                written = maildir.write_new(dst, [fh.read()], subdir=name[:3], info=info,
+                                                            mtime=m.internaldate)
+                            name, base = f"{written.parent.name}/{written.name}", F.split_name(written.name)[0]
+                except FileNotFoundError:
+                    continue
+                placed.append((m, Msg(0, base, name, m.flags, m.size, m.internaldate, 0)))
+            for sub in ("new", "cur"):
+                maildir.fsync_dir(dst / sub)
+            c = self._begin(fd)
+            try:
+                fd.modseq += 1
+                for m, nm in placed:
+                    uid = fd.uidnext
+                    fd.uidnext += 1
+                    self._write(fd, c, replace(nm, uid=uid, modseq=fd.modseq))
+                    pairs.append((m.uid, uid))
+                self._commit(fd, c)
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            fd.stamp = None
+            if move and placed:
+                c = self._begin(fs)
+                try:
+                    fs.modseq += 1
+                    for m, _ in placed:
+                        fs.drop(m.uid)
+                        c.execute("DELETE FROM mbox_messages WHERE folder=? AND uid=?", (fs.id, m.uid))
+                    self._commit(fs, c)
+                except BaseException:
+                    c.execute("ROLLBACK")
+                    raise
+                fs.stamp = None
+            return fd.uidvalidity, pairs
+
+    def forget(self, path: Path) -> None:
+        """Drops a folder's rows (after DELETE or RENAME): its next use starts with a new UIDVALIDITY."""
+        f = self._folder(path)
+        with f.lock:
+            c = self._conn()
+            c.execute("DELETE FROM mbox_folders WHERE path=?", (f.key,))
+            with self._lock:
+                self._folders.pop(f.key, None)
+
+    # ------------------------------------------------------------------ subscriptions (RFC 3501 §6.3.6)
+
+    def subscriptions(self, root: Path) -> set[str]:
+        return {r[0] for r in self._conn().execute("SELECT name FROM mbox_subscriptions WHERE root=?",
+                                                   (self.key(root),))}
+
+    def subscribe(self, root: Path, name: str, on: bool = True) -> None:
+        if on:
+            self._conn().execute("INSERT OR IGNORE INTO mbox_subscriptions(root, name) VALUES (?,?)",
+                                 (self.key(root), name))
+        else:
+            self._conn().execute("DELETE FROM mbox_subscriptions WHERE root=? AND name=?", (self.key(root), name))

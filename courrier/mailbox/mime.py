@@ -1,0 +1,162 @@
+"""MIME structure with byte offsets (RFC 2045/2046/5322), for IMAP's BODY[section] and BODYSTRUCTURE.
+
+The stdlib ``email`` parser rebuilds messages and forgets where each part starts, but IMAP must return exact octets
+of any part (RFC 3501 §6.4.5). This parser only finds boundaries: each :class:`Part` knows where its header and body
+are in the original bytes (CRLF line endings), and header values are kept raw (bytes, unfolded), as ENVELOPE and
+BODYSTRUCTURE send them (RFC 3501 §7.4.2).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+MAX_DEPTH = 20  # nested multiparts / message/rfc822 beyond this are treated as opaque bodies
+_FIELD = re.compile(rb"^([\x21-\x39\x3b-\x7e]+)[ \t]*:")
+
+
+def parse_header(block: bytes) -> list[tuple[str, bytes]]:
+    """Header block → [(lower-case name, unfolded raw value)], in order; junk lines are skipped."""
+    out: list[tuple[str, bytes]] = []
+    for line in re.split(rb"\r?\n(?![ \t])", block):
+        m = _FIELD.match(line)
+        if not m:
+            continue
+        value = re.sub(rb"\r?\n", b"", line[m.end():]).strip(b" \t")
+        out.append((m.group(1).decode("ascii").lower(), value))
+    return out
+
+
+def parse_params(value: bytes) -> tuple[str, list[tuple[str, str]]]:
+    """``type/sub; a=b; c="d"`` → ("type/sub", [("a","b"), ("c","d")]); latin-1 keeps every byte."""
+    text = value.decode("latin-1")
+    items, buf, quoted, esc = [], "", False, False
+    for ch in text:
+        if esc:
+            buf += ch
+            esc = False
+        elif ch == "\\" and quoted:
+            esc = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == ";" and not quoted:
+            items.append(buf)
+            buf = ""
+        else:
+            buf += ch
+    items.append(buf)
+    head = items[0].strip()
+    params = []
+    for it in items[1:]:
+        k, sep, v = it.partition("=")
+        if sep and k.strip():
+            params.append((k.strip().lower(), v.strip()))
+    return head, params
+
+
+@dataclass
+class Part:
+    data: bytes
+    start: int
+    body_start: int
+    end: int
+    fields: list[tuple[str, bytes]]
+    ctype: str = "text/plain"
+    params: list[tuple[str, str]] = field(default_factory=list)
+    children: list[Part] = field(default_factory=list)
+    message: Part | None = None  # the encapsulated message of a message/rfc822 part
+
+    @property
+    def header(self) -> bytes:
+        return self.data[self.start:self.body_start]
+
+    @property
+    def body(self) -> bytes:
+        return self.data[self.body_start:self.end]
+
+    def get(self, name: str) -> bytes | None:
+        for k, v in self.fields:
+            if k == name:
+                return v
+        return None
+
+    def param(self, name: str) -> str | None:
+        for k, v in self.params:
+            if k == name:
+                return v
+        return None
+
+    @property
+    def maintype(self) -> str:
+        return self.ctype.partition("/")[0]
+
+    @property
+    def subtype(self) -> str:
+        return self.ctype.partition("/")[2]
+
+    @property
+    def is_multipart(self) -> bool:
+        return self.maintype == "multipart"
+
+
+def parse(data: bytes, start: int = 0, end: int | None = None, default: str = "text/plain", depth: int = 0) -> Part:
+    """Parses the entity in ``data[start:end]`` (a message or a body part)."""
+    end = len(data) if end is None else end
+    if data.startswith(b"\r\n", start):
+        body_start = start + 2  # no header at all
+    else:
+        i = data.find(b"\r\n\r\n", start, end)
+        body_start = end if i < 0 else i + 4
+    part = Part(data, start, body_start, end, parse_header(data[start:body_start]))
+    ct = part.get("content-type")
+    ctype, params = parse_params(ct) if ct else ("", [])
+    ctype = ctype.lower()
+    if "/" not in ctype or " " in ctype:
+        ctype, params = default, ([("charset", "us-ascii")] if default == "text/plain" else [])
+    part.ctype, part.params = ctype, params
+    if depth >= MAX_DEPTH:
+        return part
+    if part.is_multipart:
+        boundary = part.param("boundary")
+        if boundary:
+            child_default = "message/rfc822" if part.subtype == "digest" else "text/plain"
+            for a, b in _split(data, body_start, end, boundary.encode("latin-1")):
+                part.children.append(parse(data, a, b, child_default, depth + 1))
+    elif ctype == "message/rfc822":
+        part.message = parse(data, body_start, end, "text/plain", depth + 1)
+    return part
+
+
+def _split(data: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each body part between ``--boundary`` lines (RFC 2046 §5.1.1; the CRLF before a
+    delimiter belongs to the delimiter)."""
+    delim = b"--" + boundary
+    spans: list[tuple[int, int]] = []
+
+    def find(pos: int) -> int:
+        while True:
+            if pos == start and data.startswith(delim, start):
+                i = start
+            else:
+                j = data.find(b"\r\n" + delim, max(pos - 2, start) if pos > start else start, end)
+                if j < 0:
+                    return -1
+                i = j + 2
+            after = data[i + len(delim):i + len(delim) + 2]
+            if after[:1] in (b"", b"\r", b"-", b" ", b"\t"):
+                return i
+            pos = i + 1
+
+    i = find(start)
+    while i >= 0:
+        if data.startswith(b"--", i + len(delim)):
+            break  # close delimiter
+        eol = data.find(b"\r\n", i, end)
+        if eol < 0:
+            break
+        part_start = eol + 2
+        nxt = find(part_start)
+        part_end = (nxt - 2) if nxt >= 0 else end
+        spans.append((part_start, max(part_start, part_end)))
+        i = nxt
+    return spans
