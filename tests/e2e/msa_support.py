@@ -1,0 +1,51 @@
+"""Shared setup of the submission scenarios (tests/e2e/test_30..39): a real ``courrier serve`` playing the MSA.
+
+``trust_loopback = false`` everywhere, so 127.0.0.1 is treated like any remote client: AUTH only after TLS.
+Accounts: bob (alias robert), alice, and app (``--send-as-any``), all in example.test.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.support import Server
+
+PASSWORDS = {"bob@example.test": "bob-secret", "alice@example.test": "alice-secret", "app@example.test": "app-secret"}
+
+
+def msa(tmp: Path, *, listeners: tuple[str, ...] = ("submission", "submissions"), limits: dict[str, Any] | None = None,
+        sections: dict[str, dict[str, Any]] | None = None, top: dict[str, Any] | None = None) -> Server:
+    """A started MSA with the three accounts; the caller stops it."""
+    sec = {"limits": limits or {}, **(sections or {})}
+    s = Server(tmp, listeners=listeners, domains=("example.test",), top={"trust_loopback": False, **(top or {})},
+               sections=sec)
+    s.add_user("bob@example.test", PASSWORDS["bob@example.test"])
+    s.add_user("alice@example.test", PASSWORDS["alice@example.test"])
+    s.add_user("app@example.test", PASSWORDS["app@example.test"], "--send-as-any")
+    s.cli("user", "alias", "add", "bob@example.test", "robert@example.test")
+    return s.start()
+
+
+def insecure_context() -> ssl.SSLContext:
+    """Clients accept the generated self-signed certificate (the tests check TLS happens, not the PKI)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def wait_for_messages(maildir: Path, n: int, timeout: float = 10) -> list[Path]:
+    """The files in ``maildir``/new once there are at least ``n`` (polled with a deadline)."""
+    deadline = time.time() + timeout
+    while True:
+        files = sorted((maildir / "new").glob("*")) if (maildir / "new").exists() else []
+        if len(files) >= n or time.time() > deadline:
+            return files
+        time.sleep(0.05)
+
+
+def messages(maildir: Path) -> list[bytes]:
+    return [p.read_bytes() for p in sorted((maildir / "new").glob("*"))] if (maildir / "new").exists() else []
