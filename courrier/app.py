@@ -100,7 +100,8 @@ class App:
             log.event("dkim.key_unusable", level="warn", problem=p)
         keys = {d: k for d, k in keys.items() if self.cfg.is_local_domain(d)}
         self.outbound_signer = dkim_keys.Signer(keys).header if keys else None
-        log.event("dkim.keys_loaded", domains=",".join(f"{d}:{k.selector}" for d, k in sorted(keys.items())) or "-")
+        log.event("dkim.keys_loaded",
+                  keys=",".join(f"{d}:{k.selector}" for d, ks in sorted(keys.items()) for k in ks) or "-")
 
     @functools.cached_property
     def authenticator(self) -> Authenticator:

@@ -66,7 +66,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from courrier.cli import mx, probe, queue, send, sendmail, serve, user  # noqa: F401  (each adds its commands)
+    from courrier.cli import check, dkim, dnsrecords, mx, probe, queue, send, sendmail, serve, user  # noqa: F401  (each adds its commands)
 
 
 _register()

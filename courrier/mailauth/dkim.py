@@ -117,10 +117,12 @@ def write_key(dkim_dir: Path, domain: str, selector: str, pem: bytes) -> Path:
 
 
 def load_keys(dkim_dir: Path, configured: Mapping[str, Path] = {}, default_selector: str = "courrier",
-              ) -> tuple[dict[str, SigningKey], list[str]]:
+              ) -> tuple[dict[str, list[SigningKey]], list[str]]:
     """Every usable key: ``dkim_dir/<domain>.<selector>.key`` files, then ``[dkim] keys`` (domain → path, with the
-    configured selector unless the file is named ``<domain>.<selector>.key``). Returns (keys by domain, problems)."""
-    keys: dict[str, SigningKey] = {}
+    configured selector unless the file is named ``<domain>.<selector>.key``). Returns (keys by domain, problems).
+
+    A domain may have several keys (say rsa and ed25519, as RFC 8463 §5 suggests): mail is signed with each."""
+    keys: dict[str, list[SigningKey]] = {}
     problems: list[str] = []
     found: list[tuple[str, str, Path]] = []
     if dkim_dir.is_dir():
@@ -134,11 +136,15 @@ def load_keys(dkim_dir: Path, configured: Mapping[str, Path] = {}, default_selec
         found.append((domain, sel, p))
     for domain, selector, p in found:
         try:
-            keys[domain] = signing_key(domain, selector, p.read_bytes())
+            key = signing_key(domain, selector, p.read_bytes())
         except OSError as e:
             problems.append(f"{p}: {e.strerror or e}")
         except KeyError_ as e:
             problems.append(f"{p}: {e}")
+            continue
+        mine = keys.setdefault(domain, [])
+        if all(k.selector != selector for k in mine):
+            mine.append(key)
     return keys, problems
 
 
@@ -161,21 +167,28 @@ def sign(message: bytes, key: SigningKey, headers: Iterable[bytes] = SIGNED_HEAD
 
 
 class Signer:
-    """The outbound step: signs mail whose header From is one of our domains with that domain's key."""
+    """The outbound step: signs mail whose header From is one of our domains with that domain's key(s)."""
 
-    def __init__(self, keys: Mapping[str, SigningKey]) -> None:
-        self.keys = dict(keys)
+    def __init__(self, keys: Mapping[str, SigningKey | list[SigningKey]]) -> None:
+        self.keys = {d: k if isinstance(k, list) else [k] for d, k in keys.items()}
+
+    def header(self, message: bytes) -> bytes:
+        """The DKIM-Signature field(s) to prepend (line endings as the message's), or b"" when no key applies.
+
+        This is the outbound queue's ``signer`` hook (``App.outbound_signer``).
+        """
+        domain = header_domain(message)
+        keys = self.keys.get(domain, []) if domain else []
+        if not keys:
+            return b""
+        sig = b"".join(sign(message, k) for k in keys)
+        if b"\r\n" not in message[:4096]:
+            sig = sig.replace(b"\r\n", b"\n")
+        return sig
 
     def sign(self, message: bytes) -> bytes:
         """``message`` with a DKIM-Signature prepended when a key exists for its From domain, else unchanged."""
-        domain = header_domain(message)
-        key = self.keys.get(domain) if domain else None
-        if key is None:
-            return message
-        sig = sign(message, key)
-        if b"\r\n" not in message[:4096]:
-            sig = sig.replace(b"\r\n", b"\n")
-        return sig + message
+        return self.header(message) + message
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,19 @@ def split_head(message: bytes) -> tuple[bytes, int]:
 
 
 def fields(head: bytes) -> list[tuple[str, bytes]]:
-    """[(lowercased name, raw value with folding kept)] in order (RFC 5322 §2.2, §2.2.3)."""
+    """[(lowercased name, raw value with folding kept)] in order (RFC 5322 §2.2, §2.2.3).
+
+    Every line that does not continue a field (leading SP/HTAB) starts one, even a malformed line without a colon
+    (its name is ""): the indexes then match what local delivery counts when it drops fields.
+    """
     out: list[tuple[str, bytes]] = []
     for line in re.split(rb"\r?\n", head):
         if line[:1] in (b" ", b"\t") and out:
             name, value = out[-1]
             out[-1] = (name, value + b"\n" + line)
-        elif b":" in line:
-            name, _, value = line.partition(b":")
-            out.append((name.strip().decode("ascii", "replace").lower(), value))
+        else:
+            name, colon, value = line.partition(b":")
+            out.append((name.strip().decode("ascii", "replace").lower() if colon else "", value))
     return out
 
 

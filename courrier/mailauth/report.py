@@ -65,6 +65,14 @@ class AuthReport:
                     f"p={d.policy}")
         return d.reason
 
+    def action(self, dmarc_reject: bool) -> str:
+        """What the MX role does (RFC 7489 §6.3, §10.3): "reject" (p=reject failures, when ``dmarc_reject``),
+        "junk" (p=quarantine failures, and p=reject ones we do not refuse), or "deliver" (monitor only)."""
+        disposition = self.dmarc.disposition if self.dmarc.result == "fail" else "none"
+        if disposition == "reject":
+            return "reject" if dmarc_reject else "junk"
+        return "junk" if disposition == "quarantine" else "deliver"
+
     def header(self, authserv_id: str, linesep: str = "\n") -> str:
         return results.authentication_results(authserv_id, self.spf, self.dkim, self.dmarc, linesep)
 

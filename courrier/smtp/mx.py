@@ -30,6 +30,7 @@ class InboundVerdict:
     headers: bytes = b""  # e.g. Authentication-Results:, LF-terminated, prepended to each copy
     reject: Reply | None = None  # e.g. 550 5.7.1 under DMARC p=reject
     folder: str | None = None  # e.g. "Junk" under p=quarantine
+    drop_fields: tuple[int, ...] = ()  # header fields (0-based) to leave out: forged Authentication-Results (RFC 8601 §5)
 
 
 # (session, envelope, message) → verdict; installed by the app when [auth] checks = true
@@ -96,5 +97,6 @@ class MXPolicy(Policy):
             if r.mailbox and r.mailbox not in mailboxes:
                 mailboxes[r.mailbox] = str(r.address)
         folders = dict.fromkeys(mailboxes, verdict.folder) if verdict.folder else None
-        await deliver_local(self.store, session, env, msg, mailboxes, verdict.headers, folders)
+        await deliver_local(self.store, session, env, msg, mailboxes, verdict.headers, folders,
+                            drop_fields=verdict.drop_fields)
         return R.QUEUED.with_text(f"OK queued as {env.queue_id}")

@@ -146,8 +146,17 @@ def test_keys_on_disk(tmp_path):
     other.write_bytes(dkim.generate_pem("ed25519"))
     (d / "broken.test.x.key").write_text("not a key")
     keys, problems = dkim.load_keys(d, {"c.test": other}, default_selector="conf")
-    assert {k: (v.selector, v.algorithm) for k, v in keys.items()} == {"a.test": ("s2026", "rsa"),
-                                                                       "c.test": ("conf", "ed25519")}
+    assert {d: [(k.selector, k.algorithm) for k in v] for d, v in keys.items()} == {
+        "a.test": [("s2026", "rsa")], "c.test": [("conf", "ed25519")]}
     assert len(problems) == 1 and "broken.test.x.key" in problems[0]
-    pub = base64.b64decode(keys["a.test"].public_b64)
+    pub = base64.b64decode(keys["a.test"][0].public_b64)
     assert serialization.load_der_public_key(pub).key_size == 2048
+
+
+def test_two_keys_sign_twice(fake_dns, resolver):
+    """RFC 8463 §5: sign with rsa and ed25519 side by side; each signature verifies on its own."""
+    keys = [dkim.signing_key("a.test", s, dkim.generate_pem(a)) for s, a in (("r1", "rsa"), ("e1", "ed25519"))]
+    for k in keys:
+        publish(fake_dns, k)
+    signed = dkim.Signer({"a.test": keys}).sign(MESSAGE)
+    assert [(r.result, r.selector) for r in dkim.verify(signed, resolver)] == [("pass", "r1"), ("pass", "e1")]

@@ -176,3 +176,15 @@ async def test_check_async_deadline_gives_temperror(fake_dns):
     r = await auth.check_async(msg, client_ip="127.0.0.2", helo="h", mail_from="ceo@slow.test")
     assert r.dmarc.result == "temperror" and r.verdict == UNVERIFIABLE and r.foreign_authres == [0]
     assert "spf=temperror" in r.header("mx.b.test")
+
+
+@pytest.mark.parametrize("policy,dmarc_reject,action", [
+    ("reject", True, "reject"), ("reject", False, "junk"), ("quarantine", True, "junk"), ("none", True, "deliver"),
+])
+def test_action_follows_policy(auth, a_test, fake_dns, policy, dmarc_reject, action):
+    fake_dns.set("_dmarc.a.test", {"TXT": [f"v=DMARC1; p={policy}"]})
+    forged = auth.check(MESSAGE, client_ip="127.0.0.2", helo="h", mail_from="ceo@a.test")
+    assert forged.action(dmarc_reject) == action
+    genuine = auth.check(dkim.Signer({"a.test": a_test}).sign(MESSAGE), client_ip="127.0.0.1", helo="h",
+                         mail_from="ceo@a.test")
+    assert genuine.action(dmarc_reject) == "deliver"
