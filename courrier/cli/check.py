@@ -46,6 +46,7 @@ def _render(path: str, r: AuthReport) -> str:
         ("DKIM d=", ", ".join(sorted({d.domain for d in r.dkim if d.domain})) or dash),
     ]
     lines += [f"  {k:<22} {v}" for k, v in rows]
+    lines.append(f"  {'From vs envelope':<22} {r.envelope_vs_from}")
     lines += ["", "SPF (RFC 7208)"]
     lines.append(_spf_line(f"HELO {ids.helo or '-'}", r.spf_helo))
     if r.spf is not None and r.spf.identity == "helo":

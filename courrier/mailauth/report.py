@@ -56,6 +56,18 @@ class AuthReport:
         return {"pass": AUTHENTIC, "fail": FORGED}.get(self.dmarc.result, UNVERIFIABLE)
 
     @property
+    def envelope_vs_from(self) -> str:
+        """The seed's first clue: does the header From domain match the envelope sender's?"""
+        ids = self.identities
+        env = msg_mod.domain_of(ids.mail_from or "")
+        heads = sorted({msg_mod.domain_of(a) for a in ids.header_from} - {""})
+        if not env or not heads:
+            return "cannot compare (" + ("no envelope sender" if not env else "no header From") + ")"
+        if heads == [env]:
+            return f"same domain ({env})"
+        return f"different domains: header From {', '.join(heads)}, envelope {env}"
+
+    @property
     def why(self) -> str:
         d = self.dmarc
         if d.result == "pass":
@@ -79,6 +91,7 @@ class AuthReport:
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("foreign_authres", None)
+        out["envelope_vs_from"] = self.envelope_vs_from
         out["verdict"] = self.verdict
         out["why"] = self.why
         if self.dmarc.record is not None:
