@@ -251,7 +251,7 @@ def _addresses(value: bytes | None) -> bytes:
         if not at:
             local, host = addr, ""
         items.append(b"(" + b" ".join([_enc(name), b"NIL", _enc(local), _enc(host)]) + b")")
-    return W.plist(items) if items else b"NIL"
+    return b"(" + b"".join(items) + b")" if items else b"NIL"  # RFC 3501 §9: "(" 1*address ")", no spaces
 
 
 def _enc(s: str) -> bytes:
@@ -286,8 +286,8 @@ def _disposition(p: mime.Part) -> bytes:
 
 
 def _lines(body: bytes) -> int:
-    n = body.count(b"\n")
-    return n + 1 if body and not body.endswith(b"\n") else n
+    """body-fld-lines: line ends in the body (an unterminated last line does not count, as in Dovecot)."""
+    return body.count(b"\n")
 
 
 def bodystructure(p: mime.Part, ext: bool) -> bytes:
@@ -303,7 +303,10 @@ def bodystructure(p: mime.Part, ext: bool) -> bytes:
         return b"(" + out + b")"
     body = p.body
     enc = p.get("content-transfer-encoding")
-    fields = [W.string(p.maintype), W.string(p.subtype), _params(p.params), W.nstring(p.get("content-id")),
+    params = p.params
+    if p.maintype == "text" and p.param("charset") is None:
+        params = [("charset", "us-ascii"), *params]  # RFC 2045 §5.2 default, made explicit as Dovecot does
+    fields = [W.string(p.maintype), W.string(p.subtype), _params(params), W.nstring(p.get("content-id")),
               W.nstring(p.get("content-description")), W.string(enc.strip() if enc else b"7bit"),
               b"%d" % len(body)]
     if p.ctype == "message/rfc822" and p.message is not None:

@@ -218,4 +218,4 @@ def date_time(tok: Token) -> float:
 def format_date_time(ts: float) -> str:
     """Epoch seconds → RFC 3501 date-time in UTC (INTERNALDATE)."""
     d = datetime.datetime.fromtimestamp(ts, datetime.UTC)
-    return f"{d.day:2d}-{MONTHS[d.month - 1]}-{d.year:04d} {d:%H:%M:%S} +0000"
+    return f"{d.day:02d}-{MONTHS[d.month - 1]}-{d.year:04d} {d:%H:%M:%S} +0000"

@@ -1,0 +1,78 @@
+"""Helpers for the access e2e tests: a started server with an account, SMTP delivery, raw IMAP lines."""
+
+from __future__ import annotations
+
+import imaplib
+import smtplib
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.support import Server
+
+USER, PASSWORD = "bob@example.test", "secret"
+
+
+def deliver(srv: Server, data: bytes, rcpt: str = USER, sender: str = "alice@else.test") -> None:
+    """Sends ``data`` (LF or CRLF) to the server's MX listener with smtplib."""
+    with smtplib.SMTP("127.0.0.1", srv.ports["smtp"]) as c:
+        assert c.sendmail(sender, [rcpt], data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")) == {}
+
+
+def maildir_files(path: Path) -> list[Path]:
+    return sorted([*(path / "new").iterdir(), *(path / "cur").iterdir()], key=lambda p: p.name)
+
+
+def insecure_context() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def imap(srv: Server, login: bool = True, user: str = USER) -> imaplib.IMAP4:
+    c = imaplib.IMAP4("127.0.0.1", srv.ports["imap"], timeout=10)
+    if login:
+        c.login(user, PASSWORD)
+    return c
+
+
+def wait_for(cond: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Raw:
+    """A plain socket speaking IMAP/POP3 line by line, for what client libraries refuse to send."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.f = self.sock.makefile("rb")
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def line(self) -> bytes:
+        return self.f.readline()
+
+    def until(self, prefix: bytes) -> list[bytes]:
+        """Lines up to and including the first that starts with ``prefix``."""
+        out = []
+        while True:
+            ln = self.f.readline()
+            if not ln:
+                raise AssertionError(f"connection closed; got {out!r}")
+            out.append(ln)
+            if ln.startswith(prefix):
+                return out
+
+    def close(self) -> None:
+        self.f.close()
+        self.sock.close()

@@ -1,0 +1,105 @@
+"""The mailbox index against a real Maildir on disk: UIDs survive, changes made behind its back are picked up."""
+
+import os
+import time
+
+import pytest
+
+from courrier.mailbox import flags as F
+from courrier.mailbox import maildir
+from courrier.mailbox.index import MailIndex, crlf_size, to_crlf
+
+
+@pytest.fixture
+def idx(tmp_path):
+    return MailIndex(tmp_path / "courrier.db", tmp_path)
+
+
+@pytest.fixture
+def box(tmp_path):
+    return maildir.ensure(tmp_path / "mail" / "example.test" / "bob")
+
+
+def age(path):
+    """Backdates the Maildir's directories so the mtime shortcut applies (as it does two seconds later)."""
+    old = time.time() - 10
+    for sub in ("new", "cur"):
+        os.utime(path / sub, (old, old))
+
+
+def test_new_files_get_ascending_uids_and_crlf_sizes(idx, box):
+    maildir.write_new(box, [b"Subject: one\n\nbody\n"])
+    maildir.write_new(box, [b"Subject: two\n\nbody\n"])
+    snap = idx.sync(box)
+    assert [m.uid for m in snap.messages] == [1, 2]
+    assert snap.uidnext == 3
+    m = snap.messages[0]
+    assert m.size == crlf_size(b"Subject: one\n\nbody\n") == len(to_crlf(b"Subject: one\n\nbody\n")) == 22
+    assert idx.read(box, m) == b"Subject: one\n\nbody\n"
+
+
+def test_uids_and_uidvalidity_survive_a_new_index_object(tmp_path, idx, box):
+    maildir.write_new(box, [b"a\n"])
+    first = idx.sync(box)
+    again = MailIndex(tmp_path / "courrier.db", tmp_path).sync(box)
+    assert (again.uidvalidity, [m.uid for m in again.messages]) == (first.uidvalidity, [1])
+
+
+def test_changes_behind_its_back(idx, box):
+    """mutt or Dovecot rename (flags), delete and add files: the next sync sees all of it."""
+    p1 = maildir.write_new(box, [b"one\n"])
+    p2 = maildir.write_new(box, [b"two\n"])
+    idx.sync(box)
+    os.rename(p1, box / "cur" / (p1.name + ":2,FS"))  # another program marks it seen + flagged
+    os.unlink(p2)
+    maildir.write_new(box, [b"three\n"])
+    snap = idx.sync(box)
+    assert [(m.uid, sorted(m.flags)) for m in snap.messages] == [(1, [F.FLAGGED, F.SEEN]), (3, [])]
+    assert snap.highestmodseq > 1
+
+
+def test_unchanged_directories_are_not_listed_again(idx, box):
+    maildir.write_new(box, [b"one\n"])
+    age(box)
+    a = idx.sync(box)
+    assert idx.sync(box) is a  # same snapshot object: nothing re-read
+
+
+def test_store_flags_renames_into_cur_keeping_foreign_letters(idx, box):
+    p = maildir.write_new(box, [b"x\n"], subdir="cur", info="Sa")  # "a": a Dovecot keyword letter
+    uid = idx.sync(box).messages[0].uid
+    done = idx.store_flags(box, [(uid, frozenset({F.SEEN, F.ANSWERED, "$label1"}))])
+    m = done[uid]
+    assert m.file == f"cur/{p.name.split(':')[0]}:2,RSa"
+    assert (box / m.file).exists() and not p.exists()
+    assert idx.sync(box).messages[0].flags == {F.SEEN, F.ANSWERED, "$label1"}
+
+
+def test_append_copy_move_expunge(tmp_path, idx, box):
+    sent = maildir.ensure(box / ".Sent")
+    trash = maildir.ensure(box / ".Trash")
+    when = 1_700_000_000.0
+    validity, uid = idx.append(sent, b"Subject: s\r\n\r\nbody\r\n", frozenset({F.SEEN}), when)
+    assert uid == 1
+    m = idx.sync(sent).messages[0]
+    assert m.internaldate == when and m.flags == {F.SEEN}
+    assert (sent / m.file).read_bytes() == b"Subject: s\n\nbody\n"  # LF on disk
+    _, pairs = idx.copy(sent, [1], trash)
+    assert pairs == [(1, 1)]
+    assert len(idx.sync(sent).messages) == 1
+    _, pairs = idx.copy(sent, [1], box, move=True)
+    assert pairs == [(1, 1)] and idx.sync(sent).messages == ()
+    inbox = idx.sync(box).messages
+    assert inbox[0].flags == {F.SEEN} and inbox[0].internaldate == when
+    assert idx.expunge(trash, [1]) == [1]
+    assert idx.sync(trash).messages == () and os.listdir(trash / "cur") == []
+    assert idx.sync(trash).uidnext == 2  # UIDs are never reused
+
+
+def test_recent_is_claimed_once(idx, box):
+    idx.sync(box)
+    maildir.write_new(box, [b"x\n"])
+    idx.sync(box)
+    assert idx.recent_count(box) == 1
+    assert idx.claim_recent(box) == {1}
+    assert idx.claim_recent(box) == set()
