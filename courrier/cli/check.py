@@ -11,17 +11,19 @@ from __future__ import annotations
 import ipaddress
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from courrier.cli import Fail, common_options, main
 from courrier.config import Config
 from courrier.dns import parse_nameserver
-from courrier.mailauth._dns import Resolver
-from courrier.mailauth.report import AUTHENTIC, FORGED, Authenticator, AuthReport
-from courrier.mailauth.spf import SPFResult
 
-EXIT = {AUTHENTIC: 0, FORGED: 3}
+if TYPE_CHECKING:  # imported when the command runs: pyspf, dkimpy and the PSL stay out of other commands' start
+    from courrier.mailauth.report import AuthReport
+    from courrier.mailauth.spf import SPFResult
+
+EXIT = {"authentic": 0, "forged": 3}  # courrier.mailauth.report.AUTHENTIC, FORGED
 UNVERIFIABLE_EXIT = 4
 MAX_FILE = 64 << 20
 
@@ -115,6 +117,9 @@ def check(cfg: Config, file: str, client_ip: str | None, helo: str | None, mail_
         raise Fail(f"{file}: empty message")
     if mail_from is not None:
         mail_from = mail_from.strip().strip("<>")
+    from courrier.mailauth._dns import Resolver
+    from courrier.mailauth.report import Authenticator
+
     auth = Authenticator(Resolver(servers), cfg.hostname)
     report = auth.check(data, client_ip=client_ip, helo=helo, mail_from=mail_from)
     if as_json:

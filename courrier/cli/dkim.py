@@ -12,7 +12,6 @@ import click
 from courrier.cli import Fail, common_options, main
 from courrier.cli.dnsrecords import zone_txt
 from courrier.config import Config, parse_domain
-from courrier.mailauth import dkim as dkim_keys
 
 
 @main.group()
@@ -33,6 +32,8 @@ def keygen(cfg: Config, domain: str, selector: str | None, algorithm: str, bits:
         domain = parse_domain(domain)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="DOMAIN") from None
+    from courrier.mailauth import dkim as dkim_keys  # dkimpy and cryptography only when a key is made
+
     selector = selector or cfg.dkim.selector
     if not selector or not all(c.isalnum() or c in "-_" for c in selector):
         raise click.BadParameter("letters, digits, - and _ only", param_hint="--selector")

@@ -13,7 +13,6 @@ import click
 
 from courrier.cli import common_options, main
 from courrier.config import Config, parse_domain
-from courrier.mailauth import dkim as dkim_keys
 
 
 def _quoted(parts: list[str]) -> str:
@@ -59,6 +58,8 @@ def dns_records(cfg: Config, domain: str, ips: tuple[str, ...], dmarc_policy: st
         addresses = _addresses(cfg, ips)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--ip") from None
+    from courrier.mailauth import dkim as dkim_keys  # dkimpy and cryptography only for this command
+
     host = cfg.hostname
     keys, problems = dkim_keys.load_keys(cfg.data_dir / "dkim", cfg.dkim.keys, cfg.dkim.selector)
     records: list[tuple[str, str, str, str]] = [(domain, "MX", f"10 {host}.", "mail for the domain goes to this host")]
