@@ -47,6 +47,13 @@ class StreamListener:
             await self.handler(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, TimeoutError):
             pass
+        except asyncio.CancelledError:
+            # shutdown() cancels sessions on purpose; ending normally keeps asyncio's stream callback from
+            # logging the cancellation as an error
+            try:
+                await asyncio.wait_for(writer.drain(), 1)
+            except (Exception, asyncio.CancelledError):
+                pass
         finally:
             self.limiter.release(ip)
             self.writers.discard(writer)

@@ -76,3 +76,54 @@ class Raw:
     def close(self) -> None:
         self.f.close()
         self.sock.close()
+
+
+def run_mutt(home: Path, imap_port: int, push: str, user: str = USER, timeout: float = 30) -> bytes:
+    """Runs mutt non-interactively on a pseudo-terminal (it needs one) with a generated muttrc and ``push``
+    keystrokes; returns what it drew. Raises when mutt does not exit in time."""
+    import os
+    import pty
+    import select
+
+    home.mkdir(parents=True, exist_ok=True)
+    rc = home / "muttrc"
+    rc.write_text(f"""set folder="imap://{user.replace('@', '%40')}@127.0.0.1:{imap_port}/"
+set imap_pass="{PASSWORD}"
+set spoolfile="+INBOX"
+set ssl_starttls=no
+set ssl_force_tls=no
+set header_cache=""
+set message_cachedir=""
+set confirmappend=no
+set confirmcreate=no
+set delete=yes
+set quit=yes
+set move=no
+set wait_key=no
+set timeout=1
+""")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TERM": "xterm", "HOME": str(home)}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: become mutt
+        os.execvpe("mutt", ["mutt", "-n", "-F", str(rc), "-e", f'push "{push}"'], env)
+    out = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.1)
+            if r:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    chunk = b""
+                out += chunk
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                if os.waitstatus_to_exitcode(status) != 0:
+                    raise AssertionError(f"mutt failed: {out[-2000:]!r}")
+                return out
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise AssertionError(f"mutt did not finish: {out[-2000:]!r}")
+    finally:
+        os.close(fd)
