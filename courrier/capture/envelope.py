@@ -33,7 +33,12 @@ _SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in "%;\\")
 
 def new_id() -> str:
     """A random 22-character message ID (Mailpit's style: opaque, URL-safe, ~128 bits)."""
-    return "".join(secrets.choice(_ALPHABET) for _ in range(22))
+    n = int.from_bytes(secrets.token_bytes(17), "big")
+    out = []
+    for _ in range(22):
+        n, r = divmod(n, 57)
+        out.append(_ALPHABET[r])
+    return "".join(out)
 
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

@@ -52,7 +52,14 @@ class EventHub:
             except ValueError:
                 pass
 
+    @property
+    def active(self) -> bool:
+        """True when someone listens (publishers skip building events nobody reads)."""
+        return bool(self._subs)
+
     def publish(self, type_: str, data: Any = None) -> None:
+        if not self._subs:
+            return
         event = {"Type": type_, "Data": data}
         loop = self._loop
         if loop is not None and not loop.is_closed():

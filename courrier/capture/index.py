@@ -4,16 +4,22 @@ The index is a cache of what the Maildir files hold — every column can be reco
 ``CaptureStore.reindex``) — so it lives in the shared database with ``synchronous=NORMAL``: a crash may lose the
 last index rows, never a message, and the next start's scan puts them back.
 
-One connection, used under one lock by whichever thread calls (disk threads insert, the web layer's threads read):
-SQLite serialises writers anyway, and a single connection keeps the FTS5 table and its rows in step.
+One connection, used under one lock by whichever thread calls (the writer thread inserts, the web layer's threads
+read): SQLite serialises writers anyway, and a single connection keeps the FTS5 table and its rows in step.
+
+New rows go through ``submit``: one writer thread takes every row queued meanwhile and inserts them in ONE
+transaction (group commit) — a commit and an FTS5 segment flush per batch instead of per message, which is what lets
+many concurrent SMTP sessions be indexed before their 250 without queueing behind each other.
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,40 +58,95 @@ def _j(v: Any) -> str:
 
 
 class CaptureIndex:
+    MAX_BATCH = 256
+
     def __init__(self, db_path: Path) -> None:
         self.conn = db.connect(db_path, check_same_thread=False)
         self.lock = threading.RLock()
+        self._queue: queue.SimpleQueue[tuple[IndexRow, Future[int]] | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join()
+            self._writer = None
         with self.lock:
             self.conn.close()
 
     # ------------------------------------------------------------------ writes
 
+    def submit(self, r: IndexRow) -> Future[int]:
+        """Queues a row for the writer thread; the future gives its seq (or sqlite3.IntegrityError for a known id)."""
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="courrier-capture-index", daemon=True)
+                self._writer.start()
+        fut: Future[int] = Future()
+        self._queue.put((r, fut))
+        return fut
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # finish this batch, then stop
+                    break
+                batch.append(more)
+            try:
+                seqs = self.insert_many([r for r, _ in batch])
+            except sqlite3.Error:
+                for r, fut in batch:  # one bad row (a duplicate id) must not fail the others
+                    try:
+                        fut.set_result(self.insert(r))
+                    except BaseException as e:
+                        fut.set_exception(e)
+                continue
+            for (_, fut), seq in zip(batch, seqs, strict=True):
+                fut.set_result(seq)
+
     def insert(self, r: IndexRow) -> int:
         """Adds one message; raises sqlite3.IntegrityError when its id is already indexed."""
+        return self.insert_many([r])[0]
+
+    def insert_many(self, rows: list[IndexRow]) -> list[int]:
+        """Adds messages in one transaction (all or none); returns their seqs."""
         with self.lock:
             c = self.conn
             c.execute("BEGIN IMMEDIATE")
             try:
-                cur = c.execute(
-                    "INSERT INTO capture_messages (id, file, created, date, message_id, return_path, from_json, "
-                    "to_json, cc_json, bcc_json, reply_to_json, subject, size, attachments, inline, read, username, "
-                    "snippet, envelope) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (r.id, r.file, r.created, r.date, r.message_id, r.return_path, _j(r.from_), _j(r.to), _j(r.cc),
-                     _j(r.bcc), _j(r.reply_to), r.subject, r.size, r.attachments, r.inline, int(r.read),
-                     r.username, r.snippet, _j(r.envelope)))
-                seq = cur.lastrowid
-                assert seq is not None
-                c.executemany("INSERT OR IGNORE INTO capture_tags (seq, tag) VALUES (?, ?)",
-                              [(seq, t) for t in r.tags])
-                c.execute("INSERT INTO capture_fts (rowid, subject, addresses, body) VALUES (?,?,?,?)",
-                          (seq, r.subject, r.search_addresses, r.search_body))
+                seqs = [self._insert_one(c, r) for r in rows]
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")
                 raise
-            return seq
+            return seqs
+
+    @staticmethod
+    def _insert_one(c: sqlite3.Connection, r: IndexRow) -> int:
+        cur = c.execute(
+            "INSERT INTO capture_messages (id, file, created, date, message_id, return_path, from_json, "
+            "to_json, cc_json, bcc_json, reply_to_json, subject, size, attachments, inline, read, username, "
+            "snippet, envelope) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (r.id, r.file, r.created, r.date, r.message_id, r.return_path, _j(r.from_), _j(r.to), _j(r.cc),
+             _j(r.bcc), _j(r.reply_to), r.subject, r.size, r.attachments, r.inline, int(r.read),
+             r.username, r.snippet, _j(r.envelope)))
+        seq = cur.lastrowid
+        assert seq is not None
+        c.executemany("INSERT OR IGNORE INTO capture_tags (seq, tag) VALUES (?, ?)",
+                      [(seq, t) for t in r.tags])
+        c.execute("INSERT INTO capture_fts (rowid, subject, addresses, body) VALUES (?,?,?,?)",
+                  (seq, r.subject, r.search_addresses, r.search_body))
+        return seq
 
     def delete_seqs(self, seqs: Sequence[int]) -> None:
         if not seqs:

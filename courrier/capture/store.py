@@ -115,6 +115,7 @@ class CaptureStore:
         self.paused = False
         self._prune_task: asyncio.Task[None] | None = None
         self._prune_lock = threading.Lock()
+        self._count = self.index.count()[0]  # messages indexed, kept by this instance: triggers max_messages
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -176,11 +177,15 @@ class CaptureStore:
         from courrier.delivery.local import received_header
         received = received_header(session, env, cenv.rcpts[0] if len(cenv.rcpts) == 1 else None)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self._add_from_spool, msg, cenv, received)
+        row = await loop.run_in_executor(self.executor, self._write_from_spool, msg, cenv, received)
+        await asyncio.wrap_future(self.index.submit(row))  # batched with the other sessions' rows
+        if self._after_add(row):
+            await loop.run_in_executor(self.executor, self.prune, False)
+        return cenv.id
 
-    def _add_from_spool(self, msg: Any, cenv: CapturedEnvelope, received: str) -> str:
+    def _write_from_spool(self, msg: Any, cenv: CapturedEnvelope, received: str) -> IndexRow:
         data = msg.read_all().replace(b"\r\n", b"\n")
-        return self._store(data, cenv, received)
+        return self._write(data, cenv, received)
 
     def add_bytes(self, data: bytes, *, mail_from: str, rcpts: list[str], client: str = "127.0.0.1:0",
                   user: str | None = None, helo: str | None = None, listener: str = "api",
@@ -197,28 +202,37 @@ class CaptureStore:
                                 listener=listener, tags=tags)
         date = email.utils.formatdate(cenv.received, localtime=False)
         received = f"Received: from {listener} by {self.hostname} (courrier) with HTTP id {cenv.id};\n\t{date}\n"
-        return self._store(data.replace(b"\r\n", b"\n"), cenv, received)
+        row = self._write(data.replace(b"\r\n", b"\n"), cenv, received)
+        self.index.submit(row).result()
+        log.event("capture.stored", id=cenv.id, listener=listener, size=row.size, rcpts=len(cenv.rcpts))
+        if self._after_add(row):
+            self.prune(False)
+        return cenv.id
 
     def _trace(self, cenv: CapturedEnvelope, received: str) -> bytes:
         return (f"Return-Path: <{cenv.mail_from}>\n" + cenv.header() + received).encode("utf-8", "replace")
 
-    def _store(self, data: bytes, cenv: CapturedEnvelope, received: str) -> str:
+    def _write(self, data: bytes, cenv: CapturedEnvelope, received: str) -> IndexRow:
+        """Durable write of a new message (the 250's promise), then its index row (not yet inserted)."""
         path = maildir.write_new(self.maildir, [self._trace(cenv, received), data])
-        try:
-            summary = self._index_file(path, data, cenv, read=False)
-        except sqlite3.IntegrityError:  # an id collision (2^-128): take another
-            cenv.id = new_id()
-            os.unlink(path)
-            return self._store(data, cenv, received)
-        log.event("capture.stored", qid=cenv.qid or None, id=cenv.id, size=summary["Size"], rcpts=len(cenv.rcpts))
-        self.events.publish("new", summary)
-        pruned = self.prune()
-        if not pruned:
-            self.events.publish("stats", self.stats())
-        return cenv.id
+        return self._row(path, data, cenv, read=False)
 
-    def _index_file(self, path: Path, body: bytes, cenv: CapturedEnvelope, read: bool) -> dict[str, Any]:
-        """Parses ``body`` (the message as sent, LF) and inserts its row; returns its summary."""
+    def _after_add(self, row: IndexRow) -> bool:
+        """Events for an indexed new message; True when max_messages retention should run now."""
+        self._count += 1
+        if self.events.active:
+            self.events.publish("new", self._summary_of(row.__dict__, row.tags))
+        over = bool(self.cfg.max_messages and self._count > self.cfg.max_messages)
+        if not over and self.events.active:
+            self.events.publish("stats", self.stats())
+        return over  # max_age is the background task's (start())
+
+    def _index_file(self, path: Path, body: bytes, cenv: CapturedEnvelope, read: bool) -> None:
+        """Indexes a file found on disk (scan), synchronously."""
+        self.index.insert(self._row(path, body, cenv, read))
+
+    def _row(self, path: Path, body: bytes, cenv: CapturedEnvelope, read: bool) -> IndexRow:
+        """Parses ``body`` (the message as sent, LF) into its index row."""
         _, p = P.parse(body)
         listed = {a["Address"].lower() for a in p.to + p.cc}
         bcc = [{"Name": "", "Address": r} for r in cenv.rcpts if r.lower() not in listed]
@@ -236,8 +250,7 @@ class CaptureStore:
             envelope={"client": cenv.client, "helo": cenv.helo, "tls": cenv.tls, "listener": cenv.listener,
                       "qid": cenv.qid, "rcpts": cenv.rcpts},
             tags=tags, search_addresses=f"{addr_text} {cenv.mail_from}", search_body=body_text)
-        self.index.insert(row)
-        return self._summary_of(row.__dict__ | {"read": read}, tags)
+        return row
 
     # ------------------------------------------------------------------ shaping
 
@@ -449,6 +462,7 @@ class CaptureStore:
                 except FileNotFoundError:
                     pass
         self.index.delete_seqs([r["seq"] for r in rows])
+        self._count = self.index.count()[0]
 
     def delete(self, ids: list[str] | None) -> int:
         """Deletes messages (None: all of them, Mailpit's "truncate"); emits delete/truncate + stats."""
@@ -469,9 +483,14 @@ class CaptureStore:
         rows = self.index.select(where, params, columns="m.seq, m.id, m.file, m.read")
         return self.delete([r["id"] for r in rows]) if rows else 0
 
-    def prune(self) -> int:
-        """Retention: drops messages older than max_age, then the oldest beyond max_messages; emits prune + stats."""
-        with self._prune_lock:
+    def prune(self, wait: bool = True) -> int:
+        """Retention: drops messages older than max_age, then the oldest beyond max_messages; emits prune + stats.
+
+        ``wait=False`` (after each add): return at once when another thread is already pruning — it will catch up,
+        and the adding threads never queue behind each other here."""
+        if not self._prune_lock.acquire(blocking=wait):
+            return 0
+        try:
             doomed: list[sqlite3.Row] = []
             cols = "m.seq, m.id, m.file, m.read"
             if self.cfg.max_age:
@@ -487,6 +506,8 @@ class CaptureStore:
             if not doomed:
                 return 0
             self._remove(doomed)
+        finally:
+            self._prune_lock.release()
         log.event("capture.pruned", count=len(doomed))
         self.events.publish("prune", None)
         self.events.publish("stats", self.stats())
@@ -497,6 +518,7 @@ class CaptureStore:
     def reindex(self) -> int:
         """Forgets the whole index and rebuilds it from the Maildir; returns the number of messages indexed."""
         self.index.clear()
+        self._count = 0
         n = self.scan()
         self.events.publish("prune", None)
         self.events.publish("stats", self.stats())
@@ -522,6 +544,7 @@ class CaptureStore:
                 n += 1
             except (OSError, ValueError) as e:
                 log.event("capture.index_failed", level="warn", file=rel, error=str(e))
+        self._count = self.index.count()[0]
         return n
 
     def _index_existing(self, path: Path) -> None:
