@@ -100,8 +100,9 @@ class App:
             log.event("dkim.key_unusable", level="warn", problem=p)
         keys = {d: k for d, k in keys.items() if self.cfg.is_local_domain(d)}
         self.outbound_signer = dkim_keys.Signer(keys).header if keys else None
-        log.event("dkim.keys_loaded",
-                  keys=",".join(f"{d}:{k.selector}" for d, ks in sorted(keys.items()) for k in ks) or "-")
+        if keys:
+            log.event("dkim.keys_loaded", keys=",".join(f"{d}:{k.selector}" for d, ks in sorted(keys.items())
+                                                        for k in ks))
 
     @functools.cached_property
     def authenticator(self) -> Authenticator:
