@@ -191,7 +191,7 @@ def _select_fields(block: bytes, names: tuple[str, ...], keep: bool) -> bytes:
 
 
 def section_bytes(m: Message, it: Item) -> bytes | None:
-    """RFC 3501 §6.4.5 section → octets (None when the part does not exist)."""
+    """RFC 3501 §6.4.5 section → octets; a part that does not exist is empty, as Dovecot answers."""
     if not it.part:
         if it.spec in ("", "TEXT", "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"):
             d, h = m.data, m.header_end()
@@ -203,14 +203,14 @@ def section_bytes(m: Message, it: Item) -> bytes | None:
             return header if it.spec == "HEADER" else _select_fields(header, it.fields, it.spec == "HEADER.FIELDS")
     part = resolve(m.tree, it.part)
     if part is None:
-        return None
+        return b""
     if it.spec == "":
         return part.body
     if it.spec == "MIME":
         return part.header
     target = part if not it.part else part.message  # HEADER/TEXT of a part apply to message/rfc822 parts only
     if target is None:
-        return None
+        return b""
     if it.spec == "TEXT":
         return target.body
     if it.spec == "HEADER":
