@@ -77,7 +77,8 @@ def _report(tx: Transaction, where: str) -> None:
 @click.option("--concurrency", type=click.IntRange(1, 200), default=4, show_default=True,
               help="With --batch: connections used in parallel.")
 @click.option("--helo", metavar="NAME", help="Name to give in EHLO (default: this machine's host name).")
-@click.option("--insecure", is_flag=True, help="Do not verify the server's TLS certificate (loopback never is).")
+@click.option("--insecure", is_flag=True,
+              help="Do not verify the server's TLS certificate (never verified on loopback).")
 @click.option("--timeout", type=click.FloatRange(1, 3600), default=30, show_default=True,
               help="Seconds to wait for each reply.")
 @common_options

@@ -96,7 +96,7 @@ def dot_stuff(data: bytes) -> bytes:
 
 
 def is_ascii(s: str) -> bool:
-    return all(ord(c) < 128 for c in s)
+    return s.isascii()
 
 
 class SMTPClient:
@@ -304,7 +304,7 @@ class SMTPClient:
         params = []
         if self.has("SIZE"):
             params.append(f"SIZE={len(data)}")  # RFC 1870 §6
-        if self.has("8BITMIME") and any(b > 127 for b in data):
+        if self.has("8BITMIME") and not data.isascii():
             params.append("BODY=8BITMIME")  # RFC 6152 §3
         if not (is_ascii(sender) and all(is_ascii(r) for r in recipients)):
             if not self.has("SMTPUTF8"):  # RFC 6531 §3.4

@@ -111,3 +111,24 @@ def test_bad_document_sends_nothing(server_factory, tmp_path):
     assert p.stderr.strip() == ("courrier: templates[0] → x@example.test.subject: unknown field {nickname} "
                                 "(known: email, n, name)")
     assert captured(s, 1, timeout=0.3) == []
+
+
+def test_pooled_authenticated_connections_through_submission(server_factory, tmp_path):
+    s = server_factory(listeners=("submission",))
+    s.add_user("news@example.test", "newspw")
+    s.add_user("ann@example.test")
+    s.start()
+    doc = {"from": "News <news@example.test>",
+           "messages": [{"to": "ann@example.test", "subject": f"pooled {i}"} for i in range(30)]}
+    f = tmp_path / "b.json"
+    f.write_text(json.dumps(doc))
+    p = s.cli("send", "--batch", str(f), "--server", f"127.0.0.1:{s.ports['submission']}", "--starttls",
+              "--user", "news@example.test", "--password-stdin", "--concurrency", "3", input="newspw\n", check=False)
+    assert p.returncode == 0, p.stderr
+    assert "sent 30 of 30 messages" in p.stdout
+    log = s.log()
+    assert log.count(" smtp.auth ") == 3 and log.count(" smtp.tls ") == 3  # three connections, each reused
+    subjects = []
+    for path in (s.maildir("ann@example.test") / "new").iterdir():
+        subjects.append(email.message_from_bytes(path.read_bytes(), policy=email.policy.default)["Subject"])
+    assert sorted(subjects) == sorted(f"pooled {i}" for i in range(30))
