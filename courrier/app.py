@@ -173,7 +173,8 @@ class App:
         loop = asyncio.get_running_loop()
         try:
             server = await loop.create_server(factory, addr.host, addr.port, ssl=ssl_ctx, reuse_address=True,
-                                              backlog=1024, ssl_handshake_timeout=30 if ssl_ctx else None)
+                                              backlog=1024, ssl_handshake_timeout=30 if ssl_ctx else None,
+                                              start_serving=False)  # serving starts once everything is bound
         except OSError as e:
             reason = "address already in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
             raise StartupError(f"cannot listen for {name} on {addr}: {reason}") from None
@@ -234,15 +235,19 @@ class App:
                 await self._bind(name, addr, listener.factory, self.tls_context if implicit else None, desc)
 
     async def start(self) -> None:
+        """Binds every listener first (a taken port fails before anything else starts), then starts the stores and
+        the queue, then serves."""
         try:
+            await self.start_smtp()
+            await self.start_access()
             if self.capture is not None:
                 await self.capture.start()
                 self.services.append(Service("capture", self.capture.aclose))
             await self.queue.start()
             self.services.append(Service("queue", self.queue.stop))
-            await self.start_smtp()
             await self.start_http()
-            await self.start_access()
+            for lst in self.listeners:
+                await lst.server.start_serving()
         except BaseException:
             await self.stop()
             raise
