@@ -29,6 +29,7 @@ from courrier.mailbox import flags as F
 from courrier.mailbox import maildir
 
 _TRUST_MTIME_AFTER = 2.0  # seconds: a directory mtime younger than this may hide a change made in the same tick
+HEADER_CACHE_BYTES = 64 << 20  # per index: header sections kept in memory (Dovecot keeps them in its cache file)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,17 @@ def to_crlf(data: bytes) -> bytes:
     return data.replace(b"\n", b"\r\n")
 
 
+def header_end_lf(data: bytes) -> int:
+    """Offset just past the blank line ending the header (LF or CRLF storage); len(data) without one."""
+    if data.startswith(b"\n") or data.startswith(b"\r\n"):
+        return 1 if data[:1] == b"\n" else 2
+    i = data.find(b"\n\n")
+    j = data.find(b"\r\n\r\n")
+    if j >= 0 and (i < 0 or j < i):
+        return j + 4
+    return len(data) if i < 0 else i + 2
+
+
 class _Folder:
     def __init__(self, key: str) -> None:
         self.key = key
@@ -77,6 +89,7 @@ class _Folder:
         self.snapshot: Snapshot | None = None
         self.lock = threading.RLock()
         self.recent_floor = 0
+        self.headers: dict[int, bytes] = {}  # uid → header section with CRLF (immutable: a message never changes)
 
     def put(self, m: Msg) -> None:
         self.msgs[m.uid] = m
@@ -85,6 +98,7 @@ class _Folder:
 
     def drop(self, uid: int) -> Msg | None:
         m = self.msgs.pop(uid, None)
+        self.headers.pop(uid, None)
         if m is not None:
             self.by_base.pop(m.base, None)
             self.snapshot = None
@@ -100,6 +114,7 @@ class MailIndex:
         self._local = threading.local()
         self._folders: dict[str, _Folder] = {}
         self._lock = threading.Lock()
+        self._header_bytes = 0
         db.connect(db_path).close()  # create + migrate once
 
     # ------------------------------------------------------------------ plumbing
@@ -136,6 +151,8 @@ class MailIndex:
                             (f.key, uidvalidity))
             row = (cur.lastrowid, uidvalidity, 1, 1)
         fresh = f.id == 0
+        if row[1] != f.uidvalidity:
+            f.headers = {}
         f.id, f.uidvalidity, f.uidnext, f.modseq = row[0], row[1], row[2], row[3]
         f.msgs, f.by_base, f.snapshot, f.stamp = {}, {}, None, None
         for r in c.execute("SELECT uid, base, file, flags, size, internaldate, modseq FROM mbox_messages "
@@ -266,16 +283,43 @@ class MailIndex:
 
     def read(self, path: Path, m: Msg) -> bytes | None:
         """The message's bytes as stored (LF); None when it has been expunged meanwhile."""
+        file = m.file
         for _ in range(3):
             try:
-                with open(path / m.file, "rb") as fh:
-                    return fh.read()
-            except FileNotFoundError:
+                fd = os.open(f"{path}/{file}", os.O_RDONLY)
+            except FileNotFoundError:  # renamed by a flag change elsewhere, or gone
                 cur = self._scan(path).get(m.base)
                 if cur is None:
                     return None
-                m = replace(m, file=cur)
+                file = cur
+                continue
+            try:
+                chunks = []
+                while chunk := os.read(fd, 1 << 20):
+                    chunks.append(chunk)
+                return b"".join(chunks)
+            finally:
+                os.close(fd)
         return None
+
+    def header(self, path: Path, m: Msg) -> bytes | None:
+        """The header section (CRLF, with its blank line), kept in memory after the first read."""
+        f = self._folder(path)
+        h = f.headers.get(m.uid)
+        if h is not None:
+            return h
+        data = self.read(path, m)
+        if data is None:
+            return None
+        h = to_crlf(data[:header_end_lf(data)])
+        if self._header_bytes + len(h) > HEADER_CACHE_BYTES:
+            with self._lock:
+                for other in self._folders.values():
+                    other.headers = {}
+                self._header_bytes = 0
+        f.headers[m.uid] = h
+        self._header_bytes += len(h)
+        return h
 
     def claim_recent(self, path: Path) -> set[int]:
         """RFC 3501 §2.3.2 \\Recent: the UIDs no session has seen yet, now claimed by the caller."""

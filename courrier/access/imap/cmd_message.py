@@ -3,6 +3,7 @@ SEARCH, FETCH, STORE, COPY (COPYUID: RFC 4315 §3), MOVE (RFC 6851) and their UI
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from courrier.access.imap import fetch as FE
@@ -131,7 +132,7 @@ async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
         def render(jobs=jobs) -> bytes:  # noqa: ANN001
             out = []
             for q, m, its, fl in jobs:
-                msg = FE.Message(m, _loader(s, sel, m))
+                msg = FE.Message(m, _loader(s, sel, m), functools.partial(s.index.header, sel.path, m))
                 r = FE.render(msg, q, its, fl, uid)
                 if not msg.missing:
                     out.append(r)

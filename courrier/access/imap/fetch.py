@@ -102,12 +102,29 @@ def _section(t: str) -> Item:
 class Message:
     """One message being rendered: its bytes and MIME tree are computed on first use."""
 
-    def __init__(self, msg: Msg, load: Callable[[], bytes | None]) -> None:
+    def __init__(self, msg: Msg, load: Callable[[], bytes | None],
+                 load_header: Callable[[], bytes | None] | None = None) -> None:
         self.msg = msg
         self._load = load
+        self._load_header = load_header
         self._data: bytes | None = None
+        self._header: bytes | None = None
         self._tree: mime.Part | None = None
         self.missing = False
+
+    @property
+    def header(self) -> bytes:
+        """The header section (CRLF): from the index's cache when there is one, so no file is opened."""
+        if self._header is None:
+            if self._data is None and self._load_header is not None:
+                h = self._load_header()
+                if h is None:
+                    self.missing = True
+                    h = b""
+                self._header = h
+            else:
+                self._header = self.data[:self.header_end()]
+        return self._header
 
     @property
     def data(self) -> bytes:
@@ -148,7 +165,7 @@ def render(m: Message, seq: int, items: list[Item], flags: frozenset[str], with_
         elif n == "RFC822.SIZE":
             out.append(b"RFC822.SIZE %d" % m.msg.size)
         elif n == "ENVELOPE":
-            out.append(b"ENVELOPE " + envelope(m.tree))
+            out.append(b"ENVELOPE " + envelope(mime.parse(m.header) if m._tree is None else m.tree))
         elif n == "BODY":
             out.append(b"BODY " + bodystructure(m.tree, ext=False))
         elif n == "BODYSTRUCTURE":
@@ -156,7 +173,7 @@ def render(m: Message, seq: int, items: list[Item], flags: frozenset[str], with_
         elif n == "RFC822":
             out.append(b"RFC822 " + _lit(m.data))
         elif n == "RFC822.HEADER":
-            out.append(b"RFC822.HEADER " + _lit(m.data[:m.header_end()]))
+            out.append(b"RFC822.HEADER " + _lit(m.header))
         elif n == "RFC822.TEXT":
             out.append(b"RFC822.TEXT " + _lit(m.data[m.header_end():]))
         else:
@@ -193,13 +210,12 @@ def _select_fields(block: bytes, names: tuple[str, ...], keep: bool) -> bytes:
 def section_bytes(m: Message, it: Item) -> bytes | None:
     """RFC 3501 §6.4.5 section → octets; a part that does not exist is empty, as Dovecot answers."""
     if not it.part:
-        if it.spec in ("", "TEXT", "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"):
-            d, h = m.data, m.header_end()
-            if it.spec == "":
-                return d
-            if it.spec == "TEXT":
-                return d[h:]
-            header = d[:h]
+        if it.spec == "":
+            return m.data
+        if it.spec == "TEXT":
+            return m.data[m.header_end():]
+        if it.spec in ("HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"):
+            header = m.header
             return header if it.spec == "HEADER" else _select_fields(header, it.fields, it.spec == "HEADER.FIELDS")
     part = resolve(m.tree, it.part)
     if part is None:
