@@ -25,7 +25,7 @@ def pair(tmp_path_factory):
         dns.set("null.test", {"MX": [(0, ".")]})
         dns.set("slow.test", {"MX": [(10, "mx.slow.test")]})
         dns.set("mx.slow.test", {"A": ["127.0.0.2"]})  # refuses connections: the message waits
-        a = make_sender(factory, dns, b.ports["smtp"], users=("alice", "carol", "dave", "erin", "frank"),
+        a = make_sender(factory, dns, b.ports["smtp"], users=("alice", "carol", "dave", "erin", "frank", "gina"),
                         delay_notice="1s").start()
         try:
             yield a, b
@@ -64,6 +64,15 @@ def test_550_gives_dsn_with_whole_message(pair):
     assert "Action: failed" in status and "Status: 5.1.1" in status
     assert "Remote-MTA: dns; mx.b.test" in status and "Diagnostic-Code: smtp; 550 5.1.1" in status
     assert kind == "message/rfc822" and "to nobody" in returned and "hello" in returned
+
+
+def test_some_recipients_refused(pair):
+    a, b = pair
+    submit(a, "gina@a.test", ["bob@b.test", "nobody@b.test"], "half and half")
+    m = wait_for(lambda: dsns(a, "gina@a.test"), what="a DSN for the refused half")[0]
+    status, _, _ = report(m)
+    assert "Final-Recipient: rfc822; nobody@b.test" in status and "bob@b.test" not in status
+    wait_for(lambda: "half and half" in [str(x["Subject"]) for x in inbox(b, "bob@b.test")], what="bob's copy")
 
 
 def test_null_mx_bounces_at_once(pair):
