@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from courrier import __version__
+from courrier.web.auth import Principal
 from courrier.web.context import WebContext
 
 OPEN_PATHS = ("/livez", "/readyz")
@@ -32,7 +33,11 @@ class AccessControl:
         self.app, self.ctx = app, ctx
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS or not self.ctx.auth.required:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if not self.ctx.auth.required:  # capture mode without auth_file: loopback-only by default (check_bind)
+            scope.setdefault("state", {})["principal"] = Principal("", "open")
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}

@@ -55,6 +55,16 @@ class WebContext:
     ready: bool = True
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
+    _queue_store: Any = None
+
+    def queue_store(self) -> Any:
+        """The outbound queue's tables (``courrier.queue.store.QueueStore``), opened on first use."""
+        if self._queue_store is None:
+            from courrier.queue.store import QueueStore
+
+            self._queue_store = QueueStore(self.cfg.db_path)
+        return self._queue_store
+
     @property
     def server_mode(self) -> bool:
         return not self.cfg.capture_mode

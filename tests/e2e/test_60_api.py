@@ -237,3 +237,8 @@ def test_release_relays_to_the_smarthost(server_factory):
         assert released["Subject"] == "Quarterly report"
         env = s.get(f"/api/courrier/message/{released['ID']}/envelope").json()
         assert env["RcptTo"] == ["someone@elsewhere.test"] and env["MailFrom"] == "bounce@sender.test"
+        # the release went through the outbound queue: its delivery log says so
+        log = c.get("/api/courrier/delivery-log").json()
+        assert any(e["Result"] == "sent" and e["Recipients"] == "someone@elsewhere.test" for e in log), log
+        assert c.get(f"/api/courrier/queue/{log[0]['QueueID']}").json()["Attempts"][0]["Result"] == "sent"
+        assert isinstance(c.get("/api/courrier/queue").json(), list)

@@ -76,3 +76,6 @@ def test_server_mode_shows_mail_only_to_admins(server_factory):
     assert curl("-u", "admin@example.test:wrong", f"{url}/api/v1/messages")[0] == 401
     code, body = curl("-u", "admin@example.test:adminpw", f"{url}/api/courrier/accounts")
     assert code == 200 and '"Address":"bob@example.test"' in body and '"Admin":true' in body
+    assert curl("-u", "admin@example.test:adminpw", f"{url}/api/courrier/queue") == (200, "[]")
+    assert curl("-u", "admin@example.test:adminpw", f"{url}/api/courrier/delivery-log") == (200, "[]")
+    assert curl("-u", "bob@example.test:bobpw", f"{url}/api/courrier/queue")[0] == 401

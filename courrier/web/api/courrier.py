@@ -5,20 +5,30 @@
 - ``GET  /api/courrier/message/{ID}/html``      the HTML part sanitized with nh3, for the UI's sandboxed iframe;
   remote images/styles load only with ``?remote=1``.
 - ``GET|PUT /api/courrier/pause``               the "pause incoming" switch (SMTP answers 451 4.3.2 while paused).
-- ``GET  /api/courrier/accounts``               accounts (admin only; server mode).
+- ``GET  /api/courrier/accounts``               accounts (admin only).
+- ``GET  /api/courrier/queue[/{QID}]``          the outbound queue; one entry with its delivery attempts (admin only).
+- ``GET  /api/courrier/delivery-log?limit=N``   the latest delivery attempts, newest first (admin only).
+
+"Admin" is a principal that logged in — an admin account (server mode) or a user of ``[http] auth_file`` — or,
+in capture mode without ``auth_file``, anyone who reaches the (loopback-only by default) listener.
 """
 
 from __future__ import annotations
+
+import asyncio
+from contextlib import closing
+from typing import Any
 
 from fastapi import APIRouter
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from courrier import db
 from courrier.capture import parse as cparse
 from courrier.capture.store import iso
 from courrier.web import sanitize
-from courrier.web.api.common import ctx, json_body, not_found, resolve_or_404, source
+from courrier.web.api.common import ctx, int_param, json_body, not_found, resolve_or_404, source
 from courrier.web.api.view import cid_urls
 
 router = APIRouter(prefix="/api/courrier", tags=["courrier"])
@@ -83,11 +93,67 @@ async def set_pause(request: Request) -> Response:
     return JSONResponse({"Paused": ctx(request).get_paused()})
 
 
+def require_admin(request: Request) -> None:
+    principal = request.scope.get("state", {}).get("principal")
+    if principal is None or principal.source not in ("account", "file", "open"):
+        raise HTTPException(403, "admin only: configure [http] auth_file or log in as an admin account")
+
+
+async def _blocking(fn: Any, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
 @router.get("/accounts", summary="Mail accounts (admin only)")
 async def accounts(request: Request) -> Response:
-    principal = request.scope.get("state", {}).get("principal")
-    if principal is None or principal.source not in ("account", "file"):
-        raise HTTPException(403, "admin only: configure [http] auth_file or log in as an admin account")
-    accts = ctx(request).accounts.list()
+    require_admin(request)
+    accts = await _blocking(ctx(request).accounts.list)
     return JSONResponse([{"Address": a.address, "Admin": a.is_admin, "SendAsAny": a.send_as_any,
                           "Aliases": list(a.aliases)} for a in accts])
+
+
+def _queue_json(row: Any) -> dict[str, Any]:
+    return {"QueueID": row.qid, "Sender": row.sender, "Created": iso(row.created), "Size": row.size,
+            "Attempts": row.attempts, "NextAttempt": iso(row.next_attempt), "LastError": row.last_error or "",
+            "Recipients": [{"Address": a, "Status": st} for _, a, st in row.rcpts]}
+
+
+def _log_json(r: Any, qid: str | None = None) -> dict[str, Any]:
+    out = {"Time": iso(r.time if hasattr(r, "time") else r["time"])}
+    get = (lambda k: getattr(r, k)) if hasattr(r, "result") else (lambda k: r[k])
+    if qid is None:
+        out["QueueID"] = get("qid")
+    out.update({"Recipients": get("recipients"), "Host": get("host") or "", "Address": get("address") or "",
+                "Result": get("result"), "Code": get("code") or 0, "Enhanced": get("enhanced") or "",
+                "Text": get("text") or "", "TLS": get("tls") or ""})
+    return out
+
+
+@router.get("/queue", summary="The outbound queue (admin only)")
+async def queue(request: Request) -> Response:
+    require_admin(request)
+    rows = await _blocking(ctx(request).queue_store().all)
+    return JSONResponse([_queue_json(r) for r in rows])
+
+
+@router.get("/queue/{QID}", summary="One queued message and its delivery attempts (admin only)")
+async def queue_entry(request: Request, QID: str) -> Response:  # noqa: N803
+    require_admin(request)
+    qs = ctx(request).queue_store()
+    row = await _blocking(qs.get, QID)
+    history = await _blocking(qs.history, QID)
+    if row is None and not history:
+        raise HTTPException(404, "no such queue entry")
+    return JSONResponse({"Entry": _queue_json(row) if row else None,
+                         "Attempts": [_log_json(h, QID) for h in history]})
+
+
+@router.get("/delivery-log", summary="Latest delivery attempts (admin only)")
+async def delivery_log(request: Request) -> Response:
+    require_admin(request)
+    limit = int_param(request, "limit", 100, 1000)
+
+    def read() -> list[Any]:
+        with closing(db.connect(ctx(request).cfg.db_path)) as c:
+            return c.execute("SELECT * FROM delivery_log ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+
+    return JSONResponse([_log_json(r) for r in await _blocking(read)])
