@@ -103,3 +103,34 @@ def test_recent_is_claimed_once(idx, box):
     assert idx.recent_count(box) == 1
     assert idx.claim_recent(box) == {1}
     assert idx.claim_recent(box) == set()
+
+
+def test_delivery_racing_sync_and_flag_changes_loses_nothing(tmp_path, idx, box):
+    """Writers (delivery threads) and a reader (an IMAP session syncing and storing flags) at the same time:
+    every message ends up indexed once, UIDs unique and ascending in arrival order per sync."""
+    import threading
+
+    n = 120
+    seen_uids: set[int] = set()
+
+    def deliver(k):
+        for i in range(n // 4):
+            maildir.write_new(box, [f"Subject: {k}-{i}\n\nx\n".encode()], sync=False)
+
+    writers = [threading.Thread(target=deliver, args=(k,)) for k in range(4)]
+    for w in writers:
+        w.start()
+    while any(w.is_alive() for w in writers):
+        snap = idx.sync(box)
+        uids = [m.uid for m in snap.messages]
+        assert uids == sorted(set(uids))
+        seen_uids.update(uids)
+        if uids:
+            idx.store_flags(box, [(uids[0], frozenset({F.SEEN}))])
+    for w in writers:
+        w.join()
+    other = MailIndex(tmp_path / "courrier.db", tmp_path)  # a second process's view agrees
+    final = idx.sync(box, force=True)
+    assert len(final.messages) == n
+    assert [m.uid for m in other.sync(box).messages] == [m.uid for m in final.messages]
+    assert seen_uids <= {m.uid for m in final.messages}
