@@ -63,7 +63,9 @@ def hostile_message(tracker: Tracker) -> EmailMessage:
         <img id="broken" src="x-nonexistent.png" onerror="document.body.setAttribute('data-pwned', 'onerror');
              new Image().src='{tracker.url}/onerror-ran'">
         <img id="remote" src="{tracker.url}/pixel.png" alt="tracking pixel">
+        <img id="inline" src="cid:logo@bank.test" alt="inline logo">
         <a id="evil" href="javascript:alert(1)">click</a></body></html>""", subtype="html")
+    m.get_payload()[1].add_related(PIXEL, "image", "png", cid="<logo@bank.test>", disposition="inline")
     m.add_attachment(b"id,amount\n1,100\n", maintype="text", subtype="csv", filename="statement.csv")
     return m
 
@@ -128,6 +130,9 @@ def test_inspector_in_chromium(server_factory, tracker, tmp_path):
             assert page.evaluate("document.body.getAttribute('data-pwned')") is None
             sandbox = frame_el.get_attribute("sandbox") or ""
             assert "allow-scripts" not in sandbox and "allow-same-origin" not in sandbox
+            # the inline (cid:) image is shown, served by the part endpoint
+            wait_for(lambda: frame.locator("#inline").evaluate("img => img.complete && img.naturalWidth") == 1,
+                     what="inline image")
             # remote image not loaded by default
             assert frame.locator("#remote").evaluate("img => img.naturalWidth") == 0
             time.sleep(0.3)
@@ -159,5 +164,13 @@ def test_inspector_in_chromium(server_factory, tracker, tmp_path):
 
             # read state went live to the list
             assert "unread" not in (item.get_attribute("class") or "")
+
+            # the search box uses Mailpit's syntax
+            page.fill("#search", "subject:no-such-thing")
+            page.press("#search", "Enter")
+            page.wait_for_function("document.querySelectorAll('#list li').length === 0")
+            page.fill("#search", "from:security@bank.test has:attachment")
+            page.press("#search", "Enter")
+            page.locator("#list li", has_text="Verify your account").wait_for()
         finally:
             browser.close()
