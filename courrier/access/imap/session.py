@@ -222,6 +222,9 @@ class Session:
                         raise ParseError(f"unknown command {name[:20]}")
                     if self.state not in cmd.states:
                         raise TaggedResult("BAD", f"{name} not allowed now")
+                    sel = self.selected
+                    if sel is not None and sel.snap is None and (uid or cmd.expunge_ok):
+                        await self.updates(allow_expunge=True)  # report held-back EXPUNGEs before UIDs are used
                     text_ok = await cmd.handler(self, tag, args, uid)
                     if self.state == SELECTED:
                         await self.updates(allow_expunge=uid or cmd.expunge_ok)
