@@ -8,8 +8,10 @@ One connection, used under one lock by whichever thread calls (the writer thread
 read): SQLite serialises writers anyway, and a single connection keeps the FTS5 table and its rows in step.
 
 New rows go through ``submit``: one writer thread takes every row queued meanwhile and inserts them in ONE
-transaction (group commit) — a commit and an FTS5 segment flush per batch instead of per message, which is what lets
-many concurrent SMTP sessions be indexed before their 250 without queueing behind each other.
+transaction (group commit) — a commit and an FTS5 segment flush per batch instead of per message. The SMTP path does
+not wait for it (the 250 promises the fsync'ed file, not the cache); instead every read and every other write first
+waits for the rows submitted before it (``_barrier``), so a reader in this process always sees every message whose
+250 was sent before its call. Readers in other processes (tests) may see a row a few milliseconds after the 250.
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ class CaptureIndex:
         self._queue: queue.SimpleQueue[tuple[IndexRow, Future[int]] | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
+        self._progress = threading.Condition()
+        self._submitted = 0
+        self._committed = 0
 
     def close(self) -> None:
         if self._writer is not None:
@@ -84,8 +89,23 @@ class CaptureIndex:
                 self._writer = threading.Thread(target=self._write_loop, name="courrier-capture-index", daemon=True)
                 self._writer.start()
         fut: Future[int] = Future()
-        self._queue.put((r, fut))
+        with self._progress:
+            self._submitted += 1
+            self._queue.put((r, fut))
         return fut
+
+    def _barrier(self, timeout: float = 60.0) -> None:
+        """Waits until every row submitted so far is committed (read-your-writes for this process)."""
+        if self._writer is None or threading.current_thread() is self._writer:
+            return
+        with self._progress:
+            target = self._submitted
+            self._progress.wait_for(lambda: self._committed >= target, timeout)
+
+    def _done(self, n: int) -> None:
+        with self._progress:
+            self._committed += n
+            self._progress.notify_all()
 
     def _write_loop(self) -> None:
         while True:
@@ -105,14 +125,23 @@ class CaptureIndex:
             try:
                 seqs = self.insert_many([r for r, _ in batch])
             except sqlite3.Error:
-                for r, fut in batch:  # one bad row (a duplicate id) must not fail the others
+                results: list[int | BaseException] = []
+                for r, _ in batch:  # one bad row (a duplicate id) must not fail the others
                     try:
-                        fut.set_result(self.insert(r))
-                    except BaseException as e:
-                        fut.set_exception(e)
+                        results.append(self.insert(r))
+                    except sqlite3.Error as e:
+                        results.append(e)
+                for (_, fut), res in zip(batch, results, strict=True):
+                    if isinstance(res, BaseException):
+                        fut.set_exception(res)
+                    else:
+                        fut.set_result(res)
+                self._done(len(batch))
                 continue
+            # Futures first: their callbacks (events, retention) run here, before readers are let through.
             for (_, fut), seq in zip(batch, seqs, strict=True):
                 fut.set_result(seq)
+            self._done(len(batch))
 
     def insert(self, r: IndexRow) -> int:
         """Adds one message; raises sqlite3.IntegrityError when its id is already indexed."""
@@ -151,6 +180,7 @@ class CaptureIndex:
     def delete_seqs(self, seqs: Sequence[int]) -> None:
         if not seqs:
             return
+        self._barrier()
         with self.lock:
             c = self.conn
             c.execute("BEGIN IMMEDIATE")
@@ -167,6 +197,7 @@ class CaptureIndex:
                 raise
 
     def clear(self) -> None:
+        self._barrier()
         with self.lock:
             c = self.conn
             c.execute("BEGIN IMMEDIATE")
@@ -176,11 +207,13 @@ class CaptureIndex:
             c.execute("COMMIT")
 
     def set_read(self, seqs: Iterable[int], read: bool) -> None:
+        self._barrier()
         with self.lock:
             self.conn.executemany("UPDATE capture_messages SET read = ? WHERE seq = ?",
                                   [(int(read), s) for s in seqs])
 
     def set_file(self, seq: int, file: str) -> None:
+        self._barrier()
         with self.lock:
             self.conn.execute("UPDATE capture_messages SET file = ? WHERE seq = ?", (file, seq))
 
@@ -188,6 +221,7 @@ class CaptureIndex:
 
     def select(self, where: str = "1", params: Sequence[Any] = (), *, start: int = 0, limit: int = -1,
                columns: str = "m.*", order: str = "m.created DESC, m.seq DESC") -> list[sqlite3.Row]:
+        self._barrier()
         with self.lock:
             return self.conn.execute(
                 f"SELECT {columns} FROM capture_messages m WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
@@ -195,6 +229,7 @@ class CaptureIndex:
 
     def count(self, where: str = "1", params: Sequence[Any] = ()) -> tuple[int, int]:
         """(messages, unread) matching ``where``."""
+        self._barrier()
         with self.lock:
             row = self.conn.execute(
                 f"SELECT count(*), coalesce(sum(m.read = 0), 0) FROM capture_messages m WHERE {where}",
@@ -202,11 +237,13 @@ class CaptureIndex:
         return int(row[0]), int(row[1])
 
     def by_id(self, id_: str) -> sqlite3.Row | None:
+        self._barrier()
         with self.lock:
             return self.conn.execute("SELECT * FROM capture_messages WHERE id = ?", (id_,)).fetchone()
 
     def tags_of(self, seqs: Sequence[int]) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {s: [] for s in seqs}
+        self._barrier()
         if not seqs:
             return out
         with self.lock:
@@ -219,11 +256,13 @@ class CaptureIndex:
         return out
 
     def all_tags(self) -> list[str]:
+        self._barrier()
         with self.lock:
             return [r[0] for r in self.conn.execute("SELECT DISTINCT tag FROM capture_tags ORDER BY tag COLLATE NOCASE")]
 
     def files(self) -> dict[str, tuple[int, str]]:
         """Maildir base name (without the ``:2,`` info) → (seq, id) of every indexed message."""
+        self._barrier()
         with self.lock:
             rows = self.conn.execute("SELECT seq, id, file FROM capture_messages").fetchall()
         return {Path(r["file"]).name.split(":2,")[0]: (r["seq"], r["id"]) for r in rows}

@@ -66,7 +66,7 @@ import re
 import sqlite3
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -178,9 +178,7 @@ class CaptureStore:
         received = received_header(session, env, cenv.rcpts[0] if len(cenv.rcpts) == 1 else None)
         loop = asyncio.get_running_loop()
         row = await loop.run_in_executor(self.executor, self._write_from_spool, msg, cenv, received)
-        await asyncio.wrap_future(self.index.submit(row))  # batched with the other sessions' rows
-        if self._after_add(row):
-            await loop.run_in_executor(self.executor, self.prune, False)
+        self._submit(row)  # indexed by the writer thread, batched with the other sessions' rows (see index.py)
         return cenv.id
 
     def _write_from_spool(self, msg: Any, cenv: CapturedEnvelope, received: str) -> IndexRow:
@@ -203,10 +201,8 @@ class CaptureStore:
         date = email.utils.formatdate(cenv.received, localtime=False)
         received = f"Received: from {listener} by {self.hostname} (courrier) with HTTP id {cenv.id};\n\t{date}\n"
         row = self._write(data.replace(b"\r\n", b"\n"), cenv, received)
-        self.index.submit(row).result()
+        self._submit(row).result()
         log.event("capture.stored", id=cenv.id, listener=listener, size=row.size, rcpts=len(cenv.rcpts))
-        if self._after_add(row):
-            self.prune(False)
         return cenv.id
 
     def _trace(self, cenv: CapturedEnvelope, received: str) -> bytes:
@@ -217,15 +213,23 @@ class CaptureStore:
         path = maildir.write_new(self.maildir, [self._trace(cenv, received), data])
         return self._row(path, data, cenv, read=False)
 
-    def _after_add(self, row: IndexRow) -> bool:
-        """Events for an indexed new message; True when max_messages retention should run now."""
+    def _submit(self, row: IndexRow) -> Future[int]:
+        fut = self.index.submit(row)
+        fut.add_done_callback(lambda f: self._indexed(row, f))
+        return fut
+
+    def _indexed(self, row: IndexRow, fut: Future[int]) -> None:
+        """In the index writer thread, once the row is committed: events, then max_messages retention."""
+        if fut.exception() is not None:
+            log.event("capture.index_failed", level="error", id=row.id, file=row.file, error=repr(fut.exception()))
+            return
         self._count += 1
         if self.events.active:
             self.events.publish("new", self._summary_of(row.__dict__, row.tags))
-        over = bool(self.cfg.max_messages and self._count > self.cfg.max_messages)
-        if not over and self.events.active:
+        if self.cfg.max_messages and self._count > self.cfg.max_messages:  # max_age: the task of start()
+            self.prune(False)  # here, so that no reader sees more than max_messages
+        elif self.events.active:
             self.events.publish("stats", self.stats())
-        return over  # max_age is the background task's (start())
 
     def _index_file(self, path: Path, body: bytes, cenv: CapturedEnvelope, read: bool) -> None:
         """Indexes a file found on disk (scan), synchronously."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import smtplib
+import time
 from pathlib import Path
 
 from courrier.capture.envelope import CapturedEnvelope, read_envelope
@@ -47,6 +48,13 @@ def envelopes(data: Path) -> dict[str, CapturedEnvelope]:
     return out
 
 
-def open_store(data: Path) -> CaptureStore:
-    """The index as the server sees it (SQLite WAL: safe beside the running server)."""
-    return CaptureStore(data, CaptureConfig(max_messages=0), db_path=data / "courrier.db")
+def open_store(data: Path, expect: int | None = None, timeout: float = 10) -> CaptureStore:
+    """The index as the server sees it (SQLite WAL: safe beside the running server).
+
+    The server indexes a message just after its 250 (its own reads wait for that; another process's may not), so
+    with ``expect`` this polls until the index holds that many messages."""
+    store = CaptureStore(data, CaptureConfig(max_messages=0), db_path=data / "courrier.db")
+    deadline = time.time() + timeout
+    while expect is not None and store.counts()[0] != expect and time.time() < deadline:
+        time.sleep(0.02)
+    return store

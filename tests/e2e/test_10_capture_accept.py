@@ -57,7 +57,7 @@ def test_any_recipient_kept_once_nothing_relayed(server_factory):
         assert by_listener["submission"].tls.startswith("TLSv1.") and by_listener["submission"].user == "anyone"
         assert by_listener["submissions"].user == "whoever@wherever"
 
-        store = open_store(srv.data)
+        store = open_store(srv.data, expect=3)
         try:
             s = store.summary(id1)
             assert s["Tags"] == ["promo"] and s["Subject"] == "welcome"

@@ -16,7 +16,7 @@ def test_reindex_after_deleting_the_index(server_factory):
     srv.start()
     ids = [send(srv.ports["smtp"], ["bob@dest.test", f"audit+q{i}@dest.test"], body(i), mail_from=f"s{i}@sender.test")
            for i in range(3)]
-    store = open_store(srv.data)
+    store = open_store(srv.data, expect=3)
     try:
         store.set_read([ids[1]], True)
         before = {i: store.summary(i) for i in ids}
