@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -26,14 +27,17 @@ async def endpoint(ws: WebSocket) -> None:
                 await ws.receive_text()
         except WebSocketDisconnect:
             return
-    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(MAX_BACKLOG)
+    backlog: deque[dict[str, Any]] = deque()
+    wake = asyncio.Event()
+    overflow = False
 
-    def on_event(event: dict[str, Any]) -> None:
-        try:
-            queue.put_nowait(event)
-        except asyncio.QueueFull:
-            queue._queue.clear()  # type: ignore[attr-defined]  # drop the backlog, then tell the writer
-            queue.put_nowait(None)
+    def on_event(event: dict[str, Any]) -> None:  # runs on the loop (the hub is bound to it)
+        nonlocal overflow
+        if len(backlog) >= MAX_BACKLOG:
+            overflow = True
+        else:
+            backlog.append(event)
+        wake.set()
 
     hub.subscribe(on_event)
 
@@ -47,16 +51,15 @@ async def endpoint(ws: WebSocket) -> None:
     read_task = asyncio.create_task(reader())
     try:
         while not read_task.done():
-            get = asyncio.create_task(queue.get())
-            done, _ = await asyncio.wait({get, read_task}, return_when=asyncio.FIRST_COMPLETED)
-            if get not in done:
-                get.cancel()
+            waiter = asyncio.create_task(wake.wait())
+            await asyncio.wait({waiter, read_task}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            wake.clear()
+            if overflow:
+                await ws.close(1013)  # try again later: the client reconnects and reloads
                 break
-            event = get.result()
-            if event is None:
-                await ws.close(1013)
-                break
-            await ws.send_text(json.dumps(event, ensure_ascii=False))
+            while backlog:
+                await ws.send_text(json.dumps(backlog.popleft(), ensure_ascii=False))
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

@@ -8,6 +8,7 @@ import json
 import smtplib
 
 import httpx
+import pytest
 import websockets
 
 
@@ -45,3 +46,16 @@ async def test_new_update_delete_events(server_factory):
             assert (await next_of(ws, "delete"))["Data"] == {"ID": mid}
             await h.delete("/api/v1/messages")
             assert (await next_of(ws, "truncate"))["Data"] is None
+
+
+async def test_shutdown_is_graceful_with_a_websocket_open(server_factory):
+    srv = server_factory(listeners=("smtp", "http"), capture=True).start()
+    async with websockets.connect(f"ws://127.0.0.1:{srv.ports['http']}/api/events") as ws:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        stopping = loop.run_in_executor(None, srv.stop)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            async with asyncio.timeout(5):
+                await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012  # "service restart"
+        assert await stopping == 0 and loop.time() - t0 < 5
