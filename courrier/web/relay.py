@@ -1,16 +1,14 @@
 """``POST /api/v1/message/{ID}/release``: hand a captured message to the outbound path.
 
-Preferred: the App's outbound MTA (``App.relay_outbound(session, env, msg, rcpts) -> Reply``), which queues the
-message durably, DKIM-signs it and delivers by MX or smarthost with retries — release is then just another
-submission from a trusted local client. When the App has no outbound path, the configured
-``[delivery] smarthost`` is used directly through aiosmtplib. With neither, release is refused (as Mailpit does when
-no relay is configured).
+The App's outbound MTA (``App.relay_outbound(session, env, msg, rcpts) -> Reply``) queues the message durably,
+DKIM-signs it and delivers it — through ``[delivery] smarthost`` when one is configured, by MX otherwise — with
+retries and bounces: release is just another submission, from a trusted local client. An App without an outbound
+path refuses release (as Mailpit does when no relay is configured).
 """
 
 from __future__ import annotations
 
 import io
-import ssl
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -32,12 +30,10 @@ def to_crlf(raw: bytes) -> bytes:
 
 def make_relay(app: App) -> tuple[Relay | None, str]:
     outbound = getattr(app, "relay_outbound", None)
-    if callable(outbound):
-        return _via_app(app), "outbound queue"
+    if not callable(outbound):
+        return None, ""
     smarthost = app.cfg.delivery.smarthost
-    if smarthost is not None:
-        return _via_smarthost(app), f"smarthost {smarthost}"
-    return None, ""
+    return _via_app(app), f"outbound queue via smarthost {smarthost}" if smarthost else "outbound queue (MX)"
 
 
 def _via_app(app: App) -> Relay:
@@ -57,28 +53,5 @@ def _via_app(app: App) -> Relay:
         log.event("http.release", id=msg_id, qid=env.queue_id, rcpts=len(rcpts), reply=str(reply))
         if not getattr(reply, "ok", False):
             raise RelayError(str(reply))
-
-    return relay
-
-
-def _via_smarthost(app: App) -> Relay:
-    import aiosmtplib
-
-    d = app.cfg.delivery
-
-    async def relay(msg_id: str, mail_from: str, rcpts: list[str], raw: bytes) -> None:
-        assert d.smarthost is not None
-        ctx = ssl.create_default_context()  # opportunistic STARTTLS (RFC 7435): encrypt, do not insist on a CA
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        try:
-            errors, reply = await aiosmtplib.send(
-                to_crlf(raw), sender=mail_from, recipients=rcpts, hostname=d.smarthost.host,
-                port=d.smarthost.port, username=d.smarthost_user, password=d.smarthost_password,
-                start_tls=None, tls_context=ctx, timeout=d.connect_timeout, local_hostname=app.cfg.hostname,
-            )
-        except (aiosmtplib.SMTPException, OSError) as e:
-            raise RelayError(f"smarthost {d.smarthost}: {e}") from None
-        log.event("http.release", id=msg_id, smarthost=str(d.smarthost), rcpts=len(rcpts), reply=reply)
 
     return relay

@@ -94,7 +94,7 @@ async def release(request: Request, ID: str) -> Response:  # noqa: N803
     src = source(request)
     msg_id = await resolve_or_404(request, ID)
     if c.relay is None:
-        raise HTTPException(400, "message relaying is not configured (set [delivery] smarthost)")
+        raise HTTPException(400, "message relaying is not available on this server")
     raw, env, msg = await src.raw(msg_id), await src.envelope(msg_id), await src.message(msg_id)
     if raw is None or msg is None:
         raise not_found()
