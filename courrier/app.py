@@ -157,7 +157,7 @@ class App:
         return SubmissionPolicy(
             hostname=self.cfg.hostname, domains=self.cfg.domains, accounts=self.accounts, store=self.store,
             throttle=AuthThrottle(self.cfg.limits.auth_failures_per_ip),
-            relay=getattr(self, "relay_outbound", None),  # the outbound queue, once the app has one
+            relay=self.relay_outbound,  # remote recipients go to the outbound queue
             sent_copy=self.cfg.submission.sent_copy, spool_dir=str(self.data_dir / "spool-tmp"),
         )
 
