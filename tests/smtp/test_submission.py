@@ -7,6 +7,7 @@ which has its own tests) and exact envelopes.
 
 from __future__ import annotations
 
+import asyncio
 import mailbox
 import ssl
 from dataclasses import dataclass, field
@@ -72,8 +73,6 @@ async def make_msa(tmp_path):
     stores = []
 
     async def make(*, relay=None, sent_copy=False, trust_loopback=False, limit=10) -> MSA:
-        import asyncio
-
         accounts = Accounts(tmp_path / "courrier.db")
         if accounts.get("bob@example.test") is None:
             accounts.add("bob@example.test", "secret")
