@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import functools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,11 +60,11 @@ def without_fields(msg: ReceivedMessage, drop: frozenset[int], limit: int = 1 <<
         return
     index = -1
     kept = []
-    for line in head[:end + 2].split(b"\r\n")[:-1]:
+    for line in re.findall(rb"[^\n]*\n", head[:end + 2]):  # split at LF as courrier.mailauth counts fields
         if not (line[:1] in (b" ", b"\t") and index >= 0):
             index += 1
         if index not in drop:
-            kept.append(line + b"\r\n")
+            kept.append(line)
     yield b"".join(kept)
     yield head[end + 2:]
     while chunk := msg.file.read(1 << 20):
