@@ -1,7 +1,7 @@
 """Mailpit's search syntax, compiled to one SQL condition over ``capture_messages m`` (parameters bound, never
 interpolated).
 
-    hello "exact phrase"          words and phrases anywhere: subject, addresses, decoded text (FTS5 trigram)
+    hello "exact phrase"          words, word prefixes and phrases anywhere: subject, addresses, decoded text (FTS5)
     from:alice  to:bob  cc:x  bcc:x  reply-to:x  addressed:x (To, Cc or Bcc)
     subject:"weekly report"  message-id:abc@host  tag:news
     is:read  is:unread  is:tagged  has:attachment  has:inline
@@ -14,8 +14,6 @@ Terms are ANDed. A ``key:`` courrier does not know is searched as plain text (as
 from __future__ import annotations
 
 from datetime import UTC, datetime
-
-FTS_MIN = 3  # the trigram tokenizer needs 3 characters; shorter terms fall back to LIKE
 
 
 def tokenize(query: str) -> list[tuple[bool, str, str]]:
@@ -83,10 +81,11 @@ def parse_size(value: str) -> int:
 
 
 def _text(value: str) -> tuple[str, list[object]]:
-    if len(value) >= FTS_MIN:
+    if any(c.isalnum() for c in value):
+        # FTS5 phrase whose last word may be a prefix: "quarterly rep" finds "quarterly report"
         return ("m.seq IN (SELECT rowid FROM capture_fts WHERE capture_fts MATCH ?)",
-                ['"' + value.replace('"', '""') + '"'])
-    p = _like(value)
+                ['"' + value.replace('"', '""') + '"*'])
+    p = _like(value)  # punctuation only ("@", "#"): no word to look up
     return ("m.seq IN (SELECT rowid FROM capture_fts WHERE subject LIKE ? ESCAPE '\\' "
             "OR addresses LIKE ? ESCAPE '\\' OR body LIKE ? ESCAPE '\\')", [p, p, p])
 

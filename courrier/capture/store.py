@@ -79,6 +79,7 @@ from courrier.capture.events import EventHub
 from courrier.capture.index import CaptureIndex, IndexRow
 from courrier.capture.search import compile_query
 from courrier.config import CaptureConfig
+from courrier.delivery.local import received_header
 from courrier.mailbox import maildir
 
 _DISK_THREADS = 16  # concurrent fsyncs share journal commits (see mailbox/maildir.py)
@@ -161,11 +162,16 @@ class CaptureStore:
     # ------------------------------------------------------------------ receiving
 
     async def add(self, session: Any, env: Any, msg: Any) -> str:
-        """Stores and indexes a message from the SMTP engine (Session, Envelope, ReceivedMessage); returns its ID
-        once the file is fsync'ed."""
+        """Stores a message from the SMTP engine (Session, Envelope, ReceivedMessage); returns its ID once the file is
+        fsync'ed. Indexing follows at once in the writer thread (see index.py)."""
+        loop = asyncio.get_running_loop()
+        # Everything, envelope record included, is built in the disk thread: the event loop only hands over.
+        return await loop.run_in_executor(self.executor, self._add_sync, session, env, msg)
+
+    def _add_sync(self, session: Any, env: Any, msg: Any) -> str:
         tls = f"{session.tls.version} {session.tls.cipher}" if session.tls else None
         host = f"[{session.peer_ip}]" if ":" in session.peer_ip else session.peer_ip
-        tags = []
+        tags: list[str] = []
         for r in env.rcpts:
             t = r.tag if r.tag is not None else r.address.tag
             if t and t not in tags:
@@ -174,16 +180,10 @@ class CaptureStore:
             received=env.received_at, mail_from=str(env.mail_from), rcpts=[str(r.address) for r in env.rcpts],
             client=f"{host}:{session.peer_port}", helo=session.helo, tls=tls, user=session.user,
             listener=session.listener, qid=env.queue_id, tags=tags)
-        from courrier.delivery.local import received_header
         received = received_header(session, env, cenv.rcpts[0] if len(cenv.rcpts) == 1 else None)
-        loop = asyncio.get_running_loop()
-        row = await loop.run_in_executor(self.executor, self._write_from_spool, msg, cenv, received)
-        self._submit(row)  # indexed by the writer thread, batched with the other sessions' rows (see index.py)
+        row = self._write(msg.read_all().replace(b"\r\n", b"\n"), cenv, received)
+        self._submit(row)  # batched with the other sessions' rows by the index writer thread
         return cenv.id
-
-    def _write_from_spool(self, msg: Any, cenv: CapturedEnvelope, received: str) -> IndexRow:
-        data = msg.read_all().replace(b"\r\n", b"\n")
-        return self._write(data, cenv, received)
 
     def add_bytes(self, data: bytes, *, mail_from: str, rcpts: list[str], client: str = "127.0.0.1:0",
                   user: str | None = None, helo: str | None = None, listener: str = "api",

@@ -29,5 +29,7 @@ CREATE TABLE IF NOT EXISTS capture_tags (
     PRIMARY KEY (seq, tag)
 );
 CREATE INDEX IF NOT EXISTS capture_tags_tag ON capture_tags (tag);
--- Decoded text for search; trigram: substring matching, as Mailpit's LIKE search, case-insensitive.
-CREATE VIRTUAL TABLE IF NOT EXISTS capture_fts USING fts5 (subject, addresses, body, tokenize = 'trigram');
+-- Decoded text for search: words and word prefixes, case- and accent-insensitive (unicode61). The trigram tokenizer
+-- would match any substring, as Mailpit's LIKE does, but costs ~4x more per message on insert and on prune.
+CREATE VIRTUAL TABLE IF NOT EXISTS capture_fts USING fts5 (subject, addresses, body,
+    tokenize = 'unicode61 remove_diacritics 2');
