@@ -188,3 +188,20 @@ def test_action_follows_policy(auth, a_test, fake_dns, policy, dmarc_reject, act
     genuine = auth.check(dkim.Signer({"a.test": a_test}).sign(MESSAGE), client_ip="127.0.0.1", helo="h",
                          mail_from="ceo@a.test")
     assert genuine.action(dmarc_reject) == "deliver"
+
+
+def test_local_delivery_drops_exactly_the_forged_fields(auth):
+    """The indexes the check reports are the fields local delivery leaves out — folded, bare-LF lines included."""
+    import io
+
+    from courrier.delivery.local import without_fields
+    from courrier.smtp.policy import ReceivedMessage
+
+    raw = (b"Received: from x\r\n\tby y\r\nAuthentication-Results: mx.b.test;\r\n\tdmarc=pass\r\nX-Odd: bare\n"
+           b"Authentication-Results: other.test; spf=pass\r\n"
+           b"Authentication-Results: (c) MX.B.TEST; dkim=pass\r\n" + MESSAGE)
+    drop = auth.forged_authres(raw.split(b"\r\n\r\n")[0])
+    assert drop == [1, 4]
+    out = b"".join(without_fields(ReceivedMessage(io.BytesIO(raw), len(raw)), frozenset(drop)))
+    assert out == (b"Received: from x\r\n\tby y\r\nX-Odd: bare\nAuthentication-Results: other.test; spf=pass\r\n"
+                   + MESSAGE)
