@@ -72,6 +72,11 @@ def test_user_commands(tmp_path):
     assert r.returncode == 2  # usage
     r = run_cli("user", "add", "x@example.test", "secret-on-argv", "--config", str(cfg), check=False)
     assert r.returncode == 2  # no password on the command line, ever
+    run_cli("user", "set", "bob@example.test", "--admin", "--send-as-any", "--config", str(cfg))
+    assert "[admin, send-as-any]" in run_cli("user", "list", "--config", str(cfg)).stdout
+    run_cli("user", "set", "bob@example.test", "--no-send-as-any", "--config", str(cfg))
+    assert "[admin]  aliases" in run_cli("user", "list", "--config", str(cfg)).stdout
+    assert run_cli("user", "set", "bob@example.test", "--config", str(cfg), check=False).returncode == 2
     run_cli("user", "del", "bob@example.test", "--config", str(cfg))
     assert run_cli("user", "list", "--config", str(cfg)).stdout == ""
 

@@ -80,6 +80,23 @@ def user_passwd(cfg: Config, address: str, password_stdin: bool) -> None:
     click.echo(f"password changed for {address.lower()}")
 
 
+@user.command("set")
+@click.argument("address")
+@click.option("--admin/--no-admin", default=None, help="Administrator (postmaster@ mail, the inspector).")
+@click.option("--send-as-any/--no-send-as-any", default=None,
+              help="May send with any envelope sender and From (trusted relays).")
+@common_options
+def user_set(cfg: Config, address: str, admin: bool | None, send_as_any: bool | None) -> None:
+    """Change the permissions of ADDRESS."""
+    if admin is None and send_as_any is None:
+        raise click.UsageError("nothing to change: give --admin/--no-admin or --send-as-any/--no-send-as-any")
+    try:
+        _accounts(cfg).set_flags(address, is_admin=admin, send_as_any=send_as_any)
+    except AccountError as e:
+        raise Fail(str(e)) from None
+    click.echo(f"updated {address.lower()}")
+
+
 @user.group("alias")
 def alias() -> None:
     """Extra addresses delivered to an account and allowed as its sender."""
