@@ -56,17 +56,30 @@ def read_password(password_stdin: bool, confirm: bool = True) -> str:
     return pw
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Each command lives in its own module, imported only when that command runs (or for the command list in --help):
+# a CLI that starts fast matters for `sendmail` called once per mail by cron or PHP.
+COMMAND_MODULES = {
+    "serve": "serve", "user": "user", "send": "send", "sendmail": "sendmail", "mx": "mx", "probe": "probe",
+    "queue": "queue", "check": "check", "dkim": "dkim", "dns": "dnsrecords",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            import importlib
+
+            importlib.import_module(f"courrier.cli.{COMMAND_MODULES[cmd_name]}")  # registers on `main`
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="courrier")
 def main() -> None:
     """courrier — a complete, small, readable mail system.
 
     SMTP (MX and submission), outbound MTA, Maildir, POP3, IMAP, and a capture mode for testing applications.
     """
-
-
-def _register() -> None:
-    from courrier.cli import check, dkim, dnsrecords, mx, probe, queue, send, sendmail, serve, user  # noqa: F401  (each adds its commands)
-
-
-_register()

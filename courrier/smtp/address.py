@@ -52,13 +52,16 @@ class Address:
 
 NULL = Address("", "")
 
-# RFC 5321 §4.1.2 atext (RFC 5322 §3.2.3), plus UTF-8 (RFC 6531 §3.3) checked separately.
-_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
-_DOT_ATOM = re.compile(rf"^[{_ATEXT}\x80-\U0010ffff]+(\.[{_ATEXT}\x80-\U0010ffff]+)*$")
-_LABEL = r"[A-Za-z0-9\x80-\U0010ffff](?:[A-Za-z0-9\-\x80-\U0010ffff]*[A-Za-z0-9\x80-\U0010ffff])?"
+# RFC 5321 §4.1.2 atext (RFC 5322 §3.2.3) plus UTF-8 (RFC 6531 §3.3), written as negated classes: character
+# ranges up to U+10FFFF make Python's regex compiler slow (≈0.1 s per import), negations do not.
+_ATEXT = r"[^\x00-\x20\x7f()<>\[\]:;@\\,.\"]"
+_DOT_ATOM = re.compile(rf"^{_ATEXT}+(\.{_ATEXT}+)*$")
+_LETDIG = r"[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]"  # letters, digits, any non-ASCII
+_LDH = r"[^\x00-\x2c\x2e\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]"  # the same plus hyphen
+_LABEL = rf"{_LETDIG}(?:{_LDH}*{_LETDIG})?"
 _DOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 _ADDR_LITERAL = re.compile(r"^\[(?:IPv6:[0-9A-Fa-f:.]+|[0-9.]+|[A-Za-z0-9-]*[A-Za-z0-9]:[\x21-\x5a\x5e-\x7e]+)\]$")
-_QSTRING = re.compile(r'^"((?:[\x20\x21\x23-\x5b\x5d-\x7e\x80-\U0010ffff]|\\[\x20-\x7e])*)"$')
+_QSTRING = re.compile(r'^"((?:[^\x00-\x1f\x22\x5c\x7f]|\\[\x20-\x7e])*)"$')
 
 
 def quote_local(local: str) -> str:
@@ -122,7 +125,7 @@ def parse_address(text: str, *, utf8: bool = True) -> Address:
 
 _PATH = re.compile(r"^<(.*)>$")
 _SOURCE_ROUTE = re.compile(r"^@[^:,]+(,@[^:,]+)*:")
-_PARAM = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*)(?:=([\x21-\x3c\x3e-\x7e\x80-\U0010ffff]+))?$")
+_PARAM = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*)(?:=([^\x00-\x20\x3d\x7f]+))?$")
 
 
 def split_path_and_params(arg: str, keyword: str) -> tuple[str, list[str]]:
