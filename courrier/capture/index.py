@@ -20,7 +20,7 @@ import json
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +65,7 @@ class CaptureIndex:
     def __init__(self, db_path: Path) -> None:
         self.conn = db.connect(db_path, check_same_thread=False)
         self.lock = threading.RLock()
-        self._queue: queue.SimpleQueue[tuple[IndexRow, Future[int]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Callable[[], IndexRow], Future[IndexRow]] | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
         self._progress = threading.Condition()
@@ -82,16 +82,17 @@ class CaptureIndex:
 
     # ------------------------------------------------------------------ writes
 
-    def submit(self, r: IndexRow) -> Future[int]:
-        """Queues a row for the writer thread; the future gives its seq (or sqlite3.IntegrityError for a known id)."""
+    def submit(self, make: Callable[[], IndexRow]) -> Future[IndexRow]:
+        """Queues a row for the writer thread, as a function that builds it (parsing runs there, after the 250);
+        the future gives the row once committed, or the error (sqlite3.IntegrityError for a known id)."""
         with self._writer_lock:
             if self._writer is None:
                 self._writer = threading.Thread(target=self._write_loop, name="courrier-capture-index", daemon=True)
                 self._writer.start()
-        fut: Future[int] = Future()
+        fut: Future[IndexRow] = Future()
         with self._progress:
             self._submitted += 1
-            self._queue.put((r, fut))
+            self._queue.put((make, fut))
         return fut
 
     def _barrier(self, timeout: float = 60.0) -> None:
@@ -122,25 +123,30 @@ class CaptureIndex:
                     self._queue.put(None)  # finish this batch, then stop
                     break
                 batch.append(more)
+            built: list[tuple[IndexRow, Future[IndexRow]]] = []
+            failed: list[tuple[Future[IndexRow], BaseException]] = []
+            for make, fut in batch:
+                try:
+                    built.append((make(), fut))
+                except Exception as e:  # an unreadable message must not stop the others
+                    failed.append((fut, e))
+            results: list[tuple[Future[IndexRow], IndexRow | BaseException]] = []
             try:
-                seqs = self.insert_many([r for r, _ in batch])
+                self.insert_many([r for r, _ in built])
+                results = [(fut, r) for r, fut in built]
             except sqlite3.Error:
-                results: list[int | BaseException] = []
-                for r, _ in batch:  # one bad row (a duplicate id) must not fail the others
+                for r, fut in built:  # one bad row (a duplicate id) must not fail the others
                     try:
-                        results.append(self.insert(r))
+                        self.insert(r)
+                        results.append((fut, r))
                     except sqlite3.Error as e:
-                        results.append(e)
-                for (_, fut), res in zip(batch, results, strict=True):
-                    if isinstance(res, BaseException):
-                        fut.set_exception(res)
-                    else:
-                        fut.set_result(res)
-                self._done(len(batch))
-                continue
+                        results.append((fut, e))
             # Futures first: their callbacks (events, retention) run here, before readers are let through.
-            for (_, fut), seq in zip(batch, seqs, strict=True):
-                fut.set_result(seq)
+            for fut, res in results + failed:
+                if isinstance(res, BaseException):
+                    fut.set_exception(res)
+                else:
+                    fut.set_result(res)
             self._done(len(batch))
 
     def insert(self, r: IndexRow) -> int:

@@ -181,8 +181,7 @@ class CaptureStore:
             client=f"{host}:{session.peer_port}", helo=session.helo, tls=tls, user=session.user,
             listener=session.listener, qid=env.queue_id, tags=tags)
         received = received_header(session, env, cenv.rcpts[0] if len(cenv.rcpts) == 1 else None)
-        row = self._write(msg.read_all().replace(b"\r\n", b"\n"), cenv, received)
-        self._submit(row)  # batched with the other sessions' rows by the index writer thread
+        self._write(msg.read_all().replace(b"\r\n", b"\n"), cenv, received)  # parsed and indexed just after
         return cenv.id
 
     def add_bytes(self, data: bytes, *, mail_from: str, rcpts: list[str], client: str = "127.0.0.1:0",
@@ -200,29 +199,27 @@ class CaptureStore:
                                 listener=listener, tags=tags)
         date = email.utils.formatdate(cenv.received, localtime=False)
         received = f"Received: from {listener} by {self.hostname} (courrier) with HTTP id {cenv.id};\n\t{date}\n"
-        row = self._write(data.replace(b"\r\n", b"\n"), cenv, received)
-        self._submit(row).result()
-        log.event("capture.stored", id=cenv.id, listener=listener, size=row.size, rcpts=len(cenv.rcpts))
+        self._write(data.replace(b"\r\n", b"\n"), cenv, received).result()
+        log.event("capture.stored", id=cenv.id, listener=listener, size=len(data), rcpts=len(cenv.rcpts))
         return cenv.id
 
     def _trace(self, cenv: CapturedEnvelope, received: str) -> bytes:
         return (f"Return-Path: <{cenv.mail_from}>\n" + cenv.header() + received).encode("utf-8", "replace")
 
-    def _write(self, data: bytes, cenv: CapturedEnvelope, received: str) -> IndexRow:
-        """Durable write of a new message (the 250's promise), then its index row (not yet inserted)."""
+    def _write(self, data: bytes, cenv: CapturedEnvelope, received: str) -> Future[IndexRow]:
+        """Durable write of a new message (the 250's promise), then hands it to the index writer thread, which
+        parses it and inserts its row with the other sessions' (see index.py)."""
         path = maildir.write_new(self.maildir, [self._trace(cenv, received), data])
-        return self._row(path, data, cenv, read=False)
-
-    def _submit(self, row: IndexRow) -> Future[int]:
-        fut = self.index.submit(row)
-        fut.add_done_callback(lambda f: self._indexed(row, f))
+        fut = self.index.submit(lambda: self._row(path, data, cenv, read=False))
+        fut.add_done_callback(self._indexed)
         return fut
 
-    def _indexed(self, row: IndexRow, fut: Future[int]) -> None:
+    def _indexed(self, fut: Future[IndexRow]) -> None:
         """In the index writer thread, once the row is committed: events, then max_messages retention."""
-        if fut.exception() is not None:
-            log.event("capture.index_failed", level="error", id=row.id, file=row.file, error=repr(fut.exception()))
+        if fut.exception() is not None:  # the file is kept; the next start's scan retries it
+            log.event("capture.index_failed", level="error", error=repr(fut.exception()))
             return
+        row = fut.result()
         self._count += 1
         if self.events.active:
             self.events.publish("new", self._summary_of(row.__dict__, row.tags))
