@@ -94,6 +94,8 @@ class RemoteDelivery:
         self.command_timeout = command_timeout
         self.reuse_idle = reuse_idle
         self.reuse_max = reuse_max
+        self.max_idle_per_host = 64
+        self.max_idle = 256
         self._sems: dict[str, asyncio.Semaphore] = {}
         self._idle: dict[tuple[str, int], list[_Conn]] = {}
         self._no_tls: dict[tuple[str, int], float] = {}  # hosts whose TLS handshake failed recently
@@ -374,8 +376,10 @@ class RemoteDelivery:
         asyncio.get_running_loop().create_task(rset())
 
     def _park(self, conn: _Conn) -> None:
+        # one host often serves many destination domains (shared MX): the cache is per host, sized for that
         if (conn.uses >= self.reuse_max or not conn.smtp.is_connected or self.reuse_idle <= 0
-                or len(self._idle.get(conn.key, [])) >= self.per_destination):
+                or len(self._idle.get(conn.key, [])) >= self.max_idle_per_host
+                or sum(len(v) for v in self._idle.values()) >= self.max_idle):
             self._quit(conn)
             return
         conn.parked_at = time.monotonic()

@@ -167,14 +167,21 @@ class Queue:
 
     async def _loop(self) -> None:
         last_scan = 0.0
+        batch = max(1, self.max_active // 8)  # refill in batches: one due() query per several completions
         while not self._stopping:
             self._wake.clear()
             now = time.time()
+            free = self.max_active - len(self._active)
+            if free < batch and now - last_scan < self.poll_interval:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+                except TimeoutError:
+                    pass
+                continue
             try:
                 if now - last_scan >= self.poll_interval:
                     last_scan = now
                     await self._disk(self._scan_sync, False)
-                free = self.max_active - len(self._active)
                 due, nxt = await self._db(self.store.due, now, max(free, 0), set(self._active))  # type: ignore[misc]
             except Exception as e:  # a disk or DB hiccup must not kill the runner
                 log.event("queue.loop_error", level="error", error=repr(e))
@@ -280,15 +287,14 @@ class Queue:
                 if entries:
                     await self._send_dsn(env, message, entries)
                     notices += 1
-            if still and not row.delay_notified and self.schedule.delay_due(row.created, now):
-                await self._db(self.store.set_delay_notified, qid)
-
-        for rcpts, o in attempts:
-            result = "sent" if o.ok else ("failed" if o.permanent else "deferred")
-            await self._db(self.store.log, qid, rcpts, o, result)
+        delay_flag = bool(still and not row.delay_notified and self.schedule.delay_due(row.created, now)
+                          and bounce.should_report(env))
+        log_rows = [(rcpts, o, "sent" if o.ok else ("failed" if o.permanent else "deferred")) for rcpts, o in attempts]
         last_error = next((str(results[i]) for i, _ in still), None)
         nxt = self.schedule.next_attempt(row.created, now, row.attempts) if still else None
-        await self._db(lambda: self.store.record(qid, results, next_attempt=nxt, last_error=last_error))
+        # one transaction: the attempts' log rows, each recipient's status, the schedule
+        await self._db(lambda: self.store.record(qid, results, next_attempt=nxt, last_error=last_error,
+                                                 log_rows=log_rows, delay_notified=delay_flag))
         if not still:
             await self._finish(qid)
             log.event("queue.done", qid=qid, sent=len(sent), failed=len(failed), notices=notices)
@@ -297,10 +303,11 @@ class Queue:
                       error=last_error)
 
     async def _finish(self, qid: str) -> None:
-        """Forgets a message: the row first (so a crash leaves a file that reconciliation re-checks), then the
-        file."""
-        await self._db(self.store.remove, qid)
+        """Forgets a message whose recipients are all recorded as done: the file goes first (unlink + shared
+        directory fsync), then the row. A crash in between leaves a row without a file, which reconciliation
+        drops; never a file without a row, which it would deliver again."""
         await self._disk(self.spool.remove, qid)
+        await self._db(self.store.remove, qid)
 
     async def _send_dsn(self, env: SpoolEnvelope, message: bytes, entries: list[bounce.DSNEntry]) -> None:
         body = await asyncio.get_running_loop().run_in_executor(

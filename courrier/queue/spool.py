@@ -233,7 +233,9 @@ class Spool:
             return SpoolEnvelope.from_json(f.read(length))
 
     def remove(self, qid: str) -> None:
+        """Unlinks a delivered message durably (the directory fsync is shared with concurrent callers)."""
         self.path(qid).unlink(missing_ok=True)
+        self._syncers[self.msg].sync()
 
     def quarantine(self, path: Path) -> Path:
         """Moves a file that failed verification to ``corrupt/`` (never delivered, never silently deleted)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,11 +85,17 @@ class QueueStore:
             raise
 
     def record(self, qid: str, results: dict[int, Outcome], *, next_attempt: float | None,
-               last_error: str | None, count_attempt: bool = True) -> None:
-        """Stores the outcome of one pass over a message: each recipient's new status and the schedule."""
+               last_error: str | None, count_attempt: bool = True,
+               log_rows: Sequence[tuple[list[str], Outcome, str]] = (), delay_notified: bool = False) -> None:
+        """Stores the outcome of one pass over a message in one transaction: the attempts' delivery-log rows, each
+        recipient's new status, and the schedule."""
         c = self._c()
         c.execute("BEGIN IMMEDIATE")
         try:
+            for rcpts, o, result in log_rows:
+                self._log(c, qid, rcpts, o, result)
+            if delay_notified:
+                c.execute("UPDATE queue SET delay_notified=1 WHERE qid=?", (qid,))
             for idx, o in results.items():
                 status = "sent" if o.ok else ("failed" if o.permanent else "pending")
                 c.execute("UPDATE queue_rcpt SET status=?, code=?, enhanced=?, text=? WHERE qid=? AND idx=?",
@@ -102,7 +109,11 @@ class QueueStore:
             raise
 
     def log(self, qid: str, recipients: list[str], o: Outcome, result: str) -> None:
-        self._c().execute(
+        self._log(self._c(), qid, recipients, o, result)
+
+    @staticmethod
+    def _log(c: sqlite3.Connection, qid: str, recipients: list[str], o: Outcome, result: str) -> None:
+        c.execute(
             "INSERT INTO delivery_log (qid, time, recipients, host, address, result, code, enhanced, text, tls) "
             "VALUES (?,?,?,?,?,?,?,?,?,?)",
             (qid, time.time(), ",".join(recipients), o.host, o.address, result, o.code, o.enhanced,
@@ -143,8 +154,9 @@ class QueueStore:
     def due(self, now: float, limit: int, exclude: set[str]) -> tuple[list[str], float | None]:
         """Up to ``limit`` due queue ids (oldest schedule first) and the next future due time."""
         out = []
-        for (qid,) in self._c().execute("SELECT qid FROM queue WHERE next_attempt <= ? ORDER BY next_attempt",
-                                         (now,)):
+        # Messages in flight still look due; they are the oldest due rows, so limit+len(exclude) rows suffice.
+        for (qid,) in self._c().execute("SELECT qid FROM queue WHERE next_attempt <= ? ORDER BY next_attempt "
+                                         "LIMIT ?", (now, limit + len(exclude))):
             if qid in exclude:
                 continue
             out.append(qid)
