@@ -75,7 +75,8 @@ class App:
         self.services: list[Service] = []
         self.paused = False  # the inspector's "pause incoming" switch
         # The outbound queue (courrier/queue): spool, scheduler, local + remote delivery, DSNs.
-        self.queue = outbound.build_queue(cfg, accounts=self.accounts, store=self.store)
+        self.queue = outbound.build_queue(cfg, accounts=self.accounts, store=self.store,
+                                          signer=lambda: self.outbound_signer)
         # DKIM hook for the mail-authentication part: full message (CRLF) → header bytes to prepend, applied
         # before the spool record is written. None: outbound mail is not signed.
         self.outbound_signer: Callable[[bytes], bytes] | None = None

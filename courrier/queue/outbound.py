@@ -42,7 +42,9 @@ def schedule_for(cfg: Config) -> Schedule:
                     delay_notice=d.delay_notice)
 
 
-def build_queue(cfg: Config, *, accounts: Accounts, store: MailStore, resolver: Resolver | None = None) -> Queue:
+def build_queue(cfg: Config, *, accounts: Accounts, store: MailStore, resolver: Resolver | None = None,
+                signer: Callable[[], Signer | None] | None = None) -> Queue:
+    """The queue with its transports. ``signer`` returns the current DKIM signer (for sendmail drops and DSNs)."""
     d = cfg.delivery
     smarthost = None
     if d.smarthost is not None:
@@ -55,7 +57,7 @@ def build_queue(cfg: Config, *, accounts: Accounts, store: MailStore, resolver: 
                     remote=remote, smarthost=smarthost is not None)
     poll = min(1.0, max(0.05, d.retry_first / 4))
     return Queue(spool=Spool(cfg.data_dir / "queue"), store=QueueStore(cfg.db_path), transport=router,
-                 schedule=schedule_for(cfg), hostname=cfg.hostname, poll_interval=poll)
+                 schedule=schedule_for(cfg), hostname=cfg.hostname, poll_interval=poll, signer=signer)
 
 
 def spool_envelope(session: Session | None, env: Envelope, rcpts: list[Recipient], origin: str) -> SpoolEnvelope:

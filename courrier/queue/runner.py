@@ -53,7 +53,8 @@ def count_received(message: bytes) -> int:
 class Queue:
     def __init__(self, *, spool: Spool, store: QueueStore, transport: Transport, schedule: Schedule,
                  hostname: str, max_active: int = 200, poll_interval: float = 1.0,
-                 stop_timeout: float = 10.0) -> None:
+                 stop_timeout: float = 10.0, signer: Callable[[], Callable[[bytes], bytes] | None] | None = None
+                 ) -> None:
         self.spool = spool
         self.store = store
         self.transport = transport
@@ -62,6 +63,7 @@ class Queue:
         self.max_active = max_active
         self.poll_interval = poll_interval
         self.stop_timeout = stop_timeout
+        self.signer = signer  # returns the current DKIM signer (App.outbound_signer), which SIGHUP may replace
         self.disk = ThreadPoolExecutor(max_workers=16, thread_name_prefix="courrier-spool")
         self.dbx = ThreadPoolExecutor(max_workers=1, thread_name_prefix="courrier-queuedb")
         self._wake = asyncio.Event()
@@ -76,6 +78,17 @@ class Queue:
 
     async def _disk(self, fn: Callable[..., object], *args: object) -> object:
         return await asyncio.get_running_loop().run_in_executor(self.disk, fn, *args)
+
+    def sign(self, message: bytes, qid: str) -> bytes:
+        """``message`` with the DKIM header the signer gives (none when no key applies); unsigned on error."""
+        fn = self.signer() if self.signer else None
+        if fn is None:
+            return message
+        try:
+            return fn(message) + message
+        except Exception as e:  # an unsigned message is better than a lost one
+            log.event("queue.sign_failed", level="error", qid=qid, error=repr(e))
+            return message
 
     def kick(self) -> None:
         self._wake.set()
@@ -105,8 +118,11 @@ class Queue:
                 log.event("queue.corrupt", level="error", file=str(dest), error=str(e))
             return None
         if incoming:
+            signed = self.sign(message, env.qid)  # a sendmail drop: DKIM-sign it like submitted mail
             if (self.spool.msg / env.qid).exists():
                 env.qid = new_queue_id()  # a clash with a queued id: take a fresh one (the file name is the id)
+            if signed is not message or env.qid != path.name:
+                message = signed
                 self.spool.write(env, [message])
                 path.unlink()
             else:
@@ -313,7 +329,9 @@ class Queue:
         body = await asyncio.get_running_loop().run_in_executor(
             self.disk, lambda: bounce.build_dsn(hostname=self.hostname, env=env, message=message, entries=entries,
                                                 lifetime=self.schedule.max_lifetime))
-        dsn = SpoolEnvelope(qid=new_queue_id(), sender="", rcpts=[SpoolRecipient(env.sender)],
+        qid = new_queue_id()
+        body = await asyncio.get_running_loop().run_in_executor(self.disk, self.sign, body, qid)
+        dsn = SpoolEnvelope(qid=qid, sender="", rcpts=[SpoolRecipient(env.sender)],
                             received_at=time.time(), body="8BITMIME" if not body.isascii() else None,
                             smtputf8=not env.sender.isascii(), origin=f"dsn {entries[0].action} for {env.qid}")
         await self.enqueue(dsn, [body])

@@ -5,6 +5,7 @@ import pytest
 
 from tests.dnsfake import FakeDNS
 from tests.e2e.mta_helpers import inbox, make_receiver, make_sender, point_mx, submit, wait_for
+from tests.support import run_cli
 
 
 @pytest.fixture
@@ -45,3 +46,19 @@ def test_second_mx_used_when_first_refuses(server_factory, dns):
     lines = [x for x in show.splitlines() if "mx1.b.test" in x or "mx2.b.test" in x]
     assert "deferred" in lines[0] and "mx1.b.test" in lines[0]
     assert "sent" in lines[1] and "mx2.b.test" in lines[1]
+
+
+def test_outbound_mail_is_dkim_signed(server_factory, dns):
+    b = make_receiver(server_factory).start()
+    point_mx(dns, "b.test")
+    a = make_sender(server_factory, dns, b.ports["smtp"])
+    a.cli("dkim", "keygen", "a.test", "--selector", "s1")
+    a.start()
+    submit(a, "alice@a.test", ["bob@b.test"], "signed by submission")
+    p = run_cli("sendmail", "-i", "-f", "alice@a.test", "bob@b.test", "--config", str(a.config),
+                input="From: alice@a.test\nSubject: signed by sendmail\n\nbody\n")
+    assert p.returncode == 0
+    msgs = wait_for(lambda: len(inbox(b, "bob@b.test")) == 2 and inbox(b, "bob@b.test"), what="both messages")
+    for m in msgs:
+        sig = m["DKIM-Signature"]
+        assert sig and "d=a.test" in sig.replace(" ", "") and "s=s1" in sig.replace(" ", ""), m["Subject"]
