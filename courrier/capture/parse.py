@@ -91,16 +91,19 @@ def decode_words(value: str) -> str:
         return value
 
 
+def raw_values(msg: Message, name: str) -> list[str]:
+    """The values of every ``name`` field as stored (compat32 would turn 8-bit ones into unknown-8bit Headers)."""
+    key = name.lower()
+    return [str(v) for k, v in msg.raw_items() if k.lower() == key]
+
+
 def header_text(msg: Message, name: str) -> str:
     """A header's decoded value, whitespace collapsed ("" when absent); never raises on malformed input."""
-    try:
-        v = msg.get(name)
-    except Exception:
-        v = None
-    if v is None:
+    values = raw_values(msg, name)
+    if not values:
         return ""
     try:
-        return " ".join(decode_words(str(v)).split())
+        return " ".join(decode_words(values[0]).split())
     except Exception:
         return ""
 
@@ -108,7 +111,7 @@ def header_text(msg: Message, name: str) -> str:
 def addresses(msg: Message, name: str) -> list[dict[str, str]]:
     """Every address of the header fields ``name`` as Mailpit's ``{"Name", "Address"}``."""
     try:
-        values = [_unraw(str(v)) for v in msg.get_all(name) or []]
+        values = [_unraw(v) for v in raw_values(msg, name)]
         pairs = email.utils.getaddresses(values)
     except Exception:
         return []

@@ -356,15 +356,14 @@ class CaptureStore:
         return None if data is None else read_envelope(data[:HEAD_READ])
 
     def headers(self, id_: str) -> dict[str, list[str]] | None:
-        msg = self.message(id_)
-        if msg is None:
+        """Every header field of the message as sent, in order of first appearance, values decoded (RFC 2047)."""
+        data = self._stored(id_)
+        if data is None:
             return None
+        msg = P.email.message_from_bytes(strip_trace(data))
         out: dict[str, list[str]] = {}
-        for k in msg.keys():
-            if k in out:
-                continue
-            out[k] = [P.header_text(msg, k)] if len(msg.get_all(k) or []) == 1 else [
-                " ".join(str(v).split()) for v in (msg.get_all(k) or [])]
+        for k, v in msg.raw_items():
+            out.setdefault(k, []).append(" ".join(P.decode_words(str(v)).split()))
         return out
 
     def part(self, id_: str, part_id: str) -> tuple[str, str, bytes] | None:
