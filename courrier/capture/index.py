@@ -266,9 +266,9 @@ class CaptureIndex:
         with self.lock:
             return [r[0] for r in self.conn.execute("SELECT DISTINCT tag FROM capture_tags ORDER BY tag COLLATE NOCASE")]
 
-    def files(self) -> dict[str, tuple[int, str]]:
-        """Maildir base name (without the ``:2,`` info) → (seq, id) of every indexed message."""
+    def files(self) -> dict[str, sqlite3.Row]:
+        """Maildir base name (without the ``:2,`` info) → row (seq, id, file, read) of every indexed message."""
         self._barrier()
         with self.lock:
-            rows = self.conn.execute("SELECT seq, id, file FROM capture_messages").fetchall()
-        return {Path(r["file"]).name.split(":2,")[0]: (r["seq"], r["id"]) for r in rows}
+            rows = self.conn.execute("SELECT seq, id, file, read FROM capture_messages").fetchall()
+        return {Path(r["file"]).name.split(":2,")[0]: r for r in rows}

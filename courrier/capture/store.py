@@ -84,6 +84,7 @@ from courrier.mailbox import maildir
 
 _DISK_THREADS = 16  # concurrent fsyncs share journal commits (see mailbox/maildir.py)
 HEAD_READ = 65536
+SCAN_PERIOD = 10.0  # seconds between scans of the Maildir for changes made by IMAP/POP3 clients
 
 
 def iso(ts: float) -> str:
@@ -128,19 +129,20 @@ class CaptureStore:
         if n:
             log.event("capture.scanned", indexed=n)
         await loop.run_in_executor(self.executor, self.prune)
-        if self.cfg.max_age:
-            self._prune_task = loop.create_task(self._age_pruner())
+        self._prune_task = loop.create_task(self._housekeeping())
 
-    async def _age_pruner(self) -> None:
-        assert self.cfg.max_age
-        period = min(60.0, max(1.0, self.cfg.max_age / 10))
+    async def _housekeeping(self) -> None:
+        """Every few seconds: follow changes others made to the Maildir (scan), apply max_age."""
+        period = min(SCAN_PERIOD, max(1.0, self.cfg.max_age / 10)) if self.cfg.max_age else SCAN_PERIOD
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(period)
             try:
-                await loop.run_in_executor(self.executor, self.prune)
+                await loop.run_in_executor(self.executor, self.scan)
+                if self.cfg.max_age:
+                    await loop.run_in_executor(self.executor, self.prune)
             except Exception as e:
-                log.event("capture.prune_failed", level="error", error=repr(e))
+                log.event("capture.housekeeping_failed", level="error", error=repr(e))
 
     async def aclose(self) -> None:
         if self._prune_task:
@@ -525,19 +527,30 @@ class CaptureStore:
         return n
 
     def scan(self) -> int:
-        """Brings the index in step with the files: indexes new ones, forgets vanished ones. Returns how many
-        files were indexed."""
+        """Brings the index in step with the files — others (IMAP, POP3, a user) may change the Maildir too:
+        indexes new files, forgets vanished ones, follows renames and the S (seen) flag. Runs at start and every
+        few seconds (``start()``). Returns how many files were indexed."""
         known = self.index.files()
         on_disk: dict[str, str] = {}
         for sub in ("new", "cur"):
             for name in os.listdir(self.maildir / sub):
                 if not name.startswith("."):
                     on_disk[_base(name)] = f"{sub}/{name}"
-        gone = [seq for base, (seq, _) in known.items() if base not in on_disk]
-        self.index.delete_seqs(gone)
-        n = 0
+        gone = [r for base, r in known.items() if base not in on_disk]
+        self.index.delete_seqs([r["seq"] for r in gone])
+        for r in gone:
+            self.events.publish("delete", {"ID": r["id"]})
+        n, changed = 0, bool(gone)
         for base, rel in on_disk.items():
-            if base in known:
+            row = known.get(base)
+            if row is not None:
+                if row["file"] != rel:
+                    self.index.set_file(row["seq"], rel)
+                    read = "S" in _flags(rel)
+                    if read != bool(row["read"]):
+                        self.index.set_read([row["seq"]], read)
+                        self.events.publish("update", {"ID": row["id"], "Read": read})
+                        changed = True
                 continue
             try:
                 self._index_existing(self.maildir / rel)
@@ -545,6 +558,10 @@ class CaptureStore:
             except (OSError, ValueError) as e:
                 log.event("capture.index_failed", level="warn", file=rel, error=str(e))
         self._count = self.index.count()[0]
+        if n or gone:
+            self.events.publish("prune", None)  # the list changed under the clients: they reload it
+        if (n or changed) and self.events.active:
+            self.events.publish("stats", self.stats())
         return n
 
     def _index_existing(self, path: Path) -> None:
@@ -555,7 +572,11 @@ class CaptureStore:
             try:
                 self._index_file(path, strip_trace(data), cenv, read=read)
                 return
-            except sqlite3.IntegrityError:  # a copy of an indexed file: it becomes a message of its own
+            except sqlite3.IntegrityError:
+                row = self.index.by_id(cenv.id)
+                if row is not None and _base(Path(row["file"]).name) == _base(path.name):
+                    return  # the same file, indexed meanwhile by the writer thread (a message just received)
+                # a copy of an indexed file: it becomes a message of its own
                 cenv.id = new_id()
                 self._adopt(path, strip_trace(data), cenv, read)
                 return

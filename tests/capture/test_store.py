@@ -208,3 +208,20 @@ def test_index_lives_in_courrier_db(store):
     store.add_bytes(plain(), mail_from="a@x.test", rcpts=["b@y.test"])
     conn = sqlite3.connect(store.maildir.parent / "courrier.db")
     assert conn.execute("SELECT count(*) FROM capture_messages").fetchone()[0] == 1
+
+
+def test_scan_follows_other_clients(store):
+    """IMAP/POP3 clients share the Maildir: flags set, files moved or expunged by them reach the index."""
+    a = store.add_bytes(plain(subject="a"), mail_from="a@x.test", rcpts=["b@y.test"])
+    b = store.add_bytes(plain(subject="b"), mail_from="a@x.test", rcpts=["b@y.test"])
+    pa = store.path(a)
+    os.rename(pa, store.maildir / "cur" / (pa.name + ":2,FS"))  # what an IMAP client's \Seen \Flagged does
+    store.path(b).unlink()  # an expunge
+    seen = []
+    store.events.subscribe(seen.append)
+    assert store.scan() == 0
+    assert store.summary(a)["Read"] is True and store.summary(b) is None
+    assert {e["Type"] for e in seen} == {"update", "delete", "prune", "stats"}
+    # a file indexed meanwhile by the writer thread is the same message, not a copy to adopt
+    store._index_existing(store.path(a))
+    assert store.counts() == (1, 0) and store.path(a).exists()
