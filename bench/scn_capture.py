@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from common import Sink, free_port, medians, smtp_source, stop_process, wait_port
@@ -76,7 +77,10 @@ def run(args) -> list[str]:
             "maildev": lambda: smtp_source(maildev.port, sessions=SESSIONS, messages=n, size=SIZE),
             "sink": lambda: smtp_source(sink.port, sessions=SESSIONS, messages=n, size=SIZE),
         })
-        kept = sum(1 for sub in ("new", "cur") for _ in (srv.data / "capture" / sub).iterdir())
+        deadline = time.time() + 10  # retention runs as each message is indexed, just after its 250
+        while (kept := sum(1 for sub in ("new", "cur") for _ in (srv.data / "capture" / sub).iterdir())) > 500 \
+                and time.time() < deadline:
+            time.sleep(0.05)
     finally:
         srv.stop()
         sink.stop()
