@@ -106,14 +106,16 @@ def run(args: Any) -> list[str]:
 
     n = 10_000 if args.quick else 100_000
     reps = 40 if args.quick else 200
-    tmp = Path(tempfile.mkdtemp(prefix="courrier-bench-api-"))
+    keep = os.environ.get("COURRIER_BENCH_API_DIR")  # reuse (or keep) the filled data dir between runs
+    tmp = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="courrier-bench-api-"))
     out: list[str] = []
     proc = None
     try:
         data = tmp / "data"
-        data.mkdir()
-        secs = fill(data, n)
-        out.append(f"filled {n} messages in {secs:.0f} s ({n / secs:.0f}/s, fsync off for filling)")
+        if not (data / "courrier.db").exists():
+            data.mkdir(parents=True, exist_ok=True)
+            secs = fill(data, n)
+            out.append(f"filled {n} messages in {secs:.0f} s ({n / secs:.0f}/s, fsync off for filling)")
         http, smtp = _free_port(), _free_port()
         cfg = tmp / "courrier.toml"
         listen = {k: '""' for k in ("submission", "submissions", "pop3", "pop3s", "imap", "imaps")}
@@ -175,5 +177,6 @@ def run(args: Any) -> list[str]:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
     return out
