@@ -67,10 +67,13 @@ class _Conn:
 class _SessionFailure(Exception):
     """The whole session failed (before or instead of per-recipient answers): try the next host."""
 
-    def __init__(self, outcome: Outcome, next_host: bool = True) -> None:
+    def __init__(self, outcome: Outcome, next_host: bool = True, stale: bool = False,
+                 final: dict[int, Outcome] | None = None) -> None:
         super().__init__(str(outcome))
         self.outcome = outcome
         self.next_host = next_host
+        self.stale = stale  # a cached connection the peer had closed: not an attempt, reconnect
+        self.final = final or {}  # recipients already refused for good in this transaction (RCPT 5xx)
 
 
 @dataclass
@@ -136,23 +139,28 @@ class RemoteDelivery:
             return {i: targets for i, _ in rcpts}
         last: Outcome | None = None
         all_permanent = True
+        final: dict[int, Outcome] = {}
         for host, addresses, port in targets:
             for ip in addresses:
                 try:
-                    return await self._via(host, ip, port, env, message, rcpts, on_attempt)
+                    return {**final, **await self._via(host, ip, port, env, message, rcpts, on_attempt)}
                 except _SessionFailure as f:
-                    on_attempt(everyone, f.outcome)
+                    final.update(f.final)  # RCPT 5xx answers stand; the others go to the next host
+                    rcpts = [(i, r) for i, r in rcpts if i not in final]
+                    everyone = [r.address for _, r in rcpts]
+                    if everyone:
+                        on_attempt(everyone, f.outcome)
                     last = f.outcome
                     all_permanent = all_permanent and f.outcome.permanent
-                    if not f.next_host:
-                        return {i: f.outcome for i, _ in rcpts}
+                    if not f.next_host or not rcpts:
+                        return {**final, **{i: f.outcome for i, _ in rcpts}}
         if last is None:
             last = Outcome(451, "4.4.4", f"no mail exchanger to try for {domain}", host=domain)
             on_attempt(everyone, last)
         elif last.permanent and not all_permanent:
             last = Outcome(451, "4.4.1", f"all mail exchangers failed; last: {last}", host=last.host,
                            address=last.address)
-        return {i: last for i, _ in rcpts}
+        return {**final, **{i: last for i, _ in rcpts}}
 
     # ------------------------------------------------------------------ one host
 
@@ -163,9 +171,10 @@ class RemoteDelivery:
         if conn is not None:
             try:
                 return await self._transaction(conn, env, message, rcpts, on_attempt)
-            except _SessionFailure:
-                # a parked connection the peer closed meanwhile: a fresh connection decides
-                conn.smtp.close()
+            except _SessionFailure as f:
+                if not f.stale:
+                    raise
+                conn.smtp.close()  # a parked connection the peer closed meanwhile: a fresh connection decides
         conn = await self._connect(host, ip, port)
         return await self._transaction(conn, env, message, rcpts, on_attempt)
 
@@ -246,9 +255,11 @@ class RemoteDelivery:
         def out(code: int, text: str) -> Outcome:
             return split_reply(code, text, conn.host, where, conn.tls)
 
+        results: dict[int, Outcome] = {}
+
         def fail(o: Outcome, next_host: bool = True) -> _SessionFailure:
             smtp.close()
-            return _SessionFailure(o, next_host)
+            return _SessionFailure(o, next_host, final={i: r for i, r in results.items() if r.permanent})
 
         eightbit = not message.isascii()
         needs_utf8 = not env.sender.isascii() or any(not r.address.isascii() for _, r in rcpts)
@@ -287,6 +298,11 @@ class RemoteDelivery:
         try:
             try:
                 await smtp.mail(env.sender, options=opts, encoding=enc)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as e:
+                if conn.uses:
+                    smtp.close()
+                    raise _SessionFailure(Outcome(451, "4.4.2", f"cached connection closed: {e}"), stale=True) from None
+                raise
             except aiosmtplib.SMTPSenderRefused as e:
                 o = out(e.code, e.message)
                 if o.permanent:
@@ -294,7 +310,6 @@ class RemoteDelivery:
                     raise _SessionFailure(o, next_host=False) from None
                 raise fail(o) from None
             accepted: list[tuple[int, SpoolRecipient]] = []
-            results: dict[int, Outcome] = {}
             for i, r in rcpts:
                 ropts = []
                 if dsn:

@@ -176,9 +176,9 @@ class Queue:
         close = getattr(self.transport, "close", None)
         if close:
             await close()
-        self.disk.shutdown(wait=True)
-        self.dbx.submit(self.store.close).result()
-        self.dbx.shutdown(wait=True)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.dbx, self.store.close)
+        await loop.run_in_executor(None, lambda: (self.disk.shutdown(wait=True), self.dbx.shutdown(wait=True)))
         log.event("queue.stopped")
 
     async def _loop(self) -> None:
