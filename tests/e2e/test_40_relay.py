@@ -26,11 +26,12 @@ def test_submitted_message_arrives_on_b(server_factory, dns):
     received = m.get_all("Received")
     # b's hop (from a's MTA) on top of a's hop (from the MUA, authenticated)
     assert "by mx.b.test" in received[0] and "mx.a.test" in received[0]
+    assert "using TLSv1." in received[0]  # opportunistic STARTTLS (RFC 3207) to a peer that offers it
     assert "by mx.a.test" in received[1] and "authenticated sender: alice@a.test" in received[1]
     wait_for(lambda: "nothing queued" in a.cli("queue", "list").stdout.lower(), what="empty queue")
     qid = next(line.split("qid=")[1].split()[0] for line in a.log().splitlines() if "queue.queued" in line)
     show = a.cli("queue", "show", qid).stdout
-    assert "sent" in show and "250" in show and "mx.b.test" in show
+    assert "sent" in show and "250" in show and "mx.b.test" in show and "TLSv1." in show
 
 
 def test_second_mx_used_when_first_refuses(server_factory, dns):
