@@ -59,6 +59,9 @@ class Accounts:
     def __init__(self, db_path: Path) -> None:
         self._path = db_path
         self._local = threading.local()
+        self._resolve_cache: dict[str, str | None] = {}
+        self._cache_checked = 0.0
+        self._cache_version: int | None = None
         self._ph = _hasher()
         db.connect(db_path).close()  # create + migrate once
 
@@ -83,9 +86,34 @@ class Accounts:
         rows = self._conn().execute("SELECT address FROM accounts ORDER BY address").fetchall()
         return [a for a in (self.get(r[0]) for r in rows) if a]
 
+    # Lookups on the SMTP hot path (every RCPT) are answered from memory. The cache is dropped whenever the database
+    # changed — PRAGMA data_version moves when any other connection (a `courrier user` command) commits — which is
+    # checked at most every CACHE_CHECK seconds. Why: an SQLite call releases the GIL, and getting it back from the
+    # busy disk threads costs far more than the query.
+    CACHE_CHECK = 0.5
+
     def resolve(self, address: str) -> str | None:
         """The account that receives mail for ``address`` (itself or through an alias), or None."""
         addr = address.lower()
+        now = time.monotonic()
+        cache = self._resolve_cache
+        if now - self._cache_checked > self.CACHE_CHECK:
+            version = self._conn().execute("PRAGMA data_version").fetchone()[0]
+            if version != self._cache_version:
+                cache.clear()
+                self._cache_version = version
+            self._cache_checked = now
+        try:
+            return cache[addr]
+        except KeyError:
+            pass
+        found = self._resolve_uncached(addr)
+        if len(cache) > 100_000:
+            cache.clear()
+        cache[addr] = found
+        return found
+
+    def _resolve_uncached(self, addr: str) -> str | None:
         c = self._conn()
         if c.execute("SELECT 1 FROM accounts WHERE address=?", (addr,)).fetchone():
             return addr
@@ -104,6 +132,7 @@ class Accounts:
     # ------------------------------------------------------------------ changes
 
     def add(self, address: str, password: str, *, is_admin: bool = False, send_as_any: bool = False) -> Account:
+        self._resolve_cache.clear()  # this connection's own writes do not move data_version
         addr = normalize(address)
         if not password:
             raise AccountError("empty password")
@@ -119,6 +148,7 @@ class Accounts:
         return self.get(addr)  # type: ignore[return-value]
 
     def delete(self, address: str) -> None:
+        self._resolve_cache.clear()  # this connection's own writes do not move data_version
         addr = normalize(address)
         if self._conn().execute("DELETE FROM accounts WHERE address=?", (addr,)).rowcount == 0:
             raise AccountError(f"no such account: {addr}")
@@ -141,6 +171,7 @@ class Accounts:
             self._conn().execute("UPDATE accounts SET send_as_any=? WHERE address=?", (int(send_as_any), addr))
 
     def add_alias(self, address: str, alias: str) -> None:
+        self._resolve_cache.clear()  # this connection's own writes do not move data_version
         addr, al = normalize(address), normalize(alias)
         c = self._conn()
         if self.get(addr) is None:
@@ -153,6 +184,7 @@ class Accounts:
             raise AccountError(f"{al} is already an alias") from None
 
     def del_alias(self, address: str, alias: str) -> None:
+        self._resolve_cache.clear()  # this connection's own writes do not move data_version
         addr, al = normalize(address), normalize(alias)
         if self._conn().execute("DELETE FROM aliases WHERE alias=? AND address=?", (al, addr)).rowcount == 0:
             raise AccountError(f"{al} is not an alias of {addr}")

@@ -86,3 +86,21 @@ def test_user_commands(tmp_path):
 def test_help_everywhere(cmd):
     r = run_cli(*cmd)
     assert "Usage:" in r.stdout
+
+
+def test_resolve_cache_sees_changes_from_other_processes(tmp_path):
+    import time
+
+    server_side = Accounts(tmp_path / "courrier.db")
+    cli_side = Accounts(tmp_path / "courrier.db")
+    assert server_side.resolve("late@example.test") is None
+    cli_side.add("late@example.test", "pw")
+    deadline = time.time() + 5
+    while server_side.resolve("late@example.test") is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert server_side.resolve("late@example.test") == "late@example.test"
+    cli_side.delete("late@example.test")
+    deadline = time.time() + 5
+    while server_side.resolve("late@example.test") is not None and time.time() < deadline:
+        time.sleep(0.05)
+    assert server_side.resolve("late@example.test") is None

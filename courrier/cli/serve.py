@@ -19,7 +19,7 @@ def serve(cfg: Config, log_level: str) -> None:
     from courrier.app import StartupError
     from courrier.app import serve as run
 
-    log.setup(log_level)
+    log.setup(log_level, background=True)
     try:
         run(cfg)
     except StartupError as e:
@@ -28,3 +28,5 @@ def serve(cfg: Config, log_level: str) -> None:
         raise Fail(f"permission denied: {e.filename}") from None
     except KeyboardInterrupt:
         pass
+    finally:
+        log.flush()  # every pending log line out before any error line or exit
