@@ -65,10 +65,6 @@ class WebContext:
             self._queue_store = QueueStore(self.cfg.db_path)
         return self._queue_store
 
-    @property
-    def server_mode(self) -> bool:
-        return not self.cfg.capture_mode
-
     async def aclose(self) -> None:
         for c in self.closers:
             await c()

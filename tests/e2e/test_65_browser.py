@@ -168,7 +168,7 @@ def test_inspector_in_chromium(server_factory, tracker, tmp_path):
             # the search box uses Mailpit's syntax
             page.fill("#search", "subject:no-such-thing")
             page.press("#search", "Enter")
-            page.wait_for_function("document.querySelectorAll('#list li').length === 0")
+            wait_for(lambda: page.locator("#list li").count() == 0, what="empty search result")
             page.fill("#search", "from:security@bank.test has:attachment")
             page.press("#search", "Enter")
             page.locator("#list li", has_text="Verify your account").wait_for()

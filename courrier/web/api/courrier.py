@@ -131,16 +131,17 @@ def _log_json(r: Any, qid: str | None = None) -> dict[str, Any]:
 @router.get("/queue", summary="The outbound queue (admin only)")
 async def queue(request: Request) -> Response:
     require_admin(request)
-    rows = await _blocking(ctx(request).queue_store().all)
+    c = ctx(request)
+    rows = await _blocking(lambda: c.queue_store().all())
     return JSONResponse([_queue_json(r) for r in rows])
 
 
 @router.get("/queue/{QID}", summary="One queued message and its delivery attempts (admin only)")
 async def queue_entry(request: Request, QID: str) -> Response:  # noqa: N803
     require_admin(request)
-    qs = ctx(request).queue_store()
-    row = await _blocking(qs.get, QID)
-    history = await _blocking(qs.history, QID)
+    c = ctx(request)
+    row = await _blocking(lambda: c.queue_store().get(QID))
+    history = await _blocking(lambda: c.queue_store().history(QID))
     if row is None and not history:
         raise HTTPException(404, "no such queue entry")
     return JSONResponse({"Entry": _queue_json(row) if row else None,
