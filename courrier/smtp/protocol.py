@@ -218,7 +218,9 @@ class SMTPProtocol(asyncio.Protocol):
     # ------------------------------------------------------------------ timeouts
 
     def _arm_timer(self) -> None:
-        self._timer = self.loop.call_later(5.0, self._check_timeout)
+        # One timer per connection, re-armed for the time left rather than reset on every read (cheaper).
+        self._timer = self.loop.call_later(min(5.0, self.limits.idle_timeout, self.limits.data_timeout),
+                                           self._check_timeout)
 
     def _check_timeout(self) -> None:
         if self._closed:
