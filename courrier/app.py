@@ -145,12 +145,16 @@ class App:
             if self._capture_policy is None:
                 self._capture_policy = CapturePolicy(store=self.capture, cfg=self.cfg.capture, accounts=self.accounts)
             return self._capture_policy
+        policy: Policy
         if listener == "smtp":
-            return MXPolicy(domains=self.cfg.domains, accounts=self.accounts, store=self.store,
-                            inbound_check=self.inbound_check())
-        if listener in ("submission", "submissions"):
-            return self.submission_policy
-        raise LookupError(listener)
+            policy = MXPolicy(domains=self.cfg.domains, accounts=self.accounts, store=self.store,
+                              inbound_check=self.inbound_check())
+        elif listener in ("submission", "submissions"):
+            policy = self.submission_policy
+        else:
+            raise LookupError(listener)
+        policy.pause_switch = lambda: self.paused
+        return policy
 
     @functools.cached_property
     def submission_policy(self) -> SubmissionPolicy:

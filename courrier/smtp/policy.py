@@ -7,6 +7,7 @@ role, the submission role and capture mode are three subclasses of this one inte
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Protocol
 
@@ -84,6 +85,9 @@ class Policy:
         """Called at the end of DATA/BDAT LAST. Returns 250 only once the message is on stable storage."""
         return R.LOCAL_ERROR
 
+    # The inspector's "pause incoming" switch, attached by the app (capture mode keeps its own in the store).
+    pause_switch: Callable[[], bool] | None = None
+
     def paused(self) -> bool:
         """True while incoming mail is paused (the inspector's switch): MAIL answers 451 4.3.2."""
-        return False
+        return self.pause_switch() if self.pause_switch is not None else False
