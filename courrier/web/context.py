@@ -1,7 +1,8 @@
 """Everything the web layer needs from the rest of courrier, gathered once by ``context_from_app``.
 
 Handlers receive this object (``request.app.state.ctx``) instead of reaching into the App: it names exactly what
-the inspector depends on — the config, the accounts, the capture store (through ``MessageSource``), the event hub,
+the inspector depends on — the config, the accounts, the capture store (through ``MessageSource``) or, in server
+mode, the accounts' mailboxes (``MailboxSource``), the event hub,
 the pause switch, the outbound path for ``release``, and runtime counters for ``/api/v1/info``.
 """
 
@@ -19,6 +20,7 @@ from courrier.web.auth import HTTPAuth, load_htpasswd
 
 if TYPE_CHECKING:
     from courrier.app import App
+    from courrier.web.mailboxes import MailboxSource
     from courrier.web.store import MessageSource
 
 
@@ -51,6 +53,7 @@ class WebContext:
     set_paused: Callable[[bool], None]
     relay: Callable[[str, str, list[str], bytes], Awaitable[None]] | None
     relay_description: str = ""
+    mailboxes: MailboxSource | None = None  # server mode: the accounts' Maildirs (``?mailbox=``), see mailboxes.py
     stats: RuntimeStats = field(default_factory=RuntimeStats)
     ready: bool = True
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -109,8 +112,13 @@ def context_from_app(app: App) -> WebContext:
 
     source, hub = source_from_app(app)
     relay, relay_desc = make_relay(app)
+    mailboxes = None
+    if source is None:  # server mode: the inspector shows the accounts' mailboxes (admins only, see auth.py)
+        from courrier.web.mailboxes import MailboxSource
+
+        mailboxes = MailboxSource(app.store, app.accounts)
     ctx = WebContext(cfg=cfg, auth=auth, accounts=app.accounts, source=source, hub=hub, get_paused=get_paused,
-                     set_paused=set_paused, relay=relay, relay_description=relay_desc)
+                     set_paused=set_paused, relay=relay, relay_description=relay_desc, mailboxes=mailboxes)
     if hub is not None:
         hub.subscribe(ctx.stats.on_event)
         if hasattr(hub, "bind"):

@@ -1,7 +1,8 @@
 """``/api/events``: the WebSocket of live events, frames exactly as Mailpit sends them.
 
 Each frame is one JSON object ``{"Type": "new"|"update"|"delete"|"prune"|"truncate"|"stats", "Data": …}`` taken
-from the capture store's event hub. A client that does not keep up (``MAX_BACKLOG`` frames waiting) is
+from the capture store's event hub — or, in server mode, made by ``MailboxView.watch`` for the mailbox chosen with
+``/api/events?mailbox=account/folder`` (default: the admin's own INBOX), woken by the mailbox notifier. A client that does not keep up (``MAX_BACKLOG`` frames waiting) is
 disconnected with 1013 rather than letting its backlog grow without bound; the UI reconnects and reloads.
 """
 
@@ -12,16 +13,29 @@ import json
 from collections import deque
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from courrier.web.mailboxes import MailboxView
 
 MAX_BACKLOG = 1000
 
 
 async def endpoint(ws: WebSocket) -> None:
     ctx = ws.app.state.ctx
+    view = None
+    if ctx.mailboxes is not None:
+        principal = ws.scope.get("state", {}).get("principal")
+        own = principal.user if principal is not None and principal.source == "account" else None
+        try:
+            view = MailboxView(ctx.mailboxes, ws.query_params.get("mailbox"), own)
+            await view.mailbox()
+        except HTTPException:
+            await ws.close(1008)  # policy violation: no such mailbox (or none named)
+            return
     await ws.accept()
     hub = ctx.hub
-    if hub is None:  # no capture store: nothing will ever happen; keep the socket open until the client leaves
+    if hub is None and view is None:  # no capture store: nothing will ever happen; keep the socket open until the client leaves
         try:
             while True:
                 await ws.receive_text()
@@ -39,7 +53,11 @@ async def endpoint(ws: WebSocket) -> None:
             backlog.append(event)
         wake.set()
 
-    hub.subscribe(on_event)
+    watcher = None
+    if view is not None:
+        watcher = asyncio.create_task(view.watch(on_event))
+    else:
+        hub.subscribe(on_event)
 
     async def reader() -> None:
         try:
@@ -63,5 +81,8 @@ async def endpoint(ws: WebSocket) -> None:
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
-        hub.unsubscribe(on_event)
+        if watcher is not None:
+            watcher.cancel()
+        else:
+            hub.unsubscribe(on_event)
         read_task.cancel()

@@ -10,7 +10,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from courrier.web.context import WebContext
+from courrier.web.mailboxes import MailboxView
 from courrier.web.store import MessageSource
+
+MAILBOX_PARAM = "mailbox"
 
 MAX_JSON_BODY = 32 << 20  # /api/v1/send carries base64 attachments
 MAX_LIMIT = 5000
@@ -20,8 +23,15 @@ def ctx(request: Request) -> WebContext:
     return request.app.state.ctx  # type: ignore[no-any-return]
 
 
-def source(request: Request) -> MessageSource:
-    src = ctx(request).source
+def source(request: Request) -> MessageSource | MailboxView:
+    """Where this request's messages come from: the capture store, or (server mode) the mailbox chosen with
+    ``?mailbox=account/folder`` — by default the logged-in admin account's own INBOX."""
+    c = ctx(request)
+    if c.mailboxes is not None:
+        principal = request.scope.get("state", {}).get("principal")
+        own = principal.user if principal is not None and principal.source == "account" else None
+        return MailboxView(c.mailboxes, request.query_params.get(MAILBOX_PARAM), own)
+    src = c.source
     if src is None:
         raise HTTPException(400, "no captured mail here: this server runs without a capture store "
                                  "(start it with `courrier serve --capture`)")

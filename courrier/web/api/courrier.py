@@ -6,6 +6,8 @@
   remote images/styles load only with ``?remote=1``.
 - ``GET|PUT /api/courrier/pause``               the "pause incoming" switch (SMTP answers 451 4.3.2 while paused).
 - ``GET  /api/courrier/accounts``               accounts (admin only).
+- ``GET  /api/courrier/mailboxes``              server mode: every account and its folders, and the default mailbox,
+  for the UI's mailbox picker (``?mailbox=account/folder`` on the Mailpit endpoints); capture mode: ``Mode`` only.
 - ``GET  /api/courrier/queue[/{QID}]``          the outbound queue; one entry with its delivery attempts (admin only).
 - ``GET  /api/courrier/delivery-log?limit=N``   the latest delivery attempts, newest first (admin only).
 
@@ -30,6 +32,7 @@ from courrier.capture.store import iso
 from courrier.web import sanitize
 from courrier.web.api.common import ctx, int_param, json_body, not_found, resolve_or_404, source
 from courrier.web.api.view import cid_urls
+from courrier.web.mailboxes import NO_ENVELOPE
 
 router = APIRouter(prefix="/api/courrier", tags=["courrier"])
 
@@ -46,6 +49,7 @@ async def envelope(request: Request, ID: str) -> Response:  # noqa: N803
     if env is None or msg is None or traced is None:
         raise not_found()
     header_from = msg["From"].get("Address", "")
+    known = env.listener != NO_ENVELOPE  # server mode: a file put there by IMAP APPEND has no envelope to compare
     head = cparse.parse_bytes(traced.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n")
     return JSONResponse({
         "ID": msg_id,
@@ -57,8 +61,8 @@ async def envelope(request: Request, ID: str) -> Response:  # noqa: N803
         "HeaderFrom": msg["From"], "HeaderTo": msg["To"], "HeaderCc": msg["Cc"], "HeaderBcc": msg["Bcc"],
         # RFC 5322 From vs RFC 5321 MAIL FROM: they may legally differ (lists, bounces), but it is exactly what a
         # forger does, so the UI marks it; DomainMismatch is what DMARC alignment (RFC 7489 §3.1) would compare.
-        "FromMismatch": bool(header_from) and header_from.lower() != env.mail_from.lower(),
-        "DomainMismatch": bool(header_from) and _domain(header_from) != _domain(env.mail_from),
+        "FromMismatch": known and bool(header_from) and header_from.lower() != env.mail_from.lower(),
+        "DomainMismatch": known and bool(header_from) and _domain(header_from) != _domain(env.mail_from),
         "AuthenticationResults": [" ".join(str(v).split()) for v in head.get_all("Authentication-Results") or []],
     })
 
@@ -109,6 +113,18 @@ async def accounts(request: Request) -> Response:
     accts = await _blocking(ctx(request).accounts.list)
     return JSONResponse([{"Address": a.address, "Admin": a.is_admin, "SendAsAny": a.send_as_any,
                           "Aliases": list(a.aliases)} for a in accts])
+
+
+@router.get("/mailboxes", summary="Accounts and their folders, for the mailbox picker (admin only)")
+async def mailboxes(request: Request) -> Response:
+    require_admin(request)
+    c = ctx(request)
+    if c.mailboxes is None:
+        return JSONResponse({"Mode": "capture", "Default": "", "Accounts": []})
+    principal = request.scope.get("state", {}).get("principal")
+    own = principal.user.lower() if principal is not None and principal.source == "account" else ""
+    accts = await _blocking(c.mailboxes.mailboxes)
+    return JSONResponse({"Mode": "server", "Default": f"{own}/INBOX" if own else "", "Accounts": accts})
 
 
 def _queue_json(row: Any) -> dict[str, Any]:

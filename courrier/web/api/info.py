@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from courrier import __version__
-from courrier.web.api.common import ctx
+from courrier.web.api.common import ctx, source
 from courrier.web.asgi import json_ok
 
 router = APIRouter(tags=["application"])
@@ -30,10 +30,11 @@ async def info(request: Request) -> Response:
     total = unread = 0
     tags: dict[str, int] = {}
     db, db_size = "", 0
-    if c.source is not None:
-        total, unread = await c.source.counts()
-        tags = await c.source.tag_counts()
-        p = c.source.db_path()
+    if c.source is not None or c.mailboxes is not None:
+        src = source(request)  # server mode: the selected mailbox (?mailbox=, default the admin's INBOX)
+        total, unread = await src.counts()
+        tags = await src.tag_counts()
+        p = src.db_path()
         if p is not None:
             db = str(p)
             try:

@@ -1,5 +1,8 @@
 """``POST /api/v1/send``: Mailpit's JSON message → a MIME message (stdlib ``email``) kept in the capture store.
 
+In server mode there is no capture store, and the API must not become a way around submission's rules (AUTH,
+sender identity): the endpoint answers 400 with a JSON error that says so.
+
 Errors answer ``{"Error": "…"}`` with 400, as Mailpit's spec gives for this endpoint (``JSONErrorResponse``).
 """
 
@@ -21,6 +24,8 @@ from starlette.responses import JSONResponse, Response
 from courrier.web.api.common import ctx, json_body, source
 
 router = APIRouter(tags=["message"])
+SERVER_MODE_SEND = ("sending through the API is not available in server mode: submit mail over SMTP "
+                    "(the submission port) instead")
 
 
 class SendError(ValueError):
@@ -120,6 +125,8 @@ def build_message(data: dict[str, Any], hostname: str) -> tuple[bytes, str, list
 @router.post("/api/v1/send", summary="Send a message")
 async def send(request: Request) -> Response:
     c = ctx(request)
+    if c.mailboxes is not None:  # server mode: nothing to capture into; mail enters through SMTP submission
+        return JSONResponse({"Error": SERVER_MODE_SEND}, 400)
     try:
         data = await json_body(request, required=True)
         raw, mail_from, rcpts = build_message(data, c.cfg.hostname)

@@ -1,4 +1,8 @@
-"""``/api/v1/tags``: Mailpit's tags — list, set on messages, rename, delete."""
+"""``/api/v1/tags``: Mailpit's tags — list, set on messages, rename, delete.
+
+In server mode tags are the IMAP keywords of the selected mailbox's messages (``?mailbox=``), so mail clients see
+them too; rename and delete act on that mailbox.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from starlette.responses import Response
 
 from courrier.web.api.common import json_body, ok, source, str_list
 from courrier.web.asgi import json_ok
+from courrier.web.store import SearchError
 
 router = APIRouter(tags=["tags"])
 
@@ -24,7 +29,10 @@ async def set_tags(request: Request) -> Response:
     ids, tags = str_list(data, "IDs"), str_list(data, "Tags")
     if ids is None or tags is None:
         raise HTTPException(400, "IDs and Tags are required")
-    await source(request).set_tags(ids, [t.strip() for t in tags if t.strip()])
+    try:
+        await source(request).set_tags(ids, [t.strip() for t in tags if t.strip()])
+    except SearchError as e:  # server mode: tags are IMAP keywords, which have a syntax
+        raise HTTPException(400, str(e)) from None
     return ok()
 
 
@@ -34,7 +42,10 @@ async def rename_tag(request: Request, Tag: str) -> Response:  # noqa: N803
     name = data.get("Name")
     if not isinstance(name, str) or not name.strip():
         raise HTTPException(400, "Name: a new tag name is required")
-    await source(request).rename_tag(Tag, name.strip())
+    try:
+        await source(request).rename_tag(Tag, name.strip())
+    except SearchError as e:
+        raise HTTPException(400, str(e)) from None
     return ok()
 
 
