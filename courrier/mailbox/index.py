@@ -76,6 +76,35 @@ def header_end_lf(data: bytes) -> int:
     return len(data) if i < 0 else i + 2
 
 
+UIDVALIDITY_FILE = "courrier-uidvalidity"  # in each Maildir, like Dovecot's dovecot-uidvalidity
+_SENTINEL = "\x00uidvalidity-high-water"  # mbox_folders row keeping the highest UIDVALIDITY of deleted folders
+
+
+def _read_uidvalidity(path: Path) -> int:
+    try:
+        return int((path / UIDVALIDITY_FILE).read_text().strip() or 0)
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return 0
+
+
+def _write_uidvalidity(path: Path, value: int) -> None:
+    """Records the folder's UIDVALIDITY in its Maildir (atomically); a folder that does not exist yet gets none."""
+    if not (path / "cur").is_dir():
+        return
+    tmp = path / "tmp" / f"{UIDVALIDITY_FILE}.{os.getpid()}.{threading.get_ident()}"
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(f"{value}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.rename(tmp, path / UIDVALIDITY_FILE)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
 class _Folder:
     def __init__(self, key: str) -> None:
         self.key = key
@@ -132,6 +161,9 @@ class MailIndex:
         except ValueError:
             return str(p)
 
+    def _path_of(self, key: str) -> Path:
+        return Path(key) if os.path.isabs(key) else self.data_dir / key
+
     def _folder(self, path: Path) -> _Folder:
         k = self.key(path)
         with self._lock:
@@ -145,8 +177,13 @@ class MailIndex:
         row = c.execute("SELECT id, uidvalidity, uidnext, highestmodseq FROM mbox_folders WHERE path=?",
                         (f.key,)).fetchone()
         if row is None:
+            # RFC 3501 §2.3.1.1: a folder that gets UIDs afresh gets a UIDVALIDITY it never had before — above every
+            # value in the index (the sentinel row remembers deleted folders') and above the one recorded in the
+            # Maildir itself, which survives the index being deleted.
             top = c.execute("SELECT MAX(uidvalidity) FROM mbox_folders").fetchone()[0] or 0
-            uidvalidity = max(int(time.time()), top + 1)
+            path = self._path_of(f.key)
+            uidvalidity = max(int(time.time()), top + 1, _read_uidvalidity(path) + 1)
+            _write_uidvalidity(path, uidvalidity)
             cur = c.execute("INSERT INTO mbox_folders(path, uidvalidity, uidnext, highestmodseq) VALUES (?,?,1,1)",
                             (f.key, uidvalidity))
             row = (cur.lastrowid, uidvalidity, 1, 1)
@@ -329,6 +366,12 @@ class MailIndex:
             f.recent_floor = f.uidnext
             return uids
 
+    def recent_uids(self, path: Path) -> set[int]:
+        """The \\Recent UIDs without claiming them: what EXAMINE shows (RFC 3501 §6.3.2 may not change them)."""
+        f = self._folder(path)
+        with f.lock:
+            return {u for u in f.msgs if u >= f.recent_floor}
+
     def recent_count(self, path: Path) -> int:
         """How many messages no session has seen yet (STATUS RECENT), without claiming them."""
         f = self._folder(path)
@@ -342,19 +385,30 @@ class MailIndex:
             return m.file
         return self._scan(path).get(m.base)
 
-    def store_flags(self, path: Path, changes: Iterable[tuple[int, frozenset[str]]]) -> dict[int, Msg]:
-        """Sets each message's flags (renaming the file into cur/ with the new info letters); returns what changed."""
+    def store_flags(self, path: Path, changes: Iterable[tuple[int, frozenset[str]]], mode: str = "set",
+                    current: dict[int, Msg] | None = None) -> dict[int, Msg]:
+        """Changes each message's flags (renaming the file into cur/ with the new info letters); returns what changed.
+
+        ``mode`` "set" replaces the flags, "add"/"remove" apply the given flags to the flags as they are *now*, under
+        the folder lock (RFC 3501 §6.4.6 +FLAGS/-FLAGS), so two sessions changing different flags never undo each
+        other. When ``current`` is given it receives every existing message asked about, changed or not.
+        """
+        if mode not in ("set", "add", "remove"):
+            raise ValueError(f"bad mode {mode!r}")
         f = self._folder(path)
         out: dict[int, Msg] = {}
         with f.lock:
             c = self._begin(f)
             try:
                 f.modseq += 1
-                for uid, new_flags in changes:
+                for uid, given in changes:
                     m = f.msgs.get(uid)
                     if m is None:
                         continue
-                    new_flags = frozenset(x for x in new_flags if x != F.RECENT)
+                    if current is not None:
+                        current[uid] = m
+                    given = frozenset(x for x in given if x != F.RECENT)
+                    new_flags = given if mode == "set" else (m.flags | given if mode == "add" else m.flags - given)
                     if new_flags == m.flags:
                         continue
                     file = self._locate(path, m)
@@ -370,6 +424,8 @@ class MailIndex:
                     nm = replace(m, file=target, flags=new_flags, modseq=f.modseq)
                     self._write(f, c, nm)
                     out[uid] = nm
+                    if current is not None:
+                        current[uid] = nm
                 self._commit(f, c)
             except BaseException:
                 c.execute("ROLLBACK")
@@ -401,17 +457,22 @@ class MailIndex:
                 raise
             return f.uidvalidity, uid
 
-    def expunge(self, path: Path, uids: Iterable[int]) -> list[int]:
-        """Deletes the messages' files and rows; returns the UIDs removed."""
+    def expunge(self, path: Path, uids: Iterable[int], *, only_deleted: bool = False) -> list[int]:
+        """Deletes the messages' files and rows; returns the UIDs removed.
+
+        ``only_deleted``: skip a message that no longer has \\Deleted now (another session may have cleared it since
+        this one last looked: RFC 3501 §6.4.3 removes messages that *have* the flag)."""
         f = self._folder(path)
         done = []
         with f.lock:
+            if only_deleted:
+                self.sync(path)  # flags another program changed on disk count too
             c = self._begin(f)
             try:
                 f.modseq += 1
                 for uid in sorted(set(uids)):
                     m = f.msgs.get(uid)
-                    if m is None:
+                    if m is None or (only_deleted and F.DELETED not in m.flags):
                         continue
                     file = self._locate(path, m)
                     if file is not None:
@@ -502,7 +563,18 @@ class MailIndex:
         f = self._folder(path)
         with f.lock:
             c = self._conn()
-            c.execute("DELETE FROM mbox_folders WHERE path=?", (f.key,))
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                row = c.execute("SELECT uidvalidity FROM mbox_folders WHERE path=?", (f.key,)).fetchone()
+                if row is not None:  # RFC 3501 §2.3.1.1: a re-created folder must not get this UIDVALIDITY again
+                    c.execute("INSERT INTO mbox_folders(path, uidvalidity, uidnext, highestmodseq) VALUES (?,?,0,0) "
+                              "ON CONFLICT(path) DO UPDATE SET uidvalidity=MAX(uidvalidity, excluded.uidvalidity)",
+                              (_SENTINEL, row[0]))
+                c.execute("DELETE FROM mbox_folders WHERE path=?", (f.key,))
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
             with self._lock:
                 self._folders.pop(f.key, None)
 

@@ -75,7 +75,9 @@ async def authenticate(s: Session, tag: str, args: list[Token], uid: bool) -> st
         raise TaggedResult("BAD", "authentication cancelled")  # RFC 3501 §6.2.2
     try:
         raw = base64.b64decode("" if resp.strip() == "=" else resp.strip(), validate=True)
-        _authz, authc, password = raw.decode("utf-8").split("\0")
+        authz, authc, password = raw.decode("utf-8").split("\0")
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise TaggedResult("BAD", "invalid SASL PLAIN response") from None
+    if authz and authz.lower() != authc.lower():  # RFC 4616 §2: acting as another identity needs authorization
+        raise no("[AUTHORIZATIONFAILED] may not act as another user")  # RFC 5530 §3
     return await _login(s, tag, authc, password)

@@ -18,8 +18,6 @@ from courrier.mailbox import folders
 if TYPE_CHECKING:
     from courrier.access.imap.session import Session
 
-PERMANENT = "\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded \\*"
-FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded"
 
 
 def _root(s: Session) -> Path:
@@ -48,13 +46,12 @@ async def _select(s: Session, args: list[Token], readonly: bool) -> str:
     sel = await s.select(name, path, readonly)
     snap = sel.snap
     assert snap is not None
-    s.send(f"* FLAGS ({FLAGS})")
+    s.send_flags(sel)
     s.send(b"* %d EXISTS" % len(sel.uids))
-    s.send(b"* %d RECENT" % len(sel.recent))
+    s.send(b"* %d RECENT" % s.recent_count(sel))
     unseen = next((i for i, u in enumerate(sel.uids, 1) if F.SEEN not in sel.flags[u]), None)
     if unseen:
         s.send(f"* OK [UNSEEN {unseen}] first unseen message")
-    s.send(f"* OK [PERMANENTFLAGS ({'' if readonly else PERMANENT})] flags the client can change")
     s.send(f"* OK [UIDVALIDITY {snap.uidvalidity}] UIDs valid")
     s.send(f"* OK [UIDNEXT {snap.uidnext}] predicted next UID")
     return ("[READ-ONLY] EXAMINE" if readonly else "[READ-WRITE] SELECT") + " completed"
@@ -174,6 +171,14 @@ async def _list(s: Session, args: list[Token], lsub: bool) -> str:
     subs = await s.store.run(s.index.subscriptions, _root(s)) if lsub else None
     entries = await s.store.run(_list_entries, _root(s), subs)
     rx = _pattern(ref, pat)
+    if lsub and "%" in ref + pat:
+        # RFC 3501 §6.3.9: "%" must return an unsubscribed parent of a subscribed name, flagged \Noselect
+        for name in list(entries):
+            parts = name.split(folders.DELIMITER)
+            for k in range(1, len(parts)):
+                parent = folders.DELIMITER.join(parts[:k])
+                if not rx.match(name) and rx.match(parent):
+                    entries.setdefault(parent, {"\\Noselect"})
     for name in sorted(entries, key=lambda n: (n != "INBOX", n)):
         if rx.match(name):
             attrs = " ".join(sorted(entries[name]))
@@ -254,6 +259,8 @@ async def idle(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     deadline = time.monotonic() + IDLE_MAX
     try:
         while not done.done():
+            if s.state == LOGOUT:  # the update pass said BYE (UIDVALIDITY changed)
+                return "IDLE terminated"
             if time.monotonic() > deadline:
                 s.send("* BYE IDLE for too long")
                 s.state = LOGOUT

@@ -43,10 +43,11 @@ async def check(s: Session, tag: str, args: list[Token], uid: bool) -> str:
 async def close(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.4.2: silently expunge \\Deleted messages (unless read-only), then leave the selected state."""
     sel = _sel(s)
+    if args:
+        raise ParseError("CLOSE takes no arguments")
     if not sel.readonly:
-        uids = [u for u in sel.uids if F.DELETED in sel.flags.get(u, ())]
-        if uids:
-            await s.store.run(s.index.expunge, sel.path, uids)
+        # the flags as they are now, not as this session last heard them (another session may have changed them)
+        if await s.store.run(s.index.expunge, sel.path, list(sel.uids), only_deleted=True):
             s.store.notify(sel.path)
     s.deselect()
     return "CLOSE completed"
@@ -67,9 +68,10 @@ async def expunge(s: Session, tag: str, args: list[Token], uid: bool) -> str:
         only = {sel.uids[i - 1] for i in s.resolve(sequence_set(args[0]), True)}
     elif args:
         raise ParseError("EXPUNGE takes no arguments")
-    uids = [u for u in sel.uids if F.DELETED in sel.flags.get(u, ()) and (only is None or u in only)]
-    if uids:
-        await s.store.run(s.index.expunge, sel.path, uids)
+    uids = [u for u in sel.uids if only is None or u in only]
+    # §6.4.3 removes what has \Deleted *now*: the index checks under its lock, so a flag another session just
+    # cleared saves the message even when this session has not heard of the change yet
+    if uids and await s.store.run(s.index.expunge, sel.path, uids, only_deleted=True):
         s.store.notify(sel.path)
     return "EXPUNGE completed"
 
@@ -87,9 +89,10 @@ async def search(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     from courrier.access.imap.session import no
 
     sel = _sel(s)
-    charset, pred = SE.parse(args)
+    charset, rest = SE.split_charset(args)
     if charset is not None and charset not in SE.CHARSETS:
-        raise no(f"[BADCHARSET ({' '.join(SE.CHARSETS)})] unsupported charset")
+        raise no(f"[BADCHARSET ({' '.join(SE.CHARSETS)})] unsupported charset")  # RFC 3501 §6.4.4, §7.1
+    pred = SE.Parser(rest).all()
     view = [(i, u, sel.msgs[u], sel.flags.get(u, frozenset()), u in sel.recent) for i, u in enumerate(sel.uids, 1)]
     max_uid = sel.uids[-1] if sel.uids else 0
 
@@ -115,10 +118,10 @@ async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     items = FE.parse_items(args[1])
     changed: set[int] = set()
     if not sel.readonly and any(i.sets_seen for i in items):
-        todo = [(u, sel.flags[u] | {F.SEEN}) for u in (sel.uids[q - 1] for q in seqs)
+        todo = [(u, frozenset({F.SEEN})) for u in (sel.uids[q - 1] for q in seqs)
                 if F.SEEN not in sel.flags.get(u, ())]
         if todo:
-            done = await s.store.run(s.index.store_flags, sel.path, todo)
+            done = await s.store.run(s.index.store_flags, sel.path, todo, "add")
             for u, m in done.items():
                 sel.flags[u] = m.flags
                 sel.msgs[u] = m
@@ -146,7 +149,8 @@ async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
 async def store(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.4.6: FLAGS, +FLAGS, -FLAGS (.SILENT); the new flags are sent back unless silent."""
     sel = _writable(s)
-    if len(args) != 3 or not isinstance(args[1], Atom):
+    # RFC 3501 §9 store-att-flags: the flags come as a parenthesized list or as atoms separated by spaces
+    if len(args) < 3 or not isinstance(args[1], Atom) or (isinstance(args[2], list) and len(args) > 3):
         raise ParseError("usage: STORE sequence-set (+|-)FLAGS[.SILENT] (flags)")
     seqs = s.resolve(sequence_set(args[0]), uid)
     op = args[1].upper()
@@ -154,23 +158,26 @@ async def store(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     op = op.removesuffix(".SILENT")
     if op not in ("FLAGS", "+FLAGS", "-FLAGS"):
         raise ParseError(f"unknown STORE item {op[:20]}")
-    fl = parse_flags(args[2])
-    fl = frozenset(f for f in fl if f != F.RECENT)
-    changes = []
-    for q in seqs:
-        u = sel.uids[q - 1]
-        cur = sel.flags.get(u, frozenset())
-        new = fl if op == "FLAGS" else (cur | fl if op == "+FLAGS" else cur - fl)
-        changes.append((u, frozenset(new)))
-    done = await s.store.run(s.index.store_flags, sel.path, changes)
-    for u, m in done.items():
-        sel.flags[u] = m.flags
+    fl = parse_flags(args[2] if isinstance(args[2], list) else args[2:])
+    mode = {"FLAGS": "set", "+FLAGS": "add", "-FLAGS": "remove"}[op]
+    current: dict[int, Msg] = {}
+    # +FLAGS/-FLAGS apply to the flags as stored now (under the index lock), not to this session's possibly older
+    # view: two sessions adding different flags at once both win
+    done = await s.store.run(s.index.store_flags, sel.path, [(sel.uids[q - 1], fl) for q in seqs], mode, current)
+    for u, m in current.items():
         sel.msgs[u] = m
+        if silent:  # what the client now believes; a change made elsewhere is then reported by the update pass
+            view = sel.flags.get(u, frozenset())
+            sel.flags[u] = fl if mode == "set" else (view | fl if mode == "add" else view - fl)
+        else:
+            sel.flags[u] = m.flags
     if done:
         s.store.notify(sel.path)
-    if not silent:
+    if not silent:  # §6.4.6: the flags after the change, for each message that still exists
         for q in seqs:
             u = sel.uids[q - 1]
+            if u not in current:
+                continue
             uid_part = b"UID %d " % u if uid else b""
             s.send(b"* %d FETCH (%sFLAGS %s)" % (q, uid_part, W.flags(sel.shown_flags(u))))
     return "STORE completed"

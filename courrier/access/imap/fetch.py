@@ -16,9 +16,11 @@ from courrier.access.imap.parser import Atom, ParseError, Token, format_date_tim
 from courrier.mailbox import mime
 from courrier.mailbox.index import Msg
 
-_SECTION = re.compile(r"^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)\[([^\]]*)\](?:<(\d+)(?:\.(\d+))?>)?$",
-                      re.IGNORECASE)
-_SPEC = re.compile(r"^((?:[1-9]\d*\.)*[1-9]\d*)?\.?(HEADER|HEADER\.FIELDS|HEADER\.FIELDS\.NOT|TEXT|MIME)?"
+# RFC 3501 §9 fetch-att / section / section-partial; part numbers are nz-numbers joined by "."
+_SECTION = re.compile(r"^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)\[([^\]]*)\]"
+                      r"(?:<([0-9]{1,10})(?:\.([0-9]{1,10}))?>)?$", re.IGNORECASE)
+_SPECS = r"HEADER\.FIELDS\.NOT|HEADER\.FIELDS|HEADER|TEXT|MIME"
+_SPEC = re.compile(rf"^(?:((?:[1-9][0-9]{{0,8}}\.)*[1-9][0-9]{{0,8}})(?:\.({_SPECS}))?|({_SPECS}))?"
                    r"(?:\s+\((.*)\))?$", re.IGNORECASE)
 SIMPLE = {"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", "BODYSTRUCTURE", "UID",
           "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
@@ -74,18 +76,20 @@ def _section(t: str) -> Item:
     if not s:
         raise ParseError(f"bad section {m.group(2)[:40]!r}")
     part = tuple(int(x) for x in s.group(1).split(".")) if s.group(1) else ()
-    spec = (s.group(2) or "").upper()
+    spec = (s.group(2) or s.group(3) or "").upper()
     fields: tuple[str, ...] = ()
     if spec.startswith("HEADER.FIELDS"):
-        if s.group(3) is None or not s.group(3).split():
+        if s.group(4) is None or not s.group(4).split():
             raise ParseError("HEADER.FIELDS needs a list of field names")
-        fields = tuple(x.strip('"') for x in s.group(3).split())
-    elif s.group(3) is not None:
+        fields = tuple(x.strip('"') for x in s.group(4).split())
+    elif s.group(4) is not None:
         raise ParseError("field list only after HEADER.FIELDS")
     if spec == "MIME" and not part:
         raise ParseError("MIME needs a part number")
     partial = None
     if m.group(3) is not None:
+        if m.group(4) is not None and int(m.group(4)) == 0:
+            raise ParseError("partial length must be non-zero")  # RFC 3501 §9 section-partial: nz-number
         partial = (int(m.group(3)), int(m.group(4)) if m.group(4) is not None else None)
     sect = ".".join(map(str, part))
     if spec:
@@ -253,20 +257,69 @@ def resolve(root: mime.Part, nums: tuple[int, ...]) -> mime.Part | None:
 # ---------------------------------------------------------------------------- ENVELOPE / BODYSTRUCTURE
 
 
+def _split_groups(text: str) -> list[tuple[str | None, str]]:
+    """An address-list → [(group name or None, its addresses' text)], in order (RFC 5322 §3.4 group syntax).
+
+    Quoted strings, comments and angle brackets are skipped over so a ``:`` or ``;`` inside them is not syntax."""
+    out: list[tuple[str | None, str]] = []
+    buf: list[str] = []
+    group: str | None = None
+    depth = 0
+    quoted = angle = esc = False
+    for ch in text:
+        if esc:
+            esc = False
+        elif quoted:
+            esc, quoted = ch == "\\", ch != '"'
+        elif depth:
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            esc = ch == "\\"
+        elif ch == '"':
+            quoted = True
+        elif ch == "(":
+            depth = 1
+        elif ch == "<":
+            angle = True
+        elif ch == ">":
+            angle = False
+        elif ch == ":" and not angle and group is None:
+            head, _, name = "".join(buf).rpartition(",")
+            if head.strip():
+                out.append((None, head))
+            group, buf = name.strip(), []
+            continue
+        elif ch == ";" and not angle and group is not None:
+            out.append((group, "".join(buf)))
+            group, buf = None, []
+            continue
+        buf.append(ch)
+    if group is not None:  # an unterminated group still ends
+        out.append((group, "".join(buf)))
+    elif "".join(buf).strip(" ,\t"):
+        out.append((None, "".join(buf)))
+    return out
+
+
 def _addresses(value: bytes | None) -> bytes:
-    """RFC 3501 §7.4.2 address list: ((name adl mailbox host) …) or NIL."""
+    """RFC 3501 §7.4.2 address list: ((name adl mailbox host) …) or NIL; a group is framed by (NIL NIL name NIL)
+    and (NIL NIL NIL NIL)."""
     if value is None:
         return b"NIL"
     text = value.decode("utf-8", "surrogateescape")
-    pairs = email.utils.getaddresses([text])
     items = []
-    for name, addr in pairs:
-        if not addr and not name:
-            continue
-        local, at, host = addr.rpartition("@")
-        if not at:
-            local, host = addr, ""
-        items.append(b"(" + b" ".join([_enc(name), b"NIL", _enc(local), _enc(host)]) + b")")
+    for group, chunk in _split_groups(text):
+        if group is not None:
+            name = group[1:-1] if len(group) > 1 and group[0] == group[-1] == '"' else group
+            items.append(b"(NIL NIL " + _enc(name) + b" NIL)")
+        for name, addr in email.utils.getaddresses([chunk]):
+            if not addr and not name:
+                continue
+            local, at, host = addr.rpartition("@")
+            if not at:
+                local, host = addr, ""
+            items.append(b"(" + b" ".join([_enc(name), b"NIL", _enc(local), _enc(host)]) + b")")
+        if group is not None:
+            items.append(b"(NIL NIL NIL NIL)")
     return b"(" + b"".join(items) + b")" if items else b"NIL"  # RFC 3501 §9: "(" 1*address ")", no spaces
 
 

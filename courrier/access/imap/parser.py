@@ -13,6 +13,7 @@ import datetime
 import re
 
 LITERAL = re.compile(rb"\{(\d{1,12})(\+?)\}$")
+MAX_NUMBER = 4294967295  # RFC 3501 §9 number: unsigned 32-bit
 
 
 class ParseError(Exception):
@@ -146,7 +147,7 @@ def atom(tok: Token, what: str) -> str:
 
 
 def number(tok: Token, what: str = "number") -> int:
-    if not isinstance(tok, Atom) or not tok.isdigit() or len(tok) > 10:
+    if not isinstance(tok, Atom) or not tok.isascii() or not tok.isdigit() or len(tok) > 10 or int(tok) > MAX_NUMBER:
         raise ParseError(f"expected {what}")
     return int(tok)
 
@@ -157,7 +158,7 @@ def want(args: list[Token], n: int, usage: str) -> None:
 
 
 SeqSet = list[tuple[int | None, int | None]]  # None is "*"
-_SEQ = re.compile(r"^(\d+|\*)(?::(\d+|\*))?$")
+_SEQ = re.compile(r"^([0-9]{1,10}|\*)(?::([0-9]{1,10}|\*))?$")
 
 
 def sequence_set(tok: Token) -> SeqSet:
@@ -173,6 +174,8 @@ def sequence_set(tok: Token) -> SeqSet:
         b = a if m.group(2) is None else (None if m.group(2) == "*" else int(m.group(2)))
         if a == 0 or b == 0:
             raise ParseError("0 is not a valid message number")
+        if (a or 0) > MAX_NUMBER or (b or 0) > MAX_NUMBER:
+            raise ParseError("message number too large")
         out.append((a, b))
     return out
 

@@ -197,10 +197,21 @@ class Parser:
         raise ParseError(f"unknown search key {t[:30]!r}")
 
 
+def split_charset(toks: list[Token]) -> tuple[str | None, list[Token]]:
+    """``CHARSET x`` may lead (RFC 3501 §6.4.4); it is checked before the keys are parsed, so an unknown charset
+    gets NO [BADCHARSET] even when its strings are not UTF-8."""
+    if toks and isinstance(toks[0], Atom) and toks[0].upper() == "CHARSET":
+        if len(toks) < 2:
+            raise ParseError("missing charset")
+        try:
+            charset = astring(toks[1], "charset").upper()
+        except ParseError:
+            charset = "?"
+        return charset, toks[2:]
+    return None, toks
+
+
 def parse(toks: list[Token]) -> tuple[str | None, Pred]:
-    """Returns (charset, predicate); ``CHARSET x`` may lead (RFC 3501 §6.4.4)."""
-    charset = None
-    if len(toks) >= 2 and isinstance(toks[0], Atom) and toks[0].upper() == "CHARSET":
-        charset = astring(toks[1]).upper()
-        toks = toks[2:]
-    return charset, Parser(toks).all()
+    """Returns (charset, predicate)."""
+    charset, rest = split_charset(toks)
+    return charset, Parser(rest).all()

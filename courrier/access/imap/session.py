@@ -34,7 +34,10 @@ MAX_ERRORS = 10
 AUTHENTICATED_TIMEOUT = 1800.0  # RFC 3501 §5.4: at least 30 minutes once logged in
 IDLE_RESCAN = 2.0  # seconds between rescans while IDLE, for changes made by other processes
 IDLE_MAX = 1740.0  # RFC 2177 §3: clients re-issue IDLE within 29 minutes
-_TAG = re.compile(rb"^([\x21\x23\x24\x26\x27\x2c-\x5a\x5e-\x7a\x7c\x7e]+) ")  # RFC 3501 §9 tag: ASTRING-CHAR but "+"
+# RFC 3501 §9 tag = 1*<any ASTRING-CHAR except "+">: printable ASCII but ( ) { % * " \\ + (and "]" is allowed)
+_TAG = re.compile(rb"^([\x21\x23\x24\x26\x27\x2c-\x5b\x5d-\x7a\x7c-\x7e]+) ")
+MAX_LITERALS_TOTAL = 1 << 20  # octets of all literals in one command other than APPEND (a LOGIN, a SEARCH...)
+SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded"  # $Forwarded: the Maildir P letter
 
 
 class TaggedResult(Exception):
@@ -63,6 +66,7 @@ class Selected:
     msgs: dict[int, Msg] = field(default_factory=dict)
     flags: dict[int, frozenset[str]] = field(default_factory=dict)
     recent: set[int] = field(default_factory=set)
+    keywords: frozenset[str] = frozenset()  # announced in the last FLAGS response (RFC 3501 §7.2.6)
     snap: Snapshot | None = None
     dirty: asyncio.Event = field(default_factory=asyncio.Event)
     unsubscribe: Callable[[], None] | None = None
@@ -74,6 +78,15 @@ class Selected:
     def shown_flags(self, uid: int) -> frozenset[str]:
         f = self.flags.get(uid, frozenset())
         return f | {F.RECENT} if uid in self.recent else f
+
+
+def keywords_of(snap: Snapshot) -> frozenset[str]:
+    out: set[str] = set()
+    for m in snap.messages:
+        for f in m.flags:
+            if not f.startswith("\\"):
+                out.add(f)
+    return frozenset(out)
 
 
 class IMAPServer:
@@ -146,6 +159,7 @@ class Session:
         parts: list[bytes] = []
         literals: list[bytes] = []
         size = 0
+        total = 0  # literal octets so far: many small literals are bounded too, not only each one
         first = b""
         while True:
             line = await self.readline()
@@ -162,8 +176,10 @@ class Session:
             words = first.split(b" ", 3)
             is_append = len(words) > 1 and words[1].upper() == b"APPEND"
             limit = self.server.limits.max_message_size if is_append else MAX_LITERAL
-            if n > limit:
+            budget = self.server.limits.max_message_size + MAX_LITERAL if is_append else MAX_LITERALS_TOTAL
+            if n > limit or total + n > budget:
                 raise LiteralTooBig(n, sync)
+            total += n
             parts.append(line[:m.start()] + b"\x00")
             if sync:
                 self.send(b"+ Ready for literal data")
@@ -237,9 +253,18 @@ class Session:
                         self.bad(tag, e.text)
                     else:
                         self.send(f"{tag} {e.status} {e.text}")
+                except LineTooLong:  # a continuation line (AUTHENTICATE) beyond the limit
+                    self.send("* BYE line too long")
+                    break
+                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+                    raise
                 except OSError as e:
                     log.event("imap.storage_error", level="error", user=self.user, error=str(e))
                     self.send(f"{tag} NO [SERVERBUG] storage error")
+                except Exception as e:  # noqa: BLE001 - a bug must cost one command, never the server or a hang
+                    log.event("imap.bug", level="error", user=self.user, error=repr(e)[:300])
+                    self.send(f"{tag} NO [SERVERBUG] internal error")
+                    self.errors += 1
                 if self.errors >= MAX_ERRORS:
                     self.send("* BYE too many errors")
                     break
@@ -281,8 +306,9 @@ class Session:
             sel.msgs[m.uid] = m
             sel.flags[m.uid] = m.flags
         sel.snap = snap
-        if not readonly:
-            sel.recent = await self.store.run(self.index.claim_recent, path)
+        sel.keywords = keywords_of(snap)
+        # RFC 3501 §2.3.2 / §6.3.2: SELECT claims \Recent; EXAMINE shows it but may not take it from others
+        sel.recent = await self.store.run(self.index.recent_uids if readonly else self.index.claim_recent, path)
         sel.unsubscribe = self.store.subscribe(path, sel.dirty.set)
         self.selected = sel
         self.state = SELECTED
@@ -324,16 +350,34 @@ class Session:
                     sel.flags[m.uid] = m.flags
                     self.send(b"* %d FETCH (UID %d FLAGS %s)" % (sel.seq_of(m.uid), m.uid,
                                                                   W.flags(sel.shown_flags(m.uid))))
+        kw = keywords_of(snap)
+        if not kw <= sel.keywords:  # RFC 3501 §7.2.6: a keyword new to the mailbox is announced in FLAGS
+            sel.keywords |= kw
+            self.send_flags(sel)
         if new:
             for m in new:
                 sel.uids.append(m.uid)
                 sel.msgs[m.uid] = m
                 sel.flags[m.uid] = m.flags
-            if not sel.readonly:
-                sel.recent |= await self.store.run(self.index.claim_recent, sel.path)
+            fresh = await self.store.run(self.index.recent_uids if sel.readonly else self.index.claim_recent,
+                                         sel.path)
+            sel.recent |= fresh
             self.send(b"* %d EXISTS" % len(sel.uids))
-            self.send(b"* %d RECENT" % len(sel.recent))
+            self.send(b"* %d RECENT" % self.recent_count(sel))
         sel.snap = None if pending else snap
+
+    @staticmethod
+    def recent_count(sel: Selected) -> int:
+        """\\Recent messages in the client's view (a UID claimed just ahead of its EXISTS is counted later)."""
+        return sum(1 for u in sel.uids if u in sel.recent)
+
+    def send_flags(self, sel: Selected) -> None:
+        """FLAGS and PERMANENTFLAGS (RFC 3501 §7.2.6, §7.1): the defined flags plus the keywords in use; ``\\*``
+        says the client may create keywords (they are kept in the index)."""
+        defined = " ".join([SYSTEM_FLAGS, *sorted(sel.keywords - {F.FORWARDED})])
+        permanent = "" if sel.readonly else defined + " \\*"
+        self.send(f"* FLAGS ({defined})")
+        self.send(f"* OK [PERMANENTFLAGS ({permanent})] flags the client can change")
 
     def resolve(self, sset: P.SeqSet, uid: bool) -> list[int]:
         """A sequence set → sorted message sequence numbers in the view (RFC 3501 §6.4.8 for UID sets)."""

@@ -29,6 +29,11 @@ from courrier.mailbox.index import Msg, to_crlf
 from courrier.mailbox.store import MailStore
 
 _UIDL_OK = re.compile(r"^[\x21-\x7e]{1,70}$")
+DISCARD_MAX = 1 << 20  # octets of one over-long line thrown away before the session is closed
+
+
+class LineTooLong(Exception):
+    """A line over the limit was read and discarded: answer -ERR and go on."""
 
 
 class POP3Server:
@@ -78,27 +83,57 @@ class POP3Session:
             self.writer.write((line.encode() if isinstance(line, str) else line) + b"\r\n")
 
     async def readline(self, limit: int = MAX_LINE) -> bytes | None:
+        """One line without its CRLF; None when the session must end (EOF, idle timeout, an endless line).
+
+        A line longer than ``limit`` raises :class:`LineTooLong` once it has been read and thrown away, so the
+        caller answers -ERR and the session goes on (RFC 2449 §4 bounds command lines; we never buffer more)."""
         try:
-            line = await asyncio.wait_for(self.reader.readuntil(b"\n"), self.server.idle_timeout)
+            line = await asyncio.wait_for(self._read_bounded(), self.server.idle_timeout)
         except TimeoutError:
-            self.send(R.TIMEOUT)
-            return None
-        except asyncio.LimitOverrunError:
-            self.send(R.LINE_TOO_LONG)
+            self.send(R.TIMEOUT)  # RFC 1939 §3: autologout timer, without entering UPDATE
             return None
         except asyncio.IncompleteReadError:
             return None
-        if len(line) > limit:
+        if line is None:
             self.send(R.LINE_TOO_LONG)
             return None
+        if len(line) > limit:
+            raise LineTooLong
         return line.rstrip(b"\r\n")
+
+    async def _read_bounded(self) -> bytes | None:
+        """Reads to LF; a line beyond the stream's buffer is skipped (LineTooLong) up to DISCARD_MAX octets, beyond
+        that None (the client is not speaking POP3)."""
+        dropped = 0
+        while True:
+            try:
+                line = await self.reader.readuntil(b"\n")
+            except asyncio.LimitOverrunError as e:
+                if dropped > DISCARD_MAX:
+                    return None
+                n = max(e.consumed, 1)
+                await self.reader.readexactly(n)
+                dropped += n
+                continue
+            if dropped:
+                raise LineTooLong
+            return line
 
     async def run(self) -> None:
         self.send(R.GREETING)
         try:
             while not self.done:
                 await self.writer.drain()
-                line = await self.readline(MAX_AUTH_LINE)
+                try:
+                    line = await self.readline(MAX_AUTH_LINE)  # AUTH with an initial response may be long
+                    if len(line or b"") > MAX_LINE and not line[:5].upper().startswith(b"AUTH "):  # RFC 2449 §4
+                        raise LineTooLong
+                except LineTooLong:
+                    self.error(R.LINE_TOO_LONG)
+                    if self.errors >= MAX_ERRORS:
+                        self.send(R.TOO_MANY_ERRORS)
+                        break
+                    continue
                 if line is None:
                     break
                 verb, _, arg = line.decode("utf-8", "replace").partition(" ")
@@ -203,7 +238,11 @@ class POP3Session:
         if not initial:
             self.send("+ ")
             await self.writer.drain()
-            line = await self.readline(MAX_AUTH_LINE)
+            try:
+                line = await self.readline(MAX_AUTH_LINE)
+            except LineTooLong:
+                self.error(R.LINE_TOO_LONG)
+                return
             if line is None:
                 self.done = True
                 return
@@ -213,9 +252,12 @@ class POP3Session:
             return
         try:
             raw = base64.b64decode(initial.strip() if initial.strip() != "=" else "", validate=True)
-            _authz, authc, password = raw.decode("utf-8").split("\0")
+            authz, authc, password = raw.decode("utf-8").split("\0")
         except (binascii.Error, ValueError, UnicodeDecodeError):
             self.error(R.SYNTAX)
+            return
+        if authz and authz.lower() != authc.lower():  # RFC 4616 §2: no acting as another user
+            self.error(R.AUTHZ_FAILED)
             return
         await self.login(authc, password)
 
@@ -338,13 +380,13 @@ class POP3Session:
         if data is None:
             return
         crlf = to_crlf(data)
-        i = crlf.find(b"\r\n\r\n")
-        if i < 0:
-            out = crlf
+        i = 0 if crlf.startswith(b"\r\n") else crlf.find(b"\r\n\r\n") + 2  # an empty header: the body starts at once
+        if i < 2 and not crlf.startswith(b"\r\n"):
+            out = crlf  # no blank line: it is all header
         else:
-            head, body = crlf[:i + 4], crlf[i + 4:]
+            head, body = crlf[:i + 2], crlf[i + 2:]
             lines = body.split(b"\r\n")
-            n = int(parts[1])
+            n = int(parts[1])  # TOP n 0: the header and the blank line only
             out = head + b"\r\n".join(lines[:n]) + (b"\r\n" if n and n < len(lines) else b"")
         self.send(R.MSG_FOLLOWS)
         self.send_multiline(out)

@@ -26,6 +26,7 @@ TLS_ACTIVE = "-ERR TLS already active"
 TLS_UNAVAILABLE = "-ERR TLS not available"
 USER_FIRST = "-ERR USER first"
 AUTH_FAILED = "-ERR [AUTH] authentication failed"  # RFC 3206 §4
+AUTHZ_FAILED = "-ERR [AUTH] may not act as another user"  # RFC 4616 §2 authorization identity
 PLAINTEXT_DISABLED = "-ERR [AUTH] plain-text login requires TLS (use STLS)"  # RFC 2595 §2.1
 TOO_MANY_FAILURES = "-ERR [SYS/TEMP] too many authentication failures, try later"  # RFC 3206 §4
 IN_USE = "-ERR [IN-USE] maildrop is locked by another session"  # RFC 2449 §8.1.1
