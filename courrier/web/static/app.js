@@ -3,7 +3,8 @@
 "use strict";
 
 const PAGE = 50;
-const state = { start: 0, query: "", total: 0, count: 0, selected: null, remote: false, tab: "html", messages: [] };
+const state = { start: 0, query: "", total: 0, count: 0, selected: null, remote: false, tab: "html", messages: [],
+                mailbox: "", accounts: [], ws: null };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs, ...children) {
@@ -29,14 +30,52 @@ function addrs(list) { return (list || []).map(addr).join(", "); }
 function when(iso) { const d = new Date(iso); return isNaN(d) ? "" : d.toLocaleString(); }
 function size(n) { return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} kB` : `${(n / 1048576).toFixed(1)} MB`; }
 
+// ---------------------------------------------------------------- mailbox (server mode)
+
+// In server mode the list, search, bulk actions and live events are about one mailbox ("account/folder"), passed as
+// ?mailbox=; message IDs say where they live, so per-message URLs need nothing more. Capture mode: no parameter.
+function mbq(sep) { return state.mailbox ? `${sep}mailbox=${encodeURIComponent(state.mailbox)}` : ""; }
+
+async function loadMailboxes() {
+  let data;
+  try { data = await api("GET", "/api/courrier/mailboxes"); } catch (e) { return; }
+  if (data.Mode !== "server") return;
+  state.accounts = data.Accounts;
+  const [acct] = (data.Default || "").split("/");
+  const account = state.accounts.find((a) => a.Address === acct) || state.accounts[0];
+  if (!account) return;
+  $("mb-account").replaceChildren(...state.accounts.map((a) => el("option", { value: a.Address }, a.Address)));
+  $("mb-account").value = account.Address;
+  fillFolders("INBOX");
+  $("mailbox-picker").hidden = false;
+}
+
+function fillFolders(folder) {
+  const account = state.accounts.find((a) => a.Address === $("mb-account").value);
+  const names = account ? account.Folders : ["INBOX"];
+  $("mb-folder").replaceChildren(...names.map((f) => el("option", { value: f }, f)));
+  $("mb-folder").value = names.includes(folder) ? folder : names[0];
+  state.mailbox = `${$("mb-account").value}/${$("mb-folder").value}`;
+}
+
+function switchMailbox() {
+  state.start = 0; state.selected = null; state.messages = [];
+  $("view").hidden = true;
+  renderList();
+  loadList();
+  connect();  // the live events of the new mailbox; the old socket is closed without reconnecting
+}
+
 // ---------------------------------------------------------------- list
 
 async function loadList() {
   const q = state.query;
-  const url = q ? `/api/v1/search?query=${encodeURIComponent(q)}&start=${state.start}&limit=${PAGE}`
-                : `/api/v1/messages?start=${state.start}&limit=${PAGE}`;
+  const url = (q ? `/api/v1/search?query=${encodeURIComponent(q)}&start=${state.start}&limit=${PAGE}`
+                 : `/api/v1/messages?start=${state.start}&limit=${PAGE}`) + mbq("&");
+  const mb = state.mailbox;
   let data;
   try { data = await api("GET", url); } catch (e) { $("counts").textContent = e.message; return; }
+  if (mb !== state.mailbox || q !== state.query) return;  // the user moved on meanwhile
   state.messages = data.messages || [];
   state.total = data.total; state.count = data.messages_count;
   renderList();
@@ -93,7 +132,8 @@ async function openMessage(id) {
 }
 
 function renderEnvelope(msg, env) {
-  $("env-from").textContent = env.MailFrom ? `<${env.MailFrom}>` : "<> (null sender)";
+  const none = env.Listener === "mailbox";  // server mode: stored by IMAP APPEND or a copy, never over SMTP
+  $("env-from").textContent = none ? "— (not received over SMTP)" : env.MailFrom ? `<${env.MailFrom}>` : "<> (null sender)";
   $("hdr-from").textContent = addr(msg.From);
   $("env-rcpt").textContent = env.RcptTo.map((r) => `<${r}>`).join(", ");
   $("hdr-to").textContent = addrs(msg.To);
@@ -129,13 +169,19 @@ function loadFrame() {
 
 function connect() {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${proto}//${location.host}/api/events`);
-  ws.addEventListener("open", () => { $("status").textContent = "live"; $("status").classList.add("live"); loadList(); });
-  ws.addEventListener("close", () => {
-    $("status").textContent = "offline"; $("status").classList.remove("live");
-    setTimeout(connect, 2000);
+  const old = state.ws;
+  const ws = state.ws = new WebSocket(`${proto}//${location.host}/api/events${mbq("?")}`);
+  if (old) old.close();
+  ws.addEventListener("open", () => {
+    if (ws !== state.ws) return;
+    $("status").textContent = "live"; $("status").classList.add("live"); loadList();
   });
-  ws.addEventListener("message", (ev) => onEvent(JSON.parse(ev.data)));
+  ws.addEventListener("close", () => {
+    if (ws !== state.ws) return;  // replaced by a mailbox switch
+    $("status").textContent = "offline"; $("status").classList.remove("live");
+    setTimeout(() => { if (ws === state.ws) connect(); }, 2000);
+  });
+  ws.addEventListener("message", (ev) => { if (ws === state.ws) onEvent(JSON.parse(ev.data)); });
 }
 
 function onEvent(e) {
@@ -173,7 +219,7 @@ function onEvent(e) {
 
 // ---------------------------------------------------------------- wiring
 
-function init() {
+async function init() {
   $("search-form").addEventListener("submit", (ev) => {
     ev.preventDefault(); state.query = $("search").value.trim(); state.start = 0; loadList();
   });
@@ -182,9 +228,14 @@ function init() {
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
   $("remote-btn").addEventListener("click", () => { state.remote = true; loadFrame(); });
   $("delete-all").addEventListener("click", async () => {
-    if (confirm("Delete all messages?")) { await api("DELETE", "/api/v1/messages", {}); loadList(); }
+    const what = state.mailbox ? `all messages of ${state.mailbox}` : "all messages";
+    if (confirm(`Delete ${what}?`)) { await api("DELETE", `/api/v1/messages${mbq("?")}`, {}); loadList(); }
   });
-  $("mark-all-read").addEventListener("click", async () => { await api("PUT", "/api/v1/messages", { Read: true }); loadList(); });
+  $("mark-all-read").addEventListener("click", async () => {
+    await api("PUT", `/api/v1/messages${mbq("?")}`, { Read: true }); loadList();
+  });
+  $("mb-account").addEventListener("change", () => { fillFolders("INBOX"); switchMailbox(); });
+  $("mb-folder").addEventListener("change", () => { fillFolders($("mb-folder").value); switchMailbox(); });
   $("msg-delete").addEventListener("click", async () => {
     await api("DELETE", "/api/v1/messages", { IDs: [state.selected] });
     $("view").hidden = true; state.selected = null; loadList();
@@ -205,6 +256,7 @@ function init() {
     ev.target.checked = r.Paused;
   });
   api("GET", "/api/courrier/pause").then((r) => { $("pause").checked = r.Paused; }).catch(() => {});
+  await loadMailboxes();  // server mode: pick the mailbox before the first list and socket
   loadList();
   connect();
 }
