@@ -16,7 +16,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from courrier.web.mailboxes import MailboxView
+from courrier.web.mailview import MailboxView
 
 MAX_BACKLOG = 1000
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from courrier.web.context import WebContext
-from courrier.web.mailboxes import MailboxView
+from courrier.web.mailview import MailboxView
 from courrier.web.store import MessageSource
 
 MAILBOX_PARAM = "mailbox"
