@@ -238,9 +238,10 @@ class Session:
                         raise ParseError(f"unknown command {name[:20]}")
                     if self.state not in cmd.states:
                         raise TaggedResult("BAD", f"{name} not allowed now")
-                    sel = self.selected
-                    if sel is not None and sel.snap is None and (uid or cmd.expunge_ok):
-                        await self.updates(allow_expunge=True)  # report held-back EXPUNGEs before UIDs are used
+                    if self.selected is not None and SELECTED in cmd.states and len(cmd.states) == 1:
+                        # the view is brought up to date first, so FETCH/STORE/SEARCH work on current flags and
+                        # messages; held-back EXPUNGEs go out now unless the command forbids them (§7.4.1)
+                        await self.updates(allow_expunge=uid or cmd.expunge_ok)
                     text_ok = await cmd.handler(self, tag, args, uid)
                     if self.state == SELECTED:
                         await self.updates(allow_expunge=uid or cmd.expunge_ok)
