@@ -192,7 +192,7 @@ def test_admin_reads_bobs_mailbox_consistently_with_imap(srv):
         assert ids["first report"] in {m["ID"] for m in again["messages"]}
 
 
-def test_non_admins_are_refused_and_send_is_not_available(srv):
+def test_refusals_release_info_and_pause(srv):
     deliver(srv, "private")
     with api(srv, auth=(BOB, "bobpw")) as bob:
         assert bob.get("/api/v1/messages", params=BOB_INBOX).status_code == 401
@@ -209,6 +209,18 @@ def test_non_admins_are_refused_and_send_is_not_available(srv):
         assert r.status_code == 200, r.text
         carol = wait_list(c, 1, {"mailbox": "carol@example.test"})
         assert carol["messages"][0]["Subject"] == "private"
+        # /api/v1/info counts the chosen mailbox
+        info = c.get("/api/v1/info", params=BOB_INBOX).json()
+        Shapes().check(info, Shapes().definition("AppInformation"))
+        assert (info["Messages"], info["Unread"]) == (1, 1)
+        # the "pause incoming" switch holds the MX role in server mode too
+        assert c.put("/api/courrier/pause", json={"Paused": True}).json() == {"Paused": True}
+        with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=10) as s:
+            s.ehlo("client.test")
+            assert s.mail("x@sender.test")[0] == 451
+        assert c.put("/api/courrier/pause", json={"Paused": False}).json() == {"Paused": False}
+        deliver(srv, "after the pause")
+        wait_list(c, 2, BOB_INBOX)
 
 
 async def test_new_events_for_the_chosen_mailbox(srv):

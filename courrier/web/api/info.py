@@ -6,6 +6,7 @@ import os
 import time
 
 from fastapi import APIRouter
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -31,10 +32,13 @@ async def info(request: Request) -> Response:
     tags: dict[str, int] = {}
     db, db_size = "", 0
     if c.source is not None or c.mailboxes is not None:
-        src = source(request)  # server mode: the selected mailbox (?mailbox=, default the admin's INBOX)
-        total, unread = await src.counts()
-        tags = await src.tag_counts()
-        p = src.db_path()
+        try:  # server mode: the selected mailbox (?mailbox=, default the admin's INBOX); none named: zeros
+            src = source(request)
+            total, unread = await src.counts()
+            tags = await src.tag_counts()
+        except HTTPException:
+            src = None
+        p = src.db_path() if src is not None else c.cfg.db_path
         if p is not None:
             db = str(p)
             try:
