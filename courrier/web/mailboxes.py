@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from courrier.mailbox.store import MailStore
 
 SUMMARY_BYTES = 1 << 20  # a summary (attachments, snippet) is parsed from at most this much of the file
-CACHE_ENTRIES = 20000
+CACHE_ENTRIES = 50000  # parsed summaries (a few hundred bytes each)
+TEXT_CACHE_BYTES = 32 << 20  # decoded body texts kept for plain-word searches
 MAX_ID = 1024
 NO_ENVELOPE = "mailbox"  # CapturedEnvelope.listener when the file has no Return-Path (IMAP APPEND, a copy)
 KEYWORD = re.compile(r"^[^\x00-\x20\x7f(){%*\"\\\]]{1,100}$")  # RFC 3501 §9 flag-keyword = atom
@@ -106,6 +107,7 @@ class Info:
     attachments: int = 0
     inline: int = 0
     snippet: str = ""
+    full: bool = False  # parsed from the message (attachments, snippet), not from the header section alone
 
     def addresses(self, key: str) -> str:
         lists = {"from": [self.from_], "to": self.to, "cc": self.cc, "bcc": self.bcc, "reply-to": self.reply_to,
@@ -130,6 +132,7 @@ def parse_info(head: bytes, body: bytes | None) -> Info:
         info.bcc.append({"Name": "", "Address": info.delivered_to})  # as Mailpit: an envelope rcpt not in To/Cc
     if body is not None:
         info.attachments, info.inline, info.snippet = len(p.attachments), len(p.inline), p.snippet()
+        info.full = True
     return info
 
 
@@ -145,6 +148,8 @@ class MailboxSource:
         self.store = store
         self.accounts = accounts
         self._cache: OrderedDict[tuple[str, int, int], Info] = OrderedDict()
+        self._texts: OrderedDict[tuple[str, int, int], str] = OrderedDict()
+        self._text_bytes = 0
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ naming
@@ -215,20 +220,41 @@ class MailboxSource:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
-        if hit is not None:  # only full parses are kept
+        if hit is not None and (hit.full or not full):
             return hit
-        if not full:  # the header section alone, from the index's own cache
+        if full:
+            data = self.head_of_file(mb, m, SUMMARY_BYTES)
+            info = None if data is None else parse_info(data[:header_end_lf(data)], data)
+        else:  # the header section alone, from the index's own cache
             head = self._head(mb, m)
-            return None if head is None else parse_info(head, None)
-        data = self.head_of_file(mb, m, SUMMARY_BYTES)
-        if data is None:
-            return None
-        info = parse_info(data[:header_end_lf(data)], data)
-        with self._lock:
-            self._cache[key] = info
-            while len(self._cache) > CACHE_ENTRIES:
-                self._cache.popitem(last=False)
+            info = None if head is None else parse_info(head, None)
+        if info is not None:
+            with self._lock:
+                self._cache[key] = info
+                while len(self._cache) > CACHE_ENTRIES:
+                    self._cache.popitem(last=False)
         return info
+
+    def body_text(self, mb: Mailbox, uidvalidity: int, m: Msg, limit: int) -> str:
+        """The decoded text a plain-word search looks into (text, HTML as text, attachment names), case-folded,
+        from the first ``limit`` octets; kept while the texts held stay under ``TEXT_CACHE_BYTES``."""
+        key = (self.store.index.key(mb.path), uidvalidity, m.uid)
+        with self._lock:
+            hit = self._texts.get(key)
+            if hit is not None:
+                self._texts.move_to_end(key)
+                return hit
+        data = self.head_of_file(mb, m, limit)
+        if data is None:
+            return ""
+        _, p = P.parse(data)
+        text = "\n".join((p.text, p.html_text, " ".join(a.filename for a in p.attachments))).casefold()
+        with self._lock:
+            self._texts[key] = text
+            self._text_bytes += len(text)
+            while self._text_bytes > TEXT_CACHE_BYTES and self._texts:
+                self._text_bytes -= len(self._texts.popitem(last=False)[1])
+        return text
 
     def summary(self, mb: Mailbox, snap: Snapshot, m: Msg) -> dict[str, Any] | None:
         """Mailpit's MessageSummary."""

@@ -13,8 +13,8 @@ newest first, with the same tokenizer (quoted phrases, ``-``/``!`` negation, ``k
     larger:  smaller:                                  RFC822.SIZE
     words, "phrases"                                   subject, addresses, then the decoded body text
 
-What bounds a search: headers come from the index's in-memory header cache, the parsed summaries from the source's
-LRU; a plain word looks into the bodies (text, HTML as text, attachment names) of the newest ``BODY_SCAN_MAX``
+What bounds a search: headers come from the index's in-memory header cache, the parsed headers, summaries and body
+texts from the source's bounded LRUs (so a second search of a mailbox is mostly lookups); a plain word looks into the bodies (text, HTML as text, attachment names) of the newest ``BODY_SCAN_MAX``
 messages only, reading at most ``BODY_BYTES`` of each. Blocking: run it on the store's thread pool.
 """
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from courrier.capture import parse as P
 from courrier.capture.search import parse_size, parse_when, tokenize
 from courrier.mailbox import flags as F
 from courrier.mailbox.index import Msg, Snapshot
@@ -68,11 +67,7 @@ class _Ctx:
             return True
         if not self.body_allowed:
             return False
-        data = self.src.head_of_file(self.mb, self.m, BODY_BYTES)
-        if data is None:
-            return False
-        _, p = P.parse(data)
-        return any(text in t.casefold() for t in (p.text, p.html_text, " ".join(a.filename for a in p.attachments)))
+        return text in self.src.body_text(self.mb, self.uidvalidity, self.m, BODY_BYTES)
 
 
 def _term(key: str, value: str) -> Callable[[_Ctx], bool]:
