@@ -82,7 +82,8 @@ from courrier.config import CaptureConfig
 from courrier.delivery.local import received_header
 from courrier.mailbox import maildir
 
-_DISK_THREADS = 16  # concurrent fsyncs share journal commits (see mailbox/maildir.py)
+_DISK_THREADS = 16  # scans, re-indexing, housekeeping
+_WRITER_THREADS = 4  # incoming messages: rounds of a maildir.BatchWriter (one directory fsync per round)
 HEAD_READ = 65536
 SCAN_PERIOD = 10.0  # seconds between scans of the Maildir for changes made by IMAP/POP3 clients
 
@@ -114,6 +115,7 @@ class CaptureStore:
         self.index = CaptureIndex(db_path or data_dir / "courrier.db")
         self.events = EventHub()
         self.executor = ThreadPoolExecutor(max_workers=_DISK_THREADS, thread_name_prefix="courrier-capture")
+        self.writer = maildir.BatchWriter(_WRITER_THREADS, name="courrier-capture-write")
         self.paused = False
         self._prune_task: asyncio.Task[None] | None = None
         self._prune_lock = threading.Lock()
@@ -154,6 +156,7 @@ class CaptureStore:
         if self._closed:
             return
         self._closed = True
+        self.writer.close()
         self.executor.shutdown(wait=True)
         self.index.close()
 
@@ -166,11 +169,10 @@ class CaptureStore:
     async def add(self, session: Any, env: Any, msg: Any) -> str:
         """Stores a message from the SMTP engine (Session, Envelope, ReceivedMessage); returns its ID once the file is
         fsync'ed. Indexing follows at once in the writer thread (see index.py)."""
-        loop = asyncio.get_running_loop()
-        # Everything, envelope record included, is built in the disk thread: the event loop only hands over.
-        return await loop.run_in_executor(self.executor, self._add_sync, session, env, msg)
+        # Everything, envelope record included, is built in the writer thread: the event loop only hands over.
+        return await self.writer.submit(self._add_sync, session, env, msg)
 
-    def _add_sync(self, session: Any, env: Any, msg: Any) -> str:
+    def _add_sync(self, rnd: maildir.Round | None, session: Any, env: Any, msg: Any) -> str:
         tls = f"{session.tls.version} {session.tls.cipher}" if session.tls else None
         host = f"[{session.peer_ip}]" if ":" in session.peer_ip else session.peer_ip
         tags: list[str] = []
@@ -183,7 +185,7 @@ class CaptureStore:
             client=f"{host}:{session.peer_port}", helo=session.helo, tls=tls, user=session.user,
             listener=session.listener, qid=env.queue_id, tags=tags)
         received = received_header(session, env, cenv.rcpts[0] if len(cenv.rcpts) == 1 else None)
-        self._write(msg.read_all().replace(b"\r\n", b"\n"), cenv, received)  # parsed and indexed just after
+        self._write(msg.read_all().replace(b"\r\n", b"\n"), cenv, received, rnd)  # parsed and indexed just after
         return cenv.id
 
     def add_bytes(self, data: bytes, *, mail_from: str, rcpts: list[str], client: str = "127.0.0.1:0",
@@ -208,10 +210,13 @@ class CaptureStore:
     def _trace(self, cenv: CapturedEnvelope, received: str) -> bytes:
         return (f"Return-Path: <{cenv.mail_from}>\n" + cenv.header() + received).encode("utf-8", "replace")
 
-    def _write(self, data: bytes, cenv: CapturedEnvelope, received: str) -> Future[IndexRow]:
+    def _write(self, data: bytes, cenv: CapturedEnvelope, received: str,
+               rnd: maildir.Round | None = None) -> Future[IndexRow]:
         """Durable write of a new message (the 250's promise), then hands it to the index writer thread, which
-        parses it and inserts its row with the other sessions' (see index.py)."""
-        path = maildir.write_new(self.maildir, [self._trace(cenv, received), data])
+        parses it and inserts its row with the other sessions' (see index.py). With ``rnd`` the directory fsync is
+        the BatchWriter round's, run before the caller is answered."""
+        path = maildir.write_new(self.maildir, [self._trace(cenv, received), data],
+                                 dir_sync=rnd.sync_dir if rnd is not None else None)
         fut = self.index.submit(lambda: self._row(path, data, cenv, read=False))
         fut.add_done_callback(self._indexed)
         return fut
