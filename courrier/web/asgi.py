@@ -75,7 +75,9 @@ def build(ctx: WebContext) -> ASGIApp:
 
     api = FastAPI(title="courrier", version=__version__, openapi_url="/api/openapi.json", docs_url=None,
                   redoc_url=None, description="Mailpit-compatible API v1 (see shared/CONTRACT.md) and "
-                  "courrier's own endpoints under /api/courrier/.")
+                  "courrier's own endpoints under /api/courrier/. In server mode (admin accounts only) the list, "
+                  "search, bulk read/delete, `latest` and /api/events act on the mailbox named by "
+                  "`?mailbox=ACCOUNT/FOLDER` (default: your own INBOX); message IDs name their mailbox.")
     api.state.ctx = ctx
 
     @api.exception_handler(HTTPException)
