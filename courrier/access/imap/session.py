@@ -257,8 +257,8 @@ class Session:
                 except LineTooLong:  # a continuation line (AUTHENTICATE) beyond the limit
                     self.send("* BYE line too long")
                     break
-                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
-                    raise
+                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+                    raise  # the connection is gone: the listener closes it
                 except OSError as e:
                     log.event("imap.storage_error", level="error", user=self.user, error=str(e))
                     self.send(f"{tag} NO [SERVERBUG] storage error")

@@ -144,7 +144,13 @@ class POP3Session:
                 elif self.state not in cmd.states:
                     self.error(R.BAD_STATE)
                 else:
-                    await getattr(self, f"pop3_{verb.lower()}")(arg)
+                    try:
+                        await getattr(self, f"pop3_{verb.lower()}")(arg)
+                    except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+                        raise
+                    except Exception as e:  # noqa: BLE001 - a bug costs one command, never the server or a hang
+                        log.event("pop3.bug", level="error", user=self.user, error=repr(e)[:300])
+                        self.error(R.INTERNAL_ERROR)
                 if self.errors >= MAX_ERRORS:
                     self.send(R.TOO_MANY_ERRORS)
                     break

@@ -33,6 +33,7 @@ IN_USE = "-ERR [IN-USE] maildrop is locked by another session"  # RFC 2449 §8.1
 UNSUPPORTED_MECH = "-ERR unsupported SASL mechanism"
 AUTH_CANCELLED = "-ERR authentication cancelled"
 STORAGE_ERROR = "-ERR [SYS/TEMP] mailbox unavailable"
+INTERNAL_ERROR = "-ERR [SYS/TEMP] internal error"
 TIMEOUT = "-ERR idle timeout"
 SHUTDOWN = "-ERR [SYS/TEMP] server shutting down"
 TOO_MANY_ERRORS = "-ERR too many errors"
