@@ -134,3 +134,62 @@ def test_delivery_racing_sync_and_flag_changes_loses_nothing(tmp_path, idx, box)
     assert len(final.messages) == n
     assert [m.uid for m in other.sync(box).messages] == [m.uid for m in final.messages]
     assert seen_uids <= {m.uid for m in final.messages}
+
+
+def test_add_and_remove_apply_to_the_stored_flags(idx, box):
+    """RFC 3501 §6.4.6 +FLAGS/-FLAGS against what is stored now: two writers with stale views both keep theirs."""
+    maildir.write_new(box, [b"x\n"])
+    uid = idx.sync(box).messages[0].uid
+    idx.store_flags(box, [(uid, frozenset({F.SEEN}))], "add")
+    idx.store_flags(box, [(uid, frozenset({F.FLAGGED, "$kw"}))], "add")
+    current: dict = {}
+    done = idx.store_flags(box, [(uid, frozenset({F.SEEN}))], "add", current)  # no change, still reported
+    assert done == {} and current[uid].flags == {F.SEEN, F.FLAGGED, "$kw"}
+    idx.store_flags(box, [(uid, frozenset({F.FLAGGED, F.RECENT}))], "remove")
+    assert idx.sync(box).messages[0].flags == {F.SEEN, "$kw"}
+    with pytest.raises(ValueError):
+        idx.store_flags(box, [], "toggle")
+
+
+def test_expunge_only_deleted_checks_the_flags_as_they_are_now(idx, box):
+    """RFC 3501 §6.4.3: a message another program un-deleted on disk survives an EXPUNGE from a stale view."""
+    p1 = maildir.write_new(box, [b"one\n"], subdir="cur", info="T")
+    maildir.write_new(box, [b"two\n"], subdir="cur", info="T")
+    idx.sync(box)
+    os.rename(p1, box / "cur" / (p1.name.split(":")[0] + ":2,S"))  # mutt clears "T" (trashed = \Deleted)
+    assert idx.expunge(box, [1, 2], only_deleted=True) == [2]
+    assert [m.uid for m in idx.sync(box).messages] == [1]
+
+
+def test_uidvalidity_is_never_given_twice_to_a_folder(tmp_path, idx, box):
+    """RFC 3501 §2.3.1.1: after the folder's rows are forgotten (DELETE) or the whole index is lost, fresh UIDs
+    come with a UIDVALIDITY the folder never had, whatever the clock says."""
+    maildir.write_new(box, [b"x\n"])
+    first = idx.sync(box).uidvalidity
+    assert int((box / "courrier-uidvalidity").read_text()) == first
+    idx.forget(box)
+    second = idx.sync(box).uidvalidity
+    assert second > first
+    (tmp_path / "courrier.db").unlink()
+    for extra in tmp_path.glob("courrier.db-*"):
+        extra.unlink()
+    third = MailIndex(tmp_path / "courrier.db", tmp_path).sync(box)
+    assert third.uidvalidity > second and [m.uid for m in third.messages] == [1]
+    # a folder deleted outright: the index's high-water mark keeps its number from coming back
+    other = maildir.ensure(box / ".Other")
+    idx2 = MailIndex(tmp_path / "courrier.db", tmp_path)
+    v = idx2.sync(other).uidvalidity
+    idx2.forget(other)
+    import shutil
+
+    shutil.rmtree(other)
+    maildir.ensure(other)
+    assert idx2.sync(other).uidvalidity > v
+
+
+def test_recent_uids_does_not_claim(idx, box):
+    idx.sync(box)
+    maildir.write_new(box, [b"x\n"])
+    idx.sync(box)
+    assert idx.recent_uids(box) == {1} and idx.recent_uids(box) == {1}  # EXAMINE (RFC 3501 §6.3.2)
+    assert idx.claim_recent(box) == {1} and idx.recent_uids(box) == set()
