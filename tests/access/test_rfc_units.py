@@ -90,3 +90,17 @@ def test_search_charset_is_read_before_the_keys():
         SE.Parser(rest).all()  # what would have been answered BAD had the charset not been checked first
     with pytest.raises(ParseError):
         SE.split_charset([Atom("CHARSET")])
+
+
+@pytest.mark.parametrize("flag,ok", [("$Label1", True), ("NonJunk", True), ("a[b", True), ("\\seen", True),
+                                     ("foo]", False), ("caf\u00e9", False), ("\\Recent", False), ("\\Bogus", False),
+                                     ("k" * 101, False)])
+def test_flag_grammar(flag, ok):
+    """RFC 3501 §9 flag: the system flags (any case) or an atom; "]" would break [PERMANENTFLAGS (...)]."""
+    from courrier.access.imap.cmd_mailbox import parse_flags
+
+    if ok:
+        assert len(parse_flags(Atom(flag))) == 1
+    else:
+        with pytest.raises(ParseError):
+            parse_flags(Atom(flag))

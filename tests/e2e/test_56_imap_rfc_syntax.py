@@ -158,7 +158,11 @@ def test_rename_inbox_moves_its_messages_and_leaves_it_empty(srv):
     assert w.cmd("STATUS INBOX (MESSAGES)")[0] == b"* STATUS INBOX (MESSAGES 0)\r\n"  # §6.3.5: INBOX stays
     assert w.cmd("STATUS Old-Inbox (MESSAGES)")[0] == b"* STATUS Old-Inbox (MESSAGES %d)\r\n" % n
     w.cmd("SELECT Old-Inbox")
-    assert w.status("MOVE 1:* INBOX") == b"OK"
+    got = w.cmd("MOVE 1:* INBOX")
+    # RFC 6851 §3.3 / §4.3: COPYUID in an untagged OK first, then the EXPUNGEs, then the tagged OK
+    assert re.fullmatch(rb"\* OK \[COPYUID \d+ 1:%d \d+:\d+\] .*\r\n" % n, got[0]), got
+    assert got[1:-1] == [b"* %d EXPUNGE\r\n" % i for i in range(n, 0, -1)]
+    assert got[-1].split()[1] == b"OK"
     assert w.cmd("STATUS INBOX (MESSAGES)")[0] == b"* STATUS INBOX (MESSAGES %d)\r\n" % n
     w.close()
 

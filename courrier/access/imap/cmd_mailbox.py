@@ -233,6 +233,11 @@ async def append(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     return f"[APPENDUID {uidvalidity} {new_uid}] APPEND completed"
 
 
+# RFC 3501 §9 flag-keyword = atom: 1*ATOM-CHAR, i.e. printable ASCII but ( ) { SP % * " \ ]
+_KEYWORD = re.compile(r"^[\x21\x23-\x24\x26-\x27\x2b-\x5b\x5e-\x7a\x7c-\x7e]+$")
+MAX_KEYWORD = 100
+
+
 def parse_flags(toks: list[Token] | Token) -> frozenset[str]:
     """RFC 3501 §9 flag-list; \\Recent may not be set by a client and system flags are checked by name."""
     items = toks if isinstance(toks, list) else [toks]
@@ -242,7 +247,10 @@ def parse_flags(toks: list[Token] | Token) -> frozenset[str]:
             raise ParseError("flags are atoms")
         f = F.canonical(str(t))
         if f.startswith("\\") and f not in F.SYSTEM:
-            raise ParseError(f"unknown system flag {f[:20]}")
+            raise ParseError(f"unknown system flag {f[:20]!r}")
+        if not f.startswith("\\") and (not _KEYWORD.match(f) or len(f) > MAX_KEYWORD):
+            # a "]" or 8-bit octet in a keyword would break the FLAGS and PERMANENTFLAGS responses
+            raise ParseError(f"invalid keyword {f[:20]!r}")
         out.add(f)
     return frozenset(out)
 
