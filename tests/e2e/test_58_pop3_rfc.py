@@ -179,3 +179,23 @@ def test_plaintext_login_waits_for_stls_when_loopback_is_not_trusted(tmp_path):
         with pytest.raises(poplib.error_proto):
             p._shortcmd("STLS")  # RFC 2595 §4: not again, and not in TRANSACTION
         p.quit()
+
+
+def test_capture_mode_does_not_promise_expire_never(tmp_path):
+    """RFC 2449 §6.7: EXPIRE NEVER says messages are never deleted; capture retention does prune them."""
+    from tests.support import Server
+
+    with Server(tmp_path, listeners=("pop3",), capture=True) as srv:
+        r = Raw(srv.ports["pop3"])
+        r.line()
+        r.send(b"CAPA\r\n")
+        capa = r.until(b".\r\n")
+        assert b"UIDL\r\n" in capa and not any(ln.startswith(b"EXPIRE") for ln in capa)
+        r.close()
+    (tmp_path / "normal").mkdir()
+    with Server(tmp_path / "normal", listeners=("pop3",)) as srv:
+        r = Raw(srv.ports["pop3"])
+        r.line()
+        r.send(b"CAPA\r\n")
+        assert b"EXPIRE NEVER\r\n" in r.until(b".\r\n")
+        r.close()

@@ -170,8 +170,9 @@ class POP3Session:
 
     def capabilities(self) -> list[str]:
         """RFC 2449 §6: the capabilities for the current state."""
-        caps = ["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "EXPIRE NEVER",
-                "IMPLEMENTATION courrier"]
+        caps = ["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "IMPLEMENTATION courrier"]
+        if not self.server.auth.cfg.capture_mode:
+            caps.append("EXPIRE NEVER")  # RFC 2449 §6.7; capture mode's retention does delete old messages
         if self.state == AUTHORIZATION:
             if not self.tls and self.server.tls_context is not None:
                 caps.append("STLS")
