@@ -104,3 +104,12 @@ def test_flag_grammar(flag, ok):
     else:
         with pytest.raises(ParseError):
             parse_flags(Atom(flag))
+
+
+def test_nul_is_refused_in_literals_too():
+    """RFC 3501 §9: a literal is *CHAR8 (%x01-ff); NUL needs the BINARY extension, which we do not offer."""
+    from courrier.access.imap.parser import tokenize
+
+    assert tokenize(b"APPEND INBOX \x00", [b"Subject: x\r\n\r\nok\r\n"])[-1] == b"Subject: x\r\n\r\nok\r\n"
+    with pytest.raises(ParseError, match="NUL in literal"):
+        tokenize(b"APPEND INBOX \x00", [b"Subject: x\r\n\r\nnul \x00 here\r\n"])

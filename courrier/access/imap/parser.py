@@ -71,6 +71,8 @@ class Tokenizer:
             elif c == b"\x00":
                 if self.lit >= len(self.literals):
                     raise ParseError("NUL in command")
+                if b"\x00" in self.literals[self.lit]:
+                    raise ParseError("NUL in literal")  # RFC 3501 §9: literal = ... *CHAR8, and CHAR8 excludes NUL
                 out.append(self.literals[self.lit])
                 self.lit += 1
                 self.pos += 1
