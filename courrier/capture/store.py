@@ -81,6 +81,8 @@ from courrier.capture.search import compile_query
 from courrier.config import CaptureConfig
 from courrier.delivery.local import received_header
 from courrier.mailbox import maildir
+from courrier.mailbox.store import PROCESS_MAX
+from courrier.mailbox.writer import ProcessWriter
 
 _DISK_THREADS = 16  # scans, re-indexing, housekeeping
 _WRITER_THREADS = 4  # incoming messages: rounds of a maildir.BatchWriter (one directory fsync per round)
@@ -116,10 +118,12 @@ class CaptureStore:
         self.events = EventHub()
         self.executor = ThreadPoolExecutor(max_workers=_DISK_THREADS, thread_name_prefix="courrier-capture")
         self.writer = maildir.BatchWriter(_WRITER_THREADS, name="courrier-capture-write")
+        self.process_writer = ProcessWriter(_WRITER_THREADS, name="courrier-capture-writer")
         self.paused = False
         self._prune_task: asyncio.Task[None] | None = None
         self._prune_lock = threading.Lock()
         self._count = self.index.count()[0]  # messages indexed, kept by this instance: triggers max_messages
+        self.index.after_batch = self._indexed_batch
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -156,6 +160,7 @@ class CaptureStore:
         if self._closed:
             return
         self._closed = True
+        self.process_writer.close()
         self.writer.close()
         self.executor.shutdown(wait=True)
         self.index.close()
@@ -168,23 +173,26 @@ class CaptureStore:
 
     async def add(self, session: Any, env: Any, msg: Any) -> str:
         """Stores a message from the SMTP engine (Session, Envelope, ReceivedMessage); returns its ID once the file is
-        fsync'ed. Indexing follows at once in the writer thread (see index.py)."""
-        # Everything, envelope record included, is built in the writer thread: the event loop only hands over.
+        fsync'ed. Indexing follows at once in the index writer thread (see index.py).
+
+        Messages up to PROCESS_MAX (in memory in the spool) go to the disk-writer process (mailbox/writer.py), which
+        builds the envelope record, writes the file durably and also parses the message into its index row — all
+        outside this interpreter's GIL; the index thread only inserts the row. Larger ones: writer threads."""
+        if msg.size <= PROCESS_MAX:
+            id_, path, row = await self.process_writer.submit(
+                "courrier.capture.store:capture_job", str(self.maildir), session, env, msg.read_all())
+
+            def make() -> IndexRow:
+                if isinstance(row, str):  # parsing failed in the writer: the file is kept, the next scan retries
+                    raise ValueError(f"{path}: {row}")
+                return row
+
+            self.index.submit(make).add_done_callback(self._indexed)
+            return id_
         return await self.writer.submit(self._add_sync, session, env, msg)
 
     def _add_sync(self, rnd: maildir.Round | None, session: Any, env: Any, msg: Any) -> str:
-        tls = f"{session.tls.version} {session.tls.cipher}" if session.tls else None
-        host = f"[{session.peer_ip}]" if ":" in session.peer_ip else session.peer_ip
-        tags: list[str] = []
-        for r in env.rcpts:
-            t = r.tag if r.tag is not None else r.address.tag
-            if t and t not in tags:
-                tags.append(t)
-        cenv = CapturedEnvelope(
-            received=env.received_at, mail_from=str(env.mail_from), rcpts=[str(r.address) for r in env.rcpts],
-            client=f"{host}:{session.peer_port}", helo=session.helo, tls=tls, user=session.user,
-            listener=session.listener, qid=env.queue_id, tags=tags)
-        received = received_header(session, env, cenv.rcpts[0] if len(cenv.rcpts) == 1 else None)
+        cenv, received = envelope_of(session, env)
         self._write(msg.read_all().replace(b"\r\n", b"\n"), cenv, received, rnd)  # parsed and indexed just after
         return cenv.id
 
@@ -208,7 +216,7 @@ class CaptureStore:
         return cenv.id
 
     def _trace(self, cenv: CapturedEnvelope, received: str) -> bytes:
-        return (f"Return-Path: <{cenv.mail_from}>\n" + cenv.header() + received).encode("utf-8", "replace")
+        return trace_fields(cenv, received)
 
     def _write(self, data: bytes, cenv: CapturedEnvelope, received: str,
                rnd: maildir.Round | None = None) -> Future[IndexRow]:
@@ -222,14 +230,16 @@ class CaptureStore:
         return fut
 
     def _indexed(self, fut: Future[IndexRow]) -> None:
-        """In the index writer thread, once the row is committed: events, then max_messages retention."""
         if fut.exception() is not None:  # the file is kept; the next start's scan retries it
             log.event("capture.index_failed", level="error", error=repr(fut.exception()))
-            return
-        row = fut.result()
-        self._count += 1
+
+    def _indexed_batch(self, rows: list[IndexRow]) -> None:
+        """In the index writer thread, once a batch of rows is committed: events, then max_messages retention —
+        once per batch (a prune per message cost more than the rest of the capture path)."""
+        self._count += len(rows)
         if self.events.active:
-            self.events.publish("new", self._summary_of(row.__dict__, row.tags))
+            for row in rows:
+                self.events.publish("new", self._summary_of(row.__dict__, row.tags))
         if self.cfg.max_messages and self._count > self.cfg.max_messages:  # max_age: the task of start()
             self.prune(False)  # here, so that no reader sees more than max_messages
         elif self.events.active:
@@ -240,25 +250,7 @@ class CaptureStore:
         self.index.insert(self._row(path, body, cenv, read))
 
     def _row(self, path: Path, body: bytes, cenv: CapturedEnvelope, read: bool) -> IndexRow:
-        """Parses ``body`` (the message as sent, LF) into its index row."""
-        _, p = P.parse(body)
-        listed = {a["Address"].lower() for a in p.to + p.cc}
-        bcc = [{"Name": "", "Address": r} for r in cenv.rcpts if r.lower() not in listed]
-        tags = list(cenv.tags)
-        for t in p.x_tags:
-            if t not in tags:
-                tags.append(t)
-        addr_text = " ".join(f"{a['Name']} {a['Address']}" for a in [p.from_, *p.to, *p.cc, *bcc, *p.reply_to])
-        body_text = "\n".join(x for x in (p.text, p.html_text, " ".join(a.filename for a in p.attachments)) if x)
-        row = IndexRow(
-            id=cenv.id, file=f"{path.parent.name}/{path.name}", created=cenv.received, date=p.date,
-            message_id=p.message_id, return_path=cenv.mail_from, from_=p.from_, to=p.to, cc=p.cc, bcc=bcc,
-            reply_to=p.reply_to, subject=p.subject, size=crlf_size(body), attachments=len(p.attachments),
-            inline=len(p.inline), read=read, username=cenv.user or "", snippet=p.snippet(),
-            envelope={"client": cenv.client, "helo": cenv.helo, "tls": cenv.tls, "listener": cenv.listener,
-                      "qid": cenv.qid, "rcpts": cenv.rcpts},
-            tags=tags, search_addresses=f"{addr_text} {cenv.mail_from}", search_body=body_text)
-        return row
+        return build_row(path, body, cenv, read)
 
     # ------------------------------------------------------------------ shaping
 
@@ -604,3 +596,64 @@ class CaptureStore:
                                 info=flags, mtime=cenv.received)
         os.unlink(path)
         self._index_file(new, body, cenv, read=read)
+
+
+# ---------------------------------------------------------------------------------------------------- shared pieces
+# Module-level so that the disk-writer process (mailbox/writer.py) can run them: ``capture_job`` is its job.
+
+
+def envelope_of(session: Any, env: Any) -> tuple[CapturedEnvelope, str]:
+    """The envelope record and the Received: field of a message from the SMTP engine."""
+    tls = f"{session.tls.version} {session.tls.cipher}" if session.tls else None
+    host = f"[{session.peer_ip}]" if ":" in session.peer_ip else session.peer_ip
+    tags: list[str] = []
+    for r in env.rcpts:
+        t = r.tag if r.tag is not None else r.address.tag
+        if t and t not in tags:
+            tags.append(t)
+    cenv = CapturedEnvelope(
+        received=env.received_at, mail_from=str(env.mail_from), rcpts=[str(r.address) for r in env.rcpts],
+        client=f"{host}:{session.peer_port}", helo=session.helo, tls=tls, user=session.user,
+        listener=session.listener, qid=env.queue_id, tags=tags)
+    received = received_header(session, env, cenv.rcpts[0] if len(cenv.rcpts) == 1 else None)
+    return cenv, received
+
+
+def trace_fields(cenv: CapturedEnvelope, received: str) -> bytes:
+    return (f"Return-Path: <{cenv.mail_from}>\n" + cenv.header() + received).encode("utf-8", "replace")
+
+
+def capture_job(rnd: maildir.Round, capture_dir: str, session: Any, env: Any,
+                data: bytes) -> tuple[str, str, IndexRow | str]:
+    """Disk-writer job: writes one captured message durably (the round fsyncs the directory before the answer),
+    then parses it into its index row. Returns (ID, path, row — or the parse error as text: the file is kept)."""
+    cenv, received = envelope_of(session, env)
+    body = data.replace(b"\r\n", b"\n")
+    path = maildir.write_new(Path(capture_dir), [trace_fields(cenv, received), body], dir_sync=rnd.sync_dir)
+    try:
+        row: IndexRow | str = build_row(path, body, cenv, read=False)
+    except Exception as e:
+        row = repr(e)
+    return cenv.id, str(path), row
+
+
+def build_row(path: Path, body: bytes, cenv: CapturedEnvelope, read: bool) -> IndexRow:
+    """Parses ``body`` (the message as sent, LF) into its index row."""
+    _, p = P.parse(body)
+    listed = {a["Address"].lower() for a in p.to + p.cc}
+    bcc = [{"Name": "", "Address": r} for r in cenv.rcpts if r.lower() not in listed]
+    tags = list(cenv.tags)
+    for t in p.x_tags:
+        if t not in tags:
+            tags.append(t)
+    addr_text = " ".join(f"{a['Name']} {a['Address']}" for a in [p.from_, *p.to, *p.cc, *bcc, *p.reply_to])
+    body_text = "\n".join(x for x in (p.text, p.html_text, " ".join(a.filename for a in p.attachments)) if x)
+    row = IndexRow(
+        id=cenv.id, file=f"{path.parent.name}/{path.name}", created=cenv.received, date=p.date,
+        message_id=p.message_id, return_path=cenv.mail_from, from_=p.from_, to=p.to, cc=p.cc, bcc=bcc,
+        reply_to=p.reply_to, subject=p.subject, size=crlf_size(body), attachments=len(p.attachments),
+        inline=len(p.inline), read=read, username=cenv.user or "", snippet=p.snippet(),
+        envelope={"client": cenv.client, "helo": cenv.helo, "tls": cenv.tls, "listener": cenv.listener,
+                  "qid": cenv.qid, "rcpts": cenv.rcpts},
+        tags=tags, search_addresses=f"{addr_text} {cenv.mail_from}", search_body=body_text)
+    return row

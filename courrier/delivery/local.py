@@ -87,7 +87,7 @@ async def deliver_local(store: MailStore, session: Session, env: Envelope, msg: 
 
     # The copies are written one after the other by one disk thread, each streaming the spool from its start.
     body = functools.partial(without_fields, msg, frozenset(drop_fields)) if drop_fields else msg.chunks
-    paths = await store.deliver(copies, body)
+    paths = await store.deliver(copies, body, size=msg.size)  # in memory up to the spool's limit
     for path, _ in copies:  # wake IMAP IDLE sessions and selected mailboxes (RFC 2177)
         store.notify(path)
     return paths

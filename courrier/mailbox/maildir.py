@@ -207,12 +207,13 @@ class BatchWriter:
     still means on stable storage.
     """
 
-    def __init__(self, threads: int = 4, *, name: str = "courrier-disk", max_batch: int = 32) -> None:
+    def __init__(self, threads: int = 4, *, name: str = "courrier-disk", max_batch: int = 32,
+                 settle: Callable[[list[tuple[Any, bool, Any]]], None] | None = None) -> None:
         self.max_threads = threads
         self.name = name
         self.max_batch = max_batch
-        self._jobs: deque[tuple[Callable[..., Any], tuple[Any, ...], asyncio.AbstractEventLoop,
-                                asyncio.Future[Any]]] = deque()
+        self._settle = settle or _settle_in_loops  # gets [(token, ok, result or exception)] once per round
+        self._jobs: deque[tuple[Callable[..., Any], tuple[Any, ...], Any]] = deque()
         self._cond = threading.Condition(threading.Lock())
         self._threads: list[threading.Thread] = []
         self._idle = 0
@@ -222,17 +223,21 @@ class BatchWriter:
         """Queues ``fn(round, *args)``; call on the event loop. The future completes after the round's dir fsyncs."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
+        self.submit_token(fn, args, (loop, fut))
+        return fut
+
+    def submit_token(self, fn: Callable[..., Any], args: tuple[Any, ...], token: Any) -> None:
+        """Queues ``fn(round, *args)``; its outcome goes to the ``settle`` hook with ``token``."""
         with self._cond:
             if self._closed:
                 raise RuntimeError("BatchWriter is closed")
-            self._jobs.append((fn, args, loop, fut))
+            self._jobs.append((fn, args, token))
             if self._idle:
                 self._cond.notify()
             elif len(self._threads) < self.max_threads:
                 t = threading.Thread(target=self._work, name=f"{self.name}_{len(self._threads)}", daemon=True)
                 self._threads.append(t)
                 t.start()
-        return fut
 
     def _work(self) -> None:
         while True:
@@ -247,11 +252,10 @@ class BatchWriter:
                 batch = [self._jobs.popleft() for _ in range(n)]
             self._round(batch)
 
-    def _round(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.AbstractEventLoop,
-                                       asyncio.Future[Any]]]) -> None:
+    def _round(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], Any]]) -> None:
         rnd = Round()
         results: list[tuple[bool, Any]] = []
-        for fn, args, _, _ in batch:
+        for fn, args, _ in batch:
             try:
                 results.append((True, fn(rnd, *args)))
             except BaseException as e:  # one failing message must not fail the others
@@ -261,14 +265,10 @@ class BatchWriter:
                 _dir_syncer.sync(path)
             except OSError as e:  # not durable: every job of the round that renamed into it fails
                 results = [(False, e) if ok else (ok, r) for ok, r in results]
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-        for (_, _, loop, fut), (ok, res) in zip(batch, results, strict=True):
-            by_loop.setdefault(loop, []).append((fut, ok, res))
-        for loop, items in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_settle, items)
-            except RuntimeError:  # the loop is closed: nobody waits any more
-                pass
+        try:
+            self._settle([(token, ok, res) for (_, _, token), (ok, res) in zip(batch, results, strict=True)])
+        except Exception:  # nobody left to answer (a closed loop, a closed pipe)
+            pass
 
     def close(self) -> None:
         """Finishes the queued jobs, then stops the threads."""
@@ -279,7 +279,20 @@ class BatchWriter:
             t.join()
 
 
-def _settle(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+def _settle_in_loops(items: list[tuple[Any, bool, Any]]) -> None:
+    """The settle hook of ``BatchWriter.submit``: one call into each waiting event loop per round."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for (loop, fut), ok, res in items:
+        by_loop.setdefault(loop, []).append((fut, ok, res))
+    for loop, futs in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(settle_futures, futs)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+
+def settle_futures(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    """On the loop: completes each future with its result or exception."""
     for fut, ok, res in items:
         if fut.done():  # cancelled (the client went away): the message is stored all the same
             continue

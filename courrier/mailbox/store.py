@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from courrier.mailbox import maildir
 from courrier.mailbox.index import MailIndex
 from courrier.mailbox.notify import Notifier
+from courrier.mailbox.writer import ProcessWriter
 
 T = TypeVar("T")
 
@@ -24,6 +25,10 @@ _DISK_THREADS = 16
 # Delivery: a few threads, each writing every message queued since its last round (maildir.BatchWriter). More threads
 # only add GIL hand-offs: 4 rounds in flight keep the disk as busy as 16 threads did.
 _DELIVERY_THREADS = 4
+# Messages up to this size are written by the disk-writer process (mailbox/writer.py) — the spool keeps them in memory
+# (smtp/reader.py SPOOL_IN_MEMORY), so handing them over costs no disk read on the loop; larger ones stream from the
+# spool file in the BatchWriter threads.
+PROCESS_MAX = 1 << 20
 
 
 class MailStore:
@@ -32,6 +37,7 @@ class MailStore:
         self.root = data_dir / "mail"
         self.executor = ThreadPoolExecutor(max_workers=_DISK_THREADS, thread_name_prefix="courrier-disk")
         self.writer = maildir.BatchWriter(_DELIVERY_THREADS, name="courrier-deliver")
+        self.process_writer = ProcessWriter(_DELIVERY_THREADS)
         self.notifier = Notifier()
         self._index: MailIndex | None = None
 
@@ -91,14 +97,30 @@ class MailStore:
                      body_chunks: BodySource) -> list[Path]:
         return self.deliver_sync(copies, body_chunks, rnd)
 
-    async def deliver(self, copies: list[tuple[Path, bytes]], body_chunks: BodySource) -> list[Path]:
+    async def deliver(self, copies: list[tuple[Path, bytes]], body_chunks: BodySource,
+                      size: int | None = None) -> list[Path]:
         """Durable delivery off the event loop: returns once every copy is fsync'ed and renamed into new/ and the
-        directory is fsync'ed (the BatchWriter shares that fsync among the messages of one round)."""
+        directory is fsync'ed (one directory fsync shared by the messages of a writer round).
+
+        ``size``: the body's size when the caller knows its chunks are in memory; up to PROCESS_MAX the disk-writer
+        process writes it (no GIL shared with the loop), otherwise the BatchWriter threads stream it."""
+        if size is not None and size <= PROCESS_MAX:
+            body = b"".join(body_chunks())
+            paths = await self.process_writer.submit("courrier.mailbox.store:deliver_copies",
+                                                     [(str(p), h) for p, h in copies], body)
+            return [Path(p) for p in paths]
         return await self.writer.submit(self._deliver_job, copies, body_chunks)
 
     def close(self) -> None:
+        self.process_writer.close()
         self.writer.close()
         self.executor.shutdown(wait=True)
+
+
+def deliver_copies(rnd: maildir.Round, copies: list[tuple[str, bytes]], body: bytes) -> list[str]:
+    """A disk-writer process job: one Maildir file per (maildir, LF headers) with ``body`` (CRLF) in LF."""
+    lf = body.replace(b"\r\n", b"\n")
+    return [str(maildir.write_new(Path(p), [headers, lf], dir_sync=rnd.sync_dir)) for p, headers in copies]
 
 
 class BodySource:  # typing helper: a callable returning an iterator of bytes chunks, callable more than once
