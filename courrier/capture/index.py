@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from courrier import db
+from courrier import db, log
 
 
 @dataclass
@@ -71,6 +71,9 @@ class CaptureIndex:
         self._progress = threading.Condition()
         self._submitted = 0
         self._committed = 0
+        # Called in the writer thread with the rows of each committed batch, before readers are let through
+        # (CaptureStore: events and retention, once per batch rather than once per message).
+        self.after_batch: Callable[[list[IndexRow]], None] | None = None
 
     def close(self) -> None:
         if self._writer is not None:
@@ -141,12 +144,19 @@ class CaptureIndex:
                         results.append((fut, r))
                     except sqlite3.Error as e:
                         results.append((fut, e))
-            # Futures first: their callbacks (events, retention) run here, before readers are let through.
+            # Futures, then the batch hook (events, retention): both run here, before readers are let through.
             for fut, res in results + failed:
                 if isinstance(res, BaseException):
                     fut.set_exception(res)
                 else:
                     fut.set_result(res)
+            if self.after_batch is not None:
+                rows = [res for _, res in results if not isinstance(res, BaseException)]
+                try:
+                    if rows:
+                        self.after_batch(rows)
+                except Exception as e:  # retention or an event subscriber failing must not stop the writer
+                    log.event("capture.after_batch_failed", level="error", error=repr(e))
             self._done(len(batch))
 
     def insert(self, r: IndexRow) -> int:
