@@ -144,6 +144,8 @@ def test_expunge_removes_what_is_deleted_now(srv):
     assert not a.untagged(got, b"EXPUNGE") and got[-1].split()[1] == b"OK"
     assert a.status("FETCH 1 FLAGS") == b"BAD"  # §6.4.2: back in the authenticated state
     assert b"MESSAGES 1" in a.cmd("STATUS Exp (MESSAGES)")[0]
+    got = b.cmd("CLOSE")  # B never heard of A's expunges: CLOSE sends no EXPUNGE all the same (§6.4.2)
+    assert not b.untagged(got, b"EXPUNGE") and got[-1].split()[1] == b"OK"
     a.close()
     b.close()
 

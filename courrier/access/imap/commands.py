@@ -24,6 +24,7 @@ class Command:
     rfc: str
     uid_ok: bool = False
     expunge_ok: bool = True
+    refresh: bool = True  # bring the selected view up to date before running (not for commands that leave it)
 
 
 COMMANDS: dict[str, Command] = {
@@ -49,8 +50,8 @@ COMMANDS: dict[str, Command] = {
     "APPEND": Command(cmd_mailbox.append, AUTHENTICATED, "RFC 3501 §6.3.11, RFC 4315 §3"),
     "IDLE": Command(cmd_mailbox.idle, AUTHENTICATED, "RFC 2177 §3"),
     "CHECK": Command(cmd_message.check, IN_SELECTED, "RFC 3501 §6.4.1"),
-    "CLOSE": Command(cmd_message.close, IN_SELECTED, "RFC 3501 §6.4.2"),
-    "UNSELECT": Command(cmd_message.unselect, IN_SELECTED, "RFC 3691 §2"),
+    "CLOSE": Command(cmd_message.close, IN_SELECTED, "RFC 3501 §6.4.2", refresh=False),  # no EXPUNGE responses
+    "UNSELECT": Command(cmd_message.unselect, IN_SELECTED, "RFC 3691 §2", refresh=False),
     "EXPUNGE": Command(cmd_message.expunge, IN_SELECTED, "RFC 3501 §6.4.3, RFC 4315 §2.1", uid_ok=True),
     "SEARCH": Command(cmd_message.search, IN_SELECTED, "RFC 3501 §6.4.4", uid_ok=True, expunge_ok=False),
     "FETCH": Command(cmd_message.fetch, IN_SELECTED, "RFC 3501 §6.4.5", uid_ok=True, expunge_ok=False),

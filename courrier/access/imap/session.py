@@ -238,7 +238,7 @@ class Session:
                         raise ParseError(f"unknown command {name[:20]}")
                     if self.state not in cmd.states:
                         raise TaggedResult("BAD", f"{name} not allowed now")
-                    if self.selected is not None and SELECTED in cmd.states and len(cmd.states) == 1:
+                    if self.selected is not None and cmd.states == {SELECTED} and cmd.refresh:
                         # the view is brought up to date first, so FETCH/STORE/SEARCH work on current flags and
                         # messages; held-back EXPUNGEs go out now unless the command forbids them (§7.4.1)
                         await self.updates(allow_expunge=uid or cmd.expunge_ok)
