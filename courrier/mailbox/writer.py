@@ -75,6 +75,7 @@ class ProcessWriter:
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._next = 0
         self._closed = False
+        self._out: list[bytes] = []  # frames of this loop iteration, written together (one wake-up of the child)
 
     async def _ensure(self) -> asyncio.Transport:
         loop = asyncio.get_running_loop()
@@ -115,8 +116,15 @@ class ProcessWriter:
         fut = loop.create_future()
         self._pending[jid] = fut
         frame = pickle.dumps((jid, ref, args), protocol=pickle.HIGHEST_PROTOCOL)
-        transport.write(_HEADER.pack(len(frame)) + frame)
+        if not self._out:
+            loop.call_soon(self._write_out, transport)
+        self._out += (_HEADER.pack(len(frame)), frame)
         return await fut
+
+    def _write_out(self, transport: asyncio.Transport) -> None:
+        out, self._out = self._out, []
+        if not transport.is_closing():
+            transport.write(b"".join(out))
 
     def _lost(self, conn: _Conn) -> None:
         if conn is not self._conn:

@@ -348,7 +348,7 @@ class SMTPProtocol(asyncio.Protocol):
     # ------------------------------------------------------------------ output
 
     def _write_reply(self, reply: Reply) -> None:
-        self._out.append(reply.format())
+        self._out.append(reply.wire)
         self._last_activity = time.monotonic()
 
     def reply(self, reply: Reply) -> None:

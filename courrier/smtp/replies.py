@@ -8,6 +8,7 @@ delivery) and back to the wire — maddy's idea.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,12 @@ class Reply:
 
     def with_text(self, text: str) -> Reply:
         return Reply(self.code, self.enhanced, text)
+
+    @cached_property
+    def wire(self) -> bytes:
+        """``format()`` computed once per Reply: the named replies below are constants, so the hot path sends
+        precomputed bytes (cached_property writes the instance dict directly, which a frozen dataclass allows)."""
+        return self.format()
 
     def format(self, enhanced: bool = True) -> bytes:
         """Wire form; multi-line text becomes a continuation reply (RFC 5321 §4.2.1)."""
