@@ -81,7 +81,7 @@ from courrier.capture.search import compile_query
 from courrier.config import CaptureConfig
 from courrier.delivery.local import received_header
 from courrier.mailbox import maildir
-from courrier.mailbox.store import PROCESS_MAX
+from courrier.mailbox.store import PROCESS_MAX, PROCESS_THREADS
 from courrier.mailbox.writer import ProcessWriter
 
 _DISK_THREADS = 16  # scans, re-indexing, housekeeping
@@ -118,7 +118,7 @@ class CaptureStore:
         self.events = EventHub()
         self.executor = ThreadPoolExecutor(max_workers=_DISK_THREADS, thread_name_prefix="courrier-capture")
         self.writer = maildir.BatchWriter(_WRITER_THREADS, name="courrier-capture-write")
-        self.process_writer = ProcessWriter(_WRITER_THREADS, name="courrier-capture-writer")
+        self.process_writer = ProcessWriter(PROCESS_THREADS, name="courrier-capture-writer")
         self.paused = False
         self._prune_task: asyncio.Task[None] | None = None
         self._prune_lock = threading.Lock()
