@@ -253,22 +253,7 @@ class BatchWriter:
             self._round(batch)
 
     def _round(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], Any]]) -> None:
-        rnd = Round()
-        results: list[tuple[bool, Any]] = []
-        for fn, args, _ in batch:
-            try:
-                results.append((True, fn(rnd, *args)))
-            except BaseException as e:  # one failing message must not fail the others
-                results.append((False, e))
-        for path in rnd.dirs.values():
-            try:
-                _dir_syncer.sync(path)
-            except OSError as e:  # not durable: every job of the round that renamed into it fails
-                results = [(False, e) if ok else (ok, r) for ok, r in results]
-        try:
-            self._settle([(token, ok, res) for (_, _, token), (ok, res) in zip(batch, results, strict=True)])
-        except Exception:  # nobody left to answer (a closed loop, a closed pipe)
-            pass
+        run_round(batch, self._settle)
 
     def close(self) -> None:
         """Finishes the queued jobs, then stops the threads."""
@@ -277,6 +262,28 @@ class BatchWriter:
             self._cond.notify_all()
         for t in self._threads:
             t.join()
+
+
+def run_round(batch: list[tuple[Callable[..., Any], tuple[Any, ...], Any]],
+              settle: Callable[[list[tuple[Any, bool, Any]]], None]) -> None:
+    """Runs each ``fn(round, *args)`` of ``batch``, fsyncs each directory the round renamed into once, then hands
+    every (token, ok, result or exception) to ``settle`` in one call — never before those directory fsyncs."""
+    rnd = Round()
+    results: list[tuple[bool, Any]] = []
+    for fn, args, _ in batch:
+        try:
+            results.append((True, fn(rnd, *args)))
+        except BaseException as e:  # one failing message must not fail the others
+            results.append((False, e))
+    for path in rnd.dirs.values():
+        try:
+            _dir_syncer.sync(path)
+        except OSError as e:  # not durable: every job of the round that renamed into it fails
+            results = [(False, e) if ok else (ok, r) for ok, r in results]
+    try:
+        settle([(token, ok, res) for (_, _, token), (ok, res) in zip(batch, results, strict=True)])
+    except Exception:  # nobody left to answer (a closed loop, a closed pipe)
+        pass
 
 
 def _settle_in_loops(items: list[tuple[Any, bool, Any]]) -> None:

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from courrier.mailbox.maildir import BatchWriter, settle_futures
+from courrier.mailbox.maildir import BatchWriter, run_round, settle_futures
 
 _HEADER = struct.Struct("!I")
 _ROOT = str(Path(__file__).resolve().parent.parent.parent)  # the directory holding the courrier package
@@ -174,7 +174,11 @@ def _portable(e: BaseException) -> BaseException:
 
 
 def child_main(fd: int, threads: int) -> None:
-    """The child: reads jobs from the socket, runs them in BatchWriter rounds, answers each round in one frame."""
+    """The child: reads jobs from the socket, runs them in rounds, answers each round in one frame.
+
+    ``threads`` = 1 (the default of the stores): one thread reads every job that has arrived, runs them as one round,
+    answers, and reads again — jobs sent during a round make the next one. More threads: a reader thread feeding a
+    BatchWriter (rounds side by side, for disks that need concurrent fsyncs)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the server decides, not us
     sock = socket.socket(fileno=fd)
     send_lock = threading.Lock()
@@ -189,25 +193,46 @@ def child_main(fd: int, threads: int) -> None:
         with send_lock:
             sock.sendall(_HEADER.pack(len(frame)) + frame)
 
-    writer = BatchWriter(threads, name="courrier-writer", settle=settle)
-    reader = sock.makefile("rb", buffering=1 << 16)
+    def job(body: bytes) -> tuple[Callable[..., Any], tuple[Any, ...], Any]:
+        jid, ref, args = pickle.loads(body)
+        fn = funcs.get(ref)
+        if fn is None:
+            mod, _, name = ref.partition(":")
+            fn = funcs[ref] = getattr(importlib.import_module(mod), name)
+        return fn, args, jid
+
+    writer = BatchWriter(threads, name="courrier-writer", settle=settle) if threads > 1 else None
+    buf = bytearray()
     try:
         while True:
-            head = reader.read(4)
-            if len(head) < 4:
+            # Block for the first bytes, then take whatever else has arrived without waiting.
+            chunk = sock.recv(1 << 20)
+            if not chunk:
                 break
-            (n,) = _HEADER.unpack(head)
-            body = reader.read(n)
-            if len(body) < n:
-                break
-            jid, ref, args = pickle.loads(body)
-            fn = funcs.get(ref)
-            if fn is None:
-                mod, _, name = ref.partition(":")
-                fn = funcs[ref] = getattr(importlib.import_module(mod), name)
-            writer.submit_token(fn, args, jid)
+            buf += chunk
+            while True:
+                try:
+                    chunk = sock.recv(1 << 20, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    break
+                buf += chunk
+            batch = []
+            while len(buf) >= 4:
+                (n,) = _HEADER.unpack_from(buf)
+                if len(buf) < 4 + n:
+                    break
+                batch.append(job(bytes(buf[4:4 + n])))
+                del buf[:4 + n]
+            if writer is not None:
+                for fn, args, jid in batch:
+                    writer.submit_token(fn, args, jid)
+            elif batch:
+                run_round(batch, settle)
     finally:
-        writer.close()  # finishes and answers every job already received
+        if writer is not None:
+            writer.close()  # finishes and answers every job already received
         try:
             sock.close()
         finally:
