@@ -559,7 +559,12 @@ class SMTPProtocol(asyncio.Protocol):
                 if len(fields) != 3:
                     self.reply(R.PARAM_SYNTAX.with_text("Malformed PLAIN response"))
                     return
+                authzid = fields[0].decode("utf-8")
                 username, password = fields[1].decode("utf-8"), fields[2].decode("utf-8")
+                if authzid and authzid.lower() != username.lower():
+                    # RFC 4616 §2: acting as another identity needs an authorization we never grant.
+                    self.reply(R.AUTH_FAILED.with_text("Authorization identity differs from the authenticated user"))
+                    return
             else:  # LOGIN
                 if initial is not None:
                     u = initial

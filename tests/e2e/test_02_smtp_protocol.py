@@ -270,3 +270,20 @@ def test_helo_only_session(mx):
     assert r.reply()[0] == 250
     r.cmd("QUIT")
     assert "with SMTP id" in by_subject(mx, "bob@example.test", "helo-only")["Received"]
+
+
+def test_auth_plain_authzid_must_match(server_factory):
+    """RFC 4616 §2: an authorization identity other than the user is refused (submission role, loopback)."""
+    import base64
+
+    s = server_factory("sub", listeners=("submission",))
+    s.add_user("bob@example.test", "pw")
+    s.start()
+    r = Raw(s.ports["submission"])
+    r.cmd("EHLO c.test")
+    other = base64.b64encode(b"carol@example.test\0bob@example.test\0pw").decode()
+    code, text = r.cmd(f"AUTH PLAIN {other}")
+    assert (code, text[:5]) == (535, "5.7.8")
+    same = base64.b64encode(b"bob@example.test\0bob@example.test\0pw").decode()
+    assert r.cmd(f"AUTH PLAIN {same}")[0] == 235
+    r.cmd("QUIT")
