@@ -176,6 +176,44 @@ class CaptureIndex:
                 raise
             return seqs
 
+    def insert_and_trim(self, rows: list[IndexRow], max_messages: int,
+                        remove: Callable[[sqlite3.Row], None]) -> tuple[list[bool], list[sqlite3.Row]]:
+        """Adds messages and applies ``max_messages`` in ONE transaction (the disk-writer process's path, once per
+        round): no reader ever sees more than ``max_messages``. ``remove(row)`` deletes a pruned message's file.
+        Returns, per row, whether it was added (False: its id was indexed already, e.g. by a scan), and the pruned
+        rows (seq, id, file, read)."""
+        with self.lock:
+            c = self.conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                added = []
+                for r in rows:
+                    try:
+                        self._insert_one(c, r)
+                        added.append(True)
+                    except sqlite3.IntegrityError:  # the statement is undone, the transaction goes on
+                        added.append(False)
+                doomed: list[sqlite3.Row] = []
+                if max_messages:
+                    (total,) = c.execute("SELECT count(*) FROM capture_messages").fetchone()
+                    if total > max_messages:
+                        doomed = c.execute("SELECT seq, id, file, read FROM capture_messages "
+                                           "ORDER BY created ASC, seq ASC LIMIT ?", (total - max_messages,)).fetchall()
+                        for d in doomed:
+                            remove(d)
+                        seqs = [d["seq"] for d in doomed]
+                        for i in range(0, len(seqs), 500):
+                            chunk = seqs[i:i + 500]
+                            marks = ",".join("?" * len(chunk))
+                            c.execute(f"DELETE FROM capture_fts WHERE rowid IN ({marks})", chunk)
+                            c.execute(f"DELETE FROM capture_tags WHERE seq IN ({marks})", chunk)
+                            c.execute(f"DELETE FROM capture_messages WHERE seq IN ({marks})", chunk)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            return added, doomed
+
     @staticmethod
     def _insert_one(c: sqlite3.Connection, r: IndexRow) -> int:
         cur = c.execute(

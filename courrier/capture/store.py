@@ -114,11 +114,13 @@ class CaptureStore:
         self.cfg = cfg
         self.hostname = hostname
         self.maildir = maildir.ensure(data_dir / "capture")
-        self.index = CaptureIndex(db_path or data_dir / "courrier.db")
+        self.db_path = db_path or data_dir / "courrier.db"
+        self.index = CaptureIndex(self.db_path)
         self.events = EventHub()
         self.executor = ThreadPoolExecutor(max_workers=_DISK_THREADS, thread_name_prefix="courrier-capture")
         self.writer = maildir.BatchWriter(_WRITER_THREADS, name="courrier-capture-write")
         self.process_writer = ProcessWriter(PROCESS_THREADS, name="courrier-capture-writer")
+        self._events_executor: ThreadPoolExecutor | None = None
         self.paused = False
         self._prune_task: asyncio.Task[None] | None = None
         self._prune_lock = threading.Lock()
@@ -161,6 +163,8 @@ class CaptureStore:
             return
         self._closed = True
         self.process_writer.close()
+        if self._events_executor is not None:
+            self._events_executor.shutdown(wait=True)
         self.writer.close()
         self.executor.shutdown(wait=True)
         self.index.close()
@@ -173,23 +177,47 @@ class CaptureStore:
 
     async def add(self, session: Any, env: Any, msg: Any) -> str:
         """Stores a message from the SMTP engine (Session, Envelope, ReceivedMessage); returns its ID once the file is
-        fsync'ed. Indexing follows at once in the index writer thread (see index.py).
+        fsync'ed and indexed.
 
-        Messages up to PROCESS_MAX (in memory in the spool) go to the disk-writer process (mailbox/writer.py), which
-        builds the envelope record, writes the file durably and also parses the message into its index row — all
-        outside this interpreter's GIL; the index thread only inserts the row. Larger ones: writer threads."""
+        Messages up to PROCESS_MAX (in memory in the spool) go to the disk-writer process (mailbox/writer.py): it
+        builds the envelope record, writes the file durably, parses it into its index row and inserts the rows of
+        its round — with ``max_messages`` retention — in one transaction of its own SQLite connection, all outside
+        this interpreter's GIL. Here only the events remain. Larger ones: writer threads and the index thread."""
         if msg.size <= PROCESS_MAX:
-            id_, path, row = await self.process_writer.submit(
-                "courrier.capture.store:capture_job", str(self.maildir), session, env, msg.read_all())
+            id_, path, row, outcome = await self.process_writer.submit(
+                "courrier.capture.store:capture_job", str(self.maildir), str(self.db_path), self.cfg.max_messages,
+                session, env, msg.read_all())
+            if outcome.get("added") is not None:
+                self._indexed_elsewhere(row, outcome)
+            else:  # not indexed there (parse or SQLite error): the index thread tries, else the next scan
+                err = outcome.get("error") or row
 
-            def make() -> IndexRow:
-                if isinstance(row, str):  # parsing failed in the writer: the file is kept, the next scan retries
-                    raise ValueError(f"{path}: {row}")
-                return row
+                def make() -> IndexRow:
+                    if isinstance(row, IndexRow):
+                        return row
+                    raise ValueError(f"{path}: {err}")
 
-            self.index.submit(make).add_done_callback(self._indexed)
+                self.index.submit(make).add_done_callback(self._indexed)
             return id_
         return await self.writer.submit(self._add_sync, session, env, msg)
+
+    def _indexed_elsewhere(self, row: IndexRow, outcome: dict[str, Any]) -> None:
+        """On the loop, after the disk-writer process indexed ``row`` (and pruned): counts, log line, events."""
+        pruned = outcome.get("pruned") or []
+        self._count += int(bool(outcome["added"])) - len(pruned)
+        if pruned:
+            log.event("capture.pruned", count=len(pruned))
+        if self.events.active:  # summaries and counts read the index: off the loop, in order (one thread)
+            if self._events_executor is None:
+                self._events_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="courrier-capture-events")
+            self._events_executor.submit(self._publish_indexed, row, bool(outcome["added"]), pruned)
+
+    def _publish_indexed(self, row: IndexRow, added: bool, pruned: list[str]) -> None:
+        if added:
+            self.events.publish("new", self._summary_of(row.__dict__, row.tags))
+        if pruned:
+            self.events.publish("prune", None)
+        self.events.publish("stats", self.stats())
 
     def _add_sync(self, rnd: maildir.Round | None, session: Any, env: Any, msg: Any) -> str:
         cenv, received = envelope_of(session, env)
@@ -623,18 +651,66 @@ def trace_fields(cenv: CapturedEnvelope, received: str) -> bytes:
     return (f"Return-Path: <{cenv.mail_from}>\n" + cenv.header() + received).encode("utf-8", "replace")
 
 
-def capture_job(rnd: maildir.Round, capture_dir: str, session: Any, env: Any,
-                data: bytes) -> tuple[str, str, IndexRow | str]:
+def capture_job(rnd: maildir.Round, capture_dir: str, db_path: str, max_messages: int, session: Any, env: Any,
+                data: bytes) -> tuple[str, str, IndexRow | str, dict[str, Any]]:
     """Disk-writer job: writes one captured message durably (the round fsyncs the directory before the answer),
-    then parses it into its index row. Returns (ID, path, row — or the parse error as text: the file is kept)."""
+    parses it into its index row, and leaves the row to the round's index transaction (``_index_round``).
+    Returns (ID, path, row — or the parse error as text: the file is kept, the next scan retries —, outcome),
+    where the outcome is filled in by ``_index_round`` before the answer: ``added``, ``pruned`` IDs or ``error``."""
     cenv, received = envelope_of(session, env)
     body = data.replace(b"\r\n", b"\n")
     path = maildir.write_new(Path(capture_dir), [trace_fields(cenv, received), body], dir_sync=rnd.sync_dir)
+    outcome: dict[str, Any] = {}
     try:
         row: IndexRow | str = build_row(path, body, cenv, read=False)
     except Exception as e:
         row = repr(e)
-    return cenv.id, str(path), row
+    if isinstance(row, IndexRow):
+        rnd.gather(_index_round, (capture_dir, db_path, max_messages, row, outcome))
+    return cenv.id, str(path), row, outcome
+
+
+_round_indexes: dict[str, CaptureIndex] = {}  # the disk-writer process's own connections, one per database
+
+
+def _index_round(items: list[tuple[str, str, int, IndexRow, dict[str, Any]]]) -> None:
+    """In the disk-writer process, once per round: inserts the round's rows and applies max_messages in one
+    transaction (readers never see more than max_messages), and records the outcome in each item."""
+    by_db: dict[tuple[str, str, int], list[tuple[IndexRow, dict[str, Any]]]] = {}
+    for capture_dir, db_path, max_messages, row, outcome in items:
+        by_db.setdefault((capture_dir, db_path, max_messages), []).append((row, outcome))
+    for (capture_dir, db_path, max_messages), entries in by_db.items():
+        try:
+            index = _round_indexes.get(db_path)
+            if index is None:
+                index = _round_indexes[db_path] = CaptureIndex(Path(db_path))
+            added, doomed = index.insert_and_trim([r for r, _ in entries], max_messages,
+                                                  lambda d, md=Path(capture_dir): _unlink(md, d["file"]))
+        except Exception as e:  # the files are kept: the server's index thread tries again
+            for _, outcome in entries:
+                outcome["error"] = repr(e)
+            continue
+        for (_, outcome), ok in zip(entries, added, strict=True):
+            outcome["added"] = ok
+        entries[-1][1]["pruned"] = [d["id"] for d in doomed]
+
+
+def _unlink(capture_dir: Path, file: str) -> None:
+    """Removes a pruned message's file, found by its base name if IMAP/POP3 moved it or changed its flags."""
+    try:
+        os.unlink(capture_dir / file)
+        return
+    except FileNotFoundError:
+        pass
+    base = _base(Path(file).name)
+    for sub in ("cur", "new"):
+        try:
+            for name in os.listdir(capture_dir / sub):
+                if _base(name) == base:
+                    os.unlink(capture_dir / sub / name)
+                    return
+        except FileNotFoundError:
+            pass
 
 
 def build_row(path: Path, body: bytes, cenv: CapturedEnvelope, read: bool) -> IndexRow:

@@ -184,15 +184,22 @@ def write_new(maildir: Path, parts: Iterable[bytes], *, sync: bool = True, subdi
 
 
 class Round:
-    """What the jobs of one ``BatchWriter`` round share: the directories to fsync before any of them is answered."""
+    """What the jobs of one ``BatchWriter`` round share: the directories to fsync before any of them is answered,
+    and work done once for all of them (``gather``: e.g. one index transaction for the round's messages)."""
 
-    __slots__ = ("dirs",)
+    __slots__ = ("dirs", "gathered")
 
     def __init__(self) -> None:
         self.dirs: dict[str, Path] = {}
+        self.gathered: dict[Any, tuple[Callable[[list[Any]], None], list[Any]]] = {}
 
     def sync_dir(self, path: Path) -> None:
         self.dirs.setdefault(str(path), path)
+
+    def gather(self, fn: Callable[[list[Any]], None], item: Any) -> None:
+        """``fn(items)`` runs once after the round's directory fsyncs, before the answers, with every item given
+        for it in the round. It must handle its own errors (report them through the items)."""
+        self.gathered.setdefault(fn, (fn, []))[1].append(item)
 
 
 class BatchWriter:
@@ -280,6 +287,11 @@ def run_round(batch: list[tuple[Callable[..., Any], tuple[Any, ...], Any]],
             _dir_syncer.sync(path)
         except OSError as e:  # not durable: every job of the round that renamed into it fails
             results = [(False, e) if ok else (ok, r) for ok, r in results]
+    for fn, items in rnd.gathered.values():
+        try:
+            fn(items)
+        except Exception:  # gathered work reports through its items; a bug there must not lose the answers
+            pass
     try:
         settle([(token, ok, res) for (_, _, token), (ok, res) in zip(batch, results, strict=True)])
     except Exception:  # nobody left to answer (a closed loop, a closed pipe)
