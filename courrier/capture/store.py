@@ -659,7 +659,7 @@ def capture_job(rnd: maildir.Round, capture_dir: str, db_path: str, max_messages
     where the outcome is filled in by ``_index_round`` before the answer: ``added``, ``pruned`` IDs or ``error``."""
     cenv, received = envelope_of(session, env)
     body = data.replace(b"\r\n", b"\n")
-    path = maildir.write_new(Path(capture_dir), [trace_fields(cenv, received), body], dir_sync=rnd.sync_dir)
+    path = maildir.write_new(Path(capture_dir), [trace_fields(cenv, received), body], round=rnd)
     outcome: dict[str, Any] = {}
     try:
         row: IndexRow | str = build_row(path, body, cenv, read=False)

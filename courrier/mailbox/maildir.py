@@ -127,13 +127,17 @@ def _write_all(fd: int, data: bytes) -> int:
 
 def write_new(maildir: Path, parts: Iterable[bytes], *, sync: bool = True, subdir: str = "new",
               info: str = "", mtime: float | None = None,
-              dir_sync: Callable[[Path], None] | None = None) -> Path:
+              dir_sync: Callable[[Path], None] | None = None, round: Round | None = None) -> Path:
     """Writes one message into ``maildir/tmp``, fsyncs it, renames it into ``new/`` (or ``cur/`` with ``info``).
 
     Returns the final path. On any failure the tmp file is removed and the error raised: nothing half-written is
     ever visible in new/ or cur/. ``dir_sync`` replaces the directory fsync after the rename (a ``BatchWriter``
     passes one that defers it to the end of its round, where one fsync covers every rename of the round); the
     message is durable only once that has run.
+
+    ``round``: the file is written, and its fsync, rename and directory fsync are left to the round
+    (``run_round``), which does them for all its files together; the returned path exists only once the round
+    has answered. The caller must not use it before.
 
     System calls are the cost here (each one is a GIL round trip under load): the Maildir is assumed to exist and
     created only when the open fails, parts are joined so a usual message is one write().
@@ -158,10 +162,16 @@ def write_new(maildir: Path, parts: Iterable[bytes], *, sync: bool = True, subdi
                     pending, buffered = [], 0
             if pending:
                 size += _write_all(fd, pending[0] if len(pending) == 1 else b"".join(pending))
+            if round is not None and sync and mtime is None:
+                final = maildir / subdir / (f"{base},S={size}" + (f":2,{info}" if subdir == "cur" else ""))
+                round.commit_later(fd, tmp, final)
+                fd = -1  # the round owns it now
+                return final
             if sync:
                 os.fsync(fd)
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
         if mtime is not None:
             os.utime(tmp, (mtime, mtime))
         final_name = f"{base},S={size}" + (f":2,{info}" if subdir == "cur" else "")
@@ -187,19 +197,77 @@ class Round:
     """What the jobs of one ``BatchWriter`` round share: the directories to fsync before any of them is answered,
     and work done once for all of them (``gather``: e.g. one index transaction for the round's messages)."""
 
-    __slots__ = ("dirs", "gathered")
+    __slots__ = ("dirs", "gathered", "files", "job")
 
     def __init__(self) -> None:
         self.dirs: dict[str, Path] = {}
-        self.gathered: dict[Any, tuple[Callable[[list[Any]], None], list[Any]]] = {}
+        self.gathered: dict[Any, tuple[Callable[[list[Any]], None], list[tuple[int, Any]]]] = {}
+        self.files: list[tuple[int, int, Path, Path]] = []  # (job, fd, tmp, final) written, not yet committed
+        self.job = 0  # the index of the job running now
 
     def sync_dir(self, path: Path) -> None:
         self.dirs.setdefault(str(path), path)
 
+    def commit_later(self, fd: int, tmp: Path, final: Path) -> None:
+        """A written file whose fsync, rename and directory fsync the round does (see ``run_round``)."""
+        self.files.append((self.job, fd, tmp, final))
+
     def gather(self, fn: Callable[[list[Any]], None], item: Any) -> None:
         """``fn(items)`` runs once after the round's directory fsyncs, before the answers, with every item given
-        for it in the round. It must handle its own errors (report them through the items)."""
-        self.gathered.setdefault(fn, (fn, []))[1].append(item)
+        for it in the round by a job that succeeded. It must handle its own errors (report them through the items)."""
+        self.gathered.setdefault(fn, (fn, []))[1].append((self.job, item))
+
+
+def _libc_sync_file_range() -> Callable[[int], None] | None:
+    """``sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)``: starts the writeback of a file without waiting."""
+    try:
+        import ctypes
+
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+        fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+        fn.restype = ctypes.c_int
+    except (OSError, AttributeError):
+        return None
+    return lambda fd: None if fn(fd, 0, 0, 2) == 0 else None
+
+
+_start_writeback = _libc_sync_file_range()
+
+
+def _commit_files(rnd: Round, failed: dict[int, BaseException]) -> None:
+    """The round's files: writeback of all of them started first (so the disk works on them together instead of
+    one fsync after the other), then each fsync'ed, closed and renamed into place; directories fsync'ed after.
+    A file that fails fails its job (``failed``) and its tmp file is removed."""
+    if _start_writeback is not None:
+        for _, fd, _, _ in rnd.files:
+            _start_writeback(fd)
+    synced: list[tuple[int, Path, Path]] = []
+    for job, fd, tmp, final in rnd.files:
+        try:
+            os.fsync(fd)
+            synced.append((job, tmp, final))
+        except OSError as e:
+            failed.setdefault(job, e)
+        finally:
+            os.close(fd)
+    for job, tmp, final in synced:
+        if job in failed:
+            continue
+        try:
+            try:
+                os.rename(tmp, final)
+            except FileNotFoundError:
+                ensure(final.parent.parent)  # tmp/ existed but not new/ or cur/: a half-made Maildir
+                os.rename(tmp, final)
+            rnd.sync_dir(final.parent)
+        except OSError as e:
+            failed.setdefault(job, e)
+    for job, _, tmp, _ in rnd.files:
+        if job in failed:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
 
 
 class BatchWriter:
@@ -273,23 +341,33 @@ class BatchWriter:
 
 def run_round(batch: list[tuple[Callable[..., Any], tuple[Any, ...], Any]],
               settle: Callable[[list[tuple[Any, bool, Any]]], None]) -> None:
-    """Runs each ``fn(round, *args)`` of ``batch``, fsyncs each directory the round renamed into once, then hands
-    every (token, ok, result or exception) to ``settle`` in one call — never before those directory fsyncs."""
+    """Runs each ``fn(round, *args)`` of ``batch``; commits the files they left to the round (``_commit_files``);
+    fsyncs each directory the round renamed into once; runs the gathered work; then hands every (token, ok, result
+    or exception) to ``settle`` in one call — never before the files and directory entries are on stable storage."""
     rnd = Round()
     results: list[tuple[bool, Any]] = []
-    for fn, args, _ in batch:
+    for i, (fn, args, _) in enumerate(batch):
+        rnd.job = i
         try:
             results.append((True, fn(rnd, *args)))
         except BaseException as e:  # one failing message must not fail the others
             results.append((False, e))
+    failed: dict[int, BaseException] = {}
+    if rnd.files:
+        _commit_files(rnd, failed)
     for path in rnd.dirs.values():
         try:
             _dir_syncer.sync(path)
-        except OSError as e:  # not durable: every job of the round that renamed into it fails
-            results = [(False, e) if ok else (ok, r) for ok, r in results]
+        except OSError as e:  # not durable: every job of the round fails
+            failed.update((i, e) for i in range(len(batch)) if i not in failed)
+    for i, e in failed.items():
+        results[i] = (False, e)
     for fn, items in rnd.gathered.values():
+        ok_items = [item for job, item in items if results[job][0]]
+        if not ok_items:
+            continue
         try:
-            fn(items)
+            fn(ok_items)
         except Exception:  # gathered work reports through its items; a bug there must not lose the answers
             pass
     try:

@@ -124,7 +124,7 @@ class MailStore:
 def deliver_copies(rnd: maildir.Round, copies: list[tuple[str, bytes]], body: bytes) -> list[str]:
     """A disk-writer process job: one Maildir file per (maildir, LF headers) with ``body`` (CRLF) in LF."""
     lf = body.replace(b"\r\n", b"\n")
-    return [str(maildir.write_new(Path(p), [headers, lf], dir_sync=rnd.sync_dir)) for p, headers in copies]
+    return [str(maildir.write_new(Path(p), [headers, lf], round=rnd)) for p, headers in copies]
 
 
 class BodySource:  # typing helper: a callable returning an iterator of bytes chunks, callable more than once

@@ -69,3 +69,24 @@ async def test_store_delivers_small_messages_through_the_process(tmp_path):
         assert paths[0].stat().st_size == 1001 * 1100
     finally:
         store.close()
+
+
+def test_a_round_commits_its_files_together_and_answers_after(tmp_path):
+    box = maildir.ensure(tmp_path / "box")
+    gathered, answers = [], []
+
+    def job(rnd, i):
+        if i == 2:
+            raise OSError(errno.EIO, "boom")
+        path = maildir.write_new(box, [b"n: %d\n" % i], round=rnd)
+        assert not path.exists()  # committed by the round, after every job ran
+        rnd.gather(gathered.extend, i)
+        return path
+
+    maildir.run_round([(job, (i,), i) for i in range(4)], answers.extend)
+    assert [(t, ok) for t, ok, _ in answers] == [(0, True), (1, True), (2, False), (3, True)]
+    assert sorted(gathered) == [0, 1, 3]  # gathered work only for the jobs that succeeded
+    for _, ok, res in answers:
+        if ok:
+            assert res.read_bytes().startswith(b"n: ") and res.parent == box / "new"
+    assert os.listdir(box / "tmp") == [] and len(os.listdir(box / "new")) == 3
