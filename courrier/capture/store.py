@@ -85,7 +85,6 @@ from courrier.mailbox.store import PROCESS_MAX, PROCESS_THREADS
 from courrier.mailbox.writer import ProcessWriter
 
 _DISK_THREADS = 16  # scans, re-indexing, housekeeping
-_CAPTURE_PROCESSES = 2  # disk-writer processes for incoming messages (see __init__)
 _WRITER_THREADS = 4  # incoming messages: rounds of a maildir.BatchWriter (one directory fsync per round)
 HEAD_READ = 65536
 SCAN_PERIOD = 10.0  # seconds between scans of the Maildir for changes made by IMAP/POP3 clients
@@ -120,12 +119,7 @@ class CaptureStore:
         self.events = EventHub()
         self.executor = ThreadPoolExecutor(max_workers=_DISK_THREADS, thread_name_prefix="courrier-capture")
         self.writer = maildir.BatchWriter(_WRITER_THREADS, name="courrier-capture-write")
-        # Two disk-writer processes, jobs alternating between them: a capture job is mostly CPU (parsing, indexing)
-        # and one process runs its rounds one after the other; two use both cores. Their index transactions
-        # serialize in SQLite (BEGIN IMMEDIATE), so retention stays exact.
-        self.process_writers = [ProcessWriter(PROCESS_THREADS, name=f"courrier-capture-writer{i}")
-                                for i in range(_CAPTURE_PROCESSES)]
-        self._next_writer = 0
+        self.process_writer = ProcessWriter(PROCESS_THREADS, name="courrier-capture-writer")
         self._events_executor: ThreadPoolExecutor | None = None
         self.paused = False
         self._prune_task: asyncio.Task[None] | None = None
@@ -168,8 +162,7 @@ class CaptureStore:
         if self._closed:
             return
         self._closed = True
-        for w in self.process_writers:
-            w.close()
+        self.process_writer.close()
         if self._events_executor is not None:
             self._events_executor.shutdown(wait=True)
         self.writer.close()
@@ -191,8 +184,7 @@ class CaptureStore:
         its round — with ``max_messages`` retention — in one transaction of its own SQLite connection, all outside
         this interpreter's GIL. Here only the events remain. Larger ones: writer threads and the index thread."""
         if msg.size <= PROCESS_MAX:
-            self._next_writer = (self._next_writer + 1) % len(self.process_writers)
-            id_, path, row, outcome = await self.process_writers[self._next_writer].submit(
+            id_, path, row, outcome = await self.process_writer.submit(
                 "courrier.capture.store:capture_job", str(self.maildir), str(self.db_path), self.cfg.max_messages,
                 session, env, msg.read_all())
             if outcome.get("added") is not None:
