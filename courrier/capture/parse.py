@@ -91,15 +91,26 @@ def decode_words(value: str) -> str:
         return value
 
 
-def raw_values(msg: Message, name: str) -> list[str]:
-    """The values of every ``name`` field as stored (compat32 would turn 8-bit ones into unknown-8bit Headers)."""
+def raw_values(msg: Message, name: str, fields: dict[str, list[str]] | None = None) -> list[str]:
+    """The values of every ``name`` field as stored (compat32 would turn 8-bit ones into unknown-8bit Headers).
+    ``fields``: ``field_index(msg)``, when several fields of one message are read (``parse``)."""
     key = name.lower()
+    if fields is not None:
+        return fields.get(key, [])
     return [str(v) for k, v in msg.raw_items() if k.lower() == key]
 
 
-def header_text(msg: Message, name: str) -> str:
+def field_index(msg: Message) -> dict[str, list[str]]:
+    """Lower-cased field name → its values as stored, in order: one pass over the header instead of one per field."""
+    out: dict[str, list[str]] = {}
+    for k, v in msg.raw_items():
+        out.setdefault(k.lower(), []).append(str(v))
+    return out
+
+
+def header_text(msg: Message, name: str, fields: dict[str, list[str]] | None = None) -> str:
     """A header's decoded value, whitespace collapsed ("" when absent); never raises on malformed input."""
-    values = raw_values(msg, name)
+    values = raw_values(msg, name, fields)
     if not values:
         return ""
     try:
@@ -108,10 +119,10 @@ def header_text(msg: Message, name: str) -> str:
         return ""
 
 
-def addresses(msg: Message, name: str) -> list[dict[str, str]]:
+def addresses(msg: Message, name: str, fields: dict[str, list[str]] | None = None) -> list[dict[str, str]]:
     """Every address of the header fields ``name`` as Mailpit's ``{"Name", "Address"}``."""
     try:
-        values = [_unraw(v) for v in raw_values(msg, name)]
+        values = [_unraw(v) for v in raw_values(msg, name, fields)]
         pairs = email.utils.getaddresses(values)
     except Exception:
         return []
@@ -197,20 +208,21 @@ def _filename(part: Message) -> str:
 def parse(data: bytes) -> tuple[Message, Parsed]:
     """Parses a message (LF or CRLF, without our trace block) into the fields the index and the API need."""
     msg = email.message_from_bytes(data)  # compat32: see the module docstring
+    f = field_index(msg)
     p = Parsed()
-    p.message_id = header_text(msg, "Message-ID").strip().strip("<>").strip()
-    p.subject = header_text(msg, "Subject")
-    p.date = parse_date(header_text(msg, "Date"))
-    frm = addresses(msg, "From")
+    p.message_id = header_text(msg, "Message-ID", f).strip().strip("<>").strip()
+    p.subject = header_text(msg, "Subject", f)
+    p.date = parse_date(header_text(msg, "Date", f))
+    frm = addresses(msg, "From", f)
     if frm:
         p.from_ = frm[0]
-    p.to, p.cc, p.reply_to = addresses(msg, "To"), addresses(msg, "Cc"), addresses(msg, "Reply-To")
-    p.x_tags = [t.strip() for t in header_text(msg, "X-Tags").split(",") if t.strip()]
+    p.to, p.cc, p.reply_to = addresses(msg, "To", f), addresses(msg, "Cc", f), addresses(msg, "Reply-To", f)
+    p.x_tags = [t.strip() for t in header_text(msg, "X-Tags", f).split(",") if t.strip()]
     for pid, part in walk(msg):
         ctype = part.get_content_type()
         disp = (part.get_content_disposition() or "").lower()
         fname = _filename(part)
-        cid = header_text(part, "Content-ID").strip("<> ")
+        cid = header_text(part, "Content-ID", f if part is msg else None).strip("<> ")
         is_body = disp != "attachment" and not fname
         if is_body and ctype == "text/plain" and not p.text:
             p.text = part_text(part)
