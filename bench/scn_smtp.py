@@ -34,8 +34,15 @@ def run(args) -> list[str]:
     n = 300 if args.quick else 2000
     rounds = 1 if args.quick else args.rounds
     srv, _ = start_courrier()
-    sink = Sink()
-    pf = ThrowawayPostfix()
+    sink = pf = None
+    try:
+        sink = Sink()
+        pf = ThrowawayPostfix()
+    except BaseException:  # never leave a server or a sink running behind a failed setup
+        srv.stop()
+        if sink:
+            sink.stop()
+        raise
     lines = [f"{'case':<18}{'courrier':>10}{'postfix':>10}{'smtp-sink':>11}{'c/postfix':>11}{'c/sink':>8}"]
     try:
         wait_port(srv.ports["smtp"])
