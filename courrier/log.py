@@ -35,8 +35,14 @@ def _fmt_value(v: Any) -> str:
     return s
 
 
+_second: list = [-1, ""]  # the last whole second formatted: strftime once a second, not once a line
+
+
 def _timestamp(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+    sec = int(t)
+    if sec != _second[0]:
+        _second[0], _second[1] = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    return f"{_second[1]}.{int((t - sec) * 1000):03d}Z"
 
 
 def format_event(level: str, event: str, fields: dict[str, Any]) -> str:
