@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from courrier.safeio import DirSyncers, fsync_dir
+
 _counter = itertools.count()
 _lock = threading.Lock()
 _HOST = socket.gethostname().replace("/", "\\057").replace(":", "\\072") or "localhost"
@@ -56,51 +58,9 @@ def ensure(path: Path) -> Path:
     return path
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class _DirSyncer:
-    """Group commit for directory fsyncs: renames into the same ``new/`` share one fsync.
-
-    A caller whose rename is done asks for a sync; if one is already running it may have started before the rename,
-    so the caller waits for the *next* one, which then covers every rename requested meanwhile. Under load, N
-    concurrent deliveries into one Maildir cost about two directory fsyncs instead of N.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._state: dict[str, list[int]] = {}  # path → [requested, done, running]
-
-    def sync(self, path: Path) -> None:
-        key = str(path)
-        with self._cond:
-            st = self._state.setdefault(key, [0, 0, 0])
-            st[0] += 1
-            target = st[0]
-            while st[1] < target:
-                if st[2]:
-                    self._cond.wait()
-                    continue
-                st[2] = 1
-                cover = st[0]
-                self._cond.release()
-                try:
-                    fsync_dir(path)
-                finally:
-                    self._cond.acquire()
-                    st[2] = 0
-                    self._cond.notify_all()
-                st[1] = max(st[1], cover)
-            if st[1] >= st[0] and not st[2]:
-                self._state.pop(key, None)
-
-
-_dir_syncer = _DirSyncer()
+# Directory fsyncs of concurrent deliveries into one Maildir are shared (group commit, courrier/safeio.py); the
+# lambda looks fsync_dir up at call time so tests can observe it.
+_dir_syncer = DirSyncers(fsync=lambda p: fsync_dir(p))
 
 
 def crlf_to_lf(chunks: Iterable[bytes]) -> Iterable[bytes]:

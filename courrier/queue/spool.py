@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from courrier.safeio import DirSyncer
+
 MAGIC = b"CRQUEUE1"
 CHUNK = 1 << 20
 MAX_RECORD = 1 << 24  # a record longer than this is corruption, not data
@@ -132,47 +134,6 @@ def decode(data: bytes) -> tuple[SpoolEnvelope, bytes]:
             return env, msg
         else:
             raise SpoolError(f"unknown record type {kind!r}")
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class DirSyncer:
-    """Group commit for directory entries: callers that renamed a file call ``sync()``; one fsync covers everyone
-    whose rename happened before it started (a generation counter tells who is covered)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._cond = threading.Condition()
-        self._requested = 0  # generation of the latest rename
-        self._done = 0  # generation covered by the last completed fsync
-        self._running = False
-        self.syncs = 0  # how many fsyncs actually ran (for tests and the benchmark)
-
-    def sync(self) -> None:
-        with self._cond:
-            self._requested += 1
-            mine = self._requested
-            while self._done < mine:
-                if not self._running:
-                    self._running = True
-                    target = self._requested
-                    self._cond.release()
-                    try:
-                        fsync_dir(self.path)
-                    finally:
-                        self._cond.acquire()
-                        self._running = False
-                    self.syncs += 1
-                    self._done = max(self._done, target)
-                    self._cond.notify_all()
-                else:
-                    self._cond.wait()
 
 
 class Spool:
