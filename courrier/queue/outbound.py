@@ -16,11 +16,12 @@ from courrier import log
 from courrier.accounts import Accounts
 from courrier.config import Config
 from courrier.delivery.local import received_header
+from courrier.delivery.loops import MAX_HOPS, count_received
 from courrier.delivery.remote import RemoteDelivery, Smarthost
 from courrier.dns import Resolver
 from courrier.mailbox.store import MailStore
 from courrier.queue.router import LocalTransport, Router
-from courrier.queue.runner import MAX_HOPS, Queue, count_received
+from courrier.queue.runner import Queue
 from courrier.queue.schedule import Schedule
 from courrier.queue.spool import Spool, SpoolEnvelope, SpoolRecipient
 from courrier.queue.store import QueueStore

@@ -27,13 +27,12 @@ from typing import Protocol
 
 from courrier import log
 from courrier.delivery import bounce
+from courrier.delivery.loops import MAX_HOPS, count_received
 from courrier.delivery.outcome import Outcome
 from courrier.queue.schedule import Schedule
 from courrier.queue.spool import Spool, SpoolEnvelope, SpoolError, SpoolRecipient, decode
 from courrier.queue.store import QueueStore
 from courrier.smtp.session import new_queue_id
-
-MAX_HOPS = 50  # RFC 5321 §6.3 (the same limit as the MX role)
 
 # (recipients, outcome) for one attempt: the runner turns it into a log line and a delivery-log row
 AttemptHook = Callable[[list[str], Outcome], None]
@@ -42,12 +41,6 @@ AttemptHook = Callable[[list[str], Outcome], None]
 class Transport(Protocol):
     async def deliver(self, env: SpoolEnvelope, message: bytes, rcpts: list[tuple[int, SpoolRecipient]],
                       on_attempt: AttemptHook) -> dict[int, Outcome]: ...
-
-
-def count_received(message: bytes) -> int:
-    end = message.find(b"\r\n\r\n")
-    head = message[:end] if end >= 0 else message
-    return sum(1 for line in head.split(b"\r\n") if line[:9].lower() == b"received:")
 
 
 class Queue:

@@ -12,15 +12,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from courrier.accounts import Accounts
+from courrier.delivery import loops
 from courrier.delivery.local import deliver_local
+from courrier.delivery.loops import MAX_HOPS
 from courrier.mailbox.store import MailStore
 from courrier.smtp import replies as R
 from courrier.smtp.address import Address
 from courrier.smtp.policy import Policy, ReceivedMessage
 from courrier.smtp.replies import Reply
 from courrier.smtp.session import Envelope, Recipient, Session
-
-MAX_HOPS = 50  # RFC 5321 §6.3: a loop is assumed past this many Received: lines (Postfix's hopcount_limit)
 
 
 @dataclass
@@ -40,11 +40,7 @@ InboundCheck = Callable[[Session, Envelope, ReceivedMessage], Awaitable[InboundV
 def count_received(msg: ReceivedMessage, limit: int = 256 * 1024) -> int:
     """Number of Received: header fields in the header section (read at most ``limit`` octets)."""
     msg.file.seek(0)
-    head = msg.file.read(limit)
-    end = head.find(b"\r\n\r\n")
-    if end >= 0:
-        head = head[:end]
-    return sum(1 for line in head.split(b"\r\n") if line[:9].lower() == b"received:")
+    return loops.count_received(msg.file.read(limit))
 
 
 def resolve_local(accounts: Accounts, address: Address) -> str | None:
@@ -63,6 +59,16 @@ def resolve_local(accounts: Accounts, address: Address) -> str | None:
     return None
 
 
+def accept_local(accounts: Accounts, rcpt: Recipient) -> Reply:
+    """RCPT for a local domain: 250 with the mailbox (and user+tag) recorded on ``rcpt``, or 550 5.1.1."""
+    mailbox = resolve_local(accounts, rcpt.address)
+    if mailbox is None:
+        return R.NO_SUCH_USER
+    rcpt.mailbox = mailbox
+    rcpt.tag = rcpt.address.tag
+    return R.RECIPIENT_OK
+
+
 class MXPolicy(Policy):
     name = "mx"
 
@@ -77,12 +83,7 @@ class MXPolicy(Policy):
         a = rcpt.address
         if a.is_domain_literal or a.domain.lower() not in self.domains:
             return R.RELAY_DENIED
-        mailbox = resolve_local(self.accounts, a)
-        if mailbox is None:
-            return R.NO_SUCH_USER
-        rcpt.mailbox = mailbox
-        rcpt.tag = a.tag
-        return R.RECIPIENT_OK
+        return accept_local(self.accounts, rcpt)
 
     async def deliver(self, session: Session, env: Envelope, msg: ReceivedMessage) -> Reply:
         if count_received(msg) > MAX_HOPS:

@@ -33,11 +33,12 @@ from email.parser import HeaderParser
 from courrier import log
 from courrier.accounts import Account, AccountError, Accounts, normalize
 from courrier.delivery.local import deliver_local
+from courrier.delivery.loops import MAX_HOPS
 from courrier.mailbox import maildir
 from courrier.mailbox.store import MailStore
 from courrier.smtp import replies as R
 from courrier.smtp.address import Address, AddressError, parse_address
-from courrier.smtp.mx import MAX_HOPS, count_received, resolve_local
+from courrier.smtp.mx import accept_local, count_received
 from courrier.smtp.policy import Policy, ReceivedMessage
 from courrier.smtp.reader import new_spool
 from courrier.smtp.replies import Reply
@@ -199,12 +200,7 @@ class SubmissionPolicy(Policy):
     async def check_rcpt(self, session: Session, env: Envelope, rcpt: Recipient) -> Reply:
         a = rcpt.address
         if self._is_local(a):
-            mailbox = resolve_local(self.accounts, a)
-            if mailbox is None:
-                return R.NO_SUCH_USER
-            rcpt.mailbox = mailbox
-            rcpt.tag = a.tag
-            return R.RECIPIENT_OK
+            return accept_local(self.accounts, rcpt)
         if self.relay is None:
             return R.RELAY_UNAVAILABLE  # no outbound queue yet: say so rather than pretend (451 4.3.2)
         return R.RECIPIENT_OK
