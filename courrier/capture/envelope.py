@@ -52,6 +52,12 @@ def _enc(v: str) -> str:
     return quote(v, safe=_SAFE)
 
 
+# header key → CapturedEnvelope attribute
+_SCALAR_KEYS = {"id": "id", "qid": "qid", "listener": "listener", "client": "client", "from": "mail_from",
+                "helo": "helo", "tls": "tls", "user": "user"}
+_LIST_KEYS = {"tag": "tags", "rcpt": "rcpts"}
+
+
 @dataclass
 class CapturedEnvelope:
     """What the SMTP transaction said about a message, beyond the message itself."""
@@ -106,28 +112,12 @@ class CapturedEnvelope:
             if raw.startswith("<") and raw.endswith(">"):
                 raw = raw[1:-1]
             v = unquote(raw)
-            if key == "id":
-                env.id = v
+            if key in _SCALAR_KEYS:
+                setattr(env, _SCALAR_KEYS[key], v)
             elif key == "received":
                 env.received = float(v)
-            elif key == "qid":
-                env.qid = v
-            elif key == "listener":
-                env.listener = v
-            elif key == "client":
-                env.client = v
-            elif key == "from":
-                env.mail_from = v
-            elif key == "helo":
-                env.helo = v
-            elif key == "tls":
-                env.tls = v
-            elif key == "user":
-                env.user = v
-            elif key == "tag":
-                env.tags.append(v)
-            elif key == "rcpt":
-                env.rcpts.append(v)
+            elif key in _LIST_KEYS:
+                getattr(env, _LIST_KEYS[key]).append(v)
         if not env.id or not valid_id(env.id):
             raise ValueError("envelope header without a valid id")
         return env

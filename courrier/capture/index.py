@@ -201,13 +201,7 @@ class CaptureIndex:
                                            "ORDER BY created ASC, seq ASC LIMIT ?", (total - max_messages,)).fetchall()
                         for d in doomed:
                             remove(d)
-                        seqs = [d["seq"] for d in doomed]
-                        for i in range(0, len(seqs), 500):
-                            chunk = seqs[i:i + 500]
-                            marks = ",".join("?" * len(chunk))
-                            c.execute(f"DELETE FROM capture_fts WHERE rowid IN ({marks})", chunk)
-                            c.execute(f"DELETE FROM capture_tags WHERE seq IN ({marks})", chunk)
-                            c.execute(f"DELETE FROM capture_messages WHERE seq IN ({marks})", chunk)
+                        self._delete_rows(c, [d["seq"] for d in doomed])
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")
@@ -231,6 +225,17 @@ class CaptureIndex:
                   (seq, r.subject, r.search_addresses, r.search_body))
         return seq
 
+    @staticmethod
+    def _delete_rows(c: sqlite3.Connection, seqs: Sequence[int]) -> None:
+        """Removes messages' rows from the table, the tags and the full-text index (inside the caller's transaction),
+        in chunks that stay under SQLite's bound-parameter limit."""
+        for i in range(0, len(seqs), 500):
+            chunk = list(seqs[i:i + 500])
+            marks = ",".join("?" * len(chunk))
+            c.execute(f"DELETE FROM capture_fts WHERE rowid IN ({marks})", chunk)
+            c.execute(f"DELETE FROM capture_tags WHERE seq IN ({marks})", chunk)
+            c.execute(f"DELETE FROM capture_messages WHERE seq IN ({marks})", chunk)
+
     def delete_seqs(self, seqs: Sequence[int]) -> None:
         if not seqs:
             return
@@ -239,12 +244,7 @@ class CaptureIndex:
             c = self.conn
             c.execute("BEGIN IMMEDIATE")
             try:
-                for i in range(0, len(seqs), 500):
-                    chunk = list(seqs[i:i + 500])
-                    marks = ",".join("?" * len(chunk))
-                    c.execute(f"DELETE FROM capture_fts WHERE rowid IN ({marks})", chunk)
-                    c.execute(f"DELETE FROM capture_tags WHERE seq IN ({marks})", chunk)
-                    c.execute(f"DELETE FROM capture_messages WHERE seq IN ({marks})", chunk)
+                self._delete_rows(c, seqs)
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")
