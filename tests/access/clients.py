@@ -21,6 +21,19 @@ def deliver(srv: Server, data: bytes, rcpt: str = USER, sender: str = "alice@els
         assert c.sendmail(sender, [rcpt], data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")) == {}
 
 
+def server_with_corpus(folder: Path, listeners: tuple[str, ...]) -> Server:
+    """A started server with the test account, holding every message of tests/access/messages.py, delivered by SMTP
+    (``listeners`` must include "smtp")."""
+    from tests.access.messages import ALL
+
+    s = Server(folder, listeners=listeners)
+    s.add_user(USER, PASSWORD)
+    s.start()
+    for data in ALL.values():
+        deliver(s, data)
+    return s
+
+
 def maildir_files(path: Path) -> list[Path]:
     return sorted([*(path / "new").iterdir(), *(path / "cur").iterdir()], key=lambda p: p.name)
 

@@ -7,19 +7,13 @@ import re
 
 import pytest
 
-from tests.access.clients import PASSWORD, USER, Raw, deliver, imap, maildir_files
+from tests.access.clients import PASSWORD, USER, Raw, deliver, imap, maildir_files, server_with_corpus
 from tests.access.messages import ALL, NON_ASCII
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    from tests.support import Server
-
-    s = Server(tmp_path_factory.mktemp("imap50"), listeners=("smtp", "imap", "imaps"))
-    s.add_user(USER, PASSWORD)
-    s.start()
-    for data in ALL.values():
-        deliver(s, data)
+    s = server_with_corpus(tmp_path_factory.mktemp("imap50"), ("smtp", "imap", "imaps"))
     yield s
     s.stop()
 

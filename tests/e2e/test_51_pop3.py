@@ -9,19 +9,21 @@ import subprocess
 
 import pytest
 
-from tests.access.clients import PASSWORD, USER, Raw, deliver, insecure_context, maildir_files, wait_for
+from tests.access.clients import (
+    PASSWORD,
+    USER,
+    Raw,
+    insecure_context,
+    maildir_files,
+    server_with_corpus,
+    wait_for,
+)
 from tests.access.messages import ALL
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    from tests.support import Server
-
-    s = Server(tmp_path_factory.mktemp("pop51"), listeners=("smtp", "pop3", "pop3s"))
-    s.add_user(USER, PASSWORD)
-    s.start()
-    for data in ALL.values():
-        deliver(s, data)
+    s = server_with_corpus(tmp_path_factory.mktemp("pop51"), ("smtp", "pop3", "pop3s"))
     yield s
     s.stop()
 

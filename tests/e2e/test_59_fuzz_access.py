@@ -10,8 +10,7 @@ import socket
 
 import pytest
 
-from tests.access.clients import PASSWORD, USER, deliver
-from tests.access.messages import ALL
+from tests.access.clients import PASSWORD, USER, server_with_corpus
 
 TIMEOUT = 5.0  # a reply slower than this counts as a hang
 ATOMS = ["FETCH", "UID", "STORE", "SEARCH", "COPY", "MOVE", "LIST", "LSUB", "STATUS", "APPEND", "SELECT",
@@ -123,13 +122,7 @@ class ImapFuzzer:
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    from tests.support import Server
-
-    s = Server(tmp_path_factory.mktemp("fuzz59"), listeners=("smtp", "imap", "pop3"))
-    s.add_user(USER, PASSWORD)
-    s.start()
-    for data in ALL.values():
-        deliver(s, data)
+    s = server_with_corpus(tmp_path_factory.mktemp("fuzz59"), ("smtp", "imap", "pop3"))
     yield s
     s.stop()
 
