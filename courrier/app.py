@@ -24,11 +24,12 @@ from courrier.mailauth import dkim as dkim_keys
 from courrier.mailauth._dns import Resolver as AuthResolver
 from courrier.mailauth.report import Authenticator
 from courrier.mailbox.store import MailStore
+from courrier.net.limits import ConnectionLimits
 from courrier.queue import outbound
 from courrier.smtp import replies as R
 from courrier.smtp.mx import InboundCheck, InboundVerdict, MXPolicy
 from courrier.smtp.policy import Policy, ReceivedMessage
-from courrier.smtp.protocol import ConnectionLimiter, SMTPServer
+from courrier.smtp.protocol import SMTPServer
 from courrier.smtp.replies import Reply
 from courrier.smtp.session import Envelope, Recipient, Session
 from courrier.smtp.submission import SubmissionPolicy
@@ -68,7 +69,7 @@ class App:
         self._capture_policy: CapturePolicy | None = None
         if cfg.capture_mode:
             self.capture = CaptureStore(cfg.data_dir, cfg.capture, db_path=cfg.db_path, hostname=cfg.hostname)
-        self.limiter = ConnectionLimiter(cfg.limits)
+        self.connection_limits = ConnectionLimits(cfg.limits)  # one budget per protocol (issue 11, item 6)
         self.tls_context = self._tls_context()
         self.listeners: list[Listener] = []
         self.smtp_servers: list[SMTPServer] = []
@@ -200,7 +201,7 @@ class App:
                 desc = "capture"
             smtp = SMTPServer(
                 listener=name, hostname=self.cfg.hostname, policy=policy, limits=self.cfg.limits,
-                limiter=self.limiter, tls_context=self.tls_context, implicit_tls=implicit,
+                limiter=self.connection_limits.for_listener(name), tls_context=self.tls_context, implicit_tls=implicit,
                 trust_loopback=self.cfg.trust_loopback, spool_dir=str(self.data_dir / "spool-tmp"),
             )
             self.smtp_servers.append(smtp)
@@ -234,7 +235,8 @@ class App:
             addrs = getattr(lst, name)
             if not addrs:
                 continue
-            listener = StreamListener(name, server.handler(implicit), self.limiter, line_limit=1 << 20)
+            listener = StreamListener(name, server.handler(implicit), self.connection_limits.for_listener(name),
+                                      line_limit=1 << 20)
             self.services.append(Service(name, listener.shutdown))
             for addr in addrs:
                 await self._bind(name, addr, listener.factory, self.tls_context if implicit else None, desc)

@@ -142,6 +142,8 @@ class LimitsConfig:
     idle_timeout: float = 300.0
     data_timeout: float = 600.0
     max_errors: int = 10
+    ipv6_prefix: int = 64  # per-client limits count an IPv6 client by this network prefix (courrier/net/limits.py)
+    max_junk_commands: int = 100  # SMTP commands that move no mail (EHLO, NOOP, RSET…) per session before 421
 
 
 @dataclass(frozen=True)
@@ -269,6 +271,16 @@ def _int(minimum: int = 0) -> Any:
     return conv
 
 
+def _int_range(minimum: int, maximum: int) -> Any:
+    def conv(v: Any) -> int:
+        v = _int()(v)
+        if not minimum <= v <= maximum:
+            raise ValueError(f"must be between {minimum} and {maximum}")
+        return v
+
+    return conv
+
+
 def _str(v: Any) -> str:
     if not isinstance(v, str):
         raise ValueError(f"expected a string, got {v!r}")
@@ -364,6 +376,8 @@ def from_mapping(raw: Mapping[str, Any], file: str | None = None, base: Path | N
         idle_timeout=r.get("idle_timeout", dlim.idle_timeout, parse_duration),
         data_timeout=r.get("data_timeout", dlim.data_timeout, parse_duration),
         max_errors=r.get("max_errors", dlim.max_errors, _int(1)),
+        ipv6_prefix=r.get("ipv6_prefix", dlim.ipv6_prefix, _int_range(1, 128)),
+        max_junk_commands=r.get("max_junk_commands", dlim.max_junk_commands, _int(1)),
     )
     r.finish()
 

@@ -1,8 +1,8 @@
 """Stream plumbing shared by the POP3 and IMAP listeners: protocol factory, connection limits, shutdown.
 
 Both protocols are line-and-literal oriented, so they use asyncio streams (``StreamWriter.start_tls`` upgrades a
-connection in place for STLS/STARTTLS). The SMTP ``ConnectionLimiter`` is shared, so ``limits.max_connections``
-counts every listener.
+connection in place for STLS/STARTTLS). Each protocol has its own ``ConnectionLimiter`` (courrier/net/limits.py):
+IMAP and IMAPS share one, POP3 and POP3S another, so a flood on one protocol never shuts the others out.
 """
 
 from __future__ import annotations
@@ -11,7 +11,16 @@ import asyncio
 import ssl
 from collections.abc import Awaitable, Callable
 
-from courrier.smtp.protocol import ConnectionLimiter
+from courrier import log
+from courrier.net.limits import ConnectionLimiter, Refusal
+
+# The greeting that refuses a connection over the limit, in each protocol's words: IMAP's BYE greeting (RFC 3501
+# §7.1.5) with RFC 5530's UNAVAILABLE; POP3's -ERR greeting with RFC 3206's SYS/TEMP; ManageSieve's BYE (RFC 5804 §1.3).
+BUSY = {
+    "imap": b"* BYE [UNAVAILABLE] %s, try again later\r\n",
+    "pop3": b"-ERR [SYS/TEMP] %s, try again later\r\n",
+    "managesieve": b'BYE (TRYLATER) "%s, try again later"\r\n',
+}
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -36,8 +45,10 @@ class StreamListener:
         peer = writer.get_extra_info("peername") or ("", 0)
         ip = str(peer[0])
         task = asyncio.current_task()
-        refusal = self.limiter.acquire(ip)
-        if refusal is not None:
+        slot = self.limiter.acquire(ip)
+        if isinstance(slot, Refusal):
+            log.event(f"{self.name}.refused", level="warn", ip=ip, reason=slot.value)
+            writer.write(BUSY[self.limiter.protocol] % slot.value.encode())
             writer.close()
             return
         if task is not None:
@@ -55,7 +66,7 @@ class StreamListener:
             except (Exception, asyncio.CancelledError):
                 pass
         finally:
-            self.limiter.release(ip)
+            slot.release()
             self.writers.discard(writer)
             if task is not None:
                 self.tasks.discard(task)

@@ -1,0 +1,1 @@
+"""Network plumbing shared by every listener (SMTP, IMAP, POP3, ManageSieve, HTTP), free of protocol details."""
