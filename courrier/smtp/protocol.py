@@ -22,6 +22,7 @@ from typing import Any
 
 from courrier import log
 from courrier.config import LimitsConfig
+from courrier.net.limits import ConnectionLimiter, Refusal, Slot
 from courrier.smtp import replies as R
 from courrier.smtp.address import (
     AddressError,
@@ -43,32 +44,6 @@ SHUTDOWN_GRACE = 30.0  # in-flight transactions get this long to finish on shutd
 
 # parser modes
 _LINES, _DATA, _CHUNK, _HOLD = range(4)
-
-
-class ConnectionLimiter:
-    """Counts connections across all SMTP listeners: ``max_connections`` in all, ``max_connections_per_ip``."""
-
-    def __init__(self, limits: LimitsConfig) -> None:
-        self.limits = limits
-        self.total = 0
-        self.per_ip: dict[str, int] = {}
-
-    def acquire(self, ip: str) -> Reply | None:
-        if self.total >= self.limits.max_connections:
-            return R.TOO_MANY_CONNECTIONS
-        if self.per_ip.get(ip, 0) >= self.limits.max_connections_per_ip:
-            return R.TOO_MANY_FROM_IP
-        self.total += 1
-        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
-        return None
-
-    def release(self, ip: str) -> None:
-        self.total -= 1
-        n = self.per_ip.get(ip, 1) - 1
-        if n <= 0:
-            self.per_ip.pop(ip, None)
-        else:
-            self.per_ip[ip] = n
 
 
 class SMTPServer:
@@ -145,7 +120,7 @@ class SMTPProtocol(asyncio.Protocol):
         self._bdat_spool: Any = None
         self._bdat_size = 0
         self._bdat_failed: Reply | None = None
-        self._limited_ip: str | None = None
+        self._slot: Slot | None = None  # this connection's place in the SMTP connection limits
         self._in_transaction_work = False
         self._shutdown = False
 
@@ -161,13 +136,14 @@ class SMTPProtocol(asyncio.Protocol):
         )
         self._update_tls_info()
         self.server.connections.add(self)
-        refusal = self.server.limiter.acquire(self.session.peer_ip)
-        if refusal is not None:
+        slot = self.server.limiter.acquire(self.session.peer_ip)
+        if isinstance(slot, Refusal):
+            refusal = R.TOO_MANY_CONNECTIONS if slot is Refusal.TOTAL else R.TOO_MANY_FROM_IP
             log.event("smtp.refused", level="warn", sid=self.session.id, ip=self.session.peer_ip, reason=refusal.text)
             self._write_reply(refusal)
             self._close()
             return
-        self._limited_ip = self.session.peer_ip
+        self._slot = slot
         log.event("smtp.connect", sid=self.session.id, listener=self.server.listener, ip=self.session.peer_ip,
                   port=self.session.peer_port, tls=self.session.tls.version if self.session.tls else None)
         self._arm_timer()
@@ -176,9 +152,8 @@ class SMTPProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self.server.connections.discard(self)
-        if self._limited_ip is not None:
-            self.server.limiter.release(self._limited_ip)
-            self._limited_ip = None
+        if self._slot is not None:
+            self._slot.release()
         if self._timer:
             self._timer.cancel()
         if self._data_done and not self._data_done.done():
