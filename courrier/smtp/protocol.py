@@ -123,6 +123,7 @@ class SMTPProtocol(asyncio.Protocol):
         self._slot: Slot | None = None  # this connection's place in the SMTP connection limits
         self._in_transaction_work = False
         self._shutdown = False
+        self._eof = False  # the client has shut down its write side (half-close)
 
     # ------------------------------------------------------------------ connection lifecycle
 
@@ -221,9 +222,20 @@ class SMTPProtocol(asyncio.Protocol):
         self._parse()
 
     def eof_received(self) -> bool | None:
-        self._items.append(None)
+        """The client shut down its write side (Exim does, right after a pipelined ``.``/``BDAT n LAST`` + QUIT).
+
+        Every complete command already received is still executed and answered, in order, before the connection
+        closes (RFC 5321 §4.1.1.10, §4.2; RFC 2920 §3.1): otherwise a message is delivered but its 250 is lost,
+        and the client sends it again. ``_next_item`` reports the end once nothing complete is left; an
+        unterminated last line is a fragment, never executed; a DATA payload without its end marker is not
+        delivered. On plain TCP the transport stays open for our replies (half-close); a TLS transport closes
+        itself after close_notify (asyncio's TLS layer cannot half-close), so there the end is immediate.
+        """
+        self._eof = True
+        if self._data_done and not self._data_done.done():
+            self._data_done.set_result(None)  # DATA ended without its end marker: smtp_data discards it
         self._wake()
-        return None
+        return self.transport is not None and self.transport.get_extra_info("sslcontext") is None
 
     def _parse(self) -> None:
         """Cuts the buffer into items according to the mode; stops at anything that needs the dispatcher first."""
@@ -301,6 +313,8 @@ class SMTPProtocol(asyncio.Protocol):
         self._parse()
 
     async def _next_item(self) -> Any:
+        """The next work item; None when the connection is closed, or after the client's EOF once every complete
+        item it sent has been taken (what is left in the buffer then is an unterminated fragment)."""
         while not self._items:
             if self._closed:
                 return None
@@ -308,6 +322,8 @@ class SMTPProtocol(asyncio.Protocol):
                 self._resume_parsing()
                 if self._items:
                     break
+            if self._eof:
+                return None
             self._flush()
             self._wakeup = self.loop.create_future()
             await self._wakeup
@@ -773,12 +789,17 @@ class SMTPProtocol(asyncio.Protocol):
         self._mode = _DATA
         self._parse()  # bytes the client sent early
         try:
-            await self._data_done
+            if not self._reader.done and not self._eof:
+                await self._data_done
         finally:
             self._data_done = None
         reader, self._reader = self._reader, None
-        if self._closed:
+        if self._closed or not reader.done:
+            # connection lost, or EOF before <CRLF>.<CRLF>: an incomplete message is never delivered
+            log.event("smtp.data_incomplete", level="warn", sid=self.session.id, ip=self.session.peer_ip,
+                      size=reader.size)
             spool.close()
+            self._close()
             return
         self._in_transaction_work = True
         try:
