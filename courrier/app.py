@@ -203,6 +203,7 @@ class App:
                 listener=name, hostname=self.cfg.hostname, policy=policy, limits=self.cfg.limits,
                 limiter=self.connection_limits.for_listener(name), tls_context=self.tls_context, implicit_tls=implicit,
                 trust_loopback=self.cfg.trust_loopback, spool_dir=str(self.data_dir / "spool-tmp"),
+                postmaster_domain=self.cfg.domains[0],
             )
             self.smtp_servers.append(smtp)
             for addr in addrs:

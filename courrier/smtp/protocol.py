@@ -25,6 +25,7 @@ from courrier.config import LimitsConfig
 from courrier.net.limits import ConnectionLimiter, Refusal, Slot
 from courrier.smtp import replies as R
 from courrier.smtp.address import (
+    Address,
     AddressError,
     parse_params,
     parse_path,
@@ -61,9 +62,11 @@ class SMTPServer:
         implicit_tls: bool = False,
         trust_loopback: bool = True,
         spool_dir: str | None = None,
+        postmaster_domain: str | None = None,
     ) -> None:
         self.listener = listener
         self.hostname = hostname
+        self.postmaster_domain = postmaster_domain or hostname  # the domain of a bare RCPT TO:<Postmaster>
         self.policy = policy
         self.limits = limits
         self.limiter = limiter
@@ -742,9 +745,10 @@ class SMTPProtocol(asyncio.Protocol):
         try:
             address = parse_path(path, allow_null=False, utf8=self.env.smtputf8)
         except AddressError as e:
-            if path.lower() == "<postmaster>":  # RFC 5321 §4.1.1.3: <Postmaster> with no domain
-                from courrier.smtp.address import Address
-                address = Address("postmaster", self.server.hostname)
+            if path.lower() == "<postmaster>":
+                # RFC 5321 §4.1.1.3, §4.5.1: <Postmaster> without a domain (any case) is always accepted; it
+                # stands for postmaster@ the primary local domain, whatever our hostname is
+                address = Address("postmaster", self.server.postmaster_domain)
             elif not path.isascii() and not self.env.smtputf8:
                 self.reply(R.UTF8_REQUIRED)
                 return
