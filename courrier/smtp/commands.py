@@ -5,7 +5,10 @@ Columns:
 - ``ends_group``: must be the last command of a pipelined group (RFC 2920 §3.1): replies are flushed after it and
   bytes the client sent after it are not read ahead (STARTTLS: RFC 3207 §4.2 forbids acting on them; DATA: the
   payload follows the 354).
-- ``junk``: counts toward the junk-command limit (commands that move no mail forward: NOOP, RSET, VRFY, HELP).
+- ``junk``: counts toward the session's budget of commands that move no mail forward (``[limits]
+  max_junk_commands``, Postfix's smtpd_junk_command_limit): EHLO, HELO, NOOP, RSET, VRFY, EXPN, HELP — and unknown
+  verbs and empty non-LAST BDAT chunks, counted in the engine. Each resets the idle timer, so without the budget a
+  client could hold a connection slot forever; the budget is given back only when a message is accepted.
 - ``needs_arg``: the verb takes an argument (syntax error without one).
 """
 
@@ -27,8 +30,8 @@ class Command:
 COMMANDS: dict[str, Command] = {
     c.verb: c
     for c in (
-        Command("EHLO", "smtp_ehlo", before_tls=True, ends_group=True, needs_arg=True),  # RFC 5321 §4.1.1.1
-        Command("HELO", "smtp_helo", before_tls=True, ends_group=True, needs_arg=True),  # RFC 5321 §4.1.1.1
+        Command("EHLO", "smtp_ehlo", before_tls=True, ends_group=True, junk=True, needs_arg=True),  # §4.1.1.1
+        Command("HELO", "smtp_helo", before_tls=True, ends_group=True, junk=True, needs_arg=True),  # §4.1.1.1
         Command("STARTTLS", "smtp_starttls", before_tls=True, ends_group=True),  # RFC 3207 §4
         Command("AUTH", "smtp_auth", ends_group=True, needs_arg=True),  # RFC 4954 §4
         Command("MAIL", "smtp_mail", needs_arg=True),  # RFC 5321 §4.1.1.2
@@ -47,5 +50,3 @@ COMMANDS: dict[str, Command] = {
 # A client speaking HTTP to the SMTP port (cross-protocol attacks, misconfigured proxies): answer 502 and close,
 # as chasquid and Postfix do.
 HTTP_VERBS = frozenset({"GET", "POST", "HEAD", "PUT", "DELETE", "CONNECT", "OPTIONS", "PATCH", "TRACE"})
-
-JUNK_LIMIT = 100  # NOOP/RSET/VRFY/HELP in one session before 421 (Postfix's smtpd_junk_command_limit)

@@ -32,7 +32,7 @@ from courrier.smtp.address import (
     split_path_and_params,
     xtext_decode,
 )
-from courrier.smtp.commands import COMMANDS, HTTP_VERBS, JUNK_LIMIT
+from courrier.smtp.commands import COMMANDS, HTTP_VERBS
 from courrier.smtp.policy import Disconnect, Policy, ReceivedMessage
 from courrier.smtp.reader import DataReader, new_spool
 from courrier.smtp.replies import Reply
@@ -119,7 +119,7 @@ class SMTPProtocol(asyncio.Protocol):
         self._last_activity = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
         self._errors = 0
-        self._junk = 0
+        self._junk = 0  # commands that moved no mail since the last accepted message (commands.py: ``junk``)
         self._bdat_spool: Any = None
         self._bdat_size = 0
         self._bdat_failed: Reply | None = None
@@ -414,20 +414,16 @@ class SMTPProtocol(asyncio.Protocol):
                 self.reply(R.HTTP_ON_SMTP)
                 self._close()
                 return
-            self._junk += 1
             self.reply(R.SYNTAX_ERROR)
+            self._count_junk()
             return
         if len(line) + 2 > MAX_COMMAND_LINE and verb != "AUTH":
             self.reply(R.LINE_TOO_LONG)
             if verb == "BDAT":
                 await self._skip_chunk()
             return
-        if cmd.junk:
-            self._junk += 1
-            if self._junk > JUNK_LIMIT:
-                self._write_reply(R.TOO_MANY_ERRORS)
-                self._close()
-                return
+        if cmd.junk and not self._count_junk():
+            return
         assert self.session
         if not cmd.before_tls and self.session.tls is None and self.policy.require_tls(self.session):
             self.reply(R.MUST_STARTTLS)
@@ -438,6 +434,20 @@ class SMTPProtocol(asyncio.Protocol):
             self.reply(R.PARAM_SYNTAX)
             return
         await getattr(self, cmd.handler)(arg)
+
+    def _count_junk(self) -> bool:
+        """Counts one command that moves no mail; past ``max_junk_commands`` since the last accepted message:
+        421 4.7.0 and close (False). Each such command resets the idle timer, so this budget is what keeps a
+        client from holding a connection slot forever with NOOP, RSET, EHLO or MAIL/RSET cycles."""
+        self._junk += 1
+        if self._junk <= self.limits.max_junk_commands:
+            return True
+        if not self._closed:
+            assert self.session
+            log.event("smtp.junk_limit", level="warn", sid=self.session.id, ip=self.session.peer_ip, count=self._junk)
+            self._write_reply(R.TOO_MANY_IDLE_COMMANDS)
+            self._close()
+        return False
 
     # ------------------------------------------------------------------ verbs: session
 
@@ -846,6 +856,8 @@ class SMTPProtocol(asyncio.Protocol):
             self._reset_transaction()
             return
         size, last = int(parts[0]), len(parts) == 2
+        if size == 0 and not last and not self._count_junk():  # an empty chunk moves no mail either
+            return
         problem = self._check_ready_for_data()
         if problem:
             await self._skip_chunk()
@@ -910,6 +922,8 @@ class SMTPProtocol(asyncio.Protocol):
         except OSError as e:
             log.event("smtp.store_failed", level="error", qid=self.env.queue_id, error=str(e))
             result = R.INSUFFICIENT_STORAGE if e.errno in (28, 122) else R.LOCAL_ERROR
+        if result.ok:
+            self._junk = 0  # mail moved: the budget of idle commands starts again (as Postfix's does)
         level = "info" if result.ok else "warn"
         log.event("smtp.message", level=level, qid=self.env.queue_id, sid=self.session.id,
                   ip=self.session.peer_ip, sender=f"<{self.env.mail_from}>", rcpts=len(self.env.rcpts),

@@ -83,6 +83,7 @@ AUTH_CONTINUE = Reply(334, None, "")
 # ---- 4xx ------------------------------------------------------------------------------------------------
 SHUTTING_DOWN = Reply(421, "4.3.2", "Service shutting down, closing connection")
 TOO_MANY_ERRORS = Reply(421, "4.7.0", "Too many errors, closing connection")
+TOO_MANY_IDLE_COMMANDS = Reply(421, "4.7.0", "Too many commands that move no mail, closing connection")
 TIMEOUT = Reply(421, "4.4.2", "Timeout, closing connection")
 TOO_MANY_CONNECTIONS = Reply(421, "4.7.0", "Too many connections, try again later")
 TOO_MANY_FROM_IP = Reply(421, "4.7.0", "Too many connections from your address, try again later")
