@@ -231,8 +231,9 @@ class SMTPProtocol(asyncio.Protocol):
         closes (RFC 5321 §4.1.1.10, §4.2; RFC 2920 §3.1): otherwise a message is delivered but its 250 is lost,
         and the client sends it again. ``_next_item`` reports the end once nothing complete is left; an
         unterminated last line is a fragment, never executed; a DATA payload without its end marker is not
-        delivered. On plain TCP the transport stays open for our replies (half-close); a TLS transport closes
-        itself after close_notify (asyncio's TLS layer cannot half-close), so there the end is immediate.
+        delivered. On plain TCP the transport stays open for our replies (half-close). Over TLS the client's
+        close_notify makes asyncio's TLS layer close the connection itself (it has no half-close; TLS 1.2 has none
+        either, RFC 5246 §7.2.1), so replies still pending there cannot be sent.
         """
         self._eof = True
         if self._data_done and not self._data_done.done():
