@@ -6,6 +6,8 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from courrier import config
 from courrier.config import ConfigError, LimitsConfig
@@ -32,6 +34,14 @@ def test_client_key(ip, prefix, key):
 def test_client_key_default_prefix_is_64():
     assert client_key("2001:db8::1") == client_key("2001:db8::ffff:1") == "2001:db8::/64"
     assert client_key("2001:db8::1") != client_key("2001:db8:0:1::1")
+
+
+@given(st.ip_addresses(v=6), st.ip_addresses(v=6), st.integers(min_value=1, max_value=128))
+def test_two_ipv6_clients_are_one_exactly_when_they_share_the_prefix(a, b, prefix):
+    if a.ipv4_mapped is not None or b.ipv4_mapped is not None:
+        return  # those count as IPv4 clients (test_client_key)
+    same_prefix = int(a) >> (128 - prefix) == int(b) >> (128 - prefix)
+    assert (client_key(str(a), prefix) == client_key(str(b), prefix)) == same_prefix
 
 
 def limits(**kw) -> LimitsConfig:
