@@ -186,14 +186,17 @@ def parse_params(params: list[str]) -> dict[str, str | None]:
 
 
 def xtext_decode(s: str) -> str:
-    """RFC 3461 §4: ``+HH`` escapes in ENVID and ORCPT."""
-    def rep(m: re.Match[str]) -> str:
-        return chr(int(m.group(1), 16))
-
+    """RFC 3461 §4: ``+HH`` escapes in ENVID and ORCPT. xtext is a string of octets: the escapes are bytes, read
+    back as UTF-8 (an invalid sequence is kept as surrogate escapes rather than refused)."""
     if re.search(r"\+(?![0-9A-F]{2})", s):
         raise AddressError("bad xtext")
-    return re.sub(r"\+([0-9A-F]{2})", rep, s)
+    out = bytearray()
+    for plain, hexpair in re.findall(r"([^+]+)|\+([0-9A-F]{2})", s):
+        out += plain.encode("utf-8", "surrogateescape") if plain else bytes([int(hexpair, 16)])
+    return out.decode("utf-8", "surrogateescape")
 
 
 def xtext_encode(s: str) -> str:
-    return "".join(c if 33 <= ord(c) <= 126 and c not in "+=" else f"+{ord(c):02X}" for c in s)
+    """The inverse of ``xtext_decode``: every octet outside ``!``..``~``, and ``+`` and ``=``, as ``+HH``."""
+    return "".join(chr(b) if 33 <= b <= 126 and b not in b"+=" else f"+{b:02X}"
+                   for b in s.encode("utf-8", "surrogateescape"))
