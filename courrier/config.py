@@ -139,6 +139,7 @@ class LimitsConfig:
     max_connections: int = 10_000
     max_connections_per_ip: int = 200
     auth_failures_per_ip: int = 10
+    ipv6_prefix: int = 64  # per-client limits count an IPv6 client by this prefix (one host owns a whole /64)
     idle_timeout: float = 300.0
     data_timeout: float = 600.0
     max_errors: int = 10
@@ -189,6 +190,8 @@ class HTTPConfig:
     auth_file: Path | None = None
     allow_insecure_remote: bool = False
     webhook_url: str | None = None
+    # reverse proxies whose X-Forwarded-For is believed (courrier/auth/proxies.py); empty: none
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,30 @@ def _int(minimum: int = 0) -> Any:
         return v
 
     return conv
+
+
+def _int_range(minimum: int, maximum: int) -> Any:
+    def conv(v: Any) -> int:
+        n = _int(minimum)(v)
+        if n > maximum:
+            raise ValueError(f"must be at most {maximum}")
+        return n
+
+    return conv
+
+
+def _networks(v: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """A list of IP addresses or CIDR networks (a single string is a list of one)."""
+    items = v if isinstance(v, list) else [v]
+    out = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError(f"expected addresses or networks as strings, got {item!r}")
+        try:
+            out.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"not an IP address or network: {item!r}") from None
+    return tuple(out)
 
 
 def _str(v: Any) -> str:
@@ -361,6 +388,7 @@ def from_mapping(raw: Mapping[str, Any], file: str | None = None, base: Path | N
         max_connections=r.get("max_connections", dlim.max_connections, _int(1)),
         max_connections_per_ip=r.get("max_connections_per_ip", dlim.max_connections_per_ip, _int(1)),
         auth_failures_per_ip=r.get("auth_failures_per_ip", dlim.auth_failures_per_ip, _int(1)),
+        ipv6_prefix=r.get("ipv6_prefix", dlim.ipv6_prefix, _int_range(1, 128)),
         idle_timeout=r.get("idle_timeout", dlim.idle_timeout, parse_duration),
         data_timeout=r.get("data_timeout", dlim.data_timeout, parse_duration),
         max_errors=r.get("max_errors", dlim.max_errors, _int(1)),
@@ -420,6 +448,7 @@ def from_mapping(raw: Mapping[str, Any], file: str | None = None, base: Path | N
         auth_file=r.get("auth_file", None, _path(base)),
         allow_insecure_remote=r.get("allow_insecure_remote", False, _bool),
         webhook_url=r.get("webhook_url", None, _str),
+        trusted_proxies=r.get("trusted_proxies", (), _networks),
     )
     r.finish()
 
