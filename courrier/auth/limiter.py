@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections import Counter, OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 WINDOW = 300.0  # seconds over which failures are counted (CONTRACT: "per 5 min")
 LOCK = 300.0  # seconds a client or account stays locked (CONTRACT: "then 454 4.7.0 for 5 min")
-MAX_KEYS = 100_000  # per table
+MAX_KEYS = 50_000  # per table; all three full measured ~66 MB (tests/auth/test_limiter.py bounds the count)
 KNOWN_FOR = 30 * 86400.0  # a successful login keeps its client "known" to that account this long
 
 
@@ -54,17 +54,20 @@ def account_key(user: str) -> str:
     return user.strip().lower()[:320]
 
 
-@dataclass
+# Records are small on purpose (slots, plain lists): a client ~320 octets, an account with failures ~500.
+
+
+@dataclass(slots=True)
 class _Client:
-    failures: deque[float] = field(default_factory=deque)
+    failures: list[float] = field(default_factory=list)  # oldest first, at most ``budget``
     in_flight: int = 0
     locked_until: float = 0.0
 
 
-@dataclass
+@dataclass(slots=True)
 class _Account:
-    failures: deque[tuple[float, str]] = field(default_factory=deque)  # (time, client key)
-    in_flight: Counter[str] = field(default_factory=Counter)  # client key → checks running
+    failures: list[tuple[float, str]] = field(default_factory=list)  # (time, client key), oldest first
+    in_flight: dict[str, int] = field(default_factory=dict)  # client key → checks running
     locked_until: float = 0.0
 
 
@@ -72,10 +75,13 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 
-def _trim(failures: deque[T], since: float, when: Callable[[T], float]) -> None:
-    """Drops the failures at or before ``since`` (the oldest are first)."""
-    while failures and when(failures[0]) <= since:
-        failures.popleft()
+def _trim(failures: list[T], since: float, when: Callable[[T], float]) -> None:
+    """Drops the failures at or before ``since`` (the oldest are first; lists are a few entries long)."""
+    n = 0
+    while n < len(failures) and when(failures[n]) <= since:
+        n += 1
+    if n:
+        del failures[:n]
 
 
 def _time(failure: tuple[float, str]) -> float:
@@ -197,7 +203,7 @@ class AuthLimiter:
             a = self.accounts.get(account, now)
             if self._account_full(a, client, now) and not self.is_known(account, client, now):
                 return None
-            a.in_flight[client] += 1
+            a.in_flight[client] = a.in_flight.get(client, 0) + 1
         c.in_flight += 1
         return Slot(self, client, account)
 
@@ -223,9 +229,9 @@ class AuthLimiter:
         c.in_flight = max(0, c.in_flight - 1)
         a = self.accounts.get(slot.account, now) if slot.account is not None else None
         if a is not None:
-            a.in_flight[slot.client] -= 1
-            if a.in_flight[slot.client] <= 0:
-                del a.in_flight[slot.client]
+            left = a.in_flight.pop(slot.client, 0) - 1
+            if left > 0:
+                a.in_flight[slot.client] = left
         if ok:
             if slot.account is not None:
                 self._remember(slot.account, slot.client, now)
