@@ -139,10 +139,10 @@ class LimitsConfig:
     max_connections: int = 10_000
     max_connections_per_ip: int = 200
     auth_failures_per_ip: int = 10
-    ipv6_prefix: int = 64  # per-client limits count an IPv6 client by this prefix (one host owns a whole /64)
     idle_timeout: float = 300.0
     data_timeout: float = 600.0
     max_errors: int = 10
+    ipv6_prefix: int = 64  # per-client limits count an IPv6 client by this network prefix (courrier/net/limits.py)
 
 
 @dataclass(frozen=True)
@@ -274,26 +274,12 @@ def _int(minimum: int = 0) -> Any:
 
 def _int_range(minimum: int, maximum: int) -> Any:
     def conv(v: Any) -> int:
-        n = _int(minimum)(v)
-        if n > maximum:
-            raise ValueError(f"must be at most {maximum}")
-        return n
+        v = _int()(v)
+        if not minimum <= v <= maximum:
+            raise ValueError(f"must be between {minimum} and {maximum}")
+        return v
 
     return conv
-
-
-def _networks(v: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """A list of IP addresses or CIDR networks (a single string is a list of one)."""
-    items = v if isinstance(v, list) else [v]
-    out = []
-    for item in items:
-        if not isinstance(item, str):
-            raise ValueError(f"expected addresses or networks as strings, got {item!r}")
-        try:
-            out.append(ipaddress.ip_network(item.strip(), strict=False))
-        except ValueError:
-            raise ValueError(f"not an IP address or network: {item!r}") from None
-    return tuple(out)
 
 
 def _str(v: Any) -> str:
@@ -318,6 +304,20 @@ def _listeners(default_port: int) -> Any:
 def _nameservers(v: Any) -> tuple[HostPort, ...]:
     items = v if isinstance(v, list) else [v]
     return tuple(parse_hostport(i, default_port=53) for i in items)
+
+
+def _networks(v: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """A list of IP addresses or CIDR networks (a single string is a list of one)."""
+    items = v if isinstance(v, list) else [v]
+    out = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError(f"expected addresses or networks as strings, got {item!r}")
+        try:
+            out.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"not an IP address or network: {item!r}") from None
+    return tuple(out)
 
 
 def _domains(v: Any) -> tuple[str, ...]:
@@ -388,10 +388,10 @@ def from_mapping(raw: Mapping[str, Any], file: str | None = None, base: Path | N
         max_connections=r.get("max_connections", dlim.max_connections, _int(1)),
         max_connections_per_ip=r.get("max_connections_per_ip", dlim.max_connections_per_ip, _int(1)),
         auth_failures_per_ip=r.get("auth_failures_per_ip", dlim.auth_failures_per_ip, _int(1)),
-        ipv6_prefix=r.get("ipv6_prefix", dlim.ipv6_prefix, _int_range(1, 128)),
         idle_timeout=r.get("idle_timeout", dlim.idle_timeout, parse_duration),
         data_timeout=r.get("data_timeout", dlim.data_timeout, parse_duration),
         max_errors=r.get("max_errors", dlim.max_errors, _int(1)),
+        ipv6_prefix=r.get("ipv6_prefix", dlim.ipv6_prefix, _int_range(1, 128)),
     )
     r.finish()
 
