@@ -215,9 +215,11 @@ class AuthLimiter:
     # ------------------------------------------------------------------ bookkeeping
 
     def _client_failed(self, c: _Client, now: float) -> bool:
+        if c.locked_until > now:  # a check that ends after the lock began: the lock neither grows nor stacks
+            return False
         _trim(c.failures, now - self.window, float)
         c.failures.append(now)
-        if len(c.failures) >= self.budget and c.locked_until <= now:
+        if len(c.failures) >= self.budget:
             c.locked_until = now + self.lock
             c.failures.clear()
             return True
@@ -237,12 +239,11 @@ class AuthLimiter:
                 self._remember(slot.account, slot.client, now)
             return []
         newly = ["client"] if self._client_failed(c, now) else []
-        if a is not None:
+        if a is not None and a.locked_until <= now:
             _trim(a.failures, now - self.window, _time)
             a.failures.append((now, slot.client))
-            clients = {cl for _, cl in a.failures}
-            if a.locked_until <= now and (len(a.failures) >= self.account_failures
-                                          or len(clients) >= self.account_clients):
+            if (len(a.failures) >= self.account_failures
+                    or len({cl for _, cl in a.failures}) >= self.account_clients):
                 a.locked_until = now + self.lock
                 a.failures.clear()
                 newly.append("account")

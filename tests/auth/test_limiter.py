@@ -190,3 +190,16 @@ def test_accept_any_costs_nothing_but_a_locked_client_stays_locked():
     gate.malformed("10.0.0.1", "smtp", "bad base64")
     with pytest.raises(Limited):
         gate.accept_any("10.0.0.1", "smtp")
+
+
+def test_failures_during_the_lock_neither_extend_nor_stack():
+    clock = Clock()
+    lim = AuthLimiter(2, window=300, lock=300, clock=clock)
+    lim.fail("10.0.0.1")
+    lim.fail("10.0.0.1")
+    clock.now += 200
+    for _ in range(50):
+        assert lim.fail("10.0.0.1") == []  # a racing exchange that ends while locked
+    assert len(lim.clients.peek("10.0.0.1").failures) == 0
+    clock.now += 101
+    assert not lim.refused("10.0.0.1")
