@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from courrier import log, tlsutil
 from courrier.accounts import Accounts
+from courrier.auth import AuthGate
 from courrier.capture.policy import CapturePolicy
 from courrier.capture.store import CaptureStore
 from courrier.config import Config, HostPort
@@ -33,7 +34,6 @@ from courrier.smtp.protocol import SMTPServer
 from courrier.smtp.replies import Reply
 from courrier.smtp.session import Envelope, Recipient, Session
 from courrier.smtp.submission import SubmissionPolicy
-from courrier.smtp.throttle import AuthThrottle
 
 
 class StartupError(Exception):
@@ -70,6 +70,8 @@ class App:
         if cfg.capture_mode:
             self.capture = CaptureStore(cfg.data_dir, cfg.capture, db_path=cfg.db_path, hostname=cfg.hostname)
         self.connection_limits = ConnectionLimits(cfg.limits)  # one budget per protocol (issue 11, item 6)
+        # one failed-login limiter for SMTP, IMAP, POP3 and HTTP: failures anywhere count everywhere
+        self.auth_gate = AuthGate.from_limits(cfg.limits)
         self.tls_context = self._tls_context()
         self.listeners: list[Listener] = []
         self.smtp_servers: list[SMTPServer] = []
@@ -159,10 +161,9 @@ class App:
 
     @functools.cached_property
     def submission_policy(self) -> SubmissionPolicy:
-        """The MSA role, one instance for both submission listeners so they share the AUTH throttle."""
+        """The MSA role, one instance for both submission listeners."""
         return SubmissionPolicy(
             hostname=self.cfg.hostname, domains=self.cfg.domains, accounts=self.accounts, store=self.store,
-            throttle=AuthThrottle(self.cfg.limits.auth_failures_per_ip),
             relay=self.relay_outbound,  # remote recipients go to the outbound queue
             sent_copy=self.cfg.submission.sent_copy, spool_dir=str(self.data_dir / "spool-tmp"),
         )
@@ -204,6 +205,7 @@ class App:
                 limiter=self.connection_limits.for_listener(name), tls_context=self.tls_context, implicit_tls=implicit,
                 trust_loopback=self.cfg.trust_loopback, spool_dir=str(self.data_dir / "spool-tmp"),
                 postmaster_domain=self.cfg.domains[0],
+                auth_gate=self.auth_gate,
             )
             self.smtp_servers.append(smtp)
             for addr in addrs:
@@ -225,7 +227,7 @@ class App:
         lst = self.cfg.listen
         if not (lst.pop3 or lst.pop3s or lst.imap or lst.imaps):
             return
-        auth = AccessAuth(self.cfg, self.accounts, self.store)
+        auth = AccessAuth(self.cfg, self.accounts, self.store, self.auth_gate)
         pop3 = POP3Server(store=self.store, auth=auth, tls_context=self.tls_context,
                           idle_timeout=self.cfg.limits.idle_timeout)
         imap = IMAPServer(store=self.store, auth=auth, tls_context=self.tls_context, limits=self.cfg.limits,

@@ -191,6 +191,8 @@ class HTTPConfig:
     auth_file: Path | None = None
     allow_insecure_remote: bool = False
     webhook_url: str | None = None
+    # reverse proxies whose X-Forwarded-For is believed (courrier/auth/proxies.py); empty: none
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -303,6 +305,20 @@ def _listeners(default_port: int) -> Any:
 def _nameservers(v: Any) -> tuple[HostPort, ...]:
     items = v if isinstance(v, list) else [v]
     return tuple(parse_hostport(i, default_port=53) for i in items)
+
+
+def _networks(v: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """A list of IP addresses or CIDR networks (a single string is a list of one)."""
+    items = v if isinstance(v, list) else [v]
+    out = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError(f"expected addresses or networks as strings, got {item!r}")
+        try:
+            out.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"not an IP address or network: {item!r}") from None
+    return tuple(out)
 
 
 def _domains(v: Any) -> tuple[str, ...]:
@@ -434,6 +450,7 @@ def from_mapping(raw: Mapping[str, Any], file: str | None = None, base: Path | N
         auth_file=r.get("auth_file", None, _path(base)),
         allow_insecure_remote=r.get("allow_insecure_remote", False, _bool),
         webhook_url=r.get("webhook_url", None, _str),
+        trusted_proxies=r.get("trusted_proxies", (), _networks),
     )
     r.finish()
 

@@ -13,14 +13,13 @@ one write.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import ssl
 import time
 from collections import deque
 from typing import Any
 
 from courrier import log
+from courrier.auth import AuthGate, Limited, sasl
 from courrier.config import LimitsConfig
 from courrier.net.limits import ConnectionLimiter, Refusal, Slot
 from courrier.smtp import replies as R
@@ -63,6 +62,7 @@ class SMTPServer:
         trust_loopback: bool = True,
         spool_dir: str | None = None,
         postmaster_domain: str | None = None,
+        auth_gate: AuthGate | None = None,
     ) -> None:
         self.listener = listener
         self.hostname = hostname
@@ -74,6 +74,8 @@ class SMTPServer:
         self.implicit_tls = implicit_tls
         self.trust_loopback = trust_loopback
         self.spool_dir = spool_dir
+        # failed-login limiter shared with every protocol (the app passes its one gate; alone: a private one)
+        self.auth_gate = auth_gate or AuthGate.from_limits(limits)
         self.connections: set[SMTPProtocol] = set()
         self.shutting_down = False
 
@@ -524,7 +526,11 @@ class SMTPProtocol(asyncio.Protocol):
                   cipher=self.session.tls.cipher if self.session.tls else None)
 
     async def smtp_auth(self, arg: str) -> None:
-        """RFC 4954 §4: AUTH mechanism [initial-response], PLAIN (RFC 4616) and LOGIN."""
+        """RFC 4954 §4: AUTH mechanism [initial-response], PLAIN (RFC 4616) and LOGIN, decoded by courrier.auth.sasl.
+
+        The shared limiter (courrier.auth) is asked first and holds a slot while the role's policy checks the
+        credentials: a refused login gets 454 4.7.0 (RFC 4954 §4 "temporary authentication failure") without a
+        check; undecodable SASL counts as a failure (capture mode's accept-any included)."""
         assert self.session
         if not self.session.esmtp:
             self.reply(R.BAD_SEQUENCE.with_text("Send EHLO first"))
@@ -551,62 +557,47 @@ class SMTPProtocol(asyncio.Protocol):
         if mech not in offered:
             self.reply(R.AUTH_MECH_UNSUPPORTED)
             return
-        try:
-            if mech == "PLAIN":
-                if initial is None:
-                    resp = await self._auth_challenge("")
-                    if resp is None:
-                        return
-                else:
-                    resp = initial
-                raw = b"" if resp == "=" else base64.b64decode(resp, validate=True)
-                fields = raw.split(b"\0")
-                if len(fields) != 3:
-                    self.reply(R.PARAM_SYNTAX.with_text("Malformed PLAIN response"))
-                    return
-                authzid = fields[0].decode("utf-8")
-                username, password = fields[1].decode("utf-8"), fields[2].decode("utf-8")
-                if authzid and authzid.lower() != username.lower():
-                    # RFC 4616 §2: acting as another identity needs an authorization we never grant.
-                    self.reply(R.AUTH_FAILED.with_text("Authorization identity differs from the authenticated user"))
-                    return
-            else:  # LOGIN
-                if initial is not None:
-                    u = initial
-                else:
-                    u = await self._auth_challenge("VXNlcm5hbWU6")  # "Username:"
-                    if u is None:
-                        return
-                username = base64.b64decode(u, validate=True).decode("utf-8")
-                p = await self._auth_challenge("UGFzc3dvcmQ6")  # "Password:"
-                if p is None:
-                    return
-                password = base64.b64decode(p, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            self.reply(R.PARAM_SYNTAX.with_text("Invalid base64 or UTF-8 in AUTH data"))
+        gate, ip = self.server.auth_gate, self.session.peer_ip
+        if gate.refused(ip, "smtp"):
+            self.reply(R.AUTH_THROTTLED)
             return
-        result = await self.policy.authenticate(self.session, username, password)
+        try:
+            creds = await sasl.exchange(mech, initial, self._auth_challenge)
+        except sasl.Cancelled:
+            self.reply(R.AUTH_CANCELLED)
+            return
+        except sasl.AuthzDenied as e:
+            gate.malformed(ip, "smtp", str(e))
+            self.reply(R.AUTH_FAILED.with_text("Authorization identity differs from the authenticated user"))
+            return
+        except sasl.Malformed as e:
+            gate.malformed(ip, "smtp", str(e))
+            self.reply(R.PARAM_SYNTAX.with_text(f"Invalid AUTH data: {e}"))
+            return
+        username = creds.user
+        try:
+            with gate.slot(ip, username, "smtp") as attempt:
+                result = await self.policy.authenticate(self.session, username, creds.password)
+                attempt.ok = result.code == 235
+        except Limited:
+            result = R.AUTH_THROTTLED  # RFC 4954 §4: 454 4.7.0; the password was not checked
         if result.code == 235:
             self.session.user = username
             self.session.auth_mechanism = mech
-            log.event("smtp.auth", sid=self.session.id, ip=self.session.peer_ip, mechanism=mech, user=username)
+            log.event("smtp.auth", sid=self.session.id, ip=ip, mechanism=mech, user=username)
         else:
-            log.event("smtp.auth_failed", level="warn", sid=self.session.id, ip=self.session.peer_ip,
+            log.event("smtp.auth_failed", level="warn", sid=self.session.id, ip=ip,
                       mechanism=mech, user=username, code=result.code)
         self.reply(result)
 
     async def _auth_challenge(self, challenge: str) -> str | None:
-        """Sends ``334 challenge`` and reads one response line; ``*`` cancels (RFC 4954 §4)."""
+        """Sends ``334 challenge`` and reads one response line (None: the connection ended or the line was too
+        long); ``*`` (cancel, RFC 4954 §4) is the SASL decoder's to see."""
         self._write_reply(Reply(334, None, challenge))
         item = await self._next_item()
         if item is None or item[0] != "line":
-            self.reply(R.AUTH_CANCELLED)
             return None
-        line = item[1].decode("ascii", "replace").strip()
-        if line == "*":
-            self.reply(R.AUTH_CANCELLED)
-            return None
-        return line
+        return item[1].decode("ascii", "replace")
 
     async def smtp_rset(self, arg: str) -> None:
         self._reset_transaction()

@@ -5,8 +5,8 @@ The same SMTP engine as the MX role; this policy decides:
 - AUTH (RFC 4954) with PLAIN and LOGIN, offered only once the session is encrypted (STARTTLS, RFC 3207, or the
   implicit-TLS port, RFC 8314) — or to a trusted loopback client (``trust_loopback``). Before that AUTH answers
   538 5.7.11 (RFC 4954 §6) and MAIL answers 530 5.7.0 (RFC 4954 §6, RFC 6409 §4.3: the MSA needs an identity).
-- Password checks (argon2) run in a thread, never on the event loop; failures are throttled per IP and per account
-  (``throttle.AuthThrottle``) and answered 454 4.7.0 while blocked.
+- Password checks (argon2) run in a thread, never on the event loop (``courrier.auth.check_password``); the engine
+  runs them under the shared failed-login limiter (courrier/auth), which answers 454 4.7.0 while a client is locked.
 - Identity (RFC 6409 §6.1 "the MSA MAY … verify the sender"): the envelope sender and every address of the header
   ``From:`` (and ``Sender:`` when present) must be the account's address, one of its aliases, or a ``+tag``
   subaddress of either; else 553 5.7.1. Accounts with ``send_as_any`` are exempt (trusted relays, applications).
@@ -32,6 +32,7 @@ from email.parser import HeaderParser
 
 from courrier import log
 from courrier.accounts import Account, AccountError, Accounts, normalize
+from courrier.auth import check_password
 from courrier.delivery.local import deliver_local
 from courrier.delivery.loops import MAX_HOPS
 from courrier.mailbox import maildir
@@ -43,7 +44,6 @@ from courrier.smtp.policy import Policy, ReceivedMessage
 from courrier.smtp.reader import new_spool
 from courrier.smtp.replies import Reply
 from courrier.smtp.session import Envelope, Recipient, Session
-from courrier.smtp.throttle import AuthThrottle
 
 # (session, envelope, message, recipients in other domains) → the reply of the outbound queue
 Relay = Callable[[Session, Envelope, ReceivedMessage, list[Recipient]], Awaitable[Reply]]
@@ -135,13 +135,12 @@ class SubmissionPolicy(Policy):
     name = "submission"
 
     def __init__(self, *, hostname: str, domains: tuple[str, ...], accounts: Accounts, store: MailStore,
-                 throttle: AuthThrottle, relay: Relay | None = None, sent_copy: bool = False,
+                 relay: Relay | None = None, sent_copy: bool = False,
                  spool_dir: str | None = None) -> None:
         self.hostname = hostname
         self.domains = domains
         self.accounts = accounts
         self.store = store
-        self.throttle = throttle
         self.relay = relay
         self.sent_copy = sent_copy
         self.spool_dir = spool_dir
@@ -159,18 +158,8 @@ class SubmissionPolicy(Policy):
         return True  # MAIL before AUTH: 530 5.7.0 (RFC 4954 §6)
 
     async def authenticate(self, session: Session, username: str, password: str) -> Reply:
-        if self.throttle.blocked(session.peer_ip, username):
-            log.event("smtp.auth_throttled", level="warn", sid=session.id, ip=session.peer_ip, user=username)
-            return R.AUTH_THROTTLED  # RFC 4954 §4: 454 4.7.0; the password is not even checked
-        loop = asyncio.get_running_loop()
-        account = await loop.run_in_executor(None, self.accounts.verify, username, password)  # argon2: a thread
-        if account is None:
-            newly = self.throttle.failure(session.peer_ip, username)
-            if newly:
-                log.event("smtp.auth_blocked", level="warn", sid=session.id, ip=session.peer_ip, user=username,
-                          blocked=",".join(newly))
-            return R.AUTH_FAILED
-        return R.AUTH_OK
+        account = await check_password(self.accounts, username, password)  # argon2: a thread
+        return R.AUTH_OK if account is not None else R.AUTH_FAILED
 
     def _account(self, session: Session) -> Account | None:
         if not session.user:

@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from courrier import __version__
+from courrier.auth import Limited
 from courrier.web.auth import Principal
 from courrier.web.context import WebContext
 
@@ -33,6 +34,8 @@ class AccessControl:
         self.app, self.ctx = app, ctx
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            self._resolve_client(scope)
         if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
@@ -42,15 +45,25 @@ class AccessControl:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         ip = (scope.get("client") or ("", 0))[0]
-        if self.ctx.auth.throttled(ip):
+        try:
+            principal = await self.ctx.auth.authenticate(headers.get("authorization"), ip)
+        except Limited:  # the shared login limiter: not checked, try later
             await self._deny(scope, receive, send, 429, "too many failed logins, try later")
             return
-        principal = await self.ctx.auth.authenticate(headers.get("authorization"), ip)
         if principal is None:
             await self._deny(scope, receive, send, 401, "authentication required")
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+    def _resolve_client(self, scope: Scope) -> None:
+        """Behind a trusted reverse proxy, ``scope["client"]`` becomes the address X-Forwarded-For names
+        (``[http] trusted_proxies``), so limits and logs downstream see the real client."""
+        peer, port = scope.get("client") or ("", 0)
+        xff = [v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"x-forwarded-for"]
+        client = self.ctx.auth.client_ip(peer, xff)
+        if client != peer:
+            scope["client"] = (client, port)
 
     async def _deny(self, scope: Scope, receive: Receive, send: Send, status: int, text: str) -> None:
         if scope["type"] == "websocket":

@@ -13,29 +13,34 @@ The file format is Apache's htpasswd (``user:hash`` per line, ``#`` comments) wi
 ``$apr1$`` and ``$1$`` (``htpasswd -m``, ``openssl passwd -apr1``/``-1``), ``{SHA}`` (``htpasswd -s``), and
 ``$argon2id$`` (argon2-cffi). Plain-text passwords are refused: a file that can be read must not give access.
 Verifying is deliberately slow for argon2, so it runs in a thread and successes are remembered for a minute.
+
+Failed logins go through the limiter every protocol shares (courrier/auth): a client that spent its budget gets 429
+for the rest of the window, a correct password (or remembered credentials) included; other clients, and accounts
+that are not being guessed, are not affected. Behind a reverse proxy the client is found with ``[http]
+trusted_proxies`` and X-Forwarded-For (courrier/auth/proxies.py), so one user's failures never lock out the others
+who share the proxy's address.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import argon2
 
 from courrier import log
+from courrier.auth import AuthGate, Limited, TrustedProxies
+from courrier.config import LimitsConfig
 
 _ITOA64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 CACHE_SECONDS = 60.0
-FAILURES_PER_IP = 10  # per FAILURE_WINDOW, then 429 for the rest of the window
-FAILURE_WINDOW = 300.0
 
 
 class AuthFileError(Exception):
@@ -144,31 +149,29 @@ class HTTPAuth:
     """Decides whether a request's credentials are good enough; holds no global state.
 
     ``verify_account(user, password) -> bool`` says whether the credentials are those of an admin account
-    (blocking; None when accounts do not count, i.e. capture mode).
+    (blocking; None when accounts do not count, i.e. capture mode). ``gate`` is the server's shared login limiter
+    (a private one when not given), ``proxies`` the trusted reverse proxies.
     """
 
-    def __init__(self, users: dict[str, str] | None, verify_account: Callable[[str, str], bool] | None) -> None:
+    def __init__(self, users: dict[str, str] | None, verify_account: Callable[[str, str], bool] | None,
+                 gate: AuthGate | None = None, proxies: TrustedProxies | None = None) -> None:
         self.users = users
         self.verify_account = verify_account
+        self.gate = gate or AuthGate.from_limits(LimitsConfig())
+        self.proxies = proxies or TrustedProxies()
         self._key = secrets.token_bytes(16)
         self._cache: dict[bytes, tuple[float, Principal]] = {}
-        self._failures: dict[str, list[float]] = {}
 
     @property
     def required(self) -> bool:
         return self.users is not None or self.verify_account is not None
 
+    def client_ip(self, peer: str, forwarded_for: Iterable[str] = ()) -> str:
+        """The client's address: the TCP peer, or behind a trusted proxy what X-Forwarded-For says."""
+        return self.proxies.client(peer, forwarded_for)
+
     def _fingerprint(self, user: str, password: str) -> bytes:
         return hmac.new(self._key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
-
-    def throttled(self, ip: str) -> bool:
-        now = time.monotonic()
-        recent = [t for t in self._failures.get(ip, ()) if now - t < FAILURE_WINDOW]
-        if recent:
-            self._failures[ip] = recent
-        else:
-            self._failures.pop(ip, None)
-        return len(recent) >= FAILURES_PER_IP
 
     def _check_sync(self, user: str, password: str) -> Principal | None:
         if self.users is not None and user in self.users and verify_hash(self.users[user], password):
@@ -178,22 +181,24 @@ class HTTPAuth:
         return None
 
     async def authenticate(self, header: str | None, ip: str) -> Principal | None:
-        """The principal for an Authorization header, or None (wrong, missing, or throttled)."""
+        """The principal for an Authorization header, or None (wrong or missing: 401).
+        Raises ``Limited`` (429) when the client may not log in now, whatever the credentials."""
         if not self.required:
             return Principal("", "open")
+        if self.gate.refused(ip, "http"):
+            raise Limited()
         creds = parse_basic(header)
         if creds is None:
+            if header:  # present but not Basic credentials: counted like malformed SASL
+                self.gate.malformed(ip, "http", "unusable Authorization header")
             return None
         fp = self._fingerprint(*creds)
         hit = self._cache.get(fp)
         now = time.monotonic()
         if hit and hit[0] > now:
             return hit[1]
-        if self.throttled(ip):
-            return None
-        p = await asyncio.get_running_loop().run_in_executor(None, self._check_sync, *creds)
+        p = await self.gate.login(ip, creds[0], creds[1], "http", self._check_sync)
         if p is None:
-            self._failures.setdefault(ip, []).append(now)
             log.event("http.auth_failed", level="warn", ip=ip, user=creds[0])
             return None
         if len(self._cache) > 1000:

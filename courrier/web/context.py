@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from courrier.accounts import Accounts
+from courrier.auth import TrustedProxies
 from courrier.config import Config
 from courrier.web.auth import HTTPAuth, load_htpasswd
 
@@ -97,7 +98,7 @@ def context_from_app(app: App) -> WebContext:
         except AuthFileError as e:
             raise BindError(f"[http] auth_file: {e}") from None
     verify = _admin_verifier(app.accounts) if not cfg.capture_mode else None
-    auth = HTTPAuth(users, verify)
+    auth = HTTPAuth(users, verify, app.auth_gate, TrustedProxies(cfg.http.trusted_proxies))
 
     capture = getattr(app, "capture", None)
 

@@ -26,7 +26,6 @@ from courrier.smtp.protocol import ConnectionLimiter, SMTPServer
 from courrier.smtp.replies import Reply
 from courrier.smtp.session import Envelope, Recipient, Session
 from courrier.smtp.submission import SubmissionPolicy
-from courrier.smtp.throttle import AuthThrottle
 
 HOST = "mx.example.test"
 
@@ -82,9 +81,9 @@ async def make_msa(tmp_path):
         store = MailStore(tmp_path)
         stores.append(store)
         policy = SubmissionPolicy(hostname=HOST, domains=("example.test",), accounts=accounts, store=store,
-                                  throttle=AuthThrottle(limit), relay=relay, sent_copy=sent_copy)
+                                  relay=relay, sent_copy=sent_copy)
         cert, key = tlsutil.ensure_self_signed(tmp_path / "tls", HOST)
-        limits = LimitsConfig()
+        limits = LimitsConfig(auth_failures_per_ip=limit)  # the engine's failed-login limiter (courrier/auth)
         smtp = SMTPServer(listener="submission", hostname=HOST, policy=policy, limits=limits,
                           limiter=ConnectionLimiter(limits), tls_context=tlsutil.server_context(cert, key),
                           trust_loopback=trust_loopback)

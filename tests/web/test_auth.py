@@ -9,6 +9,7 @@ import subprocess
 import argon2
 import pytest
 
+from courrier.auth import Limited
 from courrier.web import auth
 
 
@@ -52,16 +53,16 @@ def test_parse_basic():
 
 
 async def test_throttle_after_repeated_failures():
+    """The shared login limiter (courrier/auth): after the budget, Limited (429) even with the right password."""
     sha = "{SHA}" + base64.b64encode(hashlib.sha1(b"pw").digest()).decode()
     a = auth.HTTPAuth({"ops": sha}, None)
+    budget = a.gate.limiter.budget
     good = "Basic " + base64.b64encode(b"ops:pw").decode()
     bad = "Basic " + base64.b64encode(b"ops:no").decode()
     assert await a.authenticate(good, "10.0.0.1") == auth.Principal("ops", "file")
-    for _ in range(auth.FAILURES_PER_IP):
+    for _ in range(budget):
         assert await a.authenticate(bad, "10.0.0.2") is None
-    assert a.throttled("10.0.0.2") and not a.throttled("10.0.0.1")
-    fresh = auth.HTTPAuth({"ops": sha}, None)
-    for _ in range(auth.FAILURES_PER_IP):
-        await fresh.authenticate(bad, "10.0.0.3")
-    assert await fresh.authenticate(good, "10.0.0.3") is None  # throttled even with the right password
+    with pytest.raises(Limited):
+        await a.authenticate(good, "10.0.0.2")  # limited even with the right password
+    assert await a.authenticate(good, "10.0.0.1") == auth.Principal("ops", "file")  # other clients are not
     assert auth.HTTPAuth(None, None).required is False

@@ -1,12 +1,16 @@
-"""Not-authenticated state (RFC 3501 §6.2): STARTTLS, LOGIN, AUTHENTICATE PLAIN (RFC 4616, SASL-IR RFC 4959)."""
+"""Not-authenticated state (RFC 3501 §6.2): STARTTLS, LOGIN, AUTHENTICATE PLAIN (RFC 4616, SASL-IR RFC 4959).
+
+SASL is decoded by courrier.auth.sasl and every login goes through the shared limiter: a refused one answers
+``NO [UNAVAILABLE]`` (RFC 5530 §3: "temporary failure … try again later"), never ``[AUTHENTICATIONFAILED]``,
+which says a password was checked and is wrong.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import TYPE_CHECKING
 
 from courrier.access.imap.parser import ParseError, Token, astring, atom
+from courrier.auth import Limited, sasl
 from courrier.mailbox import maildir
 
 if TYPE_CHECKING:
@@ -27,14 +31,17 @@ async def starttls(s: Session, tag: str, args: list[Token], uid: bool) -> str | 
     return None  # the tagged reply went out before the handshake
 
 
+LIMITED = "[UNAVAILABLE] too many authentication failures, try later"  # RFC 5530 §3
+
+
 async def _login(s: Session, tag: str, user: str, password: str) -> str:
     from courrier.access.auth import prepare_root
     from courrier.access.imap.session import AUTH, no
 
-    auth = s.server.auth
-    if auth.blocked(s.peer_ip):
-        raise no("[UNAVAILABLE] too many authentication failures, try later")
-    root = await auth.login(user, password, s.peer_ip, "imap")
+    try:
+        root = await s.server.auth.login(user, password, s.peer_ip, "imap")
+    except Limited:
+        raise no(LIMITED) from None
     if root is None:
         raise no("[AUTHENTICATIONFAILED] authentication failed")  # RFC 5530 §3
     # capture mode: the capture Maildir is written by the capture store; we only make sure it exists
@@ -63,21 +70,26 @@ async def authenticate(s: Session, tag: str, args: list[Token], uid: bool) -> st
         raise ParseError("usage: AUTHENTICATE mechanism [initial-response]")
     if atom(args[0], "mechanism").upper() != "PLAIN":
         raise no("unsupported authentication mechanism")
-    if not s.server.auth.plaintext_allowed(s.tls, s.peer_ip):
+    auth = s.server.auth
+    if not auth.plaintext_allowed(s.tls, s.peer_ip):
         raise no("[PRIVACYREQUIRED] authentication requires TLS (use STARTTLS)")
-    if len(args) == 2:
-        resp = astring(args[1], "initial response")
-    else:
-        s.send("+ ")
+    if auth.blocked(s.peer_ip, "imap"):  # before reading credentials we would not check
+        raise no(LIMITED)
+
+    async def ask(challenge: str) -> str | None:
+        s.send(f"+ {challenge}")
         await s.writer.drain()
-        resp = (await s.readline()).decode("ascii", "replace")
-    if resp.strip() == "*":
-        raise TaggedResult("BAD", "authentication cancelled")  # RFC 3501 §6.2.2
+        return (await s.readline()).decode("ascii", "replace")
+
+    initial = astring(args[1], "initial response") if len(args) == 2 else None
     try:
-        raw = base64.b64decode("" if resp.strip() == "=" else resp.strip(), validate=True)
-        authz, authc, password = raw.decode("utf-8").split("\0")
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise TaggedResult("BAD", "invalid SASL PLAIN response") from None
-    if authz and authz.lower() != authc.lower():  # RFC 4616 §2: acting as another identity needs authorization
-        raise no("[AUTHORIZATIONFAILED] may not act as another user")  # RFC 5530 §3
-    return await _login(s, tag, authc, password)
+        creds = await sasl.exchange("PLAIN", initial, ask)
+    except sasl.Cancelled:
+        raise TaggedResult("BAD", "authentication cancelled") from None  # RFC 3501 §6.2.2
+    except sasl.AuthzDenied as e:
+        auth.malformed(s.peer_ip, "imap", str(e))
+        raise no("[AUTHORIZATIONFAILED] may not act as another user") from None  # RFC 5530 §3
+    except sasl.Malformed as e:
+        auth.malformed(s.peer_ip, "imap", str(e))
+        raise TaggedResult("BAD", f"invalid SASL PLAIN response: {e}") from None
+    return await _login(s, tag, creds.user, creds.password)

@@ -7,8 +7,6 @@ DELE only marks, and the files are removed at QUIT, in the UPDATE state. One ses
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
 import re
 import ssl
@@ -25,6 +23,7 @@ from courrier.access.pop3.commands import (
     MAX_LINE,
     TRANSACTION,
 )
+from courrier.auth import Limited, sasl
 from courrier.mailbox.index import Msg, to_crlf
 from courrier.mailbox.store import MailStore
 
@@ -231,7 +230,8 @@ class POP3Session:
         await self.login(user, arg)
 
     async def pop3_auth(self, arg: str) -> None:
-        """RFC 5034: AUTH PLAIN [initial-response]; bare AUTH lists mechanisms (as many clients expect)."""
+        """RFC 5034: AUTH PLAIN [initial-response], decoded by courrier.auth.sasl; bare AUTH lists mechanisms (as
+        many clients expect). A client the limiter refuses gets ``-ERR [SYS/TEMP]`` before any exchange."""
         mech, _, initial = arg.strip().partition(" ")
         if not mech:
             self.send(R.OK, "PLAIN", ".")
@@ -239,41 +239,48 @@ class POP3Session:
         if mech.upper() != "PLAIN":
             self.error(R.UNSUPPORTED_MECH)
             return
-        if not self.server.auth.plaintext_allowed(self.tls, self.peer_ip):
+        auth = self.server.auth
+        if not auth.plaintext_allowed(self.tls, self.peer_ip):
             self.error(R.PLAINTEXT_DISABLED)
             return
-        if not initial:
-            self.send("+ ")
-            await self.writer.drain()
-            try:
-                line = await self.readline(MAX_AUTH_LINE)
-            except LineTooLong:
-                self.error(R.LINE_TOO_LONG)
-                return
-            if line is None:
-                self.done = True
-                return
-            initial = line.decode("ascii", "replace")
-        if initial.strip() == "*":
-            self.error(R.AUTH_CANCELLED)
-            return
-        try:
-            raw = base64.b64decode(initial.strip() if initial.strip() != "=" else "", validate=True)
-            authz, authc, password = raw.decode("utf-8").split("\0")
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            self.error(R.SYNTAX)
-            return
-        if authz and authz.lower() != authc.lower():  # RFC 4616 §2: no acting as another user
-            self.error(R.AUTHZ_FAILED)
-            return
-        await self.login(authc, password)
-
-    async def login(self, user: str, password: str) -> None:
-        auth = self.server.auth
-        if auth.blocked(self.peer_ip):
+        if auth.blocked(self.peer_ip, "pop3"):
             self.error(R.TOO_MANY_FAILURES)
             return
-        root = await auth.login(user, password, self.peer_ip, "pop3")
+        try:
+            creds = await sasl.exchange("PLAIN", initial or None, self._auth_challenge)
+        except LineTooLong:
+            self.error(R.LINE_TOO_LONG)
+            return
+        except sasl.Cancelled:
+            if not self.done:
+                self.error(R.AUTH_CANCELLED)
+            return
+        except sasl.AuthzDenied as e:  # RFC 4616 §2: no acting as another user
+            auth.malformed(self.peer_ip, "pop3", str(e))
+            self.error(R.AUTHZ_FAILED)
+            return
+        except sasl.Malformed as e:
+            auth.malformed(self.peer_ip, "pop3", str(e))
+            self.error(R.SYNTAX)
+            return
+        await self.login(creds.user, creds.password)
+
+    async def _auth_challenge(self, challenge: str) -> str | None:
+        """RFC 5034 §4: ``+ challenge``, then one response line (None: the client went away)."""
+        self.send(f"+ {challenge}")
+        await self.writer.drain()
+        line = await self.readline(MAX_AUTH_LINE)
+        if line is None:
+            self.done = True
+            return None
+        return line.decode("ascii", "replace")
+
+    async def login(self, user: str, password: str) -> None:
+        try:
+            root = await self.server.auth.login(user, password, self.peer_ip, "pop3")
+        except Limited:
+            self.error(R.TOO_MANY_FAILURES)  # RFC 3206 §4 [SYS/TEMP]: not checked, try later
+            return
         if root is None:
             self.error(R.AUTH_FAILED)
             return
