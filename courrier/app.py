@@ -107,9 +107,10 @@ class App:
 
     @functools.cached_property
     def authenticator(self) -> Authenticator:
-        """SPF, DKIM and DMARC checks (courrier/mailauth), asking ``[delivery] nameservers``."""
+        """SPF, DKIM and DMARC checks (courrier/mailauth), asking ``[delivery] nameservers``, within
+        ``[auth] check_timeout`` per message."""
         servers = [(ns.host, ns.port) for ns in self.cfg.delivery.nameservers]
-        return Authenticator(AuthResolver(servers), self.cfg.hostname)
+        return Authenticator(AuthResolver(servers), self.cfg.hostname, timeout=self.cfg.auth.check_timeout)
 
     def inbound_check(self) -> InboundCheck | None:
         """The mail-authentication step of the MX role, or None when ``[auth] checks = false``.
@@ -126,6 +127,10 @@ class App:
             report = await auth.check_async(data, client_ip=session.peer_ip, helo=session.helo,
                                             mail_from=str(env.mail_from))
             action = report.action(dmarc_reject)
+            if report.over_budget:  # one line naming the lookup that hung (none: the checks themselves overran)
+                hung = f"{report.hung.rdtype} {report.hung.name}" if report.hung else "none"
+                log.event("auth.timeout", level="warn", qid=env.queue_id, lookup=hung,
+                          budget=f"{auth.timeout:g}s")
             log.event("auth.checked", qid=env.queue_id, ip=session.peer_ip,
                       spf=report.spf.result if report.spf else "none",
                       dkim=",".join(f"{r.result}:{r.domain}" for r in report.dkim) or "none",
