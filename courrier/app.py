@@ -153,7 +153,7 @@ class App:
         policy: Policy
         if listener == "smtp":
             policy = MXPolicy(domains=self.cfg.domains, accounts=self.accounts, store=self.store,
-                              inbound_check=self.inbound_check())
+                              inbound_check=self.inbound_check(), on_delivered=self.report_delivered)
         elif listener in ("submission", "submissions"):
             policy = self.submission_policy
         else:
@@ -169,7 +169,13 @@ class App:
             throttle=AuthThrottle(self.cfg.limits.auth_failures_per_ip),
             relay=self.relay_outbound,  # remote recipients go to the outbound queue
             sent_copy=self.cfg.submission.sent_copy, spool_dir=str(self.data_dir / "spool-tmp"),
+            on_delivered=self.report_delivered,
         )
+
+    async def report_delivered(self, session: Session, env: Envelope, msg: ReceivedMessage,
+                               delivered: list[Recipient]) -> None:
+        """Success DSNs (NOTIFY=SUCCESS, RFC 3461 §5.2.3) for mail the MX and submission roles stored locally."""
+        await outbound.report_delivered(self.queue, session, env, msg, delivered)
 
     async def relay_outbound(self, session: Session, env: Envelope, msg: ReceivedMessage,
                              rcpts: list[Recipient]) -> Reply:
