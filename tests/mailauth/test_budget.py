@@ -93,7 +93,7 @@ async def test_threads_stay_bounded_under_a_flood(silent):
     elapsed = time.monotonic() - t0
     done.set()
     await watcher
-    assert elapsed < 1.5, elapsed
+    assert elapsed < 2.0, elapsed  # budget 0.8 s + the 0.25 s hard stop, with room for a loaded machine
     assert peak <= 2, peak
     assert all(r.over_budget and r.dmarc.result == "temperror" for r in reports)
     auth.close()

@@ -165,3 +165,17 @@ def test_generated_header_blocks_never_raise(auth, lines, eol):
     r = auth.check(message, client_ip="127.0.0.2", helo="h.test", mail_from="x@h.test")
     assert all(x.result in DKIM_RESULTS for x in r.dkim) and r.dmarc.result in DMARC_RESULTS
 
+
+
+def test_values_from_the_message_cannot_break_our_header(resolver, world):
+    """d= and s= folded over lines (CRLF or LF), with control characters: our Authentication-Results stays one
+    field of our own lines."""
+    sig = (b"DKIM-Signature: v=1; a=rsa-sha256; d=a.test\r\n\tX-Evil: 1; s=s1\r\n X-Evil2:\x01 2; h=from;"
+           b" bh=AA==; b=AA==\r\n")
+    for tail in (b"From: a@a.test\r\n", b"Subject : x\r\nFrom: a@a.test\r\n"):
+        auth = Authenticator(resolver, "mx.b.test", PSL)
+        header = auth.check(sig + tail + BODY, client_ip="127.0.0.1", helo="h.test",
+                            mail_from="a\r\nX-Evil3: 3@a.test").header("mx.b.test")
+        lines = header.split("\n")
+        assert all(line.startswith(("Authentication-Results:", "\t")) for line in lines if line)
+        assert "\r" not in header and "\x01" not in header
