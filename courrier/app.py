@@ -110,9 +110,10 @@ class App:
 
     @functools.cached_property
     def authenticator(self) -> Authenticator:
-        """SPF, DKIM and DMARC checks (courrier/mailauth), asking ``[delivery] nameservers``."""
+        """SPF, DKIM and DMARC checks (courrier/mailauth), asking ``[delivery] nameservers``, within
+        ``[auth] check_timeout`` per message."""
         servers = [(ns.host, ns.port) for ns in self.cfg.delivery.nameservers]
-        return Authenticator(AuthResolver(servers), self.cfg.hostname)
+        return Authenticator(AuthResolver(servers), self.cfg.hostname, timeout=self.cfg.auth.check_timeout)
 
     def inbound_check(self) -> InboundCheck | None:
         """The mail-authentication step of the MX role, or None when ``[auth] checks = false``.
@@ -129,6 +130,10 @@ class App:
             report = await auth.check_async(data, client_ip=session.peer_ip, helo=session.helo,
                                             mail_from=str(env.mail_from))
             action = report.action(dmarc_reject)
+            if report.over_budget:  # one line naming the lookup that hung (none: the checks themselves overran)
+                hung = f"{report.hung.rdtype} {report.hung.name}" if report.hung else "none"
+                log.event("auth.timeout", level="warn", qid=env.queue_id, lookup=hung,
+                          budget=f"{auth.timeout:g}s")
             log.event("auth.checked", qid=env.queue_id, ip=session.peer_ip,
                       spf=report.spf.result if report.spf else "none",
                       dkim=",".join(f"{r.result}:{r.domain}" for r in report.dkim) or "none",
@@ -151,7 +156,7 @@ class App:
         policy: Policy
         if listener == "smtp":
             policy = MXPolicy(domains=self.cfg.domains, accounts=self.accounts, store=self.store,
-                              inbound_check=self.inbound_check())
+                              inbound_check=self.inbound_check(), on_delivered=self.report_delivered)
         elif listener in ("submission", "submissions"):
             policy = self.submission_policy
         else:
@@ -166,7 +171,13 @@ class App:
             hostname=self.cfg.hostname, domains=self.cfg.domains, accounts=self.accounts, store=self.store,
             relay=self.relay_outbound,  # remote recipients go to the outbound queue
             sent_copy=self.cfg.submission.sent_copy, spool_dir=str(self.data_dir / "spool-tmp"),
+            on_delivered=self.report_delivered,
         )
+
+    async def report_delivered(self, session: Session, env: Envelope, msg: ReceivedMessage,
+                               delivered: list[Recipient]) -> None:
+        """Success DSNs (NOTIFY=SUCCESS, RFC 3461 §5.2.3) for mail the MX and submission roles stored locally."""
+        await outbound.report_delivered(self.queue, session, env, msg, delivered)
 
     async def relay_outbound(self, session: Session, env: Envelope, msg: ReceivedMessage,
                              rcpts: list[Recipient]) -> Reply:

@@ -179,6 +179,7 @@ class CaptureConfig:
 class AuthConfig:
     checks: bool = True
     dmarc_reject: bool = True
+    check_timeout: float = 5.0  # seconds for SPF + DKIM + DMARC of one message; past it: temperror, judged on
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,13 @@ class _Reader:
         for k in self.table:
             if k not in self.used and k not in allowed_tables:
                 raise self.error(k, "unknown key")
+
+
+def _positive_duration(v: Any) -> float:
+    seconds = parse_duration(v)
+    if seconds <= 0:
+        raise ValueError("must be longer than 0 seconds")
+    return seconds
 
 
 def _bool(v: Any) -> bool:
@@ -438,7 +446,8 @@ def from_mapping(raw: Mapping[str, Any], file: str | None = None, base: Path | N
     r.finish()
 
     r = _Reader(file, "auth.", _section(raw, file, "auth"))
-    auth = AuthConfig(checks=r.get("checks", True, _bool), dmarc_reject=r.get("dmarc_reject", True, _bool))
+    auth = AuthConfig(checks=r.get("checks", True, _bool), dmarc_reject=r.get("dmarc_reject", True, _bool),
+                      check_timeout=r.get("check_timeout", AuthConfig.check_timeout, _positive_duration))
     r.finish()
 
     r = _Reader(file, "submission.", _section(raw, file, "submission"))

@@ -3,10 +3,15 @@
 Migrations are the files ``courrier/migrations/NNNN_name.sql``, applied in order once each and recorded in
 ``schema_migrations``. Several processes (the server and a CLI command) may open the database at once: WAL mode and a
 busy timeout make that safe.
+
+Private by construction: the database holds password hashes, so its folder is made 0700 and the file is created
+0600 before SQLite opens it, whatever the process umask; SQLite gives ``-wal`` and ``-shm`` the mode of the database
+file. A database left group- or world-readable by an older version is tightened to 0600 when opened.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from importlib import resources
@@ -23,9 +28,33 @@ def migration_files() -> list[tuple[int, str, str]]:
     return sorted(out)
 
 
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def ensure_private(path: Path) -> None:
+    """Creates ``path``'s folder (0700) and ``path`` itself (0600) if missing; tightens a database file and its
+    ``-wal``/``-shm`` companions that are readable by others (made by an older version or by hand)."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        os.chmod(path.parent, DIR_MODE)  # mkdir's mode is filtered by the umask; the parents get none at all
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+        os.chmod(path, FILE_MODE)
+    except FileExistsError:
+        pass
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            st = os.stat(p)
+            if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+                os.chmod(p, FILE_MODE)
+        except FileNotFoundError:
+            pass
+
+
 def connect(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
-    """Opens (creating if needed) and migrates the database."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Opens (creating if needed, private: see the module docstring) and migrates the database."""
+    ensure_private(path)
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=check_same_thread)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")

@@ -1,6 +1,14 @@
 """TLS for every listener: the configured certificate, or a self-signed pair made once under ``data_dir/tls/``.
 
 Server contexts allow TLS 1.2 and 1.3 only (RFC 8996 retired the older versions; RFC 8314 §4.1).
+
+The self-signed certificate is a *leaf* (RFC 5280 §4.2.1.9: BasicConstraints CA:FALSE, critical), so a client that
+is told to trust it (``SSL_CERT_FILE``, mbsync ``CertificateFile``, msmtp ``tls_trust_file``) trusts this one server
+and cannot be made to accept certificates it would sign: KeyUsage digitalSignature (§4.2.1.3; an ECDSA key needs no
+keyEncipherment), ExtendedKeyUsage serverAuth (§4.2.1.12), subject and authority key identifiers (§4.2.1.1-2, which
+``openssl verify -x509_strict`` asks for), and the names clients check (RFC 6125 §6.4): ``hostname``, ``localhost``,
+127.0.0.1 and ::1 in subjectAltName. A certificate we made earlier that lacks any of this (older versions made a CA,
+or ``hostname`` changed since) is made again at start; certificates configured under ``[tls]`` are never touched.
 """
 
 from __future__ import annotations
@@ -14,43 +22,99 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+ISSUER_ORG = "courrier self-signed"  # marks a certificate as ours to replace
+VALIDITY = datetime.timedelta(days=3650)
 
 
-def ensure_self_signed(tls_dir: Path, hostname: str) -> tuple[Path, Path]:
-    """Returns (cert, key) paths under ``tls_dir``, generating an ECDSA P-256 pair valid 10 years if missing."""
-    cert_path, key_path = tls_dir / "cert.pem", tls_dir / "key.pem"
-    if cert_path.exists() and key_path.exists():
-        return cert_path, key_path
-    tls_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+def _names(hostname: str) -> list[x509.GeneralName]:
+    """subjectAltName entries: ``hostname`` (a DNS name, or an IP address when it is one), localhost, 127.0.0.1, ::1."""
+    out: list[x509.GeneralName] = []
+    for name in (hostname, "localhost"):
+        try:
+            out.append(x509.IPAddress(ipaddress.ip_address(name.strip("[]"))))
+        except ValueError:
+            out.append(x509.DNSName(name.encode("idna").decode("ascii") if not name.isascii() else name))
+    out += [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address("::1"))]
+    return list(dict.fromkeys(out))  # hostname = "localhost" is listed once
+
+
+def build_self_signed(hostname: str) -> tuple[bytes, bytes]:
+    """(certificate PEM, PKCS#8 key PEM): an ECDSA P-256 leaf for ``hostname``, valid 10 years."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "courrier self-signed")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname[:64]),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, ISSUER_ORG)])
     now = datetime.datetime.now(datetime.UTC)
-    sans: list[x509.GeneralName] = [x509.DNSName(hostname)]
-    if hostname != "localhost":
-        sans.append(x509.DNSName("localhost"))
-    sans += [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address("::1"))]
+    public = key.public_key()
     cert = (
         x509.CertificateBuilder()
         .subject_name(name).issuer_name(name)
-        .public_key(key.public_key())
+        .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(_names(hostname)), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
         .sign(key, hashes.SHA256())
     )
-    tmp_key = key_path.with_suffix(".tmp")
-    fd = os.open(tmp_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def is_current_leaf(cert_pem: bytes, hostname: str) -> bool:
+    """Whether a certificate we made is still what ``build_self_signed`` would make for ``hostname``: a leaf for
+    server authentication naming every name of ``_names``, not about to expire. Someone else's: always True."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        return False
+    orgs = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    if not orgs or orgs[0].value != ISSUER_ORG:
+        return True  # put there by the administrator: theirs to manage
+    try:
+        ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=30)
+    return (not ca and ExtendedKeyUsageOID.SERVER_AUTH in eku and set(_names(hostname)) <= set(sans)
+            and cert.not_valid_after_utc > soon)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Writes ``path`` atomically with mode 0600 (tmp + fsync + rename), whatever the umask."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
-    os.replace(tmp_key, key_path)
-    tmp_cert = cert_path.with_suffix(".tmp")
-    tmp_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    os.replace(tmp_cert, cert_path)
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def ensure_self_signed(tls_dir: Path, hostname: str) -> tuple[Path, Path]:
+    """Returns (cert, key) paths under ``tls_dir``, (re)making the pair when missing or not a current leaf."""
+    cert_path, key_path = tls_dir / "cert.pem", tls_dir / "key.pem"
+    if cert_path.exists() and key_path.exists():
+        try:
+            if is_current_leaf(cert_path.read_bytes(), hostname):
+                return cert_path, key_path
+        except OSError:
+            return cert_path, key_path  # unreadable: loading it will say so in one line
+    tls_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cert_pem, key_pem = build_self_signed(hostname)
+    _write_private(key_path, key_pem)  # the key first: a cert without its key would never load
+    _write_private(cert_path, cert_pem)
     return cert_path, key_path
 
 

@@ -2,11 +2,17 @@
 
 Every command takes ``--config F`` and ``--data DIR`` after its name (see ``common_options``) and reports expected
 failures as one line on stderr with exit status 1 — never a traceback. Bad usage exits 2 (click's convention).
+
+Every command runs under umask 0o077 (``PRIVATE_UMASK``): whichever command creates ``data_dir`` or anything in it
+first — ``user add`` before the first ``serve``, ``sendmail`` while the server is down, ``dkim keygen`` — the
+database (password hashes), mail, spool, keys and captured messages are readable by their owner only, whatever the
+umask of the shell, cron job or PHP process that started us.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -56,6 +62,9 @@ def read_password(password_stdin: bool, confirm: bool = True) -> str:
     return pw
 
 
+PRIVATE_UMASK = 0o077  # files 0600, directories 0700
+
+
 # Each command lives in its own module, imported only when that command runs (or for the command list in --help):
 # a CLI that starts fast matters for `sendmail` called once per mail by cron or PHP.
 COMMAND_MODULES = {
@@ -83,3 +92,4 @@ def main() -> None:
 
     SMTP (MX and submission), outbound MTA, Maildir, POP3, IMAP, and a capture mode for testing applications.
     """
+    os.umask(PRIVATE_UMASK)  # before any command creates a file (see the module docstring)

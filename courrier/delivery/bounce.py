@@ -10,6 +10,11 @@ reports the header only.
 Rules that stop bounce storms: a DSN is never sent for a message with the null sender ``<>`` (RFC 5321 §4.5.5,
 RFC 3461 §6.2), and a DSN is itself sent from ``<>``. NOTIFY (RFC 3461 §4.1) picks which reports a recipient wants:
 NEVER none; otherwise only the listed kinds; absent: failures and delays (our default, like sendmail's).
+
+Success reports (NOTIFY=SUCCESS): ``delivered`` on final delivery into a local mailbox (RFC 3461 §5.2.3: by the MX
+and submission roles as they store the message, by the queue for its local route), ``relayed`` when the next hop
+does not offer DSN and so cannot report for us (§5.2.2); a next hop that offers DSN gets NOTIFY passed on and
+reports itself (§5.2.1), so we send nothing. Status 2.0.0 (RFC 3463).
 """
 
 from __future__ import annotations
@@ -43,6 +48,12 @@ def wants(rcpt: SpoolRecipient, kind: str) -> bool:
     if "NEVER" in notify:
         return False
     return kind in notify
+
+
+def success_entries(rcpts: list[SpoolRecipient], action: str = "delivered",
+                    diagnostic: str | None = None, remote_mta: str | None = None) -> list[DSNEntry]:
+    """The entries of a success report for the recipients that asked for one (NOTIFY=SUCCESS), status 2.0.0."""
+    return [DSNEntry(r, action, "2.0.0", diagnostic, remote_mta) for r in rcpts if wants(r, "SUCCESS")]
 
 
 def should_report(env: SpoolEnvelope) -> bool:
@@ -109,6 +120,9 @@ _EXPLAIN = {
                 "delivery will be retried, and you will be told if it finally fails."),
     "delivered": ("Successful Mail Delivery Report",
                   "Your message was delivered to the recipients below, as you asked to be told."),
+    "relayed": ("Relayed Mail Delivery Report",
+                "Your message was passed on to the recipients' mail servers below, as you asked to be told.\r\n"
+                "Those servers do not report delivery status, so this is the last report you will receive."),
 }
 
 
@@ -119,7 +133,8 @@ def build_dsn(*, hostname: str, env: SpoolEnvelope, message: bytes, entries: lis
         raise ValueError("a DSN needs at least one recipient entry")
     now = now or time.time()
     retry_until = env.received_at + lifetime if lifetime is not None else None
-    kind = entries[0].action if entries[0].action in _EXPLAIN else "delivered"
+    actions = {e.action for e in entries}
+    kind = actions.pop() if len(actions) == 1 and entries[0].action in _EXPLAIN else "delivered"
     subject, explanation = _EXPLAIN[kind]
     boundary = f"=_courrier_{secrets.token_hex(12)}"
     report = [

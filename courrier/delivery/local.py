@@ -2,6 +2,10 @@
 
 ``Return-Path:`` records the envelope sender, ``Delivered-To:`` the mailbox, ``Received:`` the hop with its TLS
 details. A message with more recipients that resolve to the same mailbox (user, user+tag, an alias) is stored once.
+
+Once the copies are stored, ``on_delivered`` (the app wires the queue's success report, RFC 3461 §5.2.3) hears which
+recipients got the message; it decides who asked NOTIFY=SUCCESS. Its failure is logged, never the delivery's: the
+message is already in the mailbox, and a 4xx now would have the client send it twice.
 """
 
 from __future__ import annotations
@@ -9,12 +13,16 @@ from __future__ import annotations
 import email.utils
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
+from courrier import log
 from courrier.mailbox.store import MailStore
 from courrier.smtp.policy import ReceivedMessage
-from courrier.smtp.session import Envelope, Session
+from courrier.smtp.session import Envelope, Recipient, Session
+
+# (session, envelope, message, recipients delivered) → sends what they asked to be told (a success DSN)
+DeliveredHook = Callable[[Session, Envelope, ReceivedMessage, list[Recipient]], Awaitable[None]]
 
 
 def received_header(session: Session, env: Envelope, for_rcpt: str | None) -> str:
@@ -74,10 +82,11 @@ def without_fields(msg: ReceivedMessage, drop: frozenset[int], limit: int = 1 <<
 async def deliver_local(store: MailStore, session: Session, env: Envelope, msg: ReceivedMessage,
                         mailboxes: dict[str, str], extra_headers: bytes = b"",
                         folders: dict[str, str | None] | None = None,
-                        drop_fields: tuple[int, ...] = ()) -> list[Path]:
+                        drop_fields: tuple[int, ...] = (), on_delivered: DeliveredHook | None = None) -> list[Path]:
     """Stores ``msg`` once per mailbox. ``mailboxes`` maps account → the RCPT address that reached it.
 
-    ``drop_fields``: header fields of ``msg`` (0-based) left out of every copy (see ``without_fields``).
+    ``drop_fields``: header fields of ``msg`` (0-based) left out of every copy (see ``without_fields``);
+    ``on_delivered``: told the envelope recipients whose mailbox now holds the message (see the module docstring).
     """
     copies = []
     for account, rcpt in mailboxes.items():
@@ -90,4 +99,10 @@ async def deliver_local(store: MailStore, session: Session, env: Envelope, msg: 
     paths = await store.deliver(copies, body, size=msg.size)  # in memory up to the spool's limit
     for path, _ in copies:  # wake IMAP IDLE sessions and selected mailboxes (RFC 2177)
         store.notify(path)
+    if on_delivered is not None:
+        delivered = [r for r in env.rcpts if r.mailbox in mailboxes]
+        try:
+            await on_delivered(session, env, msg, delivered)
+        except Exception as e:
+            log.event("delivery.notice_failed", level="error", qid=env.queue_id, error=repr(e))
     return paths

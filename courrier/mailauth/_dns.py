@@ -6,11 +6,19 @@ from their own module-level resolvers, so every SPF, DKIM and DMARC lookup goes 
 event-loop side of the server has its own async resolver.
 
 Failure model (RFC 7208 §5/§2.6.6, RFC 6376 §6.1.2, RFC 7489 §6.6.3): NXDOMAIN and NODATA are answers (an empty
-list); a timeout, SERVFAIL or an unreachable server is a ``TempDNSError`` — the caller turns it into *temperror*.
+list); so is a name that DNS cannot hold (a bad escape, an empty or over-long label, a name IDNA refuses: hostile
+mail is full of them, and nothing can be published there). A timeout, SERVFAIL, an unreachable server or any other
+dnspython failure is a ``TempDNSError`` — the caller turns it into *temperror*. Nothing else leaves ``query``.
+
+Budget (``[auth] check_timeout``): a ``LookupLog`` may carry a deadline for the whole check. Each question then gets
+at most the time left; past the deadline no question is asked (``TempDNSError`` at once), so a check against a
+silent nameserver ends when its budget does, and its worker thread with it. The question that was cut short is kept
+as ``LookupLog.hung`` for the one log line that names it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,13 +48,28 @@ class Lookup:
 
 @dataclass
 class LookupLog:
-    """The questions asked during one check (not shared between checks: one per message)."""
+    """The questions asked during one check (not shared between checks: one per message), and its time budget.
+
+    ``deadline`` is a ``time.monotonic()`` instant (None: no budget); ``hung`` is the first question the budget cut
+    short (e.g. ``Lookup("_dmarc.example.org", "TXT", (), "timeout")``).
+    """
 
     entries: list[Lookup] = field(default_factory=list)
+    deadline: float | None = None
+    hung: Lookup | None = None
+    skipped: int = 0  # questions not asked because the budget was spent
+
+    @property
+    def over_budget(self) -> bool:
+        return self.hung is not None or self.skipped > 0
 
     def add(self, entry: Lookup) -> None:
         if len(self.entries) < 200:  # a bound: a hostile SPF record cannot grow this without limit
             self.entries.append(entry)
+
+    def remaining(self) -> float | None:
+        """Seconds left in the budget (never negative); None without a budget."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
 
 class Resolver:
@@ -70,28 +93,38 @@ class Resolver:
         self._resolver.cache = None  # answers may change between checks (and between test steps)
 
     def query(self, name: str, rdtype: str, timeout: float | None = None, log: LookupLog | None = None) -> list[Any]:
-        """The rdata of ``name``/``rdtype`` (CNAMEs followed); [] for NXDOMAIN or no record of that type."""
+        """The rdata of ``name``/``rdtype`` (CNAMEs followed); [] for NXDOMAIN, no record of that type, or a name DNS
+        cannot hold. Raises only ``TempDNSError``."""
         if self._error:
             raise TempDNSError(self._error)
-        lifetime = min(timeout, self.timeout) if timeout else self.timeout
         try:
-            answer = self._resolver.resolve(name, rdtype, lifetime=lifetime, search=False,
+            qname = dns.name.from_text(name)  # BadEscape, EmptyLabel, LabelTooLong, NameTooLong, IDNAException…
+        except (dns.exception.DNSException, UnicodeError, ValueError):
+            self._note(log, name, rdtype, (), "invalid name")
+            return []  # not a name DNS can hold: nothing there (RFC 7208 §4.3)
+        lifetime = min(timeout, self.timeout) if timeout else self.timeout
+        left = log.remaining() if log is not None else None
+        if left is not None:
+            if left <= 0 and log is not None:
+                log.skipped += 1
+                self._note(log, name, rdtype, (), "not asked: check budget spent")
+                raise TempDNSError(f"check budget spent before {rdtype} {name}")
+            lifetime = min(lifetime, left)
+        try:
+            answer = self._resolver.resolve(qname, rdtype, lifetime=lifetime, search=False,
                                             raise_on_no_answer=False)
             out = list(answer) if answer.rrset is not None else []
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            out = []
-        except dns.resolver.YXDOMAIN:
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer, dns.resolver.YXDOMAIN):
             out = []
         except (dns.exception.Timeout, dns.resolver.LifetimeTimeout) as e:
-            self._note(log, name, rdtype, (), "timeout")
+            entry = self._note(log, name, rdtype, (), "timeout")
+            if log is not None and left is not None and lifetime >= left and log.hung is None:
+                log.hung = entry  # the budget, not the per-question timeout, ended this one
             raise TempDNSError(f"DNS timeout for {name}/{rdtype}") from e
         except dns.resolver.NoNameservers as e:
             self._note(log, name, rdtype, (), "servfail")
             raise TempDNSError(f"DNS server failure for {name}/{rdtype}") from e
-        except (dns.name.LabelTooLong, dns.name.NameTooLong, dns.name.EmptyLabel):
-            self._note(log, name, rdtype, (), "invalid name")
-            return []  # not a name DNS can hold: nothing there (RFC 7208 §4.3)
-        except dns.exception.DNSException as e:
+        except Exception as e:  # any other dnspython failure (bad packet, socket error…): try again later
             self._note(log, name, rdtype, (), type(e).__name__)
             raise TempDNSError(f"DNS error for {name}/{rdtype}: {e}") from e
         self._note(log, name, rdtype, tuple(r.to_text() for r in out), None)
@@ -102,7 +135,9 @@ class Resolver:
         return [b"".join(r.strings) for r in self.query(name, "TXT", timeout, log)]
 
     @staticmethod
-    def _note(log: LookupLog | None, name: str, rdtype: str, answers: tuple[str, ...], error: str | None) -> None:
+    def _note(log: LookupLog | None, name: str, rdtype: str, answers: tuple[str, ...], error: str | None) -> Lookup:
+        entry = Lookup(name.rstrip("."), rdtype, answers, error)
         if log is not None:
-            log.add(Lookup(name.rstrip("."), rdtype, answers, error))
+            log.add(entry)
+        return entry
 

@@ -8,6 +8,20 @@ Verification asks our resolver through dkimpy's ``dnsfunc`` hook; a DNS failure 
 (dkimpy would otherwise fold a timeout into "invalid") and becomes ``temperror``. Unsigned mail yields no result at
 all — the caller reports ``dkim=none`` (RFC 8601 §2.7.1), never ``fail``.
 
+Hostile input never escapes ``verify`` as an exception (RFC 6376 §6.1: a signature that cannot be checked is a
+result, not an error of the receiver). What dkimpy raises, and what it becomes:
+
+- ``MessageFormatError`` (a header line dkimpy cannot parse: ``Subject : x``, a line without a colon, an 8-bit or
+  NUL field name, a message starting with a continuation line): each DKIM-Signature field — counted by our own
+  tolerant field reader — gets ``permerror``; no signature at all is ``none`` (an empty list);
+- ``ValidationError`` (body hash mismatch, signature expired…): ``fail``;
+- any other ``DKIMException`` (bad tag list, unknown algorithm, unusable key): ``permerror``;
+- ``TempDNSError`` from our resolver (timeout, SERVFAIL, check budget spent): ``temperror``;
+- anything else (a dkimpy bug on input nobody expected): ``permerror``, "cannot verify".
+
+Signing our own outbound mail raises ``SignError`` (one line) when dkimpy cannot canonicalize the message; the
+queue then sends it unsigned and logs why.
+
 Blocking (RSA, hashing a large body): run in a worker thread.
 """
 
@@ -26,7 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from courrier.mailauth._dns import LookupLog, Resolver, TempDNSError
-from courrier.mailauth.message import from_domains, split_head
+from courrier.mailauth.message import fields, from_domains, split_head
 
 ALGORITHMS = {"rsa": b"rsa-sha256", "ed25519": b"ed25519-sha256"}
 
@@ -44,6 +58,10 @@ _quiet.propagate = False
 
 class KeyError_(Exception):
     """A DKIM key file that cannot be used (unreadable, not a private key, unsupported type)."""
+
+
+class SignError(Exception):
+    """A message dkimpy cannot sign (a header it cannot parse): it goes out unsigned."""
 
 
 @dataclass(frozen=True)
@@ -159,11 +177,14 @@ def sign(message: bytes, key: SigningKey, headers: Iterable[bytes] = SIGNED_HEAD
 
     relaxed/relaxed canonicalization (RFC 6376 §3.4): robust to the header refolding relays do.
     """
-    present = {name.lower() for name, _ in dkimpy.rfc822_parse(message)[0]}
-    include = [h for h in headers if h in present or h == b"from"]
-    d = dkimpy.DKIM(message, logger=_quiet, signature_algorithm=ALGORITHMS[key.algorithm])
-    return d.sign(key.selector.encode(), key.domain.encode(), key.private, canonicalize=(b"relaxed", b"relaxed"),
-                  include_headers=include)
+    try:
+        present = {name.lower() for name, _ in dkimpy.rfc822_parse(message)[0]}
+        include = [h for h in headers if h in present or h == b"from"]
+        d = dkimpy.DKIM(message, logger=_quiet, signature_algorithm=ALGORITHMS[key.algorithm])
+        return d.sign(key.selector.encode(), key.domain.encode(), key.private,
+                      canonicalize=(b"relaxed", b"relaxed"), include_headers=include)
+    except Exception as e:  # dkimpy's MessageFormatError, an IndexError on a leading continuation line…
+        raise SignError(f"cannot DKIM-sign: {type(e).__name__}: {e}") from None
 
 
 class Signer:
@@ -206,10 +227,38 @@ def _tag(sig: Mapping[bytes, bytes], name: bytes) -> str:
     return sig.get(name, b"").decode("ascii", "replace")
 
 
+def _signature_tags(value: bytes) -> dict[bytes, bytes]:
+    """The tag=value pairs of a DKIM-Signature value (RFC 6376 §3.2), read leniently for the report only."""
+    tags: dict[bytes, bytes] = {}
+    for part in value.split(b";"):
+        k, eq, v = part.partition(b"=")
+        if eq:
+            tags.setdefault(k.strip().lower(), v.strip())
+    return tags
+
+
+def _unparsable(message: bytes, why: str, max_signatures: int) -> list[DKIMResult]:
+    """Results for a message dkimpy cannot parse: ``permerror`` per DKIM-Signature field, none when unsigned."""
+    out = []
+    for name, value in fields(split_head(message)[0]):
+        if name == "dkim-signature" and len(out) < max_signatures:
+            sig = _signature_tags(value)
+            out.append(DKIMResult("permerror", _tag(sig, b"d").lower(), _tag(sig, b"s"), _tag(sig, b"a"),
+                                  re.sub(r"\s+", "", _tag(sig, b"b"))[:8], why, _tag(sig, b"i")))
+    return out
+
+
 def verify(message: bytes, resolver: Resolver, log: LookupLog | None = None, max_signatures: int = 8,
            ) -> list[DKIMResult]:
-    """One result per DKIM-Signature (at most ``max_signatures``, a bound against hostile mail); [] when unsigned."""
-    d = dkimpy.DKIM(message, logger=_quiet, timeout=resolver.timeout)
+    """One result per DKIM-Signature (at most ``max_signatures``, a bound against hostile mail); [] when unsigned.
+
+    Never raises: see the module docstring for how each failure maps to a result."""
+    try:
+        d = dkimpy.DKIM(message, logger=_quiet, timeout=resolver.timeout)
+    except Exception as e:  # MessageFormatError, IndexError…: the header section is not what dkimpy can read
+        reason = f"message header cannot be parsed: {e}" if isinstance(e, dkimpy.DKIMException) else \
+            f"message header cannot be parsed: {type(e).__name__}"
+        return _unparsable(message, reason, max_signatures)
     count = sum(1 for name, _ in d.headers if name.lower() == b"dkim-signature")
     keys_seen: dict[str, bytes | None] = {}
 
@@ -221,9 +270,9 @@ def verify(message: bytes, resolver: Resolver, log: LookupLog | None = None, max
 
     out: list[DKIMResult] = []
     for idx in range(min(count, max_signatures)):
-        d = dkimpy.DKIM(message, logger=_quiet, timeout=resolver.timeout)
         keys_seen.clear()
         try:
+            d = dkimpy.DKIM(message, logger=_quiet, timeout=resolver.timeout)
             ok = d.verify(idx, dnsfunc=dnsfunc)
             reason = "good signature" if ok else "signature did not verify"
             result = "pass" if ok else "fail"

@@ -6,6 +6,10 @@ d= (§3.1, relaxed or strict per ``aspf``/``adkim``). Otherwise it fails, and th
 wants: ``none`` (monitor), ``quarantine`` or ``reject`` (§6.3), subdomains by ``sp`` (§6.6.3), sampled by ``pct``.
 
 Blocking (DNS): run in a worker thread.
+
+Never raises: a DNS failure (our resolver's ``TempDNSError``: timeout, SERVFAIL, check budget spent) is *temperror*;
+anything else on input nobody expected (a From domain publicsuffixlist chokes on, a record that breaks parsing) is
+*permerror* (RFC 7489 §6.6.2 step 1 / RFC 8601 §2.7.5), never an exception that would fail the SMTP transaction.
 """
 
 from __future__ import annotations
@@ -108,7 +112,18 @@ def evaluate(resolver: Resolver, psl: PublicSuffixList, from_domains: Sequence[s
              dkim: Sequence[DKIMResult], log: LookupLog | None = None,
              sample: Callable[[], float] = random.random) -> DMARCResult:
     """The DMARC result for a message with these From domains and SPF (MAIL FROM, or HELO for a null sender) and
-    DKIM results."""
+    DKIM results. Never raises (see the module docstring)."""
+    try:
+        return _evaluate(resolver, psl, from_domains, spf, dkim, log, sample)
+    except TempDNSError as e:
+        return DMARCResult("temperror", ",".join(from_domains), "", "none", str(e))
+    except Exception as e:
+        return DMARCResult("permerror", ",".join(from_domains), "", "none",
+                           f"cannot evaluate: {type(e).__name__}: {e}")
+
+
+def _evaluate(resolver: Resolver, psl: PublicSuffixList, from_domains: Sequence[str], spf: SPFResult | None,
+              dkim: Sequence[DKIMResult], log: LookupLog | None, sample: Callable[[], float]) -> DMARCResult:
     if len(from_domains) != 1:
         why = "no From domain" if not from_domains else "several From domains"
         return DMARCResult("permerror", ",".join(from_domains), "", "none", why)  # §6.6.1

@@ -21,7 +21,12 @@ _TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`{|}~@]+$")  # RFC 2045 token, plu
 
 
 def _value(v: str) -> str:
-    """A pvalue: as-is when it is a token (or local-part@domain), else a quoted-string."""
+    """A pvalue: as-is when it is a token (or local-part@domain), else a quoted-string.
+
+    The value comes from the message (d=, s=, MAIL FROM…): whitespace runs — folding included — become one space and
+    control characters "?", so nothing a sender writes can break our field's lines (RFC 5322 §2.2)."""
+    v = re.sub(r"\s+", " ", v).strip()
+    v = "".join("?" if ord(c) < 32 or ord(c) == 127 else c for c in v)[:200]
     if v and _TOKEN.match(v):
         return v
     return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -6,6 +6,11 @@ check share one resolver, so instead each ``_Query`` gets its own copy of pyspf'
 stay exactly as written and tested upstream, and nothing global changes.
 
 Blocking: call ``check_spf`` from a worker thread, never on the event loop.
+
+Never raises (RFC 7208 §2.6: every outcome is one of the seven results). pyspf's own ``TempError``/``PermError``
+become temperror/permerror inside ``query.check``; our resolver's ``TempDNSError`` (timeout, SERVFAIL, check budget
+spent) is handed to pyspf as its ``TempError``; anything else pyspf raises on input it did not expect (a NUL or
+8-bit octet in a HELO name or local part, a macro that expands to garbage) is *permerror*, "cannot evaluate".
 """
 
 from __future__ import annotations
@@ -112,26 +117,35 @@ def check_spf(resolver: Resolver, ip: str, mail_from: str, helo: str, *, receive
     except ValueError:
         return SPFResult("none", "helo" if not mail_from else "mailfrom", "", mail_from, ip,
                          f"not an IP address: {ip!r}")
-    q = _Query(ip, mail_from, helo, receiver=receiver, strict=True, timeout=resolver.timeout,
-               querytime=QUERY_TIME, lookup=_lookup_for(resolver, log))
-    if default_explanation is not None:
-        q.set_default_explanation(default_explanation)
+    identity = "helo" if not mail_from else "mailfrom"
+    try:
+        q = _Query(ip, mail_from, helo, receiver=receiver, strict=True, timeout=resolver.timeout,
+                   querytime=QUERY_TIME, lookup=_lookup_for(resolver, log))
+        if default_explanation is not None:
+            q.set_default_explanation(default_explanation)
+    except Exception as e:  # pyspf cannot even start on this identity: nothing to evaluate
+        return SPFResult("permerror", identity, "", mail_from, ip, f"cannot evaluate: {type(e).__name__}: {e}")
     try:
         result, _code, explanation = q.check()
     except pyspf.AmbiguityWarning as e:  # only raised in pyspf's "harsh" mode, kept for safety
         result, explanation = "permerror", str(e)
-    except (UnicodeError, ValueError) as e:  # malformed input pyspf does not expect (never a crash)
-        result, explanation = "permerror", f"cannot evaluate: {e}"
+    except (pyspf.TempError, TempDNSError) as e:
+        result, explanation = "temperror", str(e)
+    except Exception as e:  # malformed input pyspf does not expect (never a crash, never a 451)
+        result, explanation = "permerror", f"cannot evaluate: {type(e).__name__}: {e}"
     result = _OLD.get(result, result)
-    sender = q.s if q.s else mail_from
+    if result not in RESULTS:
+        result, explanation = "permerror", f"unexpected SPF result {result!r}"
+    sender = getattr(q, "s", "") or mail_from
+    domain = getattr(q, "d", "") or ""
     record = None
-    for (name, qtype), values in q.cache.items():
-        if name == q.d and qtype == "TXT":
+    for (name, qtype), values in getattr(q, "cache", {}).items():
+        if name == domain and qtype == "TXT":
             for v in values:
-                text = b"".join(v)
+                text = b"".join(v) if isinstance(v, tuple | list) else b""
                 if pyspf.RE_SPF.match(text):
                     record = text.decode("utf-8", "replace")
-    return SPFResult(result, q.ident, q.d or "", sender, ip, explanation or "", record)
+    return SPFResult(result, getattr(q, "ident", identity), domain, sender, ip, str(explanation or ""), record)
 
 
 def check_helo(resolver: Resolver, ip: str, helo: str, *, receiver: str = "unknown",

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from courrier import log
 from courrier.accounts import Accounts
 from courrier.config import Config
+from courrier.delivery import bounce
 from courrier.delivery.local import received_header
 from courrier.delivery.loops import MAX_HOPS, count_received
 from courrier.delivery.remote import RemoteDelivery, Smarthost
@@ -93,3 +94,32 @@ async def relay(queue: Queue, signer: Signer | None, session: Session, env: Enve
         log.event("queue.spool_failed", level="error", qid=env.queue_id, error=str(e))
         return R.INSUFFICIENT_STORAGE if e.errno in (errno.ENOSPC, errno.EDQUOT) else R.LOCAL_ERROR
     return R.QUEUED.with_text(f"OK queued as {env.queue_id}")
+
+
+async def report_delivered(queue: Queue, session: Session, env: Envelope, msg: ReceivedMessage,
+                           delivered: list[Recipient]) -> None:
+    """RFC 3461 §5.2.3: a "delivered" DSN (Status 2.0.0) to the sender for the local recipients that asked
+    NOTIFY=SUCCESS — the ``on_delivered`` hook of the MX and submission roles' local delivery.
+
+    Queued like any DSN (from ``<>``, DKIM-signed, delivered or relayed by the queue within its next pass); never
+    for a message from ``<>``. The original comes back as its header unless RET=FULL (RFC 3461 §4.3)."""
+    sender = str(env.mail_from)
+    wanted = [r for r in delivered if any(n.upper() == "SUCCESS" for n in r.notify)]
+    if not wanted or not sender:
+        return
+    full = (env.ret or "").upper() == "FULL"
+    loop = asyncio.get_running_loop()
+    original = await loop.run_in_executor(queue.disk, _original, msg, full)
+    spool_env = spool_envelope(session, env, wanted, f"{session.listener} {session.user or session.peer_ip}")
+    entries = bounce.success_entries(spool_env.rcpts, "delivered", "250 2.0.0 delivered to mailbox")
+    await queue.send_dsn(spool_env, original, entries)
+
+
+def _original(msg: ReceivedMessage, full: bool, head_limit: int = 1 << 20) -> bytes:
+    """The message as received (CRLF), or its header section only (read no further than ``head_limit``)."""
+    if full:
+        return msg.read_all()
+    msg.file.seek(0)
+    head = msg.file.read(head_limit)
+    end = head.find(b"\r\n\r\n")
+    return head if end < 0 else head[:end + 4]

@@ -285,8 +285,11 @@ class Queue:
         if bounce.should_report(env):
             fail_entries = [bounce.DSNEntry(r, "failed", results[i].status, _diag(results[i]), results[i].host)
                             for i, r in failed if bounce.wants(r, "FAILURE")]
-            ok_entries = [bounce.DSNEntry(r, "relayed" if results[i].host not in ("local",) else "delivered",
-                                          results[i].status, _diag(results[i]), results[i].host)
+            # RFC 3461 §5.2.3 "delivered" for the local route, §5.2.2 "relayed" to a next hop without DSN; a next
+            # hop that offered DSN got NOTIFY and reports itself (§5.2.1)
+            ok_entries = [bounce.DSNEntry(r, "delivered" if results[i].host == "local" else "relayed",
+                                          results[i].status, _diag(results[i]),
+                                          None if results[i].host == "local" else results[i].host)
                           for i, r in sent if bounce.wants(r, "SUCCESS") and not results[i].remote_dsn]
             delay_entries: list[bounce.DSNEntry] = []
             if still and not row.delay_notified and self.schedule.delay_due(row.created, now):
@@ -294,7 +297,7 @@ class Queue:
                                                  results[i].host) for i, r in still if bounce.wants(r, "DELAY")]
             for entries in (fail_entries, delay_entries, ok_entries):
                 if entries:
-                    await self._send_dsn(env, message, entries)
+                    await self.send_dsn(env, message, entries)
                     notices += 1
         delay_flag = bool(still and not row.delay_notified and self.schedule.delay_due(row.created, now)
                           and bounce.should_report(env))
@@ -318,7 +321,11 @@ class Queue:
         await self._disk(self.spool.remove, qid)
         await self._db(self.store.remove, qid)
 
-    async def _send_dsn(self, env: SpoolEnvelope, message: bytes, entries: list[bounce.DSNEntry]) -> None:
+    async def send_dsn(self, env: SpoolEnvelope, message: bytes, entries: list[bounce.DSNEntry]) -> None:
+        """Builds the DSN for ``entries`` about ``env``'s message and queues it from ``<>`` to the sender (never for
+        a message from ``<>``: that is how bounce loops are avoided, RFC 3461 §6.2)."""
+        if not bounce.should_report(env) or not entries:
+            return
         body = await asyncio.get_running_loop().run_in_executor(
             self.disk, lambda: bounce.build_dsn(hostname=self.hostname, env=env, message=message, entries=entries,
                                                 lifetime=self.schedule.max_lifetime))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from courrier.accounts import Accounts
 from courrier.delivery import loops
-from courrier.delivery.local import deliver_local
+from courrier.delivery.local import DeliveredHook, deliver_local
 from courrier.delivery.loops import MAX_HOPS
 from courrier.mailbox.store import MailStore
 from courrier.smtp import replies as R
@@ -73,11 +73,12 @@ class MXPolicy(Policy):
     name = "mx"
 
     def __init__(self, *, domains: tuple[str, ...], accounts: Accounts, store: MailStore,
-                 inbound_check: InboundCheck | None = None) -> None:
+                 inbound_check: InboundCheck | None = None, on_delivered: DeliveredHook | None = None) -> None:
         self.domains = domains
         self.accounts = accounts
         self.store = store
         self.inbound_check = inbound_check
+        self.on_delivered = on_delivered  # success DSNs (RFC 3461 §5.2.3), installed by the app
 
     async def check_rcpt(self, session: Session, env: Envelope, rcpt: Recipient) -> Reply:
         a = rcpt.address
@@ -99,5 +100,5 @@ class MXPolicy(Policy):
                 mailboxes[r.mailbox] = str(r.address)
         folders = dict.fromkeys(mailboxes, verdict.folder) if verdict.folder else None
         await deliver_local(self.store, session, env, msg, mailboxes, verdict.headers, folders,
-                            drop_fields=verdict.drop_fields)
+                            drop_fields=verdict.drop_fields, on_delivered=self.on_delivered)
         return R.QUEUED.with_text(f"OK queued as {env.queue_id}")

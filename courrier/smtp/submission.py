@@ -33,7 +33,7 @@ from email.parser import HeaderParser
 from courrier import log
 from courrier.accounts import Account, AccountError, Accounts, normalize
 from courrier.auth import check_password
-from courrier.delivery.local import deliver_local
+from courrier.delivery.local import DeliveredHook, deliver_local
 from courrier.delivery.loops import MAX_HOPS
 from courrier.mailbox import maildir
 from courrier.mailbox.store import MailStore
@@ -136,7 +136,7 @@ class SubmissionPolicy(Policy):
 
     def __init__(self, *, hostname: str, domains: tuple[str, ...], accounts: Accounts, store: MailStore,
                  relay: Relay | None = None, sent_copy: bool = False,
-                 spool_dir: str | None = None) -> None:
+                 spool_dir: str | None = None, on_delivered: DeliveredHook | None = None) -> None:
         self.hostname = hostname
         self.domains = domains
         self.accounts = accounts
@@ -144,6 +144,7 @@ class SubmissionPolicy(Policy):
         self.relay = relay
         self.sent_copy = sent_copy
         self.spool_dir = spool_dir
+        self.on_delivered = on_delivered  # success DSNs for local recipients (RFC 3461 §5.2.3)
 
     # ------------------------------------------------------------------ authentication (RFC 4954)
 
@@ -258,7 +259,7 @@ class SubmissionPolicy(Policy):
             if r.mailbox and r.mailbox not in mailboxes:
                 mailboxes[r.mailbox] = str(r.address)
         if mailboxes:
-            await deliver_local(self.store, session, env, msg, mailboxes)
+            await deliver_local(self.store, session, env, msg, mailboxes, on_delivered=self.on_delivered)
         if self.sent_copy:
             await self._store_sent(env, account, msg)
         return R.QUEUED.with_text(f"OK queued as {env.queue_id}")

@@ -1,0 +1,95 @@
+"""Success DSNs (RFC 3461 §5.2.2, §5.2.3) from the DSN builder and from the queue's local route, with the real spool,
+SQLite and Maildir: a queued message for a local recipient that asked NOTIFY=SUCCESS gives its sender a "delivered"
+report; "relayed" reports say so; nothing for the null sender."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import time
+
+from courrier.accounts import Accounts
+from courrier.delivery import bounce
+from courrier.mailbox.store import MailStore
+from courrier.queue.router import LocalTransport, Router
+from courrier.queue.runner import Queue
+from courrier.queue.schedule import Schedule
+from courrier.queue.spool import Spool, SpoolEnvelope, SpoolRecipient
+from courrier.queue.store import QueueStore
+
+ORIGINAL = b"From: alice@a.test\r\nTo: bob@a.test\r\nSubject: numbers\r\n\r\nthe body\r\n"
+
+
+def test_success_entries_only_for_recipients_that_asked():
+    rcpts = [SpoolRecipient("a@x.test", ["SUCCESS"]), SpoolRecipient("b@x.test"), SpoolRecipient("c@x.test",
+                                                                                                   ["NEVER"])]
+    assert [e.rcpt.address for e in bounce.success_entries(rcpts)] == ["a@x.test"]
+    assert bounce.success_entries(rcpts)[0].status == "2.0.0"
+
+
+def test_relayed_report_says_relayed():
+    env = SpoolEnvelope(qid="Q1", sender="alice@a.test", rcpts=[], received_at=time.time())
+    entries = bounce.success_entries([SpoolRecipient("far@b.test", ["SUCCESS"])], "relayed", "250 2.0.0 Ok",
+                                     "mx.b.test")
+    m = email.message_from_bytes(bounce.build_dsn(hostname="mx.a.test", env=env, message=ORIGINAL, entries=entries),
+                                 policy=email.policy.default)
+    human, status, returned = m.iter_parts()
+    assert m["Subject"] == "Relayed Mail Delivery Report" and "do not report delivery status" in human.get_content()
+    assert "Action: relayed" in status.as_string() and "Remote-MTA: dns; mx.b.test" in status.as_string()
+    assert returned.get_content_type() == "text/rfc822-headers" and b"the body" not in returned.as_bytes()
+
+
+class _NoRemote:
+    async def deliver(self, *a: object) -> dict:
+        raise AssertionError("nothing here is remote")
+
+    async def close(self) -> None:
+        pass
+
+
+async def _run_queue(tmp_path, sender: str) -> MailStore:
+    accounts = Accounts(tmp_path / "courrier.db")
+    for u in ("alice@a.test", "bob@a.test"):
+        accounts.add(u, "secret")
+    store = MailStore(tmp_path)
+    router = Router(is_local=lambda d: d == "a.test", local=LocalTransport(hostname="mx.a.test", accounts=accounts,
+                                                                           store=store), remote=_NoRemote())
+    q = Queue(spool=Spool(tmp_path / "queue"), store=QueueStore(tmp_path / "courrier.db"), transport=router,
+              schedule=Schedule(), hostname="mx.a.test", poll_interval=0.05)
+    env = SpoolEnvelope(qid="LOCAL1", sender=sender, rcpts=[SpoolRecipient("bob@a.test", ["SUCCESS"])],
+                        received_at=time.time(), envid="queue-48", origin="sendmail")
+    await q.start()
+    try:
+        await q.enqueue(env, [ORIGINAL])
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if not await asyncio.to_thread(q.store.qids):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+    finally:
+        await q.stop()
+    return store
+
+
+def _messages(store: MailStore, account: str) -> list[email.message.EmailMessage]:
+    new = store.maildir_for(account) / "new"
+    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in sorted(new.iterdir())] \
+        if new.exists() else []
+
+
+async def test_queue_local_route_sends_a_delivered_dsn(tmp_path):
+    store = await _run_queue(tmp_path, "alice@a.test")
+    assert [str(m["Subject"]) for m in _messages(store, "bob@a.test")] == ["numbers"]
+    [dsn] = _messages(store, "alice@a.test")
+    assert dsn.get_content_type() == "multipart/report" and dsn["Return-Path"] == "<>"
+    status = list(dsn.iter_parts())[1].as_string()
+    assert "Action: delivered" in status and "Status: 2.0.0" in status and "Original-Envelope-Id: queue-48" in status
+    assert "Final-Recipient: rfc822; bob@a.test" in status and "Remote-MTA" not in status
+
+
+async def test_queue_never_reports_to_the_null_sender(tmp_path):
+    store = await _run_queue(tmp_path, "")
+    assert [str(m["Subject"]) for m in _messages(store, "bob@a.test")] == ["numbers"]
+    assert _messages(store, "alice@a.test") == []
