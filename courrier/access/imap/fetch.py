@@ -22,6 +22,7 @@ _SECTION = re.compile(r"^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)\[([^
 _SPECS = r"HEADER\.FIELDS\.NOT|HEADER\.FIELDS|HEADER|TEXT|MIME"
 _SPEC = re.compile(rf"^(?:((?:[1-9][0-9]{{0,8}}\.)*[1-9][0-9]{{0,8}})(?:\.({_SPECS}))?|({_SPECS}))?"
                    r"(?:\s+\((.*)\))?$", re.IGNORECASE)
+MAX_SECTION_PARTS = 100  # numbers in a section's part path (1.2.3…): deeper than any MIME tree we parse (mime.MAX_DEPTH)
 SIMPLE = {"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", "BODYSTRUCTURE", "UID",
           "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
 MACROS = {"ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],
@@ -75,6 +76,8 @@ def _section(t: str) -> Item:
     s = _SPEC.match(m.group(2).strip())
     if not s:
         raise ParseError(f"bad section {m.group(2)[:40]!r}")
+    if s.group(1) and s.group(1).count(".") >= MAX_SECTION_PARTS:
+        raise ParseError("section part path too long")
     part = tuple(int(x) for x in s.group(1).split(".")) if s.group(1) else ()
     spec = (s.group(2) or s.group(3) or "").upper()
     fields: tuple[str, ...] = ()

@@ -4,7 +4,14 @@ A command is read as text lines plus literals: a line ending in ``{n}`` (synchro
 (LITERAL+, RFC 7888) is followed by n octets. In the text handed to the tokenizer each literal is replaced by a NUL
 byte (NUL is not allowed in IMAP text, RFC 3501 §9 CHAR8) and its octets kept aside, so the tokenizer reads one
 buffer. Tokens are :class:`Atom` (str), strings (bytes: quoted or literal) and lists (parenthesized).
-Every syntax problem raises :class:`ParseError`, which the session answers with BAD — never a crash.
+Every syntax problem raises :class:`ParseError`, which the session answers with BAD — never a crash: nesting
+and the number of tokens are bounded (MAX_NESTING, MAX_TOKENS), so no input makes the parser recurse or grow
+without limit.
+
+``[`` is an ATOM-CHAR (RFC 3501 §9: atom-specials hold ``]`` through resp-specials, never ``[``), so
+``foo[bar`` is a keyword or a mailbox name like any other atom. Only after a fetch-att name that takes a section
+(``BODY[``, ``BODY.PEEK[``, ``BINARY[``…) does ``[`` open a section, read up to its ``]`` with the spaces and
+parentheses a header list holds (``BODY[HEADER.FIELDS (From To)]``).
 """
 
 from __future__ import annotations
@@ -14,6 +21,10 @@ import re
 
 LITERAL = re.compile(rb"\{(\d{1,12})(\+?)\}$")
 MAX_NUMBER = 4294967295  # RFC 3501 §9 number: unsigned 32-bit
+MAX_NESTING = 32  # parenthesized lists inside one another; real clients use 2 or 3 (SEARCH groups, FETCH lists)
+MAX_TOKENS = 100_000  # tokens in one command: a long SEARCH or a flag list, never a client's need beyond this
+# RFC 3501 §9 fetch-att (and RFC 3516 BINARY): the atoms whose "[" opens a section that may hold spaces and "()"
+_SECTION_PREFIXES = frozenset({b"BODY", b"BODY.PEEK", b"BINARY", b"BINARY.PEEK", b"BINARY.SIZE"})
 
 
 class ParseError(Exception):
@@ -41,15 +52,20 @@ class Tokenizer:
         self.literals = literals
         self.pos = 0
         self.lit = 0
+        self.count = 0
 
     def tokens(self) -> list[Token]:
-        out = self._seq(top=True)
-        return out
+        return self._seq(depth=0)
 
-    def _seq(self, top: bool) -> list[Token]:
+    def _seq(self, depth: int) -> list[Token]:
+        """Tokens up to the end (``depth`` 0) or up to the ``)`` closing a list opened ``depth`` levels down."""
+        top = depth == 0
         out: list[Token] = []
         t = self.text
         while True:
+            self.count += 1
+            if self.count > MAX_TOKENS:
+                raise ParseError("too many tokens in one command")
             if self.pos >= len(t):
                 if not top:
                     raise ParseError("missing )")
@@ -64,8 +80,10 @@ class Tokenizer:
                 self.pos += 1
                 return out
             if c == b"(":
+                if depth >= MAX_NESTING:
+                    raise ParseError("lists nested too deeply")
                 self.pos += 1
-                out.append(self._seq(top=False))
+                out.append(self._seq(depth + 1))
             elif c == b'"':
                 out.append(self._quoted())
             elif c == b"\x00":
@@ -101,11 +119,11 @@ class Tokenizer:
         raise ParseError("unterminated quoted string")
 
     def _atom(self) -> Atom:
-        """An atom; ``[...]`` inside it (BODY[HEADER.FIELDS (A B)]) may hold spaces and parentheses."""
+        """An atom; the section of a fetch-att (``BODY[HEADER.FIELDS (A B)]``) may hold spaces and parentheses."""
         t, start, i = self.text, self.pos, self.pos
         while i < len(t):
             c = t[i:i + 1]
-            if c == b"[":
+            if c == b"[" and t[start:i].upper() in _SECTION_PREFIXES:
                 j = t.find(b"]", i)
                 if j < 0:
                     raise ParseError("missing ]")

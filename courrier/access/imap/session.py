@@ -30,6 +30,12 @@ from courrier.mailbox.store import MailStore
 NOT_AUTH, AUTH, SELECTED, LOGOUT = "not-authenticated", "authenticated", "selected", "logout"  # RFC 3501 §3
 MAX_COMMAND = 1 << 20  # octets of command text (not literals): long UID sets from real clients fit
 MAX_LITERAL = 1 << 16  # literals other than APPEND's message
+MAX_LITERALS = 1000  # literals in one command (each costs a round trip or a buffer, however small)
+# Before LOGIN nothing large is read (issue 11 item 8): a command line, each literal and all literals of a command
+# fit in PREAUTH_BYTES — room for LOGIN/AUTHENTICATE with long names and passwords, never for a message. The stream
+# reader's own buffer is bounded to the same size, so an unauthenticated client holds a few KiB of server memory.
+PREAUTH_BYTES = 8 << 10
+PREAUTH_LITERALS = 8
 MAX_ERRORS = 10
 AUTHENTICATED_TIMEOUT = 1800.0  # RFC 3501 §5.4: at least 30 minutes once logged in
 IDLE_RESCAN = 2.0  # seconds between rescans while IDLE, for changes made by other processes
@@ -122,6 +128,8 @@ class Session:
         self.selected: Selected | None = None
         self.errors = 0
         self._first = b""
+        self.mid_command = False  # a command's first line has been read and its answer is not complete
+        self._reader_limit: int = getattr(reader, "_limit", MAX_COMMAND)  # the listener's line limit
 
     # ------------------------------------------------------------------ output
 
@@ -154,30 +162,53 @@ class Session:
             raise LineTooLong from None
         return line[:-2] if line.endswith(b"\r\n") else line[:-1]
 
+    def _bound_reader(self) -> None:
+        """Sizes the stream reader's buffer for the state: PREAUTH_BYTES before login, the listener's after.
+
+        asyncio's StreamReader has no public setter; its ``_limit`` bounds both a line (readuntil) and how much it
+        buffers before pausing the socket (2 × limit), which is exactly what must stay small before login."""
+        limit = PREAUTH_BYTES if self.state == NOT_AUTH else self._reader_limit
+        if getattr(self.reader, "_limit", limit) != limit:
+            self.reader._limit = limit  # type: ignore[attr-defined]
+
+    def literal_bounds(self, first_line: bytes) -> tuple[int, int, int, int]:
+        """(line text, one literal, all literals, literal count) a command may use in the current state."""
+        if self.state == NOT_AUTH:
+            return PREAUTH_BYTES, PREAUTH_BYTES, PREAUTH_BYTES, PREAUTH_LITERALS
+        words = first_line.split(b" ", 3)
+        if len(words) > 1 and words[1].upper() == b"APPEND":  # RFC 3501 §6.3.11: the message is the literal
+            size = self.server.limits.max_message_size
+            return MAX_COMMAND, size, size + MAX_LITERAL, MAX_LITERALS
+        return MAX_COMMAND, MAX_LITERAL, MAX_LITERALS_TOTAL, MAX_LITERALS
+
     async def read_command(self) -> tuple[bytes, list[bytes]]:
-        """Text with NUL for each literal, and the literals (RFC 3501 §4.3, RFC 7888 LITERAL+)."""
+        """Text with NUL for each literal, and the literals (RFC 3501 §4.3, RFC 7888 LITERAL+).
+
+        Every read is bounded before it happens (issue 11 item 8): the command text, each literal, all literals
+        together and their number, by the state (``literal_bounds``). A synchronizing literal over a bound is
+        refused before the client sends it; a non-synchronizing one is already on its way, so the connection ends."""
+        self._bound_reader()
         parts: list[bytes] = []
         literals: list[bytes] = []
         size = 0
         total = 0  # literal octets so far: many small literals are bounded too, not only each one
-        first = b""
+        bounds = (MAX_COMMAND, 0, 0, 0)
         while True:
             line = await self.readline()
-            size += len(line)
-            if size > MAX_COMMAND:
-                raise LineTooLong
             if not parts:
-                first = self._first = line
+                self._first = line
+                self.mid_command = True
+                bounds = self.literal_bounds(line)
+            max_text, max_one, max_total, max_count = bounds
+            size += len(line)
+            if size > max_text:
+                raise LineTooLong
             m = P.LITERAL.search(line)
             if not m:
                 parts.append(line)
                 return b"".join(parts), literals
             n, sync = int(m.group(1)), not m.group(2)
-            words = first.split(b" ", 3)
-            is_append = len(words) > 1 and words[1].upper() == b"APPEND"
-            limit = self.server.limits.max_message_size if is_append else MAX_LITERAL
-            budget = self.server.limits.max_message_size + MAX_LITERAL if is_append else MAX_LITERALS_TOTAL
-            if n > limit or total + n > budget:
+            if n > max_one or total + n > max_total or len(literals) >= max_count:
                 raise LiteralTooBig(n, sync)
             total += n
             parts.append(line[:m.start()] + b"\x00")
@@ -193,27 +224,30 @@ class Session:
         from courrier.access.imap.commands import COMMANDS
 
         log.event("imap.connect", ip=self.peer_ip, tls=self.tls)
+        reason: str | None = None
         self.send(f"* OK [CAPABILITY {' '.join(self.capabilities())}] {self.server.hostname} courrier IMAP4rev1 ready")
         try:
             while self.state != LOGOUT:
+                self.mid_command = False
                 await self.writer.drain()
                 tag = "*"
                 try:
                     text, literals = await self.read_command()
                 except LiteralTooBig as e:
                     m = _TAG.match(self._last_first_line())
-                    if e.sync and m:  # RFC 7889: refuse before the client sends it
-                        self.send(m.group(1) + b" NO [TOOBIG] literal too large")
+                    what = "before authentication" if self.state == NOT_AUTH else "for this command"
+                    if e.sync and m:  # RFC 7889: refused before the client sends it, so the session goes on
+                        self.send(m.group(1) + f" NO [TOOBIG] literal too large {what}".encode())
+                        self.errors += 1
                         continue
-                    self.send("* BYE literal too large")  # RFC 7888 §4: non-synchronizing, cannot skip it
+                    log.event("imap.literal_refused", ip=self.peer_ip, user=self.user, size=e.size)
+                    self.send(f"* BYE literal too large {what}")  # RFC 7888 §4: non-synchronizing, cannot skip it
                     break
                 except LineTooLong:
                     self.send("* BYE command line too long")
                     break
                 except TimeoutError:
                     self.send("* BYE autologout; idle for too long")  # RFC 3501 §5.4
-                    break
-                except asyncio.IncompleteReadError:
                     break
                 m = _TAG.match(text + b" ")
                 if not m:
@@ -257,8 +291,11 @@ class Session:
                 except LineTooLong:  # a continuation line (AUTHENTICATE) beyond the limit
                     self.send("* BYE line too long")
                     break
-                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
-                    raise  # the connection is gone: the listener closes it
+                except TimeoutError:  # a literal or a continuation line that never came
+                    self.send("* BYE autologout; idle for too long")
+                    break
+                except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+                    raise  # the connection is gone: said once, below
                 except OSError as e:
                     log.event("imap.storage_error", level="error", user=self.user, error=str(e))
                     self.send(f"{tag} NO [SERVERBUG] storage error")
@@ -270,12 +307,18 @@ class Session:
                     self.send("* BYE too many errors")
                     break
             await self.writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError) as e:
+            # the client left mid-command or mid-literal: one info line (below), never a traceback (issue 11 item 13)
+            mid = self.mid_command or (isinstance(e, asyncio.IncompleteReadError) and bool(e.partial))
+            reason = "client closed the connection" + (" mid-command" if mid else "")
+            if isinstance(e, ssl.SSLError):
+                reason = f"TLS error: {e.reason or e}"
         except asyncio.CancelledError:
             self.send("* BYE server shutting down")
             raise
         finally:
             self.deselect()
-            log.event("imap.disconnect", ip=self.peer_ip, user=self.user)
+            log.event("imap.disconnect", ip=self.peer_ip, user=self.user, reason=reason)
 
     def _last_first_line(self) -> bytes:
         return self._first + b" "
@@ -344,6 +387,10 @@ class Session:
                 pending = True
         top = sel.uids[-1] if sel.uids else 0
         new = [m for m in snap.messages if m.uid > top]
+        kw = keywords_of(snap)
+        if not kw <= sel.keywords:  # RFC 3501 §7.2.6: a new keyword is announced in FLAGS before a FETCH uses it
+            sel.keywords |= kw
+            self.send_flags(sel)
         for m in snap.messages:
             if m.uid <= top and m.uid in sel.flags:
                 sel.msgs[m.uid] = m
@@ -351,10 +398,6 @@ class Session:
                     sel.flags[m.uid] = m.flags
                     self.send(b"* %d FETCH (UID %d FLAGS %s)" % (sel.seq_of(m.uid), m.uid,
                                                                   W.flags(sel.shown_flags(m.uid))))
-        kw = keywords_of(snap)
-        if not kw <= sel.keywords:  # RFC 3501 §7.2.6: a keyword new to the mailbox is announced in FLAGS
-            sel.keywords |= kw
-            self.send_flags(sel)
         if new:
             for m in new:
                 sel.uids.append(m.uid)
