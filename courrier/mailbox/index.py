@@ -584,6 +584,10 @@ class MailIndex:
         return {r[0] for r in self._conn().execute("SELECT name FROM mbox_subscriptions WHERE root=?",
                                                    (self.key(root),))}
 
+    def subscribe_all(self, root: Path, names: list[str]) -> None:
+        self._conn().executemany("INSERT OR IGNORE INTO mbox_subscriptions(root, name) VALUES (?,?)",
+                                 [(self.key(root), n) for n in names])
+
     def subscribe(self, root: Path, name: str, on: bool = True) -> None:
         if on:
             self._conn().execute("INSERT OR IGNORE INTO mbox_subscriptions(root, name) VALUES (?,?)",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import sqlite3
 from typing import TYPE_CHECKING
 
+from courrier import log
 from courrier.access.imap.parser import ParseError, Token, astring, atom
 from courrier.mailbox import maildir
 
@@ -28,17 +30,23 @@ async def starttls(s: Session, tag: str, args: list[Token], uid: bool) -> str | 
 
 
 async def _login(s: Session, tag: str, user: str, password: str) -> str:
-    from courrier.access.auth import prepare_root
     from courrier.access.imap.session import AUTH, no
 
     auth = s.server.auth
     if auth.blocked(s.peer_ip):
         raise no("[UNAVAILABLE] too many authentication failures, try later")
-    root = await auth.login(user, password, s.peer_ip, "imap")
+    try:
+        root = await auth.login(user, password, s.peer_ip, "imap")
+        if root is not None:
+            # capture mode: the capture Maildir is written by the capture store; we only make sure it exists.
+            # Otherwise INBOX and the default folders, subscribed, for an account made before they existed.
+            await s.store.run(maildir.ensure if root.capture else s.store.provision, root.root)
+    except (OSError, sqlite3.Error) as e:
+        # the accounts database or the mail disk fails: say so (RFC 5530 §3), never "wrong password" or SERVERBUG
+        log.event("imap.login_unavailable", level="error", user=user, ip=s.peer_ip, error=str(e)[:200])
+        raise no("[UNAVAILABLE] mail storage unavailable, try again later") from None
     if root is None:
         raise no("[AUTHENTICATIONFAILED] authentication failed")  # RFC 5530 §3
-    # capture mode: the capture Maildir is written by the capture store; we only make sure it exists
-    await s.store.run(maildir.ensure if root.capture else prepare_root, root.root)
     s.root = root
     s.state = AUTH
     return f"[CAPABILITY {' '.join(s.capabilities())}] logged in"
