@@ -164,7 +164,7 @@ async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
 
         data, bad = await s.store.run(render)
         failures += bad
-        s.writer.write(data)
+        s.write(data)
         await s.writer.drain()
     if failures:  # as Dovecot: the others were sent; the tagged NO says some were not
         raise no(f"[SERVERBUG] {failures} message(s) could not be fetched; see the server log")

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import re
+import sqlite3
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +26,7 @@ from courrier.access.imap import response as W
 from courrier.access.imap.parser import LiteralTooBig, ParseError
 from courrier.config import LimitsConfig
 from courrier.mailbox import flags as F
-from courrier.mailbox.index import Msg, Snapshot
+from courrier.mailbox.index import MailIndex, Msg, Snapshot
 from courrier.mailbox.store import MailStore
 
 NOT_AUTH, AUTH, SELECTED, LOGOUT = "not-authenticated", "authenticated", "selected", "logout"  # RFC 3501 §3
@@ -118,7 +120,6 @@ class Session:
                  tls: bool) -> None:
         self.server = server
         self.store = server.store
-        self.index = server.store.index
         self.reader, self.writer = reader, writer
         self.tls = tls
         peer = writer.get_extra_info("peername") or ("", 0)
@@ -134,7 +135,15 @@ class Session:
     # ------------------------------------------------------------------ output
 
     def send(self, data: bytes | str) -> None:
-        self.writer.write((data.encode() if isinstance(data, str) else data) + b"\r\n")
+        """One response line (CRLF added)."""
+        self.write((data.encode() if isinstance(data, str) else data) + b"\r\n")
+
+    def write(self, data: bytes) -> None:
+        """Raw response octets. A client that has gone (reset, closed) raises ConnectionResetError here, which
+        ends the session quietly: writing to a closed transport would raise RuntimeError (uvloop) deep in a handler."""
+        if self.writer.is_closing():
+            raise ConnectionResetError("the client has closed the connection")
+        self.writer.write(data)
 
     def capabilities(self) -> list[str]:
         caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE",
@@ -296,9 +305,10 @@ class Session:
                     break
                 except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
                     raise  # the connection is gone: said once, below
-                except OSError as e:
-                    log.event("imap.storage_error", level="error", user=self.user, error=str(e))
-                    self.send(f"{tag} NO [SERVERBUG] storage error")
+                except (OSError, sqlite3.OperationalError) as e:
+                    # the disk or the database fails: a temporary condition of a subsystem (RFC 5530 §3)
+                    log.event("imap.storage_error", level="error", user=self.user, error=str(e)[:200])
+                    self.send(f"{tag} NO [UNAVAILABLE] mail storage unavailable, try again later")
                 except Exception as e:  # noqa: BLE001 - a bug must cost one command, never the server or a hang
                     log.event("imap.bug", level="error", user=self.user, error=repr(e)[:300])
                     self.send(f"{tag} NO [SERVERBUG] internal error")
@@ -314,7 +324,8 @@ class Session:
             if isinstance(e, ssl.SSLError):
                 reason = f"TLS error: {e.reason or e}"
         except asyncio.CancelledError:
-            self.send("* BYE server shutting down")
+            with contextlib.suppress(ConnectionError):
+                self.send("* BYE server shutting down")
             raise
         finally:
             self.deselect()
@@ -326,6 +337,12 @@ class Session:
     def bad(self, tag: str, reason: str) -> None:
         self.errors += 1
         self.send(f"{tag} BAD {reason}")
+
+    @property
+    def index(self) -> MailIndex:
+        """The mailbox index, opened by the store on first use — inside a command, so a database that cannot be
+        opened costs that command (NO [UNAVAILABLE]), not the connection."""
+        return self.store.index
 
     @property
     def user(self) -> str | None:
