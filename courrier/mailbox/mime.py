@@ -24,16 +24,25 @@ from dataclasses import dataclass, field
 
 MAX_DEPTH = 20  # nested multiparts / message/rfc822 beyond this are treated as opaque bodies
 MAX_PARTS = 10_000  # entities in one message; the parts after it are not split out (Dovecot bounds this too)
+# octets of an entity's header read for its fields (Postfix keeps 100 KiB, header_size_limit): the fields of a
+# 25 MiB header of 4 million lines would cost seconds of CPU for a structure no real message has
+MAX_HEADER_BYTES = 256 << 10
+MAX_FIELDS = 100_000  # header fields read in one message, all parts together (2,000 parts × 2,000 fields: seconds)
 _FIELD = re.compile(rb"^([\x21-\x39\x3b-\x7e]+)[ \t]*:")
 
 
-def parse_header(block: bytes) -> list[tuple[str, bytes]]:
-    """Header block → [(lower-case name, unfolded raw value)], in order; junk lines are skipped."""
+def parse_header(block: bytes, limit: int = MAX_FIELDS) -> list[tuple[str, bytes]]:
+    """Header block → [(lower-case name, unfolded raw value)], in order; junk lines are skipped. Only the first
+    MAX_HEADER_BYTES and ``limit`` fields are read (the octets themselves are served whole by BODY[HEADER])."""
     out: list[tuple[str, bytes]] = []
-    for line in re.split(rb"\r?\n(?![ \t])", block):
+    if limit <= 0:
+        return out
+    for line in re.split(rb"\r?\n(?![ \t])", block[:MAX_HEADER_BYTES]):
         m = _FIELD.match(line)
         if not m:
             continue
+        if len(out) >= limit:
+            break
         value = re.sub(rb"\r?\n", b"", line[m.end():]).strip(b" \t")
         out.append((m.group(1).decode("ascii").lower(), value))
     return out
@@ -113,17 +122,18 @@ class Part:
 
 def parse(data: bytes, start: int = 0, end: int | None = None, default: str = "text/plain", depth: int = 0) -> Part:
     """Parses the entity in ``data[start:end]`` (a message or a body part), bounded by MAX_DEPTH and MAX_PARTS."""
-    return _parse(data, start, len(data) if end is None else end, default, depth, [MAX_PARTS - 1])
+    return _parse(data, start, len(data) if end is None else end, default, depth, [MAX_PARTS - 1, MAX_FIELDS])
 
 
 def _parse(data: bytes, start: int, end: int, default: str, depth: int, budget: list[int]) -> Part:
-    """One entity; ``budget`` holds how many more entities the whole message may still have."""
+    """One entity; ``budget`` holds how many more entities and header fields the whole message may still have."""
     if data.startswith(b"\r\n", start):
         body_start = start + 2  # no header at all
     else:
         i = data.find(b"\r\n\r\n", start, end)
         body_start = end if i < 0 else i + 4
-    part = Part(data, start, body_start, end, parse_header(data[start:body_start]))
+    part = Part(data, start, body_start, end, parse_header(data[start:body_start], budget[1]))
+    budget[1] -= len(part.fields)
     ct = part.get("content-type")
     ctype, params = parse_params(ct) if ct else ("", [])
     ctype = ctype.lower()
@@ -206,27 +216,26 @@ def part_text(p: Part) -> str:
     return data.decode("latin-1")
 
 
-def _split(data: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int, int]]:
+def _split(data: bytes, start: int, end: int, boundary: bytes) -> Iterator[tuple[int, int]]:
     """(start, end) of each body part between ``--boundary`` lines (RFC 2046 §5.1.1; the CRLF before a
-    delimiter belongs to the delimiter)."""
+    delimiter belongs to the delimiter), found lazily: the caller stops at MAX_PARTS without the rest being split.
+
+    Delimiters are found by one compiled search (linear, in C): lines that merely begin like the boundary cost
+    nothing per line in Python."""
     delim = b"--" + boundary
-    spans: list[tuple[int, int]] = []
+    rx = re.compile(rb"\r\n(" + re.escape(delim) + rb")(?=\Z|[\r\t -])")
 
-    def find(pos: int) -> int:
-        while True:
-            if pos == start and data.startswith(delim, start):
-                i = start
-            else:
-                j = data.find(b"\r\n" + delim, max(pos - 2, start) if pos > start else start, end)
-                if j < 0:
-                    return -1
-                i = j + 2
-            after = data[i + len(delim):i + len(delim) + 2]
-            if after[:1] in (b"", b"\r", b"-", b" ", b"\t"):
-                return i
-            pos = i + 1
+    def delimiters() -> Iterator[int]:
+        if data.startswith(delim, start) and data[start + len(delim):start + len(delim) + 1] in (
+                b"", b"\r", b"-", b" ", b"\t"):
+            yield start
+        for m in rx.finditer(data, start):
+            if m.end(1) > end:
+                return
+            yield m.start(1)
 
-    i = find(start)
+    found = delimiters()
+    i = next(found, -1)
     while i >= 0:
         if data.startswith(b"--", i + len(delim)):
             break  # close delimiter
@@ -234,8 +243,9 @@ def _split(data: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int
         if eol < 0:
             break
         part_start = eol + 2
-        nxt = find(part_start)
+        nxt = next(found, -1)
+        while 0 <= nxt < part_start:
+            nxt = next(found, -1)
         part_end = (nxt - 2) if nxt >= 0 else end
-        spans.append((part_start, max(part_start, part_end)))
+        yield part_start, max(part_start, part_end)
         i = nxt
-    return spans

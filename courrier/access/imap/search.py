@@ -53,7 +53,8 @@ class Context:
     def parsed(self) -> email.message.Message:
         """The header fields (the header section only: the stdlib parser recurses into bodies without a bound)."""
         if self._decoded is None:
-            self._decoded = email.message_from_bytes(self.msg.header, policy=email.policy.compat32)
+            header = self.msg.header[:mime.MAX_HEADER_BYTES]  # fields past it are not searched (as in mime.py)
+            self._decoded = email.message_from_bytes(header, policy=email.policy.compat32)
         return self._decoded
 
     def header(self, name: str) -> list[str]:
