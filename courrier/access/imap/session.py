@@ -97,6 +97,18 @@ def keywords_of(snap: Snapshot) -> frozenset[str]:
     return frozenset(out)
 
 
+def _view_of(name: str, path: Path, readonly: bool, snap: Snapshot) -> Selected:
+    """A selected mailbox's view of ``snap`` (O(messages): built in the store's threads)."""
+    sel = Selected(name, path, readonly, snap.uidvalidity)
+    for m in snap.messages:
+        sel.uids.append(m.uid)
+        sel.msgs[m.uid] = m
+        sel.flags[m.uid] = m.flags
+    sel.snap = snap
+    sel.keywords = keywords_of(snap)
+    return sel
+
+
 class IMAPServer:
     """The IMAP service behind the ``imap`` and ``imaps`` listeners."""
 
@@ -361,13 +373,7 @@ class Session:
     async def select(self, name: str, path: Path, readonly: bool) -> Selected:
         self.deselect()
         snap = await self.store.run(self.index.sync, path)
-        sel = Selected(name, path, readonly, snap.uidvalidity)
-        for m in snap.messages:
-            sel.uids.append(m.uid)
-            sel.msgs[m.uid] = m
-            sel.flags[m.uid] = m.flags
-        sel.snap = snap
-        sel.keywords = keywords_of(snap)
+        sel = await self.store.run(_view_of, name, path, readonly, snap)  # O(messages): off the loop
         # RFC 3501 §2.3.2 / §6.3.2: SELECT claims \Recent; EXAMINE shows it but may not take it from others
         sel.recent = await self.store.run(self.index.recent_uids if readonly else self.index.claim_recent, path)
         sel.unsubscribe = self.store.subscribe(path, sel.dirty.set)
@@ -388,33 +394,11 @@ class Session:
             self.send("* BYE mailbox UIDVALIDITY changed")
             self.state = LOGOUT
             return
-        current = {m.uid: m for m in snap.messages}
-        pending = False
-        if any(u not in current for u in sel.uids):
-            if allow_expunge:
-                for i in range(len(sel.uids) - 1, -1, -1):
-                    u = sel.uids[i]
-                    if u not in current:
-                        self.send(b"* %d EXPUNGE" % (i + 1))
-                        del sel.uids[i]
-                        sel.msgs.pop(u, None)
-                        sel.flags.pop(u, None)
-                        sel.recent.discard(u)
-            else:
-                pending = True
-        top = sel.uids[-1] if sel.uids else 0
-        new = [m for m in snap.messages if m.uid > top]
-        kw = keywords_of(snap)
-        if not kw <= sel.keywords:  # RFC 3501 §7.2.6: a new keyword is announced in FLAGS before a FETCH uses it
-            sel.keywords |= kw
-            self.send_flags(sel)
-        for m in snap.messages:
-            if m.uid <= top and m.uid in sel.flags:
-                sel.msgs[m.uid] = m
-                if sel.flags[m.uid] != m.flags:
-                    sel.flags[m.uid] = m.flags
-                    self.send(b"* %d FETCH (UID %d FLAGS %s)" % (sel.seq_of(m.uid), m.uid,
-                                                                  W.flags(sel.shown_flags(m.uid))))
+        # comparing views costs O(messages): done in the store's threads (the session waits, so nothing else
+        # touches its view meanwhile), the lines sent from here
+        lines, new, pending = await self.store.run(self._changes, sel, snap, allow_expunge)
+        for line in lines:
+            self.send(line)
         if new:
             for m in new:
                 sel.uids.append(m.uid)
@@ -427,6 +411,39 @@ class Session:
             self.send(b"* %d RECENT" % self.recent_count(sel))
         sel.snap = None if pending else snap
 
+    def _changes(self, sel: Selected, snap: Snapshot, allow_expunge: bool) -> tuple[list[bytes], list[Msg], bool]:
+        """The view brought up to ``snap`` except for new messages: (lines to send, new messages, whether
+        EXPUNGEs are held back). Blocking CPU work, run in the store's threads."""
+        out: list[bytes] = []
+        current = {m.uid: m for m in snap.messages}
+        pending = False
+        if any(u not in current for u in sel.uids):
+            if allow_expunge:
+                for i in range(len(sel.uids) - 1, -1, -1):
+                    u = sel.uids[i]
+                    if u not in current:
+                        out.append(b"* %d EXPUNGE" % (i + 1))
+                        del sel.uids[i]
+                        sel.msgs.pop(u, None)
+                        sel.flags.pop(u, None)
+                        sel.recent.discard(u)
+            else:
+                pending = True
+        top = sel.uids[-1] if sel.uids else 0
+        new = [m for m in snap.messages if m.uid > top]
+        kw = keywords_of(snap)
+        if not kw <= sel.keywords:  # RFC 3501 §7.2.6: a new keyword is announced in FLAGS before a FETCH uses it
+            sel.keywords |= kw
+            out += self.flags_lines(sel)
+        for m in snap.messages:
+            if m.uid <= top and m.uid in sel.flags:
+                sel.msgs[m.uid] = m
+                if sel.flags[m.uid] != m.flags:
+                    sel.flags[m.uid] = m.flags
+                    out.append(b"* %d FETCH (UID %d FLAGS %s)" % (sel.seq_of(m.uid), m.uid,
+                                                                  W.flags(sel.shown_flags(m.uid))))
+        return out, new, pending
+
     @staticmethod
     def recent_count(sel: Selected) -> int:
         """\\Recent messages in the client's view (a UID claimed just ahead of its EXISTS is counted later)."""
@@ -435,10 +452,14 @@ class Session:
     def send_flags(self, sel: Selected) -> None:
         """FLAGS and PERMANENTFLAGS (RFC 3501 §7.2.6, §7.1): the defined flags plus the keywords in use; ``\\*``
         says the client may create keywords (they are kept in the index)."""
+        for line in self.flags_lines(sel):
+            self.send(line)
+
+    @staticmethod
+    def flags_lines(sel: Selected) -> list[bytes]:
         defined = " ".join([SYSTEM_FLAGS, *sorted(sel.keywords - {F.FORWARDED})])
         permanent = "" if sel.readonly else defined + " \\*"
-        self.send(f"* FLAGS ({defined})")
-        self.send(f"* OK [PERMANENTFLAGS ({permanent})] flags the client can change")
+        return [f"* FLAGS ({defined})".encode(), f"* OK [PERMANENTFLAGS ({permanent})] flags the client can change".encode()]
 
     def resolve(self, sset: P.SeqSet, uid: bool) -> list[int]:
         """A sequence set → sorted message sequence numbers in the view (RFC 3501 §6.4.8 for UID sets)."""
