@@ -197,3 +197,31 @@ def test_mime_work_per_message_is_bounded(shape):
     assert not pred(SE.Context(1, m, frozenset(), False, 1, 1))
     assert time.perf_counter() - t < 1.5
     assert sum(len(p.fields) for p in mime.walk(m.tree)) <= mime.MAX_FIELDS
+
+
+def test_sequence_sets_are_merged_once():
+    from courrier.access.imap.parser import in_ranges, merged, sequence_set
+
+    assert merged(sequence_set(Atom("5:*,1:3,2,4,9:7,20")), 10) == [(1, 10), (20, 20)]
+    assert merged(sequence_set(Atom("*:3")), 2) == [(2, 3)]
+    assert [n for n in range(12) if in_ranges([(1, 3), (7, 9)], n)] == [1, 2, 3, 7, 8, 9]
+    many = Atom(",".join(["1:*"] * 100_000))
+    _, pred = SE.parse([many])
+    t = time.perf_counter()
+    for n in range(1, 2001):
+        assert pred(SE.Context(n, message(b"x"), frozenset(), False, 2000, 2000))
+    assert time.perf_counter() - t < 1.0  # once merged: not 100,000 pieces per message
+
+
+def test_fetch_items_are_deduplicated_and_bounded():
+    assert len(FE.parse_items([Atom("BODY.PEEK[]")] * 50 + [Atom("FLAGS")])) == 2
+    with pytest.raises(ParseError, match="fetch attributes"):
+        FE.parse_items([Atom(f"BODY.PEEK[]<{i}>") for i in range(FE.MAX_ITEMS + 1)])
+
+
+def test_one_message_response_is_bounded():
+    m = message(b"Subject: x\n\n" + b"y" * 10_000)
+    items = FE.parse_items([Atom("BODY.PEEK[]"), Atom("RFC822"), Atom("BODY.PEEK[TEXT]")])
+    assert len(FE.render(m, 1, items, frozenset(), False, 40_000)) > 30_000
+    with pytest.raises(FE.ResponseTooLarge):
+        FE.render(m, 1, items, frozenset(), False, 25_000)

@@ -161,6 +161,21 @@ def test_nesting_is_bounded_in_every_parser(srv):
     assert "Traceback" not in log and "RecursionError" not in log
 
 
+def test_repetition_in_one_command_costs_once(srv):
+    """Sets and item lists an attacker repeats: merged and deduplicated, or refused, never multiplied."""
+    w = Wire(srv.ports["imap"])
+    w.cmd("SELECT INBOX")
+    t = time.monotonic()
+    got = w.cmd("UID FETCH " + ",".join(["1:*"] * 100_000) + " (UID)")
+    assert got[-1].split()[1] == b"OK" and sum(1 for ln in got if ln.startswith(b"* ")) == 1
+    got = w.cmd("FETCH 1 (" + " ".join(["BODY.PEEK[]"] * 5000) + ")")
+    assert got[-1].split()[1] == b"OK" and got[0].count(b"BODY[]") == 1  # the same attribute is answered once
+    got = w.cmd("FETCH 1 (" + " ".join(f"BODY.PEEK[]<{i}>" for i in range(150)) + ")")
+    assert got[-1].split()[1] == b"BAD"  # 150 different attributes: more than one command may ask for
+    assert w.status("SEARCH " + ",".join(["1:*"] * 100_000)) == b"OK"
+    assert time.monotonic() - t < 5
+
+
 # ---------------------------------------------------------------------------- item 12
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from courrier.access.imap.session import Selected, Session
 
 BATCH = 256  # messages rendered per trip to the disk thread
+FLUSH_BYTES = 8 << 20  # ... or fewer: the responses rendered are written out once they reach this size
 
 
 def _sel(s: Session) -> Selected:
@@ -144,28 +145,41 @@ async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
             s.store.notify(sel.path)
     with_flags = items if any(i.name == "FLAGS" for i in items) else [*items, FE.Item("FLAGS")]
     failures = 0
-    for k in range(0, len(seqs), BATCH):
-        batch = [(q, sel.uids[q - 1]) for q in seqs[k:k + BATCH]]
-        jobs = [(q, sel.msgs[u], with_flags if u in changed else items, sel.shown_flags(u)) for q, u in batch]
+    # one message's response may hold a few copies of it (BODY.PEEK[] and RFC822 together), never more
+    limit = 2 * s.server.limits.max_message_size + (1 << 20)
+    pos = 0
+    while pos < len(seqs):
+        jobs = [(q, sel.msgs[u], with_flags if u in changed else items, sel.shown_flags(u))
+                for q, u in ((q, sel.uids[q - 1]) for q in seqs[pos:pos + BATCH])]
 
-        def render(jobs=jobs) -> tuple[bytes, int]:  # noqa: ANN001
-            out, failed = [], 0
-            for q, m, its, fl in jobs:
+        def render(jobs=jobs) -> tuple[bytes, int, int, bool]:  # noqa: ANN001
+            """(responses, messages that failed, messages done, whether one response went past ``limit``);
+            stops after FLUSH_BYTES, so what waits in memory for the client is bounded too."""
+            out, failed, size = [], 0, 0
+            for done, (q, m, its, fl) in enumerate(jobs, 1):
                 msg = FE.Message(m, _loader(s, sel, m), functools.partial(s.index.header, sel.path, m))
                 try:
-                    r = FE.render(msg, q, its, fl, uid)
+                    r = FE.render(msg, q, its, fl, uid, limit)
+                except FE.ResponseTooLarge:
+                    return b"".join(out), failed, done, True
                 except Exception as e:  # noqa: BLE001 - one message that cannot be rendered is skipped, not the rest
                     message_failed(s, sel, m, "fetch", e)
                     failed += 1
                     continue
                 if not msg.missing:
                     out.append(r)
-            return b"".join(out), failed
+                    size += len(r)
+                if size >= FLUSH_BYTES:
+                    return b"".join(out), failed, done, False
+            return b"".join(out), failed, len(jobs), False
 
-        data, bad = await s.store.run(render)
+        data, bad, done, too_large = await s.store.run(render)
         failures += bad
+        pos += done
         s.write(data)
         await s.writer.drain()
+        if too_large:
+            raise no(f"[LIMIT] response for one message over {limit} octets; fetch fewer items at once")
     if failures:  # as Dovecot: the others were sent; the tagged NO says some were not
         raise no(f"[SERVERBUG] {failures} message(s) could not be fetched; see the server log")
     return "FETCH completed"

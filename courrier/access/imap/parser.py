@@ -16,6 +16,7 @@ parentheses a header list holds (``BODY[HEADER.FIELDS (From To)]``).
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import re
 
@@ -198,6 +199,26 @@ def sequence_set(tok: Token) -> SeqSet:
             raise ParseError("message number too large")
         out.append((a, b))
     return out
+
+
+def merged(sset: SeqSet, top: int) -> list[tuple[int, int]]:
+    """The set as sorted, disjoint (lo, hi) ranges, ``*`` being ``top``: ``1:*,1:*,…`` repeated 100,000 times is one
+    range, so its cost is paid once, not once per piece and message."""
+    ranges = sorted((min(lo, hi), max(lo, hi)) for lo, hi in
+                    ((top if a is None else a, top if b is None else b) for a, b in sset))
+    out: list[tuple[int, int]] = []
+    for lo, hi in ranges:
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def in_ranges(ranges: list[tuple[int, int]], n: int) -> bool:
+    i = bisect.bisect_right(ranges, (n, MAX_NUMBER + 1)) - 1
+    return i >= 0 and ranges[i][0] <= n <= ranges[i][1]
 
 
 def is_sequence_set(tok: Token) -> bool:

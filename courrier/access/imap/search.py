@@ -27,7 +27,9 @@ from courrier.access.imap.parser import (
     Token,
     astring,
     date,
+    in_ranges,
     is_sequence_set,
+    merged,
     number,
 )
 from courrier.access.imap.parser import sequence_set as parse_seqset
@@ -76,14 +78,19 @@ def _decode(v: object) -> str:
 Pred = Callable[[Context], bool]
 
 
-def _in_set(s: SeqSet, n: int, top: int) -> bool:
-    for a, b in s:
-        lo, hi = (top if a is None else a), (top if b is None else b)
-        if lo > hi:
-            lo, hi = hi, lo
-        if lo <= n <= hi:
-            return True
-    return False
+class _InSet:
+    """A sequence set as a predicate: merged into ranges once per search (``*`` is fixed for its run), then a
+    binary search per message — a set of 100,000 pieces costs no more per message than one."""
+
+    def __init__(self, s: SeqSet) -> None:
+        self.s = s
+        self.top = -1
+        self.ranges: list[tuple[int, int]] = []
+
+    def __call__(self, n: int, top: int) -> bool:
+        if top != self.top:
+            self.top, self.ranges = top, merged(self.s, top)
+        return in_ranges(self.ranges, n)
 
 
 def _sent_date(c: Context) -> datetime.date | None:
@@ -154,8 +161,8 @@ class Parser:
             raise ParseError("expected a search key")
         k = t.upper()
         if is_sequence_set(t):
-            s = parse_seqset(t)
-            return lambda c: _in_set(s, c.seq, c.max_seq)
+            seqs = _InSet(parse_seqset(t))
+            return lambda c: seqs(c.seq, c.max_seq)
         if k == "ALL":
             return lambda c: True
         if k in _FLAG_KEYS:
@@ -198,8 +205,8 @@ class Parser:
             n = number(self.next("size"))
             return (lambda c: c.msg.msg.size > n) if k == "LARGER" else (lambda c: c.msg.msg.size < n)
         if k == "UID":
-            s = parse_seqset(self.next("UID set"))
-            return lambda c: _in_set(s, c.msg.msg.uid, c.max_uid)
+            uids = _InSet(parse_seqset(self.next("UID set")))
+            return lambda c: uids(c.msg.msg.uid, c.max_uid)
         if k == "NOT":
             p = self.nested()
             return lambda c: not p(c)

@@ -466,16 +466,20 @@ class Session:
         sel = self.selected
         assert sel is not None
         n = len(sel.uids)
-        out: set[int] = set()
+        out: list[int] = []
         if not uid:
             for a, b in sset:
-                lo, hi = (n if a is None else a), (n if b is None else b)
-                if lo > hi:
-                    lo, hi = hi, lo
-                if hi > n and not (a is None or b is None):
+                if a is not None and b is not None and max(a, b) > n:
                     raise TaggedResult("BAD", "message number out of range")
-                out.update(range(max(lo, 1), min(hi, n) + 1))
-            return sorted(out)
+            for lo, hi in P.merged(sset, n):  # disjoint and sorted: each number once, whatever the set repeats
+                out.extend(range(max(lo, 1), min(hi, n) + 1))
+            return out
+        star = sel.uids[-1] if sel.uids else 0
+        for lo, hi in P.merged(sset, star):
+            i = bisect.bisect_left(sel.uids, lo)
+            j = bisect.bisect_right(sel.uids, hi)
+            out.extend(range(i + 1, j + 1))
+        return out
         star = sel.uids[-1] if sel.uids else 0
         for a, b in sset:
             lo, hi = (star if a is None else a), (star if b is None else b)
