@@ -26,6 +26,7 @@ MAX_NESTING = 32  # parenthesized lists inside one another; real clients use 2 o
 MAX_TOKENS = 100_000  # tokens in one command: a long SEARCH or a flag list, never a client's need beyond this
 # RFC 3501 §9 fetch-att (and RFC 3516 BINARY): the atoms whose "[" opens a section that may hold spaces and "()"
 _SECTION_PREFIXES = frozenset({b"BODY", b"BODY.PEEK", b"BINARY", b"BINARY.PEEK", b"BINARY.SIZE"})
+_LONGEST_PREFIX = max(map(len, _SECTION_PREFIXES))  # no copy of a long atom's start at each of its "["
 
 
 class ParseError(Exception):
@@ -44,7 +45,9 @@ class Atom(str):
 
 Token = Atom | bytes | list  # list[Token]
 
-_ATOM_END = b' ()"\x00'
+_ATOM_STOP = re.compile(rb'[ ()"\x00-\x1f\x7f\[]')  # what ends an atom, and "[" (which may open a section)
+_ATOM_END = re.compile(rb'[ ()"\x00-\x1f\x7f]')
+_QUOTED_RUN = re.compile(rb'[^"\\\r\n\x00]+')
 
 
 class Tokenizer:
@@ -64,9 +67,6 @@ class Tokenizer:
         out: list[Token] = []
         t = self.text
         while True:
-            self.count += 1
-            if self.count > MAX_TOKENS:
-                raise ParseError("too many tokens in one command")
             if self.pos >= len(t):
                 if not top:
                     raise ParseError("missing )")
@@ -80,6 +80,9 @@ class Tokenizer:
                     raise ParseError("unexpected )")
                 self.pos += 1
                 return out
+            self.count += 1
+            if self.count > MAX_TOKENS:
+                raise ParseError("too many tokens in one command")
             if c == b"(":
                 if depth >= MAX_NESTING:
                     raise ParseError("lists nested too deeply")
@@ -103,6 +106,12 @@ class Tokenizer:
         t, i = self.text, self.pos + 1
         buf = bytearray()
         while i < len(t):
+            m = _QUOTED_RUN.match(t, i)  # the plain octets in one step: a 1 MiB string is not a Python loop
+            if m:
+                buf += m.group()
+                i = m.end()
+                if i >= len(t):
+                    break
             c = t[i]
             if c == 0x5C:  # backslash
                 if i + 1 >= len(t) or t[i + 1] not in (0x5C, 0x22):
@@ -121,18 +130,17 @@ class Tokenizer:
 
     def _atom(self) -> Atom:
         """An atom; the section of a fetch-att (``BODY[HEADER.FIELDS (A B)]``) may hold spaces and parentheses."""
-        t, start, i = self.text, self.pos, self.pos
-        while i < len(t):
-            c = t[i:i + 1]
-            if c == b"[" and t[start:i].upper() in _SECTION_PREFIXES:
+        t, start = self.text, self.pos
+        m = _ATOM_STOP.search(t, start)  # each step one search, in C: a 1 MiB atom is not a Python loop
+        i = m.start() if m else len(t)
+        if i < len(t) and t[i] == 0x5B:  # "[": only the first one of an atom may open a section
+            if i - start <= _LONGEST_PREFIX and t[start:i].upper() in _SECTION_PREFIXES:
                 j = t.find(b"]", i)
                 if j < 0:
                     raise ParseError("missing ]")
                 i = j + 1
-                continue
-            if c in _ATOM_END or t[i] < 0x20 or t[i] == 0x7F:
-                break
-            i += 1
+            m = _ATOM_END.search(t, i)
+            i = m.start() if m else len(t)
         if i == start:
             raise ParseError(f"unexpected character {t[i:i + 1]!r}")
         self.pos = i

@@ -38,6 +38,7 @@ MAX_LITERALS = 1000  # literals in one command (each costs a round trip or a buf
 # reader's own buffer is bounded to the same size, so an unauthenticated client holds a few KiB of server memory.
 PREAUTH_BYTES = 8 << 10
 PREAUTH_LITERALS = 8
+TOKENIZE_ON_LOOP = 64 << 10  # longer command texts are tokenized in the store's threads
 MAX_ERRORS = 10
 AUTHENTICATED_TIMEOUT = 1800.0  # RFC 3501 §5.4: at least 30 minutes once logged in
 IDLE_RESCAN = 2.0  # seconds between rescans while IDLE, for changes made by other processes
@@ -276,9 +277,12 @@ class Session:
                     continue
                 tag = m.group(1).decode()
                 try:
-                    toks = P.tokenize(text[m.end():], literals) if b"\x00" not in text or literals else None
-                    if toks is None:
+                    if b"\x00" in text and not literals:
                         raise ParseError("NUL in command")
+                    if len(text) > TOKENIZE_ON_LOOP:  # 100,000 tokens take a tenth of a second: not on the loop
+                        toks = await self.store.run(P.tokenize, text[m.end():], literals)
+                    else:
+                        toks = P.tokenize(text[m.end():], literals)
                     if not toks or not isinstance(toks[0], P.Atom):
                         raise ParseError("missing command")
                     name = toks[0].upper()
