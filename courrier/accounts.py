@@ -145,7 +145,18 @@ class Accounts:
                       (addr, h, int(is_admin), int(send_as_any), time.time()))
         except sqlite3.IntegrityError:
             raise AccountError(f"{addr} already exists") from None
+        self._provision(addr)
         return self.get(addr)  # type: ignore[return-value]
+
+    def _provision(self, addr: str) -> None:
+        """INBOX, Drafts, Sent, Junk, Trash, Archive, subscribed (mailbox/folders.py); the first login does it when
+        the disk refuses now, so the account is made either way."""
+        from courrier.mailbox.store import provision_account
+
+        try:
+            provision_account(self._path.parent, addr)
+        except (OSError, sqlite3.Error, ValueError):
+            pass
 
     def delete(self, address: str) -> None:
         self._resolve_cache.clear()  # this connection's own writes do not move data_version

@@ -12,6 +12,7 @@ import binascii
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from courrier.mailbox import maildir
@@ -19,7 +20,9 @@ from courrier.mailbox import maildir
 DELIMITER = "."
 MAX_NAME = 255
 # RFC 6154 §2: attributes for the well-known folders, created at login like Dovecot's `auto = create`.
-SPECIAL_USE = {"Sent": "\\Sent", "Drafts": "\\Drafts", "Trash": "\\Trash", "Junk": "\\Junk"}
+SPECIAL_USE = {"Drafts": "\\Drafts", "Sent": "\\Sent", "Junk": "\\Junk", "Trash": "\\Trash", "Archive": "\\Archive"}
+DEFAULT_FOLDERS = tuple(SPECIAL_USE)  # what every account gets besides INBOX, all subscribed (issue 11 item 14)
+PROVISIONED = "courrier-folders"  # in the account's Maildir: the defaults were created and subscribed once
 _BAD = re.compile(r"[/\\\x00-\x1f\x7f*%]")
 
 
@@ -176,6 +179,9 @@ def rename(root: Path, old: str, new: str) -> list[tuple[Path, Path]]:
     src, dst = path_for(root, old), path_for(root, new)
     if not (src / "cur").is_dir():
         raise FolderError("no such mailbox")
+    if dst == src or dst.name.startswith(src.name + DELIMITER):
+        # RFC 3501 §6.3.5: a mailbox cannot become its own inferior (its children would move into themselves)
+        raise FolderError("cannot rename a mailbox into itself or its own child")
     if (dst / "cur").is_dir():
         raise FolderError("mailbox already exists")
     moved = [(src, dst)]
@@ -187,3 +193,21 @@ def rename(root: Path, old: str, new: str) -> list[tuple[Path, Path]]:
     for a, b in moved:
         os.rename(a, b)
     return moved
+
+
+def provision(root: Path, subscribe: Callable[[list[str]], None]) -> bool:
+    """Gives an account INBOX and the default folders (Maildir++ ``.Drafts`` … as Dovecot lays them out), and
+    subscribes them all, so clients that show subscribed folders only (RFC 3501 §6.3.9 LSUB) show them.
+
+    Done once per account — at ``user add``, or at the first login of an account made before — and recorded by the
+    PROVISIONED file, so a folder the user later unsubscribes stays unsubscribed. Returns whether it ran."""
+    maildir.ensure(root)
+    marker = root / PROVISIONED
+    if marker.exists():
+        return False
+    for name in DEFAULT_FOLDERS:
+        if not exists(root, name):
+            create(root, name)
+    subscribe(["INBOX", *DEFAULT_FOLDERS])
+    marker.write_text("default folders created and subscribed; delete this file to have them again\n")
+    return True

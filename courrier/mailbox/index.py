@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from courrier import db
+from courrier import db, log
 from courrier.mailbox import flags as F
 from courrier.mailbox import maildir
 
@@ -292,6 +292,9 @@ class MailIndex:
                     st = os.fstat(fh.fileno())
                     data = fh.read()
             except FileNotFoundError:
+                continue
+            except OSError as e:  # a directory or an unreadable file among the messages: skip it, not the folder
+                log.event("mailbox.unreadable", level="warn", path=str(path / file), error=str(e)[:200])
                 continue
             found.append((st.st_mtime, base, file, crlf_size(data)))
         found.sort()
@@ -583,6 +586,10 @@ class MailIndex:
     def subscriptions(self, root: Path) -> set[str]:
         return {r[0] for r in self._conn().execute("SELECT name FROM mbox_subscriptions WHERE root=?",
                                                    (self.key(root),))}
+
+    def subscribe_all(self, root: Path, names: list[str]) -> None:
+        self._conn().executemany("INSERT OR IGNORE INTO mbox_subscriptions(root, name) VALUES (?,?)",
+                                 [(self.key(root), n) for n in names])
 
     def subscribe(self, root: Path, name: str, on: bool = True) -> None:
         if on:

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from courrier.mailbox import maildir
+from courrier.mailbox import folders, maildir
 from courrier.mailbox.index import MailIndex
 from courrier.mailbox.notify import Notifier
 from courrier.mailbox.writer import ProcessWriter
@@ -71,10 +71,11 @@ class MailStore:
 
     def maildir_for(self, account: str) -> Path:
         """``local@domain`` → ``data_dir/mail/domain/local`` (the account's INBOX)."""
-        local, _, domain = account.rpartition("@")
-        if not local or not domain or "/" in account or local.startswith(".") or domain.startswith("."):
-            raise ValueError(f"unsafe account address {account!r}")
-        return self.root / domain.lower() / local.lower()
+        return account_root(self.data_dir, account)
+
+    def provision(self, root: Path) -> bool:
+        """An account's default folders, created and subscribed once (folders.provision). Blocking."""
+        return folders.provision(root, lambda names: self.index.subscribe_all(root, names))
 
     def folder_for(self, account: str, folder: str | None) -> Path:
         """A Maildir++ folder (``.Sent``, ``.Junk``…) of the account, or its INBOX when ``folder`` is None."""
@@ -119,6 +120,21 @@ class MailStore:
         self.process_writer.close()
         self.writer.close()
         self.executor.shutdown(wait=True)
+
+
+def account_root(data_dir: Path, account: str) -> Path:
+    """``local@domain`` → ``data_dir/mail/domain/local``: the one place that knows the layout."""
+    local, _, domain = account.rpartition("@")
+    if not local or not domain or "/" in account or local.startswith(".") or domain.startswith("."):
+        raise ValueError(f"unsafe account address {account!r}")
+    return data_dir / "mail" / domain.lower() / local.lower()
+
+
+def provision_account(data_dir: Path, account: str) -> None:
+    """Default folders for a new account, from a command (``courrier user add``) that has no MailStore. Blocking."""
+    root = account_root(data_dir, account)
+    index = MailIndex(data_dir / "courrier.db", data_dir)
+    folders.provision(root, lambda names: index.subscribe_all(root, names))
 
 
 def deliver_copies(rnd: maildir.Round, copies: list[tuple[str, bytes]], body: bytes) -> list[str]:

@@ -172,8 +172,8 @@ def test_admin_reads_bobs_mailbox_consistently_with_imap(srv):
             env = c.get(f"/api/courrier/message/{top['ID']}/envelope").json()
             assert env["FromMismatch"] is False  # no envelope recorded: nothing to compare
 
-            # folders (Sent, Junk… made at IMAP login, Archive created by the client) are mailboxes too
-            assert imap.create("Archive")[0] == "OK"
+            # folders (Sent, Junk, Archive… made with the account, Projects created by the client) are mailboxes too
+            assert imap.create("Projects")[0] == "OK"
             imap.append("Archive", "(\\Seen)", None, b"From: bob@example.test\r\nSubject: kept\r\n\r\nx\r\n")
             archived = wait_list(c, 1, {"mailbox": f"{BOB}/Archive"})
             assert archived["messages"][0]["Read"] is True
@@ -181,7 +181,7 @@ def test_admin_reads_bobs_mailbox_consistently_with_imap(srv):
             boxes = c.get("/api/courrier/mailboxes").json()
             assert boxes["Mode"] == "server" and boxes["Default"] == "admin@example.test/INBOX"
             bob = next(a for a in boxes["Accounts"] if a["Address"] == BOB)
-            assert bob["Folders"][0] == "INBOX" and {"Archive", "Sent", "Junk"} <= set(bob["Folders"])
+            assert bob["Folders"][0] == "INBOX" and {"Archive", "Sent", "Junk", "Projects"} <= set(bob["Folders"])
         finally:
             imap.logout()
 

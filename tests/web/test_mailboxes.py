@@ -57,7 +57,8 @@ def test_mailbox_names_are_checked_and_normalized(src):
         with pytest.raises(MailboxError):
             src.parse(bad)
     assert src.check(mb)  # an INBOX not delivered to yet counts (empty)
-    assert not src.check(src.parse(f"{BOB}/Sent"))  # a folder must exist
+    assert src.check(src.parse(f"{BOB}/Sent"))  # the default folders exist from `user add` on (issue 11 item 14)
+    assert not src.check(src.parse(f"{BOB}/Projects"))  # any other folder must exist
     assert not src.check(src.parse("carol@example.test"))  # unknown account
 
 

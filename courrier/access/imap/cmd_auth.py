@@ -7,8 +7,10 @@ which says a password was checked and is wrong.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING
 
+from courrier import log
 from courrier.access.imap.parser import ParseError, Token, astring, atom
 from courrier.auth import Limited, sasl
 from courrier.mailbox import maildir
@@ -35,17 +37,22 @@ LIMITED = "[UNAVAILABLE] too many authentication failures, try later"  # RFC 553
 
 
 async def _login(s: Session, tag: str, user: str, password: str) -> str:
-    from courrier.access.auth import prepare_root
     from courrier.access.imap.session import AUTH, no
 
     try:
         root = await s.server.auth.login(user, password, s.peer_ip, "imap")
+        if root is not None:
+            # capture mode: the capture Maildir is written by the capture store; we only make sure it exists.
+            # Otherwise INBOX and the default folders, subscribed, for an account made before they existed.
+            await s.store.run(maildir.ensure if root.capture else s.store.provision, root.root)
+    except (OSError, sqlite3.Error) as e:
+        # the accounts database or the mail disk fails: say so (RFC 5530 §3), never "wrong password" or SERVERBUG
+        log.event("imap.login_unavailable", level="error", user=user, ip=s.peer_ip, error=str(e)[:200])
+        raise no("[UNAVAILABLE] mail storage unavailable, try again later") from None
     except Limited:
         raise no(LIMITED) from None
     if root is None:
         raise no("[AUTHENTICATIONFAILED] authentication failed")  # RFC 5530 §3
-    # capture mode: the capture Maildir is written by the capture store; we only make sure it exists
-    await s.store.run(maildir.ensure if root.capture else prepare_root, root.root)
     s.root = root
     s.state = AUTH
     return f"[CAPABILITY {' '.join(s.capabilities())}] logged in"

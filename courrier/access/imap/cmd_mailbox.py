@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from courrier.access.imap import response as W
 from courrier.access.imap.parser import Atom, ParseError, Token, astring, date_time, want
+from courrier.access.imap.pattern import Pattern
 from courrier.mailbox import flags as F
 from courrier.mailbox import folders
 
@@ -132,32 +133,46 @@ async def unsubscribe(s: Session, tag: str, args: list[Token], uid: bool) -> str
     return "UNSUBSCRIBE completed"
 
 
-def _pattern(ref: str, pat: str) -> re.Pattern[str]:
-    """RFC 3501 §6.3.8: ``*`` matches anything, ``%`` anything but the delimiter; INBOX is case-insensitive."""
-    full = ref + pat
-    rx = "".join(".*" if c == "*" else "[^.]*" if c == "%" else re.escape(c) for c in full)
-    if full[:5].upper() == "INBOX":
-        rx = "(?i:INBOX)" + "".join(".*" if c == "*" else "[^.]*" if c == "%" else re.escape(c) for c in full[5:])
-    return re.compile(f"^{rx}$")
-
-
 def _list_entries(root: Path, subscribed: set[str] | None) -> dict[str, set[str]]:
     """name → attributes, including \\Noselect parents that exist only as part of a longer name."""
     names = folders.list_names(root)
     entries: dict[str, set[str]] = {n: set() for n in names}
+    parents: set[str] = set()  # names with at least one child (a set, not a scan of every pair of names)
     for n in names:
         parts = n.split(folders.DELIMITER)
         for i in range(1, len(parts)):
             parent = folders.DELIMITER.join(parts[:i])
+            parents.add(parent)
             entries.setdefault(parent, {"\\Noselect"})
     for n, attrs in entries.items():
-        has_children = any(o.startswith(n + folders.DELIMITER) for o in entries)
-        attrs.add("\\HasChildren" if has_children else "\\HasNoChildren")  # RFC 3348
+        attrs.add("\\HasChildren" if n in parents else "\\HasNoChildren")  # RFC 3348
         if n in folders.SPECIAL_USE:
             attrs.add(folders.SPECIAL_USE[n])  # RFC 6154 §2
     if subscribed is not None:
         entries = {n: ({"\\Noselect"} if n not in entries else set()) for n in subscribed}
     return entries
+
+
+def _list_lines(root: Path, subscribed: set[str] | None, rx: Pattern, lsub: bool) -> list[bytes]:
+    """The LIST/LSUB responses for the names that match (run in the store's threads: a listing is disk work)."""
+    entries = _list_entries(root, subscribed)
+    verb = "LSUB" if lsub else "LIST"
+    if lsub and "%" in rx.source:
+        # RFC 3501 §6.3.9: "%" must return an unsubscribed parent of a subscribed name, flagged \Noselect
+        for name in list(entries):
+            if rx.match(name):
+                continue
+            parts = name.split(folders.DELIMITER)
+            for k in range(1, len(parts)):
+                parent = folders.DELIMITER.join(parts[:k])
+                if rx.match(parent):
+                    entries.setdefault(parent, {"\\Noselect"})
+    out = []
+    for name in sorted(entries, key=lambda n: (n != "INBOX", n)):
+        if rx.match(name):
+            attrs = " ".join(sorted(entries[name]))
+            out.append(f'* {verb} ({attrs}) "{folders.DELIMITER}" '.encode() + W.astring(name))
+    return out
 
 
 async def _list(s: Session, args: list[Token], lsub: bool) -> str:
@@ -168,21 +183,10 @@ async def _list(s: Session, args: list[Token], lsub: bool) -> str:
     if pat == "" and not lsub:  # RFC 3501 §6.3.8: the delimiter and root of the reference
         s.send(f'* LIST (\\Noselect) "{folders.DELIMITER}" ""')
         return "LIST completed"
+    rx = Pattern(ref + pat, folders.DELIMITER)  # linear-time matching: no regex to backtrack (issue 11 item 9)
     subs = await s.store.run(s.index.subscriptions, _root(s)) if lsub else None
-    entries = await s.store.run(_list_entries, _root(s), subs)
-    rx = _pattern(ref, pat)
-    if lsub and "%" in ref + pat:
-        # RFC 3501 §6.3.9: "%" must return an unsubscribed parent of a subscribed name, flagged \Noselect
-        for name in list(entries):
-            parts = name.split(folders.DELIMITER)
-            for k in range(1, len(parts)):
-                parent = folders.DELIMITER.join(parts[:k])
-                if not rx.match(name) and rx.match(parent):
-                    entries.setdefault(parent, {"\\Noselect"})
-    for name in sorted(entries, key=lambda n: (n != "INBOX", n)):
-        if rx.match(name):
-            attrs = " ".join(sorted(entries[name]))
-            s.send(f'* {verb} ({attrs}) "{folders.DELIMITER}" '.encode() + W.astring(name))
+    for line in await s.store.run(_list_lines, _root(s), subs, rx, lsub):
+        s.send(line)
     return f"{verb} completed"
 
 
@@ -257,7 +261,7 @@ def parse_flags(toks: list[Token] | Token) -> frozenset[str]:
 
 async def idle(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 2177: "+ idling", then untagged updates as they happen, until the client sends DONE."""
-    from courrier.access.imap.session import IDLE_MAX, IDLE_RESCAN, LOGOUT, TaggedResult
+    from courrier.access.imap.session import IDLE_MAX, IDLE_RESCAN, LOGOUT, LineTooLong, TaggedResult
 
     if args:
         raise ParseError("IDLE takes no arguments")
@@ -284,7 +288,10 @@ async def idle(s: Session, tag: str, args: list[Token], uid: bool) -> str:
             if sel and not done.done():
                 await s.updates(allow_expunge=True)
                 await s.writer.drain()
-        line = done.result().rstrip(b"\r\n")
+        try:
+            line = done.result().rstrip(b"\r\n")
+        except asyncio.LimitOverrunError:
+            raise LineTooLong from None
     finally:
         if not done.done():
             done.cancel()

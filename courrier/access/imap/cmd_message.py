@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
+from courrier import log
 from courrier.access.imap import fetch as FE
 from courrier.access.imap import response as W
 from courrier.access.imap import search as SE
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from courrier.access.imap.session import Selected, Session
 
 BATCH = 256  # messages rendered per trip to the disk thread
+FLUSH_BYTES = 8 << 20  # ... or fewer: the responses rendered are written out once they reach this size
 
 
 def _sel(s: Session) -> Selected:
@@ -76,6 +78,12 @@ async def expunge(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     return "EXPUNGE completed"
 
 
+def message_failed(s: Session, sel: Selected, m: Msg, command: str, e: BaseException) -> None:
+    """One message that could not be searched or rendered: logged with its id, then skipped (issue 11 item 11)."""
+    log.event("imap.message_failed", level="warn", user=s.user, mailbox=sel.name, uid=m.uid, file=m.base,
+              command=command, error=repr(e)[:200])
+
+
 def _loader(s: Session, sel: Selected, m: Msg):  # noqa: ANN202 - a thunk for fetch.Message
     def load() -> bytes | None:
         data = s.index.read(sel.path, m)
@@ -99,8 +107,14 @@ async def search(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     def run() -> list[int]:
         hits = []
         for seq, u, m, fl, recent in view:
-            ctx = SE.Context(seq, FE.Message(m, _loader(s, sel, m)), fl, recent, len(view), max_uid)
-            if pred(ctx):
+            msg = FE.Message(m, _loader(s, sel, m), functools.partial(s.index.header, sel.path, m))
+            ctx = SE.Context(seq, msg, fl, recent, len(view), max_uid)
+            try:
+                hit = pred(ctx)
+            except Exception as e:  # noqa: BLE001 - one unreadable message is no match; the rest still searches
+                message_failed(s, sel, m, "search", e)
+                hit = False
+            if hit:
                 hits.append(u if uid else seq)
         return hits
 
@@ -111,6 +125,8 @@ async def search(s: Session, tag: str, args: list[Token], uid: bool) -> str:
 
 async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.4.5: renders in batches off the loop; BODY[] without .PEEK sets \\Seen first (and reports it)."""
+    from courrier.access.imap.session import no
+
     sel = _sel(s)
     if len(args) != 2:
         raise ParseError("usage: FETCH sequence-set items")
@@ -128,21 +144,44 @@ async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
             changed = set(done)
             s.store.notify(sel.path)
     with_flags = items if any(i.name == "FLAGS" for i in items) else [*items, FE.Item("FLAGS")]
-    for k in range(0, len(seqs), BATCH):
-        batch = [(q, sel.uids[q - 1]) for q in seqs[k:k + BATCH]]
-        jobs = [(q, sel.msgs[u], with_flags if u in changed else items, sel.shown_flags(u)) for q, u in batch]
+    failures = 0
+    # one message's response may hold a few copies of it (BODY.PEEK[] and RFC822 together), never more
+    limit = 2 * s.server.limits.max_message_size + (1 << 20)
+    pos = 0
+    while pos < len(seqs):
+        jobs = [(q, sel.msgs[u], with_flags if u in changed else items, sel.shown_flags(u))
+                for q, u in ((q, sel.uids[q - 1]) for q in seqs[pos:pos + BATCH])]
 
-        def render(jobs=jobs) -> bytes:  # noqa: ANN001
-            out = []
-            for q, m, its, fl in jobs:
+        def render(jobs=jobs) -> tuple[bytes, int, int, bool]:  # noqa: ANN001
+            """(responses, messages that failed, messages done, whether one response went past ``limit``);
+            stops after FLUSH_BYTES, so what waits in memory for the client is bounded too."""
+            out, failed, size = [], 0, 0
+            for done, (q, m, its, fl) in enumerate(jobs, 1):
                 msg = FE.Message(m, _loader(s, sel, m), functools.partial(s.index.header, sel.path, m))
-                r = FE.render(msg, q, its, fl, uid)
+                try:
+                    r = FE.render(msg, q, its, fl, uid, limit)
+                except FE.ResponseTooLarge:
+                    return b"".join(out), failed, done, True
+                except Exception as e:  # noqa: BLE001 - one message that cannot be rendered is skipped, not the rest
+                    message_failed(s, sel, m, "fetch", e)
+                    failed += 1
+                    continue
                 if not msg.missing:
                     out.append(r)
-            return b"".join(out)
+                    size += len(r)
+                if size >= FLUSH_BYTES:
+                    return b"".join(out), failed, done, False
+            return b"".join(out), failed, len(jobs), False
 
-        s.writer.write(await s.store.run(render))
+        data, bad, done, too_large = await s.store.run(render)
+        failures += bad
+        pos += done
+        s.write(data)
         await s.writer.drain()
+        if too_large:
+            raise no(f"[LIMIT] response for one message over {limit} octets; fetch fewer items at once")
+    if failures:  # as Dovecot: the others were sent; the tagged NO says some were not
+        raise no(f"[SERVERBUG] {failures} message(s) could not be fetched; see the server log")
     return "FETCH completed"
 
 
@@ -173,6 +212,15 @@ async def store(s: Session, tag: str, args: list[Token], uid: bool) -> str:
             sel.flags[u] = m.flags
     if done:
         s.store.notify(sel.path)
+    # RFC 3501 §7.2.6: the client hears of a keyword (FLAGS, PERMANENTFLAGS) before any FETCH carries it — the
+    # keywords it set, and those the FETCH responses below show (another session may have added one meanwhile)
+    shown: set[str] = set(fl) if mode != "remove" else set()
+    if not silent:
+        shown.update(*(m.flags for m in current.values()))
+    new_keywords = {f for f in shown if not f.startswith("\\")} - sel.keywords
+    if current and new_keywords:
+        sel.keywords |= new_keywords
+        s.send_flags(sel)
     if not silent:  # §6.4.6: the flags after the change, for each message that still exists
         for q in seqs:
             u = sel.uids[q - 1]

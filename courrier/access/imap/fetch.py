@@ -22,6 +22,8 @@ _SECTION = re.compile(r"^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)\[([^
 _SPECS = r"HEADER\.FIELDS\.NOT|HEADER\.FIELDS|HEADER|TEXT|MIME"
 _SPEC = re.compile(rf"^(?:((?:[1-9][0-9]{{0,8}}\.)*[1-9][0-9]{{0,8}})(?:\.({_SPECS}))?|({_SPECS}))?"
                    r"(?:\s+\((.*)\))?$", re.IGNORECASE)
+MAX_ITEMS = 100  # fetch attributes in one command (real clients ask for a dozen)
+MAX_SECTION_PARTS = 100  # numbers in a section's part path (1.2.3…): deeper than any MIME tree we parse (mime.MAX_DEPTH)
 SIMPLE = {"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", "BODYSTRUCTURE", "UID",
           "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
 MACROS = {"ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],
@@ -65,6 +67,9 @@ def parse_items(tok: Token) -> list[Item]:
             out.append(Item(up))
         else:
             out.append(_section(str(t)))
+    out = list(dict.fromkeys(out))  # the same item twice is answered once
+    if len(out) > MAX_ITEMS:
+        raise ParseError(f"more than {MAX_ITEMS} fetch attributes")
     return out
 
 
@@ -75,6 +80,8 @@ def _section(t: str) -> Item:
     s = _SPEC.match(m.group(2).strip())
     if not s:
         raise ParseError(f"bad section {m.group(2)[:40]!r}")
+    if s.group(1) and s.group(1).count(".") >= MAX_SECTION_PARTS:
+        raise ParseError("section part path too long")
     part = tuple(int(x) for x in s.group(1).split(".")) if s.group(1) else ()
     spec = (s.group(2) or s.group(3) or "").upper()
     fields: tuple[str, ...] = ()
@@ -154,11 +161,23 @@ class Message:
         return len(d) if i < 0 else i + 4
 
 
-def render(m: Message, seq: int, items: list[Item], flags: frozenset[str], with_uid: bool) -> bytes:
+class ResponseTooLarge(Exception):
+    """One message's FETCH response would pass the caller's limit (items that each copy the message)."""
+
+
+def render(m: Message, seq: int, items: list[Item], flags: frozenset[str], with_uid: bool,
+           limit: int | None = None) -> bytes:
+    """One FETCH response; ResponseTooLarge once its items pass ``limit`` octets (checked after each item, so
+    at most one item more is ever held)."""
     out: list[bytes] = []
     if with_uid and not any(i.name == "UID" for i in items):
         out.append(b"UID %d" % m.msg.uid)  # RFC 3501 §6.4.8: UID FETCH always returns UID
+    size = 0
     for it in items:
+        if limit is not None and out:
+            size += len(out[-1])
+            if size > limit:
+                raise ResponseTooLarge(size)
         n = it.name
         if n == "FLAGS":
             out.append(b"FLAGS " + W.flags(flags))
@@ -182,6 +201,8 @@ def render(m: Message, seq: int, items: list[Item], flags: frozenset[str], with_
             out.append(b"RFC822.TEXT " + _lit(m.data[m.header_end():]))
         else:
             out.append(it.label + b" " + _section_data(m, it))
+    if limit is not None and out and size + len(out[-1]) > limit:
+        raise ResponseTooLarge(size)
     return b"* %d FETCH (" % seq + b" ".join(out) + b")\r\n"
 
 

@@ -4,16 +4,29 @@ A command is read as text lines plus literals: a line ending in ``{n}`` (synchro
 (LITERAL+, RFC 7888) is followed by n octets. In the text handed to the tokenizer each literal is replaced by a NUL
 byte (NUL is not allowed in IMAP text, RFC 3501 §9 CHAR8) and its octets kept aside, so the tokenizer reads one
 buffer. Tokens are :class:`Atom` (str), strings (bytes: quoted or literal) and lists (parenthesized).
-Every syntax problem raises :class:`ParseError`, which the session answers with BAD — never a crash.
+Every syntax problem raises :class:`ParseError`, which the session answers with BAD — never a crash: nesting
+and the number of tokens are bounded (MAX_NESTING, MAX_TOKENS), so no input makes the parser recurse or grow
+without limit.
+
+``[`` is an ATOM-CHAR (RFC 3501 §9: atom-specials hold ``]`` through resp-specials, never ``[``), so
+``foo[bar`` is a keyword or a mailbox name like any other atom. Only after a fetch-att name that takes a section
+(``BODY[``, ``BODY.PEEK[``, ``BINARY[``…) does ``[`` open a section, read up to its ``]`` with the spaces and
+parentheses a header list holds (``BODY[HEADER.FIELDS (From To)]``).
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import re
 
 LITERAL = re.compile(rb"\{(\d{1,12})(\+?)\}$")
 MAX_NUMBER = 4294967295  # RFC 3501 §9 number: unsigned 32-bit
+MAX_NESTING = 32  # parenthesized lists inside one another; real clients use 2 or 3 (SEARCH groups, FETCH lists)
+MAX_TOKENS = 100_000  # tokens in one command: a long SEARCH or a flag list, never a client's need beyond this
+# RFC 3501 §9 fetch-att (and RFC 3516 BINARY): the atoms whose "[" opens a section that may hold spaces and "()"
+_SECTION_PREFIXES = frozenset({b"BODY", b"BODY.PEEK", b"BINARY", b"BINARY.PEEK", b"BINARY.SIZE"})
+_LONGEST_PREFIX = max(map(len, _SECTION_PREFIXES))  # no copy of a long atom's start at each of its "["
 
 
 class ParseError(Exception):
@@ -32,7 +45,9 @@ class Atom(str):
 
 Token = Atom | bytes | list  # list[Token]
 
-_ATOM_END = b' ()"\x00'
+_ATOM_STOP = re.compile(rb'[ ()"\x00-\x1f\x7f\[]')  # what ends an atom, and "[" (which may open a section)
+_ATOM_END = re.compile(rb'[ ()"\x00-\x1f\x7f]')
+_QUOTED_RUN = re.compile(rb'[^"\\\r\n\x00]+')
 
 
 class Tokenizer:
@@ -41,12 +56,14 @@ class Tokenizer:
         self.literals = literals
         self.pos = 0
         self.lit = 0
+        self.count = 0
 
     def tokens(self) -> list[Token]:
-        out = self._seq(top=True)
-        return out
+        return self._seq(depth=0)
 
-    def _seq(self, top: bool) -> list[Token]:
+    def _seq(self, depth: int) -> list[Token]:
+        """Tokens up to the end (``depth`` 0) or up to the ``)`` closing a list opened ``depth`` levels down."""
+        top = depth == 0
         out: list[Token] = []
         t = self.text
         while True:
@@ -63,9 +80,14 @@ class Tokenizer:
                     raise ParseError("unexpected )")
                 self.pos += 1
                 return out
+            self.count += 1
+            if self.count > MAX_TOKENS:
+                raise ParseError("too many tokens in one command")
             if c == b"(":
+                if depth >= MAX_NESTING:
+                    raise ParseError("lists nested too deeply")
                 self.pos += 1
-                out.append(self._seq(top=False))
+                out.append(self._seq(depth + 1))
             elif c == b'"':
                 out.append(self._quoted())
             elif c == b"\x00":
@@ -84,6 +106,12 @@ class Tokenizer:
         t, i = self.text, self.pos + 1
         buf = bytearray()
         while i < len(t):
+            m = _QUOTED_RUN.match(t, i)  # the plain octets in one step: a 1 MiB string is not a Python loop
+            if m:
+                buf += m.group()
+                i = m.end()
+                if i >= len(t):
+                    break
             c = t[i]
             if c == 0x5C:  # backslash
                 if i + 1 >= len(t) or t[i + 1] not in (0x5C, 0x22):
@@ -101,19 +129,18 @@ class Tokenizer:
         raise ParseError("unterminated quoted string")
 
     def _atom(self) -> Atom:
-        """An atom; ``[...]`` inside it (BODY[HEADER.FIELDS (A B)]) may hold spaces and parentheses."""
-        t, start, i = self.text, self.pos, self.pos
-        while i < len(t):
-            c = t[i:i + 1]
-            if c == b"[":
+        """An atom; the section of a fetch-att (``BODY[HEADER.FIELDS (A B)]``) may hold spaces and parentheses."""
+        t, start = self.text, self.pos
+        m = _ATOM_STOP.search(t, start)  # each step one search, in C: a 1 MiB atom is not a Python loop
+        i = m.start() if m else len(t)
+        if i < len(t) and t[i] == 0x5B:  # "[": only the first one of an atom may open a section
+            if i - start <= _LONGEST_PREFIX and t[start:i].upper() in _SECTION_PREFIXES:
                 j = t.find(b"]", i)
                 if j < 0:
                     raise ParseError("missing ]")
                 i = j + 1
-                continue
-            if c in _ATOM_END or t[i] < 0x20 or t[i] == 0x7F:
-                break
-            i += 1
+            m = _ATOM_END.search(t, i)
+            i = m.start() if m else len(t)
         if i == start:
             raise ParseError(f"unexpected character {t[i:i + 1]!r}")
         self.pos = i
@@ -180,6 +207,26 @@ def sequence_set(tok: Token) -> SeqSet:
             raise ParseError("message number too large")
         out.append((a, b))
     return out
+
+
+def merged(sset: SeqSet, top: int) -> list[tuple[int, int]]:
+    """The set as sorted, disjoint (lo, hi) ranges, ``*`` being ``top``: ``1:*,1:*,…`` repeated 100,000 times is one
+    range, so its cost is paid once, not once per piece and message."""
+    ranges = sorted((min(lo, hi), max(lo, hi)) for lo, hi in
+                    ((top if a is None else a, top if b is None else b) for a, b in sset))
+    out: list[tuple[int, int]] = []
+    for lo, hi in ranges:
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def in_ranges(ranges: list[tuple[int, int]], n: int) -> bool:
+    i = bisect.bisect_right(ranges, (n, MAX_NUMBER + 1)) - 1
+    return i >= 0 and ranges[i][0] <= n <= ranges[i][1]
 
 
 def is_sequence_set(tok: Token) -> bool:

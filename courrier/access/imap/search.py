@@ -3,6 +3,10 @@
 String keys match case-insensitively as substrings (RFC 3501 §6.4.4) of decoded text: header values through
 RFC 2047, bodies through their Content-Transfer-Encoding and charset, so UTF-8 searches find what a user sees.
 Dates compare days only, ignoring time and timezone (RFC 3501 §6.4.4 "disregarding time and timezone").
+
+No message can break a search (issue 11 item 11): headers are parsed from the header section alone, bodies are
+walked with the bounded MIME walker (courrier/mailbox/mime.py: depth and part count bounded, unknown charsets read
+as UTF-8 or latin-1), and key nesting (NOT, OR, parentheses) is bounded by MAX_DEPTH.
 """
 
 from __future__ import annotations
@@ -23,13 +27,17 @@ from courrier.access.imap.parser import (
     Token,
     astring,
     date,
+    in_ranges,
     is_sequence_set,
+    merged,
     number,
 )
 from courrier.access.imap.parser import sequence_set as parse_seqset
 from courrier.mailbox import flags as F
+from courrier.mailbox import mime
 
 CHARSETS = ("US-ASCII", "UTF-8")
+MAX_DEPTH = 100  # NOT / OR / parenthesized keys inside one another (an OR chain of 100 senders still fits)
 
 
 @dataclass
@@ -45,24 +53,18 @@ class Context:
     _decoded: email.message.Message | None = field(default=None)
 
     def parsed(self) -> email.message.Message:
+        """The header fields (the header section only: the stdlib parser recurses into bodies without a bound)."""
         if self._decoded is None:
-            self._decoded = email.message_from_bytes(self.msg.data, policy=email.policy.compat32)
+            header = self.msg.header[:mime.MAX_HEADER_BYTES]  # fields past it are not searched (as in mime.py)
+            self._decoded = email.message_from_bytes(header, policy=email.policy.compat32)
         return self._decoded
 
     def header(self, name: str) -> list[str]:
         return [_decode(v) for v in self.parsed().get_all(name, [])]
 
     def body_text(self) -> str:
-        out = []
-        for part in self.parsed().walk():
-            if part.is_multipart():
-                continue
-            payload = part.get_payload(decode=True) or b""
-            if part.get_content_maintype() == "text":
-                out.append(payload.decode(part.get_content_charset() or "utf-8", "replace"))
-            else:
-                out.append(payload.decode("latin-1"))
-        return "\n".join(out)
+        """The text of every leaf part (nested messages included), decoded (RFC 2045 §6, charset)."""
+        return "\n".join(mime.part_text(p) for p in mime.leaves(self.msg.tree))
 
 
 def _decode(v: object) -> str:
@@ -76,14 +78,19 @@ def _decode(v: object) -> str:
 Pred = Callable[[Context], bool]
 
 
-def _in_set(s: SeqSet, n: int, top: int) -> bool:
-    for a, b in s:
-        lo, hi = (top if a is None else a), (top if b is None else b)
-        if lo > hi:
-            lo, hi = hi, lo
-        if lo <= n <= hi:
-            return True
-    return False
+class _InSet:
+    """A sequence set as a predicate: merged into ranges once per search (``*`` is fixed for its run), then a
+    binary search per message — a set of 100,000 pieces costs no more per message than one."""
+
+    def __init__(self, s: SeqSet) -> None:
+        self.s = s
+        self.top = -1
+        self.ranges: list[tuple[int, int]] = []
+
+    def __call__(self, n: int, top: int) -> bool:
+        if top != self.top:
+            self.top, self.ranges = top, merged(self.s, top)
+        return in_ranges(self.ranges, n)
 
 
 def _sent_date(c: Context) -> datetime.date | None:
@@ -114,9 +121,20 @@ _ADDR_KEYS = ("BCC", "CC", "FROM", "SUBJECT", "TO")
 
 
 class Parser:
-    def __init__(self, toks: list[Token]) -> None:
+    def __init__(self, toks: list[Token], depth: int = 0) -> None:
         self.toks = toks
         self.i = 0
+        self.depth = depth
+
+    def nested(self) -> Pred:
+        """A key inside NOT or OR: bounded, so a chain of 100,000 NOTs is a syntax error, not a RecursionError."""
+        if self.depth >= MAX_DEPTH:
+            raise ParseError("search keys nested too deeply")
+        self.depth += 1
+        try:
+            return self.key()
+        finally:
+            self.depth -= 1
 
     def next(self, what: str = "search key") -> Token:
         if self.i >= len(self.toks):
@@ -136,14 +154,15 @@ class Parser:
     def key(self) -> Pred:  # noqa: C901 - one branch per RFC 3501 §6.4.4 key reads best as a flat list
         t = self.next()
         if isinstance(t, list):
-            sub = Parser(t).all()
-            return sub
+            if self.depth >= MAX_DEPTH:
+                raise ParseError("search keys nested too deeply")
+            return Parser(t, self.depth + 1).all()
         if not isinstance(t, Atom):
             raise ParseError("expected a search key")
         k = t.upper()
         if is_sequence_set(t):
-            s = parse_seqset(t)
-            return lambda c: _in_set(s, c.seq, c.max_seq)
+            seqs = _InSet(parse_seqset(t))
+            return lambda c: seqs(c.seq, c.max_seq)
         if k == "ALL":
             return lambda c: True
         if k in _FLAG_KEYS:
@@ -186,13 +205,13 @@ class Parser:
             n = number(self.next("size"))
             return (lambda c: c.msg.msg.size > n) if k == "LARGER" else (lambda c: c.msg.msg.size < n)
         if k == "UID":
-            s = parse_seqset(self.next("UID set"))
-            return lambda c: _in_set(s, c.msg.msg.uid, c.max_uid)
+            uids = _InSet(parse_seqset(self.next("UID set")))
+            return lambda c: uids(c.msg.msg.uid, c.max_uid)
         if k == "NOT":
-            p = self.key()
+            p = self.nested()
             return lambda c: not p(c)
         if k == "OR":
-            a, b = self.key(), self.key()
+            a, b = self.nested(), self.nested()
             return lambda c: a(c) or b(c)
         raise ParseError(f"unknown search key {t[:30]!r}")
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import re
+import sqlite3
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,12 +26,19 @@ from courrier.access.imap import response as W
 from courrier.access.imap.parser import LiteralTooBig, ParseError
 from courrier.config import LimitsConfig
 from courrier.mailbox import flags as F
-from courrier.mailbox.index import Msg, Snapshot
+from courrier.mailbox.index import MailIndex, Msg, Snapshot
 from courrier.mailbox.store import MailStore
 
 NOT_AUTH, AUTH, SELECTED, LOGOUT = "not-authenticated", "authenticated", "selected", "logout"  # RFC 3501 §3
 MAX_COMMAND = 1 << 20  # octets of command text (not literals): long UID sets from real clients fit
 MAX_LITERAL = 1 << 16  # literals other than APPEND's message
+MAX_LITERALS = 1000  # literals in one command (each costs a round trip or a buffer, however small)
+# Before LOGIN nothing large is read (issue 11 item 8): a command line, each literal and all literals of a command
+# fit in PREAUTH_BYTES — room for LOGIN/AUTHENTICATE with long names and passwords, never for a message. The stream
+# reader's own buffer is bounded to the same size, so an unauthenticated client holds a few KiB of server memory.
+PREAUTH_BYTES = 8 << 10
+PREAUTH_LITERALS = 8
+TOKENIZE_ON_LOOP = 64 << 10  # longer command texts are tokenized in the store's threads
 MAX_ERRORS = 10
 AUTHENTICATED_TIMEOUT = 1800.0  # RFC 3501 §5.4: at least 30 minutes once logged in
 IDLE_RESCAN = 2.0  # seconds between rescans while IDLE, for changes made by other processes
@@ -89,6 +98,18 @@ def keywords_of(snap: Snapshot) -> frozenset[str]:
     return frozenset(out)
 
 
+def _view_of(name: str, path: Path, readonly: bool, snap: Snapshot) -> Selected:
+    """A selected mailbox's view of ``snap`` (O(messages): built in the store's threads)."""
+    sel = Selected(name, path, readonly, snap.uidvalidity)
+    for m in snap.messages:
+        sel.uids.append(m.uid)
+        sel.msgs[m.uid] = m
+        sel.flags[m.uid] = m.flags
+    sel.snap = snap
+    sel.keywords = keywords_of(snap)
+    return sel
+
+
 class IMAPServer:
     """The IMAP service behind the ``imap`` and ``imaps`` listeners."""
 
@@ -112,7 +133,6 @@ class Session:
                  tls: bool) -> None:
         self.server = server
         self.store = server.store
-        self.index = server.store.index
         self.reader, self.writer = reader, writer
         self.tls = tls
         peer = writer.get_extra_info("peername") or ("", 0)
@@ -122,11 +142,21 @@ class Session:
         self.selected: Selected | None = None
         self.errors = 0
         self._first = b""
+        self.mid_command = False  # a command's first line has been read and its answer is not complete
+        self._reader_limit: int = getattr(reader, "_limit", MAX_COMMAND)  # the listener's line limit
 
     # ------------------------------------------------------------------ output
 
     def send(self, data: bytes | str) -> None:
-        self.writer.write((data.encode() if isinstance(data, str) else data) + b"\r\n")
+        """One response line (CRLF added)."""
+        self.write((data.encode() if isinstance(data, str) else data) + b"\r\n")
+
+    def write(self, data: bytes) -> None:
+        """Raw response octets. A client that has gone (reset, closed) raises ConnectionResetError here, which
+        ends the session quietly: writing to a closed transport would raise RuntimeError (uvloop) deep in a handler."""
+        if self.writer.is_closing():
+            raise ConnectionResetError("the client has closed the connection")
+        self.writer.write(data)
 
     def capabilities(self) -> list[str]:
         caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE",
@@ -154,30 +184,53 @@ class Session:
             raise LineTooLong from None
         return line[:-2] if line.endswith(b"\r\n") else line[:-1]
 
+    def _bound_reader(self) -> None:
+        """Sizes the stream reader's buffer for the state: PREAUTH_BYTES before login, the listener's after.
+
+        asyncio's StreamReader has no public setter; its ``_limit`` bounds both a line (readuntil) and how much it
+        buffers before pausing the socket (2 × limit), which is exactly what must stay small before login."""
+        limit = PREAUTH_BYTES if self.state == NOT_AUTH else self._reader_limit
+        if getattr(self.reader, "_limit", limit) != limit:
+            self.reader._limit = limit  # type: ignore[attr-defined]
+
+    def literal_bounds(self, first_line: bytes) -> tuple[int, int, int, int]:
+        """(line text, one literal, all literals, literal count) a command may use in the current state."""
+        if self.state == NOT_AUTH:
+            return PREAUTH_BYTES, PREAUTH_BYTES, PREAUTH_BYTES, PREAUTH_LITERALS
+        words = first_line.split(b" ", 3)
+        if len(words) > 1 and words[1].upper() == b"APPEND":  # RFC 3501 §6.3.11: the message is the literal
+            size = self.server.limits.max_message_size
+            return MAX_COMMAND, size, size + MAX_LITERAL, MAX_LITERALS
+        return MAX_COMMAND, MAX_LITERAL, MAX_LITERALS_TOTAL, MAX_LITERALS
+
     async def read_command(self) -> tuple[bytes, list[bytes]]:
-        """Text with NUL for each literal, and the literals (RFC 3501 §4.3, RFC 7888 LITERAL+)."""
+        """Text with NUL for each literal, and the literals (RFC 3501 §4.3, RFC 7888 LITERAL+).
+
+        Every read is bounded before it happens (issue 11 item 8): the command text, each literal, all literals
+        together and their number, by the state (``literal_bounds``). A synchronizing literal over a bound is
+        refused before the client sends it; a non-synchronizing one is already on its way, so the connection ends."""
+        self._bound_reader()
         parts: list[bytes] = []
         literals: list[bytes] = []
         size = 0
         total = 0  # literal octets so far: many small literals are bounded too, not only each one
-        first = b""
+        bounds = (MAX_COMMAND, 0, 0, 0)
         while True:
             line = await self.readline()
-            size += len(line)
-            if size > MAX_COMMAND:
-                raise LineTooLong
             if not parts:
-                first = self._first = line
+                self._first = line
+                self.mid_command = True
+                bounds = self.literal_bounds(line)
+            max_text, max_one, max_total, max_count = bounds
+            size += len(line)
+            if size > max_text:
+                raise LineTooLong
             m = P.LITERAL.search(line)
             if not m:
                 parts.append(line)
                 return b"".join(parts), literals
             n, sync = int(m.group(1)), not m.group(2)
-            words = first.split(b" ", 3)
-            is_append = len(words) > 1 and words[1].upper() == b"APPEND"
-            limit = self.server.limits.max_message_size if is_append else MAX_LITERAL
-            budget = self.server.limits.max_message_size + MAX_LITERAL if is_append else MAX_LITERALS_TOTAL
-            if n > limit or total + n > budget:
+            if n > max_one or total + n > max_total or len(literals) >= max_count:
                 raise LiteralTooBig(n, sync)
             total += n
             parts.append(line[:m.start()] + b"\x00")
@@ -193,19 +246,24 @@ class Session:
         from courrier.access.imap.commands import COMMANDS
 
         log.event("imap.connect", ip=self.peer_ip, tls=self.tls)
+        reason: str | None = None
         self.send(f"* OK [CAPABILITY {' '.join(self.capabilities())}] {self.server.hostname} courrier IMAP4rev1 ready")
         try:
             while self.state != LOGOUT:
+                self.mid_command = False
                 await self.writer.drain()
                 tag = "*"
                 try:
                     text, literals = await self.read_command()
                 except LiteralTooBig as e:
                     m = _TAG.match(self._last_first_line())
-                    if e.sync and m:  # RFC 7889: refuse before the client sends it
-                        self.send(m.group(1) + b" NO [TOOBIG] literal too large")
+                    what = "before authentication" if self.state == NOT_AUTH else "for this command"
+                    if e.sync and m:  # RFC 7889: refused before the client sends it, so the session goes on
+                        self.send(m.group(1) + f" NO [TOOBIG] literal too large {what}".encode())
+                        self.errors += 1
                         continue
-                    self.send("* BYE literal too large")  # RFC 7888 §4: non-synchronizing, cannot skip it
+                    log.event("imap.literal_refused", ip=self.peer_ip, user=self.user, size=e.size)
+                    self.send(f"* BYE literal too large {what}")  # RFC 7888 §4: non-synchronizing, cannot skip it
                     break
                 except LineTooLong:
                     self.send("* BYE command line too long")
@@ -213,17 +271,18 @@ class Session:
                 except TimeoutError:
                     self.send("* BYE autologout; idle for too long")  # RFC 3501 §5.4
                     break
-                except asyncio.IncompleteReadError:
-                    break
                 m = _TAG.match(text + b" ")
                 if not m:
                     self.bad("*", "missing or invalid tag")
                     continue
                 tag = m.group(1).decode()
                 try:
-                    toks = P.tokenize(text[m.end():], literals) if b"\x00" not in text or literals else None
-                    if toks is None:
+                    if b"\x00" in text and not literals:
                         raise ParseError("NUL in command")
+                    if len(text) > TOKENIZE_ON_LOOP:  # 100,000 tokens take a tenth of a second: not on the loop
+                        toks = await self.store.run(P.tokenize, text[m.end():], literals)
+                    else:
+                        toks = P.tokenize(text[m.end():], literals)
                     if not toks or not isinstance(toks[0], P.Atom):
                         raise ParseError("missing command")
                     name = toks[0].upper()
@@ -257,11 +316,15 @@ class Session:
                 except LineTooLong:  # a continuation line (AUTHENTICATE) beyond the limit
                     self.send("* BYE line too long")
                     break
-                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
-                    raise  # the connection is gone: the listener closes it
-                except OSError as e:
-                    log.event("imap.storage_error", level="error", user=self.user, error=str(e))
-                    self.send(f"{tag} NO [SERVERBUG] storage error")
+                except TimeoutError:  # a literal or a continuation line that never came
+                    self.send("* BYE autologout; idle for too long")
+                    break
+                except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+                    raise  # the connection is gone: said once, below
+                except (OSError, sqlite3.OperationalError) as e:
+                    # the disk or the database fails: a temporary condition of a subsystem (RFC 5530 §3)
+                    log.event("imap.storage_error", level="error", user=self.user, error=str(e)[:200])
+                    self.send(f"{tag} NO [UNAVAILABLE] mail storage unavailable, try again later")
                 except Exception as e:  # noqa: BLE001 - a bug must cost one command, never the server or a hang
                     log.event("imap.bug", level="error", user=self.user, error=repr(e)[:300])
                     self.send(f"{tag} NO [SERVERBUG] internal error")
@@ -270,12 +333,19 @@ class Session:
                     self.send("* BYE too many errors")
                     break
             await self.writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError) as e:
+            # the client left mid-command or mid-literal: one info line (below), never a traceback (issue 11 item 13)
+            mid = self.mid_command or (isinstance(e, asyncio.IncompleteReadError) and bool(e.partial))
+            reason = "client closed the connection" + (" mid-command" if mid else "")
+            if isinstance(e, ssl.SSLError):
+                reason = f"TLS error: {e.reason or e}"
         except asyncio.CancelledError:
-            self.send("* BYE server shutting down")
+            with contextlib.suppress(ConnectionError):
+                self.send("* BYE server shutting down")
             raise
         finally:
             self.deselect()
-            log.event("imap.disconnect", ip=self.peer_ip, user=self.user)
+            log.event("imap.disconnect", ip=self.peer_ip, user=self.user, reason=reason)
 
     def _last_first_line(self) -> bytes:
         return self._first + b" "
@@ -283,6 +353,12 @@ class Session:
     def bad(self, tag: str, reason: str) -> None:
         self.errors += 1
         self.send(f"{tag} BAD {reason}")
+
+    @property
+    def index(self) -> MailIndex:
+        """The mailbox index, opened by the store on first use — inside a command, so a database that cannot be
+        opened costs that command (NO [UNAVAILABLE]), not the connection."""
+        return self.store.index
 
     @property
     def user(self) -> str | None:
@@ -301,13 +377,7 @@ class Session:
     async def select(self, name: str, path: Path, readonly: bool) -> Selected:
         self.deselect()
         snap = await self.store.run(self.index.sync, path)
-        sel = Selected(name, path, readonly, snap.uidvalidity)
-        for m in snap.messages:
-            sel.uids.append(m.uid)
-            sel.msgs[m.uid] = m
-            sel.flags[m.uid] = m.flags
-        sel.snap = snap
-        sel.keywords = keywords_of(snap)
+        sel = await self.store.run(_view_of, name, path, readonly, snap)  # O(messages): off the loop
         # RFC 3501 §2.3.2 / §6.3.2: SELECT claims \Recent; EXAMINE shows it but may not take it from others
         sel.recent = await self.store.run(self.index.recent_uids if readonly else self.index.claim_recent, path)
         sel.unsubscribe = self.store.subscribe(path, sel.dirty.set)
@@ -328,33 +398,11 @@ class Session:
             self.send("* BYE mailbox UIDVALIDITY changed")
             self.state = LOGOUT
             return
-        current = {m.uid: m for m in snap.messages}
-        pending = False
-        if any(u not in current for u in sel.uids):
-            if allow_expunge:
-                for i in range(len(sel.uids) - 1, -1, -1):
-                    u = sel.uids[i]
-                    if u not in current:
-                        self.send(b"* %d EXPUNGE" % (i + 1))
-                        del sel.uids[i]
-                        sel.msgs.pop(u, None)
-                        sel.flags.pop(u, None)
-                        sel.recent.discard(u)
-            else:
-                pending = True
-        top = sel.uids[-1] if sel.uids else 0
-        new = [m for m in snap.messages if m.uid > top]
-        for m in snap.messages:
-            if m.uid <= top and m.uid in sel.flags:
-                sel.msgs[m.uid] = m
-                if sel.flags[m.uid] != m.flags:
-                    sel.flags[m.uid] = m.flags
-                    self.send(b"* %d FETCH (UID %d FLAGS %s)" % (sel.seq_of(m.uid), m.uid,
-                                                                  W.flags(sel.shown_flags(m.uid))))
-        kw = keywords_of(snap)
-        if not kw <= sel.keywords:  # RFC 3501 §7.2.6: a keyword new to the mailbox is announced in FLAGS
-            sel.keywords |= kw
-            self.send_flags(sel)
+        # comparing views costs O(messages): done in the store's threads (the session waits, so nothing else
+        # touches its view meanwhile), the lines sent from here
+        lines, new, pending = await self.store.run(self._changes, sel, snap, allow_expunge)
+        for line in lines:
+            self.send(line)
         if new:
             for m in new:
                 sel.uids.append(m.uid)
@@ -367,6 +415,39 @@ class Session:
             self.send(b"* %d RECENT" % self.recent_count(sel))
         sel.snap = None if pending else snap
 
+    def _changes(self, sel: Selected, snap: Snapshot, allow_expunge: bool) -> tuple[list[bytes], list[Msg], bool]:
+        """The view brought up to ``snap`` except for new messages: (lines to send, new messages, whether
+        EXPUNGEs are held back). Blocking CPU work, run in the store's threads."""
+        out: list[bytes] = []
+        current = {m.uid: m for m in snap.messages}
+        pending = False
+        if any(u not in current for u in sel.uids):
+            if allow_expunge:
+                for i in range(len(sel.uids) - 1, -1, -1):
+                    u = sel.uids[i]
+                    if u not in current:
+                        out.append(b"* %d EXPUNGE" % (i + 1))
+                        del sel.uids[i]
+                        sel.msgs.pop(u, None)
+                        sel.flags.pop(u, None)
+                        sel.recent.discard(u)
+            else:
+                pending = True
+        top = sel.uids[-1] if sel.uids else 0
+        new = [m for m in snap.messages if m.uid > top]
+        kw = keywords_of(snap)
+        if not kw <= sel.keywords:  # RFC 3501 §7.2.6: a new keyword is announced in FLAGS before a FETCH uses it
+            sel.keywords |= kw
+            out += self.flags_lines(sel)
+        for m in snap.messages:
+            if m.uid <= top and m.uid in sel.flags:
+                sel.msgs[m.uid] = m
+                if sel.flags[m.uid] != m.flags:
+                    sel.flags[m.uid] = m.flags
+                    out.append(b"* %d FETCH (UID %d FLAGS %s)" % (sel.seq_of(m.uid), m.uid,
+                                                                  W.flags(sel.shown_flags(m.uid))))
+        return out, new, pending
+
     @staticmethod
     def recent_count(sel: Selected) -> int:
         """\\Recent messages in the client's view (a UID claimed just ahead of its EXISTS is counted later)."""
@@ -375,26 +456,34 @@ class Session:
     def send_flags(self, sel: Selected) -> None:
         """FLAGS and PERMANENTFLAGS (RFC 3501 §7.2.6, §7.1): the defined flags plus the keywords in use; ``\\*``
         says the client may create keywords (they are kept in the index)."""
+        for line in self.flags_lines(sel):
+            self.send(line)
+
+    @staticmethod
+    def flags_lines(sel: Selected) -> list[bytes]:
         defined = " ".join([SYSTEM_FLAGS, *sorted(sel.keywords - {F.FORWARDED})])
         permanent = "" if sel.readonly else defined + " \\*"
-        self.send(f"* FLAGS ({defined})")
-        self.send(f"* OK [PERMANENTFLAGS ({permanent})] flags the client can change")
+        return [f"* FLAGS ({defined})".encode(), f"* OK [PERMANENTFLAGS ({permanent})] flags the client can change".encode()]
 
     def resolve(self, sset: P.SeqSet, uid: bool) -> list[int]:
         """A sequence set → sorted message sequence numbers in the view (RFC 3501 §6.4.8 for UID sets)."""
         sel = self.selected
         assert sel is not None
         n = len(sel.uids)
-        out: set[int] = set()
+        out: list[int] = []
         if not uid:
             for a, b in sset:
-                lo, hi = (n if a is None else a), (n if b is None else b)
-                if lo > hi:
-                    lo, hi = hi, lo
-                if hi > n and not (a is None or b is None):
+                if a is not None and b is not None and max(a, b) > n:
                     raise TaggedResult("BAD", "message number out of range")
-                out.update(range(max(lo, 1), min(hi, n) + 1))
-            return sorted(out)
+            for lo, hi in P.merged(sset, n):  # disjoint and sorted: each number once, whatever the set repeats
+                out.extend(range(max(lo, 1), min(hi, n) + 1))
+            return out
+        star = sel.uids[-1] if sel.uids else 0
+        for lo, hi in P.merged(sset, star):
+            i = bisect.bisect_left(sel.uids, lo)
+            j = bisect.bisect_right(sel.uids, hi)
+            out.extend(range(i + 1, j + 1))
+        return out
         star = sel.uids[-1] if sel.uids else 0
         for a, b in sset:
             lo, hi = (star if a is None else a), (star if b is None else b)
