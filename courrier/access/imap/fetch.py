@@ -172,7 +172,7 @@ def render(m: Message, seq: int, items: list[Item], flags: frozenset[str], with_
         elif n == "RFC822.SIZE":
             out.append(b"RFC822.SIZE %d" % m.msg.size)
         elif n == "ENVELOPE":
-            out.append(b"ENVELOPE " + envelope(mime.parse(m.header) if m._tree is None else m.tree))
+            out.append(b"ENVELOPE " + envelope_of_header(m.header))
         elif n == "BODY":
             out.append(b"BODY " + bodystructure(m.tree, ext=False))
         elif n == "BODYSTRUCTURE":
@@ -305,9 +305,14 @@ def _first(header: H.Header, name: str) -> bytes | None:
 
 
 def envelope(p: mime.Part) -> bytes:
-    """RFC 3501 §7.4.2 ENVELOPE of a message (or of an encapsulated message/rfc822 part), its header fields read by
-    the program's one header reader (``courrier.mail.headers``), so it shows the fields submission checked."""
-    h = H.read_header(p.header)
+    """RFC 3501 §7.4.2 ENVELOPE of a message or of an encapsulated message/rfc822 part."""
+    return envelope_of_header(p.header)
+
+
+def envelope_of_header(header: bytes) -> bytes:
+    """ENVELOPE from a header section, its fields read by the program's one header reader
+    (``courrier.mail.headers``): it shows the fields submission checked, an obsolete ``From :`` included."""
+    h = H.read_header(header)
     frm = _field_addresses(h, "from")
     sender = _field_addresses(h, "sender") or frm  # RFC 3501 §7.4.2: absent or empty → the From value
     reply_to = _field_addresses(h, "reply-to") or frm
