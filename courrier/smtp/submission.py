@@ -157,6 +157,19 @@ def mailbox_list(headers: Header, name: str, *, required: bool) -> list[Address]
     return out
 
 
+def check_originators(account: Account, fields: Header) -> None:
+    """Every From and Sender field the reader finds, an obsolete ``From :`` one included, must name the account
+    (553 5.7.1) — checked before the 550 for "more than one From", so a second From is refused as the forgery it
+    is; then exactly one well-formed From and at most one Sender (550 5.6.0)."""
+    if not account.send_as_any:
+        for a in _addresses_seen(fields.get_all("From") + fields.get_all("Sender")):
+            if not owns(account, a):
+                raise HeaderProblem(R.SENDER_NOT_OWNED.with_text(
+                    f"Header From/Sender address <{a}> not owned by {account.address}"))
+    mailbox_list(fields, "From", required=True)
+    mailbox_list(fields, "Sender", required=False)
+
+
 def owns(account: Account, address: Address) -> bool:
     """True when ``address`` is the account's own address, one of its aliases, or a ``+tag`` of either."""
     mine = {account.address, *account.aliases}
@@ -245,15 +258,7 @@ class SubmissionPolicy(Policy):
     def _check_headers(self, account: Account, msg: ReceivedMessage) -> list[str]:
         """Validates From/Sender and the identity they claim; returns the header lines to add (RFC 6409 §8)."""
         fields = parse_headers(header_section(msg))
-        if not account.send_as_any:
-            # Every From and Sender field the reader finds, an obsolete "From :" one included: a second From may
-            # not hide behind the first (553 before the 550 for "more than one From").
-            for a in _addresses_seen(fields.get_all("From") + fields.get_all("Sender")):
-                if not owns(account, a):
-                    raise HeaderProblem(R.SENDER_NOT_OWNED.with_text(
-                        f"Header From/Sender address <{a}> not owned by {account.address}"))
-        mailbox_list(fields, "From", required=True)
-        mailbox_list(fields, "Sender", required=False)
+        check_originators(account, fields)
         added = []
         if "Date" not in fields:  # RFC 6409 §8.3
             added.append("Date: " + email.utils.format_datetime(datetime.now().astimezone()))

@@ -9,13 +9,19 @@
 """
 
 import email
+import email.policy
 from email.headerregistry import HeaderRegistry
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from courrier.access.imap import fetch as FE
+from courrier.accounts import Account
+from courrier.capture import parse as P
 from courrier.mail import addresses as A
 from courrier.mail.headers import read_header
+from courrier.mailauth import message as mailauth_message
+from courrier.smtp.submission import HeaderProblem, check_originators, parse_headers
 
 FAST = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -130,3 +136,59 @@ def test_address_reader_never_crashes(value):
     items = A.parse(value)
     assert len(items) <= A.MAX_ADDRESSES
     A.display(items)
+
+
+CAROL = Account("carol@example.test", False, False, ())
+OTHER = st.sampled_from(["alice@example.test", "ceo@bank.test", "carol@example.test.evil", "carol@evil.test"])
+MINE = st.sampled_from(["carol@example.test", "Carol@Example.TEST", "carol+x@example.test"])
+
+
+@st.composite
+def from_value(draw) -> str:
+    """A From/Sender value mixing the account's address with others in every syntax the readers know."""
+    parts = []
+    for _ in range(draw(st.integers(1, 2))):
+        addr = draw(st.one_of(MINE, MINE, MINE, OTHER))
+        parts.append(draw(st.sampled_from(["{a}", "Name <{a}>",
+            "{a}", "<{a}>", "Name <{a}>", '"x, y" <{a}>', "{a} (comment)", "<@route:{a}>", "g: {a};", "(c) <{a}> (d)",
+            "=?utf-8?q?N?= <{a}>", '"{a}" <carol@example.test>', "<carol@example.test> {a}", "{a},"])).format(a=addr))
+    return ", ".join(parts)
+
+
+@st.composite
+def originator_block(draw) -> bytes:
+    """One From field, often an obsolete one; sometimes a Sender, a second From, or a line that is no field."""
+    fields = []
+    for name in ["From", *draw(st.lists(st.sampled_from(["From", "FROM", "Sender", "sender"]), max_size=2))]:
+        sep = draw(st.sampled_from([":", ":", ":", " :", "\t:", "  :"]))
+        fields.append(f"{name}{sep} {draw(from_value())}\r\n".encode())
+    if draw(st.integers(0, 3)) == 0:
+        fields.insert(draw(st.integers(0, len(fields))), draw(st.sampled_from(
+            [b"junk line\r\n", b" folded\r\n", b"X-A: a\rFrom: alice@example.test\r\n", b"Subject: s\r\n"])))
+    return b"".join(fields)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(originator_block())
+def test_submission_accepts_only_what_every_reader_shows_as_the_account(head):
+    """Whatever submission accepts, IMAP's ENVELOPE (from, sender), the capture/web index and DMARC's From show
+    only the account's own address: no reader of the program sees an address the check did not."""
+    try:
+        fields = parse_headers(head)
+        check_originators(CAROL, fields)
+    except HeaderProblem:
+        return
+    message = head + b"\r\nbody\r\n"
+    shown = [m.addr_spec for name in ("from", "sender")
+             for m in A.mailboxes(FE._field_addresses(read_header(message), name))]
+    shown.append(P.parse(message)[1].from_["Address"])
+    shown += mailauth_message.addresses(message.split(b"\r\n\r\n")[0], "from")
+    stdlib = email.message_from_bytes(message, policy=email.policy.default)  # a downstream reader
+    for name in ("from", "sender"):
+        try:
+            shown += [a.addr_spec for v in stdlib.get_all(name) or [] for a in v.addresses]
+        except Exception:  # the stdlib raises on a few inputs; it then shows nothing of that field
+            pass
+    for addr in shown:
+        local, _, domain = addr.lower().rpartition("@")
+        assert (local.split("+")[0], domain) == ("carol", "example.test"), (head, addr)
