@@ -1,9 +1,10 @@
 """MIME → what the index and the API show: addresses, subject, dates, decoded text, attachments and inline parts.
 
-Parsing uses the stdlib ``email`` package. Indexing (``parse``) runs on every captured message, so it uses the
-``compat32`` policy — several times faster than ``default``, whose header objects cost more than the rest of the
-capture path — and decodes what it needs itself (RFC 2047 encoded words, RFC 2231 file names, QP/base64 bodies in
-their charset). ``parse_bytes`` (policy ``default``) is for the API's full view of one message. Bad input never
+Which header fields a message has is decided by the program's one header reader (``courrier.mail.headers``), the
+same that submission and IMAP use; MIME structure is the stdlib ``email`` package's. Indexing (``parse``) runs on
+every captured message, so it uses the ``compat32`` policy — several times faster than ``default``, whose header
+objects cost more than the rest of the capture path — and decodes what it needs itself (RFC 2047 encoded words,
+RFC 2231 file names, QP/base64 bodies in their charset). ``parse_bytes`` (policy ``default``) is for the API's full view of one message. Bad input never
 raises out of here: a header that does not parse is read as plain text, a body in
 an unknown charset is decoded as UTF-8 with replacement — a capture server must show exactly the broken mail it was
 sent, not refuse it.
@@ -26,12 +27,15 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from html.parser import HTMLParser
 
+from courrier.mail.headers import read_header
+
 SNIPPET_LENGTH = 250
+_FIELDS_ATTR = "courrier_fields"  # the header reader's field index, kept on a Message parsed here
 _PARSER = BytesParser(policy=email.policy.default)
 
 
 def parse_bytes(data: bytes) -> EmailMessage:
-    return _PARSER.parsebytes(data)  # type: ignore[return-value]
+    return _attach(_PARSER.parsebytes(data), data)  # type: ignore[return-value]
 
 
 @dataclass
@@ -93,19 +97,42 @@ def decode_words(value: str) -> str:
 
 def raw_values(msg: Message, name: str, fields: dict[str, list[str]] | None = None) -> list[str]:
     """The values of every ``name`` field as stored (compat32 would turn 8-bit ones into unknown-8bit Headers).
-    ``fields``: ``field_index(msg)``, when several fields of one message are read (``parse``)."""
+    ``fields``: ``field_index(data)``, when several fields of one message are read (``parse``). Without it, a message
+    parsed here is read through the index ``parse``/``parse_bytes`` attached to it (the program's one header reader);
+    any other part (a MIME part) through the stdlib's view of its header."""
     key = name.lower()
+    if fields is None:
+        fields = getattr(msg, _FIELDS_ATTR, None)
     if fields is not None:
         return fields.get(key, [])
     return [str(v) for k, v in msg.raw_items() if k.lower() == key]
 
 
-def field_index(msg: Message) -> dict[str, list[str]]:
-    """Lower-cased field name → its values as stored, in order: one pass over the header instead of one per field."""
+def field_index(data: bytes) -> dict[str, list[str]]:
+    """Lower-cased field name → its values as stored, in order, for the header section at the start of ``data``.
+
+    Read by the program's one header reader (``courrier.mail.headers``), not by the stdlib parser: an obsolete
+    ``From : x`` (RFC 5322 §4.5) is a From here as it is at submission and in IMAP, and a line that is no field does
+    not end the header section (the stdlib would take the rest for the body and hide the fields after it)."""
     out: dict[str, list[str]] = {}
-    for k, v in msg.raw_items():
-        out.setdefault(k.lower(), []).append(str(v))
+    for f in read_header(data).fields:
+        out.setdefault(f.key, []).append(f.raw_text())
     return out
+
+
+def header_fields(data: bytes) -> dict[str, list[str]]:
+    """Every header field as the API's ``/headers`` shows it: name as written → its values, RFC 2047-decoded and
+    unfolded, in order of first appearance."""
+    out: dict[str, list[str]] = {}
+    for f in read_header(data).fields:
+        out.setdefault(f.name, []).append(" ".join(decode_words(f.raw_text()).split()))
+    return out
+
+
+def _attach(msg: Message, data: bytes) -> Message:
+    """Keeps the reader's field index with the message, for the later ``raw_values(msg, …)`` of its callers."""
+    setattr(msg, _FIELDS_ATTR, field_index(data))
+    return msg
 
 
 def header_text(msg: Message, name: str, fields: dict[str, list[str]] | None = None) -> str:
@@ -207,8 +234,8 @@ def _filename(part: Message) -> str:
 
 def parse(data: bytes) -> tuple[Message, Parsed]:
     """Parses a message (LF or CRLF, without our trace block) into the fields the index and the API need."""
-    msg = email.message_from_bytes(data)  # compat32: see the module docstring
-    f = field_index(msg)
+    msg = _attach(email.message_from_bytes(data), data)  # compat32: see the module docstring
+    f = getattr(msg, _FIELDS_ATTR)
     p = Parsed()
     p.message_id = header_text(msg, "Message-ID", f).strip().strip("<>").strip()
     p.subject = header_text(msg, "Subject", f)

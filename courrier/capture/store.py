@@ -387,11 +387,7 @@ class CaptureStore:
         data = self._stored(id_)
         if data is None:
             return None
-        msg = P.email.message_from_bytes(strip_trace(data))
-        out: dict[str, list[str]] = {}
-        for k, v in msg.raw_items():
-            out.setdefault(k, []).append(" ".join(P.decode_words(str(v)).split()))
-        return out
+        return P.header_fields(strip_trace(data))  # the program's one header reader (courrier.mail.headers)
 
     def part(self, id_: str, part_id: str) -> tuple[str, str, bytes] | None:
         msg = self.message(id_)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import email.utils
 import re
 
+from courrier.mail.headers import read_header
+
 MAX_HEAD = 1 << 20
 
 _BLANK = re.compile(rb"\r?\n\r?\n")
@@ -44,8 +46,11 @@ def unfold(value: bytes) -> str:
 
 
 def addresses(head: bytes, name: str) -> list[str]:
-    """The addr-specs of every ``name`` field (e.g. "from", "sender"), lowercased domains kept as written."""
-    values = [unfold(v) for n, v in fields(head) if n == name]
+    """The addr-specs of every ``name`` field (e.g. "from", "sender"), lowercased domains kept as written.
+
+    The fields are the program's one header reader's (``courrier.mail.headers``): DMARC judges the From that
+    submission checked and IMAP shows, an obsolete ``From :`` included (RFC 5322 §4.5)."""
+    values = [f.text() for f in read_header(head + b"\r\n\r\n", max_size=MAX_HEAD + 4).get_all(name)]
     return [a for _, a in email.utils.getaddresses(values) if a]
 
 

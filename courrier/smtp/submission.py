@@ -7,11 +7,14 @@ The same SMTP engine as the MX role; this policy decides:
   538 5.7.11 (RFC 4954 §6) and MAIL answers 530 5.7.0 (RFC 4954 §6, RFC 6409 §4.3: the MSA needs an identity).
 - Password checks (argon2) run in a thread, never on the event loop (``courrier.auth.check_password``); the engine
   runs them under the shared failed-login limiter (courrier/auth), which answers 454 4.7.0 while a client is locked.
-- Identity (RFC 6409 §6.1 "the MSA MAY … verify the sender"): the envelope sender and every address of the header
-  ``From:`` (and ``Sender:`` when present) must be the account's address, one of its aliases, or a ``+tag``
-  subaddress of either; else 553 5.7.1. Accounts with ``send_as_any`` are exempt (trusted relays, applications).
-- Hygiene (RFC 6409 §8.2, §8.3): ``Date:`` and ``Message-ID:`` are added when missing; a message without exactly one
-  syntactically valid ``From:`` (RFC 5322 §3.6, §3.6.2) is refused with 550 5.6.0.
+- Identity (RFC 6409 §6.1 "the MSA MAY … verify the sender"): the envelope sender and every address of every header
+  ``From:`` and ``Sender:`` field — as the program's one header reader (``courrier.mail.headers``) finds them, the
+  obsolete ``From :`` form included (RFC 5322 §4.5) — must be the account's address, one of its aliases, or a
+  ``+tag`` subaddress of either; else 553 5.7.1. Accounts with ``send_as_any`` are exempt (trusted relays,
+  applications).
+- Hygiene (RFC 6409 §8.1-§8.3): a header section with a line that is no header field, a lone CR or non-UTF-8 octets
+  is refused with 550 5.6.0, and so is a message without exactly one syntactically valid ``From:`` (RFC 5322 §3.6,
+  §3.6.2); ``Date:`` and ``Message-ID:`` are added when missing.
 - Delivery: recipients in local domains go to their Maildir; others to the outbound relay callable when the app has
   one, and are refused with 451 4.3.2 at RCPT while it has none. ``[submission] sent_copy`` files a copy in the
   sender's ``Sent`` folder.
@@ -21,20 +24,20 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from email import errors as email_errors
-from email import policy as email_policy
-from email.headerregistry import AddressHeader
-from email.message import EmailMessage
-from email.parser import HeaderParser
+from email.headerregistry import AddressHeader, HeaderRegistry
 
 from courrier import log
 from courrier.accounts import Account, AccountError, Accounts, normalize
 from courrier.auth import check_password
 from courrier.delivery.local import DeliveredHook, deliver_local
 from courrier.delivery.loops import MAX_HOPS
+from courrier.mail import addresses as mail_addresses
+from courrier.mail.headers import Field, Header, read_header
 from courrier.mailbox import maildir
 from courrier.mailbox.store import MailStore
 from courrier.smtp import replies as R
@@ -50,6 +53,8 @@ Relay = Callable[[Session, Envelope, ReceivedMessage, list[Recipient]], Awaitabl
 
 MAX_HEADER_SECTION = 256 * 1024  # octets; a submitted message with a larger header section is refused
 MECHANISMS = ["PLAIN", "LOGIN"]  # RFC 4616, draft-murchison-sasl-login
+_REGISTRY = HeaderRegistry()  # email.headerregistry's strict RFC 5322 address parsing (the ``default`` policy's)
+_LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 class HeaderProblem(Exception):
@@ -74,31 +79,61 @@ def header_section(msg: ReceivedMessage, limit: int = MAX_HEADER_SECTION) -> byt
     return head if head.endswith(b"\r\n") else head + b"\r\n"
 
 
-def parse_headers(head: bytes) -> EmailMessage:
-    """Parses the header fields (UTF-8 allowed, RFC 6532) with the stdlib's strict RFC 5322 policy."""
+def parse_headers(head: bytes) -> Header:
+    """The header fields, read by the program's one header reader (``courrier.mail.headers``), so the fields checked
+    here are the fields IMAP, the web and DMARC show: an obsolete ``From :`` is a From (RFC 5322 §4.5).
+
+    Refused with 550 5.6.0 (RFC 6409 §8.1: the MSA may refuse a message that is not RFC 5322): a header section that
+    is not UTF-8 (RFC 6532), a lone CR (RFC 5322 §2.3: CR only in CRLF; a lone CR is a line break to some readers and
+    not to others), and any line that is no header field."""
     try:
-        text = head.decode("utf-8")
+        head.decode("utf-8")
     except UnicodeDecodeError:
         raise HeaderProblem(R.BAD_MESSAGE.with_text("Header section is not valid UTF-8")) from None
-    return HeaderParser(policy=email_policy.default).parsestr(text + "\r\n")  # type: ignore[return-value]
+    if _LONE_CR.search(head):
+        raise HeaderProblem(R.BAD_MESSAGE.with_text("Header section has a CR without LF (RFC 5322 section 2.3)"))
+    header = read_header(head + b"\r\n", max_size=MAX_HEADER_SECTION + 4)
+    if header.problems:
+        raise HeaderProblem(R.BAD_MESSAGE.with_text(
+            f"Header section refused at {header.problems[0].describe()} (RFC 5322 section 2.2)"))
+    return header
 
 
-def mailbox_list(headers: EmailMessage, name: str, *, required: bool) -> list[Address]:
+def _addresses_seen(fields: list[Field]) -> list[Address]:
+    """Every complete address of ``fields`` that either reader finds: the stdlib's strict parser and the address-list
+    reader that IMAP's ENVELOPE uses (``courrier.mail.addresses``). The identity check covers both, so no address
+    can be shown by one and missed by the other."""
+    out: list[Address] = []
+    for f in fields:
+        text = f.text()
+        found = [m.addr_spec for m in mail_addresses.mailboxes(mail_addresses.parse(text)) if m.local and m.domain]
+        try:
+            parsed = _REGISTRY(f.name, text)
+            found += [a.addr_spec for g in parsed.groups for a in g.addresses if a.username and a.domain]
+        except Exception:  # the stdlib parser raises on a few pathological inputs
+            pass
+        for spec in found:
+            try:
+                out.append(parse_address(spec.strip("<>"), utf8=True))
+            except AddressError:
+                continue  # not an address anyone can use; the strict check refuses the field (550)
+    return out
+
+
+def mailbox_list(headers: Header, name: str, *, required: bool) -> list[Address]:
     """The addresses of an originator field, refusing what RFC 5322 §3.6.2 does not allow (550 5.6.0)."""
-    try:
-        fields: list[AddressHeader] | None = headers.get_all(name)
-    except Exception:  # the stdlib parser raises on a few pathological inputs
-        raise HeaderProblem(R.BAD_MESSAGE.with_text(f"Malformed {name}: header (RFC 5322 section 3.6.2)")) from None
+    fields = headers.get_all(name)
     if not fields:
         if required:
             raise HeaderProblem(R.BAD_MESSAGE.with_text(f"Message has no {name}: header (RFC 5322 section 3.6)"))
         return []
     if len(fields) > 1:
         raise HeaderProblem(R.BAD_MESSAGE.with_text(f"Message has more than one {name}: header (RFC 5322 section 3.6)"))
-    field = fields[0]
-    excerpt = "".join(c if " " <= c < "\x7f" else "?" for c in str(field)[:80])  # one printable reply line
+    text = fields[0].text()
+    excerpt = "".join(c if " " <= c < "\x7f" else "?" for c in text[:80])  # one printable reply line
     broken = R.BAD_MESSAGE.with_text(f"Malformed {name}: header {excerpt!r} (RFC 5322 section 3.6.2)")
     try:
+        field: AddressHeader = _REGISTRY(name, text)
         groups, defects = field.groups, field.defects
     except Exception:  # the stdlib parser raises on a few pathological inputs
         raise HeaderProblem(broken) from None
@@ -120,6 +155,19 @@ def mailbox_list(headers: EmailMessage, name: str, *, required: bool) -> list[Ad
     if name == "Sender" and len(out) != 1:
         raise HeaderProblem(broken)  # RFC 5322 §3.6.2: Sender is a single mailbox
     return out
+
+
+def check_originators(account: Account, fields: Header) -> None:
+    """Every From and Sender field the reader finds, an obsolete ``From :`` one included, must name the account
+    (553 5.7.1) — checked before the 550 for "more than one From", so a second From is refused as the forgery it
+    is; then exactly one well-formed From and at most one Sender (550 5.6.0)."""
+    if not account.send_as_any:
+        for a in _addresses_seen(fields.get_all("From") + fields.get_all("Sender")):
+            if not owns(account, a):
+                raise HeaderProblem(R.SENDER_NOT_OWNED.with_text(
+                    f"Header From/Sender address <{a}> not owned by {account.address}"))
+    mailbox_list(fields, "From", required=True)
+    mailbox_list(fields, "Sender", required=False)
 
 
 def owns(account: Account, address: Address) -> bool:
@@ -200,13 +248,7 @@ class SubmissionPolicy(Policy):
     def _check_headers(self, account: Account, msg: ReceivedMessage) -> list[str]:
         """Validates From/Sender and the identity they claim; returns the header lines to add (RFC 6409 §8)."""
         fields = parse_headers(header_section(msg))
-        claimed = mailbox_list(fields, "From", required=True)
-        claimed += mailbox_list(fields, "Sender", required=False)
-        if not account.send_as_any:
-            for a in claimed:
-                if not owns(account, a):
-                    raise HeaderProblem(R.SENDER_NOT_OWNED.with_text(
-                        f"Header From/Sender address <{a}> not owned by {account.address}"))
+        check_originators(account, fields)
         added = []
         if "Date" not in fields:  # RFC 6409 §8.3
             added.append("Date: " + email.utils.format_datetime(datetime.now().astimezone()))

@@ -8,7 +8,6 @@ events come from ``watch``, woken by the mailbox notifier that local delivery an
 from __future__ import annotations
 
 import asyncio
-import email
 import hashlib
 import re
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from courrier.capture import parse as P
 from courrier.capture.envelope import CapturedEnvelope
 from courrier.capture.store import iso
 from courrier.mailbox import flags as F
-from courrier.mailbox.index import Msg, Snapshot, header_end_lf
+from courrier.mailbox.index import Msg, Snapshot
 from courrier.web.mailboxes import (
     KEYWORD,
     Mailbox,
@@ -155,12 +154,7 @@ class MailboxView:
         got = await self._load(msg_id)
         if got is None:
             return None
-        data = got[2]
-        msg = email.message_from_bytes(data[:header_end_lf(data)])
-        out: dict[str, list[str]] = {}
-        for k, v in msg.raw_items():
-            out.setdefault(k, []).append(" ".join(P.decode_words(str(v)).split()))
-        return out
+        return P.header_fields(got[2])  # the program's one header reader: the fields IMAP and submission see
 
     async def part(self, msg_id: str, part_id: str) -> tuple[str, str, bytes] | None:
         got = await self._load(msg_id)

@@ -6,13 +6,14 @@ MIME structure (courrier/mailbox/mime.py). ENVELOPE and BODYSTRUCTURE send raw h
 
 from __future__ import annotations
 
-import email.utils
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from courrier.access.imap import response as W
 from courrier.access.imap.parser import Atom, ParseError, Token, format_date_time
+from courrier.mail import addresses as A
+from courrier.mail import headers as H
 from courrier.mailbox import mime
 from courrier.mailbox.index import Msg
 
@@ -26,6 +27,8 @@ MAX_ITEMS = 100  # fetch attributes in one command (real clients ask for a dozen
 MAX_SECTION_PARTS = 100  # numbers in a section's part path (1.2.3…): deeper than any MIME tree we parse (mime.MAX_DEPTH)
 SIMPLE = {"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", "BODYSTRUCTURE", "UID",
           "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
+MISSING_MAILBOX = "MISSING_MAILBOX"  # Dovecot's placeholders for an address without a local part / a host
+MISSING_DOMAIN = "MISSING_DOMAIN"
 MACROS = {"ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],
           "FAST": ["FLAGS", "INTERNALDATE", "RFC822.SIZE"],
           "FULL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"]}
@@ -188,7 +191,7 @@ def render(m: Message, seq: int, items: list[Item], flags: frozenset[str], with_
         elif n == "RFC822.SIZE":
             out.append(b"RFC822.SIZE %d" % m.msg.size)
         elif n == "ENVELOPE":
-            out.append(b"ENVELOPE " + envelope(mime.parse(m.header) if m._tree is None else m.tree))
+            out.append(b"ENVELOPE " + envelope_of_header(m.header))
         elif n == "BODY":
             out.append(b"BODY " + bodystructure(m.tree, ext=False))
         elif n == "BODYSTRUCTURE":
@@ -278,85 +281,67 @@ def resolve(root: mime.Part, nums: tuple[int, ...]) -> mime.Part | None:
 # ---------------------------------------------------------------------------- ENVELOPE / BODYSTRUCTURE
 
 
-def _split_groups(text: str) -> list[tuple[str | None, str]]:
-    """An address-list → [(group name or None, its addresses' text)], in order (RFC 5322 §3.4 group syntax).
-
-    Quoted strings, comments and angle brackets are skipped over so a ``:`` or ``;`` inside them is not syntax."""
-    out: list[tuple[str | None, str]] = []
-    buf: list[str] = []
-    group: str | None = None
-    depth = 0
-    quoted = angle = esc = False
-    for ch in text:
-        if esc:
-            esc = False
-        elif quoted:
-            esc, quoted = ch == "\\", ch != '"'
-        elif depth:
-            depth += {"(": 1, ")": -1}.get(ch, 0)
-            esc = ch == "\\"
-        elif ch == '"':
-            quoted = True
-        elif ch == "(":
-            depth = 1
-        elif ch == "<":
-            angle = True
-        elif ch == ">":
-            angle = False
-        elif ch == ":" and not angle and group is None:
-            head, _, name = "".join(buf).rpartition(",")
-            if head.strip():
-                out.append((None, head))
-            group, buf = name.strip(), []
-            continue
-        elif ch == ";" and not angle and group is not None:
-            out.append((group, "".join(buf)))
-            group, buf = None, []
-            continue
-        buf.append(ch)
-    if group is not None:  # an unterminated group still ends
-        out.append((group, "".join(buf)))
-    elif "".join(buf).strip(" ,\t"):
-        out.append((None, "".join(buf)))
-    return out
-
-
 def _addresses(value: bytes | None) -> bytes:
     """RFC 3501 §7.4.2 address list: ((name adl mailbox host) …) or NIL; a group is framed by (NIL NIL name NIL)
-    and (NIL NIL NIL NIL)."""
+    and (NIL NIL NIL NIL). The address-list syntax is read by ``courrier.mail.addresses`` (routes kept as adl,
+    comments removed). A mailbox without a local part or a host is sent with Dovecot's placeholders: a NIL host
+    would announce a group."""
     if value is None:
         return b"NIL"
-    text = value.decode("utf-8", "surrogateescape")
-    items = []
-    for group, chunk in _split_groups(text):
-        if group is not None:
-            name = group[1:-1] if len(group) > 1 and group[0] == group[-1] == '"' else group
-            items.append(b"(NIL NIL " + _enc(name) + b" NIL)")
-        for name, addr in email.utils.getaddresses([chunk]):
-            if not addr and not name:
-                continue
-            local, at, host = addr.rpartition("@")
-            if not at:
-                local, host = addr, ""
-            items.append(b"(" + b" ".join([_enc(name), b"NIL", _enc(local), _enc(host)]) + b")")
-        if group is not None:
-            items.append(b"(NIL NIL NIL NIL)")
-    return b"(" + b"".join(items) + b")" if items else b"NIL"  # RFC 3501 §9: "(" 1*address ")", no spaces
+    return _address_list(A.parse(value.decode("utf-8", "surrogateescape")))
+
+
+def _address_list(items: list[A.Address]) -> bytes:
+    out = []
+    for a in items:
+        if isinstance(a, A.Group):
+            out.append(b"(NIL NIL " + _enc(a.name) + b" NIL)")
+            out += [_mailbox(m) for m in a.members]
+            out.append(b"(NIL NIL NIL NIL)")
+        else:
+            out.append(_mailbox(a))
+    return b"(" + b"".join(out) + b")" if out else b"NIL"  # RFC 3501 §9: "(" 1*address ")", no spaces
+
+
+def _mailbox(m: A.Mailbox) -> bytes:
+    return b"(" + b" ".join([_enc(m.name or ""), _enc(m.route or ""), _enc(m.local or MISSING_MAILBOX),
+                             _enc(m.domain or MISSING_DOMAIN)]) + b")"
 
 
 def _enc(s: str) -> bytes:
     return W.nstring(s.encode("utf-8", "surrogateescape")) if s else b"NIL"
 
 
+def _field_addresses(header: H.Header, name: str) -> list[A.Address]:
+    """Every address of every ``name`` field, in order: a second From is shown, not hidden (as Dovecot does)."""
+    out: list[A.Address] = []
+    for f in header.get_all(name):
+        out += A.parse(f.unfolded().decode("utf-8", "surrogateescape"))
+    return out
+
+
+def _first(header: H.Header, name: str) -> bytes | None:
+    f = header.get(name)
+    return None if f is None else f.unfolded()
+
+
 def envelope(p: mime.Part) -> bytes:
-    g = p.get
-    frm = g("from")
+    """RFC 3501 §7.4.2 ENVELOPE of a message or of an encapsulated message/rfc822 part."""
+    return envelope_of_header(p.header)
+
+
+def envelope_of_header(header: bytes) -> bytes:
+    """ENVELOPE from a header section, its fields read by the program's one header reader
+    (``courrier.mail.headers``): it shows the fields submission checked, an obsolete ``From :`` included."""
+    h = H.read_header(header)
+    frm = _field_addresses(h, "from")
+    sender = _field_addresses(h, "sender") or frm  # RFC 3501 §7.4.2: absent or empty → the From value
+    reply_to = _field_addresses(h, "reply-to") or frm
     fields = [
-        W.nstring(g("date")), W.nstring(g("subject")), _addresses(frm),
-        _addresses(g("sender") if g("sender") is not None else frm),  # RFC 3501 §7.4.2: default to From
-        _addresses(g("reply-to") if g("reply-to") is not None else frm),
-        _addresses(g("to")), _addresses(g("cc")), _addresses(g("bcc")),
-        W.nstring(g("in-reply-to")), W.nstring(g("message-id")),
+        W.nstring(_first(h, "date")), W.nstring(_first(h, "subject")), _address_list(frm), _address_list(sender),
+        _address_list(reply_to), _address_list(_field_addresses(h, "to")), _address_list(_field_addresses(h, "cc")),
+        _address_list(_field_addresses(h, "bcc")), W.nstring(_first(h, "in-reply-to")),
+        W.nstring(_first(h, "message-id")),
     ]
     return W.plist(fields)
 

@@ -33,6 +33,8 @@ from courrier.access.imap.parser import (
     number,
 )
 from courrier.access.imap.parser import sequence_set as parse_seqset
+from courrier.mail import addresses as A
+from courrier.mail import headers as H
 from courrier.mailbox import flags as F
 from courrier.mailbox import mime
 
@@ -51,6 +53,7 @@ class Context:
     max_seq: int
     max_uid: int
     _decoded: email.message.Message | None = field(default=None)
+    _header: H.Header | None = field(default=None)
 
     def parsed(self) -> email.message.Message:
         """The header fields (the header section only: the stdlib parser recurses into bodies without a bound)."""
@@ -59,8 +62,21 @@ class Context:
             self._decoded = email.message_from_bytes(header, policy=email.policy.compat32)
         return self._decoded
 
+    def fields(self) -> H.Header:
+        """The header fields as the program's one reader sees them (``courrier.mail.headers``): the fields
+        ENVELOPE shows and submission checked, an obsolete ``From :`` included."""
+        if self._header is None:
+            self._header = H.read_header(self.msg.header)
+        return self._header
+
     def header(self, name: str) -> list[str]:
-        return [_decode(v) for v in self.parsed().get_all(name, [])]
+        return [_decode(f.unfolded().decode("utf-8", "surrogateescape")) for f in self.fields().get_all(name)]
+
+    def addresses(self, name: str) -> list[str]:
+        """Each ``name`` field's addresses written as the ENVELOPE has them — ``Name <user@host>``, groups as
+        ``group: a, b;``, comments removed, routes kept — with RFC 2047 names decoded (imaptest search-addresses)."""
+        return [A.display(A.parse(f.unfolded().decode("utf-8", "surrogateescape")))
+                for f in self.fields().get_all(name)]
 
     def body_text(self) -> str:
         """The text of every leaf part (nested messages included), decoded (RFC 2045 §6, charset)."""
@@ -117,7 +133,7 @@ _FLAG_KEYS = {
     "FLAGGED": (F.FLAGGED, True), "UNFLAGGED": (F.FLAGGED, False), "SEEN": (F.SEEN, True),
     "UNSEEN": (F.SEEN, False),
 }
-_ADDR_KEYS = ("BCC", "CC", "FROM", "SUBJECT", "TO")
+_ADDR_KEYS = ("BCC", "CC", "FROM", "TO")
 
 
 class Parser:
@@ -178,9 +194,12 @@ class Parser:
             kw = astring(self.next("keyword")).lower()
             on = k == "KEYWORD"
             return lambda c: any(f.lower() == kw for f in c.flags) == on
-        if k in _ADDR_KEYS:
+        if k == "SUBJECT":
             needle = astring(self.next("string"))
             return lambda c: any(_has(v, needle) for v in c.header(k))
+        if k in _ADDR_KEYS:  # RFC 3501 §6.4.4 BCC/CC/FROM/TO: the address as the envelope has it
+            needle = astring(self.next("string"))
+            return lambda c: any(_has(v, needle) for v in c.addresses(k))
         if k == "HEADER":
             name = astring(self.next("header name"))
             needle = astring(self.next("string"))
