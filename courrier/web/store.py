@@ -119,6 +119,10 @@ class MessageSource:
     async def summary(self, msg_id: str) -> dict[str, Any] | None:
         return await self._run(self.store.summary, msg_id)
 
+    async def parse_errors(self, ids: list[str]) -> dict[str, str]:
+        """{ID: why it could be read only in part} for those of ``ids`` (the UI's error mark)."""
+        return await self._run(self.store.parse_errors, ids)
+
     async def raw(self, msg_id: str, trace: bool = False) -> bytes | None:
         return await self._run(self.store.raw, msg_id, trace)
 
