@@ -1,7 +1,9 @@
 """The inspector as one ASGI application: routes, access control, error shapes, the UI and the OpenAPI document.
 
 Error shapes follow the audience: Mailpit endpoints answer plain text with a 4xx (what its spec gives, and what
-Mailpit clients parse), courrier-only endpoints under ``/api/courrier/`` answer ``{"Error": "…"}`` JSON.
+Mailpit clients parse), courrier-only endpoints under ``/api/courrier/`` answer ``{"Error": "…"}`` JSON, and so do
+the Mailpit endpoints' refusals of bad input values that Mailpit itself answers in JSON (``JSONError``: a search it
+cannot run, a missing JSON body, the send API).
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from courrier.web.context import WebContext
 
 OPEN_PATHS = ("/livez", "/readyz")
 COURRIER_PREFIX = "/api/courrier/"
+
+
+class JSONError(HTTPException):
+    """An HTTP error answered as ``{"Error": detail}`` on every path (Mailpit's JSONErrorResponse)."""
 
 
 class AccessControl:
@@ -82,6 +88,8 @@ def build(ctx: WebContext) -> ASGIApp:
 
     @api.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
+        if isinstance(exc, JSONError):
+            return JSONResponse({"Error": str(exc.detail)}, exc.status_code, headers=exc.headers)
         return error_response(request.url.path, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @api.exception_handler(RequestValidationError)

@@ -45,8 +45,8 @@ def apply_tz(query: str, tz: str | None) -> str:
         return query
     try:
         zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise SearchError(f"unknown time zone {tz!r}") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
+        raise SearchError(f"unknown time zone {tz[:60]!r}") from None
 
     def sub(m: re.Match[str]) -> str:
         day = datetime.fromisoformat(m.group(2)).replace(tzinfo=zone)
