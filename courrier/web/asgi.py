@@ -122,7 +122,11 @@ def build(ctx: WebContext) -> ASGIApp:
     async def index() -> Response:
         return Response(index_html, media_type="text/html; charset=utf-8", headers=UI_HEADERS)
 
-    return AccessControl(api, ctx)
+    # Outermost first: Host and Origin (guard.py), CORS for [http] allowed_origins (preflights carry no
+    # credentials, so before auth), then authentication, then the routes.
+    from courrier.web.guard import RequestGuard, cors
+
+    return RequestGuard(cors(AccessControl(api, ctx), ctx.cfg), ctx.cfg)
 
 
 # The UI itself: our own script only, nothing remote, not frameable by other sites.

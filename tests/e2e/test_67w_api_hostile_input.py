@@ -21,6 +21,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.routing import Mount, Route, WebSocketRoute
 
+from courrier.config import Config
 from tests.e2e.capture_support import send
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "FOO")
@@ -44,7 +45,7 @@ def app_routes() -> list[tuple[str, tuple[str, ...], bool]]:
     """(path template, methods, is_websocket) of every route the app serves, read from its route table."""
     from courrier.web.asgi import build
 
-    app = build(SimpleNamespace(ready=True))  # type: ignore[arg-type]  # the routes need no context to be listed
+    app = build(SimpleNamespace(ready=True, cfg=Config()))  # type: ignore[arg-type]  # listing needs no more
     while not isinstance(app, FastAPI):
         app = app.app  # through the middlewares
     out: list[tuple[str, tuple[str, ...], bool]] = []

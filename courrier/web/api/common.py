@@ -44,8 +44,23 @@ def ok() -> Response:
     return PlainTextResponse("ok")
 
 
+def is_json(content_type: str) -> bool:
+    """``application/json`` or a ``+json`` type (RFC 6839 §3.1), parameters (charset) allowed."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
 async def json_body(request: Request, *, required: bool = False) -> dict[str, Any]:
-    """The request's JSON object ({} when empty and not required); 400 on bad JSON or a non-object."""
+    """The request's JSON object ({} when empty and not required); 400 on bad JSON or a non-object.
+
+    A body sent with another Content-Type is refused with 415 before it is read: an HTML form or a "simple"
+    cross-site fetch (text/plain, form types) cannot reach a JSON endpoint without a CORS preflight (guard.py).
+    No Content-Type at all is read as JSON (no browser sends a body without one)."""
+    ctype = request.headers.get("content-type")
+    has_body = request.headers.get("content-length", "0").strip() not in ("", "0") or \
+        "transfer-encoding" in request.headers
+    if ctype is not None and has_body and not is_json(ctype):
+        raise HTTPException(415, f"Content-Type must be application/json, not {ctype[:60]!r}")
     body = b""
     async for chunk in request.stream():
         body += chunk
