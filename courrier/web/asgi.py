@@ -144,4 +144,5 @@ def ctx_of(request: Any) -> WebContext:
 
 
 def json_ok(data: Any) -> Response:
-    return Response(json.dumps(data, ensure_ascii=False), media_type="application/json")
+    """JSON as UTF-8; a stray surrogate (an undecodable octet of a hostile header) becomes "?", never a 500."""
+    return Response(json.dumps(data, ensure_ascii=False).encode("utf-8", "replace"), media_type="application/json")
