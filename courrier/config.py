@@ -173,6 +173,7 @@ class CaptureConfig:
     max_age: float | None = None
     accept_any_auth: bool = True
     fail_by_address: bool = False
+    release_allowed: str = ""  # regex a release recipient's bare address must match (re.search); "" = any
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,12 @@ class HTTPConfig:
     webhook_url: str | None = None
     # reverse proxies whose X-Forwarded-For is believed (courrier/auth/proxies.py); empty: none
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # Origins ("scheme://host[:port]", or "*") allowed to call the API cross-site (CORS); any other Origin on a
+    # state-changing request or on /api/events is refused (web/guard.py).
+    allowed_origins: tuple[str, ...] = ()
+    # Host header values served besides loopback names/addresses, `hostname` and the listen addresses ("*": any),
+    # the DNS-rebinding defence (web/guard.py).
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -442,6 +449,7 @@ def from_mapping(raw: Mapping[str, Any], file: str | None = None, base: Path | N
         max_age=r.get("max_age", dc.max_age, parse_duration),
         accept_any_auth=r.get("accept_any_auth", dc.accept_any_auth, _bool),
         fail_by_address=r.get("fail_by_address", dc.fail_by_address, _bool),
+        release_allowed=r.get("release_allowed", dc.release_allowed, _regex),
     )
     r.finish()
 
@@ -460,6 +468,8 @@ def from_mapping(raw: Mapping[str, Any], file: str | None = None, base: Path | N
         allow_insecure_remote=r.get("allow_insecure_remote", False, _bool),
         webhook_url=r.get("webhook_url", None, _str),
         trusted_proxies=r.get("trusted_proxies", (), _networks),
+        allowed_origins=r.get("allowed_origins", (), _origins),
+        allowed_hosts=r.get("allowed_hosts", (), _hosts),
     )
     r.finish()
 
@@ -468,6 +478,52 @@ def from_mapping(raw: Mapping[str, Any], file: str | None = None, base: Path | N
         listen=listen, tls=tls, limits=limits, delivery=delivery, dkim=dkim, capture=capture, auth=auth,
         submission=submission, http=http, source=file,
     )
+
+
+def _regex(v: Any) -> str:
+    """A Python regular expression, compiled once here so that a bad one is refused at start."""
+    s = _str(v)
+    try:
+        re.compile(s)
+    except re.error as e:
+        raise ValueError(f"not a valid regular expression: {e}") from None
+    return s
+
+
+def _str_list(v: Any) -> list[str]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ValueError(f"expected a list of strings, got {v!r}")
+    return v
+
+
+_ORIGIN = re.compile(r"^(https?)://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:[0-9]{1,5})?$")
+
+
+def _origins(v: Any) -> tuple[str, ...]:
+    """Web origins as browsers send them (RFC 6454 §6.1: scheme "://" host [":" port], no path), or "*"."""
+    out = []
+    for o in _str_list(v):
+        o = o.strip().rstrip("/").lower()
+        if o != "*" and not _ORIGIN.match(o):
+            raise ValueError(f"bad origin {o!r} (expected scheme://host[:port], e.g. http://localhost:3000, or *)")
+        out.append(o)
+    return tuple(out)
+
+
+def _hosts(v: Any) -> tuple[str, ...]:
+    """Host names or IP addresses (no port), or "*" for any."""
+    out = []
+    for h in _str_list(v):
+        h = h.strip().rstrip(".").lower()
+        if h.startswith("[") and h.endswith("]"):
+            h = h[1:-1]
+        if h != "*":
+            try:
+                h = str(ipaddress.ip_address(h))
+            except ValueError:
+                h = parse_domain(h)
+        out.append(h)
+    return tuple(out)
 
 
 def _port(v: Any) -> int:

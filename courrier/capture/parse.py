@@ -6,8 +6,9 @@ every captured message, so it uses the ``compat32`` policy — several times fas
 objects cost more than the rest of the capture path — and decodes what it needs itself (RFC 2047 encoded words,
 RFC 2231 file names, QP/base64 bodies in their charset). ``parse_bytes`` (policy ``default``) is for the API's full view of one message. Bad input never
 raises out of here: a header that does not parse is read as plain text, a body in
-an unknown charset is decoded as UTF-8 with replacement — a capture server must show exactly the broken mail it was
-sent, not refuse it.
+an unknown charset is decoded as UTF-8 when it is valid UTF-8 and as latin-1 (every octet kept) otherwise, and a
+MIME structure beyond ``mimebound``'s bounds (nesting, part count) is read as its header section alone with
+``Parsed.error`` saying why — a capture server must show exactly the broken mail it was sent, not refuse it.
 
 Part ids are IMAP's (RFC 3501 §6.4.5 section numbers): "1" for a single-part body, "1", "2", "2.1"… in a multipart
 tree. They address parts in ``GET /api/v1/message/{ID}/part/{PartID}``.
@@ -15,6 +16,7 @@ tree. They address parts in ``GET /api/v1/message/{ID}/part/{PartID}``.
 
 from __future__ import annotations
 
+import codecs
 import email
 import email.policy
 import email.utils
@@ -24,18 +26,30 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
-from email.parser import BytesParser
 from html.parser import HTMLParser
 
+from courrier.capture.mimebound import MAX_DEPTH, parse_bounded
 from courrier.mail.headers import read_header
 
 SNIPPET_LENGTH = 250
 _FIELDS_ATTR = "courrier_fields"  # the header reader's field index, kept on a Message parsed here
-_PARSER = BytesParser(policy=email.policy.default)
+_PART_ID = re.compile(rf"^[1-9][0-9]{{0,5}}(?:\.[1-9][0-9]{{0,5}}){{0,{MAX_DEPTH - 1}}}$", re.ASCII)
+
+
+def message_of(data: bytes) -> Message:
+    """The message's tree (policy ``compat32``, as ``parse``: part ids agree), bounded as ``parse_bytes``."""
+    return _attach(parse_bounded(data)[0], data)
+
+
+def part_filename(part: Message) -> str:
+    """A part's file name (RFC 2231 and RFC 2047 decoded), "" when it has none or it does not decode."""
+    return _filename(part)
 
 
 def parse_bytes(data: bytes) -> EmailMessage:
-    return _attach(_PARSER.parsebytes(data), data)  # type: ignore[return-value]
+    """The whole message (policy ``default``), or its header section alone when its MIME structure is beyond the
+    bounds of ``mimebound`` (then every part id but "1" is unknown)."""
+    return _attach(parse_bounded(data, email.policy.default)[0], data)  # type: ignore[return-value]
 
 
 @dataclass
@@ -61,6 +75,7 @@ class Parsed:
     attachments: list[PartInfo] = field(default_factory=list)
     inline: list[PartInfo] = field(default_factory=list)
     x_tags: list[str] = field(default_factory=list)
+    error: str = ""  # why the message could only be read in part ("" when it parsed whole)
 
     @property
     def html_text(self) -> str:
@@ -169,18 +184,26 @@ def parse_date(value: str) -> float | None:
 # --------------------------------------------------------------------------- parts
 
 
-def walk(msg: Message, prefix: str = "") -> Iterator[tuple[str, Message]]:
-    """(part id, leaf part) for every non-multipart part, depth first, with IMAP section numbers."""
-    if msg.is_multipart():
-        payload = msg.get_payload()
+def walk(msg: Message) -> Iterator[tuple[str, Message]]:
+    """(part id, leaf part) for every non-multipart part, depth first, with IMAP section numbers.
+
+    Iterative, and bounded by ``MAX_DEPTH`` whatever tree it is given (``parse`` already refuses deeper ones)."""
+    stack: list[tuple[str, Message, int]] = [("", msg, 1)]
+    while stack:
+        prefix, part, depth = stack.pop()
+        payload = part.get_payload() if part.is_multipart() else None
         if isinstance(payload, list):
-            for i, sub in enumerate(payload, 1):
-                yield from walk(sub, f"{prefix}{i}" if not prefix else f"{prefix}.{i}")
-        return
-    yield (prefix or "1", msg)
+            if depth < MAX_DEPTH:
+                stack += [(f"{prefix}.{i}" if prefix else str(i), sub, depth + 1)
+                          for i, sub in reversed(list(enumerate(payload, 1)))]
+            continue
+        yield (prefix or "1", part)
 
 
 def find_part(msg: Message, part_id: str) -> Message | None:
+    """The leaf part with this IMAP section number, or None (also for an id that is no section number)."""
+    if not _PART_ID.match(part_id):
+        return None
     for pid, part in walk(msg):
         if pid == part_id:
             return part
@@ -206,23 +229,41 @@ def part_bytes(part: Message) -> bytes:
     return b""
 
 
-def part_text(part: Message) -> str:
-    """A text part decoded from its transfer encoding and charset (unknown charsets: UTF-8 with replacement)."""
-    cs = part.get_content_charset()
-    data = part_bytes(part)
-    if cs in (None, "us-ascii", "ascii"):
-        cs = "utf-8"  # 8-bit text without a charset is most often UTF-8
-    return data.decode(cs if _known_charset(cs) else "utf-8", "replace")
+# Python codecs that are no MIME charset: a "charset=idna" part must not choose how its octets are read.
+_NOT_CHARSETS = {"idna", "punycode", "unicode_escape", "raw_unicode_escape", "unicode_internal", "undefined"}
 
 
-def _known_charset(cs: str | None) -> bool:
-    if not cs:
-        return False
+def decode_text(data: bytes, charset: str | None) -> str:
+    """Octets of a text part → text, never raising. Its charset when Python knows it as a text encoding (RFC 2046
+    §4.1.2); no charset, US-ASCII, or one we do not know: UTF-8 when the octets are valid UTF-8 (most 8-bit text
+    without a label is), else latin-1, which maps every octet to a character so nothing is lost."""
+    cs = (charset or "").strip().lower()
+    codec = None
+    if cs not in ("", "us-ascii", "ascii"):
+        try:
+            info = codecs.lookup(cs)
+            if getattr(info, "_is_text_encoding", True) and info.name not in _NOT_CHARSETS:
+                codec = info.name
+        except (LookupError, ValueError, TypeError):
+            codec = None
+    if codec is not None:
+        try:
+            return data.decode(codec, "replace")
+        except Exception:  # noqa: BLE001 — a codec that raises even with "replace": fall back below
+            pass
     try:
-        "".encode(cs)
-        return True
-    except LookupError:
-        return False
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def part_text(part: Message) -> str:
+    """A text part decoded from its transfer encoding and charset (``decode_text``)."""
+    try:
+        cs = part.get_content_charset()
+    except Exception:  # noqa: BLE001 — a malformed Content-Type parameter
+        cs = None
+    return decode_text(part_bytes(part), cs)
 
 
 def _filename(part: Message) -> str:
@@ -233,8 +274,12 @@ def _filename(part: Message) -> str:
 
 
 def parse(data: bytes) -> tuple[Message, Parsed]:
-    """Parses a message (LF or CRLF, without our trace block) into the fields the index and the API need."""
-    msg = _attach(email.message_from_bytes(data), data)  # compat32: see the module docstring
+    """Parses a message (LF or CRLF, without our trace block) into the fields the index and the API need.
+
+    Never raises: what cannot be read is left out and said in ``Parsed.error`` (a part that fails is skipped, a MIME
+    structure beyond ``mimebound``'s bounds is read as its header section alone)."""
+    msg, error = parse_bounded(data)  # compat32: see the module docstring
+    msg = _attach(msg, data)
     f = getattr(msg, _FIELDS_ATTR)
     p = Parsed()
     p.message_id = header_text(msg, "Message-ID", f).strip().strip("<>").strip()
@@ -245,26 +290,35 @@ def parse(data: bytes) -> tuple[Message, Parsed]:
         p.from_ = frm[0]
     p.to, p.cc, p.reply_to = addresses(msg, "To", f), addresses(msg, "Cc", f), addresses(msg, "Reply-To", f)
     p.x_tags = [t.strip() for t in header_text(msg, "X-Tags", f).split(",") if t.strip()]
-    for pid, part in walk(msg):
-        ctype = part.get_content_type()
-        disp = (part.get_content_disposition() or "").lower()
-        fname = _filename(part)
-        cid = header_text(part, "Content-ID", f if part is msg else None).strip("<> ")
-        is_body = disp != "attachment" and not fname
-        if is_body and ctype == "text/plain" and not p.text:
-            p.text = part_text(part)
-            continue
-        if is_body and ctype == "text/html" and not p.html:
-            p.html = part_text(part)
-            continue
-        if is_body and ctype.startswith("text/") and not cid:
-            continue  # other body alternatives (text/enriched…)
-        info = PartInfo(pid, ctype, fname, cid, len(part_bytes(part)))
-        if disp == "inline" or (cid and disp != "attachment"):
-            p.inline.append(info)
-        else:
-            p.attachments.append(info)
+    p.error = error
+    for pid, part in walk(msg) if not error else ():  # header section only: its body is no part to list
+        try:
+            _add_part(p, msg, f, pid, part)
+        except Exception as e:  # noqa: BLE001 — one unreadable part must not hide the others
+            p.error = p.error or f"part {pid} not read: {type(e).__name__}: {e}"[:300]
     return msg, p
+
+
+def _add_part(p: Parsed, msg: Message, f: dict[str, list[str]], pid: str, part: Message) -> None:
+    """Files one leaf part as the text body, the HTML body, an inline part or an attachment."""
+    ctype = part.get_content_type()
+    disp = (part.get_content_disposition() or "").lower()
+    fname = _filename(part)
+    cid = header_text(part, "Content-ID", f if part is msg else None).strip("<> ")
+    is_body = disp != "attachment" and not fname
+    if is_body and ctype == "text/plain" and not p.text:
+        p.text = part_text(part)
+        return
+    if is_body and ctype == "text/html" and not p.html:
+        p.html = part_text(part)
+        return
+    if is_body and ctype.startswith("text/") and not cid:
+        return  # other body alternatives (text/enriched…)
+    info = PartInfo(pid, ctype, fname, cid, len(part_bytes(part)))
+    if disp == "inline" or (cid and disp != "attachment"):
+        p.inline.append(info)
+    else:
+        p.attachments.append(info)
 
 
 # --------------------------------------------------------------------------- HTML → text

@@ -8,12 +8,21 @@ interpolated).
     before:2026-11-27  after:2026-11-01T08:00  (dates: YYYY-MM-DD, ISO 8601, UTC unless an offset is given)
     larger:1M  smaller:10k
     -word  -from:alice  !is:read                       negation
-Terms are ANDed. A ``key:`` courrier does not know is searched as plain text (as Mailpit does).
+Terms are ANDed. A ``key:`` courrier does not know is searched as plain text (as Mailpit does), and so is a date
+or size it cannot read; a size it reads but that does not fit a 64-bit integer (``larger:99999999999999999999G``)
+is a ``QueryError``: the API answers 400, never 500.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
+
+MAX_SIZE = 2 ** 63 - 1  # SQLite's INTEGER
+
+
+class QueryError(ValueError):
+    """A term courrier understands whose value it cannot use (a size beyond MAX_SIZE): the search is refused."""
 
 
 def tokenize(query: str) -> list[tuple[bool, str, str]]:
@@ -69,15 +78,31 @@ def parse_when(value: str) -> float:
 
 
 def parse_size(value: str) -> int:
+    """"10k", "1.5M", "2G", "123" → octets; ValueError when unreadable, QueryError when it does not fit."""
     v = value.strip().lower().rstrip("b")
     mult = 1
     if v and v[-1] in "kmg":
         mult = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}[v[-1]]
         v = v[:-1]
-    try:
-        return int(float(v) * mult)
-    except ValueError:
-        raise ValueError(f"bad size {value!r}") from None
+    too_large = QueryError(f"size {value[:40]!r} is too large (at most {MAX_SIZE} octets)")
+    digits = v.lstrip("+-")
+    if digits.isascii() and digits.isdigit():  # integers exactly (float would round 2**63-1 up)
+        if len(digits.lstrip("0")) > 19:
+            raise too_large
+        n = int(v) * mult
+    else:
+        try:
+            f = float(v) * mult
+        except ValueError:
+            raise ValueError(f"bad size {value!r}") from None
+        if math.isnan(f):
+            raise ValueError(f"bad size {value!r}")
+        if math.isinf(f) or abs(f) > MAX_SIZE:
+            raise too_large
+        n = int(f)
+    if abs(n) > MAX_SIZE:
+        raise too_large
+    return n
 
 
 def _text(value: str) -> tuple[str, list[object]]:
@@ -121,6 +146,8 @@ def _term(key: str, value: str) -> tuple[str, list[object]]:
             return "m.size > ?", [parse_size(value)]
         if key == "smaller":
             return "m.size < ?", [parse_size(value)]
+    except QueryError:
+        raise
     except ValueError:
         pass
     return _text(f"{key}:{value}" if key else value)

@@ -28,6 +28,7 @@ endpoints) or directly. Results are already shaped as Mailpit's JSON (same field
                                           "Subject","ListUnsubscribe","Date","Tags","Username","Text","HTML","Size",
                                           "Inline":[Attachment],"Attachments":[Attachment]}; does NOT mark it read
     store.latest_id()                  -> the newest message's id ("latest" in the API)
+    store.parse_errors(ids)            -> {ID: reason} for messages that could be read only in part (error mark)
     store.headers(id)                  -> {"Header-Name": [values…]} of the message as sent
     store.raw(id, trace=False)         -> bytes, CRLF, as the client sent it (trace=True: with our 3 trace fields)
     store.part(id, part_id)            -> (content_type, filename, decoded bytes)
@@ -61,6 +62,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
+import json
 import os
 import re
 import sqlite3
@@ -77,6 +79,7 @@ from courrier.capture import parse as P
 from courrier.capture.envelope import CapturedEnvelope, new_id, read_envelope, strip_trace, valid_id
 from courrier.capture.events import EventHub
 from courrier.capture.index import CaptureIndex, IndexRow
+from courrier.capture.mimebound import message_from_bytes
 from courrier.capture.search import compile_query
 from courrier.config import CaptureConfig
 from courrier.delivery.local import received_header
@@ -87,11 +90,17 @@ from courrier.mailbox.writer import ProcessWriter
 _DISK_THREADS = 16  # scans, re-indexing, housekeeping
 _WRITER_THREADS = 4  # incoming messages: rounds of a maildir.BatchWriter (one directory fsync per round)
 HEAD_READ = 65536
+MAX_ERROR_IDS = 1000  # parse_errors: IDs looked up per call (a page of the list is 50)
 SCAN_PERIOD = 10.0  # seconds between scans of the Maildir for changes made by IMAP/POP3 clients
 
 
+_LAST_TS = 253402300799.999  # 9999-12-31T23:59:59.999Z, the last instant RFC 3339 (and datetime) can write
+
+
 def iso(ts: float) -> str:
-    """RFC 3339 with milliseconds, UTC ("2026-11-27T12:00:00.123Z"), as Mailpit's JSON dates."""
+    """RFC 3339 with milliseconds, UTC ("2026-11-27T12:00:00.123Z"), as Mailpit's JSON dates. A sender's Date
+    outside years 1970-9999 ("31 Dec 9999 23:59:59 -2359") is clamped: a bad header never fails the API."""
+    ts = min(max(float(ts), 0.0), _LAST_TS) if ts == ts else 0.0  # NaN → the epoch
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -284,8 +293,6 @@ class CaptureStore:
 
     @staticmethod
     def _summary_of(r: Any, tags: list[str]) -> dict[str, Any]:
-        import json
-
         def g(k: str) -> Any:
             return r[k]
 
@@ -330,6 +337,21 @@ class CaptureStore:
         if row is None:
             return None
         return self._summaries([row])[0]
+
+    def parse_errors(self, ids: list[str]) -> dict[str, str]:
+        """{ID: why it could be read only in part} for those of ``ids`` whose content did not parse whole (the mark
+        ``build_row`` keeps in the row's envelope column; no schema change, and a re-index recomputes it)."""
+        out: dict[str, str] = {}
+        for r in self._rows_for(ids[:MAX_ERROR_IDS], columns="m.id, m.envelope"):
+            if '"error"' not in (r["envelope"] or ""):
+                continue
+            try:
+                err = json.loads(r["envelope"]).get("error")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(err, str) and err:
+                out[r["id"]] = err
+        return out
 
     def latest_id(self) -> str | None:
         rows = self.index.select(limit=1, columns="m.id")
@@ -390,18 +412,15 @@ class CaptureStore:
         return P.header_fields(strip_trace(data))  # the program's one header reader (courrier.mail.headers)
 
     def part(self, id_: str, part_id: str) -> tuple[str, str, bytes] | None:
-        msg = self.message(id_)
-        if msg is None:
+        """(content type, file name, decoded content) of one leaf part, found in the same (compat32, bounded) tree
+        as the part ids of ``get``; None when the message or the part is unknown."""
+        data = self._stored(id_)
+        if data is None:
             return None
-        part = P.find_part(msg, part_id)
+        part = P.find_part(P.message_of(strip_trace(data)), part_id)
         if part is None:
             return None
-        fname = ""
-        try:
-            fname = part.get_filename() or ""
-        except Exception:
-            pass
-        return part.get_content_type(), fname, P.part_bytes(part)
+        return part.get_content_type(), P.part_filename(part), P.part_bytes(part)
 
     def get(self, id_: str) -> dict[str, Any] | None:
         row = self.index.by_id(id_) if valid_id(id_) else None
@@ -576,8 +595,8 @@ class CaptureStore:
             try:
                 self._index_existing(self.maildir / rel)
                 n += 1
-            except (OSError, ValueError) as e:
-                log.event("capture.index_failed", level="warn", file=rel, error=str(e))
+            except Exception as e:  # noqa: BLE001 — one file must never stop a start, a re-index or a scan
+                log.event("capture.index_failed", level="error", file=rel, error=repr(e)[:300])
         self._count = self.index.count()[0]
         if n or gone:
             self.events.publish("prune", None)  # the list changed under the clients: they reload it
@@ -606,7 +625,7 @@ class CaptureStore:
     def _adopt(self, path: Path, body: bytes, cenv: CapturedEnvelope | None, read: bool) -> None:
         """Gives a foreign file an envelope and ID (from its headers), rewriting it atomically in place."""
         if cenv is None:
-            msg = P.parse_bytes(body)
+            msg = message_from_bytes(body, headersonly=True)  # the header section is all it needs
             rp = P.header_text(msg, "Return-Path").strip("<> ")
             frm = P.addresses(msg, "From")
             rcpts = [a["Address"] for a in P.addresses(msg, "To") + P.addresses(msg, "Cc")]
@@ -710,8 +729,16 @@ def _unlink(capture_dir: Path, file: str) -> None:
 
 
 def build_row(path: Path, body: bytes, cenv: CapturedEnvelope, read: bool) -> IndexRow:
-    """Parses ``body`` (the message as sent, LF) into its index row."""
-    _, p = P.parse(body)
+    """Parses ``body`` (the message as sent, LF) into its index row. Never raises for the message's content: what
+    could not be read is left out, and the reason is kept in the row (``envelope["error"]``, see ``parse_error``)
+    and logged with the message's id — the message is listed all the same (CONTRACT: capture never refuses a
+    message for its content)."""
+    try:
+        _, p = P.parse(body)
+    except Exception as e:  # noqa: BLE001 — P.parse already never raises; this is the last line of defence
+        p = P.Parsed(error=f"not parsed: {type(e).__name__}: {e}"[:300])
+    if p.error:
+        log.event("capture.parse_error", level="warn", id=cenv.id, file=path.name, error=p.error)
     listed = {a["Address"].lower() for a in p.to + p.cc}
     bcc = [{"Name": "", "Address": r} for r in cenv.rcpts if r.lower() not in listed]
     tags = list(cenv.tags)
@@ -726,6 +753,6 @@ def build_row(path: Path, body: bytes, cenv: CapturedEnvelope, read: bool) -> In
         reply_to=p.reply_to, subject=p.subject, size=crlf_size(body), attachments=len(p.attachments),
         inline=len(p.inline), read=read, username=cenv.user or "", snippet=p.snippet(),
         envelope={"client": cenv.client, "helo": cenv.helo, "tls": cenv.tls, "listener": cenv.listener,
-                  "qid": cenv.qid, "rcpts": cenv.rcpts},
+                  "qid": cenv.qid, "rcpts": cenv.rcpts, **({"error": p.error} if p.error else {})},
         tags=tags, search_addresses=f"{addr_text} {cenv.mail_from}", search_body=body_text)
     return row

@@ -1,7 +1,9 @@
 """The inspector as one ASGI application: routes, access control, error shapes, the UI and the OpenAPI document.
 
 Error shapes follow the audience: Mailpit endpoints answer plain text with a 4xx (what its spec gives, and what
-Mailpit clients parse), courrier-only endpoints under ``/api/courrier/`` answer ``{"Error": "…"}`` JSON.
+Mailpit clients parse), courrier-only endpoints under ``/api/courrier/`` answer ``{"Error": "…"}`` JSON, and so do
+the Mailpit endpoints' refusals of bad input values that Mailpit itself answers in JSON (``JSONError``: a search it
+cannot run, a missing JSON body, the send API).
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from courrier.web.context import WebContext
 
 OPEN_PATHS = ("/livez", "/readyz")
 COURRIER_PREFIX = "/api/courrier/"
+
+
+class JSONError(HTTPException):
+    """An HTTP error answered as ``{"Error": detail}`` on every path (Mailpit's JSONErrorResponse)."""
 
 
 class AccessControl:
@@ -95,6 +101,8 @@ def build(ctx: WebContext) -> ASGIApp:
 
     @api.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
+        if isinstance(exc, JSONError):
+            return JSONResponse({"Error": str(exc.detail)}, exc.status_code, headers=exc.headers)
         return error_response(request.url.path, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @api.exception_handler(RequestValidationError)
@@ -127,7 +135,11 @@ def build(ctx: WebContext) -> ASGIApp:
     async def index() -> Response:
         return Response(index_html, media_type="text/html; charset=utf-8", headers=UI_HEADERS)
 
-    return AccessControl(api, ctx)
+    # Outermost first: Host and Origin (guard.py), CORS for [http] allowed_origins (preflights carry no
+    # credentials, so before auth), then authentication, then the routes.
+    from courrier.web.guard import RequestGuard, cors
+
+    return RequestGuard(cors(AccessControl(api, ctx), ctx.cfg), ctx.cfg)
 
 
 # The UI itself: our own script only, nothing remote, not frameable by other sites.
@@ -145,4 +157,5 @@ def ctx_of(request: Any) -> WebContext:
 
 
 def json_ok(data: Any) -> Response:
-    return Response(json.dumps(data, ensure_ascii=False), media_type="application/json")
+    """JSON as UTF-8; a stray surrogate (an undecodable octet of a hostile header) becomes "?", never a 500."""
+    return Response(json.dumps(data, ensure_ascii=False).encode("utf-8", "replace"), media_type="application/json")

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from courrier import log
 from courrier.capture import parse as P
 from courrier.capture.envelope import CapturedEnvelope
 from courrier.capture.store import iso
@@ -108,6 +109,7 @@ class Info:
     inline: int = 0
     snippet: str = ""
     full: bool = False  # parsed from the message (attachments, snippet), not from the header section alone
+    error: str = ""  # why the message could be read only in part (capture.parse: MIME bounds, a part that failed)
 
     def addresses(self, key: str) -> str:
         lists = {"from": [self.from_], "to": self.to, "cc": self.cc, "bcc": self.bcc, "reply-to": self.reply_to,
@@ -133,6 +135,7 @@ def parse_info(head: bytes, body: bytes | None) -> Info:
     if body is not None:
         info.attachments, info.inline, info.snippet = len(p.attachments), len(p.inline), p.snippet()
         info.full = True
+        info.error = p.error
     return info
 
 
@@ -214,7 +217,17 @@ class MailboxSource:
             return None if data is None else data[:limit]
 
     def info(self, mb: Mailbox, uidvalidity: int, m: Msg, *, full: bool = True) -> Info | None:
-        """The message's Info; ``full=False`` is enough for header-only searches (no attachment count, snippet)."""
+        """The message's Info; ``full=False`` is enough for header-only searches (no attachment count, snippet).
+        None when the file cannot be read: logged with the message's ID, and the message is skipped — one message
+        never fails a list or a search of its mailbox."""
+        try:
+            return self._info(mb, uidvalidity, m, full)
+        except Exception as e:  # noqa: BLE001
+            log.event("http.message_unreadable", level="error", id=encode_id(mb, uidvalidity, m.uid),
+                      mailbox=mb.name, error=repr(e)[:300])
+            return None
+
+    def _info(self, mb: Mailbox, uidvalidity: int, m: Msg, full: bool) -> Info | None:
         key = (self.store.index.key(mb.path), uidvalidity, m.uid)
         with self._lock:
             hit = self._cache.get(key)
@@ -244,7 +257,12 @@ class MailboxSource:
             if hit is not None:
                 self._texts.move_to_end(key)
                 return hit
-        data = self.head_of_file(mb, m, limit)
+        try:
+            data = self.head_of_file(mb, m, limit)
+        except OSError as e:
+            log.event("http.message_unreadable", level="error", id=encode_id(mb, uidvalidity, m.uid),
+                      mailbox=mb.name, error=repr(e)[:300])
+            return ""
         if data is None:
             return ""
         _, p = P.parse(data)

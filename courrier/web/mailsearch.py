@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from courrier.capture.search import parse_size, parse_when, tokenize
+from courrier.capture.search import QueryError, parse_size, parse_when, tokenize
 from courrier.mailbox import flags as F
 from courrier.mailbox.index import Msg, Snapshot
 from courrier.web.mailboxes import Info, Mailbox, keywords
@@ -94,6 +94,8 @@ def _term(key: str, value: str) -> Callable[[_Ctx], bool]:
         if key in ("larger", "smaller"):
             s = parse_size(value)
             return (lambda c: c.m.size > s) if key == "larger" else (lambda c: c.m.size < s)
+    except QueryError:
+        raise
     except ValueError:
         pass
     text = f"{key}:{value}".casefold() if key else v

@@ -32,8 +32,18 @@ from courrier.web.mailboxes import (
     envelope_of,
     keywords,
 )
-from courrier.web.mailsearch import matching
+from courrier.web.mailsearch import matching as _matching
 from courrier.web.store import SearchError, apply_tz
+
+PARSE_ERROR_IDS = 1000  # parse_errors: IDs looked up per call (a page of the list is 50)
+
+
+def matching(src: MailboxSource, mb: Mailbox, snap: Snapshot, query: str) -> list[Msg]:
+    """``mailsearch.matching``, with a query it cannot run (a size that does not fit) as a SearchError (400)."""
+    try:
+        return _matching(src, mb, snap, query)
+    except ValueError as e:
+        raise SearchError(str(e)) from None
 
 
 class MailboxView:
@@ -104,6 +114,13 @@ class MailboxView:
         src = self.src
 
         def run() -> dict[str, Any] | None:
+            try:
+                return shape()
+            except Exception as e:  # noqa: BLE001 — one unreadable file: logged with its ID, answered as unknown
+                log.event("http.message_unreadable", level="error", id=msg_id, error=repr(e)[:300])
+                return None
+
+        def shape() -> dict[str, Any] | None:
             found = src.find(msg_id)
             if found is None:
                 return None
@@ -138,6 +155,20 @@ class MailboxView:
 
         return await src.run(run)
 
+    async def parse_errors(self, ids: list[str]) -> dict[str, str]:
+        """{ID: why it could be read only in part} for those of ``ids`` (the UI's error mark)."""
+        def run() -> dict[str, str]:
+            out: dict[str, str] = {}
+            for i in ids[:PARSE_ERROR_IDS]:
+                found = self.src.find(i)
+                info = None if found is None else self.src.info(found[0], self.src.snapshot(found[0]).uidvalidity,
+                                                                found[1])
+                if info is not None and info.error:
+                    out[i] = info.error
+            return out
+
+        return await self.src.run(run)
+
     async def summary(self, msg_id: str) -> dict[str, Any] | None:
         def run() -> dict[str, Any] | None:
             found = self.src.find(msg_id)
@@ -160,14 +191,10 @@ class MailboxView:
         got = await self._load(msg_id)
         if got is None:
             return None
-        part = P.find_part(P.parse_bytes(got[2]), part_id)
+        part = P.find_part(P.message_of(got[2]), part_id)  # the tree ``message`` numbered the parts in
         if part is None:
             return None
-        try:
-            fname = part.get_filename() or ""
-        except Exception:
-            fname = ""
-        return part.get_content_type(), fname, P.part_bytes(part)
+        return part.get_content_type(), P.part_filename(part), P.part_bytes(part)
 
     async def envelope(self, msg_id: str) -> CapturedEnvelope | None:
         def run() -> CapturedEnvelope | None:

@@ -45,8 +45,8 @@ def apply_tz(query: str, tz: str | None) -> str:
         return query
     try:
         zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise SearchError(f"unknown time zone {tz!r}") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
+        raise SearchError(f"unknown time zone {tz[:60]!r}") from None
 
     def sub(m: re.Match[str]) -> str:
         day = datetime.fromisoformat(m.group(2)).replace(tzinfo=zone)
@@ -118,6 +118,10 @@ class MessageSource:
 
     async def summary(self, msg_id: str) -> dict[str, Any] | None:
         return await self._run(self.store.summary, msg_id)
+
+    async def parse_errors(self, ids: list[str]) -> dict[str, str]:
+        """{ID: why it could be read only in part} for those of ``ids`` (the UI's error mark)."""
+        return await self._run(self.store.parse_errors, ids)
 
     async def raw(self, msg_id: str, trace: bool = False) -> bytes | None:
         return await self._run(self.store.raw, msg_id, trace)

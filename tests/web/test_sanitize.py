@@ -26,3 +26,26 @@ def test_csp_blocks_scripts_always_and_remote_loads_unless_asked():
     assert "http:" not in strict and "https:" not in strict
     assert "img-src 'self' data: http: https:" in loose
     assert "script-src 'none'" in sanitize.VIEW_CSP
+
+
+def test_meta_refresh_is_removed_by_the_sanitizer_and_the_view():
+    dirty = ('<html><head><meta http-equiv="refresh" content="0;url=https://evil.example/">'
+             '<META HTTP-EQUIV=Refresh CONTENT="1; URL=https://evil.example/2"><meta charset="utf-8"></head>'
+             '<body><p>hello</p></body></html>')
+    clean = sanitize.clean(dirty)
+    assert "<meta" not in clean.lower() and "evil.example" not in clean and "<p>hello</p>" in clean
+    view = sanitize.drop_meta_refresh(dirty)
+    assert "refresh" not in view.lower() and view.count("<meta") == 1 and "<p>hello</p>" in view
+    # quoted ">" inside an attribute does not hide the tag (tokenized as a browser does)
+    tricky = '<meta content="0;url=//evil.example" x=">" http-equiv="refresh"><p>kept</p>'
+    assert sanitize.drop_meta_refresh(tricky) == "<p>kept</p>"
+    assert sanitize.drop_meta_refresh("<p>no refresh here</p>") == "<p>no refresh here</p>"
+
+
+def test_view_csp_is_a_sandbox_without_scripts_forms_or_refresh():
+    directives = {d.split()[0]: d.split()[1:] for d in (x.strip() for x in sanitize.VIEW_CSP.split(";")) if d}
+    assert "sandbox" in directives and "allow-scripts" not in directives["sandbox"]
+    assert "allow-same-origin" not in directives["sandbox"] and "allow-top-navigation" not in directives["sandbox"]
+    assert directives["default-src"] == ["'none'"] and directives["script-src"] == ["'none'"]
+    assert directives["form-action"] == ["'none'"] and directives["object-src"] == ["'none'"]
+    assert "'unsafe-inline'" in directives["style-src"] and "https:" in directives["img-src"]

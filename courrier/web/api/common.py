@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from courrier.web.asgi import JSONError
 from courrier.web.context import WebContext
 from courrier.web.mailview import MailboxView
 from courrier.web.store import MessageSource
@@ -17,6 +18,7 @@ MAILBOX_PARAM = "mailbox"
 
 MAX_JSON_BODY = 32 << 20  # /api/v1/send carries base64 attachments
 MAX_LIMIT = 5000
+MAX_START = 1 << 40  # beyond any mailbox; keeps ``start`` inside SQLite's 64-bit OFFSET
 
 
 def ctx(request: Request) -> WebContext:
@@ -42,8 +44,23 @@ def ok() -> Response:
     return PlainTextResponse("ok")
 
 
+def is_json(content_type: str) -> bool:
+    """``application/json`` or a ``+json`` type (RFC 6839 §3.1), parameters (charset) allowed."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
 async def json_body(request: Request, *, required: bool = False) -> dict[str, Any]:
-    """The request's JSON object ({} when empty and not required); 400 on bad JSON or a non-object."""
+    """The request's JSON object ({} when empty and not required); 400 on bad JSON or a non-object.
+
+    A body sent with another Content-Type is refused with 415 before it is read: an HTML form or a "simple"
+    cross-site fetch (text/plain, form types) cannot reach a JSON endpoint without a CORS preflight (guard.py).
+    No Content-Type at all is read as JSON (no browser sends a body without one)."""
+    ctype = request.headers.get("content-type")
+    has_body = request.headers.get("content-length", "0").strip() not in ("", "0") or \
+        "transfer-encoding" in request.headers
+    if ctype is not None and has_body and not is_json(ctype):
+        raise HTTPException(415, f"Content-Type must be application/json, not {ctype[:60]!r}")
     body = b""
     async for chunk in request.stream():
         body += chunk
@@ -51,12 +68,14 @@ async def json_body(request: Request, *, required: bool = False) -> dict[str, An
             raise HTTPException(413, "request body too large")
     if not body.strip():
         if required:
-            raise HTTPException(400, "missing JSON body")
+            raise JSONError(400, "missing JSON body")
         return {}
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise HTTPException(400, f"invalid JSON: {e}") from None
+    except RecursionError:  # [[[[…]]]] nested beyond the interpreter's stack
+        raise HTTPException(400, "invalid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise HTTPException(400, "expected a JSON object")
     return data
@@ -71,17 +90,17 @@ def str_list(data: dict[str, Any], key: str) -> list[str] | None:
     return v
 
 
-def int_param(request: Request, name: str, default: int, maximum: int | None = None) -> int:
+def int_param(request: Request, name: str, default: int, maximum: int = MAX_START) -> int:
+    """A non-negative integer query parameter, at most ``maximum`` (a larger one is read as ``maximum``)."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        v = int(raw)
-    except ValueError:
-        raise HTTPException(400, f"{name}: expected an integer, got {raw!r}") from None
+    if len(raw) > 40 or not raw.isascii() or not raw.strip().lstrip("+-").isdigit():
+        raise HTTPException(400, f"{name}: expected an integer, got {raw[:40]!r}")
+    v = int(raw)
     if v < 0:
         raise HTTPException(400, f"{name}: must not be negative")
-    return min(v, maximum) if maximum is not None else v
+    return min(v, maximum)
 
 
 async def resolve_or_404(request: Request, msg_id: str) -> str:

@@ -2,6 +2,9 @@
 
 - ``GET  /api/courrier/message/{ID}/envelope``  MAIL FROM / RCPT TO beside the header From/To/Cc/Bcc, whether the
   header From differs from the envelope sender (the forged-mail lesson), the client, and Authentication-Results.
+- ``GET  /api/courrier/parse-errors?id=ID&id=…`` ``{"Errors": {ID: reason}}`` for those messages that could be read
+  only in part (nesting beyond the MIME bounds, a part that failed): the UI's error mark. ``ParseError`` in the
+  envelope says the same for one message. Mailpit's own JSON keeps its exact shape.
 - ``GET  /api/courrier/message/{ID}/html``      the HTML part sanitized with nh3, for the UI's sandboxed iframe;
   remote images/styles load only with ``?remote=1``.
 - ``GET|PUT /api/courrier/pause``               the "pause incoming" switch (SMTP answers 451 4.3.2 while paused).
@@ -35,6 +38,7 @@ from courrier.web.api.view import cid_urls
 from courrier.web.mailboxes import NO_ENVELOPE
 
 router = APIRouter(prefix="/api/courrier", tags=["courrier"])
+MAX_IDS = 500  # parse-errors: IDs per request (the UI asks for one page of 50)
 
 
 def _domain(addr: str) -> str:
@@ -64,7 +68,14 @@ async def envelope(request: Request, ID: str) -> Response:  # noqa: N803
         "FromMismatch": known and bool(header_from) and header_from.lower() != env.mail_from.lower(),
         "DomainMismatch": known and bool(header_from) and _domain(header_from) != _domain(env.mail_from),
         "AuthenticationResults": [" ".join(str(v).split()) for v in head.get_all("Authentication-Results") or []],
+        "ParseError": (await src.parse_errors([msg_id])).get(msg_id, ""),
     })
+
+
+@router.get("/parse-errors", summary="Which of these messages could be read only in part, and why")
+async def parse_errors(request: Request) -> Response:
+    ids = [i for i in request.query_params.getlist("id") if i][:MAX_IDS]
+    return JSONResponse({"Errors": await source(request).parse_errors(ids) if ids else {}})
 
 
 @router.get("/message/{ID}/html", summary="Sanitized HTML part for the web UI")

@@ -62,6 +62,6 @@ async def webui(request: Request) -> Response:
         "Label": c.cfg.hostname, "SpamAssassin": False, "ChaosEnabled": False, "DuplicatesIgnored": False,
         "HideDeleteAllButton": False,
         "MessageRelay": {"Enabled": c.relay is not None, "SMTPServer": c.relay_description,
-                         "ReturnPath": "", "AllowedRecipients": "", "BlockedRecipients": "", "OverrideFrom": "",
+                         "ReturnPath": "", "AllowedRecipients": c.cfg.capture.release_allowed, "BlockedRecipients": "", "OverrideFrom": "",
                          "PreserveMessageIDs": True},
     })

@@ -13,10 +13,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from courrier import log
-from courrier.smtp.address import AddressError, parse_address
 from courrier.web.api.common import ctx, json_body, not_found, ok, resolve_or_404, source, str_list
 from courrier.web.asgi import json_ok
-from courrier.web.relay import RelayError
+from courrier.web.relay import RecipientError, RelayError, check_recipients, release_copy
 
 router = APIRouter(tags=["message"])
 
@@ -71,26 +70,20 @@ async def get_part(request: Request, ID: str, PartID: str) -> Response:  # noqa:
     return Response(data, media_type=ctype, headers=headers)
 
 
-def _recipients(data: dict) -> list[str]:
-    to = str_list(data, "To")
-    if not to:
-        raise HTTPException(400, "no valid To addresses found")
-    out = []
-    for r in to:
-        try:
-            a = parse_address(r.strip().strip("<>"))
-        except AddressError as e:
-            raise HTTPException(400, f"invalid email address {r!r}: {e}") from None
-        if not a.domain:
-            raise HTTPException(400, f"invalid email address {r!r}")
-        out.append(str(a))
-    return out
+def _recipients(request: Request, data: dict) -> list[str]:
+    """The release's recipients, checked as submission's (``relay.check_recipients``); 400 for any refused one."""
+    cfg = ctx(request).cfg
+    try:
+        return check_recipients(str_list(data, "To") or [], max_recipients=cfg.limits.max_recipients,
+                                allowed=cfg.capture.release_allowed)
+    except RecipientError as e:
+        raise HTTPException(400, str(e)) from None
 
 
 @router.post("/api/v1/message/{ID}/release", summary="Release message")
 async def release(request: Request, ID: str) -> Response:  # noqa: N803
     c = ctx(request)
-    rcpts = _recipients(await json_body(request, required=True))
+    rcpts = _recipients(request, await json_body(request, required=True))
     src = source(request)
     msg_id = await resolve_or_404(request, ID)
     if c.relay is None:
@@ -101,7 +94,7 @@ async def release(request: Request, ID: str) -> Response:  # noqa: N803
     # The envelope sender it was captured with; a bounce-style null sender falls back to the header From.
     sender = (env.mail_from if env else "") or msg["From"].get("Address", "")
     try:
-        await c.relay(msg_id, sender, rcpts, raw)
+        await c.relay(msg_id, sender, rcpts, release_copy(raw))
     except RelayError as e:
         log.event("http.release_failed", level="warn", id=msg_id, error=str(e))
         return PlainTextResponse(str(e), 400)

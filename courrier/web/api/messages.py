@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from courrier.web.api.common import MAX_LIMIT, int_param, json_body, ok, source, str_list
-from courrier.web.asgi import json_ok
+from courrier.web.asgi import JSONError, json_ok
 from courrier.web.store import SearchError
 
 router = APIRouter(tags=["messages"])
@@ -23,7 +23,7 @@ async def list_messages(request: Request) -> Response:
 
 @router.put("/api/v1/messages", summary="Set read status")
 async def set_read(request: Request) -> Response:
-    data = await json_body(request)
+    data = await json_body(request, required=True)  # an empty body is no "mark everything unread" (400, as Mailpit)
     ids = str_list(data, "IDs")
     read = data.get("Read", False)
     if not isinstance(read, bool):
@@ -34,7 +34,7 @@ async def set_read(request: Request) -> Response:
     try:
         await source(request).set_read(ids or None, read, search or None, request.query_params.get("tz"))
     except SearchError as e:
-        raise HTTPException(400, str(e)) from None
+        raise JSONError(400, str(e)) from None
     return ok()
 
 

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from courrier.web.api.common import MAX_LIMIT, int_param, ok, source
-from courrier.web.asgi import json_ok
+from courrier.web.asgi import JSONError, json_ok
 from courrier.web.store import SearchError
 
 router = APIRouter(tags=["messages"])
@@ -29,7 +29,7 @@ async def search(request: Request) -> Response:
     try:
         page = await source(request).page(q, start, limit, request.query_params.get("tz"))
     except SearchError as e:
-        raise HTTPException(400, str(e)) from None
+        raise JSONError(400, str(e)) from None
     return json_ok(page)
 
 
@@ -39,5 +39,5 @@ async def delete_search(request: Request) -> Response:
     try:
         await source(request).delete_search(q, request.query_params.get("tz"))
     except SearchError as e:
-        raise HTTPException(400, str(e)) from None
+        raise JSONError(400, str(e)) from None
     return ok()

@@ -3,7 +3,10 @@
 In server mode there is no capture store, and the API must not become a way around submission's rules (AUTH,
 sender identity): the endpoint answers 400 with a JSON error that says so.
 
-Errors answer ``{"Error": "…"}`` with 400, as Mailpit's spec gives for this endpoint (``JSONErrorResponse``).
+Errors answer ``{"Error": "…"}`` with 400, as Mailpit's spec gives for this endpoint (``JSONErrorResponse``). Every
+string that ends up in a header field (names, addresses, Subject, Tags, Headers, attachment names, types and IDs) is
+refused with 400 when it holds CR, LF or NUL: a header field is one line (RFC 5322 §2.2), and a CR/LF would let the
+caller write header fields of its own (header injection).
 """
 
 from __future__ import annotations
@@ -32,6 +35,18 @@ class SendError(ValueError):
     pass
 
 
+_NOT_IN_HEADERS = ("\r", "\n", "\x00")
+
+
+def _line(value: Any, field: str) -> str:
+    """A string that goes into a header field: one line (RFC 5322 §2.2), no NUL."""
+    if not isinstance(value, str):
+        raise SendError(f"{field}: expected a string")
+    if any(c in value for c in _NOT_IN_HEADERS):
+        raise SendError(f"{field}: CR, LF and NUL are not allowed in a header field")
+    return value
+
+
 def _addr(v: Any, field: str) -> Address:
     if isinstance(v, str):
         v = {"Email": v}
@@ -40,10 +55,14 @@ def _addr(v: Any, field: str) -> Address:
     name = v.get("Name") or ""
     if not isinstance(name, str):
         raise SendError(f"{field}: Name must be a string")
-    local, _, domain = v["Email"].strip().rpartition("@")
-    if not local or not domain or any(c in v["Email"] + name for c in "\r\n"):
+    _line(name, f"{field}.Name")
+    local, _, domain = _line(v["Email"], f"{field}.Email").strip().rpartition("@")
+    if not local or not domain:
         raise SendError(f"{field}: invalid email address {v['Email']!r}")
-    return Address(display_name=name, username=local, domain=domain)
+    try:
+        return Address(display_name=name, username=local, domain=domain)
+    except (ValueError, TypeError, IndexError) as e:  # the email library's own refusal
+        raise SendError(f"{field}: invalid email address {v['Email']!r}: {e}") from None
 
 
 def _addrs(data: dict[str, Any], key: str) -> list[Address]:
@@ -54,7 +73,17 @@ def _addrs(data: dict[str, Any], key: str) -> list[Address]:
 
 
 def build_message(data: dict[str, Any], hostname: str) -> tuple[bytes, str, list[str]]:
-    """(message bytes, envelope sender, envelope recipients) for a Mailpit send request."""
+    """(message bytes, envelope sender, envelope recipients) for a Mailpit send request; SendError (400) for any
+    request it cannot make a message of."""
+    try:
+        return _build(data, hostname)
+    except SendError:
+        raise
+    except (ValueError, TypeError, LookupError) as e:  # what the email library refuses that we did not foresee
+        raise SendError(f"cannot build the message: {e}") from None
+
+
+def _build(data: dict[str, Any], hostname: str) -> tuple[bytes, str, list[str]]:
     if "From" not in data:
         raise SendError("From: required")
     sender = _addr(data["From"], "From")
@@ -70,23 +99,21 @@ def build_message(data: dict[str, Any], hostname: str) -> tuple[bytes, str, list
         msg["Cc"] = cc
     if reply_to:
         msg["Reply-To"] = reply_to
-    subject = data.get("Subject") or ""
-    if not isinstance(subject, str):
-        raise SendError("Subject: expected a string")
-    msg["Subject"] = subject
+    msg["Subject"] = _line(data.get("Subject") or "", "Subject")
     msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = make_msgid(domain=hostname)
     tags = data.get("Tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise SendError("Tags: expected an array of strings")
     if tags:
-        msg["X-Tags"] = ", ".join(t.strip() for t in tags if t.strip())
+        msg["X-Tags"] = ", ".join(_line(t, "Tags").strip() for t in tags if t.strip())
     headers = data.get("Headers") or {}
     if not isinstance(headers, dict):
         raise SendError("Headers: expected an object")
     for k, v in headers.items():
-        if not isinstance(v, str) or not k or any(c in k for c in ": \r\n") or any(c in v for c in "\r\n"):
-            raise SendError(f"Headers: bad header {k!r}")
+        if not k or any(c in k for c in ": ") or not k.isascii() or not k.isprintable():
+            raise SendError(f"Headers: bad header name {k[:100]!r}")  # RFC 5322 §2.2: printable US-ASCII, no colon
+        _line(v, f"Headers.{k}")
         if k.lower() in msg:
             del msg[k]
         msg[k] = v
@@ -110,11 +137,14 @@ def build_message(data: dict[str, Any], hostname: str) -> tuple[bytes, str, list
             content = base64.b64decode(a["Content"], validate=True)
         except (binascii.Error, ValueError):
             raise SendError(f"Attachments[{i}]: Content is not valid base64") from None
-        ctype = a.get("ContentType") or mimetypes.guess_type(a["Filename"])[0] or "application/octet-stream"
+        _line(a["Filename"], f"Attachments[{i}].Filename")
+        ctype = _line(a.get("ContentType") or mimetypes.guess_type(a["Filename"])[0] or "application/octet-stream",
+                      f"Attachments[{i}].ContentType")
         maintype, _, subtype = ctype.partition("/")
         kw: dict[str, Any] = {"filename": a["Filename"]}
         cid = a.get("ContentID")
         if cid:
+            _line(cid, f"Attachments[{i}].ContentID")
             kw["cid"] = f"<{cid}>"
             kw["disposition"] = "inline"
         msg.add_attachment(content, maintype=maintype, subtype=subtype or "octet-stream", **kw)

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from courrier.web.api.common import json_body, ok, source, str_list
-from courrier.web.asgi import json_ok
+from courrier.web.asgi import JSONError, json_ok
 from courrier.web.store import SearchError
 
 router = APIRouter(tags=["tags"])
@@ -32,7 +32,7 @@ async def set_tags(request: Request) -> Response:
     try:
         await source(request).set_tags(ids, [t.strip() for t in tags if t.strip()])
     except SearchError as e:  # server mode: tags are IMAP keywords, which have a syntax
-        raise HTTPException(400, str(e)) from None
+        raise JSONError(400, str(e)) from None
     return ok()
 
 
@@ -45,7 +45,7 @@ async def rename_tag(request: Request, Tag: str) -> Response:  # noqa: N803
     try:
         await source(request).rename_tag(Tag, name.strip())
     except SearchError as e:
-        raise HTTPException(400, str(e)) from None
+        raise JSONError(400, str(e)) from None
     return ok()
 
 

@@ -1,7 +1,8 @@
 """``/view/{ID}.html`` and ``/view/{ID}.txt``: one message's HTML or text part, for UI integration tests.
 
-As in Mailpit, the HTML is the message's own (inline ``cid:`` images pointed at the part endpoint) and is served
-with a Content-Security-Policy that blocks scripts; ``?embed=1`` makes links open in a new window.
+As in Mailpit, the HTML is the message's own (inline ``cid:`` images pointed at the part endpoint); ``?embed=1``
+makes links open in a new window. It is served sandboxed (``sanitize.VIEW_CSP``: CSP ``sandbox``, no script, no
+form submission) and without ``<meta http-equiv="refresh">``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ async def view_html(request: Request, ID: str) -> Response:  # noqa: N803
         raise not_found()
     if not msg["HTML"]:
         raise HTTPException(404, "HTML part not found")
-    html = sanitize.rewrite_cids(msg["HTML"], cid_urls(msg, msg_id))
+    html = sanitize.drop_meta_refresh(sanitize.rewrite_cids(msg["HTML"], cid_urls(msg, msg_id)))
     if request.query_params.get("embed") == "1":
         html = _A_TAG.sub('<a target="_blank" rel="noreferrer noopener" ', html)
     return Response(html, media_type="text/html; charset=utf-8",

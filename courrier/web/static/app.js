@@ -4,7 +4,7 @@
 
 const PAGE = 50;
 const state = { start: 0, query: "", total: 0, count: 0, selected: null, remote: false, tab: "html", messages: [],
-                mailbox: "", accounts: [], ws: null };
+                mailbox: "", accounts: [], ws: null, errors: {} };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs, ...children) {
@@ -80,6 +80,18 @@ async function loadList() {
   state.total = data.total; state.count = data.messages_count;
   renderList();
   renderCounts(data.total, data.unread);
+  loadErrors(state.messages.map((m) => m.ID));
+}
+
+// Messages whose MIME could be read only in part carry an error mark (courrier's own endpoint: Mailpit's JSON has
+// no field for it).
+async function loadErrors(ids) {
+  if (!ids.length) return;
+  let data;
+  try { data = await api("GET", `/api/courrier/parse-errors?${ids.map((i) => `id=${encodeURIComponent(i)}`).join("&")}`); }
+  catch (e) { return; }
+  Object.assign(state.errors, data.Errors || {});
+  if (Object.keys(data.Errors || {}).length) renderList();
 }
 
 function renderCounts(total, unread) {
@@ -96,7 +108,8 @@ function listItem(m) {
       el("span", { class: "date" }, when(m.Created))),
     el("div", { class: "subject" }, m.Subject || "(no subject)",
       ...(m.Tags || []).map((t) => el("span", { class: "tag" }, t)),
-      m.Attachments ? el("span", { class: "tag" }, `📎${m.Attachments}`) : null),
+      m.Attachments ? el("span", { class: "tag" }, `📎${m.Attachments}`) : null,
+      state.errors[m.ID] ? el("span", { class: "tag parse-error", title: state.errors[m.ID] }, "⚠ unreadable MIME") : null),
     el("div", { class: "snippet" }, m.Snippet || ""));
   if (m.ID === state.selected) li.classList.add("selected");
   li.addEventListener("click", () => openMessage(m.ID));
@@ -147,6 +160,8 @@ function renderEnvelope(msg, env) {
   $("env-from").classList.toggle("mismatch", bad);
   $("hdr-from").classList.toggle("mismatch", bad);
   $("mismatch-note").hidden = !bad;
+  $("parse-error-note").textContent = env.ParseError ? `Shown in part only: ${env.ParseError}. The Source tab has the message as received.` : "";
+  $("parse-error-note").hidden = !env.ParseError;
 }
 
 function showTab(tab) {
@@ -191,6 +206,7 @@ function onEvent(e) {
         state.messages = [e.Data, ...state.messages].slice(0, PAGE);
         state.count += 1;
         renderList();
+        loadErrors([e.Data.ID]);
       } else {
         loadList();
       }
