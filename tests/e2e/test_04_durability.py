@@ -58,13 +58,13 @@ def test_kill9_under_load_loses_nothing_acknowledged(server_factory):
 
 def test_full_disk_answers_452_and_keeps_what_was_accepted(server_factory):
     mx = server_factory()
-    mx.add_user("bob@example.test")
     mail = mx.data / "mail"
     mail.mkdir(parents=True)
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mail)],
                              capture_output=True, text=True)
     assert mounted.returncode == 0, f"this test needs root to mount a small tmpfs: {mounted.stderr}"
     try:
+        mx.add_user("bob@example.test")  # its default folders go on the small disk too
         mx.start()
         accepted, refused = [], []
         with smtplib.SMTP("127.0.0.1", mx.ports["smtp"], timeout=30) as c:
@@ -123,7 +123,8 @@ def test_idle_and_data_timeouts(server_factory):
     r.send(b"Subject: stalled\r\n")
     code, text = r.reply()
     assert (code, text[:5]) == (421, "4.4.2") and r.closed()
-    assert not mx.maildir("bob@example.test").exists()
+    box = mx.maildir("bob@example.test")  # made empty, with its default folders, by `user add`
+    assert not [*(box / "new").iterdir(), *(box / "cur").iterdir()]
 
 
 def test_connection_limit_per_ip(server_factory):
