@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from courrier import log, tlsutil
+from courrier.access.pop3.commands import MAX_AUTH_LINE as POP3_MAX_LINE
 from courrier.accounts import Accounts
 from courrier.auth import AuthGate
 from courrier.capture.policy import CapturePolicy
@@ -249,8 +250,11 @@ class App:
             addrs = getattr(lst, name)
             if not addrs:
                 continue
+            # A POP3 client never sends more than an 8 KiB line (AUTH, RFC 5034 §4), so its read buffer stays that
+            # small; IMAP needs room for literals after login and bounds itself before it (access/imap/session.py).
+            line_limit = 2 * POP3_MAX_LINE if server is pop3 else 1 << 20
             listener = StreamListener(name, server.handler(implicit), self.connection_limits.for_listener(name),
-                                      line_limit=1 << 20)
+                                      line_limit=line_limit)
             self.services.append(Service(name, listener.shutdown))
             for addr in addrs:
                 await self._bind(name, addr, listener.factory, self.tls_context if implicit else None, desc)
