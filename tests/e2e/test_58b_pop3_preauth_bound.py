@@ -45,6 +45,7 @@ def test_endless_preauth_lines_do_not_grow_the_server(server_factory):
     peak[0] = vm_kib(srv.proc.pid, "VmRSS") - before
     for s in socks:
         s.close()
+    print(f"POP3 pre-auth: RSS grew by {peak[0]} KiB while 40 clients held endless lines")
     assert peak[0] < 16 * 1024, f"RSS grew by {peak[0]} KiB while 40 clients held endless lines"
     p = poplib.POP3("127.0.0.1", srv.ports["pop3"], timeout=10)  # still serving
     p.user(USER)
