@@ -22,6 +22,7 @@ from __future__ import annotations
 import email.utils
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from courrier.queue.spool import SpoolEnvelope, SpoolRecipient
@@ -42,7 +43,12 @@ class DSNEntry:
 
 def wants(rcpt: SpoolRecipient, kind: str) -> bool:
     """Whether this recipient's NOTIFY asks for a report of ``kind`` (FAILURE, DELAY, SUCCESS)."""
-    notify = [n.upper() for n in rcpt.notify]
+    return wants_notify(rcpt.notify, kind)
+
+
+def wants_notify(notify_param: Sequence[str], kind: str) -> bool:
+    """Whether a NOTIFY parameter (its values as given; empty when absent) asks for a report of ``kind``."""
+    notify = [n.upper() for n in notify_param]
     if not notify:
         return kind in ("FAILURE", "DELAY")
     if "NEVER" in notify:

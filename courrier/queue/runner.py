@@ -1,15 +1,16 @@
 """The queue's scheduler: takes messages into the spool, tries them when due, retries, bounces, and forgets them.
 
-One pass over a message (``_process``):
+One pass over a message (``_process``): read, deliver, plan, execute.
 
 1. read and verify its spool file (a file that fails verification goes to ``queue/corrupt/``, never delivered);
-2. expired (``max_lifetime``) → every pending recipient fails with 4.4.7; too many ``Received:`` → 5.4.6 (RFC 5321
-   §6.3); otherwise hand the pending recipients to the transport (local Maildir or remote SMTP), which reports one
-   Outcome per recipient and one log row per attempt;
-3. DSNs (failure, delay once, success on request) are spooled *before* the state is recorded, so a crash can repeat
-   a notice but never lose one;
-4. record each recipient's status and the next attempt (back-off); when nothing is pending, the row and the spool
-   file go.
+2. hand the pending recipients to the transport (local Maildir or remote SMTP), which reports one Outcome per
+   recipient and one log row per attempt — unless the message has expired or loops (then every pending recipient
+   gets the same failure without an attempt);
+3. :func:`courrier.queue.plan.plan` decides, without I/O: who is done, failed or deferred, the next attempt, and
+   which DSNs go (failure, delay once, success on request);
+4. execute it: DSNs are spooled *before* the state is recorded, so a crash can repeat a notice but never lose one;
+   then each recipient's status and the next attempt (back-off) in one transaction; when nothing is pending, the
+   row and the spool file go.
 
 The runner wakes when a message is enqueued, when the earliest retry falls due, and every ``poll_interval`` to pick up
 what other processes did: files dropped by ``courrier sendmail`` into ``queue/incoming/`` and ``courrier queue
@@ -27,11 +28,12 @@ from typing import Protocol
 
 from courrier import log
 from courrier.delivery import bounce
-from courrier.delivery.loops import MAX_HOPS, count_received
+from courrier.delivery.loops import count_received
 from courrier.delivery.outcome import Outcome
+from courrier.queue.plan import Plan, Record, Target, before_delivery, plan, result_of
 from courrier.queue.schedule import Schedule
 from courrier.queue.spool import Spool, SpoolEnvelope, SpoolError, SpoolRecipient, decode
-from courrier.queue.store import QueueStore
+from courrier.queue.store import QueueRow, QueueStore
 from courrier.smtp.session import new_queue_id
 
 # (recipients, outcome) for one attempt: the runner turns it into a log line and a delivery-log row
@@ -232,87 +234,73 @@ class Queue:
     # ------------------------------------------------------------------ one pass over one message
 
     async def _process(self, qid: str) -> None:
+        """One pass: read, deliver, plan, execute."""
+        loaded = await self._load(qid)
+        if loaded is None:
+            return
+        row, env, message = loaded
+        record = _record(row, env)
+        if not record.pending:
+            await self._finish(qid)
+            return
+        now = time.time()
+        attempts: list[tuple[list[str], Outcome]] = []
+        results = await self._deliver(qid, record, env, message, now, attempts)
+        await self._execute(qid, env, message, plan(record, results, now, self.schedule), attempts, now)
+
+    async def _load(self, qid: str) -> tuple[QueueRow, SpoolEnvelope, bytes] | None:
+        """The row and the verified spool file; None when there is nothing to send (the row is dropped, a file that
+        fails verification quarantined)."""
         row = await self._db(self.store.get, qid)
         if row is None:
-            return
+            return None
         try:
             env, message = await self._disk(self.spool.read, qid)  # type: ignore[misc]
         except FileNotFoundError:
             await self._db(self.store.remove, qid)
-            return
+            return None
         except SpoolError as e:
             dest = await self._disk(self.spool.quarantine, self.spool.path(qid))
             await self._db(self.store.remove, qid)
             log.event("queue.corrupt", level="error", qid=qid, file=str(dest), error=str(e))
-            return
-        pending = [(i, env.rcpts[i]) for i, addr, st in row.rcpts if st == "pending" and i < len(env.rcpts)]
-        if not pending:
-            await self._finish(qid)
-            return
-        now = time.time()
-        results: dict[int, Outcome] = {}
-        attempts: list[tuple[list[str], Outcome]] = []
+            return None
+        return row, env, message  # type: ignore[return-value]
+
+    async def _deliver(self, qid: str, record: Record, env: SpoolEnvelope, message: bytes, now: float,
+                       attempts: list[tuple[list[str], Outcome]]) -> dict[int, Outcome]:
+        """Each pending recipient's outcome: the transport's, or the same one for all when the message may not be
+        tried (expired, looping). Every attempt is logged and kept in ``attempts`` for the delivery log."""
 
         def on_attempt(rcpts: list[str], o: Outcome) -> None:
             attempts.append((rcpts, o))
-            result = "sent" if o.ok else ("failed" if o.permanent else "deferred")
-            log.event(f"delivery.{result}", level="info" if o.ok else "warn", qid=qid, to=",".join(rcpts),
+            log.event(f"delivery.{result_of(o)}", level="info" if o.ok else "warn", qid=qid, to=",".join(rcpts),
                       host=o.host, addr=o.address, tls=o.tls, reply=str(o))
 
-        if self.schedule.expired(row.created, now):
-            why = f"message expired after {_human(now - row.created)} in the queue"
-            if row.last_error:
-                why += f"; last error: {row.last_error}"
-            o = Outcome(554, "4.4.7", why, host="queue")
-            on_attempt([r.address for _, r in pending], o)
-            results = {i: o for i, _ in pending}
-        elif count_received(message) > MAX_HOPS:
-            o = Outcome(554, "5.4.6", f"too many Received: headers (more than {MAX_HOPS}): mail loop", host="queue")
-            on_attempt([r.address for _, r in pending], o)
-            results = {i: o for i, _ in pending}
-        else:
-            results = await self.transport.deliver(env, message, pending, on_attempt)
-            for i, _r in pending:  # a transport that forgot someone: treat as a temporary failure
-                if i not in results:
-                    results[i] = Outcome(451, "4.3.0", "no outcome from transport", host="queue")
+        stop = before_delivery(record, count_received(message), now, self.schedule)
+        if stop is not None:
+            on_attempt([t.address for t in record.pending], stop)
+            return {t.idx: stop for t in record.pending}
+        return await self.transport.deliver(env, message, [(t.idx, env.rcpts[t.idx]) for t in record.pending],
+                                            on_attempt)
 
-        still = [(i, r) for i, r in pending if not results[i].ok and not results[i].permanent]
-        failed = [(i, r) for i, r in pending if results[i].permanent]
-        sent = [(i, r) for i, r in pending if results[i].ok]
-
+    async def _execute(self, qid: str, env: SpoolEnvelope, message: bytes, p: Plan,
+                       attempts: list[tuple[list[str], Outcome]], now: float) -> None:
         # DSNs first: a crash after this point may repeat one, never lose one.
-        notices = 0
-        if bounce.should_report(env):
-            fail_entries = [bounce.DSNEntry(r, "failed", results[i].status, _diag(results[i]), results[i].host)
-                            for i, r in failed if bounce.wants(r, "FAILURE")]
-            # RFC 3461 §5.2.3 "delivered" for the local route, §5.2.2 "relayed" to a next hop without DSN; a next
-            # hop that offered DSN got NOTIFY and reports itself (§5.2.1)
-            ok_entries = [bounce.DSNEntry(r, "delivered" if results[i].host == "local" else "relayed",
-                                          results[i].status, _diag(results[i]),
-                                          None if results[i].host == "local" else results[i].host)
-                          for i, r in sent if bounce.wants(r, "SUCCESS") and not results[i].remote_dsn]
-            delay_entries: list[bounce.DSNEntry] = []
-            if still and not row.delay_notified and self.schedule.delay_due(row.created, now):
-                delay_entries = [bounce.DSNEntry(r, "delayed", results[i].status, _diag(results[i]),
-                                                 results[i].host) for i, r in still if bounce.wants(r, "DELAY")]
-            for entries in (fail_entries, delay_entries, ok_entries):
-                if entries:
-                    await self.send_dsn(env, message, entries)
-                    notices += 1
-        delay_flag = bool(still and not row.delay_notified and self.schedule.delay_due(row.created, now)
-                          and bounce.should_report(env))
-        log_rows = [(rcpts, o, "sent" if o.ok else ("failed" if o.permanent else "deferred")) for rcpts, o in attempts]
-        last_error = next((str(results[i]) for i, _ in still), None)
-        nxt = self.schedule.next_attempt(row.created, now, row.attempts) if still else None
+        for entries in p.notices:
+            await self.send_dsn(env, message, [bounce.DSNEntry(env.rcpts[e.idx], e.action, e.status, e.diagnostic,
+                                                               e.remote_mta) for e in entries])
+        log_rows = [(rcpts, o, result_of(o)) for rcpts, o in attempts]
         # one transaction: the attempts' log rows, each recipient's status, the schedule
-        await self._db(lambda: self.store.record(qid, results, next_attempt=nxt, last_error=last_error,
-                                                 log_rows=log_rows, delay_notified=delay_flag))
-        if not still:
+        await self._db(lambda: self.store.record(qid, dict(p.outcomes), next_attempt=p.next_attempt,
+                                                 last_error=p.last_error, log_rows=log_rows,
+                                                 delay_notified=p.delay_notified))
+        if p.finished:
             await self._finish(qid)
-            log.event("queue.done", qid=qid, sent=len(sent), failed=len(failed), notices=notices)
+            log.event("queue.done", qid=qid, sent=len(p.sent), failed=len(p.failed), notices=len(p.notices))
         else:
-            log.event("queue.deferred", qid=qid, pending=len(still), next_in=f"{nxt - now:.0f}s" if nxt else None,
-                      error=last_error)
+            nxt = p.next_attempt
+            log.event("queue.deferred", qid=qid, pending=len(p.deferred),
+                      next_in=f"{nxt - now:.0f}s" if nxt else None, error=p.last_error)
 
     async def _finish(self, qid: str) -> None:
         """Forgets a message whose recipients are all recorded as done: the file goes first (unlink + shared
@@ -339,13 +327,10 @@ class Queue:
                   rcpts=",".join(e.rcpt.address for e in entries))
 
 
-def _diag(o: Outcome) -> str | None:
-    return str(o) if o.code else None
 
-
-def _human(seconds: float) -> str:
-    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= n:
-            return f"{seconds / n:.0f}{unit}"
-    return f"{seconds:.0f}s"
-
+def _record(row: QueueRow, env: SpoolEnvelope) -> Record:
+    """The plan's view of a queued message: the row's schedule and its pending recipients with their NOTIFY."""
+    pending = tuple(Target(i, env.rcpts[i].address, tuple(env.rcpts[i].notify))
+                    for i, _addr, st in row.rcpts if st == "pending" and i < len(env.rcpts))
+    return Record(created=row.created, pending=pending, attempts=row.attempts, last_error=row.last_error,
+                  delay_notified=row.delay_notified, reports=bounce.should_report(env))
