@@ -1,50 +1,49 @@
-"""What one delivery attempt did for one recipient — chasquid's idea: the result and whether it is permanent.
+"""What one delivery attempt did for one recipient: a :class:`~courrier.smtp.replies.Reply` and where it came from.
 
-That one bit is what the queue needs to choose between retrying and bouncing.
+chasquid's idea: the result and whether it is permanent — that one bit is what the queue needs to choose between
+retrying and bouncing. The bit lives on the reply (one reply type for the server, the peers and delivery); the
+outcome adds, by composition, who said it (host, address, TLS) and whether the peer took over DSN reporting.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from courrier.smtp.replies import Reply
+
 
 @dataclass(frozen=True)
 class Outcome:
-    code: int  # the SMTP reply code (ours for local or connection failures: 451, 550, 554…)
-    enhanced: str | None  # RFC 3463 status, e.g. "5.1.1"
-    text: str
-    host: str | None = None  # MX host (or "local", the smarthost name)
+    reply: Reply  # the peer's, or one of ours (courrier.delivery.replies) for what no peer said
+    host: str | None = None  # MX host (or "local", "queue", the smarthost name)
     address: str | None = None  # IP:port of the peer that answered
     tls: str | None = None  # TLS version of the session, if any
     remote_dsn: bool = False  # the peer accepted our DSN parameters: success notices are its job (RFC 3461 §5.2)
 
+    # read-through to the reply, for the delivery log and the queue's records
+    @property
+    def code(self) -> int:
+        return self.reply.code
+
+    @property
+    def enhanced(self) -> str | None:
+        return self.reply.enhanced
+
+    @property
+    def text(self) -> str:
+        return self.reply.text
+
     @property
     def ok(self) -> bool:
-        return self.code < 400
+        return self.reply.ok
 
     @property
     def permanent(self) -> bool:
-        return self.code >= 500
+        return self.reply.permanent
 
     @property
     def status(self) -> str:
-        """The RFC 3463 status, derived from the reply code when the peer gave none."""
-        if self.enhanced:
-            return self.enhanced
-        return "2.0.0" if self.ok else ("5.0.0" if self.permanent else "4.0.0")
+        return self.reply.status
 
     def __str__(self) -> str:
-        e = f"{self.enhanced} " if self.enhanced else ""
-        return f"{self.code} {e}{self.text}"
-
-
-def ok(text: str = "delivered", **kw: str | bool | None) -> Outcome:
-    return Outcome(250, "2.0.0", text, **kw)  # type: ignore[arg-type]
-
-
-def temp(text: str, enhanced: str = "4.4.1", code: int = 451, **kw: str | bool | None) -> Outcome:
-    return Outcome(code, enhanced, text, **kw)  # type: ignore[arg-type]
-
-
-def perm(text: str, enhanced: str = "5.1.2", code: int = 550, **kw: str | bool | None) -> Outcome:
-    return Outcome(code, enhanced, text, **kw)  # type: ignore[arg-type]
+        return str(self.reply)

@@ -28,14 +28,16 @@ import re
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import aiosmtplib
 
+from courrier.delivery import replies as R
 from courrier.delivery.outcome import Outcome
 from courrier.dns import Resolver
 from courrier.queue.spool import SpoolEnvelope, SpoolRecipient
 from courrier.smtp.address import xtext_encode
+from courrier.smtp.replies import Reply
 
 AttemptHook = Callable[[list[str], Outcome], None]
 
@@ -50,7 +52,7 @@ def split_reply(code: int, message: str, host: str | None = None, address: str |
     enhanced = m.group(1) if m else None
     if m:
         text = text[m.end():]
-    return Outcome(code, enhanced, text, host=host, address=address, tls=tls)
+    return Outcome(Reply(code, enhanced, text), host=host, address=address, tls=tls)
 
 
 @dataclass
@@ -121,13 +123,13 @@ class RemoteDelivery:
             return [(self.smarthost.host, [self.smarthost.host], self.smarthost.port)]
         plan = await self.resolver.mx_plan(domain)
         if plan.kind == "null":
-            return Outcome(556, "5.1.10", f"{domain} accepts no mail (null MX, RFC 7505)", host=domain)
+            return Outcome(R.NULL_MX.filled(domain=domain), host=domain)
         if plan.kind == "nxdomain":
-            return Outcome(550, "5.1.2", f"domain {domain} does not exist (NXDOMAIN)", host=domain)
+            return Outcome(R.NO_SUCH_DOMAIN.filled(domain=domain), host=domain)
         if plan.kind == "none":
-            return Outcome(550, "5.4.4", f"no address for any mail exchanger of {domain}", host=domain)
+            return Outcome(R.NO_MX_ADDRESS.filled(domain=domain), host=domain)
         if plan.kind == "tempfail":
-            return Outcome(451, "4.4.3", f"DNS lookup for {domain} failed: {'; '.join(plan.notes)}", host=domain)
+            return Outcome(R.DNS_TEMPFAIL.filled(domain=domain, notes="; ".join(plan.notes)), host=domain)
         return [(h.host, list(h.addresses), self.mx_port) for h in plan.hosts if h.addresses]
 
     async def _deliver(self, domain: str, env: SpoolEnvelope, message: bytes,
@@ -155,11 +157,10 @@ class RemoteDelivery:
                     if not f.next_host or not rcpts:
                         return {**final, **{i: f.outcome for i, _ in rcpts}}
         if last is None:
-            last = Outcome(451, "4.4.4", f"no mail exchanger to try for {domain}", host=domain)
+            last = Outcome(R.NO_MX_TO_TRY.filled(domain=domain), host=domain)
             on_attempt(everyone, last)
         elif last.permanent and not all_permanent:
-            last = Outcome(451, "4.4.1", f"all mail exchangers failed; last: {last}", host=last.host,
-                           address=last.address)
+            last = Outcome(R.ALL_MX_FAILED.filled(last=last), host=last.host, address=last.address)
         return {**final, **{i: last for i, _ in rcpts}}
 
     # ------------------------------------------------------------------ one host
@@ -192,8 +193,8 @@ class RemoteDelivery:
                 peer_name = (ehlo.split() or [""])[0].lower()
                 if peer_name and peer_name == self.hostname.lower():
                     smtp.close()
-                    raise _SessionFailure(Outcome(554, "5.4.6", f"mail for {host} loops back to myself",
-                                                  host=host, address=f"{ip}:{port}"), next_host=True)
+                    raise _SessionFailure(Outcome(R.LOOPS_BACK.filled(host=host), host=host,
+                                                  address=f"{ip}:{port}"), next_host=True)
                 tls = None
                 if use_tls and smtp.supports_extension("starttls"):
                     try:
@@ -212,13 +213,12 @@ class RemoteDelivery:
                         await smtp.login(self.smarthost.user, self.smarthost.password or "")
                     except aiosmtplib.SMTPAuthenticationError as e:
                         smtp.close()
-                        # our credentials are wrong: a configuration error, not the sender's fault → retry later
                         o = split_reply(e.code, e.message, host, f"{ip}:{port}", tls)
-                        raise _SessionFailure(Outcome(451, "4.7.8", f"smarthost AUTH failed: {o}", host=host,
+                        raise _SessionFailure(Outcome(R.SMARTHOST_AUTH_FAILED.filled(reply=o), host=host,
                                                       address=f"{ip}:{port}", tls=tls)) from None
                     except aiosmtplib.SMTPException as e:
                         smtp.close()
-                        raise _SessionFailure(Outcome(451, "4.7.0", f"smarthost AUTH impossible: {e}", host=host,
+                        raise _SessionFailure(Outcome(R.SMARTHOST_AUTH_IMPOSSIBLE.filled(error=e), host=host,
                                                       address=f"{ip}:{port}", tls=tls)) from None
                 return _Conn(smtp, host, key, tls)
             except _SessionFailure:
@@ -228,14 +228,14 @@ class RemoteDelivery:
                 raise _SessionFailure(split_reply(e.code, e.message, host, f"{ip}:{port}")) from None
             except (aiosmtplib.SMTPTimeoutError, TimeoutError):
                 smtp.close()
-                raise _SessionFailure(Outcome(451, "4.4.2", f"timeout talking to {where}", host=host,
+                raise _SessionFailure(Outcome(R.TIMEOUT.filled(where=where), host=host,
                                               address=f"{ip}:{port}")) from None
             except (aiosmtplib.SMTPException, OSError) as e:
                 smtp.close()
                 reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
-                raise _SessionFailure(Outcome(451, "4.4.1", f"connect to {where}: {reason}", host=host,
+                raise _SessionFailure(Outcome(R.CONNECT_FAILED.filled(where=where, reason=reason), host=host,
                                               address=f"{ip}:{port}")) from None
-        raise _SessionFailure(Outcome(451, "4.4.1", f"connect to {where}: TLS failed", host=host,
+        raise _SessionFailure(Outcome(R.CONNECT_FAILED.filled(where=where, reason="TLS failed"), host=host,
                                       address=f"{ip}:{port}"))
 
     async def _ehlo(self, smtp: aiosmtplib.SMTP, host: str, ip: str, port: int) -> str:
@@ -265,16 +265,14 @@ class RemoteDelivery:
         needs_utf8 = not env.sender.isascii() or any(not r.address.isascii() for _, r in rcpts)
         utf8 = env.smtputf8 and smtp.supports_extension("smtputf8")
         if needs_utf8 and not utf8:
-            o = Outcome(553, "5.6.7", "the recipient's server does not support SMTPUTF8, needed for these "
-                        "addresses (RFC 6531 §3.2)", host=conn.host, address=where, tls=conn.tls)
+            o = Outcome(R.NEEDS_SMTPUTF8, host=conn.host, address=where, tls=conn.tls)
             self._park(conn)
             on_attempt([r.address for _, r in rcpts], o)
             return {i: o for i, _ in rcpts}
         if eightbit and not smtp.supports_extension("8bitmime") and not utf8:
             converted = downgrade_8bit(message)
             if converted is None:
-                o = Outcome(554, "5.6.3", "the recipient's server does not support 8BITMIME and the message "
-                            "cannot be converted to 7 bits", host=conn.host, address=where, tls=conn.tls)
+                o = Outcome(R.NEEDS_8BITMIME, host=conn.host, address=where, tls=conn.tls)
                 self._park(conn)
                 on_attempt([r.address for _, r in rcpts], o)
                 return {i: o for i, _ in rcpts}
@@ -301,7 +299,7 @@ class RemoteDelivery:
             except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as e:
                 if conn.uses:
                     smtp.close()
-                    raise _SessionFailure(Outcome(451, "4.4.2", f"cached connection closed: {e}"), stale=True) from None
+                    raise _SessionFailure(Outcome(R.STALE_CONNECTION.filled(error=e)), stale=True) from None
                 raise
             except aiosmtplib.SMTPSenderRefused as e:
                 o = out(e.code, e.message)
@@ -348,7 +346,7 @@ class RemoteDelivery:
                     return results
                 raise fail(o) from None
             o = out(resp.code, resp.message)
-            o = Outcome(o.code, o.enhanced, o.text, o.host, o.address, o.tls, remote_dsn=dsn)
+            o = replace(o, remote_dsn=dsn)
             for i, _ in accepted:
                 results[i] = o
             on_attempt([r.address for _, r in accepted], o)
@@ -358,13 +356,13 @@ class RemoteDelivery:
         except _SessionFailure:
             raise
         except (aiosmtplib.SMTPTimeoutError, TimeoutError):
-            raise fail(Outcome(451, "4.4.2", f"timeout talking to {conn.host}[{where}]", host=conn.host,
+            raise fail(Outcome(R.TIMEOUT.filled(where=f"{conn.host}[{where}]"), host=conn.host,
                                address=where, tls=conn.tls)) from None
         except aiosmtplib.SMTPResponseException as e:
             raise fail(out(e.code, e.message) if e.code >= 400 else
-                       Outcome(451, "4.4.0", f"unexpected reply {e.code}", host=conn.host, address=where)) from None
+                       Outcome(R.UNEXPECTED_REPLY.filled(code=e.code), host=conn.host, address=where)) from None
         except (aiosmtplib.SMTPException, OSError) as e:
-            raise fail(Outcome(451, "4.4.2", f"connection to {conn.host}[{where}] lost: {e or type(e).__name__}",
+            raise fail(Outcome(R.CONNECTION_LOST.filled(where=f"{conn.host}[{where}]", error=e or type(e).__name__),
                                host=conn.host, address=where, tls=conn.tls)) from None
 
     # ------------------------------------------------------------------ connection cache

@@ -19,6 +19,7 @@ from courrier.delivery import bounce
 from courrier.delivery.local import received_header
 from courrier.delivery.loops import MAX_HOPS, count_received
 from courrier.delivery.remote import RemoteDelivery, Smarthost
+from courrier.delivery.replies import DELIVERED_TO_MAILBOX
 from courrier.dns import Resolver
 from courrier.mailbox.store import MailStore
 from courrier.queue.router import LocalTransport, Router
@@ -111,7 +112,7 @@ async def report_delivered(queue: Queue, session: Session, env: Envelope, msg: R
     loop = asyncio.get_running_loop()
     original = await loop.run_in_executor(queue.disk, _original, msg, full)
     spool_env = spool_envelope(session, env, wanted, f"{session.listener} {session.user or session.peer_ip}")
-    entries = bounce.success_entries(spool_env.rcpts, "delivered", "250 2.0.0 delivered to mailbox")
+    entries = bounce.success_entries(spool_env.rcpts, "delivered", str(DELIVERED_TO_MAILBOX))
     await queue.send_dsn(spool_env, original, entries)
 
 

@@ -25,11 +25,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from courrier.delivery import bounce
+from courrier.delivery import replies as R
 from courrier.delivery.loops import MAX_HOPS
 from courrier.delivery.outcome import Outcome
 from courrier.queue.schedule import Schedule
 
-NO_OUTCOME = Outcome(451, "4.3.0", "no outcome from transport", host="queue")
+NO_OUTCOME = Outcome(R.NO_OUTCOME, host="queue")
 
 
 @dataclass(frozen=True)
@@ -105,12 +106,12 @@ def before_delivery(record: Record, hops: int, now: float, schedule: Schedule) -
     expired after ``max_lifetime`` (4.4.7, a failure), or more than ``MAX_HOPS`` ``Received:`` fields (5.4.6,
     RFC 5321 §6.3)."""
     if schedule.expired(record.created, now):
-        why = f"message expired after {human(now - record.created)} in the queue"
+        expired = R.EXPIRED.filled(age=human(now - record.created))
         if record.last_error:
-            why += f"; last error: {record.last_error}"
-        return Outcome(554, "4.4.7", why, host="queue")
+            expired = expired.with_text(f"{expired.text}; last error: {record.last_error}")
+        return Outcome(expired, host="queue")
     if hops > MAX_HOPS:
-        return Outcome(554, "5.4.6", f"too many Received: headers (more than {MAX_HOPS}): mail loop", host="queue")
+        return Outcome(R.LOOP.filled(max_hops=MAX_HOPS), host="queue")
     return None
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from courrier.accounts import Accounts
+from courrier.delivery import replies as R
 from courrier.delivery.local import deliver_local
 from courrier.delivery.outcome import Outcome
 from courrier.mailbox.store import MailStore
@@ -17,6 +18,7 @@ from courrier.queue.spool import SpoolEnvelope, SpoolRecipient
 from courrier.smtp.address import NULL, AddressError, parse_address
 from courrier.smtp.mx import resolve_local
 from courrier.smtp.policy import ReceivedMessage
+from courrier.smtp.replies import NO_SUCH_USER
 from courrier.smtp.session import Envelope, Session
 
 
@@ -49,11 +51,11 @@ class LocalTransport:
             try:
                 addr = parse_address(r.address)
             except AddressError as e:
-                results[i] = Outcome(550, "5.1.3", f"bad recipient address: {e}", host="local")
+                results[i] = Outcome(R.BAD_RECIPIENT.filled(error=e), host="local")
                 continue
             mailbox = await loop.run_in_executor(None, resolve_local, self.accounts, addr)
             if mailbox is None:
-                results[i] = Outcome(550, "5.1.1", "No such user here", host="local")
+                results[i] = Outcome(NO_SUCH_USER, host="local")
                 continue
             mailboxes.setdefault(mailbox, r.address)
             targets[i] = mailbox
@@ -71,9 +73,9 @@ class LocalTransport:
             try:
                 await deliver_local(self.store, session, e, ReceivedMessage(io.BytesIO(message), len(message)),
                                     mailboxes)
-                o = Outcome(250, "2.0.0", "delivered to mailbox", host="local")
+                o = Outcome(R.DELIVERED_TO_MAILBOX, host="local")
             except OSError as err:
-                o = Outcome(451, "4.3.0", f"local delivery failed: {err.strerror or err}", host="local")
+                o = Outcome(R.LOCAL_FAILED.filled(error=err.strerror or err), host="local")
             for i in targets:
                 results[i] = o
         by_outcome: dict[Outcome, list[str]] = {}

@@ -7,30 +7,49 @@ delivery) and back to the wire — maddy's idea.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 
 @dataclass(frozen=True)
 class Reply:
+    """A reply code, its enhanced status and text, and whether it is final.
+
+    ``permanent`` follows the code (5xx) unless set: the queue's expiry, for one, is reported as 4.4.7 ("delivery
+    time expired", RFC 3463) yet is final. ``ok`` and ``temporary`` follow from the code and ``permanent``, so every
+    layer — the server's answers, a peer's replies, delivery outcomes — asks one type (maddy's
+    ``SMTPError.Temporary()``, mox's ``smtpclient.Error{Permanent}``)."""
+
     code: int
     enhanced: str | None  # "X.Y.Z" or None (greeting, EHLO, and codes that carry none)
     text: str
+    permanent: bool = field(default=None, kw_only=True)  # type: ignore[assignment]  # None → from the code
 
-    @property
-    def temporary(self) -> bool:
-        return 400 <= self.code < 500
-
-    @property
-    def permanent(self) -> bool:
-        return self.code >= 500
+    def __post_init__(self) -> None:
+        if self.permanent is None:
+            object.__setattr__(self, "permanent", self.code >= 500)
 
     @property
     def ok(self) -> bool:
         return self.code < 400
 
+    @property
+    def temporary(self) -> bool:
+        return not self.ok and not self.permanent
+
+    @property
+    def status(self) -> str:
+        """The RFC 3463 status, derived from the reply when it carries none."""
+        if self.enhanced:
+            return self.enhanced
+        return "2.0.0" if self.ok else ("5.0.0" if self.permanent else "4.0.0")
+
     def with_text(self, text: str) -> Reply:
-        return Reply(self.code, self.enhanced, text)
+        return replace(self, text=text)
+
+    def filled(self, **values: object) -> Reply:
+        """The reply with the ``{name}`` fields of its text filled in (the named replies that carry details)."""
+        return replace(self, text=self.text.format(**values))
 
     @cached_property
     def wire(self) -> bytes:

@@ -13,13 +13,14 @@ from courrier.queue.runner import Queue
 from courrier.queue.schedule import Schedule
 from courrier.queue.spool import Spool, SpoolEnvelope, SpoolRecipient
 from courrier.queue.store import QueueStore
+from courrier.smtp.replies import Reply
 
 S = Schedule(retry_first=300, retry_max=4 * 3600, max_lifetime=5 * 86400, delay_notice=4 * 3600)
 T0 = 1_000_000.0
-SENT = Outcome(250, "2.0.0", "Ok", host="mx.b.test", address="192.0.2.1:25")
-LOCAL = Outcome(250, "2.0.0", "delivered to mailbox", host="local")
-TEMP = Outcome(451, "4.2.0", "greylisted", host="mx.b.test")
-PERM = Outcome(550, "5.1.1", "no such user", host="mx.b.test")
+SENT = Outcome(Reply(250, "2.0.0", "Ok"), host="mx.b.test", address="192.0.2.1:25")
+LOCAL = Outcome(Reply(250, "2.0.0", "delivered to mailbox"), host="local")
+TEMP = Outcome(Reply(451, "4.2.0", "greylisted"), host="mx.b.test")
+PERM = Outcome(Reply(550, "5.1.1", "no such user"), host="mx.b.test")
 
 
 def rec(*targets: Target, age: float = 0.0, **kw) -> tuple[Record, float]:
@@ -116,7 +117,7 @@ def test_delay_notice_remembered_even_when_nobody_wants_it():
 
 
 def test_success_report_on_request():
-    relayed_dsn = Outcome(250, "2.0.0", "Ok", host="mx.c.test", remote_dsn=True)
+    relayed_dsn = Outcome(Reply(250, "2.0.0", "Ok"), host="mx.c.test", remote_dsn=True)
     r, now = rec(t(0, "SUCCESS"), t(1, "SUCCESS", "FAILURE"), t(2), t(3, "SUCCESS"))
     p = plan(r, {0: LOCAL, 1: SENT, 2: SENT, 3: relayed_dsn}, now, S)
     assert [(e.idx, e.action, e.status, e.remote_mta) for e in p.success] == [
