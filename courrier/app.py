@@ -15,7 +15,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from courrier import log, tlsutil
+from courrier import log, privileges, tlsutil
 from courrier.access.pop3.commands import MAX_AUTH_LINE as POP3_MAX_LINE
 from courrier.accounts import Accounts
 from courrier.auth import AuthGate
@@ -27,6 +27,7 @@ from courrier.mailauth._dns import Resolver as AuthResolver
 from courrier.mailauth.report import Authenticator
 from courrier.mailbox.store import MailStore
 from courrier.net.limits import ConnectionLimits
+from courrier.privileges import Prebound
 from courrier.queue import outbound
 from courrier.smtp import replies as R
 from courrier.smtp.mx import InboundCheck, InboundVerdict, MXPolicy
@@ -59,8 +60,9 @@ class Service:
 
 
 class App:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, prebound: Prebound | None = None) -> None:
         self.cfg = cfg
+        self.prebound = prebound  # sockets bound as root before the privilege drop (courrier/privileges.py)
         self.data_dir = cfg.data_dir
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         (self.data_dir / "spool-tmp").mkdir(exist_ok=True)
@@ -190,10 +192,17 @@ class App:
     async def _bind(self, name: str, addr: HostPort, factory: Callable[[], asyncio.Protocol],
                     ssl_ctx: ssl.SSLContext | None, description: str) -> None:
         loop = asyncio.get_running_loop()
+        common = dict(ssl=ssl_ctx, backlog=1024, ssl_handshake_timeout=30 if ssl_ctx else None,
+                      start_serving=False)  # serving starts once everything is bound
+        socks = self.prebound.take(name, addr) if self.prebound else None
+        if socks:
+            for sock in socks:
+                server = await loop.create_server(factory, sock=sock, **common)  # type: ignore[arg-type]
+                self.listeners.append(Listener(name, addr, server, description))
+            return
         try:
-            server = await loop.create_server(factory, addr.host, addr.port, ssl=ssl_ctx, reuse_address=True,
-                                              backlog=1024, ssl_handshake_timeout=30 if ssl_ctx else None,
-                                              start_serving=False)  # serving starts once everything is bound
+            server = await loop.create_server(factory, addr.host, addr.port, reuse_address=True,
+                                              **common)  # type: ignore[arg-type]
         except OSError as e:
             reason = "address already in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
             raise StartupError(f"cannot listen for {name} on {addr}: {reason}") from None
@@ -271,6 +280,8 @@ class App:
             await self.queue.start()
             self.services.append(Service("queue", self.queue.stop))
             await self.start_http()
+            if self.prebound:
+                self.prebound.close_unused()
             for lst in self.listeners:
                 await lst.server.start_serving()
         except BaseException:
@@ -337,9 +348,15 @@ def install_uvloop() -> bool:
 
 def serve(cfg: Config) -> None:
     install_uvloop()
+    try:  # root with `user` set: bind everything, then become that user before anything else is built
+        prebound = privileges.prepare_serve(cfg)
+    except privileges.PrivilegeError as e:
+        raise StartupError(str(e)) from None
+    except OSError as e:
+        raise StartupError(f"cannot switch to user {cfg.user}: {e.strerror or e}") from None
 
     async def main() -> None:
-        app = App(cfg)
+        app = App(cfg, prebound)
         await app.run()
 
     asyncio.run(main())

@@ -219,6 +219,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     submission: SubmissionConfig = field(default_factory=SubmissionConfig)
     http: HTTPConfig = field(default_factory=HTTPConfig)
+    user: str = ""  # started as root: bind the listeners, then run as this user (courrier/privileges.py)
     source: str | None = None  # the file this was loaded from, for messages
 
     @property
@@ -378,6 +379,7 @@ def from_mapping(raw: Mapping[str, Any], file: str | None = None, base: Path | N
     domains = top.get("domains", d.domains, _domains)
     data_dir = top.get("data_dir", base / d.data_dir, _path(base))
     mode = top.get("mode", d.mode, _mode)
+    user = top.get("user", d.user, _user_name)
     sections = ("listen", "tls", "limits", "delivery", "dkim", "capture", "auth", "submission", "http")
     top.finish(allowed_tables=sections)
 
@@ -476,8 +478,16 @@ def from_mapping(raw: Mapping[str, Any], file: str | None = None, base: Path | N
     return Config(
         hostname=hostname, trust_loopback=trust_loopback, domains=domains, data_dir=data_dir, mode=mode,
         listen=listen, tls=tls, limits=limits, delivery=delivery, dkim=dkim, capture=capture, auth=auth,
-        submission=submission, http=http, source=file,
+        submission=submission, http=http, user=user, source=file,
     )
+
+
+def _user_name(v: Any) -> str:
+    """A system account name (POSIX portable characters); whether it exists is checked at start, not here."""
+    s = _str(v).strip()
+    if s and not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$", s):
+        raise ValueError(f"bad user name {s!r}")
+    return s
 
 
 def _regex(v: Any) -> str:

@@ -32,7 +32,10 @@ class Fail(click.ClickException):
 
 
 def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Adds ``--config`` and ``--data`` to a command and passes a loaded ``cfg`` instead."""
+    """Adds ``--config`` and ``--data`` to a command and passes a loaded ``cfg`` instead.
+
+    Started as root with ``user`` set, the command runs as that user from here on (courrier/privileges.py), so
+    whatever it writes in ``data_dir`` belongs to the server; ``serve`` binds its ports first and drops itself."""
 
     @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
                   help="Configuration file (default: $COURRIER_CONFIG, then ./courrier.toml).")
@@ -45,6 +48,14 @@ def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
             cfg = config.load(config_file, data_dir=data_dir, capture=capture)
         except config.ConfigError as e:
             raise Fail(f"config error: {e}") from None
+        if f.__name__ != "serve":
+            from courrier import privileges
+            try:
+                privileges.as_configured_user(cfg)
+            except privileges.PrivilegeError as e:
+                raise Fail(str(e)) from None
+            except OSError as e:
+                raise Fail(f"cannot switch to user {cfg.user}: {e.strerror or e}") from None
         return f(*args, cfg=cfg, **kwargs)
 
     return wrapper

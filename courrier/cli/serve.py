@@ -13,9 +13,21 @@ from courrier.config import Config
 @click.option("--capture", is_flag=True, help="Capture mode: accept and keep every message, relay nothing.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warn", "error"]), default="info",
               show_default=True, help="Least important event level to log.")
+@click.option("--check-config", is_flag=True,
+              help="Check the configuration, certificates, user and ports; print each problem on a line; exit 0/1.")
 @common_options
-def serve(cfg: Config, log_level: str) -> None:
+def serve(cfg: Config, log_level: str, check_config: bool) -> None:
     """Run the mail server (or the capture server with --capture)."""
+    if check_config:
+        from courrier.preflight import problems
+
+        found = problems(cfg)
+        for p in found:
+            click.echo(p)
+        if found:
+            raise SystemExit(1)
+        click.echo(f"configuration OK ({cfg.source or 'built-in defaults'})")
+        return
     from courrier.app import StartupError
     from courrier.app import serve as run
 

@@ -23,6 +23,7 @@ from courrier.config import Config, HostPort
 
 if TYPE_CHECKING:
     from courrier.app import App, Service
+    from courrier.privileges import Prebound
 
 GRACEFUL_SECONDS = 5
 
@@ -71,8 +72,9 @@ def bind_socket(addr: HostPort) -> socket.socket:
 class HTTPServer:
     """One uvicorn server over every ``[listen] http`` address, started and stopped by the App."""
 
-    def __init__(self, asgi_app: Any, addrs: tuple[HostPort, ...]) -> None:
+    def __init__(self, asgi_app: Any, addrs: tuple[HostPort, ...], prebound: Prebound | None = None) -> None:
         self.addrs = addrs
+        self.prebound = prebound  # sockets bound as root before the privilege drop
         self.config = uvicorn.Config(
             asgi_app, lifespan="off", log_config=None, access_log=False, log_level="warning",
             timeout_graceful_shutdown=GRACEFUL_SECONDS, ws="websockets-sansio", ws_max_size=1 << 20,
@@ -85,7 +87,8 @@ class HTTPServer:
     async def start(self) -> None:
         try:
             for a in self.addrs:
-                self.sockets.append(bind_socket(a))
+                taken = self.prebound.take("http", a) if self.prebound else None
+                self.sockets += taken or [bind_socket(a)]
         except BindError:
             for s in self.sockets:
                 s.close()
@@ -122,7 +125,7 @@ async def start_http(app: App) -> Service:
     try:
         check_bind(app.cfg)
         ctx = context_from_app(app)
-        server = HTTPServer(build(ctx), app.cfg.listen.http)
+        server = HTTPServer(build(ctx), app.cfg.listen.http, app.prebound)
         await server.start()
     except BindError as e:
         raise StartupError(str(e)) from None
