@@ -15,7 +15,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from courrier import log, privileges, tlsutil
+from courrier import log, observe, privileges, tlsutil
 from courrier.access.pop3.commands import MAX_AUTH_LINE as POP3_MAX_LINE
 from courrier.accounts import Accounts
 from courrier.auth import AuthGate
@@ -87,6 +87,10 @@ class App:
         # before the spool record is written. None: outbound mail is not signed.
         self.outbound_signer: Callable[[bytes], bytes] | None = None
         self.load_dkim_keys()  # and again on SIGHUP
+        # /metrics and the status file of `courrier status`, counted from the log events (courrier/observe.py)
+        self.observer = observe.Observer(
+            cfg.data_dir, queue_size=lambda: len(self.queue.store.qids()),
+            connections=lambda: {p: lim.total for p, lim in self.connection_limits.by_protocol.items()})
 
     # ------------------------------------------------------------------ building blocks
 
@@ -315,11 +319,22 @@ class App:
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(asyncio.to_thread(self.load_dkim_keys)))
         await self.start()
         print(self.banner(), flush=True)
+        self.observer.start({"version": self._version(), "mode": self.cfg.mode, "hostname": self.cfg.hostname,
+                             "listeners": [[lst.name, str(lst.address), lst.description] for lst in self.listeners]
+                             + [["http", str(a), "web UI + API"] for a in self.cfg.listen.http]})
         log.event("server.started", listeners=len(self.listeners), data_dir=str(self.data_dir))
+        status = asyncio.ensure_future(self._status_loop())
         await stop.wait()
+        status.cancel()
         log.event("server.stopping")
         await self.stop()
         log.event("server.stopped")
+        self.observer.stop()
+
+    async def _status_loop(self) -> None:
+        while True:
+            await asyncio.sleep(observe.STATUS_EVERY)
+            self.observer.write_status()
 
     async def stop(self) -> None:
         for lst in self.listeners:

@@ -201,6 +201,7 @@ class HTTPConfig:
     # Host header values served besides loopback names/addresses, `hostname` and the listen addresses ("*": any),
     # the DNS-rebinding defence (web/guard.py).
     allowed_hosts: tuple[str, ...] = ()
+    metrics: bool = True  # GET /metrics (Prometheus text), same auth as the API (courrier/web/metrics.py)
 
 
 @dataclass(frozen=True)
@@ -472,6 +473,7 @@ def from_mapping(raw: Mapping[str, Any], file: str | None = None, base: Path | N
         trusted_proxies=r.get("trusted_proxies", (), _networks),
         allowed_origins=r.get("allowed_origins", (), _origins),
         allowed_hosts=r.get("allowed_hosts", (), _hosts),
+        metrics=r.get("metrics", True, _bool),
     )
     r.finish()
 

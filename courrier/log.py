@@ -18,6 +18,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 _LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
@@ -26,6 +27,9 @@ _stream: IO[str] | None = None  # None: sys.stderr at the time of writing
 _queue: queue.SimpleQueue[str | None] | None = None
 _writer: threading.Thread | None = None
 _NEEDS_QUOTES = re.compile(r'[\s"=\\]')
+# Called with (event, level, fields) for every event, whatever the level logged: metrics and `courrier status`
+# count events here (courrier/observe.py), so what is measured is exactly what is logged.
+_observers: list[Callable[[str, str, dict[str, Any]], None]] = []
 
 
 def _fmt_value(v: Any) -> str:
@@ -53,6 +57,8 @@ def format_event(level: str, event: str, fields: dict[str, Any]) -> str:
 
 def event(event: str, level: str = "info", **fields: Any) -> None:
     """Logs one event line. ``level`` is one of debug, info, warn, error."""
+    for obs in _observers:
+        obs(event, level, fields)
     if _LEVELS[level] < _min_level:
         return
     line = format_event(level, event, fields)
@@ -60,6 +66,12 @@ def event(event: str, level: str = "info", **fields: Any) -> None:
         _queue.put(line)
     else:
         _write([line])
+
+
+def observe(fn: Callable[[str, str, dict[str, Any]], None]) -> Callable[[], None]:
+    """Adds an observer of every event; returns the function that removes it."""
+    _observers.append(fn)
+    return lambda: _observers.remove(fn) if fn in _observers else None
 
 
 def _write(lines: list[str]) -> None:

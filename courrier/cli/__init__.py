@@ -80,7 +80,7 @@ PRIVATE_UMASK = 0o077  # files 0600, directories 0700
 # a CLI that starts fast matters for `sendmail` called once per mail by cron or PHP.
 COMMAND_MODULES = {
     "serve": "serve", "user": "user", "send": "send", "sendmail": "sendmail", "mx": "mx", "probe": "probe",
-    "queue": "queue", "check": "check", "dkim": "dkim", "dns": "dnsrecords",
+    "queue": "queue", "check": "check", "dkim": "dkim", "dns": "dnsrecords", "status": "status",
 }
 
 

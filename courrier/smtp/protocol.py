@@ -821,7 +821,7 @@ class SMTPProtocol(asyncio.Protocol):
             else:
                 result = refusal
                 log.event("smtp.message", level="warn", qid=self.env.queue_id if self.env else None,
-                          sid=self.session.id, ip=self.session.peer_ip, size=reader.size, result=result.code,
+                          sid=self.session.id, listener=self.server.listener, ip=self.session.peer_ip, size=reader.size, result=result.code,
                           text=result.text)
         finally:
             self._in_transaction_work = False
@@ -918,6 +918,6 @@ class SMTPProtocol(asyncio.Protocol):
             self._junk = 0  # mail moved: the budget of idle commands starts again (as Postfix's does)
         level = "info" if result.ok else "warn"
         log.event("smtp.message", level=level, qid=self.env.queue_id, sid=self.session.id,
-                  ip=self.session.peer_ip, sender=f"<{self.env.mail_from}>", rcpts=len(self.env.rcpts),
+                  listener=self.server.listener, ip=self.session.peer_ip, sender=f"<{self.env.mail_from}>", rcpts=len(self.env.rcpts),
                   size=msg.size, result=result.code, text=result.text)
         return result

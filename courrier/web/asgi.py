@@ -122,7 +122,9 @@ def build(ctx: WebContext) -> ASGIApp:
             return PlainTextResponse("shutting down", 503)
         return PlainTextResponse("ok")
 
-    for mod in (info, messages, message, search, send, tags, view, courrier_api):
+    from courrier.web import metrics
+
+    for mod in (info, messages, message, search, send, tags, view, courrier_api, metrics):
         api.include_router(mod.router)
     api.add_api_websocket_route("/api/events", events.endpoint)
 

@@ -57,6 +57,7 @@ class WebContext:
     mailboxes: MailboxSource | None = None  # server mode: the accounts' Maildirs (``?mailbox=``), see mailboxes.py
     stats: RuntimeStats = field(default_factory=RuntimeStats)
     ready: bool = True
+    observer: Any = None  # courrier.observe.Observer: /metrics (web/metrics.py)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     _queue_store: Any = None
@@ -119,7 +120,8 @@ def context_from_app(app: App) -> WebContext:
 
         mailboxes = MailboxSource(app.store, app.accounts)
     ctx = WebContext(cfg=cfg, auth=auth, accounts=app.accounts, source=source, hub=hub, get_paused=get_paused,
-                     set_paused=set_paused, relay=relay, relay_description=relay_desc, mailboxes=mailboxes)
+                     set_paused=set_paused, relay=relay, relay_description=relay_desc, mailboxes=mailboxes,
+                     observer=getattr(app, "observer", None))
     if hub is not None:
         hub.subscribe(ctx.stats.on_event)
         if hasattr(hub, "bind"):
