@@ -1,13 +1,16 @@
 """``courrier dns DOMAIN``: the DNS records to publish so that mail from and to DOMAIN works and authenticates.
 
 MX (RFC 5321 §5.1) pointing at this host, the A/AAAA of the hostname, SPF (RFC 7208: the MX hosts may send), one
-DKIM key record per key in ``data_dir/dkim`` (RFC 6376 §3.6), and DMARC (RFC 7489 §6.3) — as a table, then as
-zone-file lines ready to paste. (Named ``dnsrecords`` so it never shadows the ``dns`` package of dnspython.)
+DKIM key record per key in ``data_dir/dkim`` (RFC 6376 §3.6), DMARC (RFC 7489 §6.3), the client SRV records
+(RFC 6186, RFC 8314 §5.1), the ``_mta-sts`` TXT record and the names the web listener answers for client set-up and
+the MTA-STS policy (RFC 8461 §3) — as a table, then as zone-file lines ready to paste. ``--check`` compares them with
+what DNS publishes (courrier/cli/dnscheck.py). (Named ``dnsrecords`` so it never shadows dnspython's ``dns``.)
 """
 
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import click
 
@@ -40,6 +43,34 @@ def _addresses(cfg: Config, given: tuple[str, ...]) -> list[str]:
     return out
 
 
+def expected(cfg: Config, domain: str, addresses: list[str], dmarc_policy: str,
+             keys: list[Any]) -> list[tuple[str, str, str, str]]:
+    """(owner, type, value, why) of every record to publish for ``domain``."""
+    from courrier import clientconfig
+
+    host = cfg.hostname
+    records: list[tuple[str, str, str, str]] = [(domain, "MX", f"10 {host}.", "mail for the domain goes to this host")]
+    for a in addresses:
+        kind = "AAAA" if ":" in a else "A"
+        records.append((host, kind, a, "the address of the MX host"))
+    records.append((domain, "TXT", "v=spf1 mx -all", "SPF: only the MX hosts send for the domain"))
+    for key in keys:
+        records.append((key.record_name, "TXT", key.record, f"DKIM public key ({key.algorithm})"))
+    records.append((f"_dmarc.{domain}", "TXT", f"v=DMARC1; p={dmarc_policy}; rua=mailto:postmaster@{domain}",
+                    "DMARC: what receivers do with mail that fails"))
+    records.append((f"_mta-sts.{domain}", "TXT", f"v=STSv1; id={clientconfig.mta_sts_id(cfg)}",
+                    f"MTA-STS: a policy ({clientconfig.mta_sts_mode(cfg)}) at https://mta-sts.{domain}/"))
+    if host != f"mta-sts.{domain}":
+        records.append((f"mta-sts.{domain}", "CNAME", f"{host}.", "serves the MTA-STS policy (needs HTTPS)"))
+    for owner, target in clientconfig.srv_records(cfg, domain):
+        records.append((owner, "SRV", target, "RFC 6186: where mail clients connect" if target != "0 0 0 ." else
+                        "RFC 6186: this service is not offered"))
+    if host != f"autoconfig.{domain}":
+        records.append((f"autoconfig.{domain}", "CNAME", f"{host}.", "Thunderbird autoconfig"))
+    records.append((f"_autodiscover._tcp.{domain}", "SRV", f"0 0 443 {host}.", "Outlook autodiscover (HTTPS)"))
+    return records
+
+
 @main.command("dns")
 @click.argument("domain")
 @click.option("--ip", "ips", multiple=True, metavar="IP",
@@ -47,9 +78,13 @@ def _addresses(cfg: Config, given: tuple[str, ...]) -> list[str]:
 @click.option("--dmarc-policy", type=click.Choice(["none", "quarantine", "reject"]), default="quarantine",
               show_default=True, help="What receivers should do with mail failing DMARC.")
 @click.option("--zone", "zone_only", is_flag=True, help="Print only the zone-file lines.")
+@click.option("--check", is_flag=True,
+              help="Compare with what DNS publishes ([delivery] nameservers): one line per record, ok/missing/"
+                   "differs; exit 3 when any record is missing or differs.")
 @common_options
-def dns_records(cfg: Config, domain: str, ips: tuple[str, ...], dmarc_policy: str, zone_only: bool) -> None:
-    """Print the DNS records to publish for DOMAIN (MX, A/AAAA, SPF, DKIM, DMARC)."""
+def dns_records(cfg: Config, domain: str, ips: tuple[str, ...], dmarc_policy: str, zone_only: bool,
+                check: bool) -> None:
+    """Print the DNS records to publish for DOMAIN (MX, A/AAAA, SPF, DKIM, DMARC, SRV, MTA-STS)."""
     try:
         domain = parse_domain(domain)
     except ValueError as e:
@@ -58,19 +93,15 @@ def dns_records(cfg: Config, domain: str, ips: tuple[str, ...], dmarc_policy: st
         addresses = _addresses(cfg, ips)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--ip") from None
+    if check:
+        from courrier.cli.dnscheck import check_published
+
+        raise SystemExit(check_published(cfg, domain, addresses, dmarc_policy))
     from courrier.mailauth import dkim as dkim_keys  # dkimpy and cryptography only for this command
 
     host = cfg.hostname
     keys, problems = dkim_keys.load_keys(cfg.data_dir / "dkim", cfg.dkim.keys, cfg.dkim.selector)
-    records: list[tuple[str, str, str, str]] = [(domain, "MX", f"10 {host}.", "mail for the domain goes to this host")]
-    for a in addresses:
-        kind = "AAAA" if ":" in a else "A"
-        records.append((host, kind, a, "the address of the MX host"))
-    records.append((domain, "TXT", "v=spf1 mx -all", "SPF: only the MX hosts send for the domain"))
-    for key in keys.get(domain, []):
-        records.append((key.record_name, "TXT", key.record, f"DKIM public key ({key.algorithm})"))
-    records.append((f"_dmarc.{domain}", "TXT", f"v=DMARC1; p={dmarc_policy}; rua=mailto:postmaster@{domain}",
-                    "DMARC: what receivers do with mail that fails"))
+    records = expected(cfg, domain, addresses, dmarc_policy, keys.get(domain, []))
     notes = []
     if not addresses:
         notes.append(f"no public address known for {host}: add its A/AAAA records (or pass --ip)")

@@ -25,7 +25,8 @@ from courrier.auth import Limited
 from courrier.web.auth import Principal
 from courrier.web.context import WebContext
 
-OPEN_PATHS = ("/livez", "/readyz")
+OPEN_PATHS = ("/livez", "/readyz", "/.well-known/autoconfig/mail/config-v1.1.xml", "/mail/config-v1.1.xml",
+              "/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml", "/.well-known/mta-sts.txt")
 COURRIER_PREFIX = "/api/courrier/"
 
 
@@ -122,9 +123,9 @@ def build(ctx: WebContext) -> ASGIApp:
             return PlainTextResponse("shutting down", 503)
         return PlainTextResponse("ok")
 
-    from courrier.web import metrics
+    from courrier.web import metrics, wellknown
 
-    for mod in (info, messages, message, search, send, tags, view, courrier_api, metrics):
+    for mod in (info, messages, message, search, send, tags, view, courrier_api, metrics, wellknown):
         api.include_router(mod.router)
     api.add_api_websocket_route("/api/events", events.endpoint)
 

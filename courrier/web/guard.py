@@ -12,7 +12,8 @@ requests there for any page it shows:
 The defence, in this order:
 
 1. Host (DNS rebinding). The ``Host`` header must name this server: a loopback name (``localhost``, ``*.localhost``,
-   RFC 6761 §6.3) or address, ``hostname``, a listen address, the address the connection came in on, or
+   RFC 6761 §6.3) or address, ``hostname``, a listen address, the address the connection came in on, a local
+   domain and its ``autoconfig.``, ``autodiscover.`` and ``mta-sts.`` names (client set-up, web/wellknown.py), or
    ``[http] allowed_hosts``. Anything else: 421 Misdirected Request (RFC 9110 §15.5.20). A rebound name never passes,
    whatever it resolves to.
 2. Origin (cross-site requests). A state-changing request (POST, PUT, PATCH, DELETE) or a WebSocket handshake whose
@@ -74,6 +75,8 @@ class RequestGuard:
         self.app = app
         self.any_host = "*" in cfg.http.allowed_hosts
         names = {"localhost", cfg.hostname.lower(), *cfg.http.allowed_hosts}
+        for d in cfg.domains:  # client set-up names (web/wellknown.py): autoconfig, autodiscover, MTA-STS policy
+            names |= {d, f"autoconfig.{d}", f"autodiscover.{d}", f"mta-sts.{d}"}
         for a in cfg.listen.http:
             names.add(a.host.lower().strip("[]"))
         self.names = {str(ip) if (ip := _ip(n)) else n for n in names}
