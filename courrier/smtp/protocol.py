@@ -21,6 +21,7 @@ from typing import Any
 from courrier import log
 from courrier.auth import AuthGate, Limited, sasl
 from courrier.config import LimitsConfig
+from courrier.net.commands import Command
 from courrier.net.limits import ConnectionLimiter, Refusal, Slot
 from courrier.smtp import replies as R
 from courrier.smtp.address import (
@@ -430,6 +431,14 @@ class SMTPProtocol(asyncio.Protocol):
             self.reply(R.SYNTAX_ERROR)
             self._count_junk()
             return
+        await self._command(cmd, arg, line)
+        if cmd.ends_group:
+            self._flush()  # RFC 2920 §3.1: the client waits for this reply before it sends anything more
+
+    async def _command(self, cmd: Command[Phase], arg: str, line: bytes) -> None:
+        """The table's rules for ``cmd``, checked once and in this order (junk, TLS, argument, phase), then its
+        handler."""
+        verb = cmd.name
         if len(line) + 2 > MAX_COMMAND_LINE and verb != "AUTH":
             await self._refuse(R.LINE_TOO_LONG, verb, line)
             return
@@ -447,8 +456,6 @@ class SMTPProtocol(asyncio.Protocol):
             await self._refuse(cmd.refusal(phase, R.BAD_SEQUENCE), verb, line)
             return
         await getattr(self, cmd.handler)(arg)
-        if cmd.ends_group:
-            self._flush()  # RFC 2920 §3.1: the client waits for this reply before it sends anything more
 
     def phase(self) -> Phase:
         """Where the session stands, derived from the session and the envelope (never stored beside them)."""
