@@ -246,8 +246,8 @@ class App:
         """POP3 and IMAP (courrier/access) over the Maildir store: plain + STLS/STARTTLS, and implicit TLS."""
         from courrier.access.auth import Authenticator as AccessAuth
         from courrier.access.imap.session import IMAPServer
-        from courrier.access.listener import StreamListener
         from courrier.access.pop3.protocol import POP3Server
+        from courrier.net.listener import StreamListener
 
         lst = self.cfg.listen
         if not (lst.pop3 or lst.pop3s or lst.imap or lst.imaps):

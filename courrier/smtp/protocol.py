@@ -21,6 +21,7 @@ from typing import Any
 from courrier import log
 from courrier.auth import AuthGate, Limited, sasl
 from courrier.config import LimitsConfig
+from courrier.net.commands import Command
 from courrier.net.limits import ConnectionLimiter, Refusal, Slot
 from courrier.smtp import replies as R
 from courrier.smtp.address import (
@@ -31,7 +32,7 @@ from courrier.smtp.address import (
     split_path_and_params,
     xtext_decode,
 )
-from courrier.smtp.commands import COMMANDS, HTTP_VERBS
+from courrier.smtp.commands import COMMANDS, HTTP_VERBS, Phase
 from courrier.smtp.policy import Disconnect, Policy, ReceivedMessage
 from courrier.smtp.reader import DataReader, new_spool
 from courrier.smtp.replies import Reply
@@ -44,6 +45,15 @@ SHUTDOWN_GRACE = 30.0  # in-flight transactions get this long to finish on shutd
 
 # parser modes
 _LINES, _DATA, _CHUNK, _HOLD = range(4)
+
+
+def _announced_chunk(line: bytes) -> int | None:
+    """The size of the chunk a BDAT line announces (RFC 3030 §2), None when it announces none: the parser then
+    expects no chunk bytes, and a refused BDAT has nothing to skip."""
+    parts = line.split()
+    if len(parts) >= 2 and parts[1].isdigit() and len(parts[1]) <= 12:
+        return int(parts[1])
+    return None
 
 
 class SMTPServer:
@@ -288,13 +298,14 @@ class SMTPProtocol(asyncio.Protocol):
                 continue
             self._push(("line", line))
             verb = line[:9].split(b" ", 1)[0].upper()
-            if verb in (b"DATA", b"STARTTLS", b"QUIT"):
-                self._mode = _HOLD  # RFC 2920 §3.1 / RFC 3207 §4.2: nothing after these is read ahead
+            cmd = COMMANDS.get(verb.decode("ascii", "replace"))
+            if cmd is not None and cmd.ends_group:
+                self._mode = _HOLD  # RFC 2920 §3.1 / RFC 3207 §4.2: nothing after the group's end is read ahead
                 return
             if verb == b"BDAT":
-                parts = line.split()
-                if len(parts) >= 2 and parts[1].isdigit() and len(parts[1]) <= 12:
-                    self._chunk_left = int(parts[1])
+                size = _announced_chunk(line)
+                if size is not None:
+                    self._chunk_left = size
                     if self._chunk_left == 0:
                         self._push(("chunkend", None))
                     else:
@@ -420,23 +431,49 @@ class SMTPProtocol(asyncio.Protocol):
             self.reply(R.SYNTAX_ERROR)
             self._count_junk()
             return
+        await self._command(cmd, arg, line)
+        if cmd.ends_group:
+            self._flush()  # RFC 2920 §3.1: the client waits for this reply before it sends anything more
+
+    async def _command(self, cmd: Command[Phase], arg: str, line: bytes) -> None:
+        """The table's rules for ``cmd``, checked once and in this order (junk, TLS, argument, phase), then its
+        handler."""
+        verb = cmd.name
         if len(line) + 2 > MAX_COMMAND_LINE and verb != "AUTH":
-            self.reply(R.LINE_TOO_LONG)
-            if verb == "BDAT":
-                await self._skip_chunk()
+            await self._refuse(R.LINE_TOO_LONG, verb, line)
             return
-        if cmd.junk and not self._count_junk():
+        if cmd.has("junk") and not self._count_junk():
             return
         assert self.session
         if not cmd.before_tls and self.session.tls is None and self.policy.require_tls(self.session):
-            self.reply(R.MUST_STARTTLS)
-            if verb == "BDAT":
-                await self._skip_chunk()
+            await self._refuse(R.MUST_STARTTLS, verb, line)
             return
-        if cmd.needs_arg and not arg and verb != "BDAT":
+        if (cmd.needs_arg and not arg) or (cmd.no_arg and arg):
             self.reply(R.PARAM_SYNTAX)
             return
+        phase = self.phase()
+        if not cmd.allowed(phase):  # the one place the order of commands is enforced (RFC 5321 §4.1.4)
+            await self._refuse(cmd.refusal(phase, R.BAD_SEQUENCE), verb, line)
+            return
         await getattr(self, cmd.handler)(arg)
+
+    def phase(self) -> Phase:
+        """Where the session stands, derived from the session and the envelope (never stored beside them)."""
+        assert self.session
+        if self.env is not None:
+            if self._bdat_spool is not None:
+                return Phase.BDAT
+            return Phase.RCPT if self.env.rcpts else Phase.MAIL
+        if self.session.helo is None:
+            return Phase.CONNECTED
+        return Phase.EHLO if self.session.esmtp else Phase.HELO
+
+    async def _refuse(self, reply: Reply, verb: str, line: bytes) -> None:
+        """Answers a command refused before its handler; a refused BDAT's chunk is consumed so that its bytes are
+        never read as commands (RFC 3030 §3)."""
+        self.reply(reply)
+        if verb == "BDAT" and _announced_chunk(line) is not None:
+            await self._skip_chunk()
 
     def _count_junk(self) -> bool:
         """Counts one command that moves no mail; past ``max_junk_commands`` since the last accepted message:
@@ -490,9 +527,6 @@ class SMTPProtocol(asyncio.Protocol):
     async def smtp_starttls(self, arg: str) -> None:
         """RFC 3207: 220, then the handshake; everything pipelined after STARTTLS is discarded (§4.2)."""
         assert self.session and self.transport
-        if arg:
-            self.reply(R.PARAM_SYNTAX)
-            return
         if self.session.tls is not None:
             self.reply(R.TLS_ALREADY)
             return
@@ -532,14 +566,8 @@ class SMTPProtocol(asyncio.Protocol):
         credentials: a refused login gets 454 4.7.0 (RFC 4954 §4 "temporary authentication failure") without a
         check; undecodable SASL counts as a failure (capture mode's accept-any included)."""
         assert self.session
-        if not self.session.esmtp:
-            self.reply(R.BAD_SEQUENCE.with_text("Send EHLO first"))
-            return
         if self.session.user:
             self.reply(R.ALREADY_AUTHENTICATED)
-            return
-        if self.env is not None:
-            self.reply(R.BAD_SEQUENCE.with_text("AUTH not allowed during a mail transaction"))  # RFC 4954 §4
             return
         parts = arg.split()
         mech = parts[0].upper()
@@ -607,9 +635,6 @@ class SMTPProtocol(asyncio.Protocol):
         self.reply(R.NOOP)
 
     async def smtp_vrfy(self, arg: str) -> None:
-        if not arg:
-            self.reply(R.PARAM_SYNTAX)
-            return
         self.reply(R.VRFY_CANNOT)  # RFC 5321 §3.5.3: 252, never disclose accounts
 
     async def smtp_expn(self, arg: str) -> None:
@@ -636,12 +661,6 @@ class SMTPProtocol(asyncio.Protocol):
     async def smtp_mail(self, arg: str) -> None:
         """RFC 5321 §4.1.1.2 with SIZE (RFC 1870), BODY (RFC 6152), SMTPUTF8 (RFC 6531), RET/ENVID (RFC 3461)."""
         assert self.session
-        if self.session.helo is None:
-            self.reply(R.BAD_SEQUENCE.with_text("Send EHLO/HELO first"))
-            return
-        if self.env is not None:
-            self.reply(R.BAD_SEQUENCE.with_text("Nested MAIL command"))
-            return
         if self.policy.require_auth(self.session) and not self.session.user:
             self.reply(R.AUTH_REQUIRED)
             return
@@ -705,13 +724,7 @@ class SMTPProtocol(asyncio.Protocol):
 
     async def smtp_rcpt(self, arg: str) -> None:
         """RFC 5321 §4.1.1.3 with NOTIFY/ORCPT (RFC 3461 §4)."""
-        assert self.session
-        if self.env is None:
-            self.reply(R.BAD_SEQUENCE.with_text("Need MAIL command first"))
-            return
-        if self._bdat_spool is not None:
-            self.reply(R.BAD_SEQUENCE.with_text("RCPT not allowed during BDAT"))
-            return
+        assert self.session and self.env is not None  # the phase (MAIL or RCPT) was checked at dispatch
         try:
             path, params_raw = split_path_and_params(arg, "TO")
             params = parse_params(params_raw)
@@ -766,27 +779,9 @@ class SMTPProtocol(asyncio.Protocol):
             self.env.rcpts.append(rcpt)
         self.reply(result)
 
-    def _check_ready_for_data(self) -> Reply | None:
-        if self.env is None:
-            return R.BAD_SEQUENCE.with_text("Need MAIL command first")
-        if not self.env.rcpts:
-            return R.NO_VALID_RECIPIENTS  # RFC 5321 §3.3: 554 when no RCPT succeeded
-        return None
-
     async def smtp_data(self, arg: str) -> None:
         """RFC 5321 §4.1.1.4: 354, then the payload straight to the spool through DataReader."""
-        assert self.session
-        if arg:
-            self.reply(R.PARAM_SYNTAX)
-            return
-        if self._bdat_spool is not None:
-            self.reply(R.BAD_SEQUENCE.with_text("DATA not allowed after BDAT"))  # RFC 3030 §3
-            return
-        problem = self._check_ready_for_data()
-        if problem:
-            self.reply(problem)
-            return
-        assert self.env
+        assert self.session and self.env  # the phase (RCPT) was checked at dispatch
         spool = new_spool(self.server.spool_dir)
         self._reader = DataReader(spool, self.limits.max_message_size)
         self._data_done = self.loop.create_future()
@@ -850,12 +845,7 @@ class SMTPProtocol(asyncio.Protocol):
         size, last = int(parts[0]), len(parts) == 2
         if size == 0 and not last and not self._count_junk():  # an empty chunk moves no mail either
             return
-        problem = self._check_ready_for_data()
-        if problem:
-            await self._skip_chunk()
-            self.reply(problem)
-            return
-        assert self.env
+        assert self.env  # the phase (RCPT or BDAT) was checked at dispatch
         if self._bdat_spool is None:
             self._bdat_spool = new_spool(self.server.spool_dir)
             self._bdat_size = 0

@@ -293,17 +293,18 @@ class Session:
                             raise ParseError("UID needs a command")
                         name, args, uid = args[0].upper(), args[1:], True
                     cmd = COMMANDS.get(name)
-                    if cmd is None or (uid and not cmd.uid_ok):
+                    if cmd is None or (uid and not cmd.has("uid")):
                         raise ParseError(f"unknown command {name[:20]}")
-                    if self.state not in cmd.states:
+                    if not cmd.allowed(self.state):  # the row's states, checked here only (RFC 3501 §3)
                         raise TaggedResult("BAD", f"{name} not allowed now")
-                    if self.selected is not None and cmd.states == {SELECTED} and cmd.refresh:
+                    expunge_ok = uid or not cmd.has("no_expunge")
+                    if self.selected is not None and cmd.phases == {SELECTED} and not cmd.has("no_refresh"):
                         # the view is brought up to date first, so FETCH/STORE/SEARCH work on current flags and
                         # messages; held-back EXPUNGEs go out now unless the command forbids them (§7.4.1)
-                        await self.updates(allow_expunge=uid or cmd.expunge_ok)
+                        await self.updates(allow_expunge=expunge_ok)
                     text_ok = await cmd.handler(self, tag, args, uid)
                     if self.state == SELECTED:
-                        await self.updates(allow_expunge=uid or cmd.expunge_ok)
+                        await self.updates(allow_expunge=expunge_ok)
                     if text_ok is not None:
                         self.send(f"{tag} OK {text_ok}")
                 except ParseError as e:

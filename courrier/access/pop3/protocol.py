@@ -140,11 +140,11 @@ class POP3Session:
                 cmd = COMMANDS.get(verb)
                 if cmd is None:
                     self.error(R.UNKNOWN)
-                elif self.state not in cmd.states:
+                elif not cmd.allowed(self.state):  # the row's states, checked here only (RFC 1939 §3)
                     self.error(R.BAD_STATE)
                 else:
                     try:
-                        await getattr(self, f"pop3_{verb.lower()}")(arg)
+                        await getattr(self, cmd.handler)(arg)
                     except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
                         raise
                     except Exception as e:  # noqa: BLE001 - a bug costs one command, never the server or a hang
