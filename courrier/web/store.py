@@ -27,7 +27,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from courrier.capture.search import compile_query
 
 if TYPE_CHECKING:
-    from courrier.app import App
     from courrier.capture.envelope import CapturedEnvelope
     from courrier.capture.store import CaptureStore
 
@@ -228,11 +227,3 @@ class MessageSource:
             return Path(row[2]) if row and row[2] else None
         except Exception:
             return None
-
-
-def source_from_app(app: App) -> tuple[MessageSource | None, Any]:
-    """The capture store and its event hub, when the App has them (capture mode)."""
-    store = getattr(app, "capture", None)
-    if store is None:
-        return None, None
-    return MessageSource(store), store.events

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from courrier.access.imap import cmd_any, cmd_auth, cmd_mailbox, cmd_message
-from courrier.access.imap.session import AUTH, NOT_AUTH, SELECTED
+from courrier.access.imap.state import AUTH, NOT_AUTH, SELECTED
 
 Handler = Callable[..., Awaitable[Any]]
 ANY = frozenset({NOT_AUTH, AUTH, SELECTED})
