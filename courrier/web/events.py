@@ -21,6 +21,11 @@ from courrier.web.mailview import MailboxView
 MAX_BACKLOG = 1000
 
 
+def frame(event: dict[str, Any]) -> str:
+    """One WebSocket frame: the event as Mailpit's JSON text."""
+    return json.dumps(event, ensure_ascii=False)
+
+
 async def endpoint(ws: WebSocket) -> None:
     ctx = ws.app.state.ctx
     view = None
@@ -77,7 +82,7 @@ async def endpoint(ws: WebSocket) -> None:
                 await ws.close(1013)  # try again later: the client reconnects and reloads
                 break
             while backlog:
-                await ws.send_text(json.dumps(backlog.popleft(), ensure_ascii=False))
+                await ws.send_text(frame(backlog.popleft()))
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
