@@ -3,7 +3,7 @@
 ``App.web_context`` passes its components to ``build_context`` by name and type — the web layer never sees the App
 (and imports nothing from ``courrier.app``: no ``getattr`` on an object of a higher layer). Handlers receive this
 object (``request.app.state.ctx``): it names exactly what the inspector depends on — the config, the accounts, the
-capture store (through ``MessageSource``) or, in server mode, the accounts' mailboxes (``MailboxSource``), the
+capture store (through ``CaptureSource``, a ``source.MessageSource``) or, in server mode, the accounts' mailboxes (``MailboxSource``), the
 event hub, the pause switch, the outbound path for ``release``, and runtime counters for ``/api/v1/info``.
 """
 
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from courrier.accounts import Accounts
 from courrier.auth import AuthGate, TrustedProxies
+from courrier.capture.records import Summary
 from courrier.config import Config
 from courrier.web.auth import HTTPAuth, load_htpasswd
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from courrier.observe import Observer
     from courrier.web.mailboxes import MailboxSource
     from courrier.web.relay import Outbound
-    from courrier.web.store import MessageSource
+    from courrier.web.store import CaptureSource
 
 
 @dataclass
@@ -41,9 +42,9 @@ class RuntimeStats:
 
     def on_event(self, event: dict[str, Any]) -> None:
         t, data = event.get("Type"), event.get("Data")
-        if t == "new" and isinstance(data, dict):
+        if t == "new" and isinstance(data, Summary):
             self.accepted += 1
-            self.accepted_size += int(data.get("Size") or 0)
+            self.accepted_size += data.size
         elif t == "delete":
             self.deleted += 1
 
@@ -53,7 +54,7 @@ class WebContext:
     cfg: Config
     auth: HTTPAuth
     accounts: Accounts
-    source: MessageSource | None
+    source: CaptureSource | None  # capture mode (server mode: ``mailboxes``)
     hub: EventHub | None  # capture mode: the store's events (subscribe(cb) / unsubscribe(cb))
     get_paused: Callable[[], bool]
     set_paused: Callable[[bool], None]
@@ -96,7 +97,7 @@ def build_context(cfg: Config, accounts: Accounts, auth_gate: AuthGate, *, captu
     from courrier.web.auth import AuthFileError
     from courrier.web.relay import make_relay
     from courrier.web.server import BindError
-    from courrier.web.store import MessageSource
+    from courrier.web.store import CaptureSource
     from courrier.web.webhook import Webhook
 
     users = None
@@ -107,7 +108,7 @@ def build_context(cfg: Config, accounts: Accounts, auth_gate: AuthGate, *, captu
             raise BindError(f"[http] auth_file: {e}") from None
     verify = _admin_verifier(accounts) if not cfg.capture_mode else None
     auth = HTTPAuth(users, verify, auth_gate, TrustedProxies(cfg.http.trusted_proxies))
-    source = MessageSource(capture) if capture is not None else None
+    source = CaptureSource(capture) if capture is not None else None
     hub = capture.events if capture is not None else None
     relay, relay_desc = make_relay(outbound, cfg) if outbound is not None else (None, "")
     mailboxes = None

@@ -16,14 +16,15 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from courrier.web.api import mailpit
 from courrier.web.mailview import MailboxView
 
 MAX_BACKLOG = 1000
 
 
 def frame(event: dict[str, Any]) -> str:
-    """One WebSocket frame: the event as Mailpit's JSON text."""
-    return json.dumps(event, ensure_ascii=False)
+    """One WebSocket frame: the event as Mailpit's JSON text (its record spelled by ``api/mailpit.py``)."""
+    return json.dumps(mailpit.event(event), ensure_ascii=False)
 
 
 async def endpoint(ws: WebSocket) -> None:
