@@ -12,8 +12,9 @@ import errno
 import functools
 import signal
 import ssl
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from courrier import log, observe, privileges, tlsutil
 from courrier.access.pop3.commands import MAX_AUTH_LINE as POP3_MAX_LINE
@@ -22,6 +23,7 @@ from courrier.auth import AuthGate
 from courrier.capture.policy import CapturePolicy
 from courrier.capture.store import CaptureStore
 from courrier.config import Config, HostPort
+from courrier.lifecycle import Service, StartupError
 from courrier.mailauth import dkim as dkim_keys
 from courrier.mailauth._dns import Resolver as AuthResolver
 from courrier.mailauth.report import Authenticator
@@ -37,9 +39,8 @@ from courrier.smtp.replies import Reply
 from courrier.smtp.session import Envelope, Recipient, Session
 from courrier.smtp.submission import SubmissionPolicy
 
-
-class StartupError(Exception):
-    """A one-line reason the server cannot start (port taken, unreadable certificate…)."""
+if TYPE_CHECKING:
+    from courrier.web.context import WebContext
 
 
 @dataclass
@@ -48,15 +49,6 @@ class Listener:
     address: HostPort
     server: asyncio.AbstractServer
     description: str
-
-
-@dataclass
-class Service:
-    """Something with a lifecycle beside the SMTP listeners (queue runner, POP3, IMAP, HTTP)."""
-
-    name: str
-    stop: Callable[[], Awaitable[None]]
-    banner: list[str] = field(default_factory=list)
 
 
 class App:
@@ -236,11 +228,30 @@ class App:
             for addr in addrs:
                 await self._bind(name, addr, smtp, self.tls_context if implicit else None, desc)
 
+    def web_context(self) -> WebContext:
+        """What the inspector may use, handed over by name (``courrier/web/context.py``); on the running loop."""
+        from courrier.web.context import build_context
+
+        capture = self.capture
+
+        def get_paused() -> bool:
+            return bool(capture.paused) if capture is not None else self.paused
+
+        def set_paused(value: bool) -> None:
+            # capture mode: the capture policy reads the store's switch; server mode: App.paused
+            self.paused = value
+            if capture is not None:
+                capture.set_paused(value)
+
+        return build_context(self.cfg, self.accounts, self.auth_gate, capture=capture, mail_store=self.store,
+                             get_paused=get_paused, set_paused=set_paused, outbound=self.relay_outbound,
+                             observer=self.observer)
+
     async def start_http(self) -> None:
         """The inspector (web UI + Mailpit-compatible API, courrier/web) in this same event loop."""
         if self.cfg.listen.http:
             from courrier.web.server import start_http
-            self.services.append(await start_http(self))
+            self.services.append(await start_http(self.cfg, self.web_context, self.prebound))
 
     async def start_access(self) -> None:
         """POP3 and IMAP (courrier/access) over the Maildir store: plain + STLS/STARTTLS, and implicit TLS."""

@@ -1,10 +1,11 @@
 """An in-process event hub: the capture store publishes Mailpit's events, the web layer forwards them.
 
-Events are dicts shaped exactly like Mailpit's WebSocket frames, ``{"Type": …, "Data": …}``:
+Events are dicts shaped like Mailpit's WebSocket frames, ``{"Type": …, "Data": …}``; the web layer writes the frame
+(``web/events.frame``):
 
 | Type       | Data                                                       | when                               |
 |------------|------------------------------------------------------------|------------------------------------|
-| `new`      | a MessageSummary (same fields as ``GET /api/v1/messages``) | a message was captured             |
+| `new`      | a ``records.Summary`` (``web/api/mailpit.py`` spells it)   | a message was captured             |
 | `update`   | ``{"ID": id, "Read": bool}``                               | read state changed                 |
 | `delete`   | ``{"ID": id}``                                             | one message deleted                |
 | `truncate` | ``None``                                                   | every message deleted              |

@@ -9,7 +9,8 @@ IDs, envelopes, tags and read states.
 
 Python API (what the web layer, POP3/IMAP and tests call). Every method except ``add``/``start``/``aclose`` is
 synchronous, thread-safe and short (SQLite + reading one file): call them from Starlette's threadpool (plain ``def``
-endpoints) or directly. Results are already shaped as Mailpit's JSON (same field names) so the API can return them.
+endpoints) or directly. Results are the typed records of ``records.py`` (Summary, Message, Page); only the web
+layer's ``api/mailpit.py`` spells them as Mailpit's JSON.
 
     store = CaptureStore(data_dir, cfg.capture, db_path=cfg.db_path, hostname=cfg.hostname)
     await store.start()                 # binds events to the running loop, scans the Maildir, starts max_age pruning
@@ -20,13 +21,12 @@ endpoints) or directly. Results are already shaped as Mailpit's JSON (same field
     id = store.add_bytes(data, mail_from="a@x", rcpts=["b@y"], client="127.0.0.1:0", user=None)  # API "send"
 
     # reading (None when the id is unknown)
-    store.list(start=0, limit=50)      -> {"total","unread","messages_count","messages_unread","start","tags","messages":[summary…]}
-    store.search(query, start, limit)  -> same shape; messages_count/messages_unread count the matches
-    store.summary(id)                  -> MessageSummary {"ID","MessageID","Read","From","To","Cc","Bcc","ReplyTo",
-                                          "Subject","Created","Username","Tags","Size","Attachments","Snippet"}
-    store.get(id)                      -> Message {"ID","MessageID","From","To","Cc","Bcc","ReplyTo","ReturnPath",
-                                          "Subject","ListUnsubscribe","Date","Tags","Username","Text","HTML","Size",
-                                          "Inline":[Attachment],"Attachments":[Attachment]}; does NOT mark it read
+    store.list(start=0, limit=50)      -> Page (total, unread, messages_count, messages_unread, start, tags, messages)
+    store.search(query, start, limit)  -> Page; messages_count/messages_unread count the matches
+    store.summary(id)                  -> Summary (id, message_id, read, from_, to, cc, bcc, reply_to, subject,
+                                          created, username, tags, size, attachments, snippet)
+    store.get(id)                      -> Message (summary, return_path, date, list_unsubscribe…, text, html,
+                                          inline, attachments: [Part]); does NOT mark it read
     store.latest_id()                  -> the newest message's id ("latest" in the API)
     store.parse_errors(ids)            -> {ID: reason} for messages that could be read only in part (error mark)
     store.headers(id)                  -> {"Header-Name": [values…]} of the message as sent
@@ -50,7 +50,7 @@ endpoints) or directly. Results are already shaped as Mailpit's JSON (same field
     store.paused; store.set_paused(True)
 
     # events (Mailpit's WebSocket frames, see events.py)
-    store.events.subscribe(cb)  /  store.events.unsubscribe(cb)   # cb({"Type": "new", "Data": summary})
+    store.events.subscribe(cb)  /  store.events.unsubscribe(cb)   # cb({"Type": "new", "Data": Summary})
 
 Message IDs: 22 random base57 characters (Mailpit's style), written into the file, stable across restarts and
 re-indexing. Files that someone else puts into the Maildir (IMAP APPEND, a copy) are adopted at the next scan: given
@@ -61,15 +61,12 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import hashlib
 import json
 import os
-import re
 import sqlite3
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -80,6 +77,7 @@ from courrier.capture.envelope import CapturedEnvelope, new_id, read_envelope, s
 from courrier.capture.events import EventHub
 from courrier.capture.index import CaptureIndex, IndexRow
 from courrier.capture.mimebound import message_from_bytes
+from courrier.capture.records import Address, Message, Page, Summary, addresses, message_of
 from courrier.capture.search import compile_query
 from courrier.config import CaptureConfig
 from courrier.delivery.local import received_header
@@ -92,16 +90,6 @@ _WRITER_THREADS = 4  # incoming messages: rounds of a maildir.BatchWriter (one d
 HEAD_READ = 65536
 MAX_ERROR_IDS = 1000  # parse_errors: IDs looked up per call (a page of the list is 50)
 SCAN_PERIOD = 10.0  # seconds between scans of the Maildir for changes made by IMAP/POP3 clients
-
-
-_LAST_TS = 253402300799.999  # 9999-12-31T23:59:59.999Z, the last instant RFC 3339 (and datetime) can write
-
-
-def iso(ts: float) -> str:
-    """RFC 3339 with milliseconds, UTC ("2026-11-27T12:00:00.123Z"), as Mailpit's JSON dates. A sender's Date
-    outside years 1970-9999 ("31 Dec 9999 23:59:59 -2359") is clamped: a bad header never fails the API."""
-    ts = min(max(float(ts), 0.0), _LAST_TS) if ts == ts else 0.0  # NaN → the epoch
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def crlf_size(lf_data: bytes) -> int:
@@ -292,47 +280,44 @@ class CaptureStore:
     # ------------------------------------------------------------------ shaping
 
     @staticmethod
-    def _summary_of(r: Any, tags: list[str]) -> dict[str, Any]:
-        def g(k: str) -> Any:
-            return r[k]
-
+    def _summary_of(r: Any, tags: list[str]) -> Summary:
+        """The Summary of an index row (sqlite3.Row) or of a fresh IndexRow's ``__dict__``."""
         if isinstance(r, dict) and "from_" in r:  # a fresh IndexRow
             frm, to, cc, bcc, rt = r["from_"], r["to"], r["cc"], r["bcc"], r["reply_to"]
         else:
-            frm, to, cc, bcc, rt = (json.loads(g(k)) for k in ("from_json", "to_json", "cc_json", "bcc_json",
+            frm, to, cc, bcc, rt = (json.loads(r[k]) for k in ("from_json", "to_json", "cc_json", "bcc_json",
                                                                  "reply_to_json"))
-        return {
-            "ID": g("id"), "MessageID": g("message_id"), "Read": bool(g("read")), "From": frm, "To": to, "Cc": cc,
-            "Bcc": bcc, "ReplyTo": rt, "Subject": g("subject"), "Created": iso(g("created")),
-            "Username": g("username"), "Tags": tags, "Size": g("size"), "Attachments": g("attachments"),
-            "Snippet": g("snippet"),
-        }
+        return Summary(
+            id=r["id"], message_id=r["message_id"], read=bool(r["read"]), from_=Address.of(frm), to=addresses(to),
+            cc=addresses(cc), bcc=addresses(bcc), reply_to=addresses(rt), subject=r["subject"],
+            created=r["created"], username=r["username"], tags=tags, size=r["size"],
+            attachments=r["attachments"], snippet=r["snippet"])
 
-    def _summaries(self, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+    def _summaries(self, rows: list[sqlite3.Row]) -> list[Summary]:
         tags = self.index.tags_of([r["seq"] for r in rows])
         return [self._summary_of(r, tags[r["seq"]]) for r in rows]
 
     # ------------------------------------------------------------------ reading
 
-    def _page(self, where: str, params: list[Any], start: int, limit: int) -> dict[str, Any]:
+    def _page(self, where: str, params: list[Any], start: int, limit: int) -> Page:
         total, unread = self.index.count()
         if where == "1":
             m_count, m_unread = total, unread
         else:
             m_count, m_unread = self.index.count(where, params)
         rows = self.index.select(where, params, start=start, limit=limit if limit > 0 else -1)
-        return {"total": total, "unread": unread, "messages_count": m_count, "messages_unread": m_unread,
-                "start": max(0, start), "tags": self.index.all_tags(), "messages": self._summaries(rows)}
+        return Page(total=total, unread=unread, messages_count=m_count, messages_unread=m_unread,
+                    start=max(0, start), tags=self.index.all_tags(), messages=self._summaries(rows))
 
-    def list(self, start: int = 0, limit: int = 50) -> dict[str, Any]:
-        """Newest first, Mailpit's MessagesSummary."""
+    def list(self, start: int = 0, limit: int = 50) -> Page:
+        """Newest first."""
         return self._page("1", [], start, limit)
 
-    def search(self, query: str, start: int = 0, limit: int = 50) -> dict[str, Any]:
+    def search(self, query: str, start: int = 0, limit: int = 50) -> Page:
         where, params = compile_query(query)
         return self._page(where, params, start, limit)
 
-    def summary(self, id_: str) -> dict[str, Any] | None:
+    def summary(self, id_: str) -> Summary | None:
         row = self.index.by_id(id_)
         if row is None:
             return None
@@ -422,7 +407,7 @@ class CaptureStore:
             return None
         return part.get_content_type(), P.part_filename(part), P.part_bytes(part)
 
-    def get(self, id_: str) -> dict[str, Any] | None:
+    def get(self, id_: str) -> Message | None:
         row = self.index.by_id(id_) if valid_id(id_) else None
         if row is None:
             return None
@@ -430,25 +415,7 @@ class CaptureStore:
         if data is None:
             return None
         msg, p = P.parse(strip_trace(data))
-        s = self._summaries([row])[0]
-
-        def att(a: P.PartInfo) -> dict[str, Any]:
-            content = P.part_bytes(P.find_part(msg, a.part_id) or msg)
-            return {"PartID": a.part_id, "FileName": a.filename, "ContentType": a.content_type,
-                    "ContentID": a.content_id, "Size": a.size,
-                    "Checksums": {"MD5": hashlib.md5(content).hexdigest(), "SHA1": hashlib.sha1(content).hexdigest(),
-                                  "SHA256": hashlib.sha256(content).hexdigest()}}
-
-        lu = P.header_text(msg, "List-Unsubscribe")
-        return {
-            "ID": s["ID"], "MessageID": s["MessageID"], "From": s["From"], "To": s["To"], "Cc": s["Cc"],
-            "Bcc": s["Bcc"], "ReplyTo": s["ReplyTo"], "ReturnPath": row["return_path"], "Subject": s["Subject"],
-            "ListUnsubscribe": {"Header": lu, "Links": re.findall(r"<([^>]+)>", lu), "Errors": "",
-                                "HeaderPost": P.header_text(msg, "List-Unsubscribe-Post")},
-            "Date": iso(p.date if p.date is not None else row["created"]), "Tags": s["Tags"],
-            "Username": s["Username"], "Text": p.text, "HTML": p.html, "Size": s["Size"],
-            "Inline": [att(a) for a in p.inline], "Attachments": [att(a) for a in p.attachments],
-        }
+        return message_of(self._summaries([row])[0], msg, p, row["return_path"], row["created"])
 
     def tags(self) -> list[str]:
         return self.index.all_tags()

@@ -28,8 +28,8 @@ def serve(cfg: Config, log_level: str, check_config: bool) -> None:
             raise SystemExit(1)
         click.echo(f"configuration OK ({cfg.source or 'built-in defaults'})")
         return
-    from courrier.app import StartupError
     from courrier.app import serve as run
+    from courrier.lifecycle import StartupError
 
     log.setup(log_level, background=True)
     try:

@@ -1,9 +1,10 @@
-"""Everything the web layer needs from the rest of courrier, gathered once by ``context_from_app``.
+"""Everything the web layer needs from the rest of courrier, handed over once by the composition root.
 
-Handlers receive this object (``request.app.state.ctx``) instead of reaching into the App: it names exactly what
-the inspector depends on — the config, the accounts, the capture store (through ``MessageSource``) or, in server
-mode, the accounts' mailboxes (``MailboxSource``), the event hub,
-the pause switch, the outbound path for ``release``, and runtime counters for ``/api/v1/info``.
+``App.web_context`` passes its components to ``build_context`` by name and type — the web layer never sees the App
+(and imports nothing from ``courrier.app``: no ``getattr`` on an object of a higher layer). Handlers receive this
+object (``request.app.state.ctx``): it names exactly what the inspector depends on — the config, the accounts, the
+capture store (through ``CaptureSource``, a ``source.MessageSource``) or, in server mode, the accounts' mailboxes (``MailboxSource``), the
+event hub, the pause switch, the outbound path for ``release``, and runtime counters for ``/api/v1/info``.
 """
 
 from __future__ import annotations
@@ -15,14 +16,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from courrier.accounts import Accounts
-from courrier.auth import TrustedProxies
+from courrier.auth import AuthGate, TrustedProxies
+from courrier.capture.records import Summary
 from courrier.config import Config
 from courrier.web.auth import HTTPAuth, load_htpasswd
 
 if TYPE_CHECKING:
-    from courrier.app import App
+    from courrier.capture.events import EventHub
+    from courrier.capture.store import CaptureStore
+    from courrier.mailbox.store import MailStore
+    from courrier.observe import Observer
     from courrier.web.mailboxes import MailboxSource
-    from courrier.web.store import MessageSource
+    from courrier.web.relay import Outbound
+    from courrier.web.store import CaptureSource
 
 
 @dataclass
@@ -36,9 +42,9 @@ class RuntimeStats:
 
     def on_event(self, event: dict[str, Any]) -> None:
         t, data = event.get("Type"), event.get("Data")
-        if t == "new" and isinstance(data, dict):
+        if t == "new" and isinstance(data, Summary):
             self.accepted += 1
-            self.accepted_size += int(data.get("Size") or 0)
+            self.accepted_size += data.size
         elif t == "delete":
             self.deleted += 1
 
@@ -48,8 +54,8 @@ class WebContext:
     cfg: Config
     auth: HTTPAuth
     accounts: Accounts
-    source: MessageSource | None
-    hub: Any | None  # courrier.capture.events.EventHub: subscribe(cb) / unsubscribe(cb)
+    source: CaptureSource | None  # capture mode (server mode: ``mailboxes``)
+    hub: EventHub | None  # capture mode: the store's events (subscribe(cb) / unsubscribe(cb))
     get_paused: Callable[[], bool]
     set_paused: Callable[[bool], None]
     relay: Callable[[str, str, list[str], bytes], Awaitable[None]] | None
@@ -57,7 +63,7 @@ class WebContext:
     mailboxes: MailboxSource | None = None  # server mode: the accounts' Maildirs (``?mailbox=``), see mailboxes.py
     stats: RuntimeStats = field(default_factory=RuntimeStats)
     ready: bool = True
-    observer: Any = None  # courrier.observe.Observer: /metrics (web/metrics.py)
+    observer: Observer | None = None  # /metrics (web/metrics.py)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     _queue_store: Any = None
@@ -83,49 +89,39 @@ def _admin_verifier(accounts: Accounts) -> Callable[[str, str], bool]:
     return verify
 
 
-def context_from_app(app: App) -> WebContext:
-    """Wires the inspector to the App's components (raises BindError for an unusable auth file)."""
+def build_context(cfg: Config, accounts: Accounts, auth_gate: AuthGate, *, capture: CaptureStore | None,
+                  mail_store: MailStore, get_paused: Callable[[], bool], set_paused: Callable[[bool], None],
+                  outbound: Outbound | None, observer: Observer | None = None) -> WebContext:
+    """The inspector's context from the components the composition root built (``App.web_context``); raises
+    BindError for an unusable auth file. Called on the running loop: the event hub is bound to it."""
     from courrier.web.auth import AuthFileError
     from courrier.web.relay import make_relay
     from courrier.web.server import BindError
-    from courrier.web.store import source_from_app
+    from courrier.web.store import CaptureSource
     from courrier.web.webhook import Webhook
 
-    cfg = app.cfg
     users = None
     if cfg.http.auth_file is not None:
         try:
             users = load_htpasswd(cfg.http.auth_file)
         except AuthFileError as e:
             raise BindError(f"[http] auth_file: {e}") from None
-    verify = _admin_verifier(app.accounts) if not cfg.capture_mode else None
-    auth = HTTPAuth(users, verify, app.auth_gate, TrustedProxies(cfg.http.trusted_proxies))
-
-    capture = getattr(app, "capture", None)
-
-    def get_paused() -> bool:
-        return bool(capture.paused) if capture is not None else bool(app.paused)
-
-    def set_paused(value: bool) -> None:
-        # capture mode: the capture policy reads the store's switch; server mode: App.paused
-        app.paused = value
-        if capture is not None:
-            capture.set_paused(value)
-
-    source, hub = source_from_app(app)
-    relay, relay_desc = make_relay(app)
+    verify = _admin_verifier(accounts) if not cfg.capture_mode else None
+    auth = HTTPAuth(users, verify, auth_gate, TrustedProxies(cfg.http.trusted_proxies))
+    source = CaptureSource(capture) if capture is not None else None
+    hub = capture.events if capture is not None else None
+    relay, relay_desc = make_relay(outbound, cfg) if outbound is not None else (None, "")
     mailboxes = None
     if source is None:  # server mode: the inspector shows the accounts' mailboxes (admins only, see auth.py)
         from courrier.web.mailboxes import MailboxSource
 
-        mailboxes = MailboxSource(app.store, app.accounts)
-    ctx = WebContext(cfg=cfg, auth=auth, accounts=app.accounts, source=source, hub=hub, get_paused=get_paused,
+        mailboxes = MailboxSource(mail_store, accounts)
+    ctx = WebContext(cfg=cfg, auth=auth, accounts=accounts, source=source, hub=hub, get_paused=get_paused,
                      set_paused=set_paused, relay=relay, relay_description=relay_desc, mailboxes=mailboxes,
-                     observer=getattr(app, "observer", None))
+                     observer=observer)
     if hub is not None:
         hub.subscribe(ctx.stats.on_event)
-        if hasattr(hub, "bind"):
-            hub.bind(asyncio.get_running_loop())
+        hub.bind(asyncio.get_running_loop())
         if cfg.http.webhook_url:
             hook = Webhook(cfg.http.webhook_url)
             hub.subscribe(hook.on_event)

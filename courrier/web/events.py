@@ -16,9 +16,15 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from courrier.web.api import mailpit
 from courrier.web.mailview import MailboxView
 
 MAX_BACKLOG = 1000
+
+
+def frame(event: dict[str, Any]) -> str:
+    """One WebSocket frame: the event as Mailpit's JSON text (its record spelled by ``api/mailpit.py``)."""
+    return json.dumps(mailpit.event(event), ensure_ascii=False)
 
 
 async def endpoint(ws: WebSocket) -> None:
@@ -77,7 +83,7 @@ async def endpoint(ws: WebSocket) -> None:
                 await ws.close(1013)  # try again later: the client reconnects and reloads
                 break
             while backlog:
-                await ws.send_text(json.dumps(backlog.popleft(), ensure_ascii=False))
+                await ws.send_text(frame(backlog.popleft()))
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

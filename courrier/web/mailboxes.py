@@ -1,6 +1,6 @@
 """Server mode: the inspector over the accounts' Maildirs, through the mailbox layer IMAP uses (``courrier.mailbox``).
 
-In capture mode the API reads the capture store (``store.MessageSource``). In server mode the mail belongs to the
+In capture mode the API reads the capture store (``store.CaptureSource``). In server mode the mail belongs to the
 accounts, and the API answers the same Mailpit endpoints over one *mailbox* at a time, chosen by the admin
 (``mailview.MailboxView``):
 
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from courrier import log
 from courrier.capture import parse as P
 from courrier.capture.envelope import CapturedEnvelope
-from courrier.capture.store import iso
+from courrier.capture.records import Address, Summary, addresses
 from courrier.mailbox import flags as F
 from courrier.mailbox import folders
 from courrier.mailbox.index import Msg, Snapshot, header_end_lf
@@ -274,17 +274,15 @@ class MailboxSource:
                 self._text_bytes -= len(self._texts.popitem(last=False)[1])
         return text
 
-    def summary(self, mb: Mailbox, snap: Snapshot, m: Msg) -> dict[str, Any] | None:
-        """Mailpit's MessageSummary."""
+    def summary(self, mb: Mailbox, snap: Snapshot, m: Msg) -> Summary | None:
         info = self.info(mb, snap.uidvalidity, m)
         if info is None:
             return None
-        return {
-            "ID": encode_id(mb, snap.uidvalidity, m.uid), "MessageID": info.message_id, "Read": F.SEEN in m.flags,
-            "From": info.from_, "To": info.to, "Cc": info.cc, "Bcc": info.bcc, "ReplyTo": info.reply_to,
-            "Subject": info.subject, "Created": iso(m.internaldate), "Username": "", "Tags": keywords(m.flags),
-            "Size": m.size, "Attachments": info.attachments, "Snippet": info.snippet,
-        }
+        return Summary(
+            id=encode_id(mb, snap.uidvalidity, m.uid), message_id=info.message_id, read=F.SEEN in m.flags,
+            from_=Address.of(info.from_), to=addresses(info.to), cc=addresses(info.cc), bcc=addresses(info.bcc),
+            reply_to=addresses(info.reply_to), subject=info.subject, created=m.internaldate, username="",
+            tags=keywords(m.flags), size=m.size, attachments=info.attachments, snippet=info.snippet)
 
     def read(self, mb: Mailbox, m: Msg) -> bytes | None:
         return self.store.index.read(mb.path, m)

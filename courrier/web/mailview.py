@@ -1,6 +1,7 @@
 """``MailboxView``: the API's message source in server mode — one selected mailbox, and any message by its ID.
 
-It has the methods of ``store.MessageSource`` (capture mode), so the API modules serve both modes alike. The
+It is the server mode's ``source.MessageSource`` (``store.CaptureSource`` is the capture mode's), so the API modules
+serve both modes alike. The
 mailbox, the IDs, the summaries and the changes are ``mailboxes.MailboxSource``'s; search is ``mailsearch``; live
 events come from ``watch``, woken by the mailbox notifier that local delivery and the IMAP server also use.
 """
@@ -8,8 +9,6 @@ events come from ``watch``, woken by the mailbox notifier that local delivery an
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from starlette.exceptions import HTTPException
 from courrier import __version__, log
 from courrier.capture import parse as P
 from courrier.capture.envelope import CapturedEnvelope
-from courrier.capture.store import iso
+from courrier.capture.records import Message, Page, Summary, message_of
 from courrier.mailbox import flags as F
 from courrier.mailbox.index import Msg, Snapshot
 from courrier.web.mailboxes import (
@@ -49,7 +48,7 @@ def matching(src: MailboxSource, mb: Mailbox, snap: Snapshot, query: str) -> lis
 class MailboxView:
     """The API's message source for one request: the selected mailbox, and any message by its ID.
 
-    Same methods as ``store.MessageSource`` (capture mode), so the API modules serve both modes alike."""
+    A ``source.MessageSource``, as ``store.CaptureSource`` (capture mode) is."""
 
     def __init__(self, src: MailboxSource, mailbox: str | None, default_account: str | None) -> None:
         self.src = src
@@ -75,12 +74,12 @@ class MailboxView:
 
     # ------------------------------------------------------------------ reading
 
-    async def page(self, query: str | None, start: int, limit: int, tz: str | None = None) -> dict[str, Any]:
+    async def page(self, query: str | None, start: int, limit: int, tz: str | None = None) -> Page:
         mb = await self._checked()
         q = apply_tz(query, tz) if query is not None else None
         src = self.src
 
-        def run() -> dict[str, Any]:
+        def run() -> Page:
             snap = src.snapshot(mb)
             total = len(snap.messages)
             unread = sum(1 for m in snap.messages if F.SEEN not in m.flags)
@@ -88,8 +87,8 @@ class MailboxView:
             m_unread = unread if q is None else sum(1 for m in found if F.SEEN not in m.flags)
             msgs = [s for s in (src.summary(mb, snap, m) for m in found[start:start + limit]) if s is not None]
             tags = sorted({k for m in snap.messages for k in keywords(m.flags)}, key=str.casefold)
-            return {"total": total, "unread": unread, "messages_count": len(found), "messages_unread": m_unread,
-                    "start": start, "tags": tags, "messages": msgs}
+            return Page(total=total, unread=unread, messages_count=len(found), messages_unread=m_unread,
+                        start=start, tags=tags, messages=msgs)
 
         return await src.run(run)
 
@@ -110,17 +109,17 @@ class MailboxView:
 
         return await self.src.run(run)
 
-    async def message(self, msg_id: str) -> dict[str, Any] | None:
+    async def message(self, msg_id: str) -> Message | None:
         src = self.src
 
-        def run() -> dict[str, Any] | None:
+        def run() -> Message | None:
             try:
-                return shape()
+                return whole()
             except Exception as e:  # noqa: BLE001 — one unreadable file: logged with its ID, answered as unknown
                 log.event("http.message_unreadable", level="error", id=msg_id, error=repr(e)[:300])
                 return None
 
-        def shape() -> dict[str, Any] | None:
+        def whole() -> Message | None:
             found = src.find(msg_id)
             if found is None:
                 return None
@@ -132,26 +131,7 @@ class MailboxView:
                 return None
             info = src.info(mb, snap.uidvalidity, m)
             msg, p = P.parse(data)
-
-            def att(a: P.PartInfo) -> dict[str, Any]:
-                content = P.part_bytes(P.find_part(msg, a.part_id) or msg)
-                return {"PartID": a.part_id, "FileName": a.filename, "ContentType": a.content_type,
-                        "ContentID": a.content_id, "Size": a.size,
-                        "Checksums": {"MD5": hashlib.md5(content).hexdigest(),
-                                      "SHA1": hashlib.sha1(content).hexdigest(),
-                                      "SHA256": hashlib.sha256(content).hexdigest()}}
-
-            lu = P.header_text(msg, "List-Unsubscribe")
-            return {
-                "ID": s["ID"], "MessageID": s["MessageID"], "From": s["From"], "To": s["To"], "Cc": s["Cc"],
-                "Bcc": s["Bcc"], "ReplyTo": s["ReplyTo"], "ReturnPath": (info.return_path if info else "") or "",
-                "Subject": s["Subject"],
-                "ListUnsubscribe": {"Header": lu, "Links": re.findall(r"<([^>]+)>", lu), "Errors": "",
-                                    "HeaderPost": P.header_text(msg, "List-Unsubscribe-Post")},
-                "Date": iso(p.date if p.date is not None else m.internaldate), "Tags": s["Tags"], "Username": "",
-                "Text": p.text, "HTML": p.html, "Size": s["Size"],
-                "Inline": [att(a) for a in p.inline], "Attachments": [att(a) for a in p.attachments],
-            }
+            return message_of(s, msg, p, (info.return_path if info else "") or "", m.internaldate)
 
         return await src.run(run)
 
@@ -169,8 +149,8 @@ class MailboxView:
 
         return await self.src.run(run)
 
-    async def summary(self, msg_id: str) -> dict[str, Any] | None:
-        def run() -> dict[str, Any] | None:
+    async def summary(self, msg_id: str) -> Summary | None:
+        def run() -> Summary | None:
             found = self.src.find(msg_id)
             return None if found is None else self.src.summary(found[0], self.src.snapshot(found[0]), found[1])
 
@@ -317,7 +297,7 @@ class MailboxView:
     # ------------------------------------------------------------------ live events
 
     async def watch(self, emit: Callable[[dict[str, Any]], None], poll: float = 5.0) -> None:
-        """Sends Mailpit's events for the selected mailbox until cancelled: ``new`` (a MessageSummary), ``update``
+        """Sends Mailpit's events for the selected mailbox until cancelled: ``new`` (a Summary), ``update``
         (\\Seen changed), ``delete``, ``prune`` (the folder was re-created: reload), then ``stats``.
 
         Woken by ``MailStore.notify`` (local delivery, IMAP, this API); changes by other processes (mutt, Dovecot)

@@ -1,9 +1,10 @@
 """``POST /api/v1/message/{ID}/release``: hand a captured message to the outbound path.
 
-The App's outbound MTA (``App.relay_outbound(session, env, msg, rcpts) -> Reply``) queues the message durably,
-DKIM-signs it and delivers it — through ``[delivery] smarthost`` when one is configured, by MX otherwise — with
-retries and bounces: release is just another submission, from a trusted local client. An App without an outbound
-path refuses release (as Mailpit does when no relay is configured).
+The App's outbound MTA (``App.relay_outbound(session, env, msg, rcpts) -> Reply``, handed over as ``Outbound`` by
+``App.web_context``) queues the message durably, DKIM-signs it and delivers it — through ``[delivery] smarthost``
+when one is configured, by MX otherwise — with retries and bounces: release is just another submission, from a
+trusted local client. A context without an outbound path refuses release (as Mailpit does when no relay is
+configured).
 
 Because release sends captured mail to the world, its recipients are checked as submission's are, before anything
 is queued (``check_recipients``; one refused recipient fails the whole release, 400): one address per entry, bare or
@@ -27,9 +28,14 @@ from courrier import log
 from courrier.smtp.address import AddressError, parse_address
 
 if TYPE_CHECKING:
-    from courrier.app import App
+    from courrier.config import Config
+    from courrier.smtp.policy import ReceivedMessage
+    from courrier.smtp.replies import Reply
+    from courrier.smtp.session import Envelope, Recipient, Session
 
 Relay = Callable[[str, str, list[str], bytes], Awaitable[None]]
+# The composition root's outbound path (``App.relay_outbound``): queues durably, signs, delivers.
+Outbound = Callable[["Session", "Envelope", "ReceivedMessage", "list[Recipient]"], Awaitable["Reply"]]
 
 
 class RelayError(Exception):
@@ -107,15 +113,14 @@ def to_crlf(raw: bytes) -> bytes:
     return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
-def make_relay(app: App) -> tuple[Relay | None, str]:
-    outbound = getattr(app, "relay_outbound", None)
-    if not callable(outbound):
-        return None, ""
-    smarthost = app.cfg.delivery.smarthost
-    return _via_app(app), f"outbound queue via smarthost {smarthost}" if smarthost else "outbound queue (MX)"
+def make_relay(outbound: Outbound, cfg: Config) -> tuple[Relay, str]:
+    """The release path over ``outbound``, and how ``/api/v1/webui`` describes it."""
+    smarthost = cfg.delivery.smarthost
+    desc = f"outbound queue via smarthost {smarthost}" if smarthost else "outbound queue (MX)"
+    return _via_outbound(outbound, cfg.hostname), desc
 
 
-def _via_app(app: App) -> Relay:
+def _via_outbound(outbound: Outbound, hostname: str) -> Relay:
     from courrier.smtp.address import parse_path
     from courrier.smtp.policy import ReceivedMessage
     from courrier.smtp.session import Envelope, Recipient, Session
@@ -123,14 +128,14 @@ def _via_app(app: App) -> Relay:
     async def relay(msg_id: str, mail_from: str, rcpts: list[str], raw: bytes) -> None:
         data = to_crlf(raw)
         session = Session(peer_ip="127.0.0.1", peer_port=0, local_ip="127.0.0.1", local_port=0,
-                          listener="release", hostname=app.cfg.hostname, helo=app.cfg.hostname, esmtp=True,
+                          listener="release", hostname=hostname, helo=hostname, esmtp=True,
                           trust_loopback=True)
         env = Envelope(mail_from=parse_path(f"<{mail_from}>", allow_null=True, utf8=True), smtputf8=True)
         env.rcpts = [Recipient(parse_path(f"<{r}>", allow_null=False, utf8=True)) for r in rcpts]
         msg = ReceivedMessage(io.BytesIO(data), len(data))
-        reply = await app.relay_outbound(session, env, msg, env.rcpts)  # type: ignore[attr-defined]
+        reply = await outbound(session, env, msg, env.rcpts)
         log.event("http.release", id=msg_id, qid=env.queue_id, rcpts=len(rcpts), reply=str(reply))
-        if not getattr(reply, "ok", False):
+        if not reply.ok:
             raise RelayError(str(reply))
 
     return relay

@@ -13,17 +13,18 @@ import asyncio
 import contextlib
 import errno
 import socket
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from courrier import log
 from courrier.config import Config, HostPort
+from courrier.lifecycle import Service, StartupError
 
 if TYPE_CHECKING:
-    from courrier.app import App, Service
     from courrier.privileges import Prebound
+    from courrier.web.context import WebContext
 
 GRACEFUL_SECONDS = 5
 
@@ -116,16 +117,16 @@ class HTTPServer:
         self.task = None
 
 
-async def start_http(app: App) -> Service:
-    """Builds the inspector from the App's components and binds it; the returned Service stops it."""
-    from courrier.app import Service, StartupError
+async def start_http(cfg: Config, make_context: Callable[[], WebContext],
+                     prebound: Prebound | None = None) -> Service:
+    """Checks the bind policy, builds the inspector's context (``App.web_context``) and binds it (on ``prebound``
+    sockets when the server was started as root); the returned Service stops it."""
     from courrier.web.asgi import build
-    from courrier.web.context import context_from_app
 
     try:
-        check_bind(app.cfg)
-        ctx = context_from_app(app)
-        server = HTTPServer(build(ctx), app.cfg.listen.http, app.prebound)
+        check_bind(cfg)
+        ctx = make_context()
+        server = HTTPServer(build(ctx), cfg.listen.http, prebound)
         await server.start()
     except BindError as e:
         raise StartupError(str(e)) from None
@@ -136,5 +137,5 @@ async def start_http(app: App) -> Service:
         await server.stop()
 
     banner = [f"{'http':<12} {str(a):<22} web UI + API{' (auth)' if ctx.auth.required else ''}"
-              for a in app.cfg.listen.http]
+              for a in cfg.listen.http]
     return Service("http", stop, banner)

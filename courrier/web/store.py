@@ -1,7 +1,7 @@
-"""The web layer's view of captured mail: ``MessageSource``, a thin async adapter over ``CaptureStore``.
+"""The web layer's view of captured mail: ``CaptureSource``, a thin async adapter over ``CaptureStore``.
 
-The capture store (``courrier.capture.store``) is the one door to captured mail and already shapes its answers as
-Mailpit's JSON. Its methods block (SQLite, files), so every call here runs in a worker thread. What the API needs
+It is the capture mode's ``source.MessageSource``. The capture store (``courrier.capture.store``) is the one door
+to captured mail and answers with typed records (``capture/records.py``). Its methods block (SQLite, files), so every call here runs in a worker thread. What the API needs
 and the store does not offer is adapted here, not added there:
 
 - ``latest`` as a message ID;
@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from courrier.capture.records import Message, Page, Summary
 from courrier.capture.search import compile_query
 
 if TYPE_CHECKING:
-    from courrier.app import App
     from courrier.capture.envelope import CapturedEnvelope
     from courrier.capture.store import CaptureStore
 
@@ -55,8 +55,8 @@ def apply_tz(query: str, tz: str | None) -> str:
     return _DATE_TERM.sub(sub, query)
 
 
-class MessageSource:
-    """Async facade over a blocking CaptureStore."""
+class CaptureSource:
+    """Async facade over a blocking CaptureStore: the capture mode's ``source.MessageSource``."""
 
     def __init__(self, store: CaptureStore) -> None:
         self.store = store
@@ -76,29 +76,29 @@ class MessageSource:
             counts = self._counts = self.store.counts()
         return counts
 
-    def _page(self, where: str, params: list[object], start: int, limit: int) -> dict[str, Any]:
-        """Mailpit's MessagesSummary for one condition of the index (the store's own ``list``/``search``,
-        with the totals taken from ``_totals``)."""
+    def _page(self, where: str, params: list[object], start: int, limit: int) -> Page:
+        """One page for one condition of the index (the store's own ``list``/``search``, with the totals taken
+        from ``_totals``)."""
         idx = self.store.index
         total, unread = self._totals()
         m_count, m_unread = (total, unread) if where == "1" else idx.count(where, params)
         ids = [r["id"] for r in idx.select(where, params, start=start, limit=limit, columns="m.id")]
         msgs = [m for m in (self.store.summary(i) for i in ids) if m is not None]
-        return {"total": total, "unread": unread, "messages_count": m_count, "messages_unread": m_unread,
-                "start": start, "tags": idx.all_tags(), "messages": msgs}
+        return Page(total=total, unread=unread, messages_count=m_count, messages_unread=m_unread, start=start,
+                    tags=idx.all_tags(), messages=msgs)
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kw))
 
     # ------------------------------------------------------------------ reading
 
-    async def page(self, query: str | None, start: int, limit: int, tz: str | None = None) -> dict[str, Any]:
-        """Mailpit's ``MessagesSummary`` (newest first), of every message or of a search."""
+    async def page(self, query: str | None, start: int, limit: int, tz: str | None = None) -> Page:
+        """Newest first, every message or a search's matches."""
         if query is None:
             return await self._run(self._page, "1", [], start, limit)
         q = apply_tz(query, tz)
 
-        def run() -> dict[str, Any]:
+        def run() -> Page:
             try:
                 where, params = compile_query(q)
             except ValueError as e:
@@ -113,10 +113,10 @@ class MessageSource:
             return await self._run(self.store.latest_id)
         return msg_id if await self._run(self.store.path, msg_id) is not None else None
 
-    async def message(self, msg_id: str) -> dict[str, Any] | None:
+    async def message(self, msg_id: str) -> Message | None:
         return await self._run(self.store.get, msg_id)
 
-    async def summary(self, msg_id: str) -> dict[str, Any] | None:
+    async def summary(self, msg_id: str) -> Summary | None:
         return await self._run(self.store.summary, msg_id)
 
     async def parse_errors(self, ids: list[str]) -> dict[str, str]:
@@ -151,7 +151,7 @@ class MessageSource:
 
             def matching() -> list[str]:
                 try:
-                    return [m["ID"] for m in self.store.search(q, start=0, limit=-1)["messages"]]
+                    return [m.id for m in self.store.search(q, start=0, limit=-1).messages]
                 except ValueError as e:
                     raise SearchError(str(e)) from None
 
@@ -228,11 +228,3 @@ class MessageSource:
             return Path(row[2]) if row and row[2] else None
         except Exception:
             return None
-
-
-def source_from_app(app: App) -> tuple[MessageSource | None, Any]:
-    """The capture store and its event hub, when the App has them (capture mode)."""
-    store = getattr(app, "capture", None)
-    if store is None:
-        return None, None
-    return MessageSource(store), store.events

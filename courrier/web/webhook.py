@@ -14,6 +14,8 @@ import urllib.request
 from typing import Any
 
 from courrier import log
+from courrier.capture.records import Summary
+from courrier.web.api import mailpit
 
 TIMEOUT = 5.0
 MAX_PENDING = 100
@@ -26,12 +28,13 @@ class Webhook:
         self.task = asyncio.get_running_loop().create_task(self._worker(), name="webhook")
 
     def on_event(self, event: dict[str, Any]) -> None:
-        if event.get("Type") != "new" or not isinstance(event.get("Data"), dict):
+        data = event.get("Data")
+        if event.get("Type") != "new" or not isinstance(data, Summary):
             return
         try:
-            self.queue.put_nowait(event["Data"])
+            self.queue.put_nowait(mailpit.summary(data))
         except asyncio.QueueFull:
-            log.event("http.webhook_dropped", level="warn", id=event["Data"].get("ID"))
+            log.event("http.webhook_dropped", level="warn", id=data.id)
 
     def _post(self, body: bytes) -> int:
         req = urllib.request.Request(self.url, data=body, method="POST",

@@ -14,8 +14,9 @@ from courrier.capture import parse as P
 from courrier.capture.envelope import CapturedEnvelope
 from courrier.capture.mimebound import MAX_DEPTH, MAX_PARTS, MimeLimitError, message_from_bytes, parse_bounded
 from courrier.capture.search import QueryError, compile_query, parse_size
-from courrier.capture.store import CaptureStore, build_row, iso, trace_fields
+from courrier.capture.store import CaptureStore, build_row, trace_fields
 from courrier.config import CaptureConfig
+from courrier.web.api.mailpit import iso
 
 HOSTILE = Path(__file__).resolve().parents[1] / "data" / "hostile"
 
@@ -123,11 +124,11 @@ def test_a_store_with_a_deep_message_starts_reindexes_and_marks_it(tmp_path):
         assert store.scan() == 3  # before: RecursionError out of scan, and out of every start
         assert store.reindex() == 3
         listing = store.list()
-        assert [m["Subject"] for m in listing["messages"]].count("deep") == 1 and listing["total"] == 3
-        errors = store.parse_errors([m["ID"] for m in listing["messages"]])
+        assert [m.subject for m in listing.messages].count("deep") == 1 and listing.total == 3
+        errors = store.parse_errors([m.id for m in listing.messages])
         assert list(errors.values()) == ["MIME parts nested deeper than 100 levels"]
         deep_id = next(iter(errors))
-        assert store.get(deep_id)["Subject"] == "deep" and store.part(deep_id, "1") is not None
+        assert store.get(deep_id).summary.subject == "deep" and store.part(deep_id, "1") is not None
         assert store.headers(deep_id)["Subject"] == ["deep"]
     finally:
         store.close()

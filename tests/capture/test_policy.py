@@ -83,8 +83,8 @@ async def test_events_arrive_on_the_loop_thread(capture):
     await asyncio.wait_for(got.wait(), 5)
     assert [t for t, _ in seen] == ["new", "stats"]
     assert {tid for _, tid in seen} == {threading.get_ident()}
-    [m] = store.list()["messages"]
-    assert reply == f"2.0.0 OK queued as {m['ID']}" and m["Tags"] == ["t"]
+    [m] = store.list().messages
+    assert reply == f"2.0.0 OK queued as {m.id}" and m.tags == ["t"]
 
 
 async def test_auth_against_accounts_when_not_any(capture):
@@ -97,4 +97,4 @@ async def test_auth_against_accounts_when_not_any(capture):
     await c.login("dev@example.test", "right")
     await c.sendmail("a@x.test", ["b@y.test"], MSG)
     await c.quit()
-    assert store.list()["messages"][0]["Username"] == "dev@example.test"
+    assert store.list().messages[0].username == "dev@example.test"

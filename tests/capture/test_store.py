@@ -9,8 +9,10 @@ from email.message import EmailMessage
 import pytest
 
 from courrier.capture.envelope import read_envelope
+from courrier.capture.records import Address
 from courrier.capture.store import CaptureStore
 from courrier.config import CaptureConfig
+from courrier.web.api import mailpit
 
 
 def make(tmp_path, **kw) -> CaptureStore:
@@ -55,21 +57,21 @@ def test_add_get_raw(store):
     id_ = store.add_bytes(data, mail_from="bounce@example.test",
                           rcpts=["bob@example.test", "carol@example.test", "dave+vip@example.test"])
     s = store.summary(id_)
-    assert s["Subject"] == "Réunion trimestrielle"
-    assert s["From"] == {"Name": "Zélie", "Address": "zelie@example.test"}
-    assert s["To"] == [{"Name": "", "Address": "bob@example.test"}]
-    assert s["Cc"] == [{"Name": "Carol", "Address": "carol@example.test"}]
-    assert s["Bcc"] == [{"Name": "", "Address": "dave+vip@example.test"}]  # envelope-only recipient
-    assert s["Tags"] == ["vip"] and s["Attachments"] == 1 and s["Read"] is False
-    assert s["Snippet"].startswith("Le texte brut, café.")
-    assert s["Size"] == len(data.replace(b"\r\n", b"\n")) + data.replace(b"\r\n", b"\n").count(b"\n")
+    assert s.subject == "Réunion trimestrielle"
+    assert s.from_ == Address("Zélie", "zelie@example.test")
+    assert s.to == [Address("", "bob@example.test")]
+    assert s.cc == [Address("Carol", "carol@example.test")]
+    assert s.bcc == [Address("", "dave+vip@example.test")]  # envelope-only recipient
+    assert s.tags == ["vip"] and s.attachments == 1 and s.read is False
+    assert s.snippet.startswith("Le texte brut, café.")
+    assert s.size == len(data.replace(b"\r\n", b"\n")) + data.replace(b"\r\n", b"\n").count(b"\n")
     m = store.get(id_)
-    assert m["ReturnPath"] == "bounce@example.test"
-    assert m["Text"] == "Le texte brut, café.\n" and "<b>HTML</b>" in m["HTML"]
-    [att] = m["Attachments"]
-    assert att["FileName"] == "rapport.pdf" and att["ContentType"] == "application/pdf" and att["Size"] == 13
-    assert len(att["Checksums"]["SHA256"]) == 64
-    ctype, fname, content = store.part(id_, att["PartID"])
+    assert m.return_path == "bounce@example.test"
+    assert m.text == "Le texte brut, café.\n" and "<b>HTML</b>" in m.html
+    [att] = m.attachments
+    assert att.filename == "rapport.pdf" and att.content_type == "application/pdf" and att.size == 13
+    assert len(att.sha256) == 64
+    ctype, fname, content = store.part(id_, att.part_id)
     assert (ctype, fname, content) == ("application/pdf", "rapport.pdf", b"%PDF-1.4 fake")
     raw = store.raw(id_)
     assert raw == data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # exactly as sent, CRLF
@@ -84,22 +86,22 @@ def test_list_order_counts_and_search(store):
                                  message_id=f"<m{i}@x.test>"), mail_from="a@x.test", rcpts=["bob@example.test"])
            for i in range(5)]
     page = store.list(start=1, limit=2)
-    assert [m["ID"] for m in page["messages"]] == [ids[3], ids[2]]  # newest first
-    assert (page["total"], page["unread"], page["messages_count"], page["start"]) == (5, 5, 5, 1)
-    assert {m["ID"] for m in store.search("banana")["messages"]} == {ids[1], ids[3]}
-    assert {m["ID"] for m in store.search("-banana")["messages"]} == {ids[0], ids[2], ids[4]}
-    assert [m["ID"] for m in store.search("subject:n4")["messages"]] == [ids[4]]
-    assert [m["ID"] for m in store.search("message-id:<m2@x.test>")["messages"]] == [ids[2]]
-    assert store.search("from:alice")["messages_count"] == 5
-    assert store.search('"body 3 banana"')["messages_count"] == 1
-    assert store.search("to:nobody")["messages_count"] == 0
+    assert [m.id for m in page.messages] == [ids[3], ids[2]]  # newest first
+    assert (page.total, page.unread, page.messages_count, page.start) == (5, 5, 5, 1)
+    assert {m.id for m in store.search("banana").messages} == {ids[1], ids[3]}
+    assert {m.id for m in store.search("-banana").messages} == {ids[0], ids[2], ids[4]}
+    assert [m.id for m in store.search("subject:n4").messages] == [ids[4]]
+    assert [m.id for m in store.search("message-id:<m2@x.test>").messages] == [ids[2]]
+    assert store.search("from:alice").messages_count == 5
+    assert store.search('"body 3 banana"').messages_count == 1
+    assert store.search("to:nobody").messages_count == 0
     store.set_read([ids[0]], True)
     r = store.search("is:read")
-    assert [m["ID"] for m in r["messages"]] == [ids[0]] and r["total"] == 5 and r["unread"] == 4
-    assert store.search("is:unread")["messages_count"] == 4
-    assert store.search("has:attachment")["messages_count"] == 0
-    assert store.search("after:2000-01-01 before:2999-01-01")["messages_count"] == 5
-    assert store.search("before:2000-01-01")["messages_count"] == 0
+    assert [m.id for m in r.messages] == [ids[0]] and r.total == 5 and r.unread == 4
+    assert store.search("is:unread").messages_count == 4
+    assert store.search("has:attachment").messages_count == 0
+    assert store.search("after:2000-01-01 before:2999-01-01").messages_count == 5
+    assert store.search("before:2000-01-01").messages_count == 0
 
 
 def test_read_state_is_the_maildir_seen_flag(store):
@@ -125,7 +127,7 @@ def test_retention_max_messages(tmp_path):
     s = make(tmp_path, max_messages=3)
     try:
         ids = [s.add_bytes(plain(subject=str(i)), mail_from="a@x.test", rcpts=["b@y.test"]) for i in range(5)]
-        assert [m["ID"] for m in s.list()["messages"]] == ids[:1:-1]
+        assert [m.id for m in s.list().messages] == ids[:1:-1]
         assert len(list((s.maildir / "new").iterdir())) == 3
     finally:
         s.close()
@@ -138,7 +140,7 @@ def test_retention_max_age(tmp_path):
         s.index.conn.execute("UPDATE capture_messages SET created = created - 7200 WHERE id = ?", (old,))
         new = s.add_bytes(plain(), mail_from="a@x.test", rcpts=["b@y.test"])
         assert s.prune() == 1  # what the background task of start() runs
-        assert [m["ID"] for m in s.list()["messages"]] == [new]
+        assert [m.id for m in s.list().messages] == [new]
     finally:
         s.close()
 
@@ -149,7 +151,7 @@ def test_reindex_from_files_alone(tmp_path):
                     user="app", helo="app.local")
     b = s.add_bytes(plain(), mail_from="", rcpts=["b@y.test"])
     s.set_read([b], True)
-    before = {i: s.summary(i) for i in (a, b)}
+    before = {i: mailpit.summary(s.summary(i)) for i in (a, b)}  # as the API shows them
     s.close()
     for suffix in ("", "-wal", "-shm"):
         try:
@@ -160,9 +162,9 @@ def test_reindex_from_files_alone(tmp_path):
     try:
         assert s.counts() == (0, 0)
         assert s.scan() == 2
-        assert {i: s.summary(i) for i in (a, b)} == before  # same IDs, envelope, tags, read state
-        assert s.get(b)["ReturnPath"] == ""
-        assert s.reindex() == 2 and s.summary(a) == before[a]
+        assert {i: mailpit.summary(s.summary(i)) for i in (a, b)} == before  # same IDs, envelope, tags, read state
+        assert s.get(b).return_path == ""
+        assert s.reindex() == 2 and mailpit.summary(s.summary(a)) == before[a]
     finally:
         s.close()
 
@@ -172,10 +174,10 @@ def test_foreign_file_is_adopted(tmp_path):
     try:
         (s.maildir / "new" / "123.foreign").write_bytes(plain(subject="dropped in").replace(b"\r\n", b"\n"))
         assert s.scan() == 1
-        [m] = s.list()["messages"]
-        assert m["Subject"] == "dropped in" and m["To"][0]["Address"] == "bob@example.test"
-        env = read_envelope(s.path(m["ID"]).read_bytes())
-        assert env.id == m["ID"]  # written into the file: stable from now on
+        [m] = s.list().messages
+        assert m.subject == "dropped in" and m.to[0].address == "bob@example.test"
+        env = read_envelope(s.path(m.id).read_bytes())
+        assert env.id == m.id  # written into the file: stable from now on
         assert not (s.maildir / "new" / "123.foreign").exists()
     finally:
         s.close()
@@ -199,7 +201,7 @@ def test_events(store):
     store.add_bytes(plain(), mail_from="a@x.test", rcpts=["b@y.test"])
     types = [e["Type"] for e in seen]
     assert types == ["new", "stats", "update", "stats", "delete", "stats", "truncate", "stats"]
-    assert seen[0]["Data"]["ID"] == id_ and seen[1]["Data"]["Total"] == 1
+    assert seen[0]["Data"].id == id_ and seen[1]["Data"]["Total"] == 1
     assert seen[2]["Data"] == {"ID": id_, "Read": True}
     assert seen[4]["Data"] == {"ID": id_}
 
@@ -220,7 +222,7 @@ def test_scan_follows_other_clients(store):
     seen = []
     store.events.subscribe(seen.append)
     assert store.scan() == 0
-    assert store.summary(a)["Read"] is True and store.summary(b) is None
+    assert store.summary(a).read is True and store.summary(b) is None
     assert {e["Type"] for e in seen} == {"update", "delete", "prune", "stats"}
     # a file indexed meanwhile by the writer thread is the same message, not a copy to adopt
     store._index_existing(store.path(a))

@@ -60,8 +60,8 @@ def test_any_recipient_kept_once_nothing_relayed(server_factory):
         store = open_store(srv.data, expect=3)
         try:
             s = store.summary(id1)
-            assert s["Tags"] == ["promo"] and s["Subject"] == "welcome"
-            assert [a["Address"] for a in s["Bcc"]] == rcpts[1:]  # envelope recipients in no To/Cc header
+            assert s.tags == ["promo"] and s.subject == "welcome"
+            assert [a.address for a in s.bcc] == rcpts[1:]  # envelope recipients in no To/Cc header
             assert store.counts() == (3, 3)
         finally:
             store.close()

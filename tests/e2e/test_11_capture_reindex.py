@@ -3,6 +3,7 @@ with the same IDs (tags, Bcc, sender, read state); a plain restart keeps the IDs
 
 import os
 
+from courrier.web.api import mailpit
 from tests.e2e.capture_support import capture_server, envelopes, open_store, send
 
 
@@ -19,8 +20,8 @@ def test_reindex_after_deleting_the_index(server_factory):
     store = open_store(srv.data, expect=3)
     try:
         store.set_read([ids[1]], True)
-        before = {i: store.summary(i) for i in ids}
-        gets = {i: store.get(i) for i in ids}
+        before = {i: mailpit.summary(store.summary(i)) for i in ids}  # as the API shows them
+        gets = {i: mailpit.message(store.get(i)) for i in ids}
     finally:
         store.close()
     srv.stop()
@@ -30,7 +31,7 @@ def test_reindex_after_deleting_the_index(server_factory):
     assert send(srv.ports["smtp"], ["x@y.test"], body(9)) not in ids
     store = open_store(srv.data)
     try:
-        assert [store.summary(i) for i in ids] == [before[i] for i in ids]
+        assert [mailpit.summary(store.summary(i)) for i in ids] == [before[i] for i in ids]
     finally:
         store.close()
     srv.stop()
@@ -45,13 +46,13 @@ def test_reindex_after_deleting_the_index(server_factory):
     try:
         assert store.counts() == (4, 3)
         for i in ids:
-            assert store.summary(i) == before[i]
-            assert store.get(i) == gets[i]
+            assert mailpit.summary(store.summary(i)) == before[i]
+            assert mailpit.message(store.get(i)) == gets[i]
         assert before[ids[0]]["Tags"] == ["q0"] and before[ids[1]]["Read"] is True
         assert [a["Address"] for a in before[ids[2]]["Bcc"]] == ["audit+q2@dest.test"]
         assert gets[ids[2]]["ReturnPath"] == "s2@sender.test"
-        assert [m["ID"] for m in store.search("quarterly -report")["messages"]] == []
-        assert [m["ID"] for m in store.search("tag:q1")["messages"]] == [ids[1]]
+        assert [m.id for m in store.search("quarterly -report").messages] == []
+        assert [m.id for m in store.search("tag:q1").messages] == [ids[1]]
     finally:
         store.close()
     srv.stop()

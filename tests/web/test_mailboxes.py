@@ -9,6 +9,7 @@ import pytest
 from starlette.exceptions import HTTPException
 
 from courrier.accounts import Accounts
+from courrier.capture.records import Address
 from courrier.delivery.local import trace_headers
 from courrier.mailbox import flags as F
 from courrier.mailbox.store import MailStore
@@ -79,9 +80,9 @@ def test_summary_envelope_and_find(src):
     found = src.find(mid)
     assert found is not None and found[1].uid == uid
     s = src.summary(mb, snap, found[1])
-    assert s["ID"] == mid and s["Subject"] == "hi there" and s["Read"] is False
-    assert s["From"] == {"Name": "Alice", "Address": "alice@sender.test"} and s["Snippet"] == "first line of the body"
-    assert s["Bcc"] == []  # Delivered-To is in To
+    assert s.id == mid and s.subject == "hi there" and s.read is False
+    assert s.from_ == Address("Alice", "alice@sender.test") and s.snippet == "first line of the body"
+    assert s.bcc == []  # Delivered-To is in To
     info = src.info(mb, snap.uidvalidity, found[1])
     env = envelope_of(info, found[1])
     assert (env.mail_from, env.rcpts, env.client, env.helo) == ("bounces@sender.test", [BOB], "192.0.2.7",
@@ -123,8 +124,8 @@ async def test_view_changes_go_through_the_index_and_wake_watchers(src):
     uid = put(src, mb, delivered("one"))
     view = MailboxView(src, None, BOB)  # default: the account's own INBOX
     page = await view.page(None, 0, 50)
-    mid = page["messages"][0]["ID"]
-    assert page["total"] == 1 and page["unread"] == 1
+    mid = page.messages[0].id
+    assert page.total == 1 and page.unread == 1
 
     events: list[dict] = []
     woke = asyncio.Event()
@@ -143,7 +144,7 @@ async def test_view_changes_go_through_the_index_and_wake_watchers(src):
         put(src, mb, delivered("two"))
         src.store.notify(mb.path)  # what local delivery does after writing
         await asyncio.wait_for(woke.wait(), 5)
-        assert events[0]["Type"] == "new" and events[0]["Data"]["Subject"] == "two"
+        assert events[0]["Type"] == "new" and events[0]["Data"].subject == "two"
 
         events.clear()
         woke.clear()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from courrier import __version__
 from courrier.access.imap.parser import Atom, ParseError, Token
+from courrier.access.imap.state import LOGOUT
 
 if TYPE_CHECKING:
     from courrier.access.imap.session import Session
@@ -27,8 +28,6 @@ async def noop(s: Session, tag: str, args: list[Token], uid: bool) -> str:
 
 async def logout(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.1.3: BYE, then the tagged OK, then the connection closes."""
-    from courrier.access.imap.session import LOGOUT
-
     s.send("* BYE logging out")
     s.deselect()
     s.state = LOGOUT

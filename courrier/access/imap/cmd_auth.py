@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from courrier import log
 from courrier.access.imap.parser import ParseError, Token, astring, atom
+from courrier.access.imap.state import AUTH, TaggedResult, no
 from courrier.auth import Limited, sasl
 from courrier.mailbox import maildir
 
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
 
 async def starttls(s: Session, tag: str, args: list[Token], uid: bool) -> str | None:
     """RFC 3501 §6.2.1: OK, then the TLS handshake; commands pipelined before it are discarded, capabilities reset."""
-    from courrier.access.imap.session import TaggedResult
-
     if s.tls or s.server.tls_context is None:
         raise TaggedResult("BAD", "TLS already active" if s.tls else "TLS not available")
     s.send(f"{tag} OK begin TLS negotiation now")
@@ -37,8 +36,6 @@ LIMITED = "[UNAVAILABLE] too many authentication failures, try later"  # RFC 553
 
 
 async def _login(s: Session, tag: str, user: str, password: str) -> str:
-    from courrier.access.imap.session import AUTH, no
-
     try:
         root = await s.server.auth.login(user, password, s.peer_ip, "imap")
         if root is not None:
@@ -60,8 +57,6 @@ async def _login(s: Session, tag: str, user: str, password: str) -> str:
 
 async def login(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.2.3: refused while LOGINDISABLED (no TLS, not trusted loopback)."""
-    from courrier.access.imap.session import no
-
     if len(args) != 2:
         raise ParseError("usage: LOGIN user password")
     if not s.server.auth.plaintext_allowed(s.tls, s.peer_ip):
@@ -71,8 +66,6 @@ async def login(s: Session, tag: str, args: list[Token], uid: bool) -> str:
 
 async def authenticate(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.2.2 with PLAIN (RFC 4616); the initial response may be on the command line (RFC 4959)."""
-    from courrier.access.imap.session import TaggedResult, no
-
     if not 1 <= len(args) <= 2:
         raise ParseError("usage: AUTHENTICATE mechanism [initial-response]")
     if atom(args[0], "mechanism").upper() != "PLAIN":

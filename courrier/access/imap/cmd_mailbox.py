@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from courrier.access.imap import response as W
 from courrier.access.imap.parser import Atom, ParseError, Token, astring, date_time, want
 from courrier.access.imap.pattern import Pattern
+from courrier.access.imap.state import IDLE_MAX, IDLE_RESCAN, LOGOUT, LineTooLong, TaggedResult, no
 from courrier.mailbox import flags as F
 from courrier.mailbox import folders
 
@@ -27,8 +28,6 @@ def _root(s: Session) -> Path:
 
 
 def mailbox_path(s: Session, name: str, must_exist: bool = True, trycreate: bool = False) -> Path:
-    from courrier.access.imap.session import no
-
     try:
         p = folders.path_for(_root(s), name)
     except folders.FolderError as e:
@@ -68,8 +67,6 @@ async def examine(s: Session, tag: str, args: list[Token], uid: bool) -> str:
 
 async def create(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.3.3: a trailing delimiter only says more names will follow below; it is dropped."""
-    from courrier.access.imap.session import no
-
     want(args, 1, "CREATE mailbox")
     name = astring(args[0], "mailbox").rstrip(folders.DELIMITER)
     try:
@@ -81,8 +78,6 @@ async def create(s: Session, tag: str, args: list[Token], uid: bool) -> str:
 
 async def delete(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.3.4."""
-    from courrier.access.imap.session import no
-
     want(args, 1, "DELETE mailbox")
     name = astring(args[0], "mailbox")
     if s.selected is not None and s.selected.name == folders.normalize(name):
@@ -97,8 +92,6 @@ async def delete(s: Session, tag: str, args: list[Token], uid: bool) -> str:
 
 async def rename(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.3.5; renaming INBOX moves its messages into the new mailbox and leaves INBOX empty."""
-    from courrier.access.imap.session import no
-
     want(args, 2, "RENAME old new")
     old, new = astring(args[0], "mailbox"), astring(args[1], "mailbox")
     root = _root(s)
@@ -261,8 +254,6 @@ def parse_flags(toks: list[Token] | Token) -> frozenset[str]:
 
 async def idle(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 2177: "+ idling", then untagged updates as they happen, until the client sends DONE."""
-    from courrier.access.imap.session import IDLE_MAX, IDLE_RESCAN, LOGOUT, LineTooLong, TaggedResult
-
     if args:
         raise ParseError("IDLE takes no arguments")
     s.send("+ idling")

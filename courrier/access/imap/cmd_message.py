@@ -12,12 +12,13 @@ from courrier.access.imap import response as W
 from courrier.access.imap import search as SE
 from courrier.access.imap.cmd_mailbox import mailbox_path, parse_flags
 from courrier.access.imap.parser import Atom, ParseError, Token, astring, sequence_set, want
+from courrier.access.imap.state import Selected, no
 from courrier.mailbox import flags as F
 from courrier.mailbox import folders
 from courrier.mailbox.index import Msg, to_crlf
 
 if TYPE_CHECKING:
-    from courrier.access.imap.session import Selected, Session
+    from courrier.access.imap.session import Session
 
 BATCH = 256  # messages rendered per trip to the disk thread
 FLUSH_BYTES = 8 << 20  # ... or fewer: the responses rendered are written out once they reach this size
@@ -29,8 +30,6 @@ def _sel(s: Session) -> Selected:
 
 
 def _writable(s: Session) -> Selected:
-    from courrier.access.imap.session import no
-
     sel = _sel(s)
     if sel.readonly:
         raise no("[READ-ONLY] mailbox is read-only")  # RFC 3501 §6.3.2
@@ -94,8 +93,6 @@ def _loader(s: Session, sel: Selected, m: Msg):  # noqa: ANN202 - a thunk for fe
 
 async def search(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.4.4: charsets US-ASCII and UTF-8 (BADCHARSET otherwise)."""
-    from courrier.access.imap.session import no
-
     sel = _sel(s)
     charset, rest = SE.split_charset(args)
     if charset is not None and charset not in SE.CHARSETS:
@@ -125,8 +122,6 @@ async def search(s: Session, tag: str, args: list[Token], uid: bool) -> str:
 
 async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.4.5: renders in batches off the loop; BODY[] without .PEEK sets \\Seen first (and reports it)."""
-    from courrier.access.imap.session import no
-
     sel = _sel(s)
     if len(args) != 2:
         raise ParseError("usage: FETCH sequence-set items")

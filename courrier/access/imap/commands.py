@@ -8,7 +8,7 @@ states it is valid in (RFC 3501 §3, §6; checked once, at dispatch, from the ro
 from __future__ import annotations
 
 from courrier.access.imap import cmd_any, cmd_auth, cmd_mailbox, cmd_message
-from courrier.access.imap.session import AUTH, LOGOUT, NOT_AUTH, SELECTED
+from courrier.access.imap.state import AUTH, LOGOUT, NOT_AUTH, SELECTED
 from courrier.net.commands import Command, table
 
 STATES = (NOT_AUTH, AUTH, SELECTED, LOGOUT)  # RFC 3501 §3; nothing is valid in LOGOUT: the session ends

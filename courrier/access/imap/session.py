@@ -15,8 +15,6 @@ import contextlib
 import re
 import sqlite3
 import ssl
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from courrier import log
@@ -24,12 +22,20 @@ from courrier.access.auth import Authenticator, Mailroot
 from courrier.access.imap import parser as P
 from courrier.access.imap import response as W
 from courrier.access.imap.parser import LiteralTooBig, ParseError
+from courrier.access.imap.state import (
+    AUTH,
+    LOGOUT,
+    NOT_AUTH,
+    SELECTED,
+    LineTooLong,
+    Selected,
+    TaggedResult,
+)
 from courrier.config import LimitsConfig
 from courrier.mailbox import flags as F
 from courrier.mailbox.index import MailIndex, Msg, Snapshot
 from courrier.mailbox.store import MailStore
 
-NOT_AUTH, AUTH, SELECTED, LOGOUT = "not-authenticated", "authenticated", "selected", "logout"  # RFC 3501 §3
 MAX_COMMAND = 1 << 20  # octets of command text (not literals): long UID sets from real clients fit
 MAX_LITERAL = 1 << 16  # literals other than APPEND's message
 MAX_LITERALS = 1000  # literals in one command (each costs a round trip or a buffer, however small)
@@ -41,52 +47,10 @@ PREAUTH_LITERALS = 8
 TOKENIZE_ON_LOOP = 64 << 10  # longer command texts are tokenized in the store's threads
 MAX_ERRORS = 10
 AUTHENTICATED_TIMEOUT = 1800.0  # RFC 3501 §5.4: at least 30 minutes once logged in
-IDLE_RESCAN = 2.0  # seconds between rescans while IDLE, for changes made by other processes
-IDLE_MAX = 1740.0  # RFC 2177 §3: clients re-issue IDLE within 29 minutes
 # RFC 3501 §9 tag = 1*<any ASTRING-CHAR except "+">: printable ASCII but ( ) { % * " \\ + (and "]" is allowed)
 _TAG = re.compile(rb"^([\x21\x23\x24\x26\x27\x2c-\x5b\x5d-\x7a\x7c-\x7e]+) ")
 MAX_LITERALS_TOTAL = 1 << 20  # octets of all literals in one command other than APPEND (a LOGIN, a SEARCH...)
 SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded"  # $Forwarded: the Maildir P letter
-
-
-class TaggedResult(Exception):
-    """Raised by handlers to end a command early with NO or BAD."""
-
-    def __init__(self, status: str, text: str) -> None:
-        super().__init__(text)
-        self.status, self.text = status, text
-
-
-def no(text: str) -> TaggedResult:
-    return TaggedResult("NO", text)
-
-
-class LineTooLong(Exception):
-    pass
-
-
-@dataclass
-class Selected:
-    name: str
-    path: Path
-    readonly: bool
-    uidvalidity: int
-    uids: list[int] = field(default_factory=list)
-    msgs: dict[int, Msg] = field(default_factory=dict)
-    flags: dict[int, frozenset[str]] = field(default_factory=dict)
-    recent: set[int] = field(default_factory=set)
-    keywords: frozenset[str] = frozenset()  # announced in the last FLAGS response (RFC 3501 §7.2.6)
-    snap: Snapshot | None = None
-    dirty: asyncio.Event = field(default_factory=asyncio.Event)
-    unsubscribe: Callable[[], None] | None = None
-
-    def seq_of(self, uid: int) -> int:
-        i = bisect.bisect_left(self.uids, uid)
-        return i + 1 if i < len(self.uids) and self.uids[i] == uid else 0
-
-    def shown_flags(self, uid: int) -> frozenset[str]:
-        f = self.flags.get(uid, frozenset())
-        return f | {F.RECENT} if uid in self.recent else f
 
 
 def keywords_of(snap: Snapshot) -> frozenset[str]:

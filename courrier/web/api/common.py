@@ -12,7 +12,7 @@ from starlette.responses import PlainTextResponse, Response
 from courrier.web.asgi import JSONError
 from courrier.web.context import WebContext
 from courrier.web.mailview import MailboxView
-from courrier.web.store import MessageSource
+from courrier.web.source import MessageSource
 
 MAILBOX_PARAM = "mailbox"
 
@@ -25,7 +25,7 @@ def ctx(request: Request) -> WebContext:
     return request.app.state.ctx  # type: ignore[no-any-return]
 
 
-def source(request: Request) -> MessageSource | MailboxView:
+def source(request: Request) -> MessageSource:
     """Where this request's messages come from: the capture store, or (server mode) the mailbox chosen with
     ``?mailbox=account/folder`` — by default the logged-in admin account's own INBOX."""
     c = ctx(request)

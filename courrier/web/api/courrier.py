@@ -31,9 +31,10 @@ from starlette.responses import JSONResponse, Response
 
 from courrier import db
 from courrier.capture import parse as cparse
-from courrier.capture.store import iso
 from courrier.web import sanitize
+from courrier.web.api import mailpit
 from courrier.web.api.common import ctx, int_param, json_body, not_found, resolve_or_404, source
+from courrier.web.api.mailpit import iso
 from courrier.web.api.view import cid_urls
 from courrier.web.mailboxes import NO_ENVELOPE
 
@@ -52,7 +53,8 @@ async def envelope(request: Request, ID: str) -> Response:  # noqa: N803
     env, msg, traced = await src.envelope(msg_id), await src.message(msg_id), await src.raw(msg_id, True)
     if env is None or msg is None or traced is None:
         raise not_found()
-    header_from = msg["From"].get("Address", "")
+    s = msg.summary
+    header_from = s.from_.address
     known = env.listener != NO_ENVELOPE  # server mode: a file put there by IMAP APPEND has no envelope to compare
     head = cparse.parse_bytes(traced.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n")
     return JSONResponse({
@@ -62,7 +64,8 @@ async def envelope(request: Request, ID: str) -> Response:  # noqa: N803
         "Username": env.user or "",
         "Client": env.client, "Helo": env.helo or "", "TLS": env.tls or "", "Listener": env.listener,
         "QueueID": env.qid, "Received": iso(env.received),
-        "HeaderFrom": msg["From"], "HeaderTo": msg["To"], "HeaderCc": msg["Cc"], "HeaderBcc": msg["Bcc"],
+        "HeaderFrom": mailpit.address(s.from_), "HeaderTo": mailpit.address_list(s.to),
+        "HeaderCc": mailpit.address_list(s.cc), "HeaderBcc": mailpit.address_list(s.bcc),
         # RFC 5322 From vs RFC 5321 MAIL FROM: they may legally differ (lists, bounces), but it is exactly what a
         # forger does, so the UI marks it; DomainMismatch is what DMARC alignment (RFC 7489 §3.1) would compare.
         "FromMismatch": known and bool(header_from) and header_from.lower() != env.mail_from.lower(),
@@ -85,7 +88,7 @@ async def safe_html(request: Request, ID: str) -> Response:  # noqa: N803
     if msg is None:
         raise not_found()
     remote = request.query_params.get("remote") == "1"
-    html = sanitize.rewrite_cids(msg["HTML"], cid_urls(msg, msg_id))
+    html = sanitize.rewrite_cids(msg.html, cid_urls(msg, msg_id))
     page = ("<!doctype html><html><head><meta charset=\"utf-8\"><base target=\"_blank\"></head><body>"
             + sanitize.clean(html) + "</body></html>")
     return Response(page, media_type="text/html; charset=utf-8",

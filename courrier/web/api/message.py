@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from courrier import log
+from courrier.web.api import mailpit
 from courrier.web.api.common import ctx, json_body, not_found, ok, resolve_or_404, source, str_list
 from courrier.web.asgi import json_ok
 from courrier.web.relay import RecipientError, RelayError, check_recipients, release_copy
@@ -31,9 +32,9 @@ async def get_message(request: Request, ID: str) -> Response:  # noqa: N803 (Mai
     if msg is None:
         raise not_found()
     summary = await src.summary(msg_id)
-    if summary is not None and not summary["Read"]:
+    if summary is not None and not summary.read:
         await src.set_read([msg_id], True)
-    return json_ok(msg)
+    return json_ok(mailpit.message(msg))
 
 
 @router.get("/api/v1/message/{ID}/headers", summary="Get message headers")
@@ -92,7 +93,7 @@ async def release(request: Request, ID: str) -> Response:  # noqa: N803
     if raw is None or msg is None:
         raise not_found()
     # The envelope sender it was captured with; a bounce-style null sender falls back to the header From.
-    sender = (env.mail_from if env else "") or msg["From"].get("Address", "")
+    sender = (env.mail_from if env else "") or msg.summary.from_.address
     try:
         await c.relay(msg_id, sender, rcpts, release_copy(raw))
     except RelayError as e:

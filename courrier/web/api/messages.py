@@ -7,6 +7,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from courrier.web.api import mailpit
 from courrier.web.api.common import MAX_LIMIT, int_param, json_body, ok, source, str_list
 from courrier.web.asgi import JSONError, json_ok
 from courrier.web.store import SearchError
@@ -18,7 +19,7 @@ router = APIRouter(tags=["messages"])
 async def list_messages(request: Request) -> Response:
     start = int_param(request, "start", 0)
     limit = int_param(request, "limit", 50, MAX_LIMIT)
-    return json_ok(await source(request).page(None, start, limit))
+    return json_ok(mailpit.page(await source(request).page(None, start, limit)))
 
 
 @router.put("/api/v1/messages", summary="Set read status")

@@ -7,6 +7,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from courrier.web.api import mailpit
 from courrier.web.api.common import MAX_LIMIT, int_param, ok, source
 from courrier.web.asgi import JSONError, json_ok
 from courrier.web.store import SearchError
@@ -30,7 +31,7 @@ async def search(request: Request) -> Response:
         page = await source(request).page(q, start, limit, request.query_params.get("tz"))
     except SearchError as e:
         raise JSONError(400, str(e)) from None
-    return json_ok(page)
+    return json_ok(mailpit.page(page))
 
 
 @router.delete("/api/v1/search", summary="Delete messages by search")

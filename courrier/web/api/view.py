@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from courrier.capture.records import Message
 from courrier.web import sanitize
 from courrier.web.api.common import not_found, resolve_or_404, source
 
@@ -21,10 +22,10 @@ router = APIRouter(tags=["testing"])
 _A_TAG = re.compile(r"<a\s", re.I)
 
 
-def cid_urls(msg: dict, msg_id: str) -> dict[str, str]:
+def cid_urls(msg: Message, msg_id: str) -> dict[str, str]:
     """{Content-ID: part URL} for the message's parts, so ``cid:`` references resolve (RFC 2392)."""
-    return {a["ContentID"]: f"/api/v1/message/{msg_id}/part/{a['PartID']}"
-            for a in msg.get("Inline", []) + msg.get("Attachments", []) if a.get("ContentID")}
+    return {a.content_id: f"/api/v1/message/{msg_id}/part/{a.part_id}"
+            for a in msg.inline + msg.attachments if a.content_id}
 
 
 @router.get("/view/{ID}.html", summary="Render message HTML part")
@@ -33,9 +34,9 @@ async def view_html(request: Request, ID: str) -> Response:  # noqa: N803
     msg = await source(request).message(msg_id)
     if msg is None:
         raise not_found()
-    if not msg["HTML"]:
+    if not msg.html:
         raise HTTPException(404, "HTML part not found")
-    html = sanitize.drop_meta_refresh(sanitize.rewrite_cids(msg["HTML"], cid_urls(msg, msg_id)))
+    html = sanitize.drop_meta_refresh(sanitize.rewrite_cids(msg.html, cid_urls(msg, msg_id)))
     if request.query_params.get("embed") == "1":
         html = _A_TAG.sub('<a target="_blank" rel="noreferrer noopener" ', html)
     return Response(html, media_type="text/html; charset=utf-8",
@@ -48,4 +49,4 @@ async def view_text(request: Request, ID: str) -> Response:  # noqa: N803
     msg = await source(request).message(msg_id)
     if msg is None:
         raise not_found()
-    return PlainTextResponse(msg["Text"])
+    return PlainTextResponse(msg.text)
