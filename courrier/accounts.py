@@ -18,7 +18,7 @@ import argon2
 from argon2 import PasswordHasher, profiles
 
 from courrier import db
-from courrier.smtp.address import AddressError, parse_address
+from courrier.mail.path import AddressError, parse_address
 
 
 class AccountError(Exception):

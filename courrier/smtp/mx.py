@@ -15,12 +15,14 @@ from courrier.accounts import Accounts
 from courrier.delivery import loops
 from courrier.delivery.local import DeliveredHook, deliver_local
 from courrier.delivery.loops import MAX_HOPS
+from courrier.mail.envelope import Envelope, Recipient
+from courrier.mail.message import ReceivedMessage
+from courrier.mail.path import Address
 from courrier.mailbox.store import MailStore
 from courrier.smtp import replies as R
-from courrier.smtp.address import Address
-from courrier.smtp.policy import Policy, ReceivedMessage
+from courrier.smtp.policy import Policy
 from courrier.smtp.replies import Reply
-from courrier.smtp.session import Envelope, Recipient, Session
+from courrier.smtp.session import Session
 
 
 @dataclass
@@ -99,6 +101,6 @@ class MXPolicy(Policy):
             if r.mailbox and r.mailbox not in mailboxes:
                 mailboxes[r.mailbox] = str(r.address)
         folders = dict.fromkeys(mailboxes, verdict.folder) if verdict.folder else None
-        await deliver_local(self.store, session, env, msg, mailboxes, verdict.headers, folders,
+        await deliver_local(self.store, env, session.hop(), msg, mailboxes, verdict.headers, folders,
                             drop_fields=verdict.drop_fields, on_delivered=self.on_delivered)
         return R.QUEUED.with_text(f"OK queued as {env.queue_id}")

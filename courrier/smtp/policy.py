@@ -8,35 +8,13 @@ role, the submission role and capture mode are three subclasses of this one inte
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import IO, Protocol
+from typing import Protocol
 
+from courrier.mail.envelope import Envelope, Recipient
+from courrier.mail.message import ReceivedMessage
 from courrier.smtp import replies as R
 from courrier.smtp.replies import Reply
-from courrier.smtp.session import Envelope, Recipient, Session
-
-
-@dataclass
-class ReceivedMessage:
-    """An accepted message body as the client sent it (CRLF line endings, dot-unstuffed), spooled to memory or disk.
-
-    ``file`` is positioned anywhere; readers seek(0) first. ``size`` is its length in octets.
-    """
-
-    file: IO[bytes]
-    size: int
-
-    def read_all(self) -> bytes:
-        self.file.seek(0)
-        return self.file.read()
-
-    def chunks(self, size: int = 1 << 20):
-        self.file.seek(0)
-        while True:
-            b = self.file.read(size)
-            if not b:
-                return
-            yield b
+from courrier.smtp.session import Session
 
 
 class Disconnect(Exception):

@@ -5,8 +5,8 @@ import io
 import pytest
 
 from courrier.accounts import Account
-from courrier.smtp.address import parse_address
-from courrier.smtp.policy import ReceivedMessage
+from courrier.mail.message import ReceivedMessage
+from courrier.mail.path import parse_address
 from courrier.smtp.submission import HeaderProblem, header_section, mailbox_list, owns, parse_headers
 
 
