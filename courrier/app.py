@@ -19,7 +19,6 @@ from courrier import log, observe, privileges, tlsutil
 from courrier.access.pop3.commands import MAX_AUTH_LINE as POP3_MAX_LINE
 from courrier.accounts import Accounts
 from courrier.auth import AuthGate
-from courrier.capture.policy import CapturePolicy
 from courrier.capture.store import CaptureStore
 from courrier.config import Config, HostPort
 from courrier.mail.envelope import Envelope, Hop, Recipient
@@ -31,13 +30,14 @@ from courrier.mailbox.store import MailStore
 from courrier.net.limits import ConnectionLimits
 from courrier.privileges import Prebound
 from courrier.queue import outbound
+from courrier.roles.capture import CapturePolicy
+from courrier.roles.mx import InboundCheck, InboundVerdict, MXPolicy
+from courrier.roles.submission import SubmissionPolicy
 from courrier.smtp import replies as R
-from courrier.smtp.mx import InboundCheck, InboundVerdict, MXPolicy
 from courrier.smtp.policy import Policy
 from courrier.smtp.protocol import SMTPServer
 from courrier.smtp.replies import Reply
 from courrier.smtp.session import Session
-from courrier.smtp.submission import SubmissionPolicy
 
 
 class StartupError(Exception):

@@ -17,7 +17,6 @@ from courrier.mail.message import ReceivedMessage
 from courrier.mail.path import AddressError, parse_address
 from courrier.mailbox.store import MailStore
 from courrier.queue.runner import AttemptHook
-from courrier.smtp.mx import resolve_local
 from courrier.smtp.replies import NO_SUCH_USER
 
 
@@ -52,7 +51,7 @@ class LocalTransport:
             except AddressError as e:
                 results[i] = Outcome(R.BAD_RECIPIENT.filled(error=e), host="local")
                 continue
-            mailbox = await loop.run_in_executor(None, resolve_local, self.accounts, addr)
+            mailbox = await loop.run_in_executor(None, self.accounts.local_mailbox, addr)
             if mailbox is None:
                 results[i] = Outcome(NO_SUCH_USER, host="local")
                 continue

@@ -2,7 +2,8 @@
 
 The engine (``protocol.py``) owns RFC 5321 — syntax, order, limits, timeouts. A Policy owns the decisions — who may
 connect, authenticate, send from which address, to which recipient, and what happens to an accepted message. The MX
-role, the submission role and capture mode are three subclasses of this one interface (aiosmtpd's handler idea).
+role, the submission role and capture mode are three subclasses of this one interface (aiosmtpd's handler idea); they
+live above the engine, in ``courrier.roles``, so that the engine imports no accounts, delivery, queue or store.
 """
 
 from __future__ import annotations

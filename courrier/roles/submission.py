@@ -43,8 +43,8 @@ from courrier.mail.message import ReceivedMessage
 from courrier.mail.path import Address, AddressError, parse_address
 from courrier.mailbox import maildir
 from courrier.mailbox.store import MailStore
+from courrier.roles.mx import accept_local, count_received
 from courrier.smtp import replies as R
-from courrier.smtp.mx import accept_local, count_received
 from courrier.smtp.policy import Policy
 from courrier.smtp.reader import new_spool
 from courrier.smtp.replies import Reply

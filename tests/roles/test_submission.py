@@ -22,11 +22,11 @@ from courrier.config import LimitsConfig
 from courrier.mail.envelope import Envelope, Recipient
 from courrier.mail.message import ReceivedMessage
 from courrier.mailbox.store import MailStore
+from courrier.roles.submission import SubmissionPolicy
 from courrier.smtp import replies as R
 from courrier.smtp.protocol import ConnectionLimiter, SMTPServer
 from courrier.smtp.replies import Reply
 from courrier.smtp.session import Session
-from courrier.smtp.submission import SubmissionPolicy
 
 HOST = "mx.example.test"
 
