@@ -23,6 +23,7 @@ from courrier.capture.store import CaptureStore
 from courrier.config import Config, HostPort
 from courrier.mail.envelope import Envelope, Hop, Recipient
 from courrier.mail.message import ReceivedMessage
+from courrier.mail.reply import Reply
 from courrier.mailauth import dkim as dkim_keys
 from courrier.mailauth._dns import Resolver as AuthResolver
 from courrier.mailauth.report import Authenticator
@@ -36,7 +37,6 @@ from courrier.roles.submission import SubmissionPolicy
 from courrier.smtp import replies as R
 from courrier.smtp.policy import Policy
 from courrier.smtp.protocol import SMTPServer
-from courrier.smtp.replies import Reply
 from courrier.smtp.session import Session
 
 

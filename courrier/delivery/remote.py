@@ -37,7 +37,7 @@ from courrier.delivery.outcome import Outcome
 from courrier.dns import Resolver
 from courrier.mail.envelope import Envelope, Recipient
 from courrier.mail.path import xtext_encode
-from courrier.smtp.replies import Reply
+from courrier.mail.reply import Reply
 
 AttemptHook = Callable[[list[str], Outcome], None]
 

@@ -24,6 +24,7 @@ from courrier.dns import Resolver
 from courrier.mail import trace
 from courrier.mail.envelope import Envelope, Hop, Recipient
 from courrier.mail.message import ReceivedMessage
+from courrier.mail.reply import Reply
 from courrier.mailbox.store import MailStore
 from courrier.queue.router import LocalTransport, Router
 from courrier.queue.runner import Queue
@@ -31,7 +32,6 @@ from courrier.queue.schedule import Schedule
 from courrier.queue.spool import Spool
 from courrier.queue.store import QueueStore
 from courrier.smtp import replies as R
-from courrier.smtp.replies import Reply
 
 Signer = Callable[[bytes], bytes]
 

@@ -17,9 +17,9 @@ from courrier.capture.store import CaptureStore
 from courrier.config import CaptureConfig
 from courrier.mail.envelope import Envelope, Recipient
 from courrier.mail.message import ReceivedMessage
+from courrier.mail.reply import Reply
 from courrier.smtp import replies as R
 from courrier.smtp.policy import Disconnect, Policy
-from courrier.smtp.replies import Reply
 from courrier.smtp.session import Session
 
 MECHANISMS = ["PLAIN", "LOGIN"]

@@ -41,13 +41,13 @@ from courrier.mail.envelope import Envelope, Recipient
 from courrier.mail.headers import Field, Header, read_header
 from courrier.mail.message import ReceivedMessage
 from courrier.mail.path import Address, AddressError, parse_address
+from courrier.mail.reply import Reply
 from courrier.mailbox import maildir
 from courrier.mailbox.store import MailStore
 from courrier.roles.mx import accept_local, count_received
 from courrier.smtp import replies as R
 from courrier.smtp.policy import Policy
 from courrier.smtp.reader import new_spool
-from courrier.smtp.replies import Reply
 from courrier.smtp.session import Session
 
 # (session, envelope, message, recipients in other domains) → the reply of the outbound queue

@@ -13,8 +13,8 @@ from typing import Protocol
 
 from courrier.mail.envelope import Envelope, Recipient
 from courrier.mail.message import ReceivedMessage
+from courrier.mail.reply import Reply
 from courrier.smtp import replies as R
-from courrier.smtp.replies import Reply
 from courrier.smtp.session import Session
 
 

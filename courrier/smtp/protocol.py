@@ -31,12 +31,12 @@ from courrier.mail.path import (
     split_path_and_params,
     xtext_decode,
 )
+from courrier.mail.reply import MailError, Reply
 from courrier.net.limits import ConnectionLimiter, Refusal, Slot
 from courrier.smtp import replies as R
 from courrier.smtp.commands import COMMANDS, HTTP_VERBS
 from courrier.smtp.policy import Disconnect, Policy
 from courrier.smtp.reader import DataReader, new_spool
-from courrier.smtp.replies import Reply
 from courrier.smtp.session import Session
 
 MAX_COMMAND_LINE = 512  # RFC 5321 §4.5.3.1.4, including CRLF
@@ -911,7 +911,7 @@ class SMTPProtocol(asyncio.Protocol):
             return R.MESSAGE_TOO_BIG
         try:
             result = await self.policy.deliver(self.session, self.env, msg)
-        except R.MailError as e:
+        except MailError as e:
             result = e.reply
         except OSError as e:
             log.event("smtp.store_failed", level="error", qid=self.env.queue_id, error=str(e))
