@@ -22,9 +22,10 @@ from common import Sink, medians, smtp_source
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from courrier.queue.spool import Spool, SpoolEnvelope, SpoolRecipient  # noqa: E402
+from courrier.mail.envelope import Envelope, Recipient, new_queue_id  # noqa: E402
+from courrier.mail.path import parse_address  # noqa: E402
+from courrier.queue.spool import Spool  # noqa: E402
 from courrier.queue.store import QueueStore  # noqa: E402
-from courrier.smtp.session import new_queue_id  # noqa: E402
 from tests.dnsfake import FakeDNS  # noqa: E402
 from tests.support import Server  # noqa: E402
 
@@ -51,11 +52,11 @@ def relay_once(n: int, dns: FakeDNS, sink_port: int) -> float:
         now = time.time()
         for i in range(n):
             msg = _message(i)
-            env = SpoolEnvelope(qid=new_queue_id(), sender="sender@src.bench.test",
-                                rcpts=[SpoolRecipient(f"u{i}@d{i % DESTINATIONS}.bench.test")], received_at=now,
-                                origin="bench")
+            env = Envelope(queue_id=new_queue_id(), mail_from=parse_address("sender@src.bench.test"),
+                           rcpts=[Recipient(parse_address(f"u{i}@d{i % DESTINATIONS}.bench.test"))], received_at=now,
+                           origin="bench")
             spool.write(env, [msg])
-            store.add(env.qid, env.sender, now, len(msg), [r.address for r in env.rcpts])
+            store.add(env.queue_id, str(env.mail_from), now, len(msg), [str(r.address) for r in env.rcpts])
         store.close()
         srv.start(timeout=60)
         t0 = time.perf_counter()

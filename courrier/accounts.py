@@ -18,7 +18,7 @@ import argon2
 from argon2 import PasswordHasher, profiles
 
 from courrier import db
-from courrier.smtp.address import AddressError, parse_address
+from courrier.mail.path import Address, AddressError, parse_address
 
 
 class AccountError(Exception):
@@ -119,6 +119,22 @@ class Accounts:
             return addr
         row = c.execute("SELECT address FROM aliases WHERE alias=?", (addr,)).fetchone()
         return row[0] if row else None
+
+    def local_mailbox(self, address: Address) -> str | None:
+        """The account a local address delivers to — the account itself, an alias, ``user+tag`` → ``user``
+        (RFC 5233), ``postmaster`` (RFC 5321 §4.5.1) — or None. The one answer to "where does this land", shared by
+        the MX and submission roles and the queue's local route."""
+        found = self.resolve(f"{address.local}@{address.domain}".lower())
+        if found:
+            return found
+        base = address.base()
+        if base is not address:
+            found = self.resolve(f"{base.local}@{base.domain}".lower())
+            if found:
+                return found
+        if address.local.lower() == "postmaster":  # RFC 5321 §4.5.1
+            return self.postmaster()
+        return None
 
     def postmaster(self) -> str | None:
         """RFC 5321 §4.5.1: postmaster goes to the first admin account, or else the first account."""

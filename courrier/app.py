@@ -20,10 +20,12 @@ from courrier import log, observe, privileges, tlsutil
 from courrier.access.pop3.commands import MAX_AUTH_LINE as POP3_MAX_LINE
 from courrier.accounts import Accounts
 from courrier.auth import AuthGate
-from courrier.capture.policy import CapturePolicy
 from courrier.capture.store import CaptureStore
 from courrier.config import Config, HostPort
 from courrier.lifecycle import Service, StartupError
+from courrier.mail.envelope import Envelope, Hop, Recipient
+from courrier.mail.message import ReceivedMessage
+from courrier.mail.reply import Reply
 from courrier.mailauth import dkim as dkim_keys
 from courrier.mailauth._dns import Resolver as AuthResolver
 from courrier.mailauth.report import Authenticator
@@ -31,13 +33,13 @@ from courrier.mailbox.store import MailStore
 from courrier.net.limits import ConnectionLimits
 from courrier.privileges import Prebound
 from courrier.queue import outbound
+from courrier.roles.capture import CapturePolicy
+from courrier.roles.mx import InboundCheck, InboundVerdict, MXPolicy
+from courrier.roles.submission import SubmissionPolicy
 from courrier.smtp import replies as R
-from courrier.smtp.mx import InboundCheck, InboundVerdict, MXPolicy
-from courrier.smtp.policy import Policy, ReceivedMessage
+from courrier.smtp.policy import Policy
 from courrier.smtp.protocol import SMTPServer
-from courrier.smtp.replies import Reply
-from courrier.smtp.session import Envelope, Recipient, Session
-from courrier.smtp.submission import SubmissionPolicy
+from courrier.smtp.session import Session
 
 if TYPE_CHECKING:
     from courrier.web.context import WebContext
@@ -173,15 +175,20 @@ class App:
             on_delivered=self.report_delivered,
         )
 
-    async def report_delivered(self, session: Session, env: Envelope, msg: ReceivedMessage,
+    async def report_delivered(self, env: Envelope, hop: Hop | None, msg: ReceivedMessage,
                                delivered: list[Recipient]) -> None:
         """Success DSNs (NOTIFY=SUCCESS, RFC 3461 §5.2.3) for mail the MX and submission roles stored locally."""
-        await outbound.report_delivered(self.queue, session, env, msg, delivered)
+        await outbound.report_delivered(self.queue, env, hop, msg, delivered)
 
     async def relay_outbound(self, session: Session, env: Envelope, msg: ReceivedMessage,
                              rcpts: list[Recipient]) -> Reply:
         """Hands a message for non-local recipients to the outbound queue; a 250 only once it is durable."""
-        return await outbound.relay(self.queue, self.outbound_signer, session, env, msg, rcpts)
+        return await self.queue_outbound(env, session.hop(), msg, rcpts)
+
+    async def queue_outbound(self, env: Envelope, hop: Hop, msg: ReceivedMessage, rcpts: list[Recipient]) -> Reply:
+        """The outbound queue's intake for any receipt — an SMTP session's, or the inspector's release (a hop
+        without a client): ``hop`` is what its Received: line says."""
+        return await outbound.relay(self.queue, self.outbound_signer, env, hop, msg, rcpts)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -244,7 +251,7 @@ class App:
                 capture.set_paused(value)
 
         return build_context(self.cfg, self.accounts, self.auth_gate, capture=capture, mail_store=self.store,
-                             get_paused=get_paused, set_paused=set_paused, outbound=self.relay_outbound,
+                             get_paused=get_paused, set_paused=set_paused, outbound=self.queue_outbound,
                              observer=self.observer)
 
     async def start_http(self) -> None:

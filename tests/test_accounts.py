@@ -5,6 +5,7 @@ import sqlite3
 import pytest
 
 from courrier.accounts import AccountError, Accounts
+from courrier.mail.path import parse_address
 from tests.support import run_cli
 
 
@@ -20,6 +21,17 @@ def test_add_verify_and_hash_format(accts, tmp_path):
     assert accts.verify("nobody@example.test", "s3cret") is None
     stored = sqlite3.connect(tmp_path / "courrier.db").execute("SELECT password FROM accounts").fetchone()[0]
     assert stored.startswith("$argon2id$") and "s3cret" not in stored
+
+
+def test_local_mailbox_resolves_aliases_subaddresses_and_postmaster(accts):
+    accts.add("bob@example.test", "a", is_admin=True)
+    accts.add_alias("bob@example.test", "robert@example.test")
+    found = {a: accts.local_mailbox(parse_address(a)) for a in
+             ("Bob@Example.test", "robert+news@example.test", "bob+x@example.test", "POSTMASTER@example.test",
+              "nobody@example.test", "nobody+bob@example.test")}
+    assert found == {"Bob@Example.test": "bob@example.test", "robert+news@example.test": "bob@example.test",
+                     "bob+x@example.test": "bob@example.test", "POSTMASTER@example.test": "bob@example.test",
+                     "nobody@example.test": None, "nobody+bob@example.test": None}
 
 
 def test_duplicates_aliases_postmaster(accts):

@@ -1,6 +1,6 @@
 """Capture mode: the test server for developers' applications (MockMock, Mailpit, MailDev's job).
 
-- ``policy.py``   CapturePolicy — the SMTP role: every recipient accepted, any AUTH, failures chosen by address.
+- its SMTP role (every recipient accepted, any AUTH, failures chosen by address) is ``courrier.roles.capture``.
 - ``envelope.py`` the envelope kept *inside* each message file (``X-Courrier-Envelope:``), so a re-index loses nothing.
 - ``store.py``    CaptureStore — the one door to captured mail: Maildir files + SQLite index + events + retention.
 - ``index.py``    the SQLite index (migration 0030_capture.sql) with FTS5 full-text search.

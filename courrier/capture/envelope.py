@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
+from courrier.mail.envelope import Envelope, Hop
+
 HEADER = "X-Courrier-Envelope"
 _ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"  # shortuuid's base57, as Mailpit's IDs
 _SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in "%;\\")
@@ -60,7 +62,8 @@ _LIST_KEYS = {"tag": "tags", "rcpt": "rcpts"}
 
 @dataclass
 class CapturedEnvelope:
-    """What the SMTP transaction said about a message, beyond the message itself."""
+    """What the SMTP transaction said about a message, beyond the message itself: the stored record of capture
+    mode, built from the program's envelope and hop (``of``), read back from the file (``parse``)."""
 
     id: str = field(default_factory=new_id)
     received: float = field(default_factory=time.time)
@@ -73,6 +76,21 @@ class CapturedEnvelope:
     listener: str = "smtp"
     qid: str = ""
     tags: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, env: Envelope, hop: Hop) -> CapturedEnvelope:
+        """The record of a message the capture role accepted: the program's envelope and the hop it came by."""
+        ip = hop.client_ip or ""
+        host = f"[{ip}]" if ":" in ip else ip
+        tags: list[str] = []
+        for r in env.rcpts:
+            t = r.tag if r.tag is not None else r.address.tag
+            if t and t not in tags:
+                tags.append(t)
+        return cls(received=env.received_at, mail_from=str(env.mail_from), rcpts=[str(r.address) for r in env.rcpts],
+                   client=f"{host}:{hop.client_port}", helo=hop.helo,
+                   tls=f"{hop.tls.version} {hop.tls.cipher}" if hop.tls else None, user=hop.user,
+                   listener=hop.listener, qid=env.queue_id, tags=tags)
 
     @property
     def client_ip(self) -> str:

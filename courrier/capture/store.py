@@ -17,7 +17,7 @@ layer's ``api/mailpit.py`` spells them as Mailpit's JSON.
     await store.aclose()                # stops the pruning task, closes the index
 
     # receiving
-    id = await store.add(session, env, msg)            # from the SMTP policy: durable, indexed, events sent
+    id = await store.add(env, hop, msg)                # from the capture role: durable, indexed, events sent
     id = store.add_bytes(data, mail_from="a@x", rcpts=["b@y"], client="127.0.0.1:0", user=None)  # API "send"
 
     # reading (None when the id is unknown)
@@ -80,7 +80,9 @@ from courrier.capture.mimebound import message_from_bytes
 from courrier.capture.records import Address, Message, Page, Summary, addresses, message_of
 from courrier.capture.search import compile_query
 from courrier.config import CaptureConfig
-from courrier.delivery.local import received_header
+from courrier.mail import trace
+from courrier.mail.envelope import Envelope, Hop
+from courrier.mail.message import ReceivedMessage
 from courrier.mailbox import maildir
 from courrier.mailbox.store import PROCESS_MAX, PROCESS_THREADS
 from courrier.mailbox.writer import ProcessWriter
@@ -172,9 +174,9 @@ class CaptureStore:
 
     # ------------------------------------------------------------------ receiving
 
-    async def add(self, session: Any, env: Any, msg: Any) -> str:
-        """Stores a message from the SMTP engine (Session, Envelope, ReceivedMessage); returns its ID once the file is
-        fsync'ed and indexed.
+    async def add(self, env: Envelope, hop: Hop, msg: ReceivedMessage) -> str:
+        """Stores a message from the capture role (its Envelope, the Hop it came by, the message); returns its ID
+        once the file is fsync'ed and indexed.
 
         Messages up to PROCESS_MAX (in memory in the spool) go to the disk-writer process (mailbox/writer.py): it
         builds the envelope record, writes the file durably, parses it into its index row and inserts the rows of
@@ -183,7 +185,7 @@ class CaptureStore:
         if msg.size <= PROCESS_MAX:
             id_, path, row, outcome = await self.process_writer.submit(
                 "courrier.capture.store:capture_job", str(self.maildir), str(self.db_path), self.cfg.max_messages,
-                session, env, msg.read_all())
+                env, hop, msg.read_all())
             if outcome.get("added") is not None:
                 self._indexed_elsewhere(row, outcome)
             else:  # not indexed there (parse or SQLite error): the index thread tries, else the next scan
@@ -196,7 +198,7 @@ class CaptureStore:
 
                 self.index.submit(make).add_done_callback(self._indexed)
             return id_
-        return await self.writer.submit(self._add_sync, session, env, msg)
+        return await self.writer.submit(self._add_sync, env, hop, msg)
 
     def _indexed_elsewhere(self, row: IndexRow, outcome: dict[str, Any]) -> None:
         """On the loop, after the disk-writer process indexed ``row`` (and pruned): counts, log line, events."""
@@ -216,8 +218,8 @@ class CaptureStore:
             self.events.publish("prune", None)
         self.events.publish("stats", self.stats())
 
-    def _add_sync(self, rnd: maildir.Round | None, session: Any, env: Any, msg: Any) -> str:
-        cenv, received = envelope_of(session, env)
+    def _add_sync(self, rnd: maildir.Round | None, env: Envelope, hop: Hop, msg: ReceivedMessage) -> str:
+        cenv, received = envelope_of(env, hop)
         self._write(msg.read_all().replace(b"\r\n", b"\n"), cenv, received, rnd)  # parsed and indexed just after
         return cenv.id
 
@@ -612,34 +614,23 @@ class CaptureStore:
 # Module-level so that the disk-writer process (mailbox/writer.py) can run them: ``capture_job`` is its job.
 
 
-def envelope_of(session: Any, env: Any) -> tuple[CapturedEnvelope, str]:
-    """The envelope record and the Received: field of a message from the SMTP engine."""
-    tls = f"{session.tls.version} {session.tls.cipher}" if session.tls else None
-    host = f"[{session.peer_ip}]" if ":" in session.peer_ip else session.peer_ip
-    tags: list[str] = []
-    for r in env.rcpts:
-        t = r.tag if r.tag is not None else r.address.tag
-        if t and t not in tags:
-            tags.append(t)
-    cenv = CapturedEnvelope(
-        received=env.received_at, mail_from=str(env.mail_from), rcpts=[str(r.address) for r in env.rcpts],
-        client=f"{host}:{session.peer_port}", helo=session.helo, tls=tls, user=session.user,
-        listener=session.listener, qid=env.queue_id, tags=tags)
-    received = received_header(session, env, cenv.rcpts[0] if len(cenv.rcpts) == 1 else None)
-    return cenv, received
+def envelope_of(env: Envelope, hop: Hop) -> tuple[CapturedEnvelope, str]:
+    """The envelope record and the Received: field of a message the capture role accepted."""
+    cenv = CapturedEnvelope.of(env, hop)
+    return cenv, trace.received(hop, env, cenv.rcpts[0] if len(cenv.rcpts) == 1 else None)
 
 
 def trace_fields(cenv: CapturedEnvelope, received: str) -> bytes:
     return (f"Return-Path: <{cenv.mail_from}>\n" + cenv.header() + received).encode("utf-8", "replace")
 
 
-def capture_job(rnd: maildir.Round, capture_dir: str, db_path: str, max_messages: int, session: Any, env: Any,
+def capture_job(rnd: maildir.Round, capture_dir: str, db_path: str, max_messages: int, env: Envelope, hop: Hop,
                 data: bytes) -> tuple[str, str, IndexRow | str, dict[str, Any]]:
     """Disk-writer job: writes one captured message durably (the round fsyncs the directory before the answer),
     parses it into its index row, and leaves the row to the round's index transaction (``_index_round``).
     Returns (ID, path, row — or the parse error as text: the file is kept, the next scan retries —, outcome),
     where the outcome is filled in by ``_index_round`` before the answer: ``added``, ``pruned`` IDs or ``error``."""
-    cenv, received = envelope_of(session, env)
+    cenv, received = envelope_of(env, hop)
     body = data.replace(b"\r\n", b"\n")
     path = maildir.write_new(Path(capture_dir), [trace_fields(cenv, received), body], round=rnd)
     outcome: dict[str, Any] = {}

@@ -63,7 +63,7 @@ def list_(cfg: Config) -> None:
             env = spool.read_envelope_path(p)
         except (SpoolError, OSError, ValueError):
             continue
-        click.echo(f"{env.qid}  <{env.sender}>  {','.join(x.address for x in env.rcpts)}  attempts=0  "
+        click.echo(f"{env.queue_id}  <{env.mail_from}>  {','.join(str(x.address) for x in env.rcpts)}  attempts=0  "
                    f"next=waiting for the server  last_error=-")
         n += 1
     if n == 0:

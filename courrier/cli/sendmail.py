@@ -25,9 +25,9 @@ import click
 
 from courrier import config
 from courrier.cli import main
-from courrier.queue.spool import Spool, SpoolEnvelope, SpoolRecipient
-from courrier.smtp.address import AddressError, parse_address
-from courrier.smtp.session import new_queue_id
+from courrier.mail.envelope import Envelope, Recipient, new_queue_id
+from courrier.mail.path import AddressError, parse_address, stored_address
+from courrier.queue.spool import Spool
 
 EX_OK, EX_USAGE, EX_DATAERR, EX_CANTCREAT, EX_TEMPFAIL = 0, 64, 65, 73, 75
 
@@ -214,10 +214,10 @@ def run(argv: list[str], stdin: object) -> int:
     if b"message-id" not in names:
         added.append(f"Message-ID: <{qid}.sendmail@{cfg.hostname}>\r\n")
     message = "".join(added).encode("utf-8") + b"".join(fields) + b"\r\n" + body
-    env = SpoolEnvelope(qid=qid, sender=sender, rcpts=[SpoolRecipient(r) for r in rcpts], received_at=now,
-                        body="8BITMIME" if not message.isascii() else None,
-                        smtputf8=not sender.isascii() or any(not r.isascii() for r in rcpts),
-                        origin=f"sendmail uid={os.getuid()}")
+    env = Envelope(queue_id=qid, mail_from=stored_address(sender), rcpts=[Recipient(stored_address(r)) for r in rcpts],
+                   received_at=now, body="8BITMIME" if not message.isascii() else None,
+                   smtputf8=not sender.isascii() or any(not r.isascii() for r in rcpts),
+                   origin=f"sendmail uid={os.getuid()}")
     try:
         Spool(cfg.data_dir / "queue").write(env, [message], incoming=True)
     except PermissionError as e:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from courrier.queue.spool import SpoolEnvelope, SpoolRecipient
+from courrier.mail.envelope import Envelope, Recipient
 
 MAX_RETURNED = 10 * 1024 * 1024  # larger originals are returned as their header only
 
@@ -34,14 +34,14 @@ ACTIONS = ("failed", "delayed", "delivered", "relayed", "expanded")  # RFC 3464 
 
 @dataclass(frozen=True)
 class DSNEntry:
-    rcpt: SpoolRecipient
+    rcpt: Recipient
     action: str  # one of ACTIONS
     status: str  # RFC 3463 "X.Y.Z"
     diagnostic: str | None = None  # the remote reply, "550 5.1.1 No such user"
     remote_mta: str | None = None
 
 
-def wants(rcpt: SpoolRecipient, kind: str) -> bool:
+def wants(rcpt: Recipient, kind: str) -> bool:
     """Whether this recipient's NOTIFY asks for a report of ``kind`` (FAILURE, DELAY, SUCCESS)."""
     return wants_notify(rcpt.notify, kind)
 
@@ -56,15 +56,15 @@ def wants_notify(notify_param: Sequence[str], kind: str) -> bool:
     return kind in notify
 
 
-def success_entries(rcpts: list[SpoolRecipient], action: str = "delivered",
+def success_entries(rcpts: list[Recipient], action: str = "delivered",
                     diagnostic: str | None = None, remote_mta: str | None = None) -> list[DSNEntry]:
     """The entries of a success report for the recipients that asked for one (NOTIFY=SUCCESS), status 2.0.0."""
     return [DSNEntry(r, action, "2.0.0", diagnostic, remote_mta) for r in rcpts if wants(r, "SUCCESS")]
 
 
-def should_report(env: SpoolEnvelope) -> bool:
+def should_report(env: Envelope) -> bool:
     """Never report on a message from the null sender: that is how bounce loops are avoided."""
-    return env.sender != ""
+    return not env.mail_from.is_null
 
 
 def _header_section(message: bytes) -> bytes:
@@ -90,7 +90,7 @@ def _addr_type(address: str) -> str:
     return "rfc822" if address.isascii() else "utf-8"  # RFC 6533 §3
 
 
-def delivery_status(hostname: str, env: SpoolEnvelope, entries: list[DSNEntry], now: float,
+def delivery_status(hostname: str, env: Envelope, entries: list[DSNEntry], now: float,
                     retry_until: float | None = None) -> str:
     """The ``message/delivery-status`` body (RFC 3464 §2.1): per-message fields, then one block per recipient."""
     lines = [f"Reporting-MTA: dns; {hostname}"]
@@ -103,7 +103,7 @@ def delivery_status(hostname: str, env: SpoolEnvelope, entries: list[DSNEntry], 
         orcpt = _xtext_or_plain(e.rcpt.orcpt)
         if orcpt:
             block.append(f"Original-Recipient: {orcpt}")
-        block.append(f"Final-Recipient: {_addr_type(e.rcpt.address)}; {e.rcpt.address}")
+        block.append(f"Final-Recipient: {_addr_type(str(e.rcpt.address))}; {e.rcpt.address}")
         block.append(f"Action: {e.action}")
         block.append(f"Status: {e.status}")
         if e.remote_mta:
@@ -132,9 +132,9 @@ _EXPLAIN = {
 }
 
 
-def build_dsn(*, hostname: str, env: SpoolEnvelope, message: bytes, entries: list[DSNEntry],
+def build_dsn(*, hostname: str, env: Envelope, message: bytes, entries: list[DSNEntry],
               now: float | None = None, lifetime: float | None = None) -> bytes:
-    """The DSN message (CRLF line endings) to send from ``<>`` to ``env.sender``."""
+    """The DSN message (CRLF line endings) to send from ``<>`` to ``env.mail_from``."""
     if not entries:
         raise ValueError("a DSN needs at least one recipient entry")
     now = now or time.time()
@@ -168,7 +168,7 @@ def build_dsn(*, hostname: str, env: SpoolEnvelope, message: bytes, entries: lis
 
     head = [
         f"From: Mail Delivery System <MAILER-DAEMON@{hostname}>",
-        f"To: <{env.sender}>",
+        f"To: <{env.mail_from}>",
         f"Subject: {subject}",
         f"Date: {email.utils.formatdate(now, localtime=False)}",
         f"Message-ID: <{secrets.token_hex(10)}.dsn@{hostname}>",

@@ -1,7 +1,8 @@
 """Local delivery: trace headers (RFC 5321 §4.4) and one durable Maildir copy per mailbox.
 
 ``Return-Path:`` records the envelope sender, ``Delivered-To:`` the mailbox, ``Received:`` the hop with its TLS
-details. A message with more recipients that resolve to the same mailbox (user, user+tag, an alias) is stored once.
+details when this delivery is also the receipt (``courrier.mail.trace``). A message with more recipients that
+resolve to the same mailbox (user, user+tag, an alias) is stored once.
 
 Once the copies are stored, ``on_delivered`` (the app wires the queue's success report, RFC 3461 §5.2.3) hears which
 recipients got the message; it decides who asked NOTIFY=SUCCESS. Its failure is logged, never the delivery's: the
@@ -10,48 +11,19 @@ message is already in the mailbox, and a 4xx now would have the client send it t
 
 from __future__ import annotations
 
-import email.utils
 import functools
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from courrier import log
+from courrier.mail.envelope import Envelope, Hop, Recipient
+from courrier.mail.message import ReceivedMessage
+from courrier.mail.trace import delivery_trace
 from courrier.mailbox.store import MailStore
-from courrier.smtp.policy import ReceivedMessage
-from courrier.smtp.session import Envelope, Recipient, Session
 
-# (session, envelope, message, recipients delivered) → sends what they asked to be told (a success DSN)
-DeliveredHook = Callable[[Session, Envelope, ReceivedMessage, list[Recipient]], Awaitable[None]]
-
-
-def received_header(session: Session, env: Envelope, for_rcpt: str | None) -> str:
-    """RFC 5321 §4.4 Received: line, with the TLS version and cipher as Postfix writes them."""
-    helo = session.helo or "unknown"
-    proto = session.protocol_name
-    if env.smtputf8:
-        proto = "UTF8" + proto.replace("ESMTP", "SMTP")  # RFC 6531 §3.7.3: UTF8SMTP, UTF8SMTPS, UTF8SMTPA…
-    ip = session.peer_ip
-    ip_lit = f"IPv6:{ip}" if ":" in ip else ip
-    lines = [f"Received: from {helo} ({helo} [{ip_lit}])"]
-    if session.tls:
-        bits = f" ({session.tls.bits}/{session.tls.bits} bits)" if session.tls.bits else ""
-        lines.append(f"\t(using {session.tls.version} with cipher {session.tls.cipher}{bits})")
-    if session.user:
-        lines.append(f"\t(authenticated sender: {session.user})")
-    lines.append(f"\tby {session.hostname} (courrier) with {proto} id {env.queue_id}")
-    date = email.utils.formatdate(env.received_at, localtime=False)
-    lines.append(f"\tfor <{for_rcpt}>; {date}" if for_rcpt else f"\t; {date}")
-    return "\n".join(lines) + "\n"
-
-
-def trace_headers(session: Session, env: Envelope, mailbox: str, original_rcpt: str) -> bytes:
-    text = (
-        f"Return-Path: <{env.mail_from}>\n"
-        f"Delivered-To: {mailbox}\n"
-        + received_header(session, env, original_rcpt)
-    )
-    return text.encode("utf-8")
+# (envelope, hop, message, recipients delivered) → sends what they asked to be told (a success DSN)
+DeliveredHook = Callable[[Envelope, Hop | None, ReceivedMessage, list[Recipient]], Awaitable[None]]
 
 
 def without_fields(msg: ReceivedMessage, drop: frozenset[int], limit: int = 1 << 20) -> Iterator[bytes]:
@@ -79,11 +51,14 @@ def without_fields(msg: ReceivedMessage, drop: frozenset[int], limit: int = 1 <<
         yield chunk
 
 
-async def deliver_local(store: MailStore, session: Session, env: Envelope, msg: ReceivedMessage,
+async def deliver_local(store: MailStore, env: Envelope, hop: Hop | None, msg: ReceivedMessage,
                         mailboxes: dict[str, str], extra_headers: bytes = b"",
                         folders: dict[str, str | None] | None = None,
                         drop_fields: tuple[int, ...] = (), on_delivered: DeliveredHook | None = None) -> list[Path]:
     """Stores ``msg`` once per mailbox. ``mailboxes`` maps account → the RCPT address that reached it.
+
+    ``hop``: the receipt this delivery completes (the MX and submission roles: its Received: line is written here);
+    None for mail out of the queue, whose Received: line is already in the message (``courrier.mail.trace``).
 
     ``drop_fields``: header fields of ``msg`` (0-based) left out of every copy (see ``without_fields``);
     ``on_delivered``: told the envelope recipients whose mailbox now holds the message (see the module docstring).
@@ -92,7 +67,7 @@ async def deliver_local(store: MailStore, session: Session, env: Envelope, msg: 
     for account, rcpt in mailboxes.items():
         folder = (folders or {}).get(account)
         path = store.folder_for(account, folder)
-        copies.append((path, trace_headers(session, env, account, rcpt) + extra_headers))
+        copies.append((path, delivery_trace(env, hop, account, rcpt) + extra_headers))
 
     # The copies are written one after the other by one disk thread, each streaming the spool from its start.
     body = functools.partial(without_fields, msg, frozenset(drop_fields)) if drop_fields else msg.chunks
@@ -102,7 +77,7 @@ async def deliver_local(store: MailStore, session: Session, env: Envelope, msg: 
     if on_delivered is not None:
         delivered = [r for r in env.rcpts if r.mailbox in mailboxes]
         try:
-            await on_delivered(session, env, msg, delivered)
+            await on_delivered(env, hop, msg, delivered)
         except Exception as e:
             log.event("delivery.notice_failed", level="error", qid=env.queue_id, error=repr(e))
     return paths

@@ -1,4 +1,4 @@
-"""What one delivery attempt did for one recipient: a :class:`~courrier.smtp.replies.Reply` and where it came from.
+"""What one delivery attempt did for one recipient: a :class:`~courrier.mail.reply.Reply` and where it came from.
 
 chasquid's idea: the result and whether it is permanent — that one bit is what the queue needs to choose between
 retrying and bouncing. The bit lives on the reply (one reply type for the server, the peers and delivery); the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from courrier.smtp.replies import Reply
+from courrier.mail.reply import Reply
 
 
 @dataclass(frozen=True)

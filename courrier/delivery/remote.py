@@ -35,9 +35,9 @@ import aiosmtplib
 from courrier.delivery import replies as R
 from courrier.delivery.outcome import Outcome
 from courrier.dns import Resolver
-from courrier.queue.spool import SpoolEnvelope, SpoolRecipient
-from courrier.smtp.address import xtext_encode
-from courrier.smtp.replies import Reply
+from courrier.mail.envelope import Envelope, Recipient
+from courrier.mail.path import xtext_encode
+from courrier.mail.reply import Reply
 
 AttemptHook = Callable[[list[str], Outcome], None]
 
@@ -111,8 +111,8 @@ class RemoteDelivery:
 
     # ------------------------------------------------------------------ entry point
 
-    async def deliver(self, domain: str, env: SpoolEnvelope, message: bytes,
-                      rcpts: list[tuple[int, SpoolRecipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
+    async def deliver(self, domain: str, env: Envelope, message: bytes,
+                      rcpts: list[tuple[int, Recipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
         dest = "smarthost" if self.smarthost else domain
         sem = self._sems.setdefault(dest, asyncio.Semaphore(self.per_destination))
         async with sem:
@@ -132,9 +132,9 @@ class RemoteDelivery:
             return Outcome(R.DNS_TEMPFAIL.filled(domain=domain, notes="; ".join(plan.notes)), host=domain)
         return [(h.host, list(h.addresses), self.mx_port) for h in plan.hosts if h.addresses]
 
-    async def _deliver(self, domain: str, env: SpoolEnvelope, message: bytes,
-                       rcpts: list[tuple[int, SpoolRecipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
-        everyone = [r.address for _, r in rcpts]
+    async def _deliver(self, domain: str, env: Envelope, message: bytes,
+                       rcpts: list[tuple[int, Recipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
+        everyone = [str(r.address) for _, r in rcpts]
         targets = await self._targets(domain)
         if isinstance(targets, Outcome):
             on_attempt(everyone, targets)
@@ -149,7 +149,7 @@ class RemoteDelivery:
                 except _SessionFailure as f:
                     final.update(f.final)  # RCPT 5xx answers stand; the others go to the next host
                     rcpts = [(i, r) for i, r in rcpts if i not in final]
-                    everyone = [r.address for _, r in rcpts]
+                    everyone = [str(r.address) for _, r in rcpts]
                     if everyone:
                         on_attempt(everyone, f.outcome)
                     last = f.outcome
@@ -165,8 +165,8 @@ class RemoteDelivery:
 
     # ------------------------------------------------------------------ one host
 
-    async def _via(self, host: str, ip: str, port: int, env: SpoolEnvelope, message: bytes,
-                   rcpts: list[tuple[int, SpoolRecipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
+    async def _via(self, host: str, ip: str, port: int, env: Envelope, message: bytes,
+                   rcpts: list[tuple[int, Recipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
         key = (ip, port)
         conn = self._take_idle(key)
         if conn is not None:
@@ -248,8 +248,8 @@ class RemoteDelivery:
                 raise
         return r.message
 
-    async def _transaction(self, conn: _Conn, env: SpoolEnvelope, message: bytes,
-                           rcpts: list[tuple[int, SpoolRecipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
+    async def _transaction(self, conn: _Conn, env: Envelope, message: bytes,
+                           rcpts: list[tuple[int, Recipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
         smtp, where = conn.smtp, f"{conn.key[0]}:{conn.key[1]}"
 
         def out(code: int, text: str) -> Outcome:
@@ -262,19 +262,19 @@ class RemoteDelivery:
             return _SessionFailure(o, next_host, final={i: r for i, r in results.items() if r.permanent})
 
         eightbit = not message.isascii()
-        needs_utf8 = not env.sender.isascii() or any(not r.address.isascii() for _, r in rcpts)
+        needs_utf8 = not str(env.mail_from).isascii() or any(not str(r.address).isascii() for _, r in rcpts)
         utf8 = env.smtputf8 and smtp.supports_extension("smtputf8")
         if needs_utf8 and not utf8:
             o = Outcome(R.NEEDS_SMTPUTF8, host=conn.host, address=where, tls=conn.tls)
             self._park(conn)
-            on_attempt([r.address for _, r in rcpts], o)
+            on_attempt([str(r.address) for _, r in rcpts], o)
             return {i: o for i, _ in rcpts}
         if eightbit and not smtp.supports_extension("8bitmime") and not utf8:
             converted = downgrade_8bit(message)
             if converted is None:
                 o = Outcome(R.NEEDS_8BITMIME, host=conn.host, address=where, tls=conn.tls)
                 self._park(conn)
-                on_attempt([r.address for _, r in rcpts], o)
+                on_attempt([str(r.address) for _, r in rcpts], o)
                 return {i: o for i, _ in rcpts}
             message, eightbit = converted, False
         if not message.endswith(b"\r\n"):
@@ -295,7 +295,7 @@ class RemoteDelivery:
         enc = "utf-8" if utf8 else "ascii"
         try:
             try:
-                await smtp.mail(env.sender, options=opts, encoding=enc)
+                await smtp.mail(str(env.mail_from), options=opts, encoding=enc)
             except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as e:
                 if conn.uses:
                     smtp.close()
@@ -307,7 +307,7 @@ class RemoteDelivery:
                     self._park_after_rset(conn)
                     raise _SessionFailure(o, next_host=False) from None
                 raise fail(o) from None
-            accepted: list[tuple[int, SpoolRecipient]] = []
+            accepted: list[tuple[int, Recipient]] = []
             for i, r in rcpts:
                 ropts = []
                 if dsn:
@@ -317,7 +317,7 @@ class RemoteDelivery:
                         kind, _, addr = r.orcpt.partition(";")
                         ropts.append(f"ORCPT={kind or 'rfc822'};{xtext_encode(addr or r.orcpt)}")
                 try:
-                    resp = await smtp.rcpt(r.address, options=ropts, encoding=enc)
+                    resp = await smtp.rcpt(str(r.address), options=ropts, encoding=enc)
                     results[i] = out(resp.code, resp.message)
                     accepted.append((i, r))
                 except aiosmtplib.SMTPRecipientRefused as e:
@@ -328,7 +328,7 @@ class RemoteDelivery:
             if refused:
                 by: dict[Outcome, list[str]] = {}
                 for i, r in refused:
-                    by.setdefault(results[i], []).append(r.address)
+                    by.setdefault(results[i], []).append(str(r.address))
                 for o, addrs in by.items():
                     on_attempt(addrs, o)
             if not accepted:
@@ -341,7 +341,7 @@ class RemoteDelivery:
                 if o.permanent:
                     for i, _ in accepted:
                         results[i] = o
-                    on_attempt([r.address for _, r in accepted], o)
+                    on_attempt([str(r.address) for _, r in accepted], o)
                     self._park_after_rset(conn)
                     return results
                 raise fail(o) from None
@@ -349,7 +349,7 @@ class RemoteDelivery:
             o = replace(o, remote_dsn=dsn)
             for i, _ in accepted:
                 results[i] = o
-            on_attempt([r.address for _, r in accepted], o)
+            on_attempt([str(r.address) for _, r in accepted], o)
             conn.uses += 1
             self._park(conn)
             return results

@@ -8,7 +8,7 @@ it is written here once; ``{name}`` fields are filled with :meth:`Reply.filled`.
 
 from __future__ import annotations
 
-from courrier.smtp.replies import Reply
+from courrier.mail.reply import Reply
 
 # ---- the destination (RFC 5321 §5.1, RFC 7505) -----------------------------------------------------------
 NULL_MX = Reply(556, "5.1.10", "{domain} accepts no mail (null MX, RFC 7505)")

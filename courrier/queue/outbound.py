@@ -9,6 +9,7 @@ mail-authentication part installed one, the DKIM signer's header (``signer(messa
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 from collections.abc import Callable
 
@@ -16,21 +17,21 @@ from courrier import log
 from courrier.accounts import Accounts
 from courrier.config import Config
 from courrier.delivery import bounce
-from courrier.delivery.local import received_header
 from courrier.delivery.loops import MAX_HOPS, count_received
 from courrier.delivery.remote import RemoteDelivery, Smarthost
 from courrier.delivery.replies import DELIVERED_TO_MAILBOX
 from courrier.dns import Resolver
+from courrier.mail import trace
+from courrier.mail.envelope import Envelope, Hop, Recipient
+from courrier.mail.message import ReceivedMessage
+from courrier.mail.reply import Reply
 from courrier.mailbox.store import MailStore
 from courrier.queue.router import LocalTransport, Router
 from courrier.queue.runner import Queue
 from courrier.queue.schedule import Schedule
-from courrier.queue.spool import Spool, SpoolEnvelope, SpoolRecipient
+from courrier.queue.spool import Spool
 from courrier.queue.store import QueueStore
 from courrier.smtp import replies as R
-from courrier.smtp.policy import ReceivedMessage
-from courrier.smtp.replies import Reply
-from courrier.smtp.session import Envelope, Recipient, Session
 
 Signer = Callable[[bytes], bytes]
 
@@ -63,17 +64,25 @@ def build_queue(cfg: Config, *, accounts: Accounts, store: MailStore, resolver: 
                  schedule=schedule_for(cfg), hostname=cfg.hostname, poll_interval=poll, signer=signer)
 
 
-def spool_envelope(session: Session | None, env: Envelope, rcpts: list[Recipient], origin: str) -> SpoolEnvelope:
-    return SpoolEnvelope(
-        qid=env.queue_id, sender=str(env.mail_from), received_at=env.received_at,
-        rcpts=[SpoolRecipient(str(r.address), list(r.notify), r.orcpt) for r in rcpts],
-        ret=env.ret, envid=env.envid, body=env.body, smtputf8=env.smtputf8, origin=origin,
-    )
+def origin(hop: Hop | None) -> str:
+    """Who handed the message over, for the queue's logs: "submission user@x", "smtp 192.0.2.1", "release"."""
+    if hop is None:
+        return ""
+    who = hop.user or hop.client_ip
+    return f"{hop.listener} {who}" if who else hop.listener
 
 
-async def relay(queue: Queue, signer: Signer | None, session: Session, env: Envelope, msg: ReceivedMessage,
+def queued_envelope(env: Envelope, hop: Hop | None, rcpts: list[Recipient]) -> Envelope:
+    """``env`` as the queue keeps it: only ``rcpts`` (those it delivers), with who handed it over."""
+    return dataclasses.replace(env, rcpts=list(rcpts), origin=origin(hop))
+
+
+async def relay(queue: Queue, signer: Signer | None, env: Envelope, hop: Hop, msg: ReceivedMessage,
                 rcpts: list[Recipient]) -> Reply:
-    """Spools ``msg`` for ``rcpts`` (non-local recipients); 250 only once the record is on stable storage."""
+    """Spools ``msg`` for ``rcpts`` (non-local recipients); 250 only once the record is on stable storage.
+
+    This is the message's receipt: ``hop``'s Received: line goes on top (RFC 5321 §4.4); delivery out of the queue
+    adds none."""
     if not rcpts:
         return R.QUEUED.with_text(f"OK queued as {env.queue_id}")
     loop = asyncio.get_running_loop()
@@ -81,23 +90,22 @@ async def relay(queue: Queue, signer: Signer | None, session: Session, env: Enve
     if count_received(body) > MAX_HOPS:
         return R.LOOP_DETECTED
     first = str(rcpts[0].address) if len(rcpts) == 1 else None
-    trace = received_header(session, env, first).replace("\n", "\r\n").encode("utf-8")
-    full = trace + body
+    received = trace.received(hop, env, first).replace("\n", "\r\n").encode("utf-8")
+    full = received + body
     if signer is not None:
         try:
             full = (await loop.run_in_executor(queue.disk, signer, full)) + full
         except Exception as e:  # signing is an addition: an unsigned message is better than a lost one
             log.event("queue.sign_failed", level="error", qid=env.queue_id, error=repr(e))
-    origin = f"{session.listener} {session.user or session.peer_ip}"
     try:
-        await queue.enqueue(spool_envelope(session, env, rcpts, origin), [full])
+        await queue.enqueue(queued_envelope(env, hop, rcpts), [full])
     except OSError as e:
         log.event("queue.spool_failed", level="error", qid=env.queue_id, error=str(e))
         return R.INSUFFICIENT_STORAGE if e.errno in (errno.ENOSPC, errno.EDQUOT) else R.LOCAL_ERROR
     return R.QUEUED.with_text(f"OK queued as {env.queue_id}")
 
 
-async def report_delivered(queue: Queue, session: Session, env: Envelope, msg: ReceivedMessage,
+async def report_delivered(queue: Queue, env: Envelope, hop: Hop | None, msg: ReceivedMessage,
                            delivered: list[Recipient]) -> None:
     """RFC 3461 §5.2.3: a "delivered" DSN (Status 2.0.0) to the sender for the local recipients that asked
     NOTIFY=SUCCESS — the ``on_delivered`` hook of the MX and submission roles' local delivery.
@@ -111,9 +119,9 @@ async def report_delivered(queue: Queue, session: Session, env: Envelope, msg: R
     full = (env.ret or "").upper() == "FULL"
     loop = asyncio.get_running_loop()
     original = await loop.run_in_executor(queue.disk, _original, msg, full)
-    spool_env = spool_envelope(session, env, wanted, f"{session.listener} {session.user or session.peer_ip}")
-    entries = bounce.success_entries(spool_env.rcpts, "delivered", str(DELIVERED_TO_MAILBOX))
-    await queue.send_dsn(spool_env, original, entries)
+    about = queued_envelope(env, hop, wanted)
+    entries = bounce.success_entries(about.rcpts, "delivered", str(DELIVERED_TO_MAILBOX))
+    await queue.send_dsn(about, original, entries)
 
 
 def _original(msg: ReceivedMessage, full: bool, head_limit: int = 1 << 20) -> bytes:

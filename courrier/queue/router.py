@@ -12,36 +12,34 @@ from courrier.accounts import Accounts
 from courrier.delivery import replies as R
 from courrier.delivery.local import deliver_local
 from courrier.delivery.outcome import Outcome
+from courrier.mail.envelope import Envelope, Recipient
+from courrier.mail.message import ReceivedMessage
+from courrier.mail.path import AddressError, parse_address
 from courrier.mailbox.store import MailStore
 from courrier.queue.runner import AttemptHook
-from courrier.queue.spool import SpoolEnvelope, SpoolRecipient
-from courrier.smtp.address import NULL, AddressError, parse_address
-from courrier.smtp.mx import resolve_local
-from courrier.smtp.policy import ReceivedMessage
 from courrier.smtp.replies import NO_SUCH_USER
-from courrier.smtp.session import Envelope, Session
 
 
 class Remote(Protocol):
-    async def deliver(self, domain: str, env: SpoolEnvelope, message: bytes,
-                      rcpts: list[tuple[int, SpoolRecipient]], on_attempt: AttemptHook) -> dict[int, Outcome]: ...
+    async def deliver(self, domain: str, env: Envelope, message: bytes,
+                      rcpts: list[tuple[int, Recipient]], on_attempt: AttemptHook) -> dict[int, Outcome]: ...
 
     async def close(self) -> None: ...
 
 
-def domain_of(address: str) -> str:
-    return address.rpartition("@")[2].lower()
-
-
 class LocalTransport:
-    """Queue → Maildir for recipients in our own domains (``courrier sendmail``, DSNs to local senders)."""
+    """Queue → Maildir for recipients in our own domains (``courrier sendmail``, DSNs to local senders).
+
+    Delivery out of the queue is no receipt: the copies get Return-Path and Delivered-To, and the Received: line is
+    the one written when the message entered the queue (``courrier.mail.trace``) — none is made up here.
+    """
 
     def __init__(self, *, hostname: str, accounts: Accounts, store: MailStore) -> None:
         self.hostname = hostname
         self.accounts = accounts
         self.store = store
 
-    async def deliver(self, env: SpoolEnvelope, message: bytes, rcpts: list[tuple[int, SpoolRecipient]],
+    async def deliver(self, env: Envelope, message: bytes, rcpts: list[tuple[int, Recipient]],
                       on_attempt: AttemptHook) -> dict[int, Outcome]:
         results: dict[int, Outcome] = {}
         mailboxes: dict[str, str] = {}
@@ -49,29 +47,19 @@ class LocalTransport:
         loop = asyncio.get_running_loop()
         for i, r in rcpts:
             try:
-                addr = parse_address(r.address)
+                addr = parse_address(str(r.address))  # as the spool holds it: checked again before it names a file
             except AddressError as e:
                 results[i] = Outcome(R.BAD_RECIPIENT.filled(error=e), host="local")
                 continue
-            mailbox = await loop.run_in_executor(None, resolve_local, self.accounts, addr)
+            mailbox = await loop.run_in_executor(None, self.accounts.local_mailbox, addr)
             if mailbox is None:
                 results[i] = Outcome(NO_SUCH_USER, host="local")
                 continue
-            mailboxes.setdefault(mailbox, r.address)
+            mailboxes.setdefault(mailbox, str(r.address))
             targets[i] = mailbox
         if mailboxes:
-            sender = NULL
-            if env.sender:
-                try:
-                    sender = parse_address(env.sender)
-                except AddressError:
-                    sender = NULL
-            session = Session(peer_ip="127.0.0.1", peer_port=0, local_ip="127.0.0.1", local_port=0,
-                              listener="queue", hostname=self.hostname, helo=env.origin.split(" ")[0] or "queue")
-            e = Envelope(mail_from=sender, body=env.body, smtputf8=env.smtputf8, queue_id=env.qid,
-                         received_at=env.received_at)
             try:
-                await deliver_local(self.store, session, e, ReceivedMessage(io.BytesIO(message), len(message)),
+                await deliver_local(self.store, env, None, ReceivedMessage(io.BytesIO(message), len(message)),
                                     mailboxes)
                 o = Outcome(R.DELIVERED_TO_MAILBOX, host="local")
             except OSError as err:
@@ -80,7 +68,7 @@ class LocalTransport:
                 results[i] = o
         by_outcome: dict[Outcome, list[str]] = {}
         for i, r in rcpts:
-            by_outcome.setdefault(results[i], []).append(r.address)
+            by_outcome.setdefault(results[i], []).append(str(r.address))
         for o, addrs in by_outcome.items():
             on_attempt(addrs, o)
         return results
@@ -96,14 +84,14 @@ class Router:
         self.remote = remote
         self.smarthost = smarthost
 
-    async def deliver(self, env: SpoolEnvelope, message: bytes, rcpts: list[tuple[int, SpoolRecipient]],
+    async def deliver(self, env: Envelope, message: bytes, rcpts: list[tuple[int, Recipient]],
                       on_attempt: AttemptHook) -> dict[int, Outcome]:
-        local = [(i, r) for i, r in rcpts if self.is_local(domain_of(r.address))]
-        groups: dict[str, list[tuple[int, SpoolRecipient]]] = {}
+        local = [(i, r) for i, r in rcpts if self.is_local(r.address.domain.lower())]
+        groups: dict[str, list[tuple[int, Recipient]]] = {}
         for i, r in rcpts:
-            if not self.is_local(domain_of(r.address)):
+            if not self.is_local(r.address.domain.lower()):
                 # with a smarthost every remote recipient shares one destination (one transaction)
-                groups.setdefault("" if self.smarthost else domain_of(r.address), []).append((i, r))
+                groups.setdefault("" if self.smarthost else r.address.domain.lower(), []).append((i, r))
         jobs = [self.remote.deliver(d, env, message, g, on_attempt) for d, g in groups.items()]
         if local:
             jobs.append(self.local.deliver(env, message, local, on_attempt))

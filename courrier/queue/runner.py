@@ -30,18 +30,19 @@ from courrier import log
 from courrier.delivery import bounce
 from courrier.delivery.loops import count_received
 from courrier.delivery.outcome import Outcome
+from courrier.mail.envelope import Envelope, Recipient, new_queue_id
+from courrier.mail.path import NULL
 from courrier.queue.plan import Plan, Record, Target, before_delivery, plan, result_of
 from courrier.queue.schedule import Schedule
-from courrier.queue.spool import Spool, SpoolEnvelope, SpoolError, SpoolRecipient, decode
+from courrier.queue.spool import Spool, SpoolError, decode
 from courrier.queue.store import QueueRow, QueueStore
-from courrier.smtp.session import new_queue_id
 
 # (recipients, outcome) for one attempt: the runner turns it into a log line and a delivery-log row
 AttemptHook = Callable[[list[str], Outcome], None]
 
 
 class Transport(Protocol):
-    async def deliver(self, env: SpoolEnvelope, message: bytes, rcpts: list[tuple[int, SpoolRecipient]],
+    async def deliver(self, env: Envelope, message: bytes, rcpts: list[tuple[int, Recipient]],
                       on_attempt: AttemptHook) -> dict[int, Outcome]: ...
 
 
@@ -90,13 +91,14 @@ class Queue:
 
     # ------------------------------------------------------------------ intake
 
-    async def enqueue(self, env: SpoolEnvelope, parts: Iterable[bytes]) -> None:
+    async def enqueue(self, env: Envelope, parts: Iterable[bytes]) -> None:
         """Spools a message durably and registers it; returns once it is on stable storage (the 250 may follow)."""
         parts = list(parts)
         await self._disk(self.spool.write, env, parts)
         size = sum(len(p) for p in parts)
-        await self._db(self.store.add, env.qid, env.sender, env.received_at, size, [r.address for r in env.rcpts])
-        log.event("queue.queued", qid=env.qid, sender=f"<{env.sender}>", rcpts=len(env.rcpts), size=size,
+        await self._db(self.store.add, env.queue_id, str(env.mail_from), env.received_at, size,
+                       [str(r.address) for r in env.rcpts])
+        log.event("queue.queued", qid=env.queue_id, sender=f"<{env.mail_from}>", rcpts=len(env.rcpts), size=size,
                   origin=env.origin)
         self.kick()
 
@@ -113,18 +115,20 @@ class Queue:
                 log.event("queue.corrupt", level="error", file=str(dest), error=str(e))
             return None
         if incoming:
-            signed = self.sign(message, env.qid)  # a sendmail drop: DKIM-sign it like submitted mail
-            if (self.spool.msg / env.qid).exists():
-                env.qid = new_queue_id()  # a clash with a queued id: take a fresh one (the file name is the id)
-            if signed is not message or env.qid != path.name:
+            signed = self.sign(message, env.queue_id)  # a sendmail drop: DKIM-sign it like submitted mail
+            if (self.spool.msg / env.queue_id).exists():
+                env.queue_id = new_queue_id()  # a clash with a queued id: take a fresh one (the file name is the id)
+            if signed is not message or env.queue_id != path.name:
                 message = signed
                 self.spool.write(env, [message])
                 path.unlink()
             else:
                 self.spool.adopt(path)
-        self.store.add(env.qid, env.sender, env.received_at, len(message), [r.address for r in env.rcpts])
-        log.event("queue.adopted", qid=env.qid, sender=f"<{env.sender}>", rcpts=len(env.rcpts), origin=env.origin)
-        return env.qid
+        self.store.add(env.queue_id, str(env.mail_from), env.received_at, len(message),
+                       [str(r.address) for r in env.rcpts])
+        log.event("queue.adopted", qid=env.queue_id, sender=f"<{env.mail_from}>", rcpts=len(env.rcpts),
+                  origin=env.origin)
+        return env.queue_id
 
     def _scan_sync(self, full: bool) -> int:
         """Picks up ``incoming/`` (always) and, with ``full``, every spool file without a row (and vice versa)."""
@@ -248,7 +252,7 @@ class Queue:
         results = await self._deliver(qid, record, env, message, now, attempts)
         await self._execute(qid, env, message, plan(record, results, now, self.schedule), attempts, now)
 
-    async def _load(self, qid: str) -> tuple[QueueRow, SpoolEnvelope, bytes] | None:
+    async def _load(self, qid: str) -> tuple[QueueRow, Envelope, bytes] | None:
         """The row and the verified spool file; None when there is nothing to send (the row is dropped, a file that
         fails verification quarantined)."""
         row = await self._db(self.store.get, qid)
@@ -266,7 +270,7 @@ class Queue:
             return None
         return row, env, message  # type: ignore[return-value]
 
-    async def _deliver(self, qid: str, record: Record, env: SpoolEnvelope, message: bytes, now: float,
+    async def _deliver(self, qid: str, record: Record, env: Envelope, message: bytes, now: float,
                        attempts: list[tuple[list[str], Outcome]]) -> dict[int, Outcome]:
         """Each pending recipient's outcome: the transport's, or the same one for all when the message may not be
         tried (expired, looping). Every attempt is logged and kept in ``attempts`` for the delivery log."""
@@ -283,7 +287,7 @@ class Queue:
         return await self.transport.deliver(env, message, [(t.idx, env.rcpts[t.idx]) for t in record.pending],
                                             on_attempt)
 
-    async def _execute(self, qid: str, env: SpoolEnvelope, message: bytes, p: Plan,
+    async def _execute(self, qid: str, env: Envelope, message: bytes, p: Plan,
                        attempts: list[tuple[list[str], Outcome]], now: float) -> None:
         # DSNs first: a crash after this point may repeat one, never lose one.
         for entries in p.notices:
@@ -309,7 +313,7 @@ class Queue:
         await self._disk(self.spool.remove, qid)
         await self._db(self.store.remove, qid)
 
-    async def send_dsn(self, env: SpoolEnvelope, message: bytes, entries: list[bounce.DSNEntry]) -> None:
+    async def send_dsn(self, env: Envelope, message: bytes, entries: list[bounce.DSNEntry]) -> None:
         """Builds the DSN for ``entries`` about ``env``'s message and queues it from ``<>`` to the sender (never for
         a message from ``<>``: that is how bounce loops are avoided, RFC 3461 §6.2)."""
         if not bounce.should_report(env) or not entries:
@@ -319,18 +323,18 @@ class Queue:
                                                 lifetime=self.schedule.max_lifetime))
         qid = new_queue_id()
         body = await asyncio.get_running_loop().run_in_executor(self.disk, self.sign, body, qid)
-        dsn = SpoolEnvelope(qid=qid, sender="", rcpts=[SpoolRecipient(env.sender)],
-                            received_at=time.time(), body="8BITMIME" if not body.isascii() else None,
-                            smtputf8=not env.sender.isascii(), origin=f"dsn {entries[0].action} for {env.qid}")
+        dsn = Envelope(queue_id=qid, mail_from=NULL, rcpts=[Recipient(env.mail_from)],
+                       received_at=time.time(), body="8BITMIME" if not body.isascii() else None,
+                       smtputf8=not str(env.mail_from).isascii(), origin=f"dsn {entries[0].action} for {env.queue_id}")
         await self.enqueue(dsn, [body])
-        log.event("queue.dsn", qid=env.qid, dsn_qid=dsn.qid, action=entries[0].action, to=f"<{env.sender}>",
-                  rcpts=",".join(e.rcpt.address for e in entries))
+        log.event("queue.dsn", qid=env.queue_id, dsn_qid=dsn.queue_id, action=entries[0].action,
+                  to=f"<{env.mail_from}>", rcpts=",".join(str(e.rcpt.address) for e in entries))
 
 
 
-def _record(row: QueueRow, env: SpoolEnvelope) -> Record:
+def _record(row: QueueRow, env: Envelope) -> Record:
     """The plan's view of a queued message: the row's schedule and its pending recipients with their NOTIFY."""
-    pending = tuple(Target(i, env.rcpts[i].address, tuple(env.rcpts[i].notify))
+    pending = tuple(Target(i, str(env.rcpts[i].address), tuple(env.rcpts[i].notify))
                     for i, _addr, st in row.rcpts if st == "pending" and i < len(env.rcpts))
     return Record(created=row.created, pending=pending, attempts=row.attempts, last_error=row.last_error,
                   delay_notified=row.delay_notified, reports=bounce.should_report(env))

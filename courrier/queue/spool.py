@@ -5,8 +5,8 @@ Postfix's rule: a queue file is valid only when it ends with its END record, and
 
     type (1 octet) | length (4 octets, big-endian) | payload | CRC-32 of type+length+payload (4 octets)
 
-after an 8-octet file magic ``b"CRQUEUE1"``. Types: ``E`` the envelope (JSON: sender, recipients with their DSN
-parameters, RET, ENVID, BODY, SMTPUTF8, arrival time), ``M`` a chunk of the message (CRLF, not dot-stuffed, at most
+after an 8-octet file magic ``b"CRQUEUE1"``. Types: ``E`` the envelope (``courrier.mail.envelope.Envelope`` as
+JSON: sender, recipients with their DSN parameters, RET, ENVID, BODY, SMTPUTF8, arrival time), ``M`` a chunk of the message (CRLF, not dot-stuffed, at most
 1 MiB each), ``Z`` the END record (message length and CRC-32 of the whole message). A file that does not end with a
 valid END record — a crash mid-write — is never delivered: it was never acknowledged.
 
@@ -27,10 +27,11 @@ import struct
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from courrier.mail.envelope import Envelope, Recipient
+from courrier.mail.path import AddressError, stored_address
 from courrier.safeio import DirSyncer
 
 MAGIC = b"CRQUEUE1"
@@ -44,35 +45,30 @@ class SpoolError(Exception):
     """A spool file is incomplete or corrupt (no END record, bad checksum, bad framing)."""
 
 
-@dataclass
-class SpoolRecipient:
-    address: str  # as given (local@domain); may be UTF-8 (SMTPUTF8)
-    notify: list[str] = field(default_factory=list)  # RFC 3461 §4.1: SUCCESS, FAILURE, DELAY, NEVER
-    orcpt: str | None = None  # RFC 3461 §4.2, "rfc822;addr"
+def envelope_json(env: Envelope) -> bytes:
+    """The ``E`` record's payload: the JSON the spool has always written (keys and order unchanged), so that files
+    written before and after read the same."""
+    d = {
+        "qid": env.queue_id, "sender": str(env.mail_from),
+        "rcpts": [{"address": str(r.address), "notify": list(r.notify), "orcpt": r.orcpt} for r in env.rcpts],
+        "received_at": env.received_at, "ret": env.ret, "envid": env.envid, "body": env.body,
+        "smtputf8": env.smtputf8, "origin": env.origin,
+    }
+    return json.dumps(d, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-@dataclass
-class SpoolEnvelope:
-    """Everything the queue must remember about one message besides its content."""
-
-    qid: str
-    sender: str  # "" for the null reverse-path
-    rcpts: list[SpoolRecipient]
-    received_at: float
-    ret: str | None = None  # RFC 3461 §4.3: FULL or HDRS
-    envid: str | None = None  # RFC 3461 §4.4
-    body: str | None = None  # 7BIT, 8BITMIME, BINARYMIME (RFC 6152, RFC 3030)
-    smtputf8: bool = False  # RFC 6531
-    origin: str = ""  # who handed it over: "submission user@x", "sendmail uid=1000", "dsn"
-
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-    @classmethod
-    def from_json(cls, data: bytes) -> SpoolEnvelope:
-        d: dict[str, Any] = json.loads(data.decode("utf-8"))
-        d["rcpts"] = [SpoolRecipient(**r) for r in d["rcpts"]]
-        return cls(**d)
+def envelope_from_json(data: bytes) -> Envelope:
+    """The inverse of ``envelope_json``. Addresses are read back as written (``stored_address``); keys this
+    version does not know are ignored, so a newer writer's optional keys do not make the file corrupt here."""
+    d: dict[str, Any] = json.loads(data.decode("utf-8"))
+    try:
+        rcpts = [Recipient(stored_address(r["address"]), notify=tuple(r.get("notify") or ()), orcpt=r.get("orcpt"))
+                 for r in d["rcpts"]]
+        return Envelope(mail_from=stored_address(d["sender"]), rcpts=rcpts, queue_id=d["qid"],
+                        received_at=float(d["received_at"]), ret=d.get("ret"), envid=d.get("envid"),
+                        body=d.get("body"), smtputf8=bool(d.get("smtputf8", False)), origin=d.get("origin", ""))
+    except AddressError as e:
+        raise ValueError(str(e)) from None
 
 
 def _record(kind: bytes, payload: bytes) -> bytes:
@@ -80,10 +76,10 @@ def _record(kind: bytes, payload: bytes) -> bytes:
     return head + payload + _CRC.pack(zlib.crc32(payload, zlib.crc32(head)))
 
 
-def encode(env: SpoolEnvelope, parts: Iterable[bytes]) -> Iterator[bytes]:
+def encode(env: Envelope, parts: Iterable[bytes]) -> Iterator[bytes]:
     """The file's bytes, record by record."""
     yield MAGIC
-    yield _record(b"E", env.to_json())
+    yield _record(b"E", envelope_json(env))
     size, crc = 0, 0
     for part in parts:
         for i in range(0, len(part), CHUNK):
@@ -94,7 +90,7 @@ def encode(env: SpoolEnvelope, parts: Iterable[bytes]) -> Iterator[bytes]:
     yield _record(b"Z", struct.pack(">QI", size, crc))
 
 
-def decode(data: bytes) -> tuple[SpoolEnvelope, bytes]:
+def decode(data: bytes) -> tuple[Envelope, bytes]:
     """Verifies a whole file and returns (envelope, message); raises SpoolError when anything is off."""
     if not data.startswith(MAGIC):
         raise SpoolError("bad magic")
@@ -117,8 +113,8 @@ def decode(data: bytes) -> tuple[SpoolEnvelope, bytes]:
             if env is not None:
                 raise SpoolError("two envelope records")
             try:
-                env = SpoolEnvelope.from_json(payload)
-            except (ValueError, TypeError, KeyError) as e:
+                env = envelope_from_json(payload)
+            except (ValueError, TypeError, KeyError, AttributeError) as e:
                 raise SpoolError(f"bad envelope: {e}") from None
         elif kind == b"M":
             body.append(payload)
@@ -151,10 +147,10 @@ class Spool:
             raise ValueError(f"bad queue id {qid!r}")
         return self.msg / qid
 
-    def write(self, env: SpoolEnvelope, parts: Iterable[bytes], *, incoming: bool = False) -> Path:
+    def write(self, env: Envelope, parts: Iterable[bytes], *, incoming: bool = False) -> Path:
         """Writes one message durably (tmp, fsync, rename, shared directory fsync) and returns its final path."""
         dest_dir = self.incoming if incoming else self.msg
-        tmp = self.tmp / f"{env.qid}.{os.getpid()}.{threading.get_ident()}"
+        tmp = self.tmp / f"{env.queue_id}.{os.getpid()}.{threading.get_ident()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             try:
@@ -165,9 +161,9 @@ class Spool:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            final = dest_dir / env.qid
+            final = dest_dir / env.queue_id
             if final.exists():
-                raise FileExistsError(f"queue id {env.qid} already in the spool")
+                raise FileExistsError(f"queue id {env.queue_id} already in the spool")
             os.rename(tmp, final)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -175,15 +171,15 @@ class Spool:
         self._syncers[dest_dir].sync()
         return final
 
-    def read(self, qid: str) -> tuple[SpoolEnvelope, bytes]:
+    def read(self, qid: str) -> tuple[Envelope, bytes]:
         return decode(self.path(qid).read_bytes())
 
-    def read_envelope(self, qid: str) -> SpoolEnvelope:
+    def read_envelope(self, qid: str) -> Envelope:
         """The envelope only (for listings): reads the first record, trusting the END check done at pick-up."""
         return self.read_envelope_path(self.path(qid))
 
     @staticmethod
-    def read_envelope_path(path: Path) -> SpoolEnvelope:
+    def read_envelope_path(path: Path) -> Envelope:
         with open(path, "rb") as f:
             head = f.read(len(MAGIC) + _HEAD.size)
             if not head.startswith(MAGIC) or len(head) < len(MAGIC) + _HEAD.size:
@@ -191,7 +187,7 @@ class Spool:
             kind, length = _HEAD.unpack_from(head, len(MAGIC))
             if kind != b"E" or length > MAX_RECORD:
                 raise SpoolError("no envelope record")
-            return SpoolEnvelope.from_json(f.read(length))
+            return envelope_from_json(f.read(length))
 
     def remove(self, qid: str) -> None:
         """Unlinks a delivered message durably (the directory fsync is shared with concurrent callers)."""

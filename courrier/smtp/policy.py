@@ -2,41 +2,20 @@
 
 The engine (``protocol.py``) owns RFC 5321 — syntax, order, limits, timeouts. A Policy owns the decisions — who may
 connect, authenticate, send from which address, to which recipient, and what happens to an accepted message. The MX
-role, the submission role and capture mode are three subclasses of this one interface (aiosmtpd's handler idea).
+role, the submission role and capture mode are three subclasses of this one interface (aiosmtpd's handler idea); they
+live above the engine, in ``courrier.roles``, so that the engine imports no accounts, delivery, queue or store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import IO, Protocol
+from typing import Protocol
 
+from courrier.mail.envelope import Envelope, Recipient
+from courrier.mail.message import ReceivedMessage
+from courrier.mail.reply import Reply
 from courrier.smtp import replies as R
-from courrier.smtp.replies import Reply
-from courrier.smtp.session import Envelope, Recipient, Session
-
-
-@dataclass
-class ReceivedMessage:
-    """An accepted message body as the client sent it (CRLF line endings, dot-unstuffed), spooled to memory or disk.
-
-    ``file`` is positioned anywhere; readers seek(0) first. ``size`` is its length in octets.
-    """
-
-    file: IO[bytes]
-    size: int
-
-    def read_all(self) -> bytes:
-        self.file.seek(0)
-        return self.file.read()
-
-    def chunks(self, size: int = 1 << 20):
-        self.file.seek(0)
-        while True:
-            b = self.file.read(size)
-            if not b:
-                return
-            yield b
+from courrier.smtp.session import Session
 
 
 class Disconnect(Exception):

@@ -21,10 +21,9 @@ from typing import Any
 from courrier import log
 from courrier.auth import AuthGate, Limited, sasl
 from courrier.config import LimitsConfig
-from courrier.net.commands import Command
-from courrier.net.limits import ConnectionLimiter, Refusal, Slot
-from courrier.smtp import replies as R
-from courrier.smtp.address import (
+from courrier.mail.envelope import Envelope, Recipient, TLSInfo
+from courrier.mail.message import ReceivedMessage
+from courrier.mail.path import (
     Address,
     AddressError,
     parse_params,
@@ -32,11 +31,14 @@ from courrier.smtp.address import (
     split_path_and_params,
     xtext_decode,
 )
+from courrier.mail.reply import MailError, Reply
+from courrier.net.commands import Command
+from courrier.net.limits import ConnectionLimiter, Refusal, Slot
+from courrier.smtp import replies as R
 from courrier.smtp.commands import COMMANDS, HTTP_VERBS, Phase
-from courrier.smtp.policy import Disconnect, Policy, ReceivedMessage
+from courrier.smtp.policy import Disconnect, Policy
 from courrier.smtp.reader import DataReader, new_spool
-from courrier.smtp.replies import Reply
-from courrier.smtp.session import Envelope, Recipient, Session, TLSInfo
+from courrier.smtp.session import Session
 
 MAX_COMMAND_LINE = 512  # RFC 5321 §4.5.3.1.4, including CRLF
 MAX_AUTH_LINE = 12288  # RFC 4954 §4
@@ -899,7 +901,7 @@ class SMTPProtocol(asyncio.Protocol):
             return R.MESSAGE_TOO_BIG
         try:
             result = await self.policy.deliver(self.session, self.env, msg)
-        except R.MailError as e:
+        except MailError as e:
             result = e.reply
         except OSError as e:
             log.event("smtp.store_failed", level="error", qid=self.env.queue_id, error=str(e))

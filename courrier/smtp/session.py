@@ -1,6 +1,7 @@
-"""Value objects of one SMTP connection: the Session (who is talking) and the Envelope (one transaction).
+"""The Session of one SMTP connection (who is talking), kept free of protocol code so the policies can use it.
 
-Kept free of protocol code so policies (MX, submission, capture) and delivery can use them without the engine.
+The transaction's Envelope and Recipients are the program's one envelope (``courrier.mail.envelope``); what a
+Received: line needs of this session is its ``hop()``.
 """
 
 from __future__ import annotations
@@ -11,38 +12,13 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from courrier.smtp.address import NULL, Address
+from courrier.mail.envelope import Hop, TLSInfo
 
-_B32 = "0123456789BCDFGHJKLMNPQRSTVWXYZ"
 _counter = itertools.count(random.getrandbits(24))  # random start: two processes in the same ms still differ
-
-
-def _b32(n: int, width: int = 0) -> str:
-    out = ""
-    while n:
-        n, r = divmod(n, len(_B32))
-        out = _B32[r] + out
-    return out.rjust(width, "0")
-
-
-def new_queue_id() -> str:
-    """A short id, sortable by time and unique, that every log line about one message carries.
-
-    Milliseconds since the epoch, then a per-process counter with a random start — no system call per id (an
-    os.urandom per message cost measurable time on the SMTP hot path).
-    """
-    return _b32(int(time.time() * 1000)) + _b32(next(_counter) % (len(_B32) ** 5), 5)
 
 
 def new_session_id() -> str:
     return f"{next(_counter) & 0xFFFFFFFF:08x}"
-
-
-@dataclass
-class TLSInfo:
-    version: str
-    cipher: str
-    bits: int | None = None
 
 
 @dataclass
@@ -76,29 +52,12 @@ class Session:
 
     @property
     def protocol_name(self) -> str:
-        """The ``with`` keyword of the Received: line (RFC 3848, RFC 6531 §3.7.3 would add UTF8)."""
+        """The ``with`` keyword of the Received: line (RFC 3848; RFC 6531 §3.7.3 adds UTF8, see mail.trace)."""
         if not self.esmtp:
             return "SMTP"
         return "ESMTP" + ("S" if self.tls else "") + ("A" if self.user else "")
 
-
-@dataclass
-class Recipient:
-    address: Address  # as the client gave it
-    mailbox: str | None = None  # local account address it resolves to (set by the policy)
-    notify: tuple[str, ...] = ()  # DSN NOTIFY (RFC 3461 §4.1): SUCCESS, FAILURE, DELAY or NEVER
-    orcpt: str | None = None  # DSN ORCPT, "type;address" decoded
-    tag: str | None = None  # user+tag@ subaddress
-
-
-@dataclass
-class Envelope:
-    mail_from: Address = NULL
-    body: str | None = None  # 7BIT, 8BITMIME, BINARYMIME
-    smtputf8: bool = False
-    size: int | None = None  # SIZE= declared by the client
-    ret: str | None = None  # DSN RET: FULL or HDRS
-    envid: str | None = None  # DSN ENVID
-    rcpts: list[Recipient] = field(default_factory=list)
-    queue_id: str = field(default_factory=new_queue_id)
-    received_at: float = field(default_factory=time.time)
+    def hop(self) -> Hop:
+        """This connection as one receipt of a message: what its Received: line says."""
+        return Hop(by=self.hostname, listener=self.listener, protocol=self.protocol_name, client_ip=self.peer_ip,
+                   client_port=self.peer_port, helo=self.helo, tls=self.tls, user=self.user)

@@ -1,6 +1,6 @@
 """``POST /api/v1/message/{ID}/release``: hand a captured message to the outbound path.
 
-The App's outbound MTA (``App.relay_outbound(session, env, msg, rcpts) -> Reply``, handed over as ``Outbound`` by
+The App's outbound MTA (``App.queue_outbound(env, hop, msg, rcpts) -> Reply``, handed over as ``Outbound`` by
 ``App.web_context``) queues the message durably, DKIM-signs it and delivers it — through ``[delivery] smarthost``
 when one is configured, by MX otherwise — with retries and bounces: release is just another submission, from a
 trusted local client. A context without an outbound path refuses release (as Mailpit does when no relay is
@@ -25,17 +25,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from courrier import log
-from courrier.smtp.address import AddressError, parse_address
+from courrier.mail.path import AddressError, parse_address
 
 if TYPE_CHECKING:
     from courrier.config import Config
-    from courrier.smtp.policy import ReceivedMessage
-    from courrier.smtp.replies import Reply
-    from courrier.smtp.session import Envelope, Recipient, Session
+    from courrier.mail.envelope import Envelope, Hop, Recipient
+    from courrier.mail.message import ReceivedMessage
+    from courrier.mail.reply import Reply
 
 Relay = Callable[[str, str, list[str], bytes], Awaitable[None]]
-# The composition root's outbound path (``App.relay_outbound``): queues durably, signs, delivers.
-Outbound = Callable[["Session", "Envelope", "ReceivedMessage", "list[Recipient]"], Awaitable["Reply"]]
+# The composition root's outbound path (``App.queue_outbound``): queues durably, signs, delivers.
+Outbound = Callable[["Envelope", "Hop", "ReceivedMessage", "list[Recipient]"], Awaitable["Reply"]]
 
 
 class RelayError(Exception):
@@ -121,19 +121,18 @@ def make_relay(outbound: Outbound, cfg: Config) -> tuple[Relay, str]:
 
 
 def _via_outbound(outbound: Outbound, hostname: str) -> Relay:
-    from courrier.smtp.address import parse_path
-    from courrier.smtp.policy import ReceivedMessage
-    from courrier.smtp.session import Envelope, Recipient, Session
+    from courrier.mail.envelope import Envelope, Hop, Recipient
+    from courrier.mail.message import ReceivedMessage
+    from courrier.mail.path import parse_path
 
     async def relay(msg_id: str, mail_from: str, rcpts: list[str], raw: bytes) -> None:
         data = to_crlf(raw)
-        session = Session(peer_ip="127.0.0.1", peer_port=0, local_ip="127.0.0.1", local_port=0,
-                          listener="release", hostname=hostname, helo=hostname, esmtp=True,
-                          trust_loopback=True)
+        # The release is a receipt without a client: its Received: line names our host only (courrier.mail.trace).
+        hop = Hop(by=hostname, listener="release")
         env = Envelope(mail_from=parse_path(f"<{mail_from}>", allow_null=True, utf8=True), smtputf8=True)
         env.rcpts = [Recipient(parse_path(f"<{r}>", allow_null=False, utf8=True)) for r in rcpts]
         msg = ReceivedMessage(io.BytesIO(data), len(data))
-        reply = await outbound(session, env, msg, env.rcpts)
+        reply = await outbound(env, hop, msg, env.rcpts)
         log.event("http.release", id=msg_id, qid=env.queue_id, rcpts=len(rcpts), reply=str(reply))
         if not reply.ok:
             raise RelayError(str(reply))

@@ -4,14 +4,16 @@ import email
 import email.policy
 
 from courrier.delivery.bounce import DSNEntry, build_dsn, should_report, wants
-from courrier.queue.spool import SpoolEnvelope, SpoolRecipient
+from courrier.mail.envelope import Envelope, Recipient
+from courrier.mail.path import NULL, parse_address
 
 ORIGINAL = b"From: a@a.test\r\nTo: b@b.test\r\nSubject: Hello\r\n\r\nthe body\r\n"
 
 
 def make(ret=None, envid=None, action="failed", sender="a@a.test"):
-    r = SpoolRecipient("b@b.test", [], "rfc822;B@b.test")
-    env = SpoolEnvelope(qid="Q", sender=sender, rcpts=[r], received_at=0.0, ret=ret, envid=envid)
+    r = Recipient(parse_address("b@b.test"), orcpt="rfc822;B@b.test")
+    env = Envelope(queue_id="Q", mail_from=parse_address(sender) if sender else NULL, rcpts=[r], received_at=0.0,
+                   ret=ret, envid=envid)
     entry = DSNEntry(r, action, "5.1.1" if action == "failed" else "4.4.1", "550 5.1.1 No such user", "mx.b.test")
     raw = build_dsn(hostname="mx.a.test", env=env, message=ORIGINAL, entries=[entry], now=100.0, lifetime=3600)
     return email.message_from_bytes(raw, policy=email.policy.default)
@@ -46,10 +48,10 @@ def test_ret_hdrs_and_delay_notice():
 
 
 def test_notify_and_null_sender():
-    r = SpoolRecipient("x@y", [])
+    r = Recipient(parse_address("x@y"))
     assert wants(r, "FAILURE") and wants(r, "DELAY") and not wants(r, "SUCCESS")
-    assert not wants(SpoolRecipient("x@y", ["NEVER"]), "FAILURE")
-    assert wants(SpoolRecipient("x@y", ["SUCCESS"]), "SUCCESS")
-    assert not wants(SpoolRecipient("x@y", ["SUCCESS"]), "FAILURE")
-    env = SpoolEnvelope(qid="Q", sender="", rcpts=[r], received_at=0)
+    assert not wants(Recipient(parse_address("x@y"), notify=("NEVER",)), "FAILURE")
+    assert wants(Recipient(parse_address("x@y"), notify=("SUCCESS",)), "SUCCESS")
+    assert not wants(Recipient(parse_address("x@y"), notify=("SUCCESS",)), "FAILURE")
+    env = Envelope(queue_id="Q", mail_from=NULL, rcpts=[r], received_at=0)
     assert not should_report(env)  # never a bounce to <>

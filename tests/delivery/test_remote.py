@@ -7,7 +7,8 @@ import time
 
 from courrier.delivery.remote import RemoteDelivery, downgrade_8bit, split_reply
 from courrier.dns import Resolver
-from courrier.queue.spool import SpoolEnvelope, SpoolRecipient
+from courrier.mail.envelope import Envelope, Recipient
+from courrier.mail.path import parse_address
 from tests.client.sink import dumped, smtp_sink
 
 
@@ -47,7 +48,8 @@ class CountingRelay:
 
 
 def env(qid, rcpts=("x@sink.test",)):
-    return SpoolEnvelope(qid=qid, sender="a@a.test", rcpts=[SpoolRecipient(r) for r in rcpts], received_at=time.time())
+    return Envelope(queue_id=qid, mail_from=parse_address("a@a.test"), rcpts=[Recipient(parse_address(r)) for r in rcpts],
+                    received_at=time.time())
 
 
 MSG = b"From: a@a.test\r\nSubject: t\r\n\r\nbody\r\n"

@@ -11,26 +11,28 @@ import time
 
 from courrier.accounts import Accounts
 from courrier.delivery import bounce
+from courrier.mail.envelope import Envelope, Recipient
+from courrier.mail.path import NULL, parse_address
 from courrier.mailbox.store import MailStore
 from courrier.queue.router import LocalTransport, Router
 from courrier.queue.runner import Queue
 from courrier.queue.schedule import Schedule
-from courrier.queue.spool import Spool, SpoolEnvelope, SpoolRecipient
+from courrier.queue.spool import Spool
 from courrier.queue.store import QueueStore
 
 ORIGINAL = b"From: alice@a.test\r\nTo: bob@a.test\r\nSubject: numbers\r\n\r\nthe body\r\n"
 
 
 def test_success_entries_only_for_recipients_that_asked():
-    rcpts = [SpoolRecipient("a@x.test", ["SUCCESS"]), SpoolRecipient("b@x.test"), SpoolRecipient("c@x.test",
-                                                                                                   ["NEVER"])]
-    assert [e.rcpt.address for e in bounce.success_entries(rcpts)] == ["a@x.test"]
+    rcpts = [Recipient(parse_address("a@x.test"), notify=("SUCCESS",)), Recipient(parse_address("b@x.test")),
+             Recipient(parse_address("c@x.test"), notify=("NEVER",))]
+    assert [str(e.rcpt.address) for e in bounce.success_entries(rcpts)] == ["a@x.test"]
     assert bounce.success_entries(rcpts)[0].status == "2.0.0"
 
 
 def test_relayed_report_says_relayed():
-    env = SpoolEnvelope(qid="Q1", sender="alice@a.test", rcpts=[], received_at=time.time())
-    entries = bounce.success_entries([SpoolRecipient("far@b.test", ["SUCCESS"])], "relayed", "250 2.0.0 Ok",
+    env = Envelope(queue_id="Q1", mail_from=parse_address("alice@a.test"), rcpts=[], received_at=time.time())
+    entries = bounce.success_entries([Recipient(parse_address("far@b.test"), notify=("SUCCESS",))], "relayed", "250 2.0.0 Ok",
                                      "mx.b.test")
     m = email.message_from_bytes(bounce.build_dsn(hostname="mx.a.test", env=env, message=ORIGINAL, entries=entries),
                                  policy=email.policy.default)
@@ -57,8 +59,9 @@ async def _run_queue(tmp_path, sender: str) -> MailStore:
                                                                            store=store), remote=_NoRemote())
     q = Queue(spool=Spool(tmp_path / "queue"), store=QueueStore(tmp_path / "courrier.db"), transport=router,
               schedule=Schedule(), hostname="mx.a.test", poll_interval=0.05)
-    env = SpoolEnvelope(qid="LOCAL1", sender=sender, rcpts=[SpoolRecipient("bob@a.test", ["SUCCESS"])],
-                        received_at=time.time(), envid="queue-48", origin="sendmail")
+    env = Envelope(queue_id="LOCAL1", mail_from=parse_address(sender) if sender else NULL,
+                   rcpts=[Recipient(parse_address("bob@a.test"), notify=("SUCCESS",))],
+                   received_at=time.time(), envid="queue-48", origin="sendmail")
     await q.start()
     try:
         await q.enqueue(env, [ORIGINAL])

@@ -21,7 +21,7 @@ from courrier.capture import parse as P
 from courrier.mail import addresses as A
 from courrier.mail.headers import read_header
 from courrier.mailauth import message as mailauth_message
-from courrier.smtp.submission import HeaderProblem, check_originators, parse_headers
+from courrier.roles.submission import HeaderProblem, check_originators, parse_headers
 
 FAST = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -195,7 +195,7 @@ def test_local_delivery_drops_exactly_the_forged_fields(auth):
     import io
 
     from courrier.delivery.local import without_fields
-    from courrier.smtp.policy import ReceivedMessage
+    from courrier.mail.message import ReceivedMessage
 
     raw = (b"Received: from x\r\n\tby y\r\nAuthentication-Results: mx.b.test;\r\n\tdmarc=pass\r\nX-Odd: bare\n"
            b"Authentication-Results: other.test; spf=pass\r\n"

@@ -8,10 +8,12 @@ import time
 
 from courrier.delivery.loops import MAX_HOPS
 from courrier.delivery.outcome import Outcome
+from courrier.mail.envelope import Envelope, Recipient
+from courrier.mail.path import parse_address
 from courrier.queue.plan import NO_OUTCOME, Record, Target, before_delivery, plan
 from courrier.queue.runner import Queue
 from courrier.queue.schedule import Schedule
-from courrier.queue.spool import Spool, SpoolEnvelope, SpoolRecipient
+from courrier.queue.spool import Spool
 from courrier.queue.store import QueueStore
 from courrier.smtp.replies import Reply
 
@@ -151,10 +153,10 @@ class Scripted:
 
     async def deliver(self, env, message, rcpts, on_attempt):
         answers = self.passes.pop(0)
-        self.seen.append([r.address for _, r in rcpts])
+        self.seen.append([str(r.address) for _, r in rcpts])
         for _, r in rcpts:
-            on_attempt([r.address], answers[r.address])
-        return {i: answers[r.address] for i, r in rcpts}
+            on_attempt([str(r.address)], answers[str(r.address)])
+        return {i: answers[str(r.address)] for i, r in rcpts}
 
 
 MESSAGE = b"From: a@a.test\r\nSubject: plan\r\n\r\nbody\r\n"
@@ -168,8 +170,8 @@ def make(tmp_path, transport, schedule=S):
 async def test_runner_partial_then_retry(tmp_path):
     tr = Scripted({"x@b.test": SENT, "y@b.test": TEMP, "z@b.test": PERM}, {"y@b.test": SENT})
     q = make(tmp_path, tr)
-    env = SpoolEnvelope(qid="P1", sender="a@a.test", received_at=time.time(),
-                        rcpts=[SpoolRecipient("x@b.test"), SpoolRecipient("y@b.test"), SpoolRecipient("z@b.test")])
+    env = Envelope(queue_id="P1", mail_from=parse_address("a@a.test"), received_at=time.time(),
+                   rcpts=[Recipient(parse_address(a)) for a in ("x@b.test", "y@b.test", "z@b.test")])
     await q.enqueue(env, [MESSAGE])
     await q._process("P1")
     row = q.store.get("P1")
@@ -187,8 +189,8 @@ async def test_runner_partial_then_retry(tmp_path):
 async def test_runner_expired_message_bounces_without_an_attempt(tmp_path):
     tr = Scripted()
     q = make(tmp_path, tr, Schedule(max_lifetime=60))
-    env = SpoolEnvelope(qid="E1", sender="a@a.test", received_at=time.time() - 120,
-                        rcpts=[SpoolRecipient("y@b.test")])
+    env = Envelope(queue_id="E1", mail_from=parse_address("a@a.test"), received_at=time.time() - 120,
+                   rcpts=[Recipient(parse_address("y@b.test"))])
     await q.enqueue(env, [MESSAGE])
     await q._process("E1")
     assert tr.seen == [] and q.store.get("E1") is None

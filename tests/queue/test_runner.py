@@ -1,14 +1,17 @@
 """The queue's reconciliation of spool and database (what a restart or a sendmail drop finds), with the real
 spool and SQLite: complete files are adopted, incomplete ones quarantined and never delivered, stale rows dropped."""
 
+from courrier.mail.envelope import Envelope, Recipient
+from courrier.mail.path import parse_address
 from courrier.queue.runner import Queue
 from courrier.queue.schedule import Schedule
-from courrier.queue.spool import Spool, SpoolEnvelope, SpoolRecipient, encode
+from courrier.queue.spool import Spool, encode
 from courrier.queue.store import QueueStore
 
 
 def env(qid):
-    return SpoolEnvelope(qid=qid, sender="a@a.test", rcpts=[SpoolRecipient("b@b.test")], received_at=1.0)
+    return Envelope(queue_id=qid, mail_from=parse_address("a@a.test"), rcpts=[Recipient(parse_address("b@b.test"))],
+                    received_at=1.0)
 
 
 def make(tmp_path, signer=None):

@@ -4,21 +4,24 @@ import threading
 
 import pytest
 
+from courrier.mail.envelope import Envelope, Recipient
+from courrier.mail.path import parse_address
 from courrier.queue.spool import (
     MAGIC,
     DirSyncer,
     Spool,
-    SpoolEnvelope,
     SpoolError,
-    SpoolRecipient,
+    _record,
     decode,
     encode,
+    envelope_json,
 )
 
 
 def env(qid="Q1"):
-    return SpoolEnvelope(qid=qid, sender="a@a.test", rcpts=[SpoolRecipient("b@b.test", ["FAILURE"], "rfc822;b@b.test")],
-                         received_at=1.5, ret="HDRS", envid="x", body="8BITMIME", smtputf8=False, origin="test")
+    return Envelope(queue_id=qid, mail_from=parse_address("a@a.test"),
+                    rcpts=[Recipient(parse_address("b@b.test"), notify=("FAILURE",), orcpt="rfc822;b@b.test")],
+                    received_at=1.5, ret="HDRS", envid="x", body="8BITMIME", smtputf8=False, origin="test")
 
 
 def test_round_trip_large_message_in_chunks(tmp_path):
@@ -90,3 +93,17 @@ def test_directory_fsyncs_are_shared(tmp_path):
         t.join()
     assert syncer._done == 160  # every caller covered…
     assert syncer.syncs < 160  # …by fewer fsyncs than callers: concurrent renames share one
+
+
+def test_files_written_before_the_one_envelope_still_load(tmp_path):
+    """The ``E`` record as SpoolEnvelope wrote it (keys and order): read into mail.Envelope, written back the same."""
+    old = (b'{"qid":"OLD1","sender":"Ann@A.test","rcpts":[{"address":"\\"b c\\"@b.test","notify":["SUCCESS"],'
+           b'"orcpt":"rfc822;b@b.test"},{"address":"d@D.test","notify":[],"orcpt":null}],"received_at":1.5,'
+           b'"ret":"HDRS","envid":"e","body":"8BITMIME","smtputf8":false,"origin":"sendmail uid=1000"}')
+    msg = b"Subject: s\r\n\r\nx\r\n"
+    data = MAGIC + _record(b"E", old) + b"".join(list(encode(env("X"), [msg]))[2:])  # the M and Z records
+    e, m = decode(data)
+    assert m == msg and e.queue_id == "OLD1" and str(e.mail_from) == "Ann@A.test" and e.origin == "sendmail uid=1000"
+    assert [str(r.address) for r in e.rcpts] == ['"b c"@b.test', "d@D.test"]
+    assert e.rcpts[0].notify == ("SUCCESS",) and e.rcpts[0].orcpt == "rfc822;b@b.test" and e.ret == "HDRS"
+    assert envelope_json(e) == old

@@ -15,13 +15,15 @@ import base64
 import pytest
 
 from courrier.config import LimitsConfig
+from courrier.mail.envelope import Envelope
+from courrier.mail.message import ReceivedMessage
 from courrier.net.limits import ConnectionLimiter
 from courrier.smtp import replies as R
 from courrier.smtp.commands import COMMANDS, Phase
-from courrier.smtp.policy import Policy, ReceivedMessage
+from courrier.smtp.policy import Policy
 from courrier.smtp.protocol import SMTPServer
 from courrier.smtp.replies import Reply
-from courrier.smtp.session import Envelope, Session
+from courrier.smtp.session import Session
 
 PLAIN = base64.b64encode(b"\0alice\0secret").decode()
 

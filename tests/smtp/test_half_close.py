@@ -15,12 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from courrier.config import LimitsConfig
+from courrier.mail.envelope import Envelope
+from courrier.mail.message import ReceivedMessage
 from courrier.net.limits import ConnectionLimiter
 from courrier.smtp import replies as R
-from courrier.smtp.policy import Policy, ReceivedMessage
+from courrier.smtp.policy import Policy
 from courrier.smtp.protocol import SMTPServer
 from courrier.smtp.replies import Reply
-from courrier.smtp.session import Envelope, Session
+from courrier.smtp.session import Session
 
 BODY = b"Subject: t\r\n\r\n..a line that starts with a dot\r\nline two\r\n"
 DATA_WIRE = (b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n" + BODY.replace(b"\r\n.", b"\r\n..")

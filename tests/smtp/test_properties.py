@@ -13,7 +13,7 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from courrier.smtp.address import (
+from courrier.mail.path import (
     AddressError,
     parse_address,
     parse_params,

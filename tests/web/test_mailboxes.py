@@ -10,11 +10,11 @@ from starlette.exceptions import HTTPException
 
 from courrier.accounts import Accounts
 from courrier.capture.records import Address
-from courrier.delivery.local import trace_headers
+from courrier.mail.envelope import Envelope, Hop, TLSInfo
+from courrier.mail.path import parse_path
+from courrier.mail.trace import delivery_trace
 from courrier.mailbox import flags as F
 from courrier.mailbox.store import MailStore
-from courrier.smtp.address import parse_path
-from courrier.smtp.session import Envelope, Session, TLSInfo
 from courrier.web import mailsearch
 from courrier.web.mailboxes import Mailbox, MailboxError, MailboxSource, decode_id, encode_id, envelope_of
 from courrier.web.mailview import MailboxView
@@ -35,11 +35,10 @@ def src(tmp_path):
 def delivered(subject: str, body: str = "hello", sender: str = "alice@sender.test", to: str = BOB,
               extra: str = "") -> bytes:
     """A message as local delivery stores it: Return-Path, Delivered-To and Received first (LF)."""
-    session = Session(peer_ip="192.0.2.7", peer_port=4000, local_ip="127.0.0.1", local_port=25, listener="smtp",
-                      hostname="mx.example.test", helo="client.sender.test", esmtp=True,
-                      tls=TLSInfo("TLSv1.3", "TLS_AES_256_GCM_SHA384", 256))
+    hop = Hop(by="mx.example.test", listener="smtp", protocol="ESMTPS", client_ip="192.0.2.7", client_port=4000,
+              helo="client.sender.test", tls=TLSInfo("TLSv1.3", "TLS_AES_256_GCM_SHA384", 256))
     env = Envelope(mail_from=parse_path("<bounces@sender.test>", allow_null=True, utf8=False))
-    trace = trace_headers(session, env, BOB, BOB)
+    trace = delivery_trace(env, hop, BOB, BOB)
     msg = f"From: Alice <{sender}>\nTo: {to}\nSubject: {subject}\nMessage-ID: <{subject}@x>\n{extra}\n{body}\n"
     return trace + msg.encode()
 

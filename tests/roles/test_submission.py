@@ -19,13 +19,14 @@ import pytest
 from courrier import tlsutil
 from courrier.accounts import Accounts
 from courrier.config import LimitsConfig
+from courrier.mail.envelope import Envelope, Recipient
+from courrier.mail.message import ReceivedMessage
 from courrier.mailbox.store import MailStore
+from courrier.roles.submission import SubmissionPolicy
 from courrier.smtp import replies as R
-from courrier.smtp.policy import ReceivedMessage
 from courrier.smtp.protocol import ConnectionLimiter, SMTPServer
 from courrier.smtp.replies import Reply
-from courrier.smtp.session import Envelope, Recipient, Session
-from courrier.smtp.submission import SubmissionPolicy
+from courrier.smtp.session import Session
 
 HOST = "mx.example.test"
 

@@ -96,6 +96,17 @@ def _split_at(addr: str) -> tuple[str, str]:
     return local, domain
 
 
+def stored_address(text: str) -> Address:
+    """An address this program wrote itself (``str(Address)``, e.g. in the outbound spool) read back as it was:
+    the local part unquoted, the domain's case kept, no syntax check (it was checked when it was received).
+    ``""`` is the null reverse-path; AddressError only when there is no ``@`` at all."""
+    if not text:
+        return NULL
+    local_raw, domain = _split_at(text)
+    m = _QSTRING.match(local_raw)
+    return Address(re.sub(r"\\(.)", r"\1", m.group(1)) if m else local_raw, domain)
+
+
 def parse_address(text: str, *, utf8: bool = True) -> Address:
     """``local@domain`` (no angle brackets) → Address."""
     if not text:

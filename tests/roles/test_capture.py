@@ -11,9 +11,9 @@ import aiosmtplib
 import pytest
 
 from courrier.accounts import Accounts
-from courrier.capture.policy import CapturePolicy, failure_for
 from courrier.capture.store import CaptureStore
 from courrier.config import CaptureConfig, LimitsConfig
+from courrier.roles.capture import CapturePolicy, failure_for
 from courrier.smtp.protocol import ConnectionLimiter, SMTPServer
 
 MSG = "From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\n\r\nbody\r\n"

@@ -37,16 +37,18 @@ from courrier.auth import check_password
 from courrier.delivery.local import DeliveredHook, deliver_local
 from courrier.delivery.loops import MAX_HOPS
 from courrier.mail import addresses as mail_addresses
+from courrier.mail.envelope import Envelope, Recipient
 from courrier.mail.headers import Field, Header, read_header
+from courrier.mail.message import ReceivedMessage
+from courrier.mail.path import Address, AddressError, parse_address
+from courrier.mail.reply import Reply
 from courrier.mailbox import maildir
 from courrier.mailbox.store import MailStore
+from courrier.roles.mx import accept_local, count_received
 from courrier.smtp import replies as R
-from courrier.smtp.address import Address, AddressError, parse_address
-from courrier.smtp.mx import accept_local, count_received
-from courrier.smtp.policy import Policy, ReceivedMessage
+from courrier.smtp.policy import Policy
 from courrier.smtp.reader import new_spool
-from courrier.smtp.replies import Reply
-from courrier.smtp.session import Envelope, Recipient, Session
+from courrier.smtp.session import Session
 
 # (session, envelope, message, recipients in other domains) → the reply of the outbound queue
 Relay = Callable[[Session, Envelope, ReceivedMessage, list[Recipient]], Awaitable[Reply]]
@@ -301,7 +303,7 @@ class SubmissionPolicy(Policy):
             if r.mailbox and r.mailbox not in mailboxes:
                 mailboxes[r.mailbox] = str(r.address)
         if mailboxes:
-            await deliver_local(self.store, session, env, msg, mailboxes, on_delivered=self.on_delivered)
+            await deliver_local(self.store, env, session.hop(), msg, mailboxes, on_delivered=self.on_delivered)
         if self.sent_copy:
             await self._store_sent(env, account, msg)
         return R.QUEUED.with_text(f"OK queued as {env.queue_id}")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from courrier.smtp.address import (
+from courrier.mail.path import (
     NULL,
     Address,
     AddressError,

@@ -15,10 +15,12 @@ from __future__ import annotations
 from courrier.accounts import Accounts
 from courrier.capture.store import CaptureStore
 from courrier.config import CaptureConfig
+from courrier.mail.envelope import Envelope, Recipient
+from courrier.mail.message import ReceivedMessage
+from courrier.mail.reply import Reply
 from courrier.smtp import replies as R
-from courrier.smtp.policy import Disconnect, Policy, ReceivedMessage
-from courrier.smtp.replies import Reply
-from courrier.smtp.session import Envelope, Recipient, Session
+from courrier.smtp.policy import Disconnect, Policy
+from courrier.smtp.session import Session
 
 MECHANISMS = ["PLAIN", "LOGIN"]
 
@@ -74,7 +76,7 @@ class CapturePolicy(Policy):
         return R.RECIPIENT_OK
 
     async def deliver(self, session: Session, env: Envelope, msg: ReceivedMessage) -> Reply:
-        id_ = await self.store.add(session, env, msg)
+        id_ = await self.store.add(env, session.hop(), msg)
         return R.QUEUED.with_text(f"OK queued as {id_}")
 
     def paused(self) -> bool:

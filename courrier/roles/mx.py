@@ -1,5 +1,7 @@
 """The MX role: mail for our domains from anyone, mail for anywhere else from no one (never an open relay).
 
+A policy over the SMTP engine (``courrier.smtp``), above delivery: the engine knows nothing of accounts or mailboxes.
+
 RFC 5321 §2.3.5/§3.6: we accept responsibility only for domains in ``domains``. Every relay trick that hides another
 domain in a local part (``user%other@local``, ``"user@other"@local``, ``other!user@local``) stays a local part here —
 looked up as such and refused as an unknown user; a source route (``@local:user@other``) is dropped by the parser,
@@ -15,12 +17,13 @@ from courrier.accounts import Accounts
 from courrier.delivery import loops
 from courrier.delivery.local import DeliveredHook, deliver_local
 from courrier.delivery.loops import MAX_HOPS
+from courrier.mail.envelope import Envelope, Recipient
+from courrier.mail.message import ReceivedMessage
+from courrier.mail.reply import Reply
 from courrier.mailbox.store import MailStore
 from courrier.smtp import replies as R
-from courrier.smtp.address import Address
-from courrier.smtp.policy import Policy, ReceivedMessage
-from courrier.smtp.replies import Reply
-from courrier.smtp.session import Envelope, Recipient, Session
+from courrier.smtp.policy import Policy
+from courrier.smtp.session import Session
 
 
 @dataclass
@@ -43,25 +46,9 @@ def count_received(msg: ReceivedMessage, limit: int = 256 * 1024) -> int:
     return loops.count_received(msg.file.read(limit))
 
 
-def resolve_local(accounts: Accounts, address: Address) -> str | None:
-    """The account a local address delivers to: the account, an alias, ``user+tag`` → ``user``, postmaster."""
-    full = f"{address.local}@{address.domain}".lower()
-    found = accounts.resolve(full)
-    if found:
-        return found
-    base = address.base()
-    if base is not address:
-        found = accounts.resolve(f"{base.local}@{base.domain}".lower())
-        if found:
-            return found
-    if address.local.lower() == "postmaster":  # RFC 5321 §4.5.1
-        return accounts.postmaster()
-    return None
-
-
 def accept_local(accounts: Accounts, rcpt: Recipient) -> Reply:
     """RCPT for a local domain: 250 with the mailbox (and user+tag) recorded on ``rcpt``, or 550 5.1.1."""
-    mailbox = resolve_local(accounts, rcpt.address)
+    mailbox = accounts.local_mailbox(rcpt.address)
     if mailbox is None:
         return R.NO_SUCH_USER
     rcpt.mailbox = mailbox
@@ -99,6 +86,6 @@ class MXPolicy(Policy):
             if r.mailbox and r.mailbox not in mailboxes:
                 mailboxes[r.mailbox] = str(r.address)
         folders = dict.fromkeys(mailboxes, verdict.folder) if verdict.folder else None
-        await deliver_local(self.store, session, env, msg, mailboxes, verdict.headers, folders,
+        await deliver_local(self.store, env, session.hop(), msg, mailboxes, verdict.headers, folders,
                             drop_fields=verdict.drop_fields, on_delivered=self.on_delivered)
         return R.QUEUED.with_text(f"OK queued as {env.queue_id}")

@@ -5,9 +5,9 @@ import io
 import pytest
 
 from courrier.accounts import Account
-from courrier.smtp.address import parse_address
-from courrier.smtp.policy import ReceivedMessage
-from courrier.smtp.submission import HeaderProblem, header_section, mailbox_list, owns, parse_headers
+from courrier.mail.message import ReceivedMessage
+from courrier.mail.path import parse_address
+from courrier.roles.submission import HeaderProblem, header_section, mailbox_list, owns, parse_headers
 
 
 def msg(data: bytes) -> ReceivedMessage:
