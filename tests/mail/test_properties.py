@@ -12,7 +12,7 @@ import email
 import email.policy
 from email.headerregistry import HeaderRegistry
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from courrier.access.imap import fetch as FE
@@ -65,9 +65,13 @@ def test_reader_never_crashes_and_is_consistent(data):
 
 @FAST
 @given(blocks())
+@example(b"From :\r\nFrom:\x00\r\n")
+@example(b"From :\r\n \r\nFrom:\r\n")
 def test_every_field_the_stdlib_finds_the_reader_finds(data):
     ours = read_header(data)
-    found = [(f.name, f.raw_text().encode("utf-8", "surrogateescape")) for f in ours.fields]
+    # The stdlib never sees an obsolete ``name WSP ":"`` field (RFC 5322 §4.5), so those are left out of the
+    # comparison: an obsolete ``From :`` before a real ``From:`` must not be paired with it.
+    found = [(f.name, f.raw_text().encode("utf-8", "surrogateescape")) for f in ours.fields if not f.obsolete]
     theirs = email.message_from_bytes(data).raw_items()  # compat32: the values as the stdlib stored them
     i = 0
     for name, value in theirs:
