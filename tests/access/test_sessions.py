@@ -11,12 +11,12 @@ import pytest
 
 from courrier.access.auth import Authenticator
 from courrier.access.imap.session import IMAPServer
-from courrier.access.listener import StreamListener
 from courrier.access.pop3.protocol import POP3Server
 from courrier.accounts import Accounts
 from courrier.config import Config
 from courrier.mailbox import maildir
 from courrier.mailbox.store import MailStore
+from courrier.net.listener import StreamListener
 from courrier.smtp.protocol import ConnectionLimiter
 
 USER, PASSWORD = "bob@example.test", "secret"
