@@ -107,163 +107,41 @@ def parse_domain(value: Any) -> str:
     return value.strip().rstrip(".").lower()
 
 
-# --------------------------------------------------------------------------- sections
+# --------------------------------------------------------------------------- settings
 
-LISTENER_NAMES = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps", "http")
-
-
-@dataclass(frozen=True)
-class ListenConfig:
-    """Where each listener binds; an empty tuple disables it. Defaults: loopback, standard port + 1000."""
-
-    smtp: tuple[HostPort, ...] = (HostPort("127.0.0.1", 1025),)
-    submission: tuple[HostPort, ...] = (HostPort("127.0.0.1", 1587),)
-    submissions: tuple[HostPort, ...] = (HostPort("127.0.0.1", 1465),)
-    pop3: tuple[HostPort, ...] = (HostPort("127.0.0.1", 1110),)
-    pop3s: tuple[HostPort, ...] = (HostPort("127.0.0.1", 1995),)
-    imap: tuple[HostPort, ...] = (HostPort("127.0.0.1", 1143),)
-    imaps: tuple[HostPort, ...] = (HostPort("127.0.0.1", 1993),)
-    http: tuple[HostPort, ...] = (HostPort("127.0.0.1", 8025),)
+_NO_DEFAULT: Any = dataclasses.MISSING
 
 
-@dataclass(frozen=True)
-class TLSConfig:
-    cert: Path | None = None
-    key: Path | None = None
+def setting(default: Any = _NO_DEFAULT, *, parse: Any, doc: str, factory: Any = _NO_DEFAULT) -> Any:
+    """One config key, written once: its default, the parser of its TOML value and a one-line meaning.
+
+    The key's name is the field's name and its table the section's; `from_mapping` reads every field that carries
+    this metadata, so a key cannot be added to a section without becoming readable (and unknown keys stay refused).
+    `parse` turns the TOML value into the field's value or raises ValueError with the reason; a parser marked
+    `_relative` also receives the config file's folder.
+    """
+    meta = {"parse": parse, "doc": doc}
+    if factory is not _NO_DEFAULT:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
-@dataclass(frozen=True)
-class LimitsConfig:
-    max_message_size: int = 26_214_400
-    max_recipients: int = 100
-    max_connections: int = 10_000
-    max_connections_per_ip: int = 200
-    auth_failures_per_ip: int = 10
-    idle_timeout: float = 300.0
-    data_timeout: float = 600.0
-    max_errors: int = 10
-    ipv6_prefix: int = 64  # per-client limits count an IPv6 client by this network prefix (courrier/net/limits.py)
-    max_junk_commands: int = 100  # SMTP commands that move no mail (EHLO, NOOP, RSET…) per session before 421
+def section(cls: type, *, check: Any = None) -> Any:
+    """A `[table]` of the file, read by the settings of `cls`; `check(value, file)` validates keys together."""
+    return field(default_factory=cls, metadata={"section": cls, "check": check})
 
 
-@dataclass(frozen=True)
-class DeliveryConfig:
-    nameservers: tuple[HostPort, ...] = ()
-    mx_port: int = 25
-    smarthost: HostPort | None = None
-    smarthost_user: str | None = None
-    smarthost_password: str | None = None
-    retry_first: float = 300.0
-    retry_max: float = 4 * 3600.0
-    max_lifetime: float = 5 * 86400.0
-    delay_notice: float = 4 * 3600.0
-    concurrency_per_destination: int = 4
-    connect_timeout: float = 30.0
+class _SubkeyError(ValueError):
+    """A bad entry inside a table-valued key (e.g. `dkim.keys.<domain>`), reported under its own key."""
+
+    def __init__(self, subkey: str, reason: str) -> None:
+        super().__init__(reason)
+        self.subkey = subkey
 
 
-@dataclass(frozen=True)
-class DKIMConfig:
-    selector: str = "courrier"
-    keys: Mapping[str, Path] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CaptureConfig:
-    max_messages: int = 500
-    max_age: float | None = None
-    accept_any_auth: bool = True
-    fail_by_address: bool = False
-    release_allowed: str = ""  # regex a release recipient's bare address must match (re.search); "" = any
-
-
-@dataclass(frozen=True)
-class AuthConfig:
-    checks: bool = True
-    dmarc_reject: bool = True
-    check_timeout: float = 5.0  # seconds for SPF + DKIM + DMARC of one message; past it: temperror, judged on
-
-
-@dataclass(frozen=True)
-class SubmissionConfig:
-    sent_copy: bool = False
-
-
-@dataclass(frozen=True)
-class HTTPConfig:
-    auth_file: Path | None = None
-    allow_insecure_remote: bool = False
-    webhook_url: str | None = None
-    # reverse proxies whose X-Forwarded-For is believed (courrier/auth/proxies.py); empty: none
-    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
-    # Origins ("scheme://host[:port]", or "*") allowed to call the API cross-site (CORS); any other Origin on a
-    # state-changing request or on /api/events is refused (web/guard.py).
-    allowed_origins: tuple[str, ...] = ()
-    # Host header values served besides loopback names/addresses, `hostname` and the listen addresses ("*": any),
-    # the DNS-rebinding defence (web/guard.py).
-    allowed_hosts: tuple[str, ...] = ()
-    metrics: bool = True  # GET /metrics (Prometheus text), same auth as the API (courrier/web/metrics.py)
-
-
-@dataclass(frozen=True)
-class Config:
-    hostname: str = "localhost"
-    trust_loopback: bool = True
-    domains: tuple[str, ...] = ("localhost",)
-    data_dir: Path = Path("courrier-data")
-    mode: str = "server"
-    listen: ListenConfig = field(default_factory=ListenConfig)
-    tls: TLSConfig = field(default_factory=TLSConfig)
-    limits: LimitsConfig = field(default_factory=LimitsConfig)
-    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
-    dkim: DKIMConfig = field(default_factory=DKIMConfig)
-    capture: CaptureConfig = field(default_factory=CaptureConfig)
-    auth: AuthConfig = field(default_factory=AuthConfig)
-    submission: SubmissionConfig = field(default_factory=SubmissionConfig)
-    http: HTTPConfig = field(default_factory=HTTPConfig)
-    user: str = ""  # started as root: bind the listeners, then run as this user (courrier/privileges.py)
-    source: str | None = None  # the file this was loaded from, for messages
-
-    @property
-    def capture_mode(self) -> bool:
-        return self.mode == "capture"
-
-    def is_local_domain(self, domain: str) -> bool:
-        return domain.lower().rstrip(".") in self.domains
-
-    @property
-    def db_path(self) -> Path:
-        return self.data_dir / "courrier.db"
-
-
-# --------------------------------------------------------------------------- loading
-
-
-class _Reader:
-    """Reads one TOML table, remembering which keys were used so unknown ones can be refused."""
-
-    def __init__(self, file: str | None, prefix: str, table: Mapping[str, Any]) -> None:
-        self.file, self.prefix, self.table = file, prefix, table
-        self.used: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}{name}"
-
-    def error(self, name: str, reason: str) -> ConfigError:
-        return ConfigError(self.file, self.key(name), reason)
-
-    def get(self, name: str, default: Any, conv: Any) -> Any:
-        self.used.add(name)
-        if name not in self.table:
-            return default
-        try:
-            return conv(self.table[name])
-        except (ValueError, TypeError) as e:
-            raise self.error(name, str(e)) from None
-
-    def finish(self, allowed_tables: tuple[str, ...] = ()) -> None:
-        for k in self.table:
-            if k not in self.used and k not in allowed_tables:
-                raise self.error(k, "unknown key")
+def _relative(conv: Any) -> Any:
+    conv.relative = True
+    return conv
 
 
 def _positive_duration(v: Any) -> float:
@@ -306,22 +184,18 @@ def _str(v: Any) -> str:
     return v
 
 
-def _listeners(default_port: int) -> Any:
-    def conv(v: Any) -> tuple[HostPort, ...]:
-        items = v if isinstance(v, list) else [v]
-        out = []
-        for item in items:
-            if item == "":
-                continue
-            out.append(parse_hostport(item))
-        return tuple(out)
-
-    return conv
+def _listeners(v: Any) -> tuple[HostPort, ...]:
+    items = v if isinstance(v, list) else [v]
+    return tuple(parse_hostport(item) for item in items if item != "")
 
 
 def _nameservers(v: Any) -> tuple[HostPort, ...]:
     items = v if isinstance(v, list) else [v]
     return tuple(parse_hostport(i, default_port=53) for i in items)
+
+
+def _smarthost(v: Any) -> HostPort:
+    return parse_hostport(v, default_port=25)
 
 
 def _networks(v: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -353,143 +227,6 @@ def _mode(v: Any) -> str:
     if v not in ("server", "capture"):
         raise ValueError(f"expected \"server\" or \"capture\", got {v!r}")
     return v
-
-
-def _section(raw: Mapping[str, Any], file: str | None, name: str) -> Mapping[str, Any]:
-    t = raw.get(name, {})
-    if not isinstance(t, dict):
-        raise ConfigError(file, name, "expected a table")
-    return t
-
-
-def _path(base: Path) -> Any:
-    def conv(v: Any) -> Path:
-        p = Path(os.path.expanduser(_str(v)))
-        return p if p.is_absolute() else base / p
-
-    return conv
-
-
-def from_mapping(raw: Mapping[str, Any], file: str | None = None, base: Path | None = None) -> Config:
-    """Builds a Config from parsed TOML, refusing unknown keys and bad values."""
-    base = base or Path.cwd()
-    top = _Reader(file, "", raw)
-    d = Config()
-    hostname = top.get("hostname", d.hostname, parse_domain)
-    trust_loopback = top.get("trust_loopback", d.trust_loopback, _bool)
-    domains = top.get("domains", d.domains, _domains)
-    data_dir = top.get("data_dir", base / d.data_dir, _path(base))
-    mode = top.get("mode", d.mode, _mode)
-    user = top.get("user", d.user, _user_name)
-    sections = ("listen", "tls", "limits", "delivery", "dkim", "capture", "auth", "submission", "http")
-    top.finish(allowed_tables=sections)
-
-    r = _Reader(file, "listen.", _section(raw, file, "listen"))
-    dl = ListenConfig()
-    listen = ListenConfig(**{n: r.get(n, getattr(dl, n), _listeners(0)) for n in LISTENER_NAMES})
-    r.finish()
-
-    r = _Reader(file, "tls.", _section(raw, file, "tls"))
-    tls = TLSConfig(cert=r.get("cert", None, _path(base)), key=r.get("key", None, _path(base)))
-    r.finish()
-    if (tls.cert is None) != (tls.key is None):
-        raise ConfigError(file, "tls.cert" if tls.cert is None else "tls.key", "cert and key must be given together")
-    for k in ("cert", "key"):
-        p = getattr(tls, k)
-        if p is not None and not os.access(p, os.R_OK):
-            raise ConfigError(file, f"tls.{k}", f"cannot read {p}")
-
-    r = _Reader(file, "limits.", _section(raw, file, "limits"))
-    dlim = LimitsConfig()
-    limits = LimitsConfig(
-        max_message_size=r.get("max_message_size", dlim.max_message_size, _int(1)),
-        max_recipients=r.get("max_recipients", dlim.max_recipients, _int(1)),
-        max_connections=r.get("max_connections", dlim.max_connections, _int(1)),
-        max_connections_per_ip=r.get("max_connections_per_ip", dlim.max_connections_per_ip, _int(1)),
-        auth_failures_per_ip=r.get("auth_failures_per_ip", dlim.auth_failures_per_ip, _int(1)),
-        idle_timeout=r.get("idle_timeout", dlim.idle_timeout, parse_duration),
-        data_timeout=r.get("data_timeout", dlim.data_timeout, parse_duration),
-        max_errors=r.get("max_errors", dlim.max_errors, _int(1)),
-        ipv6_prefix=r.get("ipv6_prefix", dlim.ipv6_prefix, _int_range(1, 128)),
-        max_junk_commands=r.get("max_junk_commands", dlim.max_junk_commands, _int(1)),
-    )
-    r.finish()
-
-    r = _Reader(file, "delivery.", _section(raw, file, "delivery"))
-    dd = DeliveryConfig()
-    delivery = DeliveryConfig(
-        nameservers=r.get("nameservers", dd.nameservers, _nameservers),
-        mx_port=r.get("mx_port", dd.mx_port, _port),
-        smarthost=r.get("smarthost", dd.smarthost, lambda v: parse_hostport(v, default_port=25)),
-        smarthost_user=r.get("smarthost_user", None, _str),
-        smarthost_password=r.get("smarthost_password", None, _str),
-        retry_first=r.get("retry_first", dd.retry_first, parse_duration),
-        retry_max=r.get("retry_max", dd.retry_max, parse_duration),
-        max_lifetime=r.get("max_lifetime", dd.max_lifetime, parse_duration),
-        delay_notice=r.get("delay_notice", dd.delay_notice, parse_duration),
-        concurrency_per_destination=r.get("concurrency_per_destination", dd.concurrency_per_destination, _int(1)),
-        connect_timeout=r.get("connect_timeout", dd.connect_timeout, parse_duration),
-    )
-    r.finish()
-
-    dkim_raw = _section(raw, file, "dkim")
-    r = _Reader(file, "dkim.", dkim_raw)
-    selector = r.get("selector", DKIMConfig().selector, _str)
-    keys_raw = r.get("keys", {}, lambda v: v if isinstance(v, dict) else (_ for _ in ()).throw(ValueError("expected a table")))
-    r.finish()
-    keys = {}
-    for dom, p in keys_raw.items():
-        try:
-            keys[parse_domain(dom)] = _path(base)(p)
-        except ValueError as e:
-            raise ConfigError(file, f"dkim.keys.{dom}", str(e)) from None
-    dkim = DKIMConfig(selector=selector, keys=keys)
-
-    r = _Reader(file, "capture.", _section(raw, file, "capture"))
-    dc = CaptureConfig()
-    capture = CaptureConfig(
-        max_messages=r.get("max_messages", dc.max_messages, _int(0)),
-        max_age=r.get("max_age", dc.max_age, parse_duration),
-        accept_any_auth=r.get("accept_any_auth", dc.accept_any_auth, _bool),
-        fail_by_address=r.get("fail_by_address", dc.fail_by_address, _bool),
-        release_allowed=r.get("release_allowed", dc.release_allowed, _regex),
-    )
-    r.finish()
-
-    r = _Reader(file, "auth.", _section(raw, file, "auth"))
-    auth = AuthConfig(checks=r.get("checks", True, _bool), dmarc_reject=r.get("dmarc_reject", True, _bool),
-                      check_timeout=r.get("check_timeout", AuthConfig.check_timeout, _positive_duration))
-    r.finish()
-
-    r = _Reader(file, "submission.", _section(raw, file, "submission"))
-    submission = SubmissionConfig(sent_copy=r.get("sent_copy", False, _bool))
-    r.finish()
-
-    r = _Reader(file, "http.", _section(raw, file, "http"))
-    http = HTTPConfig(
-        auth_file=r.get("auth_file", None, _path(base)),
-        allow_insecure_remote=r.get("allow_insecure_remote", False, _bool),
-        webhook_url=r.get("webhook_url", None, _str),
-        trusted_proxies=r.get("trusted_proxies", (), _networks),
-        allowed_origins=r.get("allowed_origins", (), _origins),
-        allowed_hosts=r.get("allowed_hosts", (), _hosts),
-        metrics=r.get("metrics", True, _bool),
-    )
-    r.finish()
-
-    return Config(
-        hostname=hostname, trust_loopback=trust_loopback, domains=domains, data_dir=data_dir, mode=mode,
-        listen=listen, tls=tls, limits=limits, delivery=delivery, dkim=dkim, capture=capture, auth=auth,
-        submission=submission, http=http, user=user, source=file,
-    )
-
-
-def _user_name(v: Any) -> str:
-    """A system account name (POSIX portable characters); whether it exists is checked at start, not here."""
-    s = _str(v).strip()
-    if s and not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$", s):
-        raise ValueError(f"bad user name {s!r}")
-    return s
 
 
 def _regex(v: Any) -> str:
@@ -542,6 +279,224 @@ def _port(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 65536:
         raise ValueError(f"bad port {v!r} (1-65535)")
     return v
+
+
+def _user_name(v: Any) -> str:
+    """A system account name (POSIX portable characters); whether it exists is checked at start, not here."""
+    s = _str(v).strip()
+    if s and not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$", s):
+        raise ValueError(f"bad user name {s!r}")
+    return s
+
+
+@_relative
+def _path(v: Any, base: Path) -> Path:
+    p = Path(os.path.expanduser(_str(v)))
+    return p if p.is_absolute() else base / p
+
+
+@_relative
+def _dkim_keys(v: Any, base: Path) -> dict[str, Path]:
+    """`domain = "path/to/key.pem"` entries; a bad one is reported as `dkim.keys.<domain>`."""
+    if not isinstance(v, dict):
+        raise ValueError("expected a table")
+    keys = {}
+    for dom, p in v.items():
+        try:
+            keys[parse_domain(dom)] = _path(p, base)
+        except ValueError as e:
+            raise _SubkeyError(dom, str(e)) from None
+    return keys
+
+
+# --------------------------------------------------------------------------- sections
+
+LISTENER_NAMES = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps", "http")
+
+
+def _listen(port: int, role: str) -> Any:
+    return setting((HostPort("127.0.0.1", port),), parse=_listeners, doc=role)
+
+
+@dataclass(frozen=True)
+class ListenConfig:
+    """Where each listener binds; an empty tuple disables it. Defaults: loopback, standard port + 1000."""
+
+    smtp: tuple[HostPort, ...] = _listen(1025, "MX role")
+    submission: tuple[HostPort, ...] = _listen(1587, "MSA with STARTTLS (RFC 6409)")
+    submissions: tuple[HostPort, ...] = _listen(1465, "MSA with implicit TLS (RFC 8314)")
+    pop3: tuple[HostPort, ...] = _listen(1110, "POP3 with STLS")
+    pop3s: tuple[HostPort, ...] = _listen(1995, "POP3 over TLS")
+    imap: tuple[HostPort, ...] = _listen(1143, "IMAP with STARTTLS")
+    imaps: tuple[HostPort, ...] = _listen(1993, "IMAP over TLS")
+    http: tuple[HostPort, ...] = _listen(8025, "web UI + JSON API")
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    cert: Path | None = setting(None, parse=_path, doc="PEM certificate chain; with `key`, or neither")
+    key: Path | None = setting(None, parse=_path, doc="PEM private key; with `cert`, or neither")
+
+
+def _check_tls(tls: TLSConfig, file: str | None) -> None:
+    if (tls.cert is None) != (tls.key is None):
+        raise ConfigError(file, "tls.cert" if tls.cert is None else "tls.key", "cert and key must be given together")
+    for k in ("cert", "key"):
+        p = getattr(tls, k)
+        if p is not None and not os.access(p, os.R_OK):
+            raise ConfigError(file, f"tls.{k}", f"cannot read {p}")
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_message_size: int = setting(26_214_400, parse=_int(1), doc="octets; SIZE and IMAP APPENDLIMIT")
+    max_recipients: int = setting(100, parse=_int(1), doc="per transaction")
+    max_connections: int = setting(10_000, parse=_int(1), doc="connections at once, per protocol")
+    max_connections_per_ip: int = setting(200, parse=_int(1), doc="per client and per protocol")
+    auth_failures_per_ip: int = setting(10, parse=_int(1), doc="failed logins per 5 minutes from one client")
+    idle_timeout: float = setting(300.0, parse=parse_duration, doc="between commands")
+    data_timeout: float = setting(600.0, parse=parse_duration, doc="without progress during DATA/BDAT")
+    max_errors: int = setting(10, parse=_int(1), doc="error replies in one session before 421")
+    ipv6_prefix: int = setting(64, parse=_int_range(1, 128),
+                               doc="per-client limits count an IPv6 client by this network prefix (net/limits.py)")
+    max_junk_commands: int = setting(100, parse=_int(1),
+                                     doc="SMTP commands that move no mail (EHLO, NOOP, RSET…) per session before 421")
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    nameservers: tuple[HostPort, ...] = setting((), parse=_nameservers, doc="DNS servers; empty: the system's")
+    mx_port: int = setting(25, parse=_port, doc="port of remote MX hosts")
+    smarthost: HostPort | None = setting(None, parse=_smarthost, doc="relay everything through it")
+    smarthost_user: str | None = setting(None, parse=_str, doc="AUTH user for the smarthost")
+    smarthost_password: str | None = setting(None, parse=_str, doc="AUTH password for the smarthost")
+    retry_first: float = setting(300.0, parse=parse_duration, doc="first retry; doubling after that")
+    retry_max: float = setting(4 * 3600.0, parse=parse_duration, doc="longest wait between retries")
+    max_lifetime: float = setting(5 * 86400.0, parse=parse_duration, doc="then the message bounces")
+    delay_notice: float = setting(4 * 3600.0, parse=parse_duration, doc="one delay DSN after this long")
+    concurrency_per_destination: int = setting(4, parse=_int(1), doc="parallel connections per destination")
+    connect_timeout: float = setting(30.0, parse=parse_duration, doc="TCP connect timeout per MX host")
+
+
+@dataclass(frozen=True)
+class DKIMConfig:
+    selector: str = setting("courrier", parse=_str, doc="default selector for `courrier dkim keygen`")
+    keys: Mapping[str, Path] = setting(factory=dict, parse=_dkim_keys, doc="domain = key file, besides data_dir/dkim")
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    max_messages: int = setting(500, parse=_int(0), doc="retention by count (0: unlimited)")
+    max_age: float | None = setting(None, parse=parse_duration, doc="retention by age")
+    accept_any_auth: bool = setting(True, parse=_bool, doc="AUTH succeeds with any credentials")
+    fail_by_address: bool = setting(False, parse=_bool, doc="tempfail…@, permfail…@, timeout…@, disconnect…@")
+    release_allowed: str = setting("", parse=_regex,
+                                   doc="regex a release recipient's bare address must match (re.search); \"\" = any")
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    checks: bool = setting(True, parse=_bool, doc="SPF, DKIM, DMARC on the MX role")
+    dmarc_reject: bool = setting(True, parse=_bool, doc="550 5.7.1 for DMARC failures under p=reject")
+    check_timeout: float = setting(5.0, parse=_positive_duration,
+                                   doc="seconds for SPF + DKIM + DMARC of one message; past it: temperror, judged on")
+
+
+@dataclass(frozen=True)
+class SubmissionConfig:
+    sent_copy: bool = setting(False, parse=_bool, doc="store a copy of each submitted message in Sent")
+
+
+@dataclass(frozen=True)
+class HTTPConfig:
+    auth_file: Path | None = setting(None, parse=_path, doc="htpasswd-style file guarding the web UI and API")
+    allow_insecure_remote: bool = setting(False, parse=_bool, doc="serve non-loopback clients without TLS/auth")
+    webhook_url: str | None = setting(None, parse=_str, doc="POSTed a summary of each captured message")
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = setting(
+        (), parse=_networks, doc="reverse proxies whose X-Forwarded-For is believed (auth/proxies.py); empty: none")
+    allowed_origins: tuple[str, ...] = setting(
+        (), parse=_origins,
+        doc="Origins allowed to call the API cross-site (CORS); others refused on state changes (web/guard.py)")
+    allowed_hosts: tuple[str, ...] = setting(
+        (), parse=_hosts,
+        doc="Host values served besides loopback, hostname and listen addresses (\"*\": any); DNS rebinding defence")
+    metrics: bool = setting(True, parse=_bool,
+                            doc="GET /metrics (Prometheus text), same auth as the API (courrier/web/metrics.py)")
+
+
+@dataclass(frozen=True)
+class Config:
+    hostname: str = setting("localhost", parse=parse_domain, doc="SMTP greeting, Received, authserv-id")
+    trust_loopback: bool = setting(True, parse=_bool, doc="loopback clients count as local")
+    domains: tuple[str, ...] = setting(("localhost",), parse=_domains, doc="local domains")
+    data_dir: Path = setting(Path("courrier-data"), parse=_path, doc="relative to the config file's folder")
+    mode: str = setting("server", parse=_mode, doc="\"server\" or \"capture\"")
+    listen: ListenConfig = section(ListenConfig)
+    tls: TLSConfig = section(TLSConfig, check=_check_tls)
+    limits: LimitsConfig = section(LimitsConfig)
+    delivery: DeliveryConfig = section(DeliveryConfig)
+    dkim: DKIMConfig = section(DKIMConfig)
+    capture: CaptureConfig = section(CaptureConfig)
+    auth: AuthConfig = section(AuthConfig)
+    submission: SubmissionConfig = section(SubmissionConfig)
+    http: HTTPConfig = section(HTTPConfig)
+    user: str = setting("", parse=_user_name,
+                        doc="started as root: bind the listeners, then run as this user (courrier/privileges.py)")
+    source: str | None = None  # the file this was loaded from, for messages (not a key)
+
+    @property
+    def capture_mode(self) -> bool:
+        return self.mode == "capture"
+
+    def is_local_domain(self, domain: str) -> bool:
+        return domain.lower().rstrip(".") in self.domains
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "courrier.db"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _read(cls: type, table: Mapping[str, Any], file: str | None, prefix: str, base: Path) -> dict[str, Any]:
+    """The values of `cls`'s settings found in `table`; a key that is neither a setting nor a section is refused."""
+    values: dict[str, Any] = {}
+    known = set()
+    for f in dataclasses.fields(cls):
+        if "section" in f.metadata or "parse" in f.metadata:
+            known.add(f.name)
+        if "parse" not in f.metadata or f.name not in table:
+            continue
+        parse = f.metadata["parse"]
+        try:
+            values[f.name] = parse(table[f.name], base) if getattr(parse, "relative", False) else parse(table[f.name])
+        except _SubkeyError as e:
+            raise ConfigError(file, f"{prefix}{f.name}.{e.subkey}", str(e)) from None
+        except (ValueError, TypeError) as e:
+            raise ConfigError(file, f"{prefix}{f.name}", str(e)) from None
+    for k in table:
+        if k not in known:
+            raise ConfigError(file, f"{prefix}{k}", "unknown key")
+    return values
+
+
+def from_mapping(raw: Mapping[str, Any], file: str | None = None, base: Path | None = None) -> Config:
+    """Builds a Config from parsed TOML, refusing unknown keys and bad values."""
+    base = base or Path.cwd()
+    top = _read(Config, raw, file, "", base)
+    top.setdefault("data_dir", base / Config.data_dir)  # the default is relative to the file's folder too
+    for f in dataclasses.fields(Config):
+        if "section" not in f.metadata:
+            continue
+        table = raw.get(f.name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(file, f.name, "expected a table")
+        value = f.metadata["section"](**_read(f.metadata["section"], table, file, f"{f.name}.", base))
+        if f.metadata["check"] is not None:
+            f.metadata["check"](value, file)
+        top[f.name] = value
+    return Config(**top, source=file)
 
 
 def find_config_file(explicit: str | os.PathLike[str] | None) -> Path | None:

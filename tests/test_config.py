@@ -79,6 +79,10 @@ smarthost = "relay.example.org:587"
     ('[tls]\ncert = "/nonexistent.pem"\nkey = "/nonexistent.key"', "tls.cert", "cannot read"),
     ('[tls]\ncert = "/etc/hostname"', "tls.key", "together"),
     ('[limits]\nbogus = 1', "limits.bogus", "unknown key"),
+    ('source = "x"', "source", "unknown key"),
+    ('listen = 1', "listen", "expected a table"),
+    ('[dkim.keys]\n"bad domain" = "k.pem"', "dkim.keys.bad domain", "bad domain"),
+    ('[auth]\ncheck_timeout = 0', "auth.check_timeout", "longer than 0"),
 ])
 def test_bad_values_are_refused_with_file_key_reason(tmp_path, text, key, reason):
     p = write(tmp_path, text)
@@ -129,3 +133,65 @@ def test_cli_env_config_is_used(tmp_path):
                        input="pw\n", capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "envdata" / "courrier.db").exists()
+
+
+# One TOML value per key, each different from the default: a key added to a section without a sample here fails
+# test_every_setting_is_readable, so every key is proved readable from a file.
+SAMPLES = {
+    "hostname": "mx.example.org", "trust_loopback": False, "domains": ["example.org"], "data_dir": "d",
+    "mode": "capture", "user": "courrier",
+    **{f"listen.{n}": "127.0.0.1:2999" for n in config.LISTENER_NAMES},
+    "tls.cert": "/etc/hostname", "tls.key": "/etc/hostname",
+    "limits.max_message_size": 1000, "limits.max_recipients": 3, "limits.max_connections": 7,
+    "limits.max_connections_per_ip": 2, "limits.auth_failures_per_ip": 4, "limits.idle_timeout": "7s",
+    "limits.data_timeout": "8s", "limits.max_errors": 2, "limits.ipv6_prefix": 56, "limits.max_junk_commands": 9,
+    "delivery.nameservers": ["127.0.0.1:5353"], "delivery.mx_port": 2525, "delivery.smarthost": "relay.test",
+    "delivery.smarthost_user": "u", "delivery.smarthost_password": "p", "delivery.retry_first": "1s",
+    "delivery.retry_max": "2s", "delivery.max_lifetime": "3s", "delivery.delay_notice": "1s",
+    "delivery.concurrency_per_destination": 1, "delivery.connect_timeout": "2s",
+    "dkim.selector": "s1", "dkim.keys": {"example.org": "k.pem"},
+    "capture.max_messages": 5, "capture.max_age": "1h", "capture.accept_any_auth": False,
+    "capture.fail_by_address": True, "capture.release_allowed": "@example\\.org$",
+    "auth.checks": False, "auth.dmarc_reject": False, "auth.check_timeout": "1s",
+    "submission.sent_copy": True,
+    "http.auth_file": "auth", "http.allow_insecure_remote": True, "http.webhook_url": "http://127.0.0.1:9/h",
+    "http.trusted_proxies": ["10.0.0.0/8"], "http.allowed_origins": ["http://localhost:3000"],
+    "http.allowed_hosts": ["mail.example.org"],
+    "http.metrics": False,
+}
+
+
+def all_keys() -> list[str]:
+    """Every key `from_mapping` reads, derived from the dataclasses' settings ("section.key" below the top)."""
+    keys = []
+    for f in config.dataclasses.fields(config.Config):
+        if "section" in f.metadata:
+            keys += [f"{f.name}.{g.name}" for g in config.dataclasses.fields(f.metadata["section"])]
+        elif "parse" in f.metadata:
+            keys.append(f.name)
+    return keys
+
+
+@pytest.mark.parametrize("key", all_keys())
+def test_every_setting_is_readable(tmp_path, key):
+    """Each key is read from a file into its field (and a documented default differs from the sample)."""
+    assert key in SAMPLES, f"{key}: add a sample value to SAMPLES"
+    section, _, name = key.rpartition(".")
+    raw: dict = {name: SAMPLES[key]}
+    if key.startswith("tls."):  # cert and key go together
+        raw = {"cert": SAMPLES["tls.cert"], "key": SAMPLES["tls.key"]}
+    c = config.from_mapping({section: raw} if section else raw, file="x.toml", base=tmp_path)
+    got = getattr(getattr(c, section) if section else c, name)
+    default = getattr(getattr(config.Config(), section) if section else config.Config(), name)
+    assert got != default, key
+
+
+def test_every_setting_is_documented():
+    """docs/config.md names each key in its table's section, so the reference stays true as keys are added."""
+    doc = (Path(__file__).parent.parent / "docs" / "config.md").read_text()
+    parts = {"": doc.split("\n## `[", 1)[0]}
+    for chunk in doc.split("\n## `[")[1:]:
+        parts[chunk.split("]", 1)[0]] = chunk
+    for key in all_keys():
+        section, _, name = key.rpartition(".")
+        assert f"`{name}`" in parts[section], f"{key} is not in docs/config.md"
