@@ -7,6 +7,9 @@ busy timeout make that safe.
 Private by construction: the database holds password hashes, so its folder is made 0700 and the file is created
 0600 before SQLite opens it, whatever the process umask; SQLite gives ``-wal`` and ``-shm`` the mode of the database
 file. A database left group- or world-readable by an older version is tightened to 0600 when opened.
+
+Connections are opened in autocommit mode (``isolation_level=None``): a statement alone is its own transaction, and
+several statements that must stand or fall together go inside :func:`transaction`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -64,6 +69,29 @@ def connect(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection
     return conn
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; ``ROLLBACK`` when the block raises (anything, KeyboardInterrupt included) or
+    the COMMIT fails. Leaving the block by ``return``/``continue``/``break`` commits.
+
+    IMMEDIATE takes the write lock at the start, so two processes never both read, then both try to upgrade and one
+    gets SQLITE_BUSY without the busy timeout helping (a deferred transaction cannot wait for a lock it would need to
+    upgrade). Nesting is refused with RuntimeError before anything is done: SQLite has no nested BEGIN, and a
+    savepoint would let an inner block's failure be swallowed while the outer one commits half a change; a function
+    that needs a transaction takes the connection of its caller's instead.
+    """
+    if conn.in_transaction:
+        raise RuntimeError("db.transaction: a transaction is already open on this connection (nesting is refused)")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied REAL)"
@@ -72,19 +100,13 @@ def migrate(conn: sqlite3.Connection) -> None:
     for version, name, sql in migration_files():
         if version in done:
             continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             # re-check under the write lock: another process may have just applied it
             if conn.execute("SELECT 1 FROM schema_migrations WHERE version=?", (version,)).fetchone():
-                conn.execute("COMMIT")
                 continue
             for stmt in _statements(sql):
                 conn.execute(stmt)
             conn.execute("INSERT INTO schema_migrations VALUES (?,?,?)", (version, name, time.time()))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
 
 def _statements(sql: str) -> list[str]:

@@ -166,15 +166,8 @@ class CaptureIndex:
     def insert_many(self, rows: list[IndexRow]) -> list[int]:
         """Adds messages in one transaction (all or none); returns their seqs."""
         with self.lock:
-            c = self.conn
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                seqs = [self._insert_one(c, r) for r in rows]
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-            return seqs
+            with db.transaction(self.conn) as c:
+                return [self._insert_one(c, r) for r in rows]
 
     def insert_and_trim(self, rows: list[IndexRow], max_messages: int,
                         remove: Callable[[sqlite3.Row], None]) -> tuple[list[bool], list[sqlite3.Row]]:
@@ -183,9 +176,7 @@ class CaptureIndex:
         Returns, per row, whether it was added (False: its id was indexed already, e.g. by a scan), and the pruned
         rows (seq, id, file, read)."""
         with self.lock:
-            c = self.conn
-            c.execute("BEGIN IMMEDIATE")
-            try:
+            with db.transaction(self.conn) as c:
                 added = []
                 for r in rows:
                     try:
@@ -202,10 +193,6 @@ class CaptureIndex:
                         for d in doomed:
                             remove(d)
                         self._delete_rows(c, [d["seq"] for d in doomed])
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
             return added, doomed
 
     @staticmethod
@@ -241,24 +228,16 @@ class CaptureIndex:
             return
         self._barrier()
         with self.lock:
-            c = self.conn
-            c.execute("BEGIN IMMEDIATE")
-            try:
+            with db.transaction(self.conn) as c:
                 self._delete_rows(c, seqs)
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
 
     def clear(self) -> None:
         self._barrier()
         with self.lock:
-            c = self.conn
-            c.execute("BEGIN IMMEDIATE")
-            c.execute("DELETE FROM capture_fts")
-            c.execute("DELETE FROM capture_tags")
-            c.execute("DELETE FROM capture_messages")
-            c.execute("COMMIT")
+            with db.transaction(self.conn) as c:
+                c.execute("DELETE FROM capture_fts")
+                c.execute("DELETE FROM capture_tags")
+                c.execute("DELETE FROM capture_messages")
 
     def set_read(self, seqs: Iterable[int], read: bool) -> None:
         self._barrier()

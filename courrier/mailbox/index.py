@@ -20,7 +20,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -198,23 +199,17 @@ class MailIndex:
         if fresh:
             f.recent_floor = f.uidnext
 
-    def _begin(self, f: _Folder) -> sqlite3.Connection:
-        """Starts a write transaction and makes sure the in-memory copy is current under the write lock."""
-        c = self._conn()
-        c.execute("BEGIN IMMEDIATE")
-        try:
+    @contextmanager
+    def _writing(self, f: _Folder) -> Iterator[sqlite3.Connection]:
+        """A write transaction on one folder: the in-memory copy is made current under the write lock first, and
+        the folder's uidnext and highestmodseq are stored with the changes."""
+        with db.transaction(self._conn()) as c:
             row = c.execute("SELECT uidvalidity, uidnext, highestmodseq FROM mbox_folders WHERE id=?",
                             (f.id,)).fetchone() if f.id else None
             if row is None or tuple(row) != (f.uidvalidity, f.uidnext, f.modseq):
                 self._load(f, c)
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        return c
-
-    def _commit(self, f: _Folder, c: sqlite3.Connection) -> None:
-        c.execute("UPDATE mbox_folders SET uidnext=?, highestmodseq=? WHERE id=?", (f.uidnext, f.modseq, f.id))
-        c.execute("COMMIT")
+            yield c
+            c.execute("UPDATE mbox_folders SET uidnext=?, highestmodseq=? WHERE id=?", (f.uidnext, f.modseq, f.id))
 
     def _write(self, f: _Folder, c: sqlite3.Connection, m: Msg) -> None:
         c.execute("INSERT OR REPLACE INTO mbox_messages(folder, uid, base, file, flags, size, internaldate, modseq) "
@@ -259,13 +254,8 @@ class MailIndex:
             row = c.execute("SELECT uidvalidity, uidnext, highestmodseq FROM mbox_folders WHERE id=?",
                             (f.id,)).fetchone() if f.id else None
             if row is None or tuple(row) != (f.uidvalidity, f.uidnext, f.modseq):
-                c.execute("BEGIN IMMEDIATE")
-                try:
+                with db.transaction(c):
                     self._load(f, c)
-                    c.execute("COMMIT")
-                except BaseException:
-                    c.execute("ROLLBACK")
-                    raise
             stamp = self._stamp(path)
             if force or stamp is None or stamp != f.stamp:
                 self._rescan(f, path)
@@ -298,26 +288,24 @@ class MailIndex:
                 continue
             found.append((st.st_mtime, base, file, crlf_size(data)))
         found.sort()
-        c = self._begin(f)
         try:
-            f.modseq += 1
-            for uid in gone:
-                f.drop(uid)
-                c.execute("DELETE FROM mbox_messages WHERE folder=? AND uid=?", (f.id, uid))
-            for uid, file in moved:
-                old = f.msgs[uid]
-                sysflags = F.from_info(F.split_name(file.split("/", 1)[1])[1])
-                keywords = {x for x in old.flags if x not in F.LETTER_TO_FLAG.values()}
-                self._write(f, c, replace(old, file=file, flags=frozenset(sysflags | keywords), modseq=f.modseq))
-            for mtime, base, file, size in found:
-                if base in f.by_base:
-                    continue
-                flags = frozenset(F.from_info(F.split_name(file.split("/", 1)[1])[1]))
-                self._write(f, c, Msg(f.uidnext, base, file, flags, size, mtime, f.modseq))
-                f.uidnext += 1
-            self._commit(f, c)
+            with self._writing(f) as c:
+                f.modseq += 1
+                for uid in gone:
+                    f.drop(uid)
+                    c.execute("DELETE FROM mbox_messages WHERE folder=? AND uid=?", (f.id, uid))
+                for uid, file in moved:
+                    old = f.msgs[uid]
+                    sysflags = F.from_info(F.split_name(file.split("/", 1)[1])[1])
+                    keywords = {x for x in old.flags if x not in F.LETTER_TO_FLAG.values()}
+                    self._write(f, c, replace(old, file=file, flags=frozenset(sysflags | keywords), modseq=f.modseq))
+                for mtime, base, file, size in found:
+                    if base in f.by_base:
+                        continue
+                    flags = frozenset(F.from_info(F.split_name(file.split("/", 1)[1])[1]))
+                    self._write(f, c, Msg(f.uidnext, base, file, flags, size, mtime, f.modseq))
+                    f.uidnext += 1
         except BaseException:
-            c.execute("ROLLBACK")
             f.stamp = None
             raise
 
@@ -401,8 +389,7 @@ class MailIndex:
         f = self._folder(path)
         out: dict[int, Msg] = {}
         with f.lock:
-            c = self._begin(f)
-            try:
+            with self._writing(f) as c:
                 f.modseq += 1
                 for uid, given in changes:
                     m = f.msgs.get(uid)
@@ -429,10 +416,6 @@ class MailIndex:
                     out[uid] = nm
                     if current is not None:
                         current[uid] = nm
-                self._commit(f, c)
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
             f.stamp = None
         return out
 
@@ -447,17 +430,12 @@ class MailIndex:
             info = F.to_info(flags)
             final = maildir.write_new(path, [lf], subdir="cur" if flags else "new", info=info, mtime=internaldate)
             st = os.stat(final)
-            c = self._begin(f)
-            try:
+            with self._writing(f) as c:
                 f.modseq += 1
                 uid = f.uidnext
                 f.uidnext += 1
                 self._write(f, c, Msg(uid, F.split_name(final.name)[0], f"{final.parent.name}/{final.name}", flags,
                                       crlf_size(lf), st.st_mtime, f.modseq))
-                self._commit(f, c)
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
             return f.uidvalidity, uid
 
     def expunge(self, path: Path, uids: Iterable[int], *, only_deleted: bool = False) -> list[int]:
@@ -470,8 +448,7 @@ class MailIndex:
         with f.lock:
             if only_deleted:
                 self.sync(path)  # flags another program changed on disk count too
-            c = self._begin(f)
-            try:
+            with self._writing(f) as c:
                 f.modseq += 1
                 for uid in sorted(set(uids)):
                     m = f.msgs.get(uid)
@@ -486,10 +463,6 @@ class MailIndex:
                     f.drop(uid)
                     c.execute("DELETE FROM mbox_messages WHERE folder=? AND uid=?", (f.id, uid))
                     done.append(uid)
-                self._commit(f, c)
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
             f.stamp = None
         if done:
             maildir.fsync_dir(path / "cur")
@@ -534,30 +507,20 @@ class MailIndex:
                 placed.append((m, Msg(0, base, name, m.flags, m.size, m.internaldate, 0)))
             for sub in ("new", "cur"):
                 maildir.fsync_dir(dst / sub)
-            c = self._begin(fd)
-            try:
+            with self._writing(fd) as c:
                 fd.modseq += 1
                 for m, nm in placed:
                     uid = fd.uidnext
                     fd.uidnext += 1
                     self._write(fd, c, replace(nm, uid=uid, modseq=fd.modseq))
                     pairs.append((m.uid, uid))
-                self._commit(fd, c)
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
             fd.stamp = None
             if move and placed:
-                c = self._begin(fs)
-                try:
+                with self._writing(fs) as c:
                     fs.modseq += 1
                     for m, _ in placed:
                         fs.drop(m.uid)
                         c.execute("DELETE FROM mbox_messages WHERE folder=? AND uid=?", (fs.id, m.uid))
-                    self._commit(fs, c)
-                except BaseException:
-                    c.execute("ROLLBACK")
-                    raise
                 fs.stamp = None
             return fd.uidvalidity, pairs
 
@@ -565,19 +528,13 @@ class MailIndex:
         """Drops a folder's rows (after DELETE or RENAME): its next use starts with a new UIDVALIDITY."""
         f = self._folder(path)
         with f.lock:
-            c = self._conn()
-            c.execute("BEGIN IMMEDIATE")
-            try:
+            with db.transaction(self._conn()) as c:
                 row = c.execute("SELECT uidvalidity FROM mbox_folders WHERE path=?", (f.key,)).fetchone()
                 if row is not None:  # RFC 3501 §2.3.1.1: a re-created folder must not get this UIDVALIDITY again
                     c.execute("INSERT INTO mbox_folders(path, uidvalidity, uidnext, highestmodseq) VALUES (?,?,0,0) "
                               "ON CONFLICT(path) DO UPDATE SET uidvalidity=MAX(uidvalidity, excluded.uidvalidity)",
                               (_SENTINEL, row[0]))
                 c.execute("DELETE FROM mbox_folders WHERE path=?", (f.key,))
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
             with self._lock:
                 self._folders.pop(f.key, None)
 

@@ -68,30 +68,21 @@ class QueueStore:
     def add(self, qid: str, sender: str, created: float, size: int, rcpts: list[str],
             next_attempt: float | None = None) -> bool:
         """Registers a spooled message; False when it was already known (re-adoption after a crash)."""
-        c = self._c()
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with db.transaction(self._c()) as c:
             if c.execute("SELECT 1 FROM queue WHERE qid=?", (qid,)).fetchone():
-                c.execute("COMMIT")
                 return False
             c.execute("INSERT INTO queue (qid, sender, created, size, next_attempt) VALUES (?,?,?,?,?)",
                       (qid, sender, created, size, next_attempt if next_attempt is not None else time.time()))
             c.executemany("INSERT INTO queue_rcpt (qid, idx, address) VALUES (?,?,?)",
                           [(qid, i, a) for i, a in enumerate(rcpts)])
-            c.execute("COMMIT")
             return True
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
 
     def record(self, qid: str, results: dict[int, Outcome], *, next_attempt: float | None,
                last_error: str | None, count_attempt: bool = True,
                log_rows: Sequence[tuple[list[str], Outcome, str]] = (), delay_notified: bool = False) -> None:
         """Stores the outcome of one pass over a message in one transaction: the attempts' delivery-log rows, each
         recipient's new status, and the schedule."""
-        c = self._c()
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with db.transaction(self._c()) as c:
             for rcpts, o, result in log_rows:
                 self._log(c, qid, rcpts, o, result)
             if delay_notified:
@@ -103,10 +94,6 @@ class QueueStore:
             if next_attempt is not None:
                 c.execute("UPDATE queue SET attempts=attempts+?, next_attempt=?, last_error=COALESCE(?, last_error) "
                           "WHERE qid=?", (1 if count_attempt else 0, next_attempt, last_error, qid))
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
 
     def log(self, qid: str, recipients: list[str], o: Outcome, result: str) -> None:
         self._log(self._c(), qid, recipients, o, result)

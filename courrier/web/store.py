@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from courrier import db
 from courrier.capture.records import Message, Page, Summary
 from courrier.capture.search import compile_query
 
@@ -181,15 +182,8 @@ class CaptureSource:
     def _sql(self, fn: Callable[[Any], T]) -> T:
         idx = self.store.index
         with idx.lock:
-            c = idx.conn
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                out = fn(c)
-                c.execute("COMMIT")
-                return out
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+            with db.transaction(idx.conn) as c:
+                return fn(c)
 
     async def tag_counts(self) -> dict[str, int]:
         def run(c: Any) -> dict[str, int]:
