@@ -20,6 +20,7 @@ from courrier.delivery import bounce
 from courrier.delivery.loops import MAX_HOPS, count_received
 from courrier.delivery.remote import RemoteDelivery, Smarthost
 from courrier.delivery.replies import DELIVERED_TO_MAILBOX
+from courrier.delivery.signing import Signer, sign_or_keep
 from courrier.dns import Resolver
 from courrier.mail import trace
 from courrier.mail.envelope import Envelope, Hop, Recipient
@@ -32,8 +33,6 @@ from courrier.queue.schedule import Schedule
 from courrier.queue.spool import Spool
 from courrier.queue.store import QueueStore
 from courrier.smtp import replies as R
-
-Signer = Callable[[bytes], bytes]
 
 
 def resolver_for(cfg: Config) -> Resolver:
@@ -91,12 +90,7 @@ async def relay(queue: Queue, signer: Signer | None, env: Envelope, hop: Hop, ms
         return R.LOOP_DETECTED
     first = str(rcpts[0].address) if len(rcpts) == 1 else None
     received = trace.received(hop, env, first).replace("\n", "\r\n").encode("utf-8")
-    full = received + body
-    if signer is not None:
-        try:
-            full = (await loop.run_in_executor(queue.disk, signer, full)) + full
-        except Exception as e:  # signing is an addition: an unsigned message is better than a lost one
-            log.event("queue.sign_failed", level="error", qid=env.queue_id, error=repr(e))
+    full = await loop.run_in_executor(queue.disk, sign_or_keep, signer, received + body, env.queue_id)
     try:
         await queue.enqueue(queued_envelope(env, hop, rcpts), [full])
     except OSError as e:

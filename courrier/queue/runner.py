@@ -30,6 +30,7 @@ from courrier import log
 from courrier.delivery import bounce
 from courrier.delivery.loops import count_received
 from courrier.delivery.outcome import Outcome
+from courrier.delivery.signing import sign_or_keep
 from courrier.mail.envelope import Envelope, Recipient, new_queue_id
 from courrier.mail.path import NULL
 from courrier.queue.plan import Plan, Record, Target, before_delivery, plan, result_of
@@ -77,14 +78,7 @@ class Queue:
 
     def sign(self, message: bytes, qid: str) -> bytes:
         """``message`` with the DKIM header the signer gives (none when no key applies); unsigned on error."""
-        fn = self.signer() if self.signer else None
-        if fn is None:
-            return message
-        try:
-            return fn(message) + message
-        except Exception as e:  # an unsigned message is better than a lost one
-            log.event("queue.sign_failed", level="error", qid=qid, error=repr(e))
-            return message
+        return sign_or_keep(self.signer() if self.signer else None, message, qid)
 
     def kick(self) -> None:
         self._wake.set()
