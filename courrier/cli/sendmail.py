@@ -28,6 +28,7 @@ from courrier.cli import main
 from courrier.mail.envelope import Envelope, Recipient, new_queue_id
 from courrier.mail.path import AddressError, parse_address, stored_address
 from courrier.queue.spool import Spool
+from courrier.smtp.replies import out_of_space
 
 EX_OK, EX_USAGE, EX_DATAERR, EX_CANTCREAT, EX_TEMPFAIL = 0, 64, 65, 73, 75
 
@@ -225,5 +226,5 @@ def run(argv: list[str], stdin: object) -> int:
         return EX_CANTCREAT
     except OSError as e:
         _err(f"cannot write the spool: {e.strerror or e}")
-        return EX_TEMPFAIL if e.errno in (28, 122) else EX_CANTCREAT
+        return EX_TEMPFAIL if out_of_space(e) else EX_CANTCREAT
     return EX_OK

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import errno
 from collections.abc import Callable
 
 from courrier import log
@@ -95,7 +94,7 @@ async def relay(queue: Queue, signer: Signer | None, env: Envelope, hop: Hop, ms
         await queue.enqueue(queued_envelope(env, hop, rcpts), [full])
     except OSError as e:
         log.event("queue.spool_failed", level="error", qid=env.queue_id, error=str(e))
-        return R.INSUFFICIENT_STORAGE if e.errno in (errno.ENOSPC, errno.EDQUOT) else R.LOCAL_ERROR
+        return R.storage_failure(e)
     return R.QUEUED.with_text(f"OK queued as {env.queue_id}")
 
 

@@ -905,7 +905,7 @@ class SMTPProtocol(asyncio.Protocol):
             result = e.reply
         except OSError as e:
             log.event("smtp.store_failed", level="error", qid=self.env.queue_id, error=str(e))
-            result = R.INSUFFICIENT_STORAGE if e.errno in (28, 122) else R.LOCAL_ERROR
+            result = R.storage_failure(e)
         if result.ok:
             self._junk = 0  # mail moved: the budget of idle commands starts again (as Postfix's does)
         level = "info" if result.ok else "warn"

@@ -7,6 +7,8 @@ that are not SMTP-aware (storage, delivery) back to the wire, are in the neutral
 
 from __future__ import annotations
 
+import errno
+
 from courrier.mail.reply import Reply
 
 # ---- 2xx / 3xx ------------------------------------------------------------------------------------------
@@ -71,3 +73,19 @@ LOOP_DETECTED = Reply(554, "5.4.6", "Too many Received headers: mail loop detect
 BARE_LF = Reply(500, "5.5.2", "Bare LF in command line")
 TLS_ALREADY = Reply(503, "5.5.1", "TLS already active")
 ALREADY_AUTHENTICATED = Reply(503, "5.5.1", "Already authenticated")
+
+
+# ---- storage failures -----------------------------------------------------------------------------------
+OUT_OF_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})  # the disk or the user's quota is full
+
+
+def out_of_space(e: OSError) -> bool:
+    """True when ``e`` says the storage is full (ENOSPC, EDQUOT): a condition that passes when space is freed."""
+    return e.errno in OUT_OF_SPACE_ERRNOS
+
+
+def storage_failure(e: OSError) -> Reply:
+    """The reply for a message that could not be stored: 452 4.3.1 when the disk or quota is full (RFC 3463 §3.4
+    "mail system full", RFC 5321 §4.2.2 452), else 451 4.3.0 (a local error). Both are temporary: the client keeps
+    the message and tries again, so nothing is lost while an operator frees space or fixes the disk."""
+    return INSUFFICIENT_STORAGE if out_of_space(e) else LOCAL_ERROR
