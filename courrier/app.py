@@ -29,7 +29,7 @@ from courrier.mail.reply import Reply
 from courrier.mailauth import dkim as dkim_keys
 from courrier.mailauth._dns import Resolver as AuthResolver
 from courrier.mailauth.report import Authenticator
-from courrier.mailbox.store import MailStore
+from courrier.mailbox.store import MaildirStore
 from courrier.net.limits import ConnectionLimits
 from courrier.privileges import Prebound
 from courrier.queue import outbound
@@ -61,7 +61,7 @@ class App:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         (self.data_dir / "spool-tmp").mkdir(exist_ok=True)
         self.accounts = Accounts(cfg.db_path)
-        self.store = MailStore(cfg.data_dir)
+        self.store = MaildirStore(cfg.data_dir)
         self.capture: CaptureStore | None = None  # capture mode: the captured mail (web UI/API, POP3, IMAP)
         self._capture_policy: CapturePolicy | None = None
         if cfg.capture_mode:

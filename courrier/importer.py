@@ -34,8 +34,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from courrier.mailbox import flags as F
-from courrier.mailbox import folders
-from courrier.mailbox.index import MailIndex
+from courrier.mailbox import names as folders
+from courrier.mailbox.api import Folder, MailStore, Root
 
 STATE_FIELDS = re.compile(rb"^(status|x-status):[^\n]*\n(?:[ \t][^\n]*\n)*", re.I | re.M)
 _MID = re.compile(rb"^message-id:[ \t]*((?:[^\n]*\n[ \t])*[^\n]*)", re.I | re.M)
@@ -224,19 +224,19 @@ def key_of(data: bytes) -> tuple[str, bytes]:
 class Target:
     """One account's folders, each with the keys of the messages it holds (read once, on first use)."""
 
-    def __init__(self, data_dir: Path, root: Path, max_size: int) -> None:
-        self.index = MailIndex(data_dir / "courrier.db", data_dir)
+    def __init__(self, store: MailStore, root: Root, max_size: int) -> None:
+        self.store, self.index = store, store.index
         self.root, self.max_size = root, max_size
-        self._keys: dict[Path, set[tuple[str, bytes]]] = {}
+        self._keys: dict[Folder, set[tuple[str, bytes]]] = {}
 
-    def _folder(self, name: str) -> Path:
-        path = folders.path_for(self.root, name)
-        if not (path / "cur").is_dir():
-            folders.create(self.root, name)
+    def _folder(self, name: str) -> Folder:
+        path = self.store.folder(self.root, name)
+        if not self.store.folder_exists(self.root, name):
+            self.store.create_folder(self.root, name)
             self.index.subscribe(self.root, name)
         return path
 
-    def _known(self, path: Path) -> set[tuple[str, bytes]]:
+    def _known(self, path: Folder) -> set[tuple[str, bytes]]:
         keys = self._keys.get(path)
         if keys is None:
             keys = set()

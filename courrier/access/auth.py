@@ -1,4 +1,4 @@
-"""Who may log in, and which Maildir they get: shared by POP3 and IMAP.
+"""Who may log in, and which mail root they get: shared by POP3 and IMAP.
 
 Every login goes through the shared gate (courrier/auth): a limiter slot before the password is checked (argon2,
 in a thread), failures counted per client and per account together with SMTP and HTTP. A login the limiter refuses
@@ -10,25 +10,22 @@ budget, but a locked client stays locked) and INBOX is the capture Maildir.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 from dataclasses import dataclass
-from pathlib import Path
 
 from courrier import log
 from courrier.accounts import Accounts
 from courrier.auth import AuthGate
 from courrier.config import Config
-from courrier.mailbox import folders
-from courrier.mailbox.store import MailStore
+from courrier.mailbox.api import MailStore, Root
 
 
 @dataclass(frozen=True)
 class Mailroot:
-    """The authenticated user and the Maildir++ root holding their INBOX and folders."""
+    """The authenticated user and the store's root holding their INBOX and folders."""
 
     user: str
-    root: Path
+    root: Root
     capture: bool = False
 
 
@@ -63,27 +60,14 @@ class Authenticator:
         if self.cfg.capture_mode and self.cfg.capture.accept_any_auth:
             self.gate.accept_any(peer_ip, protocol)
             log.event(f"{protocol}.login", user=user, ip=peer_ip, capture=True)
-            return Mailroot(user, self.store.capture_dir, capture=True)
+            return Mailroot(user, self.store.capture_root, capture=True)
         account = await self.gate.login(peer_ip, user, password, protocol, self.accounts.verify)
         if account is None:
             log.event(f"{protocol}.login_failed", level="warn", user=user, ip=peer_ip)
             return None
         log.event(f"{protocol}.login", user=account.address, ip=peer_ip)
         if self.cfg.capture_mode:
-            return Mailroot(account.address, self.store.capture_dir, capture=True)
-        root = self.store.maildir_for(account.address)
-        await asyncio.get_running_loop().run_in_executor(self.store.executor, prepare_root, root)
+            return Mailroot(account.address, self.store.capture_root, capture=True)
+        root = self.store.account_root(account.address)
+        await self.store.run(self.store.prepare_root, root)
         return Mailroot(account.address, root)
-
-
-def prepare_root(root: Path) -> None:
-    """INBOX and the special-use folders exist after the first login (RFC 6154 §2), as with Dovecot's auto=create."""
-    from courrier.mailbox import maildir
-
-    maildir.ensure(root)
-    for name in folders.SPECIAL_USE:
-        if not folders.exists(root, name):
-            try:
-                folders.create(root, name)
-            except folders.FolderError:
-                pass

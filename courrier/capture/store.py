@@ -83,9 +83,8 @@ from courrier.config import CaptureConfig
 from courrier.mail import trace
 from courrier.mail.envelope import Envelope, Hop
 from courrier.mail.message import ReceivedMessage
-from courrier.mailbox import maildir
-from courrier.mailbox.store import PROCESS_MAX, PROCESS_THREADS
-from courrier.mailbox.writer import ProcessWriter
+from courrier.mailbox import durable as maildir
+from courrier.mailbox.durable import PROCESS_MAX, PROCESS_THREADS, ProcessWriter
 
 _DISK_THREADS = 16  # scans, re-indexing, housekeeping
 _WRITER_THREADS = 4  # incoming messages: rounds of a maildir.BatchWriter (one directory fsync per round)

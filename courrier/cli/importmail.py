@@ -26,8 +26,8 @@ def import_mail(cfg: Config, address: str, source: str) -> None:
     (password on stdin; an @ in USER as %40). Flags and dates are kept; re-running skips what is already there."""
     from courrier.accounts import AccountError, Accounts
     from courrier.importer import SourceError, Target, items_from
-    from courrier.mailbox.folders import FolderError
-    from courrier.mailbox.store import account_root, provision_account
+    from courrier.mailbox.api import FolderError
+    from courrier.mailbox.store import MaildirStore
 
     try:
         account = Accounts(cfg.db_path).get(address)
@@ -36,21 +36,26 @@ def import_mail(cfg: Config, address: str, source: str) -> None:
     if account is None:
         raise Fail(f"no account {address} (add it with `courrier user add {address}`)")
     password = read_password(True, confirm=False) if source.lower().startswith(("imap://", "imaps://")) else None
-    provision_account(cfg.data_dir, account.address)
-    target = Target(cfg.data_dir, account_root(cfg.data_dir, account.address), cfg.limits.max_message_size)
-    counts = {"imported": 0, "present": 0, "failed": 0}
+    store = MaildirStore(cfg.data_dir)
     try:
-        for item in items_from(source, password, cfg.limits.max_message_size):
-            try:
-                counts[target.add(item)] += 1
-            except (ValueError, OSError, FolderError) as e:
-                counts["failed"] += 1
-                click.echo(f"courrier: not imported: {item.label}: {e}", err=True)
-    except SourceError as e:
-        raise Fail(str(e)) from None
-    except (OSError, imaplib.IMAP4.error) as e:
-        raise Fail(f"reading {source} failed after {counts['imported']} imported: {e}") from None
-    click.echo(f"{counts['imported']} imported, {counts['present']} already there, {counts['failed']} failed "
-               f"(into {account.address})")
+        root = store.account_root(account.address)
+        store.provision(root)
+        target = Target(store, root, cfg.limits.max_message_size)
+        counts = {"imported": 0, "present": 0, "failed": 0}
+        try:
+            for item in items_from(source, password, cfg.limits.max_message_size):
+                try:
+                    counts[target.add(item)] += 1
+                except (ValueError, OSError, FolderError) as e:
+                    counts["failed"] += 1
+                    click.echo(f"courrier: not imported: {item.label}: {e}", err=True)
+        except SourceError as e:
+            raise Fail(str(e)) from None
+        except (OSError, imaplib.IMAP4.error) as e:
+            raise Fail(f"reading {source} failed after {counts['imported']} imported: {e}") from None
+        click.echo(f"{counts['imported']} imported, {counts['present']} already there, {counts['failed']} failed "
+                   f"(into {account.address})")
+    finally:
+        store.close()
     if counts["failed"]:
         sys.exit(1)

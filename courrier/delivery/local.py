@@ -20,7 +20,7 @@ from courrier import log
 from courrier.mail.envelope import Envelope, Hop, Recipient
 from courrier.mail.message import ReceivedMessage
 from courrier.mail.trace import delivery_trace
-from courrier.mailbox.store import MailStore
+from courrier.mailbox.api import MailStore
 
 # (envelope, hop, message, recipients delivered) → sends what they asked to be told (a success DSN)
 DeliveredHook = Callable[[Envelope, Hop | None, ReceivedMessage, list[Recipient]], Awaitable[None]]

@@ -1,14 +1,12 @@
-"""Maildir++ folders of one account: IMAP mailbox names ↔ ``.Name`` directories (RFC 3501 §5.1, Maildir++).
+"""Maildir++ folders of one account: IMAP mailbox names (``mailbox/names.py``) ↔ ``.Name`` directories.
 
-The hierarchy delimiter is ``.`` (Maildir++ and Dovecot's default for it); names are kept in modified UTF-7 as the
-client sends them (RFC 3501 §5.1.3), which is also how Dovecot names the directories, so both servers see the same
-folders. ``INBOX`` is the account's Maildir itself.
+Names are kept in modified UTF-7 as the client sends them (RFC 3501 §5.1.3), which is also how Dovecot names the
+directories, so both servers see the same folders. ``INBOX`` is the account's Maildir itself. Internal to the
+Maildir store: callers outside ``courrier/mailbox`` use ``api.MailStore``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import re
 import shutil
@@ -16,91 +14,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 from courrier.mailbox import maildir
+from courrier.mailbox.names import (  # noqa: F401  (the naming rules, re-exported for this package's users)
+    DEFAULT_FOLDERS,
+    DELIMITER,
+    MAX_NAME,
+    SPECIAL_USE,
+    FolderError,
+    decode_mutf7,
+    encode_mutf7,
+    is_inbox,
+    normalize,
+)
 
-DELIMITER = "."
-MAX_NAME = 255
-# RFC 6154 §2: attributes for the well-known folders, created at login like Dovecot's `auto = create`.
-SPECIAL_USE = {"Drafts": "\\Drafts", "Sent": "\\Sent", "Junk": "\\Junk", "Trash": "\\Trash", "Archive": "\\Archive"}
-DEFAULT_FOLDERS = tuple(SPECIAL_USE)  # what every account gets besides INBOX, all subscribed (issue 11 item 14)
 PROVISIONED = "courrier-folders"  # in the account's Maildir: the defaults were created and subscribed once
 _BAD = re.compile(r"[/\\\x00-\x1f\x7f*%]")
-
-
-class FolderError(Exception):
-    """A mailbox name that cannot be used, with the reason to send back."""
-
-
-def decode_mutf7(name: str) -> str:
-    """RFC 3501 §5.1.3 modified UTF-7 → text; FolderError for a name that is not valid modified UTF-7.
-
-    Printable ASCII stands for itself (``&`` is written ``&-``); other characters are UTF-16 in modified BASE64
-    (``,`` for ``/``, no padding) between ``&`` and ``-``. A shifted run may not encode printable ASCII, nor follow
-    another one directly, and its bits must end on a UTF-16 unit with zero padding — what Dovecot also checks.
-    """
-    out: list[str] = []
-    i, n = 0, len(name)
-    last_shift_end = -1
-    while i < n:
-        c = name[i]
-        if not " " <= c <= "~":
-            raise FolderError("mailbox name is not 7-bit: use modified UTF-7 (RFC 3501 §5.1.3)")
-        if c != "&":
-            out.append(c)
-            i += 1
-            continue
-        j = name.find("-", i + 1)
-        if j < 0:
-            raise FolderError("mailbox name has an unterminated & sequence (RFC 3501 §5.1.3)")
-        run = name[i + 1:j]
-        if not run:
-            out.append("&")
-        else:
-            if i == last_shift_end or not re.fullmatch(r"[A-Za-z0-9+,]+", run):
-                raise FolderError("mailbox name is not valid modified UTF-7 (RFC 3501 §5.1.3)")
-            bits = len(run) * 6
-            try:
-                raw = base64.b64decode(run.replace(",", "/") + "=" * (-len(run) % 4), validate=True)
-                if len(raw) % 2 or bits - len(raw) * 8 >= 6 or base64.b64encode(raw).decode().rstrip("=") != \
-                        run.replace(",", "/"):
-                    raise ValueError
-                text = raw.decode("utf-16-be")
-            except (binascii.Error, ValueError, UnicodeDecodeError):
-                raise FolderError("mailbox name is not valid modified UTF-7 (RFC 3501 §5.1.3)") from None
-            if any(" " <= ch <= "~" for ch in text):
-                raise FolderError("mailbox name encodes printable ASCII in modified UTF-7 (RFC 3501 §5.1.3)")
-            out.append(text)
-            last_shift_end = j + 1
-        i = j + 1
-    return "".join(out)
-
-
-def encode_mutf7(text: str) -> str:
-    """Text → RFC 3501 §5.1.3 modified UTF-7 (what a client sends for a non-ASCII mailbox name)."""
-    out: list[str] = []
-    run: list[str] = []
-
-    def flush() -> None:
-        if run:
-            b64 = base64.b64encode("".join(run).encode("utf-16-be")).decode().rstrip("=").replace("/", ",")
-            out.append(f"&{b64}-")
-            run.clear()
-
-    for ch in text:
-        if " " <= ch <= "~":
-            flush()
-            out.append("&-" if ch == "&" else ch)
-        else:
-            run.append(ch)
-    flush()
-    return "".join(out)
-
-
-def is_inbox(name: str) -> bool:
-    return name.upper() == "INBOX"  # RFC 3501 §5.1: INBOX is case-insensitive
-
-
-def normalize(name: str) -> str:
-    return "INBOX" + name[5:] if name[:6].upper() == "INBOX." else ("INBOX" if is_inbox(name) else name)
 
 
 def path_for(root: Path, name: str) -> Path:

@@ -22,59 +22,16 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from courrier import db, log
 from courrier.mailbox import flags as F
 from courrier.mailbox import maildir
+from courrier.mailbox.api import Msg, Snapshot, crlf_size, header_end_lf, to_crlf
 
 _TRUST_MTIME_AFTER = 2.0  # seconds: a directory mtime younger than this may hide a change made in the same tick
 HEADER_CACHE_BYTES = 64 << 20  # per index: header sections kept in memory (Dovecot keeps them in its cache file)
-
-
-@dataclass(frozen=True, slots=True)
-class Msg:
-    uid: int
-    base: str
-    file: str  # "new/<name>" or "cur/<name>" relative to the Maildir
-    flags: frozenset[str]
-    size: int  # RFC822.SIZE: with CRLF line endings
-    internaldate: float
-    modseq: int
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One consistent view of a folder, ordered by UID."""
-
-    uidvalidity: int
-    uidnext: int
-    highestmodseq: int
-    messages: tuple[Msg, ...]
-
-
-def crlf_size(data: bytes) -> int:
-    """Octets of ``data`` once bare LFs become CRLF (what FETCH and RETR send)."""
-    return len(data) + data.count(b"\n") - data.count(b"\r\n")
-
-
-def to_crlf(data: bytes) -> bytes:
-    """LF (or mixed) line endings → CRLF; every other byte is kept."""
-    if b"\r\n" in data:
-        data = data.replace(b"\r\n", b"\n")
-    return data.replace(b"\n", b"\r\n")
-
-
-def header_end_lf(data: bytes) -> int:
-    """Offset just past the blank line ending the header (LF or CRLF storage); len(data) without one."""
-    if data.startswith(b"\n") or data.startswith(b"\r\n"):
-        return 1 if data[:1] == b"\n" else 2
-    i = data.find(b"\n\n")
-    j = data.find(b"\r\n\r\n")
-    if j >= 0 and (i < 0 or j < i):
-        return j + 4
-    return len(data) if i < 0 else i + 2
 
 
 UIDVALIDITY_FILE = "courrier-uidvalidity"  # in each Maildir, like Dovecot's dovecot-uidvalidity
@@ -329,6 +286,15 @@ class MailIndex:
             finally:
                 os.close(fd)
         return None
+
+    def read_head(self, path: Path, m: Msg, limit: int) -> bytes | None:
+        """The first ``limit`` octets of the stored file (LF), without reading the rest."""
+        try:
+            with open(path / m.file, "rb") as fh:
+                return fh.read(limit)
+        except FileNotFoundError:  # flags changed (renamed) meanwhile: ``read`` finds it again
+            data = self.read(path, m)
+            return None if data is None else data[:limit]
 
     def header(self, path: Path, m: Msg) -> bytes | None:
         """The header section (CRLF, with its blank line), kept in memory after the first read."""

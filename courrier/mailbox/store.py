@@ -1,7 +1,9 @@
-"""The one door to stored mail: where each account's Maildir lives and how a message gets into it.
+"""MaildirStore: the Maildir++ + SQLite implementation of ``mailbox/api.py:MailStore``.
 
-Local delivery, POP3, IMAP and the web API all go through this module, so there is one place that knows the layout
-``data_dir/mail/<domain>/<localpart>/`` (Maildir++) and one place that writes durably.
+Local delivery, POP3, IMAP, the web inspector and submission's Sent copy reach it only through that interface, so
+this is the one place that knows the layout ``data_dir/mail/<domain>/<localpart>/`` (Maildir++: ``.Name`` folders,
+``mailbox/folders.py``) and one place that writes durably. Its roots and folders are the Maildir paths; its index is
+``mailbox/index.py:MailIndex`` (UIDs and flags in ``courrier.db``).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from courrier.mailbox import folders, maildir
+from courrier.mailbox.api import BodySource
 from courrier.mailbox.index import MailIndex
 from courrier.mailbox.notify import Notifier
-from courrier.mailbox.writer import ProcessWriter
+from courrier.mailbox.writer import PROCESS_MAX, PROCESS_THREADS, ProcessWriter
 
 T = TypeVar("T")
 
@@ -25,17 +28,11 @@ _DISK_THREADS = 16
 # Delivery: a few threads, each writing every message queued since its last round (maildir.BatchWriter). More threads
 # only add GIL hand-offs: 4 rounds in flight keep the disk as busy as 16 threads did.
 _DELIVERY_THREADS = 4
-# Messages up to this size are written by the disk-writer process (mailbox/writer.py) — the spool keeps them in memory
-# (smtp/reader.py SPOOL_IN_MEMORY), so handing them over costs no disk read on the loop; larger ones stream from the
-# spool file in the BatchWriter threads.
-PROCESS_MAX = 1 << 20
-# Threads of that process. One: it never waits for its own GIL, and its rounds already share directory fsyncs.
-# Measured against 2 and 4 (smtp-source, 20 sessions, A/B in one run): 1 thread 1665/1005 msg/s (MX/capture) and
-# 0.72/1.25 ms CPU per message, 2 threads 1353/940 and 0.96/1.45; equal at 1 and 100 sessions and at 100 KB.
-PROCESS_THREADS = 1
 
 
-class MailStore:
+class MaildirStore:
+    """``api.MailStore`` over Maildir++ folders under ``data_dir/mail`` and the SQLite index in ``courrier.db``."""
+
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.root = data_dir / "mail"
@@ -53,8 +50,12 @@ class MailStore:
         return self._index
 
     @property
-    def capture_dir(self) -> Path:
-        """The Maildir of captured messages (capture mode's INBOX)."""
+    def db_path(self) -> Path:
+        return self.data_dir / "courrier.db"
+
+    @property
+    def capture_root(self) -> Path:
+        """The Maildir of captured messages (capture mode's INBOX; the capture store writes it)."""
         return self.data_dir / "capture"
 
     async def run(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
@@ -69,17 +70,61 @@ class MailStore:
     def subscribe(self, path: Path, callback: Callable[[], None]) -> Callable[[], None]:
         return self.notifier.subscribe(path, callback)
 
-    def maildir_for(self, account: str) -> Path:
+    # ------------------------------------------------------------------ roots
+
+    def account_root(self, account: str) -> Path:
         """``local@domain`` → ``data_dir/mail/domain/local`` (the account's INBOX)."""
         return account_root(self.data_dir, account)
+
+    def ensure_root(self, root: Path) -> None:
+        maildir.ensure(root)
+
+    def prepare_root(self, root: Path) -> None:
+        maildir.ensure(root)
+        for name in folders.SPECIAL_USE:
+            if not folders.exists(root, name):
+                try:
+                    folders.create(root, name)
+                except folders.FolderError:
+                    pass
 
     def provision(self, root: Path) -> bool:
         """An account's default folders, created and subscribed once (folders.provision). Blocking."""
         return folders.provision(root, lambda names: self.index.subscribe_all(root, names))
 
+    # ------------------------------------------------------------------ folders by IMAP name
+
+    def folder(self, root: Path, name: str) -> Path:
+        return folders.path_for(root, name)
+
+    def folder_exists(self, root: Path, name: str) -> bool:
+        """The folder's Maildir exists (INBOX: the root, before anything was delivered into it)."""
+        p = folders.path_for(root, name)
+        return (p / "cur").is_dir() or (folders.is_inbox(name) and p.is_dir())
+
+    def list_folders(self, root: Path) -> list[str]:
+        return folders.list_names(root)
+
+    def create_folder(self, root: Path, name: str) -> Path:
+        return folders.create(root, name)
+
+    def delete_folder(self, root: Path, name: str) -> None:
+        self.index.forget(folders.delete(root, name))
+
+    def rename_folder(self, root: Path, old: str, new: str) -> None:
+        if folders.is_inbox(old):
+            dst = folders.create(root, new)
+            snap = self.index.sync(root)
+            self.index.copy(root, [m.uid for m in snap.messages], dst, move=True)
+            return
+        for a, _ in folders.rename(root, old, new):
+            self.index.forget(a)
+
+    # ------------------------------------------------------------------ delivery
+
     def folder_for(self, account: str, folder: str | None) -> Path:
         """A Maildir++ folder (``.Sent``, ``.Junk``…) of the account, or its INBOX when ``folder`` is None."""
-        base = self.maildir_for(account)
+        base = self.account_root(account)
         if not folder or folder.upper() == "INBOX":
             return base
         if "/" in folder or folder.startswith("."):
@@ -141,7 +186,3 @@ def deliver_copies(rnd: maildir.Round, copies: list[tuple[str, bytes]], body: by
     """A disk-writer process job: one Maildir file per (maildir, LF headers) with ``body`` (CRLF) in LF."""
     lf = body.replace(b"\r\n", b"\n")
     return [str(maildir.write_new(Path(p), [headers, lf], round=rnd)) for p, headers in copies]
-
-
-class BodySource:  # typing helper: a callable returning an iterator of bytes chunks, callable more than once
-    def __call__(self) -> Iterable[bytes]: ...

@@ -25,7 +25,7 @@ from courrier.mail import trace
 from courrier.mail.envelope import Envelope, Hop, Recipient
 from courrier.mail.message import ReceivedMessage
 from courrier.mail.reply import Reply
-from courrier.mailbox.store import MailStore
+from courrier.mailbox.api import MailStore
 from courrier.queue.router import LocalTransport, Router
 from courrier.queue.runner import Queue
 from courrier.queue.schedule import Schedule

@@ -15,7 +15,7 @@ from courrier.delivery.outcome import Outcome
 from courrier.mail.envelope import Envelope, Recipient
 from courrier.mail.message import ReceivedMessage
 from courrier.mail.path import AddressError, parse_address
-from courrier.mailbox.store import MailStore
+from courrier.mailbox.api import MailStore
 from courrier.queue.runner import AttemptHook
 from courrier.smtp.replies import NO_SUCH_USER
 

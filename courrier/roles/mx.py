@@ -20,7 +20,7 @@ from courrier.delivery.loops import MAX_HOPS
 from courrier.mail.envelope import Envelope, Recipient
 from courrier.mail.message import ReceivedMessage
 from courrier.mail.reply import Reply
-from courrier.mailbox.store import MailStore
+from courrier.mailbox.api import MailStore
 from courrier.smtp import replies as R
 from courrier.smtp.policy import Policy
 from courrier.smtp.session import Session

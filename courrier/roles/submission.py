@@ -42,8 +42,7 @@ from courrier.mail.headers import Field, Header, read_header
 from courrier.mail.message import ReceivedMessage
 from courrier.mail.path import Address, AddressError, parse_address
 from courrier.mail.reply import Reply
-from courrier.mailbox import maildir
-from courrier.mailbox.store import MailStore
+from courrier.mailbox.api import MailStore
 from courrier.roles.mx import accept_local, count_received
 from courrier.smtp import replies as R
 from courrier.smtp.policy import Policy
@@ -312,8 +311,7 @@ class SubmissionPolicy(Policy):
         """The sender's copy in ``Sent``: a convenience, so a failure is logged but does not fail the submission
         (the recipients already have the message; a 4xx now would make the client send it twice)."""
         try:
-            inbox = self.store.maildir_for(account.address)
-            await asyncio.get_running_loop().run_in_executor(None, maildir.ensure, inbox)  # the Maildir++ root
+            await self.store.run(self.store.ensure_root, self.store.account_root(account.address))
             await self.store.deliver([(self.store.folder_for(account.address, "Sent"), b"")], msg.chunks)
         except (OSError, ValueError) as e:
             log.event("smtp.sent_copy_failed", level="error", qid=env.queue_id, user=account.address, error=str(e))

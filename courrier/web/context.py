@@ -24,7 +24,7 @@ from courrier.web.auth import HTTPAuth, load_htpasswd
 if TYPE_CHECKING:
     from courrier.capture.events import EventHub
     from courrier.capture.store import CaptureStore
-    from courrier.mailbox.store import MailStore
+    from courrier.mailbox.api import MailStore
     from courrier.observe import Observer
     from courrier.web.mailboxes import MailboxSource
     from courrier.web.relay import Outbound

@@ -28,7 +28,6 @@ from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from courrier import log
@@ -36,12 +35,12 @@ from courrier.capture import parse as P
 from courrier.capture.envelope import CapturedEnvelope
 from courrier.capture.records import Address, Summary, addresses
 from courrier.mailbox import flags as F
-from courrier.mailbox import folders
-from courrier.mailbox.index import Msg, Snapshot, header_end_lf
+from courrier.mailbox import names as folders
+from courrier.mailbox.api import Folder, Msg, Snapshot, header_end_lf
 
 if TYPE_CHECKING:
     from courrier.accounts import Accounts
-    from courrier.mailbox.store import MailStore
+    from courrier.mailbox.api import MailStore
 
 SUMMARY_BYTES = 1 << 20  # a summary (attachments, snippet) is parsed from at most this much of the file
 CACHE_ENTRIES = 50000  # parsed summaries (a few hundred bytes each)
@@ -60,8 +59,8 @@ class MailboxError(ValueError):
 @dataclass(frozen=True)
 class Mailbox:
     account: str  # lower-case local@domain
-    folder: str  # IMAP name, "INBOX" for the account's Maildir itself
-    path: Path
+    folder: str  # IMAP name, "INBOX" for the account's own mailbox
+    path: Folder  # the store's handle of it
 
     @property
     def name(self) -> str:
@@ -163,8 +162,8 @@ class MailboxSource:
         account = account.strip().lower()
         folder = folders.normalize(folder.strip() or "INBOX")
         try:
-            root = self.store.maildir_for(account)
-            path = folders.path_for(root, folder)
+            root = self.store.account_root(account)
+            path = self.store.folder(root, folder)
         except (ValueError, folders.FolderError) as e:
             raise MailboxError(f"mailbox: {e}") from None
         return Mailbox(account, folder, path)
@@ -173,11 +172,11 @@ class MailboxSource:
         """The account exists and so does the folder (an INBOX not yet delivered to counts as empty). Blocking."""
         if self.accounts.get(mb.account) is None:
             return False
-        return folders.is_inbox(mb.folder) or (mb.path / "cur").is_dir()
+        return folders.is_inbox(mb.folder) or self.store.folder_exists(self.store.account_root(mb.account), mb.folder)
 
     def mailboxes(self) -> list[dict[str, Any]]:
         """Every account with its folders, INBOX first (blocking)."""
-        return [{"Address": a.address, "Folders": folders.list_names(self.store.maildir_for(a.address))}
+        return [{"Address": a.address, "Folders": self.store.list_folders(self.store.account_root(a.address))}
                 for a in self.accounts.list()]
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -209,12 +208,7 @@ class MailboxSource:
 
     def head_of_file(self, mb: Mailbox, m: Msg, limit: int) -> bytes | None:
         """The first ``limit`` octets of the stored file (LF), without reading the rest."""
-        try:
-            with open(mb.path / m.file, "rb") as fh:
-                return fh.read(limit)
-        except FileNotFoundError:  # flags changed (renamed) meanwhile: the index finds it again
-            data = self.store.index.read(mb.path, m)
-            return None if data is None else data[:limit]
+        return self.store.index.read_head(mb.path, m, limit)
 
     def info(self, mb: Mailbox, uidvalidity: int, m: Msg, *, full: bool = True) -> Info | None:
         """The message's Info; ``full=False`` is enough for header-only searches (no attachment count, snippet).

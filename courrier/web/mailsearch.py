@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from courrier.capture.search import QueryError, parse_size, parse_when, tokenize
 from courrier.mailbox import flags as F
-from courrier.mailbox.index import Msg, Snapshot
+from courrier.mailbox.api import Msg, Snapshot
 from courrier.web.mailboxes import Info, Mailbox, keywords
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from courrier.capture import parse as P
 from courrier.capture.envelope import CapturedEnvelope
 from courrier.capture.records import Message, Page, Summary, message_of
 from courrier.mailbox import flags as F
-from courrier.mailbox.index import Msg, Snapshot
+from courrier.mailbox.api import Msg, Snapshot
 from courrier.web.mailboxes import (
     KEYWORD,
     Mailbox,
@@ -207,7 +207,7 @@ class MailboxView:
         return dict(sorted(out.items(), key=lambda kv: kv[0].casefold()))
 
     def db_path(self) -> Path | None:
-        return self.src.store.index.db_path
+        return self.src.store.db_path
 
     # ------------------------------------------------------------------ changing
 

@@ -15,7 +15,7 @@ from courrier.access.pop3.protocol import POP3Server
 from courrier.accounts import Accounts
 from courrier.config import Config
 from courrier.mailbox import maildir
-from courrier.mailbox.store import MailStore
+from courrier.mailbox.store import MaildirStore
 from courrier.net.listener import StreamListener
 from courrier.smtp.protocol import ConnectionLimiter
 
@@ -27,8 +27,8 @@ async def servers(tmp_path):
     cfg = dataclasses.replace(Config(), data_dir=tmp_path, domains=("example.test",))
     accounts = Accounts(cfg.db_path)
     accounts.add(USER, PASSWORD)
-    store = MailStore(tmp_path)
-    box = maildir.ensure(store.maildir_for(USER))
+    store = MaildirStore(tmp_path)
+    box = maildir.ensure(store.account_root(USER))
     for i in range(3):
         maildir.write_new(box, [f"Subject: m{i}\n\nbody {i}\n".encode()])
     auth = Authenticator(cfg, accounts, store)

@@ -13,7 +13,7 @@ from courrier.accounts import Accounts
 from courrier.delivery import bounce
 from courrier.mail.envelope import Envelope, Recipient
 from courrier.mail.path import NULL, parse_address
-from courrier.mailbox.store import MailStore
+from courrier.mailbox.store import MaildirStore
 from courrier.queue.router import LocalTransport, Router
 from courrier.queue.runner import Queue
 from courrier.queue.schedule import Schedule
@@ -50,11 +50,11 @@ class _NoRemote:
         pass
 
 
-async def _run_queue(tmp_path, sender: str) -> MailStore:
+async def _run_queue(tmp_path, sender: str) -> MaildirStore:
     accounts = Accounts(tmp_path / "courrier.db")
     for u in ("alice@a.test", "bob@a.test"):
         accounts.add(u, "secret")
-    store = MailStore(tmp_path)
+    store = MaildirStore(tmp_path)
     router = Router(is_local=lambda d: d == "a.test", local=LocalTransport(hostname="mx.a.test", accounts=accounts,
                                                                            store=store), remote=_NoRemote())
     q = Queue(spool=Spool(tmp_path / "queue"), store=QueueStore(tmp_path / "courrier.db"), transport=router,
@@ -76,8 +76,8 @@ async def _run_queue(tmp_path, sender: str) -> MailStore:
     return store
 
 
-def _messages(store: MailStore, account: str) -> list[email.message.EmailMessage]:
-    new = store.maildir_for(account) / "new"
+def _messages(store: MaildirStore, account: str) -> list[email.message.EmailMessage]:
+    new = store.account_root(account) / "new"
     return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in sorted(new.iterdir())] \
         if new.exists() else []
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from courrier.mailbox import maildir
-from courrier.mailbox.store import MailStore
+from courrier.mailbox.store import MaildirStore
 from courrier.mailbox.writer import ProcessWriter
 
 
@@ -58,9 +58,9 @@ async def test_errors_keep_their_errno_and_a_dead_child_is_replaced(tmp_path):
 
 
 async def test_store_delivers_small_messages_through_the_process(tmp_path):
-    store = MailStore(tmp_path)
+    store = MaildirStore(tmp_path)
     try:
-        box = store.maildir_for("bob@example.test")
+        box = store.account_root("bob@example.test")
         body = b"Subject: x\r\n\r\nhello\r\n"
         paths = await store.deliver([(box, b"Return-Path: <a@b>\n")], lambda: iter([body]), size=len(body))
         assert paths[0].read_bytes() == b"Return-Path: <a@b>\nSubject: x\n\nhello\n"

@@ -21,7 +21,7 @@ from courrier.accounts import Accounts
 from courrier.config import LimitsConfig
 from courrier.mail.envelope import Envelope, Recipient
 from courrier.mail.message import ReceivedMessage
-from courrier.mailbox.store import MailStore
+from courrier.mailbox.store import MaildirStore
 from courrier.roles.submission import SubmissionPolicy
 from courrier.smtp import replies as R
 from courrier.smtp.protocol import ConnectionLimiter, SMTPServer
@@ -48,7 +48,7 @@ class MSA:
     port: int
     tmp: Path
     accounts: Accounts
-    store: MailStore
+    store: MaildirStore
 
     def inbox(self, account: str, folder: str | None = None) -> list[mailbox.MaildirMessage]:
         path = self.store.folder_for(account, folder)
@@ -79,7 +79,7 @@ async def make_msa(tmp_path):
             accounts.add_alias("bob@example.test", "robert@example.test")
             accounts.add("alice@example.test", "alicepw")
             accounts.add("app@example.test", "apppw", send_as_any=True)
-        store = MailStore(tmp_path)
+        store = MaildirStore(tmp_path)
         stores.append(store)
         policy = SubmissionPolicy(hostname=HOST, domains=("example.test",), accounts=accounts, store=store,
                                   relay=relay, sent_copy=sent_copy)

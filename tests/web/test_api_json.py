@@ -26,7 +26,7 @@ from courrier.accounts import Accounts
 from courrier.auth import AuthGate
 from courrier.capture.store import CaptureStore
 from courrier.config import from_mapping
-from courrier.mailbox.store import MailStore
+from courrier.mailbox.store import MaildirStore
 from courrier.web.asgi import build
 from courrier.web.context import build_context
 from courrier.web.events import frame
@@ -116,7 +116,7 @@ async def capture_answers(tmp_path: Path) -> dict[str, str]:
                             user="dev@example.test" if n == 1 else None, helo="client.sender.test", listener="smtp")
         store.set_read([store.latest_id() or ""], True)
         ctx = build_context(cfg, accounts, AuthGate.from_limits(cfg.limits), capture=store,
-                            mail_store=MailStore(tmp_path), get_paused=lambda: False, set_paused=lambda v: None,
+                            mail_store=MaildirStore(tmp_path), get_paused=lambda: False, set_paused=lambda v: None,
                             outbound=None)
         for _ in range(500):  # the index thread publishes just after each add returns
             if len(new) == len(messages()):
@@ -135,9 +135,9 @@ async def server_answers(tmp_path: Path) -> dict[str, str]:
     cfg = from_mapping({"data_dir": str(tmp_path), "hostname": "mx.example.test", "domains": ["example.test"]})
     accounts = Accounts(cfg.db_path)
     accounts.add(ADMIN, "pw", is_admin=True)
-    mail = MailStore(tmp_path)
+    mail = MaildirStore(tmp_path)
     try:
-        inbox = mail.maildir_for(ADMIN)
+        inbox = mail.account_root(ADMIN)
         for n, data in enumerate(messages()):
             trace = (f"Return-Path: <sender{n}@sender.test>\nDelivered-To: {ADMIN}\nReceived: from client.sender.test "
                      f"(client.sender.test [192.0.2.7])\n\tby mx.example.test (courrier) with ESMTPS id Q{n}\n"

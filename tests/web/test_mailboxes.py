@@ -14,7 +14,7 @@ from courrier.mail.envelope import Envelope, Hop, TLSInfo
 from courrier.mail.path import parse_path
 from courrier.mail.trace import delivery_trace
 from courrier.mailbox import flags as F
-from courrier.mailbox.store import MailStore
+from courrier.mailbox.store import MaildirStore
 from courrier.web import mailsearch
 from courrier.web.mailboxes import Mailbox, MailboxError, MailboxSource, decode_id, encode_id, envelope_of
 from courrier.web.mailview import MailboxView
@@ -27,7 +27,7 @@ def src(tmp_path):
     accounts = Accounts(tmp_path / "courrier.db")
     accounts.add(BOB, "pw")
     accounts.add("admin@example.test", "pw", is_admin=True)
-    store = MailStore(tmp_path)
+    store = MaildirStore(tmp_path)
     yield MailboxSource(store, accounts)
     store.close()
 

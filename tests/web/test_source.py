@@ -11,7 +11,7 @@ from courrier.accounts import Accounts
 from courrier.capture.records import Page
 from courrier.capture.store import CaptureStore
 from courrier.config import from_mapping
-from courrier.mailbox.store import MailStore
+from courrier.mailbox.store import MaildirStore
 from courrier.web.mailboxes import MailboxSource
 from courrier.web.mailview import MailboxView
 from courrier.web.source import MessageSource
@@ -39,7 +39,7 @@ async def test_both_instances_are_message_sources_and_answer_with_records(tmp_pa
     capture = CaptureStore(cfg.data_dir, cfg.capture, db_path=cfg.db_path)
     accounts = Accounts(cfg.db_path)
     accounts.add("bob@example.test", "pw")
-    mail = MailStore(tmp_path)
+    mail = MaildirStore(tmp_path)
     try:
         sources = [CaptureSource(capture), MailboxView(MailboxSource(mail, accounts), None, "bob@example.test")]
         for src in sources:

@@ -14,7 +14,6 @@ from courrier import log
 from courrier.access.imap.parser import ParseError, Token, astring, atom
 from courrier.access.imap.state import AUTH, TaggedResult, no
 from courrier.auth import Limited, sasl
-from courrier.mailbox import maildir
 
 if TYPE_CHECKING:
     from courrier.access.imap.session import Session
@@ -41,7 +40,7 @@ async def _login(s: Session, tag: str, user: str, password: str) -> str:
         if root is not None:
             # capture mode: the capture Maildir is written by the capture store; we only make sure it exists.
             # Otherwise INBOX and the default folders, subscribed, for an account made before they existed.
-            await s.store.run(maildir.ensure if root.capture else s.store.provision, root.root)
+            await s.store.run(s.store.ensure_root if root.capture else s.store.provision, root.root)
     except (OSError, sqlite3.Error) as e:
         # the accounts database or the mail disk fails: say so (RFC 5530 §3), never "wrong password" or SERVERBUG
         log.event("imap.login_unavailable", level="error", user=user, ip=s.peer_ip, error=str(e)[:200])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from courrier.access.imap import response as W
@@ -15,24 +14,26 @@ from courrier.access.imap.parser import Atom, ParseError, Token, astring, date_t
 from courrier.access.imap.pattern import Pattern
 from courrier.access.imap.state import IDLE_MAX, IDLE_RESCAN, LOGOUT, LineTooLong, TaggedResult, no
 from courrier.mailbox import flags as F
-from courrier.mailbox import folders
+from courrier.mailbox import names as folders
+from courrier.mailbox.api import Folder, Root
 
 if TYPE_CHECKING:
     from courrier.access.imap.session import Session
 
 
 
-def _root(s: Session) -> Path:
+def _root(s: Session) -> Root:
     assert s.root is not None
     return s.root.root
 
 
-def mailbox_path(s: Session, name: str, must_exist: bool = True, trycreate: bool = False) -> Path:
+def mailbox_path(s: Session, name: str, must_exist: bool = True, trycreate: bool = False) -> Folder:
+    """The store's folder named ``name``: NO for a name that cannot be used or (``must_exist``) a missing folder."""
     try:
-        p = folders.path_for(_root(s), name)
+        p = s.store.folder(_root(s), name)
     except folders.FolderError as e:
         raise no(str(e)) from None
-    if must_exist and not (p / "cur").is_dir() and not (folders.is_inbox(name) and p.is_dir()):
+    if must_exist and not s.store.folder_exists(_root(s), name):
         raise no(("[TRYCREATE] " if trycreate else "[NONEXISTENT] ") + "no such mailbox")  # RFC 3501 §6.3.11
     return p
 
@@ -70,7 +71,7 @@ async def create(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     want(args, 1, "CREATE mailbox")
     name = astring(args[0], "mailbox").rstrip(folders.DELIMITER)
     try:
-        await s.store.run(folders.create, _root(s), name)
+        await s.store.run(s.store.create_folder, _root(s), name)
     except folders.FolderError as e:
         raise no(("[ALREADYEXISTS] " if "exists" in str(e) else "") + str(e)) from None
     return "CREATE completed"
@@ -83,10 +84,9 @@ async def delete(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     if s.selected is not None and s.selected.name == folders.normalize(name):
         s.deselect()
     try:
-        p = await s.store.run(folders.delete, _root(s), name)
+        await s.store.run(s.store.delete_folder, _root(s), name)
     except folders.FolderError as e:
         raise no(str(e)) from None
-    await s.store.run(s.index.forget, p)
     return "DELETE completed"
 
 
@@ -96,17 +96,11 @@ async def rename(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     old, new = astring(args[0], "mailbox"), astring(args[1], "mailbox")
     root = _root(s)
     try:
-        if folders.is_inbox(old):
-            dst = await s.store.run(folders.create, root, new)
-            snap = await s.store.run(s.index.sync, root)
-            await s.store.run(s.index.copy, root, [m.uid for m in snap.messages], dst, move=True)
-            s.store.notify(root)
-        else:
-            moved = await s.store.run(folders.rename, root, old, new)
-            for a, _ in moved:
-                await s.store.run(s.index.forget, a)
+        await s.store.run(s.store.rename_folder, root, old, new)
     except folders.FolderError as e:
         raise no(str(e)) from None
+    if folders.is_inbox(old):  # its messages moved out
+        s.store.notify(s.store.folder(root, "INBOX"))
     return "RENAME completed"
 
 
@@ -126,9 +120,8 @@ async def unsubscribe(s: Session, tag: str, args: list[Token], uid: bool) -> str
     return "UNSUBSCRIBE completed"
 
 
-def _list_entries(root: Path, subscribed: set[str] | None) -> dict[str, set[str]]:
+def _list_entries(names: list[str], subscribed: set[str] | None) -> dict[str, set[str]]:
     """name → attributes, including \\Noselect parents that exist only as part of a longer name."""
-    names = folders.list_names(root)
     entries: dict[str, set[str]] = {n: set() for n in names}
     parents: set[str] = set()  # names with at least one child (a set, not a scan of every pair of names)
     for n in names:
@@ -146,9 +139,9 @@ def _list_entries(root: Path, subscribed: set[str] | None) -> dict[str, set[str]
     return entries
 
 
-def _list_lines(root: Path, subscribed: set[str] | None, rx: Pattern, lsub: bool) -> list[bytes]:
+def _list_lines(s: Session, subscribed: set[str] | None, rx: Pattern, lsub: bool) -> list[bytes]:
     """The LIST/LSUB responses for the names that match (run in the store's threads: a listing is disk work)."""
-    entries = _list_entries(root, subscribed)
+    entries = _list_entries(s.store.list_folders(_root(s)), subscribed)
     verb = "LSUB" if lsub else "LIST"
     if lsub and "%" in rx.source:
         # RFC 3501 §6.3.9: "%" must return an unsubscribed parent of a subscribed name, flagged \Noselect
@@ -178,7 +171,7 @@ async def _list(s: Session, args: list[Token], lsub: bool) -> str:
         return "LIST completed"
     rx = Pattern(ref + pat, folders.DELIMITER)  # linear-time matching: no regex to backtrack (issue 11 item 9)
     subs = await s.store.run(s.index.subscriptions, _root(s)) if lsub else None
-    for line in await s.store.run(_list_lines, _root(s), subs, rx, lsub):
+    for line in await s.store.run(_list_lines, s, subs, rx, lsub):
         s.send(line)
     return f"{verb} completed"
 

@@ -14,8 +14,8 @@ from courrier.access.imap.cmd_mailbox import mailbox_path, parse_flags
 from courrier.access.imap.parser import Atom, ParseError, Token, astring, sequence_set, want
 from courrier.access.imap.state import Selected, no
 from courrier.mailbox import flags as F
-from courrier.mailbox import folders
-from courrier.mailbox.index import Msg, to_crlf
+from courrier.mailbox import names as folders
+from courrier.mailbox.api import Msg, to_crlf
 
 if TYPE_CHECKING:
     from courrier.access.imap.session import Session

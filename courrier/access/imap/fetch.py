@@ -15,7 +15,7 @@ from courrier.access.imap.parser import Atom, ParseError, Token, format_date_tim
 from courrier.mail import addresses as A
 from courrier.mail import headers as H
 from courrier.mailbox import mime
-from courrier.mailbox.index import Msg
+from courrier.mailbox.api import Msg
 
 # RFC 3501 §9 fetch-att / section / section-partial; part numbers are nz-numbers joined by "."
 _SECTION = re.compile(r"^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)\[([^\]]*)\]"

@@ -15,7 +15,6 @@ import contextlib
 import re
 import sqlite3
 import ssl
-from pathlib import Path
 
 from courrier import log
 from courrier.access.auth import Authenticator, Mailroot
@@ -33,8 +32,7 @@ from courrier.access.imap.state import (
 )
 from courrier.config import LimitsConfig
 from courrier.mailbox import flags as F
-from courrier.mailbox.index import MailIndex, Msg, Snapshot
-from courrier.mailbox.store import MailStore
+from courrier.mailbox.api import Folder, FolderIndex, MailStore, Msg, Snapshot
 
 MAX_COMMAND = 1 << 20  # octets of command text (not literals): long UID sets from real clients fit
 MAX_LITERAL = 1 << 16  # literals other than APPEND's message
@@ -62,7 +60,7 @@ def keywords_of(snap: Snapshot) -> frozenset[str]:
     return frozenset(out)
 
 
-def _view_of(name: str, path: Path, readonly: bool, snap: Snapshot) -> Selected:
+def _view_of(name: str, path: Folder, readonly: bool, snap: Snapshot) -> Selected:
     """A selected mailbox's view of ``snap`` (O(messages): built in the store's threads)."""
     sel = Selected(name, path, readonly, snap.uidvalidity)
     for m in snap.messages:
@@ -320,7 +318,7 @@ class Session:
         self.send(f"{tag} BAD {reason}")
 
     @property
-    def index(self) -> MailIndex:
+    def index(self) -> FolderIndex:
         """The mailbox index, opened by the store on first use — inside a command, so a database that cannot be
         opened costs that command (NO [UNAVAILABLE]), not the connection."""
         return self.store.index
@@ -339,7 +337,7 @@ class Session:
         if self.state == SELECTED:
             self.state = AUTH
 
-    async def select(self, name: str, path: Path, readonly: bool) -> Selected:
+    async def select(self, name: str, path: Folder, readonly: bool) -> Selected:
         self.deselect()
         snap = await self.store.run(self.index.sync, path)
         sel = await self.store.run(_view_of, name, path, readonly, snap)  # O(messages): off the loop

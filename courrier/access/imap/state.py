@@ -11,10 +11,9 @@ import asyncio
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from courrier.mailbox import flags as F
-from courrier.mailbox.index import Msg, Snapshot
+from courrier.mailbox.api import Folder, Msg, Snapshot
 
 NOT_AUTH, AUTH, SELECTED, LOGOUT = "not-authenticated", "authenticated", "selected", "logout"  # RFC 3501 §3
 IDLE_RESCAN = 2.0  # seconds between rescans while IDLE, for changes made by other processes
@@ -40,7 +39,7 @@ class LineTooLong(Exception):
 @dataclass
 class Selected:
     name: str
-    path: Path
+    path: Folder  # the store's handle of the mailbox
     readonly: bool
     uidvalidity: int
     uids: list[int] = field(default_factory=list)

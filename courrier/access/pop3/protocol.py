@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import re
 import ssl
-from pathlib import Path
 
 from courrier import log
 from courrier.access.auth import Authenticator, Mailroot
@@ -24,8 +23,7 @@ from courrier.access.pop3.commands import (
     TRANSACTION,
 )
 from courrier.auth import Limited, sasl
-from courrier.mailbox.index import Msg, to_crlf
-from courrier.mailbox.store import MailStore
+from courrier.mailbox.api import Folder, MailStore, Msg, Root, to_crlf
 
 _UIDL_OK = re.compile(r"^[\x21-\x7e]{1,70}$")
 DISCARD_MAX = 1 << 20  # octets of one over-long line thrown away before the session is closed
@@ -44,7 +42,7 @@ class POP3Server:
         self.auth = auth
         self.tls_context = tls_context
         self.idle_timeout = max(idle_timeout, 600.0)  # RFC 1939 §3: at least 10 minutes
-        self.locked: set[Path] = set()
+        self.locked: set[Root] = set()  # the roots a session holds (RFC 2449 §8.1.1)
 
     def handler(self, implicit_tls: bool):  # noqa: ANN201 - a Handler for StreamListener
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -70,6 +68,7 @@ class POP3Session:
         self.state = AUTHORIZATION
         self.user: str | None = None
         self.root: Mailroot | None = None
+        self.inbox: Folder | None = None  # the store's INBOX of ``root``: the one mailbox POP3 sees
         self.msgs: list[Msg] = []
         self.deleted: set[int] = set()  # message numbers
         self.errors = 0
@@ -187,13 +186,13 @@ class POP3Session:
         if self.state == TRANSACTION and self.deleted and self.root is not None:
             uids = [self.msgs[n - 1].uid for n in self.deleted]
             try:
-                await self.store.run(self.store.index.expunge, self.root.root, uids)
+                await self.store.run(self.store.index.expunge, self.inbox, uids)
             except OSError as e:
                 log.event("pop3.update_failed", level="error", user=self.user, error=str(e))
                 self.send(R.STORAGE_ERROR)
                 self.done = True
                 return
-            self.store.notify(self.root.root)
+            self.store.notify(self.inbox)
         self.send(R.BYE)
         self.done = True
 
@@ -290,7 +289,8 @@ class POP3Session:
         self.server.locked.add(root.root)
         self.root = root
         try:
-            snap = await self.store.run(self.store.index.sync, root.root)
+            self.inbox = self.store.folder(root.root, "INBOX")
+            snap = await self.store.run(self.store.index.sync, self.inbox)
         except OSError as e:
             self.server.locked.discard(root.root)
             self.root = None
@@ -356,7 +356,7 @@ class POP3Session:
 
     async def _content(self, m: Msg) -> bytes | None:
         assert self.root is not None
-        data = await self.store.run(self.store.index.read, self.root.root, m)
+        data = await self.store.run(self.store.index.read, self.inbox, m)
         if data is None:
             self.error(R.NO_SUCH_MSG)
         return data

@@ -1,0 +1,207 @@
+"""The mail store's interface: the one door every reader and writer of stored mail goes through.
+
+IMAP, POP3, the web inspector, local delivery and submission's Sent copy know a store only as ``MailStore`` (accounts,
+folders by IMAP name, delivery, change notification) and its ``FolderIndex`` (UIDs, flags, message bytes). The
+Maildir + SQLite implementation is ``mailbox/store.py:MaildirStore``; the PostgreSQL store of the cluster issue will
+be the second. So nothing here speaks of directories or files:
+
+- a **root** is the store's handle for one account's set of folders (or capture mode's single mailbox), and a
+  **folder** the handle for one mailbox; both are opaque and hashable: compared, used as keys, handed back to the
+  store — never looked inside (MaildirStore's are the Maildir paths).
+- folders are named as IMAP names them (``mailbox/names.py``: delimiter ``.``, INBOX, modified UTF-7).
+- messages come back as ``Msg`` rows inside a ``Snapshot``; their bytes with LF line endings (``to_crlf`` for the
+  wire). ``Msg.base`` is a name unique to the message for its whole life (POP3 UIDL derives from it); ``Msg.file``
+  belongs to the store (where it keeps the bytes), callers only hand the ``Msg`` back.
+
+Every method of both protocols may block on the disk or the database except ``run``, ``deliver``, ``notify`` and
+``subscribe``: callers run them through ``MailStore.run`` (the store's own pool), never on the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from courrier.mailbox.names import FolderError  # noqa: F401  (raised by the folder methods below)
+
+T = TypeVar("T")
+
+Root = Hashable  # one account's folders (or the capture mailbox): an opaque handle the store gives out
+Folder = Hashable  # one mailbox: an opaque handle the store gives out
+
+
+@dataclass(frozen=True, slots=True)
+class Msg:
+    uid: int
+    base: str  # unique to the message for its life (POP3 UIDL)
+    file: str  # the store's own locator (MaildirStore: "new/<name>" or "cur/<name>"); callers never read it
+    flags: frozenset[str]
+    size: int  # RFC822.SIZE: with CRLF line endings
+    internaldate: float
+    modseq: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One consistent view of a folder, ordered by UID."""
+
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    messages: tuple[Msg, ...]
+
+
+class BodySource(Protocol):
+    """A callable returning an iterator of the body's bytes chunks (CRLF), callable more than once."""
+
+    def __call__(self) -> Iterable[bytes]: ...
+
+
+@runtime_checkable
+class FolderIndex(Protocol):
+    """UIDs, UIDVALIDITY, modification sequences, flags and bytes of the messages of a folder (RFC 3501 §2.3.1)."""
+
+    def key(self, folder: Folder) -> str:
+        """A stable text naming the folder (cache keys, logs)."""
+        ...
+
+    def sync(self, folder: Folder, *, force: bool = False) -> Snapshot:
+        """The folder as it is now; messages stored behind the store's back get the next UIDs."""
+        ...
+
+    def read(self, folder: Folder, m: Msg) -> bytes | None:
+        """The message's bytes (LF); None when it has been expunged meanwhile."""
+        ...
+
+    def read_head(self, folder: Folder, m: Msg, limit: int) -> bytes | None:
+        """The first ``limit`` octets of the message (LF) without reading the rest; None when expunged."""
+        ...
+
+    def header(self, folder: Folder, m: Msg) -> bytes | None:
+        """The header section with CRLF (cached); None when expunged."""
+        ...
+
+    def claim_recent(self, folder: Folder) -> set[int]: ...
+
+    def recent_uids(self, folder: Folder) -> set[int]: ...
+
+    def recent_count(self, folder: Folder) -> int: ...
+
+    def store_flags(self, folder: Folder, changes: Iterable[tuple[int, frozenset[str]]], mode: str = "set",
+                    current: dict[int, Msg] | None = None) -> dict[int, Msg]: ...
+
+    def append(self, folder: Folder, data: bytes, flags: frozenset[str] = frozenset(),
+               internaldate: float | None = None) -> tuple[int, int]: ...
+
+    def expunge(self, folder: Folder, uids: Iterable[int], *, only_deleted: bool = False) -> list[int]: ...
+
+    def copy(self, src: Folder, uids: Iterable[int], dst: Folder, *,
+             move: bool = False) -> tuple[int, list[tuple[int, int]]]: ...
+
+    def subscriptions(self, root: Root) -> set[str]: ...
+
+    def subscribe(self, root: Root, name: str, on: bool = True) -> None: ...
+
+
+@runtime_checkable
+class MailStore(Protocol):
+    """Accounts' folders, delivery into them, and change notification."""
+
+    @property
+    def index(self) -> FolderIndex:
+        """Opened on first use (so a database that cannot be opened costs the command that needs it)."""
+        ...
+
+    @property
+    def db_path(self) -> Path | None:
+        """The database file whose size the web API reports; None for a store without one."""
+        ...
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """Runs blocking store work on the store's own pool."""
+        ...
+
+    def notify(self, folder: Folder) -> None:
+        """Tells the sessions watching ``folder`` (IDLE, selected mailboxes, web events) it changed. On the loop."""
+        ...
+
+    def subscribe(self, folder: Folder, callback: Callable[[], None]) -> Callable[[], None]:
+        """Calls ``callback`` on the loop whenever ``folder`` is notified; returns the unsubscribe function."""
+        ...
+
+    # -- roots: one per account, and capture mode's single mailbox
+    def account_root(self, account: str) -> Root:
+        """``local@domain``'s folders; ValueError for an address that cannot name an account."""
+        ...
+
+    @property
+    def capture_root(self) -> Root: ...
+
+    def ensure_root(self, root: Root) -> None:
+        """The root (its INBOX) exists."""
+        ...
+
+    def prepare_root(self, root: Root) -> None:
+        """INBOX and the special-use folders exist (RFC 6154 §2), as with Dovecot's auto=create: at each login."""
+        ...
+
+    def provision(self, root: Root) -> bool:
+        """An account's default folders created and subscribed once; whether it ran now."""
+        ...
+
+    # -- folders of a root, by IMAP name (FolderError: a name that cannot be used, with the reason)
+    def folder(self, root: Root, name: str) -> Folder: ...
+
+    def folder_exists(self, root: Root, name: str) -> bool: ...
+
+    def list_folders(self, root: Root) -> list[str]:
+        """Every folder's name, INBOX first."""
+        ...
+
+    def create_folder(self, root: Root, name: str) -> Folder: ...
+
+    def delete_folder(self, root: Root, name: str) -> None:
+        """RFC 3501 §6.3.4; a folder made again later gets a new UIDVALIDITY."""
+        ...
+
+    def rename_folder(self, root: Root, old: str, new: str) -> None:
+        """RFC 3501 §6.3.5 (children move along); renaming INBOX moves its messages and leaves it empty."""
+        ...
+
+    # -- delivery
+    def folder_for(self, account: str, folder: str | None) -> Folder:
+        """Where delivery puts mail for ``account``: INBOX, or a folder such as ``Junk`` or ``Sent``."""
+        ...
+
+    async def deliver(self, copies: list[tuple[Folder, bytes]], body_chunks: BodySource,
+                      size: int | None = None) -> list[Any]:
+        """Durable delivery of one message into each folder, each copy with its own prepended header lines (LF);
+        returns once every copy is on stable storage. ``size``: the body's size when its chunks are in memory."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def crlf_size(data: bytes) -> int:
+    """Octets of ``data`` once bare LFs become CRLF (what FETCH and RETR send)."""
+    return len(data) + data.count(b"\n") - data.count(b"\r\n")
+
+
+def to_crlf(data: bytes) -> bytes:
+    """LF (or mixed) line endings → CRLF; every other byte is kept."""
+    if b"\r\n" in data:
+        data = data.replace(b"\r\n", b"\n")
+    return data.replace(b"\n", b"\r\n")
+
+
+def header_end_lf(data: bytes) -> int:
+    """Offset just past the blank line ending the header (LF or CRLF storage); len(data) without one."""
+    if data.startswith(b"\n") or data.startswith(b"\r\n"):
+        return 1 if data[:1] == b"\n" else 2
+    i = data.find(b"\n\n")
+    j = data.find(b"\r\n\r\n")
+    if j >= 0 and (i < 0 or j < i):
+        return j + 4
+    return len(data) if i < 0 else i + 2

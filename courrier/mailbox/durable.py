@@ -1,0 +1,15 @@
+"""Durable file writing, for the capture store: the same machinery the mail store delivers with.
+
+Capture mode's mailbox is a Maildir by contract (``data_dir/capture``, read by IMAP and POP3 too), written by the
+capture store (``courrier/capture/store.py``) with its own index. It takes from here — and from nothing else inside
+``courrier/mailbox`` but the interface (``api``) — the pieces that make a write durable before the SMTP 250: a file
+written to ``tmp/``, fsync'ed and renamed into ``new/`` (``write_new``), rounds sharing one directory fsync
+(``BatchWriter``, ``Round``) and the disk-writer process (``ProcessWriter``, for messages up to ``PROCESS_MAX``).
+"""
+
+from __future__ import annotations
+
+from courrier.mailbox.maildir import BatchWriter, Round, ensure, write_new
+from courrier.mailbox.writer import PROCESS_MAX, PROCESS_THREADS, ProcessWriter
+
+__all__ = ["PROCESS_MAX", "PROCESS_THREADS", "BatchWriter", "ProcessWriter", "Round", "ensure", "write_new"]
