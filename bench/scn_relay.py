@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from courrier.mail.envelope import Envelope, Recipient, new_queue_id  # noqa: E402
 from courrier.mail.path import parse_address  # noqa: E402
 from courrier.queue.spool import Spool  # noqa: E402
-from courrier.queue.store import QueueStore  # noqa: E402
+from courrier.queue.store import SQLiteQueueStore  # noqa: E402
 from tests.dnsfake import FakeDNS  # noqa: E402
 from tests.support import Server  # noqa: E402
 
@@ -48,7 +48,7 @@ def relay_once(n: int, dns: FakeDNS, sink_port: int) -> float:
                      sections={"delivery": {"nameservers": [dns.address], "mx_port": sink_port,
                                             "concurrency_per_destination": 4}})
         spool = Spool(srv.data / "queue")
-        store = QueueStore(srv.data / "courrier.db")
+        store = SQLiteQueueStore(srv.data / "courrier.db")
         now = time.time()
         for i in range(n):
             msg = _message(i)

@@ -14,13 +14,14 @@ import click
 
 from courrier.cli import Fail, common_options, main
 from courrier.config import Config
+from courrier.queue.api import QueueStore
 from courrier.queue.spool import Spool, SpoolError
-from courrier.queue.store import QueueStore
+from courrier.queue.store import SQLiteQueueStore
 
 
 def _open(cfg: Config) -> tuple[Spool, QueueStore]:
     try:
-        return Spool(cfg.data_dir / "queue"), QueueStore(cfg.db_path)
+        return Spool(cfg.data_dir / "queue"), SQLiteQueueStore(cfg.db_path)
     except PermissionError as e:
         raise Fail(f"permission denied: {e.filename}") from None
     except OSError as e:

@@ -34,7 +34,7 @@ def _ago(seconds: float) -> str:
 def status(cfg: Config, max_errors: int) -> None:
     """Show whether the server runs, its listeners, the queue size and the last errors."""
     from courrier import observe
-    from courrier.queue.store import QueueStore
+    from courrier.queue.store import SQLiteQueueStore
 
     doc = observe.read_status(cfg.data_dir)
     running = bool(doc) and "stopped" not in doc and observe.alive(int(doc.get("pid", 0)))
@@ -53,7 +53,7 @@ def status(cfg: Config, max_errors: int) -> None:
             click.echo(f"  {name:<12} {addr:<24} {desc}")
     if cfg.db_path.exists():
         try:
-            rows = QueueStore(cfg.db_path).all()
+            rows = SQLiteQueueStore(cfg.db_path).all()
         except Exception as e:  # noqa: BLE001 - a locked or damaged database: one line, not a traceback
             raise Fail(f"cannot read the queue in {cfg.db_path}: {e}") from None
         line = f"queue: {len(rows)} message{'s' if len(rows) != 1 else ''}"

@@ -30,7 +30,7 @@ from courrier.queue.router import LocalTransport, Router
 from courrier.queue.runner import Queue
 from courrier.queue.schedule import Schedule
 from courrier.queue.spool import Spool
-from courrier.queue.store import QueueStore
+from courrier.queue.store import SQLiteQueueStore
 from courrier.smtp import replies as R
 
 
@@ -58,7 +58,7 @@ def build_queue(cfg: Config, *, accounts: Accounts, store: MailStore, resolver: 
                                                                         store=store),
                     remote=remote, smarthost=smarthost is not None)
     poll = min(1.0, max(0.05, d.retry_first / 4))
-    return Queue(spool=Spool(cfg.data_dir / "queue"), store=QueueStore(cfg.db_path), transport=router,
+    return Queue(spool=Spool(cfg.data_dir / "queue"), store=SQLiteQueueStore(cfg.db_path), transport=router,
                  schedule=schedule_for(cfg), hostname=cfg.hostname, poll_interval=poll, signer=signer)
 
 

@@ -33,10 +33,10 @@ from courrier.delivery.outcome import Outcome
 from courrier.delivery.signing import sign_or_keep
 from courrier.mail.envelope import Envelope, Recipient, new_queue_id
 from courrier.mail.path import NULL
+from courrier.queue.api import QueueRow, QueueStore
 from courrier.queue.plan import Plan, Record, Target, before_delivery, plan, result_of
 from courrier.queue.schedule import Schedule
 from courrier.queue.spool import Spool, SpoolError, decode
-from courrier.queue.store import QueueRow, QueueStore
 
 # (recipients, outcome) for one attempt: the runner turns it into a log line and a delivery-log row
 AttemptHook = Callable[[list[str], Outcome], None]

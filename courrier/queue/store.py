@@ -1,5 +1,7 @@
 """The queue's state in SQLite (``courrier.db``, migration 0010_queue.sql): what is left to do, and what was done.
 
+``SQLiteQueueStore`` is the implementation of ``queue/api.py:QueueStore`` that the runner and ``courrier queue`` use.
+
 The spool file holds the message; this holds its schedule (attempts, next attempt, last error), each recipient's
 status, and the delivery log (one row per attempt, kept after the message is gone). The server and the
 ``courrier queue`` command share it; SQLite's WAL mode and busy timeout make that safe. Blocking: the runner calls it
@@ -12,45 +14,15 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from courrier import db
 from courrier.delivery.outcome import Outcome
+from courrier.queue.api import LogRow, QueueRow
 
 
-@dataclass(frozen=True)
-class QueueRow:
-    qid: str
-    sender: str
-    created: float
-    size: int
-    attempts: int
-    next_attempt: float
-    last_error: str | None
-    delay_notified: bool
-    rcpts: tuple[tuple[int, str, str], ...]  # (idx, address, status)
-
-    @property
-    def pending(self) -> list[str]:
-        return [a for _, a, s in self.rcpts if s == "pending"]
-
-
-@dataclass(frozen=True)
-class LogRow:
-    time: float
-    recipients: str
-    host: str | None
-    address: str | None
-    result: str
-    code: int | None
-    enhanced: str | None
-    text: str | None
-    tls: str | None
-
-
-class QueueStore:
-    """Thread-safe (one connection per thread) access to the queue tables."""
+class SQLiteQueueStore:
+    """``api.QueueStore`` over the queue tables of ``courrier.db``; thread-safe (one connection per thread)."""
 
     def __init__(self, db_path: Path) -> None:
         self._path = db_path

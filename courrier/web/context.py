@@ -69,11 +69,11 @@ class WebContext:
     _queue_store: Any = None
 
     def queue_store(self) -> Any:
-        """The outbound queue's tables (``courrier.queue.store.QueueStore``), opened on first use."""
+        """The outbound queue's state (``courrier.queue.api.QueueStore``), opened on first use."""
         if self._queue_store is None:
-            from courrier.queue.store import QueueStore
+            from courrier.queue.store import SQLiteQueueStore
 
-            self._queue_store = QueueStore(self.cfg.db_path)
+            self._queue_store = SQLiteQueueStore(self.cfg.db_path)
         return self._queue_store
 
     async def aclose(self) -> None:

@@ -18,7 +18,7 @@ from courrier.queue.router import LocalTransport, Router
 from courrier.queue.runner import Queue
 from courrier.queue.schedule import Schedule
 from courrier.queue.spool import Spool
-from courrier.queue.store import QueueStore
+from courrier.queue.store import SQLiteQueueStore
 
 ORIGINAL = b"From: alice@a.test\r\nTo: bob@a.test\r\nSubject: numbers\r\n\r\nthe body\r\n"
 
@@ -57,7 +57,7 @@ async def _run_queue(tmp_path, sender: str) -> MaildirStore:
     store = MaildirStore(tmp_path)
     router = Router(is_local=lambda d: d == "a.test", local=LocalTransport(hostname="mx.a.test", accounts=accounts,
                                                                            store=store), remote=_NoRemote())
-    q = Queue(spool=Spool(tmp_path / "queue"), store=QueueStore(tmp_path / "courrier.db"), transport=router,
+    q = Queue(spool=Spool(tmp_path / "queue"), store=SQLiteQueueStore(tmp_path / "courrier.db"), transport=router,
               schedule=Schedule(), hostname="mx.a.test", poll_interval=0.05)
     env = Envelope(queue_id="LOCAL1", mail_from=parse_address(sender) if sender else NULL,
                    rcpts=[Recipient(parse_address("bob@a.test"), notify=("SUCCESS",))],

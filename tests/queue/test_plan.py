@@ -14,7 +14,7 @@ from courrier.queue.plan import NO_OUTCOME, Record, Target, before_delivery, pla
 from courrier.queue.runner import Queue
 from courrier.queue.schedule import Schedule
 from courrier.queue.spool import Spool
-from courrier.queue.store import QueueStore
+from courrier.queue.store import SQLiteQueueStore
 from courrier.smtp.replies import Reply
 
 S = Schedule(retry_first=300, retry_max=4 * 3600, max_lifetime=5 * 86400, delay_notice=4 * 3600)
@@ -163,7 +163,7 @@ MESSAGE = b"From: a@a.test\r\nSubject: plan\r\n\r\nbody\r\n"
 
 
 def make(tmp_path, transport, schedule=S):
-    return Queue(spool=Spool(tmp_path / "queue"), store=QueueStore(tmp_path / "c.db"), transport=transport,
+    return Queue(spool=Spool(tmp_path / "queue"), store=SQLiteQueueStore(tmp_path / "c.db"), transport=transport,
                  schedule=schedule, hostname="mx.a.test")
 
 

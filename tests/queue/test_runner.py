@@ -6,7 +6,7 @@ from courrier.mail.path import parse_address
 from courrier.queue.runner import Queue
 from courrier.queue.schedule import Schedule
 from courrier.queue.spool import Spool, encode
-from courrier.queue.store import QueueStore
+from courrier.queue.store import SQLiteQueueStore
 
 
 def env(qid):
@@ -15,7 +15,7 @@ def env(qid):
 
 
 def make(tmp_path, signer=None):
-    spool, store = Spool(tmp_path / "queue"), QueueStore(tmp_path / "c.db")
+    spool, store = Spool(tmp_path / "queue"), SQLiteQueueStore(tmp_path / "c.db")
     q = Queue(spool=spool, store=store, transport=None, schedule=Schedule(), hostname="h",  # type: ignore[arg-type]
               signer=signer)
     return q, spool, store
