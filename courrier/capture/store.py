@@ -2,7 +2,7 @@
 
 Storage. Each message is kept ONCE, as a Maildir file under ``data_dir/capture/`` (``new/`` while unread, ``cur/``
 with the ``S`` flag once read — IMAP and POP3 can serve the folder as an ordinary INBOX), written durably by
-``courrier.mailbox.maildir.write_new`` (tmp → fsync → rename → fsync dir) before the SMTP 250. Its envelope and its
+``courrier.mailbox.durable.write_new`` (tmp → fsync → rename → fsync dir) before the SMTP 250. Its envelope and its
 ID are in the file (``envelope.py``: ``Return-Path``, ``X-Courrier-Envelope``, ``Received`` prepended), so the
 SQLite index (``index.py``) is a cache: delete it, and ``reindex()`` — or the next start — rebuilds it with the same
 IDs, envelopes, tags and read states.

@@ -1,7 +1,7 @@
 """Mailpit's search syntax over one folder of an account (server mode), without a full-text index.
 
 Capture mode compiles queries to SQL over its FTS5 index (``courrier.capture.search``). The accounts' Maildirs have
-no such index — only UIDs and flags (``courrier.mailbox.index``) — so a query is evaluated here, message by message,
+no such index — only UIDs and flags (``courrier.mailbox.api.FolderIndex``) — so a query is evaluated here, message by message,
 newest first, with the same tokenizer (quoted phrases, ``-``/``!`` negation, ``key:value``):
 
     from: to: cc: bcc: reply-to: addressed: subject:   substring of the decoded header (case-insensitive)
