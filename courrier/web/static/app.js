@@ -150,8 +150,10 @@ async function openMessage(id) {
   markSelected();
   let msg, env;
   try {
-    [msg, env] = await Promise.all([api("GET", `/api/v1/message/${encodeURIComponent(id)}`),
-                                    api("GET", `/api/courrier/message/${encodeURIComponent(id)}/envelope`)]);
+    // One after the other: reading the summary marks it read, which moves its file (new/ → cur/), and a lookup
+    // racing that rename can miss the file in both folders (capture store's _locate).
+    msg = await api("GET", `/api/v1/message/${encodeURIComponent(id)}`);
+    env = await api("GET", `/api/courrier/message/${encodeURIComponent(id)}/envelope`);
   } catch (e) {
     if (state.selected !== id) return;
     showMissing(id, e);
