@@ -6,7 +6,7 @@
   only in part (nesting beyond the MIME bounds, a part that failed): the UI's error mark. ``ParseError`` in the
   envelope says the same for one message. Mailpit's own JSON keeps its exact shape.
 - ``GET  /api/courrier/message/{ID}/html``      the HTML part sanitized with nh3, for the UI's sandboxed iframe;
-  remote images/styles load only with ``?remote=1``.
+  remote images/styles load only with ``?remote=1``; ``?theme=dark`` gives it dark default colours.
 - ``GET|PUT /api/courrier/pause``               the "pause incoming" switch (SMTP answers 451 4.3.2 while paused).
 - ``GET  /api/courrier/accounts``               accounts (admin only).
 - ``GET  /api/courrier/mailboxes``              server mode: every account and its folders, and the default mailbox,
@@ -89,7 +89,9 @@ async def safe_html(request: Request, ID: str) -> Response:  # noqa: N803
         raise not_found()
     remote = request.query_params.get("remote") == "1"
     html = sanitize.rewrite_cids(msg.html, cid_urls(msg, msg_id))
-    page = ("<!doctype html><html><head><meta charset=\"utf-8\"><base target=\"_blank\"></head><body>"
+    # ?theme=dark: the UI is dark, so the message's default colours are too; colours it sets itself are kept
+    dark = "<style>:root{color-scheme:dark}</style>" if request.query_params.get("theme") == "dark" else ""
+    page = ("<!doctype html><html><head><meta charset=\"utf-8\"><base target=\"_blank\">" + dark + "</head><body>"
             + sanitize.clean(html) + "</body></html>")
     return Response(page, media_type="text/html; charset=utf-8",
                     headers={"Content-Security-Policy": sanitize.csp(remote), "X-Content-Type-Options": "nosniff",

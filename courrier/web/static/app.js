@@ -5,7 +5,7 @@
 // "?q=" kept so back/forward and a reload restore the list it was opened from). Every change of message or search
 // goes through navigate(), which pushes a history entry and applies it; popstate applies the entry again.
 import { $, api, APIError, addr, el, typing, when } from "./util.js";
-import { renderMessage, showTab, wireView } from "./view.js";
+import { darkTheme, loadFrame, renderMessage, showTab, wireView } from "./view.js";
 
 const PAGE = 50;
 const state = { start: 0, query: "", total: 0, count: 0, selected: null, messages: [], loaded: false,
@@ -308,6 +308,16 @@ function toggleHelp(show) {
   if (show) $("help-close").focus();
 }
 
+// ---------------------------------------------------------------- theme
+
+// The toggle picks the opposite of what is shown now and remembers it (theme.js applies it on the next load).
+function toggleTheme() {
+  const next = darkTheme() ? "light" : "dark";
+  document.documentElement.dataset.theme = next;
+  try { localStorage.setItem("courrier-theme", next); } catch (e) { /* not remembered */ }
+  loadFrame();
+}
+
 // ---------------------------------------------------------------- wiring
 
 async function init() {
@@ -344,6 +354,8 @@ async function init() {
     ev.target.checked = r.Paused;
   });
   $("help-btn").addEventListener("click", () => toggleHelp(true));
+  $("theme-toggle").addEventListener("click", toggleTheme);
+  matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => loadFrame());
   $("help-close").addEventListener("click", () => toggleHelp(false));
   $("help").addEventListener("click", (ev) => { if (ev.target === $("help")) toggleHelp(false); });
   wireView();

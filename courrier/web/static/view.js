@@ -53,12 +53,28 @@ export function showTab(tab) {
   if (tab === "html") loadFrame();
 }
 
-function loadFrame() {
-  const src = view.hasHTML ? `/api/courrier/message/${view.id}/html?remote=${view.remote ? 1 : 0}` : "about:blank";
+// The sanitized HTML follows the page's theme: in dark mode its default colours are dark (colour-scheme), while
+// colours the message sets itself are kept, as mail clients do.
+export function darkTheme() {
+  const t = document.documentElement.dataset.theme;
+  return t ? t === "dark" : matchMedia("(prefers-color-scheme: dark)").matches;
+}
+
+export function loadFrame() {
+  if (!view.id) return;
+  const src = view.hasHTML ? `/api/courrier/message/${view.id}/html?remote=${view.remote ? 1 : 0}${darkTheme() ? "&theme=dark" : ""}`
+    : "about:blank";
   if ($("html-frame").getAttribute("src") !== src) $("html-frame").setAttribute("src", src);
   $("remote-btn").disabled = view.remote;
 }
 
+function previewWidth(w) {
+  $("html-frame").classList.toggle("w-tablet", w === "tablet");
+  $("html-frame").classList.toggle("w-phone", w === "phone");
+  document.querySelectorAll(".preview-widths button").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.width === w)));
+}
+
 export function wireView() {
   $("remote-btn").addEventListener("click", () => { view.remote = true; loadFrame(); });
+  document.querySelectorAll(".preview-widths button").forEach((b) => b.addEventListener("click", () => previewWidth(b.dataset.width)));
 }
