@@ -139,9 +139,9 @@ def seed_demo(ui: UI) -> dict[str, str]:
     List-Unsubscribe, Japanese and emoji subjects, a forged From. Returns {name: ID}."""
     ids = {}
     ids["welcome"] = send(ui, mail("Welcome aboard 🎉", "Thanks for signing up — your account is ready. 🚀",
-                                   sender="Acme <hello@acme.example>", mail_from="bounce@mail.acme.example"))
+                                   sender="Acme <hello@acme.example>"), mail_from="bounce@mail.acme.example")
     ids["cjk"] = send(ui, mail("ようこそ！アカウントが作成されました", "ご登録ありがとうございます。中文也可以：欢迎使用。",
-                               sender="東京ストア <info@tokyo-store.example>", mail_from="info@tokyo-store.example"))
+                               sender="東京ストア <info@tokyo-store.example>"), mail_from="info@tokyo-store.example")
     ids["forged"] = send(ui, mail("Verify your account", "Please verify your account within 24 hours.",
                                   sender="The Bank <security@bank.example>"), mail_from="phisher@evil.example")
     digest = mail("Weekly digest: 3 new comments 💬", "Alice, Bob and Chen commented on your post.",

@@ -5,11 +5,11 @@
 // "?q=" kept so back/forward and a reload restore the list it was opened from). Every change of message or search
 // goes through navigate(), which pushes a history entry and applies it; popstate applies the entry again.
 import { $, api, APIError, addr, el, typing, when } from "./util.js";
-import { darkTheme, loadFrame, renderMessage, showTab, wireView } from "./view.js";
+import { darkTheme, loadFrame, renderMessage, showTab, tagOptions, wireView } from "./view.js";
 
 const PAGE = 50;
 const state = { start: 0, query: "", total: 0, count: 0, selected: null, messages: [], loaded: false,
-                mailbox: "", accounts: [], ws: null, errors: {} };
+                mailbox: "", accounts: [], ws: null, errors: {}, tags: {} };
 
 // ---------------------------------------------------------------- routes
 
@@ -93,6 +93,38 @@ async function loadList() {
   renderList();
   renderCounts(data.total, data.unread);
   loadErrors(state.messages.map((m) => m.ID));
+  loadTags();
+}
+
+// ---------------------------------------------------------------- tags (sidebar on wide screens, chips otherwise)
+
+function tagQuery(t) { return /[\s"]/.test(t) ? `tag:"${t.replace(/"/g, "")}"` : `tag:${t}`; }
+
+async function loadTags() {
+  let info;
+  try { info = await api("GET", `/api/v1/info${mbq("?")}`); } catch (e) { return; }
+  state.tags = info.Tags || {};
+  renderTags();
+}
+
+function renderTags() {
+  const names = Object.keys(state.tags).sort((a, b) => a.localeCompare(b, undefined, { sensitivity: "base" }));
+  tagOptions(names);
+  const entry = (label, query, count) => el("li", {}, el("button", {
+    type: "button", class: query === state.query ? "active" : "", "data-tag": label,
+    onclick: () => navigate(null, query) }, el("span", { class: "name" }, label),
+    count == null ? null : el("span", { class: "count" }, String(count))));
+  $("tag-nav").replaceChildren(entry("All messages", "", null),
+    ...names.map((t) => entry(t, tagQuery(t), state.tags[t])));
+  $("tag-chips").replaceChildren(...(names.length ? [["All", ""], ...names.map((t) => [`${t} ${state.tags[t]}`, tagQuery(t)])] : [])
+    .map(([label, query]) => el("button", { type: "button", class: query === state.query ? "active" : "",
+                                             onclick: () => navigate(null, query) }, label)));
+}
+
+function onTags(id, tags) {
+  const m = state.messages.find((x) => x.ID === id);
+  if (m) { m.Tags = tags; renderList(); }
+  loadTags();
 }
 
 // Messages whose MIME could be read only in part carry an error mark (courrier's own endpoint: Mailpit's JSON has
@@ -168,7 +200,7 @@ async function openMessage(id) {
   $("view").hidden = false;
   $("view").classList.remove("missing");
   document.title = `${msg.Subject || "(no subject)"} — courrier`;
-  await renderMessage(msg, env, { isCurrent: () => state.selected === id });
+  await renderMessage(msg, env, { isCurrent: () => state.selected === id, onTags });
 }
 
 function showMissing(id, e) {

@@ -1,19 +1,28 @@
 // The open message: envelope beside headers, attachments, and the HTML / text / headers / source tabs.
 "use strict";
-import { $, api, addr, addrs, el, size } from "./util.js";
+import { highlightHTML } from "./highlight.js";
+import { $, api, addr, addrs, el, size, when } from "./util.js";
 
-const view = { id: null, hasHTML: false, remote: false, tab: "html" };
+const TABS = ["html", "text", "htmlsrc", "headers", "source"];
+const view = { id: null, hasHTML: false, remote: false, tab: "html", tags: [], onTags: null };
 
-export async function renderMessage(msg, env, { isCurrent }) {
+export async function renderMessage(msg, env, { isCurrent, onTags }) {
   const id = msg.ID;
-  Object.assign(view, { id, hasHTML: !!msg.HTML, remote: false });
+  const base = `/api/v1/message/${encodeURIComponent(id)}`;
+  Object.assign(view, { id, hasHTML: !!msg.HTML, remote: false, tags: msg.Tags || [], onTags });
   $("msg-subject").textContent = msg.Subject || "(no subject)";
   $("msg-unread").textContent = "Mark unread";
   renderEnvelope(msg, env);
-  $("attachments").replaceChildren(...msg.Attachments.map((a) => el("li", {},
-    el("a", { href: `/api/v1/message/${id}/part/${a.PartID}`, download: a.FileName || `part-${a.PartID}`,
-              class: "attachment" }, `${a.FileName || a.PartID} (${a.ContentType}, ${size(a.Size)})`))));
+  renderDetails(msg);
+  renderTags();
+  $("dl-eml").href = `${base}/raw`; $("dl-eml").download = `${id}.eml`;
+  $("dl-html").href = `/view/${encodeURIComponent(id)}.html`; $("dl-html").download = `${id}.html`;
+  $("dl-html").hidden = !msg.HTML;
+  $("dl-text").href = `/view/${encodeURIComponent(id)}.txt`; $("dl-text").download = `${id}.txt`;
+  $("attachments").replaceChildren(...msg.Attachments.map((a) => attachment(base, a)));
   $("pane-text").textContent = msg.Text;
+  $("tab-htmlsrc").hidden = !msg.HTML;
+  $("pane-htmlsrc").replaceChildren(...highlightHTML(msg.HTML || ""));
   showTab(msg.HTML ? "html" : "text");
   const [headers, raw] = await Promise.all([api("GET", `/api/v1/message/${id}/headers`),
                                             api("GET", `/api/v1/message/${id}/raw`)]);
@@ -43,9 +52,64 @@ function renderEnvelope(msg, env) {
   $("parse-error-note").hidden = !env.ParseError;
 }
 
+// Date as the reader's clock shows it (the sender's own, with its offset, on hover), size, Reply-To and
+// List-Unsubscribe (RFC 2369; one-click when List-Unsubscribe-Post says so, RFC 8058).
+function renderDetails(msg) {
+  $("msg-date").textContent = when(msg.Date);
+  $("msg-date").title = `as sent: ${msg.Date}`;
+  $("msg-size").textContent = size(msg.Size);
+  const reply = addrs(msg.ReplyTo);
+  $("msg-reply-to").textContent = reply;
+  $("msg-reply-to").hidden = $("reply-to-label").hidden = !reply;
+  const lu = msg.ListUnsubscribe || {};
+  const links = (lu.Links || []).filter((u) => /^(https?|mailto):/i.test(u));
+  $("msg-unsub").replaceChildren(...links.flatMap((u, i) => [i ? " · " : "",
+    el("a", { href: u, target: "_blank", rel: "noreferrer noopener" }, u)]),
+    lu.HeaderPost ? el("span", { class: "tag", title: lu.HeaderPost }, "one-click") : null);
+  $("msg-unsub").hidden = $("unsub-label").hidden = !links.length && !lu.Header;
+  if (!links.length && lu.Header) $("msg-unsub").textContent = lu.Header;
+}
+
+// An image part shows as a thumbnail (the part itself, scaled by the browser); any other part as an icon.
+function attachment(base, a) {
+  const url = `${base}/part/${encodeURIComponent(a.PartID)}`;
+  const name = a.FileName || a.PartID;
+  const thumb = /^image\/(png|jpe?g|gif|webp|bmp|avif)$/i.test(a.ContentType)
+    ? el("img", { class: "thumb", src: url, alt: name, loading: "lazy" })
+    : el("span", { class: "thumb icon", "aria-hidden": "true" }, "📄");
+  return el("li", {}, el("a", { href: url, download: a.FileName || `part-${a.PartID}`, class: "attachment", title: name },
+    thumb, el("span", {}, `${name} (${a.ContentType}, ${size(a.Size)})`)));
+}
+
+// Tags: chips with a remove button, and the input that adds one on Enter (PUT /api/v1/tags sets the whole list).
+function renderTags() {
+  $("msg-tags").replaceChildren(...view.tags.map((t) => el("span", { class: "tag", "data-tag": t }, t,
+    el("button", { type: "button", title: `remove tag ${t}`, "aria-label": `remove tag ${t}`,
+                   onclick: () => setTags(view.tags.filter((x) => x !== t)) }, "×"))));
+}
+
+async function setTags(tags) {
+  const id = view.id;
+  await api("PUT", "/api/v1/tags", { IDs: [id], Tags: tags });
+  if (id !== view.id) return;
+  view.tags = tags;
+  renderTags();
+  if (view.onTags) view.onTags(id, tags);
+}
+
+function addTag() {
+  const t = $("tag-input").value.trim();
+  $("tag-input").value = "";
+  if (t && !view.tags.some((x) => x.toLowerCase() === t.toLowerCase())) setTags([...view.tags, t]);
+}
+
+export function tagOptions(names) {
+  $("tag-options").replaceChildren(...names.map((n) => el("option", { value: n })));
+}
+
 export function showTab(tab) {
   view.tab = tab;
-  for (const t of ["html", "text", "headers", "source"]) {
+  for (const t of TABS) {
     $(`pane-${t}`).hidden = t !== tab;
     $(`tab-${t}`).classList.toggle("active", t === tab);
     $(`tab-${t}`).setAttribute("aria-selected", String(t === tab));
@@ -77,4 +141,5 @@ function previewWidth(w) {
 export function wireView() {
   $("remote-btn").addEventListener("click", () => { view.remote = true; loadFrame(); });
   document.querySelectorAll(".preview-widths button").forEach((b) => b.addEventListener("click", () => previewWidth(b.dataset.width)));
+  $("tag-input").addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); addTag(); } });
 }
