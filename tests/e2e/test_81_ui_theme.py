@@ -98,7 +98,7 @@ def test_preview_widths(ui, page):
     ids = seed_demo(ui)
     open_order(page, ui, ids)
     full = page.locator("#html-frame").bounding_box()["width"]
-    assert full > 800
+    assert full > 600
     page.click("#preview-tablet")
     wait_for(lambda: round(page.locator("#html-frame").bounding_box()["width"]) == 768, what="tablet width")
     assert frame_ready(page, "#headline").evaluate("innerWidth") == 768
