@@ -77,7 +77,7 @@ def test_tags_and_the_sidebar(ui, page):
     editor.fill("weekly")
     editor.press("Enter")
     wait_for(lambda: sorted(tags_of(ui, ids["digest"])) == ["newsletter", "weekly"], what="second tag")
-    assert page.locator(f'#list li[data-id="{ids["digest"]}"] .tag', has_text="weekly").count() == 1
+    page.locator(f'#list li[data-id="{ids["digest"]}"] .tag', has_text="weekly").wait_for()
 
     open_message(page, ui, ids["welcome"], "Welcome aboard 🎉")
     editor.fill("newsletter")
