@@ -91,7 +91,7 @@ def test_tags_and_the_sidebar(ui, page):
     wait_for(lambda: page.evaluate("location.pathname + location.search") == "/search?q=" + quote("tag:newsletter", safe=""),
              what="tag search URL")
     wait_for(lambda: page.locator("#list li").count() == 2, what="tagged messages only")
-    assert "active" in (entry.get_attribute("class") or "")
+    wait_for(lambda: "active" in (entry.get_attribute("class") or ""), what="the tag marked active")
     page.locator('#tag-nav button[data-tag="All messages"]').click()
     wait_for(lambda: page.locator("#list li").count() == 6, what="all again")
 

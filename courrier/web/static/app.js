@@ -4,12 +4,12 @@
 // The address bar is the state a person can share: "/" (the list), "/search?q=…" (a search), "/view/ID" (a message,
 // "?q=" kept so back/forward and a reload restore the list it was opened from). Every change of message or search
 // goes through navigate(), which pushes a history entry and applies it; popstate applies the entry again.
-import { $, api, APIError, addr, el, typing, when } from "./util.js";
+import { $, api, APIError, addr, el, shortWhen, typing, when } from "./util.js";
 import { darkTheme, loadFrame, renderMessage, showTab, tagOptions, wireView } from "./view.js";
 
 const PAGE = 50;
 const state = { start: 0, query: "", total: 0, count: 0, selected: null, messages: [], loaded: false,
-                mailbox: "", accounts: [], ws: null, errors: {}, tags: {} };
+                mailbox: "", accounts: [], ws: null, errors: {}, tags: {}, picked: new Set() };
 
 // ---------------------------------------------------------------- routes
 
@@ -35,6 +35,7 @@ async function applyRoute() {
   if (document.activeElement !== $("search")) $("search").value = r.query;
   if (r.query !== state.query || !state.loaded) {
     state.query = r.query; state.start = 0;
+    renderTags();
     await loadList();
   }
   if (r.id) { if (r.id !== state.selected || $("view").hidden) await openMessage(r.id); }
@@ -145,25 +146,89 @@ function renderCounts(total, unread) {
     : state.query ? "no message matches" : "no messages";
   $("prev").disabled = state.start === 0;
   $("next").disabled = state.start + shown >= state.count;
+  renderBulk();
 }
 
 function listItem(m) {
-  const li = el("li", { class: m.Read ? "msg" : "msg unread", "data-id": m.ID, title: m.Subject || "" },
+  const pick = el("input", { type: "checkbox", class: "pick", checked: state.picked.has(m.ID),
+                             "aria-label": `select ${m.Subject || "(no subject)"}` });
+  pick.addEventListener("click", (ev) => ev.stopPropagation());
+  pick.addEventListener("change", () => setPicked(m.ID, pick.checked));
+  const li = el("li", { class: m.Read ? "msg" : "msg unread", "data-id": m.ID, title: m.Subject || "" }, pick,
     el("div", { class: "meta" }, el("span", { class: "from" }, addr(m.From) || "(no sender)"),
-      el("span", { class: "date" }, when(m.Created))),
+      el("span", { class: "date", title: when(m.Created) }, shortWhen(m.Created))),
     el("div", { class: "subject" }, m.Subject || "(no subject)",
       ...(m.Tags || []).map((t) => el("span", { class: "tag" }, t)),
       m.Attachments ? el("span", { class: "tag" }, `📎${m.Attachments}`) : null,
       state.errors[m.ID] ? el("span", { class: "tag parse-error", title: state.errors[m.ID] }, "⚠ unreadable MIME") : null),
     el("div", { class: "snippet" }, m.Snippet || ""));
   if (m.ID === state.selected) li.classList.add("selected");
+  if (state.picked.has(m.ID)) li.classList.add("picked");
   li.addEventListener("click", () => navigate(m.ID));
   return li;
 }
 
 function renderList() {
+  const here = new Set(state.messages.map((m) => m.ID));
+  for (const id of state.picked) if (!here.has(id)) state.picked.delete(id);  // only what is on screen
   $("list").replaceChildren(...state.messages.map(listItem));
   markSelected();
+  renderBulk();
+}
+
+// ---------------------------------------------------------------- bulk actions
+
+function setPicked(id, on) {
+  if (on) state.picked.add(id); else state.picked.delete(id);
+  const li = document.querySelector(`#list li[data-id="${CSS.escape(id)}"]`);
+  if (li) { li.classList.toggle("picked", on); li.querySelector(".pick").checked = on; }
+  renderBulk();
+}
+
+// With a selection the buttons act on it; without one, on every message of the current search (the whole
+// mailbox when there is no search) — what "all" means is said on the buttons.
+function renderBulk() {
+  const n = state.picked.size;
+  for (const b of ["bulk-read", "bulk-unread", "bulk-delete"]) $(b).hidden = n === 0;
+  for (const b of ["mark-all-read", "delete-all"]) $(b).hidden = n > 0;
+  $("select-all").checked = n > 0 && n === state.messages.length;
+  $("select-all").indeterminate = n > 0 && n < state.messages.length;
+  $("bulk-scope").textContent = n ? `${n} selected` : state.query ? `${state.count} found` : "";
+  $("mark-all-read").textContent = state.query ? `Mark ${state.count} found read` : "Mark all read";
+  $("delete-all").textContent = state.query ? `Delete ${state.count} found` : "Delete all";
+  $("mark-all-read").disabled = $("delete-all").disabled = state.count === 0;
+}
+
+async function bulkRead(read) {
+  await api("PUT", "/api/v1/messages", { IDs: [...state.picked], Read: read });
+  state.picked.clear();
+  renderList();
+  loadList();
+}
+
+async function bulkDelete() {
+  const ids = [...state.picked];
+  if (!ids.length) return;
+  await api("DELETE", "/api/v1/messages", { IDs: ids });
+  state.messages = state.messages.filter((m) => !state.picked.has(m.ID));
+  state.picked.clear();
+  renderList();
+  if (ids.includes(state.selected)) navigate(null, state.query, { replace: true });
+  loadList();
+}
+
+async function markAllRead() {
+  await api("PUT", `/api/v1/messages${mbq("?")}`, state.query ? { Read: true, Search: state.query } : { Read: true });
+  loadList();
+}
+
+async function deleteAll() {
+  const q = state.query;
+  const what = q ? `the ${state.count} messages found by “${q}”` : state.mailbox ? `all messages of ${state.mailbox}` : "all messages";
+  if (!confirm(`Delete ${what}?`)) return;
+  if (q) await api("DELETE", `/api/v1/search?query=${encodeURIComponent(q)}${mbq("&")}`);
+  else await api("DELETE", `/api/v1/messages${mbq("?")}`, {});
+  loadList();
 }
 
 function markSelected() {
@@ -316,8 +381,9 @@ function onEvent(e) {
 const KEYS = {
   j: () => step(1),
   k: () => step(-1),
-  Delete: deleteCurrent,
+  Delete: () => (state.picked.size ? bulkDelete() : deleteCurrent()),
   r: toggleRead,
+  x: () => { if (state.selected) setPicked(state.selected, !state.picked.has(state.selected)); },
   "/": () => { $("search").focus(); $("search").select(); },
   "?": () => toggleHelp(true),
   Escape: () => { if (!$("help").hidden) toggleHelp(false); else if (state.selected) navigate(null); },
@@ -359,12 +425,14 @@ async function init() {
   $("prev").addEventListener("click", () => { state.start = Math.max(0, state.start - PAGE); loadList(); });
   $("next").addEventListener("click", () => { state.start += PAGE; loadList(); });
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
-  $("delete-all").addEventListener("click", async () => {
-    const what = state.mailbox ? `all messages of ${state.mailbox}` : "all messages";
-    if (confirm(`Delete ${what}?`)) { await api("DELETE", `/api/v1/messages${mbq("?")}`, {}); loadList(); }
-  });
-  $("mark-all-read").addEventListener("click", async () => {
-    await api("PUT", `/api/v1/messages${mbq("?")}`, { Read: true }); loadList();
+  $("delete-all").addEventListener("click", deleteAll);
+  $("mark-all-read").addEventListener("click", markAllRead);
+  $("bulk-read").addEventListener("click", () => bulkRead(true));
+  $("bulk-unread").addEventListener("click", () => bulkRead(false));
+  $("bulk-delete").addEventListener("click", bulkDelete);
+  $("select-all").addEventListener("change", (ev) => {
+    const on = ev.target.checked;  // read once: each setPicked re-renders the box
+    for (const m of state.messages) setPicked(m.ID, on);
   });
   $("mb-account").addEventListener("change", () => { fillFolders("INBOX"); switchMailbox(); });
   $("mb-folder").addEventListener("change", () => { fillFolders($("mb-folder").value); switchMailbox(); });

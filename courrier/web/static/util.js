@@ -30,6 +30,16 @@ export async function api(method, path, body) {
 export function addr(a) { return a ? (a.Name ? `${a.Name} <${a.Address}>` : a.Address) : ""; }
 export function addrs(list) { return (list || []).map(addr).join(", "); }
 export function when(iso) { const d = new Date(iso); return isNaN(d) ? "" : d.toLocaleString(); }
+// The list's date: the time for today's mail, the day otherwise (the year only when it is not this one).
+export function shortWhen(iso) {
+  const d = new Date(iso), now = new Date();
+  if (isNaN(d)) return "";
+  if (d.toDateString() === now.toDateString()) return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const opts = { month: "short", day: "numeric" };
+  if (d.getFullYear() !== now.getFullYear()) opts.year = "numeric";
+  return d.toLocaleDateString([], opts);
+}
+
 export function size(n) {
   return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} kB` : `${(n / 1048576).toFixed(1)} MB`;
 }
@@ -37,5 +47,6 @@ export function size(n) {
 // True while the user types somewhere: single-key shortcuts must not fire then.
 export function typing(target) {
   const t = target && target.tagName;
-  return t === "INPUT" || t === "TEXTAREA" || t === "SELECT" || (target && target.isContentEditable);
+  if (t === "INPUT") return !["checkbox", "radio", "button", "submit", "reset"].includes(target.type);
+  return t === "TEXTAREA" || t === "SELECT" || (target && target.isContentEditable);
 }
