@@ -5,6 +5,7 @@
 // "?q=" kept so back/forward and a reload restore the list it was opened from). Every change of message or search
 // goes through navigate(), which pushes a history entry and applies it; popstate applies the entry again.
 import { $, api, APIError, addr, el, shortWhen, typing, when } from "./util.js";
+import { notifyNew, showUnread, titled, wireNotify } from "./notify.js";
 import { darkTheme, loadFrame, renderMessage, showTab, tagOptions, wireView } from "./view.js";
 
 const PAGE = 50;
@@ -140,6 +141,7 @@ async function loadErrors(ids) {
 }
 
 function renderCounts(total, unread) {
+  showUnread(unread);
   $("counts").textContent = `${total} message${total === 1 ? "" : "s"}, ${unread} unread`;
   const shown = state.messages.length;
   $("page-info").textContent = state.count ? `${state.start + 1}–${state.start + shown} of ${state.count}`
@@ -264,7 +266,7 @@ async function openMessage(id) {
   document.body.classList.add("viewing");
   $("view").hidden = false;
   $("view").classList.remove("missing");
-  document.title = `${msg.Subject || "(no subject)"} — courrier`;
+  titled(`${msg.Subject || "(no subject)"} — courrier`);
   await renderMessage(msg, env, { isCurrent: () => state.selected === id, onTags });
 }
 
@@ -280,7 +282,7 @@ function closeMessage() {
   state.selected = null;
   document.body.classList.remove("viewing");
   $("view").hidden = true;
-  document.title = "courrier";
+  titled("courrier");
   markSelected();
 }
 
@@ -343,6 +345,7 @@ function connect() {
 function onEvent(e) {
   switch (e.Type) {
     case "new":
+      notifyNew(e.Data, (id) => navigate(id));
       if (!state.query && state.start === 0) {
         state.messages = [e.Data, ...state.messages].slice(0, PAGE);
         state.count += 1;
@@ -455,6 +458,7 @@ async function init() {
   });
   $("help-btn").addEventListener("click", () => toggleHelp(true));
   $("theme-toggle").addEventListener("click", toggleTheme);
+  wireNotify();
   matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => loadFrame());
   $("help-close").addEventListener("click", () => toggleHelp(false));
   $("help").addEventListener("click", (ev) => { if (ev.target === $("help")) toggleHelp(false); });
