@@ -1,7 +1,8 @@
 """courrier's own endpoints, under ``/api/courrier/`` (JSON errors ``{"Error": …}``).
 
 - ``GET  /api/courrier/message/{ID}/envelope``  MAIL FROM / RCPT TO beside the header From/To/Cc/Bcc, whether the
-  header From differs from the envelope sender (the forged-mail lesson), the client, and Authentication-Results.
+  header From differs from the envelope sender (``FromMismatch``), its domain (``DomainMismatch``) or its
+  organisation (``OrgMismatch``: the forged-mail lesson), the client, and Authentication-Results.
 - ``GET  /api/courrier/parse-errors?id=ID&id=…`` ``{"Errors": {ID: reason}}`` for those messages that could be read
   only in part (nesting beyond the MIME bounds, a part that failed): the UI's error mark. ``ParseError`` in the
   envelope says the same for one message. Mailpit's own JSON keeps its exact shape.
@@ -37,6 +38,7 @@ from courrier.web.api.common import ctx, int_param, json_body, not_found, resolv
 from courrier.web.api.mailpit import iso
 from courrier.web.api.view import cid_urls
 from courrier.web.mailboxes import NO_ENVELOPE
+from courrier.web.orgdomain import same_organisation
 
 router = APIRouter(prefix="/api/courrier", tags=["courrier"])
 MAX_IDS = 500  # parse-errors: IDs per request (the UI asks for one page of 50)
@@ -70,6 +72,8 @@ async def envelope(request: Request, ID: str) -> Response:  # noqa: N803
         # forger does, so the UI marks it; DomainMismatch is what DMARC alignment (RFC 7489 §3.1) would compare.
         "FromMismatch": known and bool(header_from) and header_from.lower() != env.mail_from.lower(),
         "DomainMismatch": known and bool(header_from) and _domain(header_from) != _domain(env.mail_from),
+        # The red marker: another organisation (public suffix list), not merely another address (orgdomain.py)
+        "OrgMismatch": known and bool(header_from) and not same_organisation(header_from, env.mail_from, env.helo or ""),
         "AuthenticationResults": [" ".join(str(v).split()) for v in head.get_all("Authentication-Results") or []],
         "ParseError": (await src.parse_errors([msg_id])).get(msg_id, ""),
     })

@@ -43,7 +43,9 @@ function renderEnvelope(msg, env) {
   $("env-client").textContent = [env.Client, env.Helo && `HELO ${env.Helo}`, env.TLS, env.Username && `AUTH ${env.Username}`]
     .filter(Boolean).join(" · ");
   $("env-auth").textContent = env.AuthenticationResults.join("\n") || "—";
-  const bad = env.FromMismatch;
+  // red only for another organisation: bounce@news.example.com sending From news@example.com is how mail is sent
+  const bad = env.OrgMismatch ?? env.FromMismatch;
+  $("same-org-note").hidden = bad || !env.FromMismatch;
   $("row-from").classList.toggle("mismatch", bad);
   $("env-from").classList.toggle("mismatch", bad);
   $("hdr-from").classList.toggle("mismatch", bad);
