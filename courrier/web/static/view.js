@@ -13,6 +13,7 @@ export async function renderMessage(msg, env, { isCurrent, onTags }) {
   $("msg-subject").textContent = msg.Subject || "(no subject)";
   $("msg-unread").textContent = "Mark unread";
   renderEnvelope(msg, env);
+  loadAuth(id, env, isCurrent);
   renderDetails(msg);
   renderTags();
   $("dl-eml").href = `${base}/raw`; $("dl-eml").download = `${id}.eml`;
@@ -42,7 +43,8 @@ function renderEnvelope(msg, env) {
   $("hdr-bcc").textContent = addrs(msg.Bcc);
   $("env-client").textContent = [env.Client, env.Helo && `HELO ${env.Helo}`, env.TLS, env.Username && `AUTH ${env.Username}`]
     .filter(Boolean).join(" · ");
-  $("env-auth").textContent = env.AuthenticationResults.join("\n") || "—";
+  $("env-auth").replaceChildren(el("span", { class: "muted" }, "checking SPF, DKIM, DMARC…"));
+  $("env-auth").dataset.verdict = "";
   // red only for another organisation: bounce@news.example.com sending From news@example.com is how mail is sent
   const bad = env.OrgMismatch ?? env.FromMismatch;
   $("same-org-note").hidden = bad || !env.FromMismatch;
@@ -107,6 +109,27 @@ function addTag() {
 
 export function tagOptions(names) {
   $("tag-options").replaceChildren(...names.map((n) => el("option", { value: n })));
+}
+
+// SPF, DKIM and DMARC as a receiving MX would judge the message (checked on demand by the server, off its loop):
+// the verdict, each method's result with its domain, and why; the Authentication-Results already in the message
+// (server mode: our MX's) below.
+async function loadAuth(id, env, isCurrent) {
+  let r;
+  try { r = await api("GET", `/api/courrier/message/${encodeURIComponent(id)}/auth`); }
+  catch (e) { if (isCurrent()) $("env-auth").textContent = `cannot check: ${e.message}`; return; }
+  if (!isCurrent()) return;
+  const badge = (label, result, detail) => el("span", { class: `auth auth-${result}`, title: detail || "" },
+    `${label} ${result}`);
+  const methods = [badge("SPF", r.SPF.Result, r.SPF.Reason + (r.SPF.Domain ? ` (${r.SPF.Domain})` : "")),
+    ...(r.DKIM.length ? r.DKIM.map((k) => badge(`DKIM${k.Domain ? ` d=${k.Domain}` : ""}`, k.Result, k.Reason))
+                      : [badge("DKIM", "none", "no DKIM-Signature")]),
+    badge("DMARC", r.DMARC.Result, r.DMARC.Reason)];
+  $("env-auth").dataset.verdict = r.Verdict;
+  $("env-auth").replaceChildren(
+    el("span", { class: `verdict verdict-${r.Verdict}` }, r.Verdict), " ", ...methods,
+    el("div", { class: "auth-why" }, r.Why),
+    ...env.AuthenticationResults.map((h) => el("div", { class: "auth-header" }, `Authentication-Results: ${h}`)));
 }
 
 export function showTab(tab) {
