@@ -37,8 +37,7 @@ async def _latest(request: Request, query: str) -> str | None:
         page = await src.page(query, 0, 1, request.query_params.get("tz"))
     except SearchError as e:
         raise JSONError(400, str(e)) from None
-    msgs = page["messages"]
-    return msgs[0]["ID"] if msgs else None
+    return page.messages[0].id if page.messages else None
 
 
 @router.get("/view/latest")

@@ -19,6 +19,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from courrier.capture.records import Summary
+from courrier.web.api import mailpit
 from courrier.web.api.common import ctx, source
 from courrier.web.asgi import JSONError, json_ok
 from courrier.web.mailview import MailboxView
@@ -43,13 +45,12 @@ def _timeout(request: Request) -> float:
     return min(t, MAX_TIMEOUT)
 
 
-async def _newest(src: Any, query: str, tz: str | None) -> dict[str, Any] | None:
+async def _newest(src: Any, query: str, tz: str | None) -> Summary | None:
     try:
         page = await src.page(query or None, 0, 1, tz)
     except SearchError as e:
         raise JSONError(400, str(e)) from None
-    msgs = page["messages"]
-    return msgs[0] if msgs else None
+    return page.messages[0] if page.messages else None
 
 
 @router.get("/wait", summary="Wait for a message matching a search (long poll; 408 on timeout)")
@@ -76,7 +77,7 @@ async def wait(request: Request) -> Response:
             arrived.clear()  # before the search: mail arriving during it wakes the next wait
             found = await _newest(src, query, tz)
             if found is not None:
-                return json_ok(found)
+                return json_ok(mailpit.summary(found))
             while not arrived.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
