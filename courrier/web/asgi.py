@@ -90,8 +90,9 @@ def error_response(path: str, status: int, text: str, headers: dict[str, str] | 
 def build(ctx: WebContext) -> ASGIApp:
     """The ASGI app for one WebContext (no module-level state: tests build as many as they like)."""
     from courrier.web import events
+    from courrier.web.api import auth as auth_api
     from courrier.web.api import courrier as courrier_api
-    from courrier.web.api import info, message, messages, search, send, tags, view
+    from courrier.web.api import info, message, messages, search, send, tags, ui, view, wait
 
     api = FastAPI(title="courrier", version=__version__, openapi_url="/api/openapi.json", docs_url=None,
                   redoc_url=None, description="Mailpit-compatible API v1 (see shared/CONTRACT.md) and "
@@ -125,7 +126,7 @@ def build(ctx: WebContext) -> ASGIApp:
 
     from courrier.web import metrics, wellknown
 
-    for mod in (info, messages, message, search, send, tags, view, courrier_api, metrics, wellknown):
+    for mod in (info, messages, message, search, send, tags, view, ui, wait, auth_api, courrier_api, metrics, wellknown):
         api.include_router(mod.router)
     api.add_api_websocket_route("/api/events", events.endpoint)
 

@@ -1,12 +1,13 @@
 """courrier's own endpoints, under ``/api/courrier/`` (JSON errors ``{"Error": …}``).
 
 - ``GET  /api/courrier/message/{ID}/envelope``  MAIL FROM / RCPT TO beside the header From/To/Cc/Bcc, whether the
-  header From differs from the envelope sender (the forged-mail lesson), the client, and Authentication-Results.
+  header From differs from the envelope sender (``FromMismatch``), its domain (``DomainMismatch``) or its
+  organisation (``OrgMismatch``: the forged-mail lesson), the client, and Authentication-Results.
 - ``GET  /api/courrier/parse-errors?id=ID&id=…`` ``{"Errors": {ID: reason}}`` for those messages that could be read
   only in part (nesting beyond the MIME bounds, a part that failed): the UI's error mark. ``ParseError`` in the
   envelope says the same for one message. Mailpit's own JSON keeps its exact shape.
 - ``GET  /api/courrier/message/{ID}/html``      the HTML part sanitized with nh3, for the UI's sandboxed iframe;
-  remote images/styles load only with ``?remote=1``.
+  remote images/styles load only with ``?remote=1``; ``?theme=dark`` gives it dark default colours.
 - ``GET|PUT /api/courrier/pause``               the "pause incoming" switch (SMTP answers 451 4.3.2 while paused).
 - ``GET  /api/courrier/accounts``               accounts (admin only).
 - ``GET  /api/courrier/mailboxes``              server mode: every account and its folders, and the default mailbox,
@@ -37,6 +38,7 @@ from courrier.web.api.common import ctx, int_param, json_body, not_found, resolv
 from courrier.web.api.mailpit import iso
 from courrier.web.api.view import cid_urls
 from courrier.web.mailboxes import NO_ENVELOPE
+from courrier.web.orgdomain import same_organisation
 
 router = APIRouter(prefix="/api/courrier", tags=["courrier"])
 MAX_IDS = 500  # parse-errors: IDs per request (the UI asks for one page of 50)
@@ -70,6 +72,8 @@ async def envelope(request: Request, ID: str) -> Response:  # noqa: N803
         # forger does, so the UI marks it; DomainMismatch is what DMARC alignment (RFC 7489 §3.1) would compare.
         "FromMismatch": known and bool(header_from) and header_from.lower() != env.mail_from.lower(),
         "DomainMismatch": known and bool(header_from) and _domain(header_from) != _domain(env.mail_from),
+        # The red marker: another organisation (public suffix list), not merely another address (orgdomain.py)
+        "OrgMismatch": known and bool(header_from) and not same_organisation(header_from, env.mail_from, env.helo or ""),
         "AuthenticationResults": [" ".join(str(v).split()) for v in head.get_all("Authentication-Results") or []],
         "ParseError": (await src.parse_errors([msg_id])).get(msg_id, ""),
     })
@@ -89,7 +93,9 @@ async def safe_html(request: Request, ID: str) -> Response:  # noqa: N803
         raise not_found()
     remote = request.query_params.get("remote") == "1"
     html = sanitize.rewrite_cids(msg.html, cid_urls(msg, msg_id))
-    page = ("<!doctype html><html><head><meta charset=\"utf-8\"><base target=\"_blank\"></head><body>"
+    # ?theme=dark: the UI is dark, so the message's default colours are too; colours it sets itself are kept
+    dark = "<style>:root{color-scheme:dark}</style>" if request.query_params.get("theme") == "dark" else ""
+    page = ("<!doctype html><html><head><meta charset=\"utf-8\"><base target=\"_blank\">" + dark + "</head><body>"
             + sanitize.clean(html) + "</body></html>")
     return Response(page, media_type="text/html; charset=utf-8",
                     headers={"Content-Security-Policy": sanitize.csp(remote), "X-Content-Type-Options": "nosniff",
