@@ -350,12 +350,15 @@ class CaptureStore:
         return self._locate(row["seq"], row["file"])
 
     def _locate(self, seq: int, file: str) -> Path | None:
-        """The file's current path: IMAP clients may have moved it new/ → cur/ or changed its flags."""
+        """The file's current path: IMAP clients may have moved it new/ → cur/ or changed its flags.
+
+        new/ is scanned before cur/, the direction files move (Maildir: new → cur, never back), so a file renamed
+        while we look is found in one of the two scans; scanning cur/ first missed it (404 on a parallel read)."""
         p = self.maildir / file
         if p.exists():
             return p
         base = _base(Path(file).name)
-        for sub in ("cur", "new"):
+        for sub in ("new", "cur"):
             try:
                 for name in os.listdir(self.maildir / sub):
                     if _base(name) == base:
@@ -366,13 +369,16 @@ class CaptureStore:
         return None
 
     def _stored(self, id_: str) -> bytes | None:
-        p = self.path(id_)
-        if p is None:
-            return None
-        try:
-            return p.read_bytes()
-        except FileNotFoundError:
-            return None
+        # Twice: the file may be renamed (new/ → cur/, a flag change) between finding and reading it.
+        for _ in range(2):
+            p = self.path(id_)
+            if p is None:
+                return None
+            try:
+                return p.read_bytes()
+            except FileNotFoundError:
+                continue
+        return None
 
     def raw(self, id_: str, trace: bool = False) -> bytes | None:
         data = self._stored(id_)

@@ -227,3 +227,25 @@ def test_scan_follows_other_clients(store):
     # a file indexed meanwhile by the writer thread is the same message, not a copy to adopt
     store._index_existing(store.path(a))
     assert store.counts() == (1, 0) and store.path(a).exists()
+
+
+
+def test_a_message_renamed_between_lookup_and_read_is_still_read(store, monkeypatch):
+    """An IMAP client (or a read mark from a parallel request) renames the file new/ → cur/ just after the store found
+    it: the read retries the lookup instead of answering "no such message" (the UI saw 404 on a parallel fetch)."""
+    id_ = store.add_bytes(plain(), mail_from="a@x.test", rcpts=["b@y.test"])
+    before = store.raw(id_)
+    assert before is not None
+    real_path = CaptureStore.path
+    calls = []
+
+    def path_then_rename(self, ident):
+        where = real_path(self, ident)
+        if not calls and where is not None:  # the first lookup loses the race: the file moves right after it
+            calls.append(where)
+            os.rename(where, self.maildir / "cur" / (where.name.split(":")[0] + ":2,S"))
+        return where
+
+    monkeypatch.setattr(CaptureStore, "path", path_then_rename)
+    assert store.raw(id_) == before
+    assert calls, "the race was not staged"
