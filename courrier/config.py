@@ -205,6 +205,15 @@ class HTTPConfig:
 
 
 @dataclass(frozen=True)
+class FilterConfig:
+    """Inbound filtering on the MX role (courrier/filter): SpamAssassin's spamd and DNS blocklists."""
+
+    spamd: HostPort | None = None  # "HOST:PORT" of a spamd; None ("" in the file): no content scanning
+    reject_score: float = 0.0  # > 0: a spamd score at or above it is refused (550 5.7.1) at end of DATA
+    dnsbl: tuple[str, ...] = ()  # DNSBL zones (RFC 5782) the client address is looked up in; listed → 554 5.7.1
+
+
+@dataclass(frozen=True)
 class Config:
     hostname: str = "localhost"
     trust_loopback: bool = True
@@ -220,6 +229,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     submission: SubmissionConfig = field(default_factory=SubmissionConfig)
     http: HTTPConfig = field(default_factory=HTTPConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
     user: str = ""  # started as root: bind the listeners, then run as this user (courrier/privileges.py)
     source: str | None = None  # the file this was loaded from, for messages
 
@@ -381,7 +391,7 @@ def from_mapping(raw: Mapping[str, Any], file: str | None = None, base: Path | N
     data_dir = top.get("data_dir", base / d.data_dir, _path(base))
     mode = top.get("mode", d.mode, _mode)
     user = top.get("user", d.user, _user_name)
-    sections = ("listen", "tls", "limits", "delivery", "dkim", "capture", "auth", "submission", "http")
+    sections = ("listen", "tls", "limits", "delivery", "dkim", "capture", "auth", "submission", "http", "filter")
     top.finish(allowed_tables=sections)
 
     r = _Reader(file, "listen.", _section(raw, file, "listen"))
@@ -477,10 +487,20 @@ def from_mapping(raw: Mapping[str, Any], file: str | None = None, base: Path | N
     )
     r.finish()
 
+    r = _Reader(file, "filter.", _section(raw, file, "filter"))
+    filt = FilterConfig(
+        spamd=r.get("spamd", None, lambda v: parse_hostport(v) if _str(v).strip() else None),
+        reject_score=r.get("reject_score", 0.0, _score),
+        dnsbl=r.get("dnsbl", (), lambda v: tuple(dict.fromkeys(parse_domain(z) for z in _str_list(v)))),
+    )
+    r.finish()
+    if filt.reject_score and filt.spamd is None:
+        raise ConfigError(file, "filter.reject_score", "needs filter.spamd (the score comes from spamd)")
+
     return Config(
         hostname=hostname, trust_loopback=trust_loopback, domains=domains, data_dir=data_dir, mode=mode,
         listen=listen, tls=tls, limits=limits, delivery=delivery, dkim=dkim, capture=capture, auth=auth,
-        submission=submission, http=http, user=user, source=file,
+        submission=submission, http=http, filter=filt, user=user, source=file,
     )
 
 
@@ -490,6 +510,13 @@ def _user_name(v: Any) -> str:
     if s and not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$", s):
         raise ValueError(f"bad user name {s!r}")
     return s
+
+
+def _score(v: Any) -> float:
+    """A SpamAssassin score: a number, 0 or more (0: never refuse)."""
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+        raise ValueError(f"expected a score (a number, 0 or more), got {v!r}")
+    return float(v)
 
 
 def _regex(v: Any) -> str:
