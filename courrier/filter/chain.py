@@ -62,7 +62,7 @@ class FilterChain:
             log.event("filter.unavailable", level="warn", filter=f.name, stage=stage, **ids,
                       error=str(e) or type(e).__name__)
             return ACCEPT
-        if stage == "message" or v.action is not Action.ACCEPT:  # a client accepted is the common, quiet case
+        if v.action is not Action.ACCEPT or v.note:  # a scan or a refusal gets its line; silence otherwise
             log.event("filter.verdict", filter=f.name, stage=stage, **ids, action=str(v.action),
                       note=v.note or None, reply=str(v.reply) if v.reply else None)
         return v
