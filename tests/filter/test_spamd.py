@@ -4,6 +4,7 @@ misbehave: whatever spamd says or fails to say, the answer is bounded and never 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 
 import pytest
@@ -148,3 +149,15 @@ async def test_spamd_error_code_and_down_spamd() -> None:
         server.close()
     with pytest.raises(SpamdError, match="cannot connect"):
         await scan(HostPort("127.0.0.1", free_port()), b"Subject: x\r\n\r\nx\r\n")
+
+
+async def test_same_result_as_spamassassins_own_spamc(spamd: Spamd) -> None:
+    """SpamAssassin's spamc, asked about the same octets, reports the same score, threshold and rules."""
+    data = message(GTUBE, subject="compare").read_all()
+    ours = await scan(parse_hostport(spamd.address), data)
+    spamc = ["spamc", "-d", "127.0.0.1", "-p", str(spamd.port)]
+    checked = subprocess.run([*spamc, "-c"], input=data, capture_output=True, timeout=60)
+    symbols = subprocess.run([*spamc, "-y"], input=data, capture_output=True, timeout=60)
+    assert checked.returncode == 1  # spamc -c: exit 1 means spam
+    assert checked.stdout.decode().strip() == f"{ours.score:.1f}/{ours.threshold:.1f}"
+    assert tuple(symbols.stdout.decode().strip().split(",")) == ours.symbols
