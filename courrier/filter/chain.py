@@ -2,7 +2,8 @@
 
 The MX role asks the chain twice per transaction (see ``courrier.filter.api``): about the client before it accepts a
 recipient, and about the message at the end of DATA. The first refusal wins; otherwise the verdicts merge — header
-fields in filter order, Junk if any filter says junk. A filter that raises or overruns its budget is logged
+fields in filter order, Junk if any filter says junk. Each message verdict is logged (``filter.verdict``); client
+verdicts are logged by the filter that looked (once per lookup, not once per recipient). A filter that raises or overruns its budget is logged
 (``filter.unavailable``) and counted as "accept": a scanner being down must cost filtering, never mail.
 """
 
@@ -30,6 +31,14 @@ class FilterChain:
                  message_budget: float = MESSAGE_BUDGET) -> None:
         self.filters = tuple(filters)
         self.client_budget, self.message_budget = client_budget, message_budget
+        self._early: set[asyncio.Task[Verdict]] = set()
+
+    def start_client_check(self, hop: Hop) -> None:
+        """Starts the client check at connect, so that its DNS lookups run during EHLO and MAIL: the answer is
+        given at RCPT (``check_client``, which finds it cached — the DNSBL filter shares lookups per address)."""
+        task = asyncio.ensure_future(self.check_client(hop))
+        self._early.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(self._early.discard)
 
     async def check_client(self, hop: Hop) -> Verdict:
         """The first refusal of any filter for this client, or ACCEPT."""
@@ -62,7 +71,7 @@ class FilterChain:
             log.event("filter.unavailable", level="warn", filter=f.name, stage=stage, **ids,
                       error=str(e) or type(e).__name__)
             return ACCEPT
-        if v.action is not Action.ACCEPT or v.note:  # a scan or a refusal gets its line; silence otherwise
+        if stage == "message" and (v.action is not Action.ACCEPT or v.note):  # one line per scan or refusal
             log.event("filter.verdict", filter=f.name, stage=stage, **ids, action=str(v.action),
                       note=v.note or None, reply=str(v.reply) if v.reply else None)
         return v

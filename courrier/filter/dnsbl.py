@@ -94,6 +94,7 @@ class DNSBLFilter(ClientFilter):
                 log.event("dnsbl.timeout", level="warn", ip=ip, zone=zone, budget=f"{self.budget:g}s")
             elif (why := task.result()) is not None:
                 text = f"Service unavailable; client host [{ip}] blocked using {zone}" + (f"; {why}" if why else "")
+                log.event("dnsbl.listed", level="warn", ip=ip, zone=zone, text=why or None)
                 return Verdict(Action.REJECT, reply=Reply(554, "5.7.1", text), note=f"listed in {zone}")
         return ACCEPT
 

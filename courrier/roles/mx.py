@@ -7,9 +7,10 @@ domain in a local part (``user%other@local``, ``"user@other"@local``, ``other!us
 looked up as such and refused as an unknown user; a source route (``@local:user@other``) is dropped by the parser,
 which leaves a foreign domain and a 554; IP literals are never ours.
 
-Filters (``courrier.filter``, ``[filter]``): the client is checked before each recipient is accepted (a DNSBL
-listing: 554 5.7.1), the message at the end of DATA after the authentication checks (spamd: X-Spam-* fields, Junk,
-or 550 5.7.1 before the 250, so nothing is accepted that is refused).
+Filters (``courrier.filter``, ``[filter]``): the client check starts at connect and is answered before each
+recipient is accepted (a DNSBL listing: 554 5.7.1 — at RCPT rather than in the greeting, which RFC 5321 §3.1 would
+have wait for QUIT anyway); the message is checked at the end of DATA after the authentication checks (spamd:
+X-Spam-* fields, Junk, or 550 5.7.1 before the 250, so nothing is accepted that is refused).
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ class MXPolicy(Policy):
         self.store = store
         self.inbound_check = inbound_check
         self.on_delivered = on_delivered  # success DSNs (RFC 3461 §5.2.3), installed by the app
+
+    async def check_connect(self, session: Session) -> Reply | None:
+        if self.filters is not None:
+            self.filters.start_client_check(session.hop())
+        return None
 
     async def check_rcpt(self, session: Session, env: Envelope, rcpt: Recipient) -> Reply:
         a = rcpt.address

@@ -93,7 +93,8 @@ def test_spam_to_junk_ham_to_inbox_listed_client_refused(server_factory, dns, sa
     code, text = e.value.recipients["bob@b.test"]
     assert code == 554 and text.startswith(b"5.7.1 ") and b"bl.test" in text and b"127.0.0.3" in text
     assert "from-listed" not in mailbox(b, "INBOX") and "from-listed" not in mailbox(b, "Junk")
-    assert "filter.verdict" in b.log() and "listed in bl.test" in b.log()
+    assert "dnsbl.listed ip=127.0.0.3 zone=bl.test" in b.log()
+    assert "filter.verdict filter=spamd" in b.log() and "action=junk" in b.log()
 
 
 def test_reject_score_refuses_at_end_of_data(server_factory, dns, sa: Spamd):

@@ -11,6 +11,7 @@ import pytest
 
 from courrier.dns import Resolver
 from courrier.filter.api import ACCEPT, Action
+from courrier.filter.chain import FilterChain
 from courrier.filter.dnsbl import DNSBLFilter, printable, query_name
 from tests.dnsfake import SERVFAIL, TIMEOUT, FakeDNS
 from tests.filter.helpers import HOP
@@ -92,3 +93,15 @@ async def test_answers_are_shared_per_client(fake_dns: FakeDNS) -> None:
     assert all(v.refused for v in verdicts)
     asked = [q for q in fake_dns.queries if q[0] == "7.2.0.192.bl.example"]
     assert asked == [("7.2.0.192.bl.example", "A"), ("7.2.0.192.bl.example", "TXT")]
+
+
+async def test_started_at_connect_answered_at_rcpt(fake_dns: FakeDNS) -> None:
+    """The MX role starts the client check at connect; RCPT gets the answer of that same lookup."""
+    fake_dns.set("7.2.0.192.bl.example", {"A": ["127.0.0.2"]})
+    chain = FilterChain([dnsbl(fake_dns, "bl.example")])
+    chain.start_client_check(HOP)
+    await asyncio.sleep(0)  # the session goes on with EHLO and MAIL meanwhile
+    assert (await chain.check_client(HOP)).refused
+    assert fake_dns.queries.count(("7.2.0.192.bl.example", "A")) == 1
+    await asyncio.sleep(0)  # done callbacks run on the next turn of the loop
+    assert not chain._early  # the early task is not kept once done
