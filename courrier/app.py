@@ -22,6 +22,7 @@ from courrier.accounts import Accounts
 from courrier.auth import AuthGate
 from courrier.capture.store import CaptureStore
 from courrier.config import Config, HostPort
+from courrier.filter import chain as filter_chain
 from courrier.lifecycle import Service, StartupError
 from courrier.mail.envelope import Envelope, Hop, Recipient
 from courrier.mail.message import ReceivedMessage
@@ -116,6 +117,11 @@ class App:
         servers = [(ns.host, ns.port) for ns in self.cfg.delivery.nameservers]
         return Authenticator(AuthResolver(servers), self.cfg.hostname, timeout=self.cfg.auth.check_timeout)
 
+    @functools.cached_property
+    def filters(self) -> filter_chain.FilterChain | None:
+        """``[filter]``: DNSBL zones and spamd for the MX role (one chain, one DNSBL cache, for every listener)."""
+        return filter_chain.from_config(self.cfg)
+
     def inbound_check(self) -> InboundCheck | None:
         """The mail-authentication step of the MX role, or None when ``[auth] checks = false``.
 
@@ -157,7 +163,8 @@ class App:
         policy: Policy
         if listener == "smtp":
             policy = MXPolicy(domains=self.cfg.domains, accounts=self.accounts, store=self.store,
-                              inbound_check=self.inbound_check(), on_delivered=self.report_delivered)
+                              inbound_check=self.inbound_check(), on_delivered=self.report_delivered,
+                              filters=self.filters)
         elif listener in ("submission", "submissions"):
             policy = self.submission_policy
         else:

@@ -239,6 +239,13 @@ def _regex(v: Any) -> str:
     return s
 
 
+def _score(v: Any) -> float:
+    """A SpamAssassin score: a number, 0 or more (0: never refuse)."""
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+        raise ValueError(f"expected a score (a number, 0 or more), got {v!r}")
+    return float(v)
+
+
 def _str_list(v: Any) -> list[str]:
     if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
         raise ValueError(f"expected a list of strings, got {v!r}")
@@ -424,6 +431,31 @@ class HTTPConfig:
                             doc="GET /metrics (Prometheus text), same auth as the API (courrier/web/metrics.py)")
 
 
+def _optional_hostport(v: Any) -> HostPort | None:
+    return parse_hostport(v) if _str(v).strip() else None
+
+
+def _zones(v: Any) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(parse_domain(z) for z in _str_list(v)))
+
+
+def _check_filter(filt: FilterConfig, file: str | None) -> None:
+    if filt.reject_score and filt.spamd is None:
+        raise ConfigError(file, "filter.reject_score", "needs filter.spamd (the score comes from spamd)")
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """Inbound filtering on the MX role (courrier/filter): SpamAssassin's spamd and DNS blocklists."""
+
+    spamd: HostPort | None = setting(None, parse=_optional_hostport,
+                                     doc="\"HOST:PORT\" of a spamd; \"\": no content scanning")
+    reject_score: float = setting(0.0, parse=_score,
+                                  doc="> 0: a spamd score at or above it is refused (550 5.7.1) at end of DATA")
+    dnsbl: tuple[str, ...] = setting((), parse=_zones,
+                                     doc="DNSBL zones (RFC 5782) the client address is looked up in; listed → 554 5.7.1")
+
+
 @dataclass(frozen=True)
 class Config:
     hostname: str = setting("localhost", parse=parse_domain, doc="SMTP greeting, Received, authserv-id")
@@ -440,6 +472,7 @@ class Config:
     auth: AuthConfig = section(AuthConfig)
     submission: SubmissionConfig = section(SubmissionConfig)
     http: HTTPConfig = section(HTTPConfig)
+    filter: FilterConfig = section(FilterConfig, check=_check_filter)
     user: str = setting("", parse=_user_name,
                         doc="started as root: bind the listeners, then run as this user (courrier/privileges.py)")
     source: str | None = None  # the file this was loaded from, for messages (not a key)

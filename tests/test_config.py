@@ -158,6 +158,7 @@ SAMPLES = {
     "http.trusted_proxies": ["10.0.0.0/8"], "http.allowed_origins": ["http://localhost:3000"],
     "http.allowed_hosts": ["mail.example.org"],
     "http.metrics": False,
+    "filter.spamd": "127.0.0.1:783", "filter.reject_score": 10.0, "filter.dnsbl": ["zen.example.org"],
 }
 
 
@@ -180,6 +181,8 @@ def test_every_setting_is_readable(tmp_path, key):
     raw: dict = {name: SAMPLES[key]}
     if key.startswith("tls."):  # cert and key go together
         raw = {"cert": SAMPLES["tls.cert"], "key": SAMPLES["tls.key"]}
+    if key == "filter.reject_score":  # a score needs the spamd that gives it
+        raw["spamd"] = SAMPLES["filter.spamd"]
     c = config.from_mapping({section: raw} if section else raw, file="x.toml", base=tmp_path)
     got = getattr(getattr(c, section) if section else c, name)
     default = getattr(getattr(config.Config(), section) if section else config.Config(), name)

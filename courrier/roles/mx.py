@@ -6,6 +6,11 @@ RFC 5321 §2.3.5/§3.6: we accept responsibility only for domains in ``domains``
 domain in a local part (``user%other@local``, ``"user@other"@local``, ``other!user@local``) stays a local part here —
 looked up as such and refused as an unknown user; a source route (``@local:user@other``) is dropped by the parser,
 which leaves a foreign domain and a 554; IP literals are never ours.
+
+Filters (``courrier.filter``, ``[filter]``): the client check starts at connect and is answered before each
+recipient is accepted (a DNSBL listing: 554 5.7.1 — at RCPT rather than in the greeting, which RFC 5321 §3.1 would
+have wait for QUIT anyway); the message is checked at the end of DATA after the authentication checks (spamd:
+X-Spam-* fields, Junk, or 550 5.7.1 before the 250, so nothing is accepted that is refused).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from courrier.accounts import Accounts
 from courrier.delivery import loops
 from courrier.delivery.local import DeliveredHook, deliver_local
 from courrier.delivery.loops import MAX_HOPS
+from courrier.filter.chain import FilterChain
 from courrier.mail.envelope import Envelope, Recipient
 from courrier.mail.message import ReceivedMessage
 from courrier.mail.reply import Reply
@@ -60,17 +66,26 @@ class MXPolicy(Policy):
     name = "mx"
 
     def __init__(self, *, domains: tuple[str, ...], accounts: Accounts, store: MailStore,
-                 inbound_check: InboundCheck | None = None, on_delivered: DeliveredHook | None = None) -> None:
+                 inbound_check: InboundCheck | None = None, on_delivered: DeliveredHook | None = None,
+                 filters: FilterChain | None = None) -> None:
         self.domains = domains
+        self.filters = filters
         self.accounts = accounts
         self.store = store
         self.inbound_check = inbound_check
         self.on_delivered = on_delivered  # success DSNs (RFC 3461 §5.2.3), installed by the app
 
+    async def check_connect(self, session: Session) -> Reply | None:
+        if self.filters is not None:
+            self.filters.start_client_check(session.hop())
+        return None
+
     async def check_rcpt(self, session: Session, env: Envelope, rcpt: Recipient) -> Reply:
         a = rcpt.address
         if a.is_domain_literal or a.domain.lower() not in self.domains:
             return R.RELAY_DENIED
+        if self.filters is not None and (client := await self.filters.check_client(session.hop())).reply:
+            return client.reply
         return accept_local(self.accounts, rcpt)
 
     async def deliver(self, session: Session, env: Envelope, msg: ReceivedMessage) -> Reply:
@@ -81,6 +96,12 @@ class MXPolicy(Policy):
             verdict = await self.inbound_check(session, env, msg)
             if verdict.reject is not None:
                 return verdict.reject
+        if self.filters is not None:
+            found = await self.filters.check(env, session.hop(), msg)
+            if found.reply is not None:
+                return found.reply
+            verdict = InboundVerdict(verdict.headers + found.header_block(), None, verdict.folder or found.folder,
+                                     verdict.drop_fields + found.drop_fields)
         mailboxes: dict[str, str] = {}
         for r in env.rcpts:
             if r.mailbox and r.mailbox not in mailboxes:
