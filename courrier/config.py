@@ -14,6 +14,7 @@ import dataclasses
 import ipaddress
 import os
 import re
+import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -316,6 +317,19 @@ def _dkim_keys(v: Any, base: Path) -> dict[str, Path]:
     return keys
 
 
+@_relative
+def _ca_file(v: Any, base: Path) -> Path:
+    """A PEM file of CA certificates that OpenSSL can load (checked here so a bad one stops the start in one line)."""
+    p = _path(v, base)
+    if not os.access(p, os.R_OK):
+        raise ValueError(f"cannot read {p}")
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(p))
+    except ssl.SSLError as e:
+        raise ValueError(f"{p} holds no PEM CA certificate ({e.reason or e})") from None
+    return p
+
+
 # --------------------------------------------------------------------------- sections
 
 LISTENER_NAMES = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps", "http")
@@ -383,6 +397,12 @@ class DeliveryConfig:
     delay_notice: float = setting(4 * 3600.0, parse=parse_duration, doc="one delay DSN after this long")
     concurrency_per_destination: int = setting(4, parse=_int(1), doc="parallel connections per destination")
     connect_timeout: float = setting(30.0, parse=parse_duration, doc="TCP connect timeout per MX host")
+    # outbound TLS policy (courrier/delivery/tlspolicy.py)
+    mta_sts: bool = setting(True, parse=_bool, doc="RFC 8461 policy fetch and enforcement for outbound mail")
+    dane: bool = setting(True, parse=_bool, doc="RFC 7672 when the resolver's TLSA answer carries the AD bit")
+    mta_sts_port: int = setting(443, parse=_port, doc="port of the MTA-STS policy fetch")
+    tls_ca_file: Path | None = setting(None, parse=_ca_file,
+                                       doc="extra trusted CAs: MTA-STS policy hosts and MX certificates under it")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,11 @@ API (all coroutines on :class:`Resolver`)::
     await r.txt(name)            -> ["v=spf1 -all", …]  (character-strings of one record joined, RFC 7208 §3.3)
     await r.ptr(ip)              -> ["host.example.org", …]
     await r.mx_plan(domain)      -> MXPlan: the hosts to try, in order, with their addresses (RFC 5321 §5.1)
+    await r.secure(name, "TLSA") -> ([rdata, …], authenticated)   authenticated = the answer carried the AD bit
+
+DNSSEC: courrier does not validate signatures itself. Queries ask for the AD bit (RFC 6840 §5.7), and
+:meth:`Resolver.secure` reports whether the configured resolver set it — meaningful only when that resolver validates
+and the path to it is trusted (a resolver on loopback), which is what DANE (RFC 7672) relies on.
 
 Errors: :class:`NXDomain` (the name does not exist — permanent), :class:`DNSTempError` (timeout, SERVFAIL, no
 nameserver answered — try again later). Both derive from :class:`DNSError`. "No record of that type" is not an error:
@@ -27,6 +32,7 @@ from dataclasses import dataclass, field
 
 import dns.asyncresolver
 import dns.exception
+import dns.flags
 import dns.name
 import dns.nameserver
 import dns.resolver
@@ -110,6 +116,7 @@ class Resolver:
             self._r.nameservers = [dns.nameserver.Do53Nameserver(h, p) for h, p in servers]
         else:
             self._r = dns.asyncresolver.Resolver()
+        self._r.flags = dns.flags.RD | dns.flags.AD  # RFC 6840 §5.7: ask for the validation verdict
         self._r.timeout = timeout
         self._r.lifetime = lifetime
         self._r.cache = dns.resolver.LRUCache(4096)  # honours TTLs; one cache per resolver, not global
@@ -117,6 +124,9 @@ class Resolver:
         self.nameservers = servers
 
     async def _query(self, name: str, rdtype: str) -> list[object]:
+        return (await self._answer(name, rdtype))[0]
+
+    async def _answer(self, name: str, rdtype: str) -> tuple[list[object], bool]:
         try:
             ans = await self._r.resolve(name, rdtype, raise_on_no_answer=False, search=False)
         except dns.resolver.NXDOMAIN:
@@ -129,7 +139,11 @@ class Resolver:
             raise NXDomain(f"{name}: bad name ({_short(e)})") from None
         except dns.exception.DNSException as e:
             raise DNSTempError(f"{name} {rdtype}: {_short(e)}") from None
-        return list(ans.rrset or [])
+        return list(ans.rrset or []), bool(ans.response.flags & dns.flags.AD)
+
+    async def secure(self, name: str, rdtype: str) -> tuple[list[object], bool]:
+        """The records (dnspython rdata) and whether the resolver vouched for them (AD bit, RFC 4035 §3.2.3)."""
+        return await self._answer(name, rdtype)
 
     async def mx(self, domain: str) -> list[tuple[int, str]]:
         """MX records sorted by preference; the null MX is returned as ``[(0, "")]``."""

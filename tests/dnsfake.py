@@ -13,7 +13,12 @@ Records, keyed by name (case-insensitive, trailing dot optional)::
         "gone.test": NXDOMAIN,                         # also the answer for any name not in the dict
         "broken.test": SERVFAIL,
         "slow.test": TIMEOUT,                          # no answer at all: the client times out
+        "_25._tcp.mx1.b.test": {"TLSA": [(3, 1, 1, "ab12…")], "AD": True},   # DANE (RFC 7672), "validated"
     }
+
+``"AD": True`` in an entry sets the AD bit (RFC 4035 §3.2.3) in every answer for that name — what a validating
+resolver does for a signed zone — so DNSSEC-dependent code (DANE) can be tested without signing anything. TLSA
+values are (usage, selector, matching type, data as bytes or hex).
 
 A name present with no record of the asked type answers NOERROR with an empty answer (NODATA). TXT values longer than
 255 octets are split into several character-strings, as DKIM keys are published. ``fake.records`` may be changed
@@ -70,6 +75,9 @@ def _rr(name: str, rtype: str, value: Any) -> dnslib.RR:
         rdata = dnslib.PTR(value)
     elif rtype == "NS":
         rdata = dnslib.NS(value)
+    elif rtype == "TLSA":
+        usage, selector, mtype, data = value
+        rdata = dnslib.TLSA(usage, selector, mtype, bytes.fromhex(data) if isinstance(data, str) else bytes(data))
     else:
         raise ValueError(f"fake DNS: unsupported record type {rtype}")
     return dnslib.RR(name, q, rdata=rdata, ttl=TTL)
@@ -82,6 +90,7 @@ class _Resolver:
     def resolve(self, request: dnslib.DNSRecord, handler: DNSHandler) -> dnslib.DNSRecord:
         reply = request.reply()
         reply.header.aa = 1
+        reply.header.ad = 0  # dnslib copies the query's flags; AD is ours to say (below)
         qname = _norm(request.q.qname)
         qtype = dnslib.QTYPE[request.q.qtype]
         with self.owner.lock:
@@ -99,12 +108,14 @@ class _Resolver:
                 reply.header.rcode = dnslib.RCODE.NXDOMAIN
                 return reply
             assert isinstance(entry, Mapping), f"fake DNS: bad entry for {name}: {entry!r}"
+            if entry.get("AD"):
+                reply.header.ad = 1
             if "CNAME" in entry and qtype != "CNAME":
                 target = _norm(entry["CNAME"])
                 reply.add_answer(_rr(name + ".", "CNAME", target + "."))
                 name = target
                 continue
-            values = entry.get(qtype, [])
+            values = entry.get(qtype, []) if qtype != "AD" else []
             if isinstance(values, str | tuple):
                 values = [values]
             for v in values:

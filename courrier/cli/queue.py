@@ -111,7 +111,8 @@ def show(cfg: Config, qid: str) -> None:
     for h in history:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(h.time))
         reply = " ".join(str(x) for x in (h.code, h.enhanced, h.text) if x)
-        where = f"{h.host or '-'}" + (f" [{h.address}]" if h.address else "") + (f" {h.tls}" if h.tls else "")
+        where = (f"{h.host or '-'}" + (f" [{h.address}]" if h.address else "") + (f" {h.tls}" if h.tls else "")
+                 + (f" tls_policy={h.tls_policy}" if h.tls_policy else ""))
         click.echo(f"  {stamp}  {h.result:<8} {h.recipients}  via {where}: {reply}")
 
 

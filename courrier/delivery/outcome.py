@@ -19,6 +19,7 @@ class Outcome:
     address: str | None = None  # IP:port of the peer that answered
     tls: str | None = None  # TLS version of the session, if any
     remote_dsn: bool = False  # the peer accepted our DSN parameters: success notices are its job (RFC 3461 §5.2)
+    tls_policy: str | None = None  # outbound TLS policy of the attempt (courrier.delivery.tlspolicy): dane, …
 
     # read-through to the reply, for the delivery log and the queue's records
     @property

@@ -8,7 +8,9 @@ For one destination domain and a group of its recipients (one transaction, RFC 5
 - **Next host** on a connection failure, a greeting or EHLO failure, a session-level 4xx (MAIL, DATA, 421) or a
   dropped connection; a per-recipient 4xx is kept for that recipient only (the next host would say the same).
 - **TLS** (RFC 3207): STARTTLS whenever offered, without certificate checks (opportunistic, as on the public MX
-  network); when the handshake fails the same host is tried again in plain text.
+  network); when the handshake fails the same host is tried again in plain text — unless the host's TLS policy
+  (:mod:`courrier.delivery.tlspolicy`: DANE, RFC 7672; MTA-STS, RFC 8461) requires TLS and says which certificate
+  is acceptable; each attempt's outcome carries the policy's label for the delivery log.
 - **Per-recipient outcomes**: each RCPT reply is that recipient's outcome, unless the DATA reply overrides it.
 - **Parameters**: SIZE (RFC 1870); BODY=8BITMIME (RFC 6152); SMTPUTF8 (RFC 6531); RET, ENVID, NOTIFY, ORCPT passed
   on when the peer offers DSN (RFC 3461 §5.2) — then the success report becomes the peer's job.
@@ -34,6 +36,7 @@ import aiosmtplib
 
 from courrier.delivery import replies as R
 from courrier.delivery.outcome import Outcome
+from courrier.delivery.tlspolicy import OPPORTUNISTIC_HOST, HostPolicy, TLSPolicy
 from courrier.dns import Resolver
 from courrier.mail.envelope import Envelope, Recipient
 from courrier.mail.path import xtext_encode
@@ -59,7 +62,7 @@ def split_reply(code: int, message: str, host: str | None = None, address: str |
 class _Conn:
     smtp: aiosmtplib.SMTP
     host: str
-    key: tuple[str, int]
+    key: tuple[str, int, str]  # address, port, TLS policy grade (courrier.delivery.tlspolicy.HostPolicy.grade)
     tls: str | None
     uses: int = 0
     parked_at: float = 0.0
@@ -89,8 +92,10 @@ class Smarthost:
 class RemoteDelivery:
     def __init__(self, *, resolver: Resolver, hostname: str, mx_port: int = 25, smarthost: Smarthost | None = None,
                  concurrency_per_destination: int = 4, connect_timeout: float = 30.0,
-                 command_timeout: float = 300.0, reuse_idle: float = 5.0, reuse_max: int = 100) -> None:
+                 command_timeout: float = 300.0, reuse_idle: float = 5.0, reuse_max: int = 100,
+                 tls_policy: TLSPolicy | None = None) -> None:
         self.resolver = resolver
+        self.tls_policy = tls_policy
         self.hostname = hostname
         self.mx_port = mx_port
         self.smarthost = smarthost
@@ -102,7 +107,7 @@ class RemoteDelivery:
         self.max_idle_per_host = 64
         self.max_idle = 256
         self._sems: dict[str, asyncio.Semaphore] = {}
-        self._idle: dict[tuple[str, int], list[_Conn]] = {}
+        self._idle: dict[tuple[str, int, str], list[_Conn]] = {}
         self._no_tls: dict[tuple[str, int], float] = {}  # hosts whose TLS handshake failed recently
         self.tls_context = ssl.create_default_context()
         self.tls_context.check_hostname = False
@@ -142,11 +147,18 @@ class RemoteDelivery:
         last: Outcome | None = None
         all_permanent = True
         final: dict[int, Outcome] = {}
+        policy = self.tls_policy if not self.smarthost and not domain.startswith("[") else None
+        sts = await policy.domain_policy(domain) if policy else None
         for host, addresses, port in targets:
-            for ip in addresses:
+            hp = await policy.host_policy(env.queue_id, domain, host, port, sts) if policy else OPPORTUNISTIC_HOST
+            for ip in addresses if hp.refused is None else [""]:
                 try:
-                    return {**final, **await self._via(host, ip, port, env, message, rcpts, on_attempt)}
+                    if hp.refused is not None:  # the policy keeps mail from this host: an attempt that failed
+                        raise _SessionFailure(Outcome(hp.refused, host=host))
+                    return {**final, **await self._via(host, ip, port, hp, env, message, rcpts, on_attempt)}
                 except _SessionFailure as f:
+                    if f.outcome.tls_policy is None:
+                        f.outcome = replace(f.outcome, tls_policy=hp.label)
                     final.update(f.final)  # RCPT 5xx answers stand; the others go to the next host
                     rcpts = [(i, r) for i, r in rcpts if i not in final]
                     everyone = [str(r.address) for _, r in rcpts]
@@ -165,25 +177,30 @@ class RemoteDelivery:
 
     # ------------------------------------------------------------------ one host
 
-    async def _via(self, host: str, ip: str, port: int, env: Envelope, message: bytes,
+    async def _via(self, host: str, ip: str, port: int, hp: HostPolicy, env: Envelope, message: bytes,
                    rcpts: list[tuple[int, Recipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
-        key = (ip, port)
-        conn = self._take_idle(key)
+        def labelled(rcpts: list[str], o: Outcome) -> None:
+            on_attempt(rcpts, o if o.tls_policy else replace(o, tls_policy=hp.label))
+
+        conn = self._take_idle((ip, port, hp.grade(host)))
         if conn is not None:
             try:
-                return await self._transaction(conn, env, message, rcpts, on_attempt)
+                results = await self._transaction(conn, env, message, rcpts, labelled)
+                return {i: replace(o, tls_policy=o.tls_policy or hp.label) for i, o in results.items()}
             except _SessionFailure as f:
                 if not f.stale:
                     raise
                 conn.smtp.close()  # a parked connection the peer closed meanwhile: a fresh connection decides
-        conn = await self._connect(host, ip, port)
-        return await self._transaction(conn, env, message, rcpts, on_attempt)
+        conn = await self._connect(host, ip, port, hp)
+        results = await self._transaction(conn, env, message, rcpts, labelled)
+        return {i: replace(o, tls_policy=o.tls_policy or hp.label) for i, o in results.items()}
 
-    async def _connect(self, host: str, ip: str, port: int) -> _Conn:
+    async def _connect(self, host: str, ip: str, port: int, hp: HostPolicy = OPPORTUNISTIC_HOST) -> _Conn:
         key = (ip, port)
         where = f"{host}[{ip}]:{port}"
-        use_tls = self._no_tls.get(key, 0) < time.time()
-        for _ in range(2):
+        use_tls = hp.require_tls or self._no_tls.get(key, 0) < time.time()
+        verify = hp.verify
+        for _ in range(3):
             smtp = aiosmtplib.SMTP(hostname=ip, port=port, local_hostname=self.hostname, start_tls=False,
                                    timeout=self.command_timeout, validate_certs=False)
             try:
@@ -196,18 +213,47 @@ class RemoteDelivery:
                     raise _SessionFailure(Outcome(R.LOOPS_BACK.filled(host=host), host=host,
                                                   address=f"{ip}:{port}"), next_host=True)
                 tls = None
-                if use_tls and smtp.supports_extension("starttls"):
+                offered = smtp.supports_extension("starttls")
+                if use_tls and offered:
+                    context = self.tls_policy.verify_context if self.tls_policy and verify == "pkix" else None
                     try:
-                        await smtp.starttls(server_hostname=host, validate_certs=False, tls_context=self.tls_context)
-                        await smtp.ehlo()
+                        await smtp.starttls(server_hostname=host, validate_certs=False,
+                                            tls_context=context or self.tls_context)
                         obj = smtp.get_transport_info("ssl_object")
                         tls = obj.version() if obj else "TLS"
-                    except (aiosmtplib.SMTPException, ssl.SSLError, OSError):
-                        # RFC 3207 §4.1 allows going on in clear; Postfix's "may" level does the same
+                        problem = TLSPolicy.check(replace(hp, verify=verify), obj, host)
+                        if problem is not None:  # DANE: no TLSA record matches (RFC 7672 §3)
+                            smtp.close()
+                            raise _SessionFailure(Outcome(R.DANE_MISMATCH.filled(reason=problem, host=host),
+                                                          host=host, address=f"{ip}:{port}", tls=tls))
+                        await smtp.ehlo()
+                    except ssl.SSLCertVerificationError as e:
                         smtp.close()
+                        reason = e.verify_message or e.reason or str(e)
+                        if hp.require_tls:  # MTA-STS enforce (RFC 8461 §4.2)
+                            raise _SessionFailure(Outcome(R.STS_CERT_INVALID.filled(host=host, domain=hp.domain,
+                                                                                    reason=reason),
+                                                          host=host, address=f"{ip}:{port}")) from None
+                        TLSPolicy.report(hp, host, f"certificate not valid: {reason}")  # testing: go on unchecked
+                        verify = "none"
+                        continue
+                    except (aiosmtplib.SMTPException, ssl.SSLError, OSError) as e:
+                        smtp.close()
+                        if hp.require_tls:  # DANE or MTA-STS enforce: never in clear
+                            raise _SessionFailure(Outcome(R.TLS_REQUIRED_FAILED.filled(
+                                where=where, policy=hp.label, reason=str(e) or type(e).__name__),
+                                host=host, address=f"{ip}:{port}")) from None
+                        # RFC 3207 §4.1 allows going on in clear; Postfix's "may" level does the same
                         self._no_tls[key] = time.time() + 3600
                         use_tls = False
                         continue
+                elif hp.require_tls:  # RFC 7672 §2.2, RFC 8461 §4.2: STARTTLS is mandatory here
+                    smtp.close()
+                    raise _SessionFailure(Outcome(R.TLS_NOT_OFFERED.filled(host=host, policy=hp.label),
+                                                  host=host, address=f"{ip}:{port}"))
+                elif hp.label != OPPORTUNISTIC_HOST.label:
+                    TLSPolicy.report(hp, host, "no TLS: " + ("STARTTLS not offered" if not offered
+                                                             else "the TLS handshake failed"))
                 if self.smarthost and self.smarthost.user:
                     try:
                         await smtp.login(self.smarthost.user, self.smarthost.password or "")
@@ -220,7 +266,7 @@ class RemoteDelivery:
                         smtp.close()
                         raise _SessionFailure(Outcome(R.SMARTHOST_AUTH_IMPOSSIBLE.filled(error=e), host=host,
                                                       address=f"{ip}:{port}", tls=tls)) from None
-                return _Conn(smtp, host, key, tls)
+                return _Conn(smtp, host, (ip, port, hp.grade(host)), tls)
             except _SessionFailure:
                 raise
             except aiosmtplib.SMTPResponseException as e:  # greeting or EHLO refused
@@ -367,7 +413,7 @@ class RemoteDelivery:
 
     # ------------------------------------------------------------------ connection cache
 
-    def _take_idle(self, key: tuple[str, int]) -> _Conn | None:
+    def _take_idle(self, key: tuple[str, int, str]) -> _Conn | None:
         idle = self._idle.get(key)
         while idle:
             conn = idle.pop()

@@ -29,6 +29,19 @@ UNEXPECTED_REPLY = Reply(451, "4.4.0", "unexpected reply {code}")
 SMARTHOST_AUTH_FAILED = Reply(451, "4.7.8", "smarthost AUTH failed: {reply}")
 SMARTHOST_AUTH_IMPOSSIBLE = Reply(451, "4.7.0", "smarthost AUTH impossible: {error}")
 
+# ---- outbound TLS policy (RFC 8461 MTA-STS, RFC 7672 DANE) ------------------------------------------------
+# All temporary: a policy that keeps mail from every MX leaves it queued until max_lifetime, in case the receiving
+# side fixes its certificate or DNS (RFC 8461 §5, RFC 7672 §2.2); Postfix uses the same 4.7.x codes.
+STS_MX_NOT_LISTED = Reply(451, "4.7.5", "MX host {host} is not listed in the MTA-STS policy of {domain} "
+                                        "(mode enforce, RFC 8461 §4.1)")
+TLS_NOT_OFFERED = Reply(451, "4.7.4", "{host} does not offer STARTTLS, required by the {policy} policy")
+TLS_REQUIRED_FAILED = Reply(451, "4.7.5", "TLS with {where}, required by the {policy} policy, failed: {reason}")
+STS_CERT_INVALID = Reply(451, "4.7.5", "certificate of {host} not valid for the MTA-STS policy of {domain}: "
+                                       "{reason} (RFC 8461 §4.2)")
+DANE_MISMATCH = Reply(451, "4.7.5", "DANE: {reason} for {host} (RFC 7672 §3)")
+DANE_LOOKUP_FAILED = Reply(451, "4.4.3", "DANE: TLSA lookup {name} failed on a DNSSEC-signed host: {error} "
+                                         "(RFC 7672 §2.1.1)")
+
 # ---- what the peer lacks (RFC 6531 §3.2, RFC 6152 §3) -----------------------------------------------------
 NEEDS_SMTPUTF8 = Reply(553, "5.6.7", "the recipient's server does not support SMTPUTF8, needed for these addresses "
                                      "(RFC 6531 §3.2)")

@@ -44,6 +44,7 @@ class LogRow:
     enhanced: str | None
     text: str | None
     tls: str | None
+    tls_policy: str | None = None  # dane, mta-sts-enforce, mta-sts-testing, opportunistic (migration 0045)
 
 
 @runtime_checkable

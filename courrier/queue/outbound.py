@@ -20,6 +20,7 @@ from courrier.delivery.loops import MAX_HOPS, count_received
 from courrier.delivery.remote import RemoteDelivery, Smarthost
 from courrier.delivery.replies import DELIVERED_TO_MAILBOX
 from courrier.delivery.signing import Signer, sign_or_keep
+from courrier.delivery.tlspolicy import TLSPolicy
 from courrier.dns import Resolver
 from courrier.mail import trace
 from courrier.mail.envelope import Envelope, Hop, Recipient
@@ -51,9 +52,12 @@ def build_queue(cfg: Config, *, accounts: Accounts, store: MailStore, resolver: 
     smarthost = None
     if d.smarthost is not None:
         smarthost = Smarthost(d.smarthost.host, d.smarthost.port, d.smarthost_user, d.smarthost_password)
-    remote = RemoteDelivery(resolver=resolver or resolver_for(cfg), hostname=cfg.hostname, mx_port=d.mx_port,
+    resolver = resolver or resolver_for(cfg)
+    tls_policy = TLSPolicy(resolver=resolver, db_path=cfg.db_path, mta_sts=d.mta_sts, dane=d.dane,
+                           policy_port=d.mta_sts_port, ca_file=d.tls_ca_file)
+    remote = RemoteDelivery(resolver=resolver, hostname=cfg.hostname, mx_port=d.mx_port,
                             smarthost=smarthost, concurrency_per_destination=d.concurrency_per_destination,
-                            connect_timeout=d.connect_timeout)
+                            connect_timeout=d.connect_timeout, tls_policy=tls_policy)
     router = Router(is_local=cfg.is_local_domain, local=LocalTransport(hostname=cfg.hostname, accounts=accounts,
                                                                         store=store),
                     remote=remote, smarthost=smarthost is not None)

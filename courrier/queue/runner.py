@@ -272,7 +272,7 @@ class Queue:
         def on_attempt(rcpts: list[str], o: Outcome) -> None:
             attempts.append((rcpts, o))
             log.event(f"delivery.{result_of(o)}", level="info" if o.ok else "warn", qid=qid, to=",".join(rcpts),
-                      host=o.host, addr=o.address, tls=o.tls, reply=str(o))
+                      host=o.host, addr=o.address, tls=o.tls, tls_policy=o.tls_policy, reply=str(o))
 
         stop = before_delivery(record, count_received(message), now, self.schedule)
         if stop is not None:

@@ -73,10 +73,10 @@ class SQLiteQueueStore:
     @staticmethod
     def _log(c: sqlite3.Connection, qid: str, recipients: list[str], o: Outcome, result: str) -> None:
         c.execute(
-            "INSERT INTO delivery_log (qid, time, recipients, host, address, result, code, enhanced, text, tls) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO delivery_log (qid, time, recipients, host, address, result, code, enhanced, text, tls, "
+            "tls_policy) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (qid, time.time(), ",".join(recipients), o.host, o.address, result, o.code, o.enhanced,
-             o.text[:1000], o.tls))
+             o.text[:1000], o.tls, o.tls_policy))
 
     def set_delay_notified(self, qid: str) -> None:
         self._c().execute("UPDATE queue SET delay_notified=1 WHERE qid=?", (qid,))
@@ -126,7 +126,7 @@ class SQLiteQueueStore:
 
     def history(self, qid: str) -> list[LogRow]:
         return [LogRow(r["time"], r["recipients"], r["host"], r["address"], r["result"], r["code"], r["enhanced"],
-                       r["text"], r["tls"])
+                       r["text"], r["tls"], r["tls_policy"])
                 for r in self._c().execute("SELECT * FROM delivery_log WHERE qid=? ORDER BY id", (qid,))]
 
     def close(self) -> None:

@@ -160,7 +160,7 @@ def _log_json(r: Any, qid: str | None = None) -> dict[str, Any]:
         out["QueueID"] = get("qid")
     out.update({"Recipients": get("recipients"), "Host": get("host") or "", "Address": get("address") or "",
                 "Result": get("result"), "Code": get("code") or 0, "Enhanced": get("enhanced") or "",
-                "Text": get("text") or "", "TLS": get("tls") or ""})
+                "Text": get("text") or "", "TLS": get("tls") or "", "TLSPolicy": get("tls_policy") or ""})
     return out
 
 
