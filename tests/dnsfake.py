@@ -18,7 +18,8 @@ Records, keyed by name (case-insensitive, trailing dot optional)::
 
 ``"AD": True`` in an entry sets the AD bit (RFC 4035 §3.2.3) in every answer for that name — what a validating
 resolver does for a signed zone — so DNSSEC-dependent code (DANE) can be tested without signing anything. TLSA
-values are (usage, selector, matching type, data as bytes or hex).
+values are (usage, selector, matching type, data as bytes or hex). ``"TTL": 0`` makes a name's answers uncacheable,
+for tests that change a record between lookups of one resolver.
 
 A name present with no record of the asked type answers NOERROR with an empty answer (NODATA). TXT values longer than
 255 octets are split into several character-strings, as DKIM keys are published. ``fake.records`` may be changed
@@ -57,7 +58,7 @@ class _QuietLogger:
         return lambda *a, **k: None
 
 
-def _rr(name: str, rtype: str, value: Any) -> dnslib.RR:
+def _rr(name: str, rtype: str, value: Any, ttl: int = TTL) -> dnslib.RR:
     q = getattr(dnslib.QTYPE, rtype)
     if rtype == "A":
         rdata: Any = dnslib.A(value)
@@ -80,7 +81,7 @@ def _rr(name: str, rtype: str, value: Any) -> dnslib.RR:
         rdata = dnslib.TLSA(usage, selector, mtype, bytes.fromhex(data) if isinstance(data, str) else bytes(data))
     else:
         raise ValueError(f"fake DNS: unsupported record type {rtype}")
-    return dnslib.RR(name, q, rdata=rdata, ttl=TTL)
+    return dnslib.RR(name, q, rdata=rdata, ttl=ttl)
 
 
 class _Resolver:
@@ -115,7 +116,7 @@ class _Resolver:
                 reply.add_answer(_rr(name + ".", "CNAME", target + "."))
                 name = target
                 continue
-            values = entry.get(qtype, []) if qtype != "AD" else []
+            values = entry.get(qtype, []) if qtype not in ("AD", "TTL") else []
             if isinstance(values, str | tuple):
                 values = [values]
             for v in values:
@@ -123,7 +124,7 @@ class _Resolver:
                     v = (v[0], v[1] if v[1] == "." else _norm(v[1]) + ".")
                 elif qtype in ("CNAME", "PTR", "NS"):
                     v = _norm(v) + "."
-                reply.add_answer(_rr(name + ".", qtype, v))
+                reply.add_answer(_rr(name + ".", qtype, v, entry.get("TTL", TTL)))
             return reply
         reply.header.rcode = dnslib.RCODE.SERVFAIL
         return reply
