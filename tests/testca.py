@@ -4,8 +4,9 @@
 names, signed by it (or ``self_signed=True``, or with ``days`` in the past for an expired one). ``ca.write(dir)``
 writes ``ca.pem`` — what ``[delivery] tls_ca_file`` takes.
 
-``PolicyServer(ca, "mta-sts.b.test")`` serves HTTPS on 127.0.0.1 with a certificate for that name; ``server.reply``
-(status, headers, body) is what every GET gets, and ``server.requests`` counts them.
+``PolicyServer(ca, ["mta-sts.b.test", …], folder)`` serves HTTPS on 127.0.0.1 with one certificate for those names;
+``server.serve(policy, host=…)`` sets what a GET for that Host gets (``server.reply``, (status, headers, body), for
+any other), and ``server.requests`` lists them.
 """
 
 from __future__ import annotations
@@ -109,16 +110,19 @@ class TestCA:
 class PolicyServer:
     """HTTPS on 127.0.0.1 answering every GET with ``reply``: (status, headers, body)."""
 
-    def __init__(self, ca: TestCA, name: str, folder: Path, *, leaf: Leaf | None = None) -> None:
+    def __init__(self, ca: TestCA, names: str | list[str], folder: Path, *, leaf: Leaf | None = None) -> None:
         self.reply: tuple[int, dict[str, str], bytes] = (404, {}, b"")
+        self.by_host: dict[str, tuple[int, dict[str, str], bytes]] = {}
         self.requests: list[str] = []
         owner = self
-        cert, key = (leaf or ca.issue([name])).write(folder, name)
+        names = [names] if isinstance(names, str) else names
+        cert, key = (leaf or ca.issue(names)).write(folder, "policy-host")
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 owner.requests.append(f"{self.headers.get('Host')} {self.path}")
-                status, headers, body = owner.reply
+                host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
+                status, headers, body = owner.by_host.get(host, owner.reply)
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -137,8 +141,12 @@ class PolicyServer:
         self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
 
-    def serve(self, policy: str, content_type: str = "text/plain") -> None:
-        self.reply = (200, {"Content-Type": content_type}, policy.encode())
+    def serve(self, policy: str, content_type: str = "text/plain", host: str | None = None) -> None:
+        reply = (200, {"Content-Type": content_type}, policy.encode())
+        if host is None:
+            self.reply = reply
+        else:
+            self.by_host[host] = reply
 
     def __enter__(self) -> PolicyServer:
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
