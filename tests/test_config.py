@@ -31,6 +31,8 @@ def test_defaults_match_the_contract(tmp_path, monkeypatch):
     assert c.limits.idle_timeout == 300 and c.limits.data_timeout == 600
     assert c.delivery.mx_port == 25 and c.delivery.retry_first == 300 and c.delivery.retry_max == 4 * 3600
     assert c.delivery.max_lifetime == 5 * 86400 and c.delivery.delay_notice == 4 * 3600
+    assert c.delivery.mta_sts and c.delivery.dane and c.delivery.mta_sts_port == 443
+    assert c.delivery.tls_ca_file is None
     assert c.capture.max_messages == 500 and c.capture.accept_any_auth and not c.capture.fail_by_address
     assert c.auth.checks and c.auth.dmarc_reject
 
@@ -78,6 +80,10 @@ smarthost = "relay.example.org:587"
     ('[capture]\nfail_by_address = "yes"', "capture.fail_by_address", "true or false"),
     ('[tls]\ncert = "/nonexistent.pem"\nkey = "/nonexistent.key"', "tls.cert", "cannot read"),
     ('[tls]\ncert = "/etc/hostname"', "tls.key", "together"),
+    ('[delivery]\ntls_ca_file = "/nonexistent.pem"', "delivery.tls_ca_file", "cannot read"),
+    ('[delivery]\ntls_ca_file = "/etc/hostname"', "delivery.tls_ca_file", "no PEM CA certificate"),
+    ('[delivery]\nmta_sts = "yes"', "delivery.mta_sts", "true or false"),
+    ('[delivery]\nmta_sts_port = 0', "delivery.mta_sts_port", "bad port"),
     ('[limits]\nbogus = 1', "limits.bogus", "unknown key"),
     ('source = "x"', "source", "unknown key"),
     ('listen = 1', "listen", "expected a table"),
