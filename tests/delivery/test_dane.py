@@ -150,3 +150,20 @@ async def test_dane_can_be_turned_off(fake_dns, leaf):
     fake_dns.set("_25._tcp.mx.b.test", {"TLSA": [(3, 1, 1, spki_sha256(leaf.cert))], "AD": True})
     tp = TLSPolicy(resolver=Resolver([fake_dns.address]), db_path=None, dane=False)
     assert (await tp.host_policy("Q1", "b.test", "mx.b.test", 25, None)).label == OPPORTUNISTIC
+
+
+async def test_dane_host_without_starttls_defers(fake_dns, leaf):
+    """RFC 7672 §2.2: with validated TLSA records TLS is mandatory — smtp-sink offers no STARTTLS."""
+    from tests.client.sink import smtp_sink
+    from tests.delivery.test_remote import MSG, client, env
+
+    with smtp_sink() as (port, _):
+        fake_dns.set(f"_{port}._tcp.mx.sink.test", {"TLSA": [(3, 1, 1, spki_sha256(leaf.cert))], "AD": True})
+        rd = client(fake_dns, port, tls_policy=TLSPolicy(resolver=Resolver([fake_dns.address]), db_path=None))
+        attempts = []
+        e = env("D1")
+        out = await rd.deliver("sink.test", e, MSG, list(enumerate(e.rcpts)), lambda r, o: attempts.append(o))
+        await rd.close()
+    assert (out[0].code, out[0].enhanced, out[0].tls_policy) == (451, "4.7.4", DANE)
+    assert "mx.sink.test does not offer STARTTLS, required by the dane policy" in out[0].text
+    assert [o.tls_policy for o in attempts] == [DANE]

@@ -264,3 +264,25 @@ async def test_host_policy_from_the_mode():
     assert (hp.label, hp.require_tls, hp.refused) == (TESTING, False, None)
     none = parse_policy("version: STSv1\nmode: none\nmax_age: 60\n")
     assert (await tp.host_policy("Q1", "b.test", "evil.test", 25, none)).label == OPPORTUNISTIC
+
+
+async def test_testing_mode_delivers_without_starttls_and_reports(fake_dns, ca, tmp_path, capsys):
+    from tests.client.sink import smtp_sink
+    from tests.delivery.test_remote import MSG, client, env
+
+    fake_dns.set("_mta-sts.sink.test", {"TXT": ["v=STSv1; id=1"]})
+    fake_dns.set("mta-sts.sink.test", {"A": ["127.0.0.1"]})
+    leaf_host = PolicyServer(ca, "mta-sts.sink.test", tmp_path / "web2")
+    leaf_host.serve(GOOD.replace("enforce", "testing"))
+    with leaf_host, smtp_sink() as (port, _):
+        tp = TLSPolicy(resolver=Resolver([fake_dns.address]), db_path=tmp_path / "courrier.db", dane=False,
+                       policy_port=leaf_host.port, ca_file=ca.write(tmp_path / "trust"))
+        rd = client(fake_dns, port, tls_policy=tp)
+        e = env("T1")
+        out = await rd.deliver("sink.test", e, MSG, list(enumerate(e.rcpts)), lambda r, o: None)
+        await rd.close()
+    assert out[0].ok and out[0].tls_policy == TESTING and out[0].tls is None
+    err = capsys.readouterr().err
+    assert "delivery.mta_sts_testing qid=T1 domain=sink.test host=mx.sink.test" in err
+    assert 'would_refuse="MX host not listed in the policy"' in err
+    assert 'would_refuse="no TLS: STARTTLS not offered"' in err
