@@ -155,6 +155,8 @@ SAMPLES = {
     "delivery.smarthost_user": "u", "delivery.smarthost_password": "p", "delivery.retry_first": "1s",
     "delivery.retry_max": "2s", "delivery.max_lifetime": "3s", "delivery.delay_notice": "1s",
     "delivery.concurrency_per_destination": 1, "delivery.connect_timeout": "2s",
+    "delivery.mta_sts": False, "delivery.dane": False, "delivery.mta_sts_port": 8443,
+    "delivery.tls_ca_file": "/etc/ssl/certs/ca-certificates.crt",
     "dkim.selector": "s1", "dkim.keys": {"example.org": "k.pem"},
     "capture.max_messages": 5, "capture.max_age": "1h", "capture.accept_any_auth": False,
     "capture.fail_by_address": True, "capture.release_allowed": "@example\\.org$",
