@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,27 @@ def run_cli(*args: str, input: str | None = None, check: bool = True, cwd: Path 
     return p
 
 
+def wait_for_listeners(proc: subprocess.Popen[str], ports: dict[str, int], timeout: float,
+                       log: Callable[[], str]) -> None:
+    """Until every listener in ``ports`` accepts a connection; AssertionError (with the server log) when the
+    process exits first or ``timeout`` passes."""
+    deadline = time.time() + timeout
+    pending = set(ports)
+    while pending and time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"courrier serve exited {proc.returncode}:\n{log()}")
+        for name in list(pending):
+            try:
+                with socket.create_connection(("127.0.0.1", ports[name]), timeout=0.5):
+                    pending.discard(name)
+            except OSError:
+                pass
+        if pending:
+            time.sleep(0.05)
+    if pending:
+        raise AssertionError(f"listeners {pending} never came up:\n{log()}")
+
+
 class Server:
     """A ``courrier serve`` subprocess with its own data dir and free ports.
 
@@ -88,22 +110,11 @@ class Server:
         self.proc = subprocess.Popen([*COURRIER, "serve", "--config", str(self.config), *self.serve_args],
                                      stdout=self._log,
                                      stderr=subprocess.STDOUT, env=ENV, text=True)
-        deadline = time.time() + timeout
-        pending = set(self.ports)
-        while pending and time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"courrier serve exited {self.proc.returncode}:\n{self.log()}")
-            for name in list(pending):
-                try:
-                    with socket.create_connection(("127.0.0.1", self.ports[name]), timeout=0.5):
-                        pending.discard(name)
-                except OSError:
-                    pass
-            if pending:
-                time.sleep(0.05)
-        if pending:
+        try:
+            wait_for_listeners(self.proc, self.ports, timeout, self.log)
+        except AssertionError:
             self.stop()
-            raise AssertionError(f"listeners {pending} never came up:\n{self.log()}")
+            raise
         return self
 
     def log(self) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ENV
+from tests.support import ENV, wait_for_listeners
 
 SYSTEM_USER = "courrier-e2e"
 REPO = Path(__file__).resolve().parents[2]
@@ -122,26 +122,11 @@ class RootServer:
         return p
 
     def start(self, timeout: float = 30) -> RootServer:
-        import time
-
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen([*self.cmd, "serve", "--config", str(self.config)], stdout=log,
                                      stderr=subprocess.STDOUT, env=self.env, text=True, cwd=self.base)
         log.close()
-        deadline = time.time() + timeout
-        pending = set(self.ports)
-        while pending:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"courrier serve exited {self.proc.returncode}:\n{self.log()}")
-            if time.time() > deadline:
-                raise AssertionError(f"listeners {pending} never came up:\n{self.log()}")
-            for name in list(pending):
-                try:
-                    with socket.create_connection(("127.0.0.1", self.ports[name]), timeout=0.5):
-                        pending.discard(name)
-                except OSError:
-                    pass
-            time.sleep(0.05)
+        wait_for_listeners(self.proc, self.ports, timeout, self.log)
         return self
 
     def log(self) -> str:
