@@ -283,6 +283,14 @@ def _hosts(v: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _hostport_str(v: Any) -> str:
+    """"" (off) or a checked "HOST:PORT", kept as written (a peer such as spamd, dialled when used)."""
+    s = _str(v).strip()
+    if s:
+        parse_hostport(s)
+    return s
+
+
 def _port(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 65536:
         raise ValueError(f"bad port {v!r} (1-65535)")
@@ -419,6 +427,10 @@ class CaptureConfig:
     fail_by_address: bool = setting(False, parse=_bool, doc="tempfail…@, permfail…@, timeout…@, disconnect…@")
     release_allowed: str = setting("", parse=_regex,
                                    doc="regex a release recipient's bare address must match (re.search); \"\" = any")
+    chaos: bool = setting(False, parse=_bool, doc="GET|PUT /api/v1/chaos: Mailpit's random SMTP failures")
+    link_check_internal: bool = setting(False, parse=_bool,
+                                        doc="link check may fetch private, loopback and link-local addresses")
+    spamassassin: str = setting("", parse=_hostport_str, doc="\"HOST:PORT\" of a spamd for /api/v1/message/{ID}/sa-check")
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,10 @@ def build(ctx: WebContext) -> ASGIApp:
 
     for mod in (info, messages, message, search, send, tags, view, ui, wait, auth_api, courrier_api, metrics, wellknown):
         api.include_router(mod.router)
+    from courrier.web.api import chaos  # Mailpit endpoints added in the second turn (issue 13)
+
+    for mod in (chaos,):
+        api.include_router(mod.router)
     api.add_api_websocket_route("/api/events", events.endpoint)
 
     static = resources.files("courrier.web") / "static"

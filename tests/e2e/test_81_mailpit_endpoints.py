@@ -1,0 +1,79 @@
+"""Scenario 81: the Mailpit endpoints that answered 404 before issue 13 — chaos, swagger, tags, thumbnails, link
+check, HTML check — over the real HTTP server of `courrier serve --capture`, each test naming the Mailpit source
+file whose behaviour it checks."""
+
+from __future__ import annotations
+
+import smtplib
+
+import httpx
+import pytest
+
+from tests.support import Server
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    """One capture server for the module, chaos enabled."""
+    s = Server(tmp_path_factory.mktemp("mp81"), listeners=("smtp", "http"), capture=True,
+               sections={"capture": {"chaos": True}})
+    s.start()
+    yield s
+    s.stop()
+
+
+def api(s: Server) -> httpx.Client:
+    return httpx.Client(base_url=f"http://127.0.0.1:{s.ports['http']}", timeout=30)
+
+
+# ---------------------------------------------------------------- chaos (server/apiv1/chaos.go,
+#                                                                   internal/smtpd/chaos/chaos.go, smtpd.go)
+
+DEFAULTS = {"Sender": {"ErrorCode": 451, "Probability": 0}, "Recipient": {"ErrorCode": 451, "Probability": 0},
+            "Authentication": {"ErrorCode": 535, "Probability": 0}}
+
+
+def test_chaos_disabled_answers_400(server_factory):
+    s = server_factory(listeners=("smtp", "http"), capture=True).start()
+    with api(s) as c:
+        for r in (c.get("/api/v1/chaos"), c.put("/api/v1/chaos", json={})):
+            assert (r.status_code, r.text) == (400, "Chaos is not enabled")
+
+
+def test_chaos_put_resets_omitted_and_checks_ranges(srv):
+    with api(srv) as c:
+        assert c.get("/api/v1/chaos").json() == DEFAULTS
+        r = c.put("/api/v1/chaos", json={"Recipient": {"ErrorCode": 452, "Probability": 5}})
+        assert r.status_code == 200
+        assert r.json() == {**DEFAULTS, "Recipient": {"ErrorCode": 452, "Probability": 5}}
+        assert c.put("/api/v1/chaos", json={"Sender": {"Probability": 10}}).json()["Recipient"] == \
+            {"ErrorCode": 451, "Probability": 0}  # omitted: reset, as Mailpit's SetFromStruct
+        r = c.put("/api/v1/chaos", json={"Sender": {"ErrorCode": 399, "Probability": 1}})
+        assert (r.status_code, r.text) == (400, "error code must be between 400 and 599")
+        r = c.put("/api/v1/chaos", json={"Sender": {"ErrorCode": 500, "Probability": 101}})
+        assert (r.status_code, r.text) == (400, "probability must be between 0 and 100")
+        assert c.get("/api/v1/chaos").json()["Sender"] == {"ErrorCode": 451, "Probability": 10}  # unchanged
+        assert c.put("/api/v1/chaos", json={}).json() == DEFAULTS
+
+
+def test_chaos_triggers_fire_in_smtp(srv):
+    with api(srv) as c:
+        c.put("/api/v1/chaos", json={"Sender": {"ErrorCode": 421, "Probability": 100}})
+        with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=10) as s:
+            s.ehlo("app.test")
+            assert s.mail("a@sender.test") == (421, b"Chaos sender error")
+        c.put("/api/v1/chaos", json={"Recipient": {"ErrorCode": 550, "Probability": 100}})
+        with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=10) as s:
+            s.ehlo("app.test")
+            assert s.mail("a@sender.test")[0] == 250
+            assert s.rcpt("b@x.test") == (550, b"Chaos recipient error")
+        c.put("/api/v1/chaos", json={"Authentication": {"Probability": 100}})
+        with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=10) as s:
+            s.ehlo("app.test")
+            with pytest.raises(smtplib.SMTPAuthenticationError) as e:
+                s.login("user", "pass")
+            assert (e.value.smtp_code, e.value.smtp_error) == (535, b"Chaos authentication error")
+        c.put("/api/v1/chaos", json={})
+        with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=10) as s:
+            s.login("user", "pass")
+            assert s.sendmail("a@sender.test", ["b@x.test"], b"Subject: calm\r\n\r\nx\r\n") == {}
