@@ -128,9 +128,9 @@ def build(ctx: WebContext) -> ASGIApp:
 
     for mod in (info, messages, message, search, send, tags, view, ui, wait, auth_api, courrier_api, metrics, wellknown):
         api.include_router(mod.router)
-    from courrier.web.api import chaos  # Mailpit endpoints added in the second turn (issue 13)
+    from courrier.web.api import chaos, swagger  # Mailpit endpoints added in the second turn (issue 13)
 
-    for mod in (chaos,):
+    for mod in (chaos, swagger,):
         api.include_router(mod.router)
     api.add_api_websocket_route("/api/events", events.endpoint)
 

@@ -77,3 +77,65 @@ def test_chaos_triggers_fire_in_smtp(srv):
         with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=10) as s:
             s.login("user", "pass")
             assert s.sendmail("a@sender.test", ["b@x.test"], b"Subject: calm\r\n\r\nx\r\n") == {}
+
+
+def send(s: Server, raw: bytes, rcpts: tuple[str, ...] = ("bob@example.test",)) -> str:
+    """Sends one message; returns its capture ID (the 250's "queued as")."""
+    with smtplib.SMTP("127.0.0.1", s.ports["smtp"], timeout=10) as c:
+        c.ehlo("app.test")
+        c.mail("app@sender.test")
+        for r in rcpts:
+            c.rcpt(r)
+        code, text = c.data(raw)
+    assert code == 250, text
+    return text.decode().rsplit(" ", 1)[1]
+
+
+# ---------------------------------------------------------------- swagger (server/ui/api/v1/swagger.json)
+
+def test_swagger_is_mailpits(srv):
+    from pathlib import Path
+    ref = Path("/work/shared/reference/mailpit-api-v1.swagger.json")
+    with api(srv) as c:
+        r = c.get("/api/v1/swagger.json")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    doc = r.json()
+    assert doc["swagger"] == "2.0" and "/api/v1/message/{ID}/html-check" in doc["paths"]
+    if ref.exists():
+        import json
+        assert doc == json.loads(ref.read_text())
+
+
+# ---------------------------------------------------------------- tags (server/apiv1/tags.go,
+#                                                                   internal/tools/tags.go, internal/storage/tags.go)
+
+def test_tags_cleaned_and_unique(srv):
+    a = send(srv, b"Subject: tags a\r\n\r\nx\r\n")
+    b = send(srv, b"Subject: tags b\r\n\r\nx\r\n")
+    with api(srv) as c:
+        r = c.put("/api/v1/tags", json={"IDs": [a, b], "Tags": ["  Sales  /  2024 ", "x!y", "sales / 2024", "!!!"]})
+        assert (r.status_code, r.text) == (200, "ok")
+        assert c.get(f"/api/v1/message/{a}").json()["Tags"] == ["Sales 2024", "x y"]
+        assert c.put("/api/v1/tags", json={"Tags": ["ignored"]}).text == "ok"  # no IDs: nothing changes
+        assert "ignored" not in c.get("/api/v1/tags").json()
+        assert c.put("/api/v1/tags", json={"IDs": [b]}).text == "ok"  # no Tags: b's tags removed
+        assert c.get(f"/api/v1/message/{b}").json()["Tags"] == []
+
+
+def test_tag_rename_and_delete_rules(srv):
+    a = send(srv, b"Subject: rename\r\nX-Tags: alpha, beta\r\n\r\nx\r\n")
+    with api(srv) as c:
+        assert {"alpha", "beta"} <= set(c.get("/api/v1/tags").json())
+        r = c.put("/api/v1/tags/nothere", json={"Name": "x"})
+        assert (r.status_code, r.text) == (400, "tag not found: nothere")
+        r = c.put("/api/v1/tags/alpha", json={"Name": "beta"})
+        assert (r.status_code, r.text) == (400, "tag already exists: beta")
+        r = c.put("/api/v1/tags/alpha", json={"Name": " !! "})
+        assert r.status_code == 400
+        assert c.put("/api/v1/tags/alpha", json={"Name": "Gamma/1"}).text == "ok"
+        assert sorted(c.get(f"/api/v1/message/{a}").json()["Tags"]) == ["Gamma 1", "beta"]
+        assert c.put("/api/v1/tags/gamma 1", json={"Name": "GAMMA 1"}).text == "ok"  # case-only change
+        r = c.delete("/api/v1/tags/nothere")
+        assert (r.status_code, r.text) == (400, "tag not found: nothere")
+        assert c.delete("/api/v1/tags/beta").text == "ok"
+        assert c.get(f"/api/v1/message/{a}").json()["Tags"] == ["GAMMA 1"]
