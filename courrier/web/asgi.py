@@ -128,9 +128,10 @@ def build(ctx: WebContext) -> ASGIApp:
 
     for mod in (info, messages, message, search, send, tags, view, ui, wait, auth_api, courrier_api, metrics, wellknown):
         api.include_router(mod.router)
-    from courrier.web.api import chaos, swagger  # Mailpit endpoints added in the second turn (issue 13)
+    # Mailpit endpoints added in the second turn (issue 13)
+    from courrier.web.api import chaos, swagger, thumb
 
-    for mod in (chaos, swagger,):
+    for mod in (chaos, swagger, thumb):
         api.include_router(mod.router)
     api.add_api_websocket_route("/api/events", events.endpoint)
 

@@ -139,3 +139,45 @@ def test_tag_rename_and_delete_rules(srv):
         assert (r.status_code, r.text) == (400, "tag not found: nothere")
         assert c.delete("/api/v1/tags/beta").text == "ok"
         assert c.get(f"/api/v1/message/{a}").json()["Tags"] == ["GAMMA 1"]
+
+
+# ---------------------------------------------------------------- thumbnails (server/apiv1/thumbnails.go)
+
+def _png(size: tuple[int, int], colour: tuple[int, int, int, int]) -> bytes:
+    import io
+
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("RGBA", size, colour).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_thumbnails(srv):
+    import io
+    from email.message import EmailMessage
+
+    from PIL import Image
+    m = EmailMessage()
+    m["Subject"] = "pictures"
+    m.set_content("see attached")
+    m.add_attachment(_png((400, 200), (255, 0, 0, 255)), maintype="image", subtype="png", filename="big.png")
+    m.add_attachment(_png((20, 10), (0, 0, 255, 0)), maintype="image", subtype="png", filename="clear.png")
+    m.add_attachment(b"not an image", maintype="image", subtype="png", filename="broken.png")
+    m.add_attachment(b"a,b\n", maintype="text", subtype="csv", filename="data.csv")
+    msg_id = send(srv, m.as_bytes())
+    with api(srv) as c:
+        parts = {a["FileName"]: a["PartID"] for a in c.get(f"/api/v1/message/{msg_id}").json()["Attachments"]}
+        thumbs = {}
+        for name, part in parts.items():
+            r = c.get(f"/api/v1/message/{msg_id}/part/{part}/thumb")
+            assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg", name
+            assert r.headers["content-disposition"] == f'filename="{name}"'
+            thumbs[name] = Image.open(io.BytesIO(r.content))
+            assert (thumbs[name].format, thumbs[name].size) == ("JPEG", (180, 120)), name
+        assert c.get(f"/api/v1/message/{msg_id}/part/9.9/thumb").status_code == 404
+    big = thumbs["big.png"].convert("RGB")
+    assert all(abs(a - b) < 40 for a, b in zip(big.getpixel((5, 5)), (255, 0, 0), strict=True))  # filled, cropped
+    clear = thumbs["clear.png"].convert("RGB")
+    assert clear.getpixel((90, 60))[0] > 230  # transparent → white, not black
+    for name in ("broken.png", "data.csv"):  # Mailpit's blankImage: all white
+        assert thumbs[name].convert("L").getextrema()[0] > 240
