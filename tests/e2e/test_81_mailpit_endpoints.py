@@ -181,3 +181,60 @@ def test_thumbnails(srv):
     assert clear.getpixel((90, 60))[0] > 230  # transparent → white, not black
     for name in ("broken.png", "data.csv"):  # Mailpit's blankImage: all white
         assert thumbs[name].convert("L").getextrema()[0] > 240
+
+
+# ---------------------------------------------------------------- link check (internal/linkcheck/main.go, status.go)
+
+@pytest.fixture(scope="module")
+def web():
+    """A loopback HTTP server the links point to."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class H(BaseHTTPRequestHandler):
+        def do_HEAD(self):  # noqa: N802
+            code = {"/ok": 200, "/gone": 404, "/moved": 301}.get(self.path, 500)
+            self.send_response(code)
+            if code == 301:
+                self.send_header("Location", "/ok")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    s = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{s.server_port}"
+    s.shutdown()
+    s.server_close()
+
+
+def _links_message(base: str) -> bytes:
+    return (f"Subject: links\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n"
+            f"--b\r\nContent-Type: text/plain\r\n\r\nText link {base}/gone\r\n"
+            f"--b\r\nContent-Type: text/html\r\n\r\n<a href=\"{base}/ok\">ok</a> <img src=\"{base}/moved\">\r\n"
+            f"--b--\r\n").encode()
+
+
+def test_link_check_internal_allowed(server_factory, web):
+    s = server_factory(listeners=("smtp", "http"), capture=True,
+                       sections={"capture": {"link_check_internal": True}}).start()
+    msg_id = send(s, _links_message(web))
+    with api(s) as c:
+        r = c.get(f"/api/v1/message/{msg_id}/link-check")
+        assert r.status_code == 200
+        body = r.json()
+        assert body["Errors"] == 1
+        assert {x["URL"].replace(web, ""): (x["StatusCode"], x["Status"]) for x in body["Links"]} == {
+            "/ok": (200, "OK"), "/moved": (301, "Moved Permanently"), "/gone": (404, "Not Found")}
+        body = c.get("/api/v1/message/latest/link-check?follow=true").json()
+        assert {x["URL"].replace(web, ""): x["StatusCode"] for x in body["Links"]}["/moved"] == 200
+        assert c.get("/api/v1/message/nope/link-check").status_code == 404
+
+
+def test_link_check_refuses_internal_by_default(srv, web):
+    msg_id = send(srv, _links_message(web))
+    with api(srv) as c:
+        body = c.get(f"/api/v1/message/{msg_id}/link-check").json()
+    assert body["Errors"] == 3
+    assert {(x["StatusCode"], x["Status"]) for x in body["Links"]} == {(451, "Blocked private/reserved address")}
