@@ -238,3 +238,31 @@ def test_link_check_refuses_internal_by_default(srv, web):
         body = c.get(f"/api/v1/message/{msg_id}/link-check").json()
     assert body["Errors"] == 3
     assert {(x["StatusCode"], x["Status"]) for x in body["Links"]} == {(451, "Blocked private/reserved address")}
+
+
+# ---------------------------------------------------------------- HTML check (server/apiv1/other.go HTMLCheck,
+#                                                                   internal/htmlcheck/main.go)
+
+def test_html_check(srv):
+    html = ('<html><head><style>.b { display: flex }</style></head><body><div class="b">x</div>'
+            '<script>go()</script><img src="https://img.test/a.webp"></body></html>')
+    raw = (f"Subject: html\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n").encode()
+    msg_id = send(srv, raw)
+    text_id = send(srv, b"Subject: text only\r\n\r\nno html here\r\n")
+    with api(srv) as c:
+        r = c.get(f"/api/v1/message/{msg_id}/html-check")
+        assert r.status_code == 200
+        body = r.json()
+        assert list(body) == ["Warnings", "Platforms", "Total"]
+        assert set(body["Total"]) == {"Tests", "Nodes", "Supported", "Partial", "Unsupported"}
+        found = {w["Slug"]: w["Score"]["Found"] for w in body["Warnings"]}
+        assert {"html-script", "css-display-flex", "image-webp", "html-style"} <= set(found)
+        assert body["Warnings"][0]["Slug"] == "html-script"
+        w = next(w for w in body["Warnings"] if w["Slug"] == "css-display-flex")
+        assert set(w) == {"Slug", "Title", "Description", "URL", "Category", "Tags", "Keywords", "Results",
+                          "NotesByNumber", "Score"}
+        assert w["Results"] and {"yes", "no", "partial"} >= {x["Support"] for x in w["Results"]}
+        assert "Gmail" in body["Platforms"]["desktop-webmail"]
+        r = c.get(f"/api/v1/message/{text_id}/html-check")
+        assert (r.status_code, r.text) == (400, "message does not contain HTML")
+        assert c.get("/api/v1/message/nope/html-check").status_code == 404

@@ -7,10 +7,14 @@ connection bound) is made once per application, on first use.
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from courrier.capture import htmlcheck
 from courrier.capture.linkcheck import LinkChecker
 from courrier.capture.records import Message
 from courrier.web.api.common import ctx, not_found, resolve_or_404, source
@@ -42,3 +46,11 @@ async def link_check(request: Request, ID: str) -> Response:  # noqa: N803
     errors, links = await _link_checker(request).check(msg.html, msg.text, follow)
     return json_ok({"Errors": errors,
                     "Links": [{"URL": x.url, "StatusCode": x.status_code, "Status": x.status} for x in links]})
+
+
+@router.get("/api/v1/message/{ID}/html-check", summary="HTML check")
+async def html_check(request: Request, ID: str) -> Response:  # noqa: N803
+    msg = await _message(request, ID)
+    if not msg.html:
+        raise HTTPException(400, "message does not contain HTML")
+    return json_ok(await asyncio.to_thread(htmlcheck.check, msg.html))
