@@ -283,12 +283,8 @@ def _hosts(v: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _hostport_str(v: Any) -> str:
-    """"" (off) or a checked "HOST:PORT", kept as written (a peer such as spamd, dialled when used)."""
-    s = _str(v).strip()
-    if s:
-        parse_hostport(s)
-    return s
+def _optional_hostport(v: Any) -> HostPort | None:
+    return parse_hostport(v) if _str(v).strip() else None
 
 
 def _port(v: Any) -> int:
@@ -430,7 +426,8 @@ class CaptureConfig:
     chaos: bool = setting(False, parse=_bool, doc="GET|PUT /api/v1/chaos: Mailpit's random SMTP failures")
     link_check_internal: bool = setting(False, parse=_bool,
                                         doc="link check may fetch private, loopback and link-local addresses")
-    spamassassin: str = setting("", parse=_hostport_str, doc="\"HOST:PORT\" of a spamd for /api/v1/message/{ID}/sa-check")
+    spamassassin: HostPort | None = setting(None, parse=_optional_hostport,
+                                            doc="\"HOST:PORT\" of a spamd: enables /api/v1/message/{ID}/sa-check")
 
 
 @dataclass(frozen=True)
@@ -461,10 +458,6 @@ class HTTPConfig:
         doc="Host values served besides loopback, hostname and listen addresses (\"*\": any); DNS rebinding defence")
     metrics: bool = setting(True, parse=_bool,
                             doc="GET /metrics (Prometheus text), same auth as the API (courrier/web/metrics.py)")
-
-
-def _optional_hostport(v: Any) -> HostPort | None:
-    return parse_hostport(v) if _str(v).strip() else None
 
 
 def _zones(v: Any) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ import smtplib
 import httpx
 import pytest
 
+from tests.spamd import GTUBE, Spamd
 from tests.support import Server
 
 
@@ -266,3 +267,47 @@ def test_html_check(srv):
         r = c.get(f"/api/v1/message/{text_id}/html-check")
         assert (r.status_code, r.text) == (400, "message does not contain HTML")
         assert c.get("/api/v1/message/nope/html-check").status_code == 404
+
+
+# ---------------------------------------------------------------- SpamAssassin check (server/apiv1/other.go
+#                                   SpamAssassinCheck, internal/spamassassin/spamassassin.go, spamc/spamc.go)
+
+@pytest.fixture(scope="module")
+def spamd():
+    """Debian's spamd on loopback, network tests off (tests/spamd.py)."""
+    with Spamd() as s:
+        yield s
+
+
+def test_sa_check_with_debian_spamd(server_factory, spamd):
+    s = server_factory(listeners=("smtp", "http"), capture=True,
+                       sections={"capture": {"spamassassin": spamd.address}}).start()
+    spam = send(s, f"Subject: offer\r\nFrom: a@sender.test\r\nTo: b@example.test\r\n\r\n{GTUBE}\r\n".encode())
+    ham = send(s, b"Subject: lunch\r\nFrom: a@sender.test\r\nTo: b@example.test\r\nDate: Sat, 5 Dec 2026 10:00:00 +0000"
+                  b"\r\nMessage-ID: <l1@sender.test>\r\n\r\nSee you at noon.\r\n")
+    with api(s) as c:
+        body = c.get(f"/api/v1/message/{spam}/sa-check").json()
+        assert list(body) == ["IsSpam", "Error", "Score", "Rules"]
+        assert body["IsSpam"] is True and body["Error"] == "" and body["Score"] >= 1000
+        gtube = next(r for r in body["Rules"] if r["Name"] == "GTUBE")
+        assert gtube["Score"] >= 1000 and gtube["Description"] == "BODY: Generic Test for Unsolicited Bulk Email"
+        assert body["Score"] == int(body["Score"] * 10) / 10  # floored to one decimal
+        body = c.get(f"/api/v1/message/{ham}/sa-check").json()
+        assert body["IsSpam"] is False and body["Error"] == "" and body["Score"] < 5
+        assert isinstance(body["Rules"], list)
+        assert c.get("/api/v1/message/nope/sa-check").status_code == 404
+
+
+def test_sa_check_unconfigured_and_unreachable(srv, server_factory):
+    msg_id = send(srv, b"Subject: x\r\n\r\nx\r\n")
+    with api(srv) as c:
+        r = c.get(f"/api/v1/message/{msg_id}/sa-check")
+        assert (r.status_code, r.text) == (400, "no SpamAssassin service defined")
+    from tests.support import free_port
+    s = server_factory(listeners=("smtp", "http"), capture=True,
+                       sections={"capture": {"spamassassin": f"127.0.0.1:{free_port()}"}}).start()
+    msg_id = send(s, b"Subject: x\r\n\r\nx\r\n")
+    with api(s) as c:
+        body = c.get(f"/api/v1/message/{msg_id}/sa-check").json()
+    assert body["IsSpam"] is False and body["Score"] == 0 and body["Rules"] is None
+    assert "cannot connect to spamd" in body["Error"]
