@@ -311,3 +311,70 @@ def test_sa_check_unconfigured_and_unreachable(srv, server_factory):
         body = c.get(f"/api/v1/message/{msg_id}/sa-check").json()
     assert body["IsSpam"] is False and body["Score"] == 0 and body["Rules"] is None
     assert "cannot connect to spamd" in body["Error"]
+
+
+# ---------------------------------------------------------------- npm mailpit-api against courrier
+
+MAILPIT_API_SCRIPT = r"""
+const { MailpitClient } = require(PKG);
+const [base, id, linkID] = process.argv.slice(1);
+(async () => {
+  const m = new MailpitClient(base);
+  const out = {};
+  out.chaos0 = await m.getChaosTriggers();
+  out.chaos1 = await m.setChaosTriggers({ Recipient: { ErrorCode: 452, Probability: 0 } });
+  out.chaosReset = await m.setChaosTriggers();
+  out.setTags = await m.setTags({ IDs: [id], Tags: ["npm one", "npm/two"] });
+  out.tags = await m.getTags();
+  out.rename = await m.renameTag("npm one", "npm renamed");
+  out.del = await m.deleteTag("npm two");
+  out.summaryTags = (await m.getMessageSummary(id)).Tags;
+  try { await m.renameTag("no such tag", "x"); out.missing = "no error"; } catch (e) { out.missing = e.message; }
+  const html = await m.htmlCheck(id);
+  out.html = { total: html.Total, slugs: html.Warnings.map((w) => w.Slug) };
+  const links = await m.linkCheck(linkID);
+  const followed = await m.linkCheck(linkID, true);
+  out.links = { errors: links.Errors, codes: links.Links.map((l) => [l.URL, l.StatusCode, l.Status]),
+                followed: followed.Links.map((l) => [l.URL, l.StatusCode]) };
+  out.sa = await m.spamAssassinCheck(id);
+  const thumb = await m.getAttachmentThumbnail(id, "2");
+  out.thumb = { type: thumb.type, size: thumb.size };
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(1); });
+"""
+
+
+def test_npm_mailpit_api(server_factory, spamd, web):
+    import json
+
+    from tests.npm import npm_package
+
+    pkg = npm_package("mailpit-api", "2.1.0")
+    s = server_factory(listeners=("smtp", "http"), capture=True, sections={"capture": {
+        "chaos": True, "link_check_internal": True, "spamassassin": spamd.address}}).start()
+    raw = (b"Subject: npm\r\nFrom: a@sender.test\r\nTo: b@example.test\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: text/html\r\n\r\n"
+           b"<html><body><form></form><p style=\"display:flex\">x</p></body></html>\r\n--m\r\n"
+           b"Content-Type: image/png\r\nContent-Disposition: attachment; filename=p.png\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\n"
+           b"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==\r\n"
+           b"--m--\r\n")
+    msg_id = send(s, raw)
+    link_id = send(s, _links_message(web))
+    from tests.npm import run_node
+    out = json.loads(run_node(MAILPIT_API_SCRIPT.replace("process.argv.slice(1)",
+                                                         json.dumps([f"http://127.0.0.1:{s.ports['http']}", msg_id,
+                                                                     link_id])), pkg))
+    assert out["chaos0"] == DEFAULTS and out["chaosReset"] == DEFAULTS
+    assert out["chaos1"]["Recipient"] == {"ErrorCode": 452, "Probability": 0}
+    assert out["setTags"] == out["rename"] == out["del"] == "ok"
+    assert {"npm one", "npm two"} <= set(out["tags"])
+    assert out["summaryTags"] == ["npm renamed"]
+    assert "400" in out["missing"] and "tag not found: no such tag" in out["missing"]
+    assert {"html-form", "css-display-flex"} <= set(out["html"]["slugs"]) and out["html"]["total"]["Nodes"] >= 2
+    codes = {u.replace(web, ""): (c, t) for u, c, t in out["links"]["codes"]}
+    assert codes == {"/ok": (200, "OK"), "/moved": (301, "Moved Permanently"), "/gone": (404, "Not Found")}
+    assert out["links"]["errors"] == 1
+    assert {u.replace(web, ""): c for u, c in out["links"]["followed"]}["/moved"] == 200
+    assert out["sa"]["Error"] == "" and out["sa"]["IsSpam"] == (out["sa"]["Score"] >= 5) and out["sa"]["Rules"]
+    assert out["thumb"]["type"] == "image/jpeg" and out["thumb"]["size"] > 100
