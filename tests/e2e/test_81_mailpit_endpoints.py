@@ -378,3 +378,16 @@ def test_npm_mailpit_api(server_factory, spamd, web):
     assert {u.replace(web, ""): c for u, c in out["links"]["followed"]}["/moved"] == 200
     assert out["sa"]["Error"] == "" and out["sa"]["IsSpam"] == (out["sa"]["Score"] >= 5) and out["sa"]["Rules"]
     assert out["thumb"]["type"] == "image/jpeg" and out["thumb"]["size"] > 100
+
+
+def test_webui_shows_chaos_and_spamassassin(srv, server_factory):
+    """CONTRACT "third turn": /api/v1/webui names [capture] chaos and spamassassin as Mailpit's ChaosEnabled and
+    SpamAssassin (server/apiv1/webui.go)."""
+    with api(srv) as c:
+        ui = c.get("/api/v1/webui").json()
+    assert (ui["ChaosEnabled"], ui["SpamAssassin"]) == (True, False)
+    s = server_factory(listeners=("smtp", "http"), capture=True,
+                       sections={"capture": {"spamassassin": "127.0.0.1:783"}}).start()
+    with api(s) as c:
+        ui = c.get("/api/v1/webui").json()
+    assert (ui["ChaosEnabled"], ui["SpamAssassin"]) == (False, True)
