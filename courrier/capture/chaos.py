@@ -58,7 +58,8 @@ class Chaos:
         Mailpit's ``SetFromStruct``. Nothing changes when any value is out of range."""
         new = {}
         for key, default in DEFAULT_CODES.items():
-            raw = data.get(key) or {}
+            raw = data.get(key)
+            raw = {} if raw is None else raw
             if not isinstance(raw, dict):
                 raise ChaosError(f"{key}: expected an object")
             code = _int_field(raw.get("ErrorCode"), f"{key}.ErrorCode") or default
