@@ -41,6 +41,10 @@ def _int_field(value: Any, name: str) -> int:
     return int(value)
 
 
+def _folded(d: dict[str, Any]) -> dict[str, Any]:
+    return {k.lower(): v for k, v in d.items()}
+
+
 class Chaos:
     """The current triggers; read by the SMTP role on every MAIL/RCPT/AUTH, replaced whole by the API."""
 
@@ -57,13 +61,15 @@ class Chaos:
         """Every trigger from one JSON body: an omitted trigger (or field) resets to its default with 0 %, as
         Mailpit's ``SetFromStruct``. Nothing changes when any value is out of range."""
         new = {}
+        given = _folded(data)  # Go's encoding/json matches field names without regard to case
         for key, default in DEFAULT_CODES.items():
-            raw = data.get(key)
+            raw = given.get(key.lower())
             raw = {} if raw is None else raw
             if not isinstance(raw, dict):
                 raise ChaosError(f"{key}: expected an object")
-            code = _int_field(raw.get("ErrorCode"), f"{key}.ErrorCode") or default
-            prob = _int_field(raw.get("Probability"), f"{key}.Probability")
+            fields = _folded(raw)
+            code = _int_field(fields.get("errorcode"), f"{key}.ErrorCode") or default
+            prob = _int_field(fields.get("probability"), f"{key}.Probability")
             if not 400 <= code <= 599:
                 raise ChaosError("error code must be between 400 and 599")
             if not 0 <= prob <= 100:

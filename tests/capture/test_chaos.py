@@ -25,3 +25,9 @@ def test_bad_values_change_nothing():
         with pytest.raises(ChaosError):
             c.set_from(body)
     assert c.as_json()["Authentication"] == {"ErrorCode": 535, "Probability": 7}
+
+
+def test_field_names_without_case():
+    c = Chaos(enabled=True)
+    c.set_from({"sender": {"errorcode": 421, "PROBABILITY": 3}})
+    assert c.as_json()["Sender"] == {"ErrorCode": 421, "Probability": 3}
