@@ -283,6 +283,10 @@ def _hosts(v: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _optional_hostport(v: Any) -> HostPort | None:
+    return parse_hostport(v) if _str(v).strip() else None
+
+
 def _port(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 65536:
         raise ValueError(f"bad port {v!r} (1-65535)")
@@ -419,6 +423,11 @@ class CaptureConfig:
     fail_by_address: bool = setting(False, parse=_bool, doc="tempfail…@, permfail…@, timeout…@, disconnect…@")
     release_allowed: str = setting("", parse=_regex,
                                    doc="regex a release recipient's bare address must match (re.search); \"\" = any")
+    chaos: bool = setting(False, parse=_bool, doc="GET|PUT /api/v1/chaos: Mailpit's random SMTP failures")
+    link_check_internal: bool = setting(False, parse=_bool,
+                                        doc="link check may fetch private, loopback and link-local addresses")
+    spamassassin: HostPort | None = setting(None, parse=_optional_hostport,
+                                            doc="\"HOST:PORT\" of a spamd: enables /api/v1/message/{ID}/sa-check")
 
 
 @dataclass(frozen=True)
@@ -449,10 +458,6 @@ class HTTPConfig:
         doc="Host values served besides loopback, hostname and listen addresses (\"*\": any); DNS rebinding defence")
     metrics: bool = setting(True, parse=_bool,
                             doc="GET /metrics (Prometheus text), same auth as the API (courrier/web/metrics.py)")
-
-
-def _optional_hostport(v: Any) -> HostPort | None:
-    return parse_hostport(v) if _str(v).strip() else None
 
 
 def _zones(v: Any) -> tuple[str, ...]:

@@ -73,6 +73,7 @@ from typing import Any
 
 from courrier import __version__, log
 from courrier.capture import parse as P
+from courrier.capture.chaos import Chaos
 from courrier.capture.envelope import CapturedEnvelope, new_id, read_envelope, strip_trace, valid_id
 from courrier.capture.events import EventHub
 from courrier.capture.index import CaptureIndex, IndexRow
@@ -120,6 +121,7 @@ class CaptureStore:
         self.process_writer = ProcessWriter(PROCESS_THREADS, name="courrier-capture-writer")
         self._events_executor: ThreadPoolExecutor | None = None
         self.paused = False
+        self.chaos = Chaos(cfg.chaos)  # Mailpit's chaos triggers: set by the API, rolled by the SMTP role
         self._prune_task: asyncio.Task[None] | None = None
         self._prune_lock = threading.Lock()
         self._count = self.index.count()[0]  # messages indexed, kept by this instance: triggers max_messages

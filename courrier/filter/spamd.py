@@ -80,6 +80,19 @@ def parse_reply(data: bytes) -> SpamResult:
 
 async def scan(address: HostPort, message: bytes, *, timeout: float = SCAN_TIMEOUT) -> SpamResult:
     """Asks spamd at ``address`` about ``message`` (CRLF line ends, as received) with the SYMBOLS command."""
+    return parse_reply(await _exchange(address, b"SYMBOLS", message, timeout))
+
+
+async def report(address: HostPort, message: bytes, *, timeout: float = SCAN_TIMEOUT) -> SpamReport:
+    """The REPORT command: the verdict with every rule that hit, its points and its description (what the capture
+    inspector's ``sa-check`` shows, as Mailpit's ``internal/spamassassin/spamc``)."""
+    data = await _exchange(address, b"REPORT", message, timeout)
+    verdict = parse_reply(data)  # its rule names are REPORT's words here: only the verdict and score are kept
+    return SpamReport(SpamResult(verdict.spam, verdict.score, verdict.threshold), parse_report_rules(data))
+
+
+async def _exchange(address: HostPort, command: bytes, message: bytes, timeout: float) -> bytes:
+    """One request, the whole answer (at most ``MAX_REPLY`` octets)."""
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(address.host, address.port),
                                                 CONNECT_TIMEOUT)
@@ -87,7 +100,7 @@ async def scan(address: HostPort, message: bytes, *, timeout: float = SCAN_TIMEO
         raise SpamdError(f"cannot connect to spamd at {address}: {e or 'timeout'}") from None
     try:
         async with asyncio.timeout(timeout):
-            writer.write(b"SYMBOLS SPAMC/1.5\r\nContent-length: %d\r\n\r\n" % len(message))
+            writer.write(b"%s SPAMC/1.5\r\nContent-length: %d\r\n\r\n" % (command, len(message)))
             writer.write(message)
             writer.write_eof()  # "after each side is done writing, it shuts down its side of the connection"
             await writer.drain()
@@ -102,7 +115,44 @@ async def scan(address: HostPort, message: bytes, *, timeout: float = SCAN_TIMEO
         writer.close()
     if len(data) > MAX_REPLY:
         raise SpamdError(f"spamd's answer is longer than {MAX_REPLY} octets")
-    return parse_reply(data)
+    return data
+
+
+@dataclass(frozen=True)
+class SpamRule:
+    points: float
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class SpamReport:
+    result: SpamResult
+    rules: tuple[SpamRule, ...]
+
+
+_RULE_ROW = re.compile(r"^\s?(-?[0-9.]+)\s([a-zA-Z0-9_]*)(\W*)(.*)")  # a "pts rule description" row of REPORT
+
+
+def parse_report_rules(data: bytes) -> tuple[SpamRule, ...]:
+    """The rows after "Content analysis details" in a REPORT answer; a description wrapped onto lines indented by
+    28 spaces is joined back into one line."""
+    text = data.split(b"\r\n\r\n", 1)[-1].decode("utf-8", "replace").replace("\r\n", "\n")
+    text = "\n".join(line.rstrip() for line in text.split("\n")).replace("\n" + " " * 28, " ")
+    rules: list[SpamRule] = []
+    reached = False
+    for row in text.split("\n"):
+        if row.startswith("Content analysis details"):
+            reached = True
+            continue
+        m = _RULE_ROW.match(row) if reached else None
+        if m and len(rules) < MAX_SYMBOLS:
+            try:
+                points = float(m.group(1))
+            except ValueError:
+                points = 0.0
+            rules.append(SpamRule(points, m.group(2), m.group(4)))
+    return tuple(rules)
 
 
 def spam_headers(result: SpamResult) -> tuple[tuple[str, str], ...]:

@@ -8,6 +8,9 @@
   fires; our idle timeout closes), ``disconnect…@`` → the connection is dropped without a reply.
 - ``user+tag@`` is accepted as is and ``tag`` recorded as a tag of the message (RFC 5233 subaddressing).
 - "Pause incoming": while ``store.paused``, MAIL answers 451 4.3.2 (the engine asks ``paused()``).
+- Mailpit's chaos triggers (``[capture] chaos``, set through ``PUT /api/v1/chaos``; ``capture/chaos.py``): a random
+  failure with the configured code at MAIL, at each RCPT, or at AUTH before the credentials are read — where
+  Mailpit's ``internal/smtpd/smtpd.go`` rolls them.
 """
 
 from __future__ import annotations
@@ -61,7 +64,16 @@ class CapturePolicy(Policy):
         account = await asyncio.get_running_loop().run_in_executor(None, self.accounts.verify, username, password)
         return R.AUTH_OK if account is not None else R.AUTH_FAILED
 
+    async def check_auth(self, session: Session, mechanism: str) -> Reply | None:
+        return self.store.chaos.roll("Authentication")
+
+    async def check_mail(self, session: Session, env: Envelope) -> Reply:
+        return self.store.chaos.roll("Sender") or R.SENDER_OK
+
     async def check_rcpt(self, session: Session, env: Envelope, rcpt: Recipient) -> Reply | None:
+        failure = self.store.chaos.roll("Recipient")
+        if failure is not None:
+            return failure
         if self.cfg.fail_by_address:
             kind = failure_for(rcpt.address.local)
             if kind == "tempfail":

@@ -50,6 +50,10 @@ class Policy:
     async def check_connect(self, session: Session) -> Reply | None:
         return None
 
+    async def check_auth(self, session: Session, mechanism: str) -> Reply | None:
+        """A refusal of this AUTH before any credentials are read (capture mode's chaos trigger), or None."""
+        return None
+
     async def authenticate(self, session: Session, username: str, password: str) -> Reply:
         return R.AUTH_MECH_UNSUPPORTED
 

@@ -591,6 +591,10 @@ class SMTPProtocol(asyncio.Protocol):
         if gate.refused(ip, "smtp"):
             self.reply(R.AUTH_THROTTLED)
             return
+        early = await self.policy.check_auth(self.session, mech)
+        if early is not None:
+            self.reply(early)
+            return
         try:
             creds = await sasl.exchange(mech, initial, self._auth_challenge)
         except sasl.Cancelled:

@@ -128,6 +128,11 @@ def build(ctx: WebContext) -> ASGIApp:
 
     for mod in (info, messages, message, search, send, tags, view, ui, wait, auth_api, courrier_api, metrics, wellknown):
         api.include_router(mod.router)
+    # Mailpit endpoints added in the second turn (issue 13)
+    from courrier.web.api import chaos, checks, swagger, thumb
+
+    for mod in (chaos, swagger, thumb, checks):
+        api.include_router(mod.router)
     api.add_api_websocket_route("/api/events", events.endpoint)
 
     static = resources.files("courrier.web") / "static"

@@ -59,7 +59,8 @@ async def info(request: Request) -> Response:
 async def webui(request: Request) -> Response:
     c = ctx(request)
     return json_ok({
-        "Label": c.cfg.hostname, "SpamAssassin": False, "ChaosEnabled": False, "DuplicatesIgnored": False,
+        "Label": c.cfg.hostname, "SpamAssassin": c.source is not None and c.cfg.capture.spamassassin is not None,
+        "ChaosEnabled": c.source is not None and c.cfg.capture.chaos, "DuplicatesIgnored": False,
         "HideDeleteAllButton": False,
         "MessageRelay": {"Enabled": c.relay is not None, "SMTPServer": c.relay_description,
                          "ReturnPath": "", "AllowedRecipients": c.cfg.capture.release_allowed, "BlockedRecipients": "", "OverrideFrom": "",
