@@ -8,9 +8,14 @@
   fires; our idle timeout closes), ``disconnect…@`` → the connection is dropped without a reply.
 - ``user+tag@`` is accepted as is and ``tag`` recorded as a tag of the message (RFC 5233 subaddressing).
 - "Pause incoming": while ``store.paused``, MAIL answers 451 4.3.2 (the engine asks ``paused()``).
+- ``[capture] allowed_recipients`` (Mailpit's ``--smtp-allowed-recipients``, server/smtpd/smtpd.go
+  ``handlerRcpt``): a recipient whose address the regex does not match gets 550 5.1.0; each refusal, like a
+  fail_by_address failure, counts in ``store.rejected`` (``/api/v1/info`` ``SMTPRejected``).
 """
 
 from __future__ import annotations
+
+import re
 
 from courrier.accounts import Accounts
 from courrier.capture.store import CaptureStore
@@ -23,6 +28,7 @@ from courrier.smtp.policy import Disconnect, Policy
 from courrier.smtp.session import Session
 
 MECHANISMS = ["PLAIN", "LOGIN"]
+NOT_ALLOWED = Reply(550, "5.1.0", "Requested action not taken: mailbox unavailable")  # Mailpit's words
 
 
 def failure_for(local_part: str) -> str | None:
@@ -41,6 +47,7 @@ class CapturePolicy(Policy):
         self.store = store
         self.cfg = cfg
         self.accounts = accounts
+        self.allowed = re.compile(cfg.allowed_recipients) if cfg.allowed_recipients else None
 
     def _any_auth(self) -> bool:
         return self.cfg.accept_any_auth or self.accounts is None
@@ -62,11 +69,16 @@ class CapturePolicy(Policy):
         return R.AUTH_OK if account is not None else R.AUTH_FAILED
 
     async def check_rcpt(self, session: Session, env: Envelope, rcpt: Recipient) -> Reply | None:
+        if self.allowed is not None and not self.allowed.search(str(rcpt.address)):
+            self.store.rejected += 1
+            return NOT_ALLOWED
         if self.cfg.fail_by_address:
             kind = failure_for(rcpt.address.local)
             if kind == "tempfail":
+                self.store.rejected += 1
                 return R.TEMPFAIL_BY_ADDRESS
             if kind == "permfail":
+                self.store.rejected += 1
                 return R.PERMFAIL_BY_ADDRESS
             if kind == "timeout":
                 return None

@@ -209,6 +209,10 @@ class CaptureSource:
                               [(row[0], t) for t in tags])
 
         await self._run(self._sql, run)
+        events = self.store.events
+        for i in ids:  # Mailpit's ``update`` frame for a tag change: {ID, Tags} (internal/storage/tags.go)
+            events.publish("update", {"ID": i, "Tags": list(tags)})
+        events.publish("stats", await self._run(self.store.stats))
 
     async def rename_tag(self, old: str, new: str) -> None:
         def run(c: Any) -> None:
@@ -218,9 +222,11 @@ class CaptureSource:
                 c.execute("DELETE FROM capture_tags WHERE tag = ?", (old,))
 
         await self._run(self._sql, run)
+        self.store.events.publish("prune", None)  # the UI reloads its list, as after Mailpit's rename
 
     async def delete_tag(self, tag: str) -> None:
         await self._run(self._sql, lambda c: c.execute("DELETE FROM capture_tags WHERE tag = ?", (tag,)))
+        self.store.events.publish("prune", None)
 
     def db_path(self) -> Path | None:
         try:
