@@ -269,3 +269,19 @@ def test_search_as_mailpit(mp):
         assert ids("has:inlines") == [] and ids("has:inline") == []
         assert ids("ody of tw") == [two]  # inside words
         assert ids("ODY OF THREE") == [three]  # case-insensitive
+
+
+def test_metrics_names(mp):
+    """Issue 13's /metrics list: messages received/rejected, sessions, queue length, API latency histograms."""
+    srv, (one, *_) = mp
+    with client(srv) as c:
+        c.get("/api/v1/messages")
+        c.get(f"/api/v1/message/{one}/headers")
+        text = c.get("/metrics").text
+    for line in ('courrier_smtp_messages_total{listener="smtp",result="accepted"} 3.0',
+                 'courrier_smtp_messages_total{listener="smtp",result="rejected"}',
+                 'courrier_sessions_total{protocol="smtp"} ', "courrier_queue_messages ",
+                 "# TYPE courrier_http_request_duration_seconds histogram",
+                 'courrier_http_request_duration_seconds_count{method="GET",route="/api/v1/messages"}',
+                 'courrier_http_request_duration_seconds_count{method="GET",route="/api/v1/message/{ID}/headers"}'):
+        assert line in text, [x for x in text.splitlines() if "session" in x or "duration_seconds_count" in x]
