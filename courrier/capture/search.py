@@ -76,7 +76,10 @@ def parse_datetime(value: str, zone: tzinfo | None = None) -> datetime:
     v = value.strip()
     if v.replace(".", "", 1).isdigit():
         ts = float(v)
-        return datetime.fromtimestamp(ts / 1000 if len(v.split(".")[0]) >= 13 else ts, UTC)
+        try:
+            return datetime.fromtimestamp(ts / 1000 if len(v.split(".")[0]) >= 13 else ts, UTC)
+        except (OverflowError, OSError, ValueError):  # beyond year 9999
+            raise ValueError(f"bad date {value[:40]!r}") from None
     dt: datetime | None = None
     try:
         dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
@@ -135,12 +138,15 @@ def parse_size(value: str) -> int:
     return n
 
 
+FREE_TEXT_SCAN = "SELECT rowid FROM capture_fts WHERE subject LIKE"  # marks a condition that scans every message
+
+
 def _text(value: str) -> tuple[str, list[object]]:
     """Free text: a substring of the subject, the addresses or the decoded text (Mailpit: ``SearchText LIKE``).
     SQLite's LIKE folds ASCII case only, so the FTS5 word match (unicode61: every script's case, accents) is
     ORed in: "RELEVÉ" still finds "Relevé"."""
     p = _like(value)
-    like = ("m.seq IN (SELECT rowid FROM capture_fts WHERE subject LIKE ? ESCAPE '\\' "
+    like = (f"m.seq IN ({FREE_TEXT_SCAN} ? ESCAPE '\\' "
             "OR addresses LIKE ? ESCAPE '\\' OR body LIKE ? ESCAPE '\\')")
     if any(c.isalnum() for c in value):
         return (f"(m.seq IN (SELECT rowid FROM capture_fts WHERE capture_fts MATCH ?) OR {like})",

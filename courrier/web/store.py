@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from courrier import db
 from courrier.capture.records import Message, Page, Summary
-from courrier.capture.search import compile_query, ms, parse_datetime
+from courrier.capture.search import FREE_TEXT_SCAN, compile_query, ms, parse_datetime
 
 if TYPE_CHECKING:
     from courrier.capture.envelope import CapturedEnvelope
@@ -87,8 +87,13 @@ class CaptureSource:
         listing = where == "1"
         if before is not None:
             where, params = f"({where}) AND CAST(m.created * 1000 AS INTEGER) < ?", [*params, ms(before)]
-        m_count, m_unread = (total, unread) if listing else idx.count(where, params)
-        ids = [r["id"] for r in idx.select(where, params, start=start, limit=limit, columns="m.id")]
+        if listing or FREE_TEXT_SCAN not in where:
+            m_count, m_unread = (total, unread) if listing else idx.count(where, params)
+            ids = [r["id"] for r in idx.select(where, params, start=start, limit=limit, columns="m.id")]
+        else:  # one pass: free text is a LIKE scan of every message, too costly to run twice (count, then page)
+            rows = idx.select(where, params, columns="m.id, m.read")
+            m_count, m_unread = len(rows), sum(1 for r in rows if not r["read"])
+            ids = [r["id"] for r in rows[start:start + limit]]
         msgs = [m for m in (self.store.summary(i) for i in ids) if m is not None]
         return Page(total=total, unread=unread, messages_count=m_count, messages_unread=m_unread, start=start,
                     tags=idx.all_tags(), messages=msgs)

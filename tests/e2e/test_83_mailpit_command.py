@@ -92,6 +92,7 @@ def test_max_and_defaults(mailpit):
     """`--max` (cmd/root.go) bounds the mailbox; no --database: a temporary directory, removed at exit."""
     smtp, http = free_port(), free_port()
     proc = mailpit("-s", f"127.0.0.1:{smtp}", "-l", f"127.0.0.1:{http}", "-m", "2", "-q")
+    wait_port(smtp, proc)
     wait_port(http, proc)
     with smtplib.SMTP("127.0.0.1", smtp, timeout=10) as s:
         for i in range(4):
