@@ -253,6 +253,21 @@ def _str_list(v: Any) -> list[str]:
     return v
 
 
+def _tag_rules(v: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``[{query = "…", tags = ["…"]}]``: a query (Mailpit's search syntax, capture/search.py) and its tags."""
+    if not isinstance(v, list):
+        raise ValueError("expected a list of {query = \"…\", tags = [\"…\"]} tables")
+    out = []
+    for i, rule in enumerate(v):
+        if not isinstance(rule, dict) or set(rule) != {"query", "tags"}:
+            raise ValueError(f"rule {i + 1}: expected exactly the keys query and tags")
+        query, tags = _str(rule["query"]).strip(), [t.strip() for t in _str_list(rule["tags"]) if t.strip()]
+        if not query or not tags:
+            raise ValueError(f"rule {i + 1}: an empty query or no tag")
+        out.append((query, tuple(tags)))
+    return tuple(out)
+
+
 _ORIGIN = re.compile(r"^(https?)://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:[0-9]{1,5})?$")
 
 
@@ -428,6 +443,15 @@ class CaptureConfig:
                                         doc="link check may fetch private, loopback and link-local addresses")
     spamassassin: HostPort | None = setting(None, parse=_optional_hostport,
                                             doc="\"HOST:PORT\" of a spamd: enables /api/v1/message/{ID}/sa-check")
+    # Mailpit's settings (its flags in parentheses; `courrier mailpit` maps them, docs/mailpit.md)
+    ignore_duplicate_ids: bool = setting(False, parse=_bool,
+                                         doc="a Message-ID already captured is dropped, still with 250 "
+                                             "(--ignore-duplicate-ids)")
+    tag_rules: tuple[tuple[str, tuple[str, ...]], ...] = setting(
+        (), parse=_tag_rules, doc="[{query, tags}]: tags given at arrival to messages matching the query (--tag)")
+    tag_username: bool = setting(False, parse=_bool, doc="the SMTP AUTH user name becomes a tag (--tags-username)")
+    allowed_recipients: str = setting("", parse=_regex, doc="regex RCPT TO must match, else 550 5.1.0 "
+                                                           "(--smtp-allowed-recipients); \"\" = any")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ Metrics (a registry of its own, never the process-global one):
   ``rejected`` (5xx), ``deferred`` (4xx); listener ``smtp`` (MX or capture), ``submission``, ``submissions``
 - ``courrier_deliveries_total{outcome}``: recipients per delivery attempt from the queue: sent, deferred, failed
 - ``courrier_connections{protocol}``: open connections (smtp, imap, pop3, managesieve)
+- ``courrier_sessions_total{protocol}``: sessions opened since start (smtp, imap), from their ``*.connect`` events
+- ``courrier_http_request_duration_seconds{method,route}``: API and UI latency, a histogram; ``route`` is the
+  route's template (``/api/v1/message/{ID}``), never the raw path, so the label set stays bounded
 - ``courrier_queue_messages``: messages in the outbound queue
 - ``courrier_log_events_total{event,level}``: warn and error events, by event name (bounded: names are constants)
 - ``courrier_start_time_seconds``
@@ -31,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
@@ -40,6 +43,9 @@ from courrier import log
 RECENT_ERRORS = 20
 STATUS_EVERY = 2.0
 STATUS_FILE = "status.json"
+
+
+_SESSION_EVENTS = {"smtp.connect": "smtp", "imap.connect": "imap"}
 
 
 def _result(code: Any) -> str:
@@ -79,6 +85,11 @@ class Observer:
                                   ["outcome"], registry=self.registry)
         self.events = Counter("courrier_log_events", "Warn and error log events", ["event", "level"],
                               registry=self.registry)
+        self.sessions = Counter("courrier_sessions", "Sessions opened since start", ["protocol"],
+                                registry=self.registry)
+        self.http = Histogram("courrier_http_request_duration_seconds", "HTTP request latency (API and UI)",
+                              ["method", "route"], registry=self.registry,
+                              buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
         self.started = time.time()
         Gauge("courrier_start_time_seconds", "Start time of the server (Unix time)",
               registry=self.registry).set(self.started)
@@ -87,6 +98,8 @@ class Observer:
                 self.messages.labels(listener, result)
         for outcome in ("sent", "deferred", "failed"):
             self.deliveries.labels(outcome)
+        for proto in _SESSION_EVENTS.values():
+            self.sessions.labels(proto)
         self.registry.register(_StateCollector(queue_size, connections))  # type: ignore[arg-type]
         self.recent: deque[str] = deque(maxlen=RECENT_ERRORS)
         self.info: dict[str, Any] = {}
@@ -97,7 +110,9 @@ class Observer:
     # ------------------------------------------------------------------ events
 
     def on_event(self, event: str, level: str, fields: dict[str, Any]) -> None:
-        if event == "smtp.message":
+        if event in _SESSION_EVENTS:
+            self.sessions.labels(_SESSION_EVENTS[event]).inc()
+        elif event == "smtp.message":
             self.messages.labels(str(fields.get("listener") or "smtp"), _result(fields.get("result"))).inc()
         elif event.startswith("delivery.") and event[9:] in ("sent", "deferred", "failed"):
             to = str(fields.get("to") or "")

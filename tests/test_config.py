@@ -161,6 +161,8 @@ SAMPLES = {
     "capture.max_messages": 5, "capture.max_age": "1h", "capture.accept_any_auth": False,
     "capture.fail_by_address": True, "capture.release_allowed": "@example\\.org$",
     "capture.chaos": True, "capture.link_check_internal": True, "capture.spamassassin": "127.0.0.1:783",
+    "capture.ignore_duplicate_ids": True, "capture.tag_rules": [{"query": "subject:invoice", "tags": ["billing"]}],
+    "capture.tag_username": True, "capture.allowed_recipients": "@example\\.org$",
     "auth.checks": False, "auth.dmarc_reject": False, "auth.check_timeout": "1s",
     "submission.sent_copy": True,
     "http.auth_file": "auth", "http.allow_insecure_remote": True, "http.webhook_url": "http://127.0.0.1:9/h",

@@ -53,6 +53,8 @@ class IndexRow:
     tags: list[str] = field(default_factory=list)
     search_addresses: str = ""
     search_body: str = ""
+    # [capture] tag_rules compiled (capture/arrival.py): (SQL condition on m, parameters, tags), checked at insert
+    rules: tuple[tuple[str, tuple[object, ...], tuple[str, ...]], ...] = ()
 
 
 def _j(v: Any) -> str:
@@ -210,6 +212,11 @@ class CaptureIndex:
                       [(seq, t) for t in r.tags])
         c.execute("INSERT INTO capture_fts (rowid, subject, addresses, body) VALUES (?,?,?,?)",
                   (seq, r.subject, r.search_addresses, r.search_body))
+        for where, params, tags in r.rules:  # the search run on this one message, as Mailpit's tag filters
+            if c.execute(f"SELECT 1 FROM capture_messages m WHERE m.seq = ? AND ({where})", (seq, *params)).fetchone():
+                new = [t for t in tags if t not in r.tags]
+                c.executemany("INSERT OR IGNORE INTO capture_tags (seq, tag) VALUES (?, ?)", [(seq, t) for t in new])
+                r.tags.extend(new)  # the ``new`` event's summary shows them
         return seq
 
     @staticmethod

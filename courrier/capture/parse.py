@@ -42,8 +42,9 @@ def message_of(data: bytes) -> Message:
 
 
 def part_filename(part: Message) -> str:
-    """A part's file name (RFC 2231 and RFC 2047 decoded), "" when it has none or it does not decode."""
-    return _filename(part)
+    """A part's file name (RFC 2231 and RFC 2047 decoded), else its Content-ID (RFC 2392, without <>) as Mailpit
+    names such parts (``storage.AttachmentSummary``); "" when it has neither."""
+    return _filename(part) or header_text(part, "Content-ID").strip("<> ")
 
 
 def parse_bytes(data: bytes) -> EmailMessage:
@@ -314,7 +315,7 @@ def _add_part(p: Parsed, msg: Message, f: dict[str, list[str]], pid: str, part: 
         return
     if is_body and ctype.startswith("text/") and not cid:
         return  # other body alternatives (text/enriched…)
-    info = PartInfo(pid, ctype, fname, cid, len(part_bytes(part)))
+    info = PartInfo(pid, ctype, fname or cid, cid, len(part_bytes(part)))  # unnamed: its Content-ID, as Mailpit
     if disp == "inline" or (cid and disp != "attachment"):
         p.inline.append(info)
     else:

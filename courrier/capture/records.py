@@ -8,14 +8,12 @@ full record from a parsed message — the part checksums and ``List-Unsubscribe`
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import Message as EmailMessage
 
 from courrier.capture import parse as P
-
-_LINK = re.compile(r"<([^>]+)>")  # RFC 2369 §2: each URL of List-Unsubscribe between angle brackets
+from courrier.capture import unsubscribe
 
 
 @dataclass(frozen=True)
@@ -82,6 +80,7 @@ class Message:
     html: str
     inline: list[Part] = field(default_factory=list)
     attachments: list[Part] = field(default_factory=list)
+    list_unsubscribe_errors: str = ""  # what is wrong with the field, Mailpit's words (capture/unsubscribe.py)
 
 
 @dataclass(frozen=True)
@@ -106,9 +105,10 @@ def message_of(summary: Summary, msg: EmailMessage, parsed: P.Parsed, return_pat
                     hashlib.sha1(content).hexdigest(), hashlib.sha256(content).hexdigest())
 
     lu = P.header_text(msg, "List-Unsubscribe")
+    links, errors = unsubscribe.parse(lu) if lu else ([], "")
     return Message(summary=summary, return_path=return_path,
                    date=parsed.date if parsed.date is not None else arrived, list_unsubscribe=lu,
-                   list_unsubscribe_links=_LINK.findall(lu),
+                   list_unsubscribe_links=links, list_unsubscribe_errors=errors,
                    list_unsubscribe_post=P.header_text(msg, "List-Unsubscribe-Post"), text=parsed.text,
                    html=parsed.html, inline=[part(a) for a in parsed.inline],
                    attachments=[part(a) for a in parsed.attachments])

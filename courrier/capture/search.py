@@ -1,22 +1,24 @@
 """Mailpit's search syntax, compiled to one SQL condition over ``capture_messages m`` (parameters bound, never
 interpolated).
 
-    hello "exact phrase"          words, word prefixes and phrases anywhere: subject, addresses, decoded text (FTS5)
-    from:alice  to:bob  cc:x  bcc:x  reply-to:x  addressed:x (To, Cc or Bcc)
-    subject:"weekly report"  message-id:abc@host  tag:news
-    is:read  is:unread  is:tagged  has:attachment  has:inline
-    before:2026-11-27  after:2026-11-01T08:00  (dates: YYYY-MM-DD, ISO 8601, UTC unless an offset is given)
+    hello "exact phrase"          substrings anywhere: subject, addresses, decoded text ("port" finds "report")
+    from:alice  to:bob  cc:x  bcc:x  reply-to:x  addressed:x (From, To, Cc, Bcc or Reply-To)
+    subject:"weekly report"  message-id:abc (a substring)  tag:news
+    is:read  is:unread  is:tagged  has:attachment(s)  has:inline(s)
+    before:2024/04/01  after:2026-11-01T08:00  (dates as Mailpit's dateparse reads them — ``parse_when``; UTC
+                                                 unless an offset is given; both bounds inclusive, to the millisecond)
     larger:1M  smaller:10k
     -word  -from:alice  !is:read                       negation
-Terms are ANDed. A ``key:`` courrier does not know is searched as plain text (as Mailpit does), and so is a date
+These are the rules of Mailpit's ``internal/storage/search.go`` (``searchQueryBuilder``). Terms are ANDed. A ``key:`` courrier does not know is searched as plain text (as Mailpit does), and so is a date
 or size it cannot read; a size it reads but that does not fit a 64-bit integer (``larger:99999999999999999999G``)
 is a ``QueryError``: the API answers 400, never 500.
 """
 
 from __future__ import annotations
 
+import email.utils
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 MAX_SIZE = 2 ** 63 - 1  # SQLite's INTEGER
 
@@ -63,18 +65,49 @@ def _like(value: str) -> str:
     return "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def parse_when(value: str) -> float:
-    """YYYY-MM-DD (start of that day, UTC), an ISO 8601 date-time, or unix seconds → unix seconds."""
+# The forms Mailpit's dateparse reads that ``fromisoformat`` does not: slashes, month names, a space before the time.
+_FORMATS = ("%Y/%m/%d", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%d %b %Y", "%d %B %Y",
+            "%b %d %Y", "%B %d %Y", "%b %d, %Y", "%B %d, %Y", "%d-%b-%Y", "%m/%d/%Y")
+
+
+def parse_datetime(value: str, zone: tzinfo | None = None) -> datetime:
+    """A date as Mailpit's ``dateparse.ParseLocal`` reads it → an aware datetime; a time without an offset is read
+    in ``zone`` (UTC by default). Unix seconds (or milliseconds, 13 digits) are accepted too."""
     v = value.strip()
     if v.replace(".", "", 1).isdigit():
-        return float(v)
+        ts = float(v)
+        try:
+            return datetime.fromtimestamp(ts / 1000 if len(v.split(".")[0]) >= 13 else ts, UTC)
+        except (OverflowError, OSError, ValueError):  # beyond year 9999
+            raise ValueError(f"bad date {value[:40]!r}") from None
+    dt: datetime | None = None
     try:
         dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"bad date {value!r}") from None
+        for fmt in _FORMATS:
+            try:
+                dt = datetime.strptime(v, fmt)
+                break
+            except ValueError:
+                continue
+    if dt is None:
+        try:  # RFC 5322 §3.3 date-time, as in a Date field
+            dt = email.utils.parsedate_to_datetime(v)
+        except (TypeError, ValueError, IndexError):
+            raise ValueError(f"bad date {value!r}") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+        dt = dt.replace(tzinfo=zone or UTC)
+    return dt
+
+
+def parse_when(value: str, zone: tzinfo | None = None) -> float:
+    """``parse_datetime`` as unix seconds."""
+    return parse_datetime(value, zone).timestamp()
+
+
+def ms(ts: float) -> int:
+    """Milliseconds since the epoch, as Mailpit stores ``Created`` and as the API shows it (truncated)."""
+    return math.floor(ts * 1000)
 
 
 def parse_size(value: str) -> int:
@@ -105,18 +138,25 @@ def parse_size(value: str) -> int:
     return n
 
 
+FREE_TEXT_SCAN = "SELECT rowid FROM capture_fts WHERE subject LIKE"  # marks a condition that scans every message
+
+
 def _text(value: str) -> tuple[str, list[object]]:
+    """Free text: a substring of the subject, the addresses or the decoded text (Mailpit: ``SearchText LIKE``).
+    SQLite's LIKE folds ASCII case only, so the FTS5 word match (unicode61: every script's case, accents) is
+    ORed in: "RELEVÉ" still finds "Relevé"."""
+    p = _like(value)
+    like = (f"m.seq IN ({FREE_TEXT_SCAN} ? ESCAPE '\\' "
+            "OR addresses LIKE ? ESCAPE '\\' OR body LIKE ? ESCAPE '\\')")
     if any(c.isalnum() for c in value):
-        # FTS5 phrase whose last word may be a prefix: "quarterly rep" finds "quarterly report"
-        return ("m.seq IN (SELECT rowid FROM capture_fts WHERE capture_fts MATCH ?)",
-                ['"' + value.replace('"', '""') + '"*'])
-    p = _like(value)  # punctuation only ("@", "#"): no word to look up
-    return ("m.seq IN (SELECT rowid FROM capture_fts WHERE subject LIKE ? ESCAPE '\\' "
-            "OR addresses LIKE ? ESCAPE '\\' OR body LIKE ? ESCAPE '\\')", [p, p, p])
+        return (f"(m.seq IN (SELECT rowid FROM capture_fts WHERE capture_fts MATCH ?) OR {like})",
+                ['"' + value.replace('"', '""') + '"*', p, p, p])
+    return like, [p, p, p]
 
 
 _ADDR_COLS = {"from": ["from_json"], "to": ["to_json"], "cc": ["cc_json"], "bcc": ["bcc_json"],
-              "reply-to": ["reply_to_json"], "addressed": ["to_json", "cc_json", "bcc_json"]}
+              "reply-to": ["reply_to_json"],
+              "addressed": ["to_json", "from_json", "cc_json", "bcc_json", "reply_to_json"]}
 
 
 def _term(key: str, value: str) -> tuple[str, list[object]]:
@@ -126,7 +166,7 @@ def _term(key: str, value: str) -> tuple[str, list[object]]:
     if key == "subject":
         return "m.subject LIKE ? ESCAPE '\\'", [_like(value)]
     if key == "message-id":
-        return "m.message_id = ?", [value.strip().strip("<>")]
+        return "m.message_id LIKE ? ESCAPE '\\'", [_like(value.strip().strip("<>"))]
     if key == "tag":
         return "EXISTS (SELECT 1 FROM capture_tags t WHERE t.seq = m.seq AND t.tag = ? COLLATE NOCASE)", [value]
     v = value.lower()
@@ -135,13 +175,13 @@ def _term(key: str, value: str) -> tuple[str, list[object]]:
                 "tagged": ("EXISTS (SELECT 1 FROM capture_tags t WHERE t.seq = m.seq)", [])}[v]
     if key == "has" and v in ("attachment", "attachments"):
         return "m.attachments > 0", []
-    if key == "has" and v == "inline":
+    if key == "has" and v in ("inline", "inlines"):
         return "m.inline > 0", []
     try:
-        if key == "before":
-            return "m.created < ?", [parse_when(value)]
+        if key == "before":  # inclusive at Created's precision (milliseconds), as Mailpit's ``<=``
+            return "CAST(m.created * 1000 AS INTEGER) <= ?", [ms(parse_when(value))]
         if key == "after":
-            return "m.created > ?", [parse_when(value)]
+            return "CAST(m.created * 1000 AS INTEGER) >= ?", [ms(parse_when(value))]
         if key == "larger":
             return "m.size > ?", [parse_size(value)]
         if key == "smaller":

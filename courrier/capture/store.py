@@ -73,6 +73,7 @@ from typing import Any
 
 from courrier import __version__, log
 from courrier.capture import parse as P
+from courrier.capture.arrival import NO_RULES, Rules, ensure_message_id, message_id_of
 from courrier.capture.chaos import Chaos
 from courrier.capture.envelope import CapturedEnvelope, new_id, read_envelope, strip_trace, valid_id
 from courrier.capture.events import EventHub
@@ -127,6 +128,9 @@ class CaptureStore:
         self._count = self.index.count()[0]  # messages indexed, kept by this instance: triggers max_messages
         self.index.after_batch = self._indexed_batch
         self._closed = False
+        self.rules = Rules.of(cfg)  # tag rules and username tags for new messages (capture/arrival.py)
+        self.ignored = 0  # duplicates dropped (Mailpit's SMTPIgnored)
+        self.rejected = 0  # SMTP transactions or recipients refused (Mailpit's SMTPRejected), roles/capture.py
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -183,10 +187,14 @@ class CaptureStore:
         builds the envelope record, writes the file durably, parses it into its index row and inserts the rows of
         its round — with ``max_messages`` retention — in one transaction of its own SQLite connection, all outside
         this interpreter's GIL. Here only the events remain. Larger ones: writer threads and the index thread."""
+        if self.cfg.ignore_duplicate_ids:
+            dup = await asyncio.get_running_loop().run_in_executor(self.executor, self.duplicate_of, msg.read_all())
+            if dup is not None:
+                return dup
         if msg.size <= PROCESS_MAX:
             id_, path, row, outcome = await self.process_writer.submit(
                 "courrier.capture.store:capture_job", str(self.maildir), str(self.db_path), self.cfg.max_messages,
-                env, hop, msg.read_all())
+                env, hop, msg.read_all(), self.rules)
             if outcome.get("added") is not None:
                 self._indexed_elsewhere(row, outcome)
             else:  # not indexed there (parse or SQLite error): the index thread tries, else the next scan
@@ -221,13 +229,31 @@ class CaptureStore:
 
     def _add_sync(self, rnd: maildir.Round | None, env: Envelope, hop: Hop, msg: ReceivedMessage) -> str:
         cenv, received = envelope_of(env, hop)
-        self._write(msg.read_all().replace(b"\r\n", b"\n"), cenv, received, rnd)  # parsed and indexed just after
+        body = ensure_message_id(msg.read_all().replace(b"\r\n", b"\n"), cenv.id)
+        self._write(body, cenv, received, rnd)  # parsed and indexed just after
         return cenv.id
+
+    def duplicate_of(self, data: bytes) -> str | None:
+        """``[capture] ignore_duplicate_ids``: the ID of the message already kept with this one's Message-ID, or
+        None. A dropped duplicate is counted (``ignored``: Mailpit's ``SMTPIgnored``) and logged."""
+        mid = message_id_of(data.replace(b"\r\n", b"\n"))
+        if not mid:
+            return None
+        rows = self.index.select("m.message_id = ?", [mid], limit=1, columns="m.id")
+        if not rows:
+            return None
+        self.ignored += 1
+        log.event("capture.duplicate_ignored", message_id=mid[:200], id=rows[0]["id"])
+        return str(rows[0]["id"])
 
     def add_bytes(self, data: bytes, *, mail_from: str, rcpts: list[str], client: str = "127.0.0.1:0",
                   user: str | None = None, helo: str | None = None, listener: str = "api",
                   tags: list[str] | None = None) -> str:
         """Stores a message that did not come over SMTP (the API's send); blocking; returns its ID."""
+        if self.cfg.ignore_duplicate_ids:
+            dup = self.duplicate_of(data)
+            if dup is not None:
+                return dup
         tags = list(tags or [])
         for r in rcpts:
             local = r.rpartition("@")[0]
@@ -239,7 +265,7 @@ class CaptureStore:
                                 listener=listener, tags=tags)
         date = email.utils.formatdate(cenv.received, localtime=False)
         received = f"Received: from {listener} by {self.hostname} (courrier) with HTTP id {cenv.id};\n\t{date}\n"
-        self._write(data.replace(b"\r\n", b"\n"), cenv, received).result()
+        self._write(ensure_message_id(data.replace(b"\r\n", b"\n"), cenv.id), cenv, received).result()
         log.event("capture.stored", id=cenv.id, listener=listener, size=len(data), rcpts=len(cenv.rcpts))
         return cenv.id
 
@@ -253,7 +279,7 @@ class CaptureStore:
         the BatchWriter round's, run before the caller is answered."""
         path = maildir.write_new(self.maildir, [self._trace(cenv, received), data],
                                  dir_sync=rnd.sync_dir if rnd is not None else None)
-        fut = self.index.submit(lambda: self._row(path, data, cenv, read=False))
+        fut = self.index.submit(lambda: build_row(path, data, cenv, read=False, rules=self.rules))  # arrival: rules
         fut.add_done_callback(self._indexed)
         return fut
 
@@ -632,17 +658,17 @@ def trace_fields(cenv: CapturedEnvelope, received: str) -> bytes:
 
 
 def capture_job(rnd: maildir.Round, capture_dir: str, db_path: str, max_messages: int, env: Envelope, hop: Hop,
-                data: bytes) -> tuple[str, str, IndexRow | str, dict[str, Any]]:
+                data: bytes, rules: Rules = NO_RULES) -> tuple[str, str, IndexRow | str, dict[str, Any]]:
     """Disk-writer job: writes one captured message durably (the round fsyncs the directory before the answer),
     parses it into its index row, and leaves the row to the round's index transaction (``_index_round``).
     Returns (ID, path, row — or the parse error as text: the file is kept, the next scan retries —, outcome),
     where the outcome is filled in by ``_index_round`` before the answer: ``added``, ``pruned`` IDs or ``error``."""
     cenv, received = envelope_of(env, hop)
-    body = data.replace(b"\r\n", b"\n")
+    body = ensure_message_id(data.replace(b"\r\n", b"\n"), cenv.id)
     path = maildir.write_new(Path(capture_dir), [trace_fields(cenv, received), body], round=rnd)
     outcome: dict[str, Any] = {}
     try:
-        row: IndexRow | str = build_row(path, body, cenv, read=False)
+        row: IndexRow | str = build_row(path, body, cenv, read=False, rules=rules)
     except Exception as e:
         row = repr(e)
     if isinstance(row, IndexRow):
@@ -693,7 +719,7 @@ def _unlink(capture_dir: Path, file: str) -> None:
             pass
 
 
-def build_row(path: Path, body: bytes, cenv: CapturedEnvelope, read: bool) -> IndexRow:
+def build_row(path: Path, body: bytes, cenv: CapturedEnvelope, read: bool, rules: Rules = NO_RULES) -> IndexRow:
     """Parses ``body`` (the message as sent, LF) into its index row. Never raises for the message's content: what
     could not be read is left out, and the reason is kept in the row (``envelope["error"]``, see ``parse_error``)
     and logged with the message's id — the message is listed all the same (CONTRACT: capture never refuses a
@@ -707,7 +733,7 @@ def build_row(path: Path, body: bytes, cenv: CapturedEnvelope, read: bool) -> In
     listed = {a["Address"].lower() for a in p.to + p.cc}
     bcc = [{"Name": "", "Address": r} for r in cenv.rcpts if r.lower() not in listed]
     tags = list(cenv.tags)
-    for t in p.x_tags:
+    for t in [*p.x_tags, *([cenv.user] if rules.tag_username and cenv.user else [])]:
         if t not in tags:
             tags.append(t)
     addr_text = " ".join(f"{a['Name']} {a['Address']}" for a in [p.from_, *p.to, *p.cc, *bcc, *p.reply_to])
@@ -719,5 +745,5 @@ def build_row(path: Path, body: bytes, cenv: CapturedEnvelope, read: bool) -> In
         inline=len(p.inline), read=read, username=cenv.user or "", snippet=p.snippet(),
         envelope={"client": cenv.client, "helo": cenv.helo, "tls": cenv.tls, "listener": cenv.listener,
                   "qid": cenv.qid, "rcpts": cenv.rcpts, **({"error": p.error} if p.error else {})},
-        tags=tags, search_addresses=f"{addr_text} {cenv.mail_from}", search_body=body_text)
+        tags=tags, search_addresses=f"{addr_text} {cenv.mail_from}", search_body=body_text, rules=rules.compiled)
     return row

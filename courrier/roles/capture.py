@@ -11,9 +11,14 @@
 - Mailpit's chaos triggers (``[capture] chaos``, set through ``PUT /api/v1/chaos``; ``capture/chaos.py``): a random
   failure with the configured code at MAIL, at each RCPT, or at AUTH before the credentials are read — where
   Mailpit's ``internal/smtpd/smtpd.go`` rolls them.
+- ``[capture] allowed_recipients`` (Mailpit's ``--smtp-allowed-recipients``, server/smtpd/smtpd.go
+  ``handlerRcpt``): a recipient whose address the regex does not match gets 550 5.1.0; each refusal, like a
+  fail_by_address failure, counts in ``store.rejected`` (``/api/v1/info`` ``SMTPRejected``).
 """
 
 from __future__ import annotations
+
+import re
 
 from courrier.accounts import Accounts
 from courrier.capture.store import CaptureStore
@@ -26,6 +31,7 @@ from courrier.smtp.policy import Disconnect, Policy
 from courrier.smtp.session import Session
 
 MECHANISMS = ["PLAIN", "LOGIN"]
+NOT_ALLOWED = Reply(550, "5.1.0", "Requested action not taken: mailbox unavailable")  # Mailpit's words
 
 
 def failure_for(local_part: str) -> str | None:
@@ -44,6 +50,7 @@ class CapturePolicy(Policy):
         self.store = store
         self.cfg = cfg
         self.accounts = accounts
+        self.allowed = re.compile(cfg.allowed_recipients) if cfg.allowed_recipients else None
 
     def _any_auth(self) -> bool:
         return self.cfg.accept_any_auth or self.accounts is None
@@ -74,11 +81,16 @@ class CapturePolicy(Policy):
         failure = self.store.chaos.roll("Recipient")
         if failure is not None:
             return failure
+        if self.allowed is not None and not self.allowed.search(str(rcpt.address)):
+            self.store.rejected += 1
+            return NOT_ALLOWED
         if self.cfg.fail_by_address:
             kind = failure_for(rcpt.address.local)
             if kind == "tempfail":
+                self.store.rejected += 1
                 return R.TEMPFAIL_BY_ADDRESS
             if kind == "permfail":
+                self.store.rejected += 1
                 return R.PERMFAIL_BY_ADDRESS
             if kind == "timeout":
                 return None

@@ -148,7 +148,7 @@ def build(ctx: WebContext) -> ASGIApp:
     # credentials, so before auth), then authentication, then the routes.
     from courrier.web.guard import RequestGuard, cors
 
-    return RequestGuard(cors(AccessControl(api, ctx), ctx.cfg), ctx.cfg)
+    return RequestGuard(cors(AccessControl(metrics.Timing(api, ctx), ctx), ctx.cfg), ctx.cfg)
 
 
 # The UI itself: our own script only, nothing remote, not frameable by other sites.

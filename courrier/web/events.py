@@ -4,6 +4,7 @@ Each frame is one JSON object ``{"Type": "new"|"update"|"delete"|"prune"|"trunca
 from the capture store's event hub — or, in server mode, made by ``MailboxView.watch`` for the mailbox chosen with
 ``/api/events?mailbox=account/folder`` (default: the admin's own INBOX), woken by the mailbox notifier. A client that does not keep up (``MAX_BACKLOG`` frames waiting) is
 disconnected with 1013 rather than letting its backlog grow without bound; the UI reconnects and reloads.
+In capture mode the first frame is a ``stats`` one (the counts as they are on connect), as Mailpit sends.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ async def endpoint(ws: WebSocket) -> None:
         watcher = asyncio.create_task(view.watch(on_event))
     else:
         hub.subscribe(on_event)
+        if ctx.source is not None:  # Mailpit sends the mailbox stats on connect (server/websockets/client.go)
+            stats = await asyncio.get_running_loop().run_in_executor(None, ctx.source.store.stats)
+            on_event({"Type": "stats", "Data": stats})
 
     async def reader() -> None:
         try:

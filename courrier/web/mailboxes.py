@@ -112,7 +112,7 @@ class Info:
 
     def addresses(self, key: str) -> str:
         lists = {"from": [self.from_], "to": self.to, "cc": self.cc, "bcc": self.bcc, "reply-to": self.reply_to,
-                 "addressed": self.to + self.cc + self.bcc}[key]
+                 "addressed": [self.from_, *self.to, *self.cc, *self.bcc, *self.reply_to]}[key]
         return " ".join(f"{a['Name']} {a['Address']}" for a in lists).casefold()
 
 

@@ -5,11 +5,11 @@ no such index — only UIDs and flags (``courrier.mailbox.api.FolderIndex``) —
 newest first, with the same tokenizer (quoted phrases, ``-``/``!`` negation, ``key:value``):
 
     from: to: cc: bcc: reply-to: addressed: subject:   substring of the decoded header (case-insensitive)
-    message-id:                                        equal, without the angle brackets
+    message-id:                                        substring, without the angle brackets
     tag:  is:tagged                                    IMAP keywords (the tags of server mode)
     is:read  is:unread                                 the \\Seen flag
-    has:attachment  has:inline                         from the message's parsed summary
-    before:  after:                                    the arrival time (IMAP INTERNALDATE)
+    has:attachment(s)  has:inline(s)                        from the message's parsed summary
+    before:  after:                                    the arrival time (IMAP INTERNALDATE), inclusive
     larger:  smaller:                                  RFC822.SIZE
     words, "phrases"                                   subject, addresses, then the decoded body text
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from courrier.capture.search import QueryError, parse_size, parse_when, tokenize
+from courrier.capture.search import QueryError, ms, parse_size, parse_when, tokenize
 from courrier.mailbox import flags as F
 from courrier.mailbox.api import Msg, Snapshot
 from courrier.web.mailboxes import Info, Mailbox, keywords
@@ -78,19 +78,19 @@ def _term(key: str, value: str) -> Callable[[_Ctx], bool]:
     if key == "subject":
         return lambda c: v in c.head().subject.casefold()
     if key == "message-id":
-        want = value.strip().strip("<>")
-        return lambda c: c.head().message_id == want
+        want = value.strip().strip("<>").casefold()
+        return lambda c: want in c.head().message_id.casefold()
     if key == "tag":
         return lambda c: v in {k.casefold() for k in keywords(c.m.flags)}
     if key == "is" and v in ("read", "unread", "tagged"):
         return {"read": lambda c: F.SEEN in c.m.flags, "unread": lambda c: F.SEEN not in c.m.flags,
                 "tagged": lambda c: bool(keywords(c.m.flags))}[v]
-    if key == "has" and v in ("attachment", "attachments", "inline"):
-        return (lambda c: c.full().inline > 0) if v == "inline" else (lambda c: c.full().attachments > 0)
+    if key == "has" and v in ("attachment", "attachments", "inline", "inlines"):
+        return (lambda c: c.full().inline > 0) if v.startswith("inline") else (lambda c: c.full().attachments > 0)
     try:
         if key in ("before", "after"):
-            t = parse_when(value)
-            return (lambda c: c.m.internaldate < t) if key == "before" else (lambda c: c.m.internaldate > t)
+            t = ms(parse_when(value))  # inclusive to the millisecond, as Mailpit's ``<=``/``>=``
+            return (lambda c: ms(c.m.internaldate) <= t) if key == "before" else (lambda c: ms(c.m.internaldate) >= t)
         if key in ("larger", "smaller"):
             s = parse_size(value)
             return (lambda c: c.m.size > s) if key == "larger" else (lambda c: c.m.size < s)

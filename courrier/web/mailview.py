@@ -19,6 +19,7 @@ from courrier import __version__, log
 from courrier.capture import parse as P
 from courrier.capture.envelope import CapturedEnvelope
 from courrier.capture.records import Message, Page, Summary, message_of
+from courrier.capture.search import ms
 from courrier.mailbox import flags as F
 from courrier.mailbox.api import Msg, Snapshot
 from courrier.web.mailboxes import (
@@ -74,7 +75,8 @@ class MailboxView:
 
     # ------------------------------------------------------------------ reading
 
-    async def page(self, query: str | None, start: int, limit: int, tz: str | None = None) -> Page:
+    async def page(self, query: str | None, start: int, limit: int, tz: str | None = None,
+                   before: float | None = None) -> Page:
         mb = await self._checked()
         q = apply_tz(query, tz) if query is not None else None
         src = self.src
@@ -84,6 +86,8 @@ class MailboxView:
             total = len(snap.messages)
             unread = sum(1 for m in snap.messages if F.SEEN not in m.flags)
             found = list(reversed(snap.messages)) if q is None else matching(src, mb, snap, q)
+            if before is not None:
+                found = [m for m in found if ms(m.internaldate) < ms(before)]
             m_unread = unread if q is None else sum(1 for m in found if F.SEEN not in m.flags)
             msgs = [s for s in (src.summary(mb, snap, m) for m in found[start:start + limit]) if s is not None]
             tags = sorted({k for m in snap.messages for k in keywords(m.flags)}, key=str.casefold)

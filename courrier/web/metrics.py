@@ -8,12 +8,19 @@ in the thread pool, not on the event loop.
 
 from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING
+
 from fastapi import APIRouter
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from courrier.web.asgi import ctx_of
+
+if TYPE_CHECKING:
+    from courrier.web.context import WebContext
 
 router = APIRouter()
 
@@ -25,3 +32,23 @@ def metrics(request: Request) -> Response:
         raise HTTPException(404, "metrics are disabled ([http] metrics = false)")
     body, content_type = c.observer.exposition(request.headers.get("accept"))
     return Response(body, media_type=content_type)
+
+
+class Timing:
+    """ASGI middleware around the routes: each HTTP request's duration into the observer's histogram, labelled by
+    the matched route's template (unmatched paths share one label), so a scan of random URLs adds no series."""
+
+    def __init__(self, app: ASGIApp, ctx: WebContext) -> None:
+        self.app, self.ctx = app, ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        observer = self.ctx.observer
+        if scope["type"] != "http" or observer is None:
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "(other)"
+            observer.http.labels(scope.get("method", ""), route).observe(time.perf_counter() - start)

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 @runtime_checkable
 class MessageSource(Protocol):
     # ------------------------------------------------------------------ reading
-    async def page(self, query: str | None, start: int, limit: int, tz: str | None = None) -> Page:
-        """Newest first: every message (``query`` None) or a search's matches, in Mailpit's search syntax."""
+    async def page(self, query: str | None, start: int, limit: int, tz: str | None = None,
+                   before: float | None = None) -> Page:
+        """Newest first: every message (``query`` None) or a search's matches, in Mailpit's search syntax; with
+        ``before`` (unix seconds) only those that arrived strictly earlier, compared to the millisecond."""
         ...
 
     async def resolve(self, msg_id: str) -> str | None:

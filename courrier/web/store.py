@@ -19,21 +19,20 @@ import asyncio
 import functools
 import re
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from courrier import db
 from courrier.capture.records import Message, Page, Summary
-from courrier.capture.search import compile_query
+from courrier.capture.search import FREE_TEXT_SCAN, compile_query, ms, parse_datetime
 
 if TYPE_CHECKING:
     from courrier.capture.envelope import CapturedEnvelope
     from courrier.capture.store import CaptureStore
 
 T = TypeVar("T")
-_DATE_TERM = re.compile(r"(?<!\S)(-?(?:before|after):)(\d{4}-\d{2}-\d{2})(?!\S)", re.I)
+_DATE_TERM = re.compile(r"(?<!\S)([-!]?(?:before|after):)(\S+)", re.I)
 
 
 class SearchError(ValueError):
@@ -50,8 +49,10 @@ def apply_tz(query: str, tz: str | None) -> str:
         raise SearchError(f"unknown time zone {tz[:60]!r}") from None
 
     def sub(m: re.Match[str]) -> str:
-        day = datetime.fromisoformat(m.group(2)).replace(tzinfo=zone)
-        return m.group(1) + day.isoformat()
+        try:  # a date without an offset, in any form ``parse_datetime`` reads, is a time in ``zone``
+            return m.group(1) + parse_datetime(m.group(2), zone).isoformat()
+        except ValueError:
+            return m.group(0)  # searched as text, as the store does with a date it cannot read
 
     return _DATE_TERM.sub(sub, query)
 
@@ -77,13 +78,22 @@ class CaptureSource:
             counts = self._counts = self.store.counts()
         return counts
 
-    def _page(self, where: str, params: list[object], start: int, limit: int) -> Page:
+    def _page(self, where: str, params: list[object], start: int, limit: int, before: float | None = None) -> Page:
         """One page for one condition of the index (the store's own ``list``/``search``, with the totals taken
-        from ``_totals``)."""
+        from ``_totals``). ``before`` pages by time as Mailpit's ``?before=`` (strictly older); a list keeps the
+        mailbox totals as its counts, a search counts its matches (server/apiv1/messages.go)."""
         idx = self.store.index
         total, unread = self._totals()
-        m_count, m_unread = (total, unread) if where == "1" else idx.count(where, params)
-        ids = [r["id"] for r in idx.select(where, params, start=start, limit=limit, columns="m.id")]
+        listing = where == "1"
+        if before is not None:
+            where, params = f"({where}) AND CAST(m.created * 1000 AS INTEGER) < ?", [*params, ms(before)]
+        if listing or FREE_TEXT_SCAN not in where:
+            m_count, m_unread = (total, unread) if listing else idx.count(where, params)
+            ids = [r["id"] for r in idx.select(where, params, start=start, limit=limit, columns="m.id")]
+        else:  # one pass: free text is a LIKE scan of every message, too costly to run twice (count, then page)
+            rows = idx.select(where, params, columns="m.id, m.read")
+            m_count, m_unread = len(rows), sum(1 for r in rows if not r["read"])
+            ids = [r["id"] for r in rows[start:start + limit]]
         msgs = [m for m in (self.store.summary(i) for i in ids) if m is not None]
         return Page(total=total, unread=unread, messages_count=m_count, messages_unread=m_unread, start=start,
                     tags=idx.all_tags(), messages=msgs)
@@ -93,10 +103,11 @@ class CaptureSource:
 
     # ------------------------------------------------------------------ reading
 
-    async def page(self, query: str | None, start: int, limit: int, tz: str | None = None) -> Page:
+    async def page(self, query: str | None, start: int, limit: int, tz: str | None = None,
+                   before: float | None = None) -> Page:
         """Newest first, every message or a search's matches."""
         if query is None:
-            return await self._run(self._page, "1", [], start, limit)
+            return await self._run(self._page, "1", [], start, limit, before)
         q = apply_tz(query, tz)
 
         def run() -> Page:
@@ -104,7 +115,7 @@ class CaptureSource:
                 where, params = compile_query(q)
             except ValueError as e:
                 raise SearchError(str(e)) from None
-            return self._page(where, params, start, limit)
+            return self._page(where, params, start, limit, before)
 
         return await self._run(run)
 
@@ -203,6 +214,10 @@ class CaptureSource:
                               [(row[0], t) for t in tags])
 
         await self._run(self._sql, run)
+        events = self.store.events
+        for i in ids:  # Mailpit's ``update`` frame for a tag change: {ID, Tags} (internal/storage/tags.go)
+            events.publish("update", {"ID": i, "Tags": list(tags)})
+        events.publish("stats", await self._run(self.store.stats))
 
     async def rename_tag(self, old: str, new: str) -> None:
         def run(c: Any) -> None:
@@ -212,9 +227,11 @@ class CaptureSource:
                 c.execute("DELETE FROM capture_tags WHERE tag = ?", (old,))
 
         await self._run(self._sql, run)
+        self.store.events.publish("prune", None)  # the UI reloads its list, as after Mailpit's rename
 
     async def delete_tag(self, tag: str) -> None:
         await self._run(self._sql, lambda c: c.execute("DELETE FROM capture_tags WHERE tag = ?", (tag,)))
+        self.store.events.publish("prune", None)
 
     def db_path(self) -> Path | None:
         try:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from courrier.capture.search import compile_query, parse_size, parse_when, tokenize
+from courrier.capture.search import compile_query, ms, parse_size, parse_when, tokenize
 
 
 def test_tokenize():
@@ -18,7 +18,7 @@ def test_compile_binds_every_value():
     sql, params = compile_query("from:a%b tag:x is:unread has:attachment larger:1k before:2026-01-01 ab")
     assert "?" in sql and "a%b" not in sql
     assert params[0] == "%a\\%b%"
-    assert 1024 in params and parse_when("2026-01-01") in params
+    assert 1024 in params and ms(parse_when("2026-01-01")) in params
     assert compile_query("") == ("1", [])
 
 
@@ -28,3 +28,7 @@ def test_dates_and_sizes():
     assert parse_size("2M") == 2 * 1024 * 1024
     with pytest.raises(ValueError):
         parse_when("yesterday-ish")
+    # the forms of Mailpit's dateparse (internal/storage/search.go reads before:/after: with it)
+    day = parse_when("2024-04-01")
+    assert parse_when("2024/04/01") == parse_when("1 Apr 2024") == parse_when("April 1, 2024") == day
+    assert parse_when("Mon, 01 Apr 2024 00:00:00 +0000") == day and parse_when("1711929600000") == day

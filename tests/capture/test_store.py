@@ -57,6 +57,8 @@ def test_add_get_raw(store):
     id_ = store.add_bytes(data, mail_from="bounce@example.test",
                           rcpts=["bob@example.test", "carol@example.test", "dave+vip@example.test"])
     s = store.summary(id_)
+    assert b"Message-ID" not in data and s.message_id == f"{id_}@mailpit"  # added at arrival, as Mailpit
+    data = f"Message-ID: <{id_}@mailpit>\r\n".encode() + data
     assert s.subject == "Réunion trimestrielle"
     assert s.from_ == Address("Zélie", "zelie@example.test")
     assert s.to == [Address("", "bob@example.test")]
@@ -74,7 +76,7 @@ def test_add_get_raw(store):
     ctype, fname, content = store.part(id_, att.part_id)
     assert (ctype, fname, content) == ("application/pdf", "rapport.pdf", b"%PDF-1.4 fake")
     raw = store.raw(id_)
-    assert raw == data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # exactly as sent, CRLF
+    assert raw == data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # as sent (Message-ID added), CRLF
     assert store.raw(id_, trace=True).startswith(b"Return-Path: <bounce@example.test>\r\nX-Courrier-Envelope:")
     assert store.headers(id_)["Subject"] == ["Réunion trimestrielle"]
     assert store.envelope(id_).rcpts[2] == "dave+vip@example.test"

@@ -9,10 +9,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from courrier.capture.search import parse_when
 from courrier.web.asgi import JSONError
 from courrier.web.context import WebContext
 from courrier.web.mailview import MailboxView
 from courrier.web.source import MessageSource
+from courrier.web.store import SearchError
 
 MAILBOX_PARAM = "mailbox"
 
@@ -91,21 +93,43 @@ def str_list(data: dict[str, Any], key: str) -> list[str] | None:
 
 
 def int_param(request: Request, name: str, default: int, maximum: int = MAX_START) -> int:
-    """A non-negative integer query parameter, at most ``maximum`` (a larger one is read as ``maximum``)."""
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    """A non-negative integer query parameter, at most ``maximum``. An unparsable or negative value falls back to
+    ``default``, as Mailpit's ``getStartLimit`` (server/apiv1/api.go) does: clients sending ``limit=`` or
+    ``start=-1`` get a page, not an error."""
+    raw = request.query_params.get(name, "").strip()
+    if not raw or len(raw) > 40 or not raw.isascii() or not raw.lstrip("+").isdigit():
         return default
-    if len(raw) > 40 or not raw.isascii() or not raw.strip().lstrip("+-").isdigit():
-        raise HTTPException(400, f"{name}: expected an integer, got {raw[:40]!r}")
-    v = int(raw)
-    if v < 0:
-        raise HTTPException(400, f"{name}: must not be negative")
-    return min(v, maximum)
+    return min(int(raw), maximum)
+
+
+def before_param(request: Request) -> float | None:
+    """``?before=DATE``: only messages strictly older (Mailpit's pagination by time); a date it cannot read is
+    ignored, as Mailpit logs and ignores it."""
+    raw = request.query_params.get("before", "").strip()
+    if not raw:
+        return None
+    try:
+        return parse_when(raw[:100])
+    except ValueError:
+        return None
+
+
+async def latest_or_search(request: Request) -> str | None:
+    """``latest``: the newest message, or with ``?query=`` the newest matching it (Mailpit's ``storage.LatestID``)."""
+    q = request.query_params.get("query", "").strip()
+    src = source(request)
+    if not q:
+        return await src.resolve("latest")
+    try:
+        page = await src.page(q, 0, 1, request.query_params.get("tz"))
+    except SearchError as e:
+        raise JSONError(400, str(e)) from None
+    return page.messages[0].id if page.messages else None
 
 
 async def resolve_or_404(request: Request, msg_id: str) -> str:
     """The message's ID (``latest`` resolved), or 404 as Mailpit answers."""
-    real = await source(request).resolve(msg_id)
+    real = await latest_or_search(request) if msg_id == "latest" else await source(request).resolve(msg_id)
     if real is None:
         raise HTTPException(404, "message not found")
     return real

@@ -46,12 +46,13 @@ async def info(request: Request) -> Response:
             except OSError:
                 db_size = 0
     s = c.stats
+    store = c.source.store if c.source is not None else None
     return json_ok({
         "Version": __version__, "LatestVersion": __version__, "Database": db, "DatabaseSize": db_size,
         "Messages": total, "Unread": unread, "Tags": tags,
         "RuntimeStats": {"Memory": _rss(), "Uptime": int(time.time() - s.started), "MessagesDeleted": s.deleted,
-                         "SMTPAccepted": s.accepted, "SMTPAcceptedSize": s.accepted_size, "SMTPRejected": 0,
-                         "SMTPIgnored": 0},
+                         "SMTPAccepted": s.accepted, "SMTPAcceptedSize": s.accepted_size, "SMTPRejected": store.rejected if store else 0,
+                         "SMTPIgnored": store.ignored if store else 0},
     })
 
 
@@ -60,7 +61,8 @@ async def webui(request: Request) -> Response:
     c = ctx(request)
     return json_ok({
         "Label": c.cfg.hostname, "SpamAssassin": c.source is not None and c.cfg.capture.spamassassin is not None,
-        "ChaosEnabled": c.source is not None and c.cfg.capture.chaos, "DuplicatesIgnored": False,
+        "ChaosEnabled": c.source is not None and c.cfg.capture.chaos,
+        "DuplicatesIgnored": c.cfg.capture.ignore_duplicate_ids,
         "HideDeleteAllButton": False,
         "MessageRelay": {"Enabled": c.relay is not None, "SMTPServer": c.relay_description,
                          "ReturnPath": "", "AllowedRecipients": c.cfg.capture.release_allowed, "BlockedRecipients": "", "OverrideFrom": "",

@@ -42,8 +42,8 @@ def summary(s: Summary) -> dict[str, Any]:
 
 
 def page(p: Page) -> dict[str, Any]:
-    """MessagesSummary."""
-    return {"total": p.total, "unread": p.unread, "messages_count": p.messages_count,
+    """MessagesSummary, with the legacy ``count`` (messages on this page) Mailpit still sends for older clients."""
+    return {"total": p.total, "unread": p.unread, "count": len(p.messages), "messages_count": p.messages_count,
             "messages_unread": p.messages_unread, "start": p.start, "tags": list(p.tags),
             "messages": [summary(s) for s in p.messages]}
 
@@ -55,13 +55,14 @@ def part(a: Part) -> dict[str, Any]:
 
 
 def message(m: Message) -> dict[str, Any]:
-    """Message."""
+    """Message, with the legacy ``Read`` older clients read (Mailpit dropped it from the swagger, not from them)."""
     s = m.summary
     return {
-        "ID": s.id, "MessageID": s.message_id, "From": address(s.from_), "To": address_list(s.to),
+        "ID": s.id, "MessageID": s.message_id, "Read": s.read, "From": address(s.from_), "To": address_list(s.to),
         "Cc": address_list(s.cc), "Bcc": address_list(s.bcc), "ReplyTo": address_list(s.reply_to),
         "ReturnPath": m.return_path, "Subject": s.subject,
-        "ListUnsubscribe": {"Header": m.list_unsubscribe, "Links": list(m.list_unsubscribe_links), "Errors": "",
+        "ListUnsubscribe": {"Header": m.list_unsubscribe, "Links": list(m.list_unsubscribe_links),
+                            "Errors": m.list_unsubscribe_errors,
                             "HeaderPost": m.list_unsubscribe_post},
         "Date": iso(m.date), "Tags": list(s.tags), "Username": s.username, "Text": m.text, "HTML": m.html,
         "Size": s.size, "Inline": [part(a) for a in m.inline], "Attachments": [part(a) for a in m.attachments],

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import quote
 
 from fastapi import APIRouter
@@ -31,9 +32,9 @@ async def get_message(request: Request, ID: str) -> Response:  # noqa: N803 (Mai
     msg = await src.message(msg_id)
     if msg is None:
         raise not_found()
-    summary = await src.summary(msg_id)
-    if summary is not None and not summary.read:
+    if not msg.summary.read:
         await src.set_read([msg_id], True)
+        msg = replace(msg, summary=replace(msg.summary, read=True))  # as it is now, for the legacy ``Read``
     return json_ok(mailpit.message(msg))
 
 
@@ -53,7 +54,10 @@ async def get_raw(request: Request, ID: str) -> Response:  # noqa: N803
     raw = await source(request).raw(msg_id)
     if raw is None:
         raise not_found()
-    return Response(raw, media_type="text/plain; charset=utf-8", headers={"X-Content-Type-Options": "nosniff"})
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if request.query_params.get("dl") == "1":  # a download, named as Mailpit names it (server/apiv1/message.go)
+        headers["Content-Disposition"] = f'attachment; filename="{msg_id}.eml"'
+    return Response(raw, media_type="text/plain; charset=utf-8", headers=headers)
 
 
 @router.get("/api/v1/message/{ID}/part/{PartID}", summary="Get message attachment")
@@ -63,12 +67,27 @@ async def get_part(request: Request, ID: str, PartID: str) -> Response:  # noqa:
     if got is None:
         raise not_found("part")
     ctype, fname, data = got
-    headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": PART_CSP}
-    if fname:
-        headers["Content-Disposition"] = f"filename*=UTF-8''{quote(fname)}"
-    if ctype.startswith("text/"):
+    headers = part_headers(ctype, fname)
+    if headers["Content-Disposition"].startswith("attachment"):
+        ctype = "application/octet-stream"
+    elif ctype.startswith("text/"):
         ctype += "; charset=utf-8"
     return Response(data, media_type=ctype, headers=headers)
+
+
+def part_headers(ctype: str, fname: str) -> dict[str, str]:
+    """Mailpit's ``DownloadAttachment`` (server/apiv1/message.go): ``inline; filename="…"`` (the name already
+    falls back to the Content-ID), but a type a browser would run as a page (HTML, XML, SVG) is sent as an
+    ``attachment``. A name outside ASCII also gets RFC 6266 §4.3's ``filename*``."""
+    disposition = "attachment" if ctype.split(";", 1)[0].strip().lower() in _ACTIVE else "inline"
+    value = f'{disposition}; filename="{quote(fname, safe=_SAFE)}"'
+    if not fname.isascii():
+        value += f"; filename*=UTF-8''{quote(fname)}"
+    return {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": PART_CSP, "Content-Disposition": value}
+
+
+_ACTIVE = {"text/html", "text/xml", "application/xhtml+xml", "image/svg+xml", "application/xml", "text/xsl"}
+_SAFE = " !#$&'()*+,-./:;=?@[]^_`{|}~"  # URL path escaping as Go's url.PathEscape, keeping the name readable
 
 
 def _recipients(request: Request, data: dict) -> list[str]:

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from courrier.web.api import mailpit
-from courrier.web.api.common import MAX_LIMIT, int_param, json_body, ok, source, str_list
+from courrier.web.api.common import MAX_LIMIT, before_param, int_param, json_body, ok, source, str_list
 from courrier.web.asgi import JSONError, json_ok
 from courrier.web.store import SearchError
 
@@ -19,7 +19,7 @@ router = APIRouter(tags=["messages"])
 async def list_messages(request: Request) -> Response:
     start = int_param(request, "start", 0)
     limit = int_param(request, "limit", 50, MAX_LIMIT)
-    return json_ok(mailpit.page(await source(request).page(None, start, limit)))
+    return json_ok(mailpit.page(await source(request).page(None, start, limit, before=before_param(request))))
 
 
 @router.put("/api/v1/messages", summary="Set read status")
@@ -32,6 +32,8 @@ async def set_read(request: Request) -> Response:
     search = data.get("Search")
     if search is not None and not isinstance(search, str):
         raise HTTPException(400, "Search: expected a string")
+    if ids and search:  # Mailpit's SetReadStatus (server/apiv1/messages.go)
+        raise HTTPException(400, "You may specify either IDs or a search query, not both")
     try:
         await source(request).set_read(ids or None, read, search or None, request.query_params.get("tz"))
     except SearchError as e:

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from courrier.web.api import mailpit
-from courrier.web.api.common import MAX_LIMIT, int_param, ok, source
+from courrier.web.api.common import MAX_LIMIT, before_param, int_param, ok, source
 from courrier.web.asgi import JSONError, json_ok
 from courrier.web.store import SearchError
 
@@ -28,7 +28,8 @@ async def search(request: Request) -> Response:
     start = int_param(request, "start", 0)
     limit = int_param(request, "limit", 50, MAX_LIMIT)
     try:
-        page = await source(request).page(q, start, limit, request.query_params.get("tz"))
+        page = await source(request).page(q, start, limit, request.query_params.get("tz"),
+                                          before_param(request))
     except SearchError as e:
         raise JSONError(400, str(e)) from None
     return json_ok(mailpit.page(page))

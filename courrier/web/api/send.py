@@ -7,6 +7,12 @@ Errors answer ``{"Error": "…"}`` with 400, as Mailpit's spec gives for this en
 string that ends up in a header field (names, addresses, Subject, Tags, Headers, attachment names, types and IDs) is
 refused with 400 when it holds CR, LF or NUL: a header field is one line (RFC 5322 §2.2), and a CR/LF would let the
 caller write header fields of its own (header injection).
+
+As Mailpit's ``server/apiv1/send.go``: ``Headers`` may not set To, From, Cc, Bcc, Reply-To, Date, Subject,
+Content-Type or Mime-Version (nor X-Tags when ``Tags`` is given) — 400 naming the header; attachment ``Content`` may
+be a data URI (``data:image/png;base64,…``, what a browser's ``readAsDataURL`` gives); attachments with a
+``ContentID`` are inline parts of a multipart/related (RFC 2387) beside the text and HTML, the others attachments of
+the multipart/mixed around them.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import base64
 import binascii
 import mimetypes
 from email.headerregistry import Address
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.utils import formatdate, make_msgid
 from typing import Any
 
@@ -36,6 +42,7 @@ class SendError(ValueError):
 
 
 _NOT_IN_HEADERS = ("\r", "\n", "\x00")
+_RESTRICTED = {"to", "from", "cc", "bcc", "reply-to", "date", "subject", "content-type", "mime-version"}
 
 
 def _line(value: Any, field: str) -> str:
@@ -110,9 +117,12 @@ def _build(data: dict[str, Any], hostname: str) -> tuple[bytes, str, list[str]]:
     headers = data.get("Headers") or {}
     if not isinstance(headers, dict):
         raise SendError("Headers: expected an object")
+    restricted = _RESTRICTED | ({"x-tags"} if tags else set())
     for k, v in headers.items():
         if not k or any(c in k for c in ": ") or not k.isascii() or not k.isprintable():
             raise SendError(f"Headers: bad header name {k[:100]!r}")  # RFC 5322 §2.2: printable US-ASCII, no colon
+        if k.lower() in restricted:
+            raise SendError(f'cannot overwrite header: "{k}"')
         _line(v, f"Headers.{k}")
         if k.lower() in msg:
             del msg[k]
@@ -120,21 +130,51 @@ def _build(data: dict[str, Any], hostname: str) -> tuple[bytes, str, list[str]]:
     text, html = data.get("Text") or "", data.get("HTML") or ""
     if not isinstance(text, str) or not isinstance(html, str):
         raise SendError("Text and HTML must be strings")
+    body = MIMEPart()  # a part: no MIME-Version of its own (RFC 2045 §4: the top level only)
     if html and text:
-        msg.set_content(text)
-        msg.add_alternative(html, subtype="html")
+        body.set_content(text)
+        body.add_alternative(html, subtype="html")
     elif html:
-        msg.set_content(html, subtype="html")
+        body.set_content(html, subtype="html")
     else:
-        msg.set_content(text)
+        body.set_content(text)
+    inline, attached = _attachments(data)
+    if inline:  # RFC 2387: the body first, then the parts it refers to by Content-ID
+        related = MIMEPart()
+        related.make_related()
+        related.attach(body)
+        for content, maintype, subtype, kw in inline:
+            related.add_related(content, maintype=maintype, subtype=subtype, **kw)
+        body = related
+    if attached:
+        msg.make_mixed()
+        msg.attach(body)
+        for content, maintype, subtype, kw in attached:
+            msg.add_attachment(content, maintype=maintype, subtype=subtype, **kw)
+    else:  # the body is the message's own content
+        msg["MIME-Version"] = "1.0"
+        for k in ("Content-Type", "Content-Transfer-Encoding"):
+            if k in body:
+                msg[k] = body[k]
+        msg.set_payload(body.get_payload())
+    rcpts = [a.addr_spec for a in to + cc + bcc]
+    return msg.as_bytes(), sender.addr_spec, rcpts
+
+
+_Part = tuple[bytes, str, str, dict[str, Any]]
+
+
+def _attachments(data: dict[str, Any]) -> tuple[list[_Part], list[_Part]]:
+    """(inline parts — those with a ContentID —, attachments), each (content, maintype, subtype, keywords)."""
     atts = data.get("Attachments") or []
     if not isinstance(atts, list):
         raise SendError("Attachments: expected an array")
+    parts: list[_Part] = []
     for i, a in enumerate(atts):
         if not isinstance(a, dict) or not isinstance(a.get("Filename"), str) or not isinstance(a.get("Content"), str):
             raise SendError(f"Attachments[{i}]: Filename and Content are required")
-        try:
-            content = base64.b64decode(a["Content"], validate=True)
+        try:  # a data URI's base64 follows its last comma (RFC 2397 §3)
+            content = base64.b64decode(a["Content"].rpartition(",")[2].strip(), validate=True)
         except (binascii.Error, ValueError):
             raise SendError(f"Attachments[{i}]: Content is not valid base64") from None
         _line(a["Filename"], f"Attachments[{i}].Filename")
@@ -145,11 +185,10 @@ def _build(data: dict[str, Any], hostname: str) -> tuple[bytes, str, list[str]]:
         cid = a.get("ContentID")
         if cid:
             _line(cid, f"Attachments[{i}].ContentID")
-            kw["cid"] = f"<{cid}>"
+            kw["cid"] = f"<{cid.strip().strip('<>')}>"
             kw["disposition"] = "inline"
-        msg.add_attachment(content, maintype=maintype, subtype=subtype or "octet-stream", **kw)
-    rcpts = [a.addr_spec for a in to + cc + bcc]
-    return msg.as_bytes(), sender.addr_spec, rcpts
+        parts.append((content, maintype, subtype or "octet-stream", kw))
+    return [p for p in parts if "cid" in p[3]], [p for p in parts if "cid" not in p[3]]
 
 
 @router.post("/api/v1/send", summary="Send a message")
