@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from courrier.mailbox import folders, maildir
 from courrier import log
+from courrier.mailbox import folders, maildir
 from courrier.mailbox.api import BodySource, Usage, crlf_size
 from courrier.mailbox.index import MailIndex
 from courrier.mailbox.notify import Notifier
