@@ -288,7 +288,7 @@ class App:
         pop3 = POP3Server(store=self.store, auth=auth, tls_context=self.tls_context,
                           idle_timeout=self.cfg.limits.idle_timeout)
         imap = IMAPServer(store=self.store, auth=auth, tls_context=self.tls_context, limits=self.cfg.limits,
-                          hostname=self.cfg.hostname)
+                          hostname=self.cfg.hostname, quotas=None if self.cfg.capture_mode else self.quotas)
         roles = (("pop3", pop3, False, "POP3, STLS"), ("pop3s", pop3, True, "POP3, implicit TLS"),
                  ("imap", imap, False, "IMAP4rev1, STARTTLS"), ("imaps", imap, True, "IMAP4rev1, implicit TLS"))
         for name, server, implicit, desc in roles:
