@@ -30,6 +30,7 @@ from courrier.mailbox import flags as F
 from courrier.mailbox import maildir
 from courrier.mailbox.api import Msg, Snapshot, Usage, crlf_size, header_end_lf, to_crlf
 
+_ARRIVAL_LANDS = 600.0  # seconds: a delivery's count whose file the index never saw is dropped after this
 _TRUST_MTIME_AFTER = 2.0  # seconds: a directory mtime younger than this may hide a change made in the same tick
 HEADER_CACHE_BYTES = 64 << 20  # per index: header sections kept in memory (Dovecot keeps them in its cache file)
 
@@ -252,8 +253,10 @@ class MailIndex:
         found.sort()
         try:
             with self._writing(f) as c:
-                # the folder's files are all indexed now: what delivery counted for them is in the rows
-                c.execute("DELETE FROM mbox_arrivals WHERE path=?", (f.key,))
+                # files indexed now are counted by their rows: delivery's count of them goes (and counts of files
+                # that vanished before the index saw them, once they are old enough not to be still landing)
+                c.executemany("DELETE FROM mbox_arrivals WHERE path=? AND base=?", [(f.key, b) for _, b, _, _ in found])
+                c.execute("DELETE FROM mbox_arrivals WHERE path=? AND at<?", (f.key, time.time() - _ARRIVAL_LANDS))
                 f.modseq += 1
                 for uid in gone:
                     f.drop(uid)
@@ -531,18 +534,19 @@ class MailIndex:
 
     # ------------------------------------------------------------------ quota usage (RFC 9208)
 
-    def arrived(self, items: Iterable[tuple[Path, int]]) -> None:
-        """Counts messages delivered into folders (``(folder, octets)`` each) until the index lists them: delivery
-        writes Maildir files without the index (``MaildirStore.deliver``), so the usage would miss them."""
-        rows: dict[str, list[int]] = {}
-        for path, octets in items:
-            r = rows.setdefault(self.key(path), [0, 0])
-            r[0] += 1
-            r[1] += octets
+    def arrived(self, items: Iterable[tuple[Path, str, int]]) -> None:
+        """Counts messages delivered into folders (``(folder, base name, octets)`` each) until the index takes them
+        in: delivery writes Maildir files without the index (``MaildirStore.deliver``), so the usage would miss them.
+
+        A message the index has already taken in (a session listed the folder between the file's rename and this
+        call) is not counted again: the check and the insert are one statement, ordered against the listing's own
+        transaction by SQLite's write lock."""
+        now = time.time()
+        rows = [(self.key(path), base, octets, now, self.key(path), base) for path, base, octets in items]
         with db.transaction(self._conn()) as c:
-            c.executemany("INSERT INTO mbox_arrivals(path, messages, octets) VALUES (?,?,?) ON CONFLICT(path) DO "
-                          "UPDATE SET messages=messages+excluded.messages, octets=octets+excluded.octets",
-                          [(k, n, o) for k, (n, o) in rows.items()])
+            c.executemany("INSERT OR IGNORE INTO mbox_arrivals(path, base, octets, at) SELECT ?,?,?,? WHERE NOT EXISTS "
+                          "(SELECT 1 FROM mbox_messages m JOIN mbox_folders f ON m.folder=f.id "
+                          "WHERE f.path=? AND m.base=?)", rows)
 
     def usage(self, root: Path) -> Usage:
         """The messages and octets of ``root`` and the folders under it: the counts stored with each folder's row
@@ -551,8 +555,9 @@ class MailIndex:
         k = self.key(root)
         c = self._conn()
         total = [0, 0]
-        for table in ("mbox_folders", "mbox_arrivals"):
-            n, o = c.execute(f"SELECT COALESCE(SUM(messages), 0), COALESCE(SUM(octets), 0) FROM {table} "
+        for count in ("SUM(messages)", "COUNT(*)"):
+            table = "mbox_folders" if count == "SUM(messages)" else "mbox_arrivals"
+            n, o = c.execute(f"SELECT COALESCE({count}, 0), COALESCE(SUM(octets), 0) FROM {table} "
                              "WHERE path=? OR (path>=? AND path<?)", (k, k + "/", k + "0")).fetchone()
             total[0] += n
             total[1] += o

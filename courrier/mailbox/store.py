@@ -42,7 +42,7 @@ class MaildirStore:
         self.process_writer = ProcessWriter(PROCESS_THREADS)
         self.notifier = Notifier()
         self._index: MailIndex | None = None
-        self._arrivals: list[tuple[Path, int]] = []  # delivered, not yet counted in the index (``_count``)
+        self._arrivals: list[tuple[Path, str, int]] = []  # delivered, not yet counted in the index (``_count``)
 
     @property
     def index(self) -> MailIndex:
@@ -162,11 +162,12 @@ class MaildirStore:
                 "courrier.mailbox.store:deliver_copies", [(str(p), h) for p, h in copies], body)]
         else:
             paths = await self.writer.submit(self._deliver_job, copies, body_chunks)
-        self._count([(folder, crlf_size(headers) + (size if size is not None else _file_size(path)))
+        self._count([(folder, path.name.split(":2,", 1)[0],
+                      crlf_size(headers) + (size if size is not None else _file_size(path)))
                      for (folder, headers), path in zip(copies, paths, strict=True)])
         return paths
 
-    def _count(self, items: list[tuple[Path, int]]) -> None:
+    def _count(self, items: list[tuple[Path, str, int]]) -> None:
         """Adds delivered messages to the usage (``MailIndex.arrived``): gathered on the loop, written by one
         thread job per loop turn for every delivery of that turn, so the delivery path pays no database write of its
         own. A count lost to a failing database is made good when the index next lists the folder."""

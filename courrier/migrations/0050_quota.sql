@@ -8,10 +8,12 @@ ALTER TABLE mbox_folders ADD COLUMN octets INTEGER NOT NULL DEFAULT 0;
 UPDATE mbox_folders SET
     messages = (SELECT COUNT(*) FROM mbox_messages WHERE folder = mbox_folders.id),
     octets = (SELECT COALESCE(SUM(size), 0) FROM mbox_messages WHERE folder = mbox_folders.id);
--- Mail delivered into a folder and not yet seen by the index (delivery writes Maildir files without it): counted
--- here at delivery, dropped when the index next lists the folder and takes the files in.
+-- Mail delivered into a folder and not yet taken in by the index (delivery writes Maildir files without it): a row
+-- per message written at delivery unless the index has it already, deleted when the index takes the file in.
 CREATE TABLE IF NOT EXISTS mbox_arrivals (
-    path     TEXT PRIMARY KEY,             -- the folder, as mbox_folders.path
-    messages INTEGER NOT NULL,
-    octets   INTEGER NOT NULL
+    path     TEXT NOT NULL,                -- the folder, as mbox_folders.path
+    base     TEXT NOT NULL,                -- the Maildir base name, as mbox_messages.base
+    octets   INTEGER NOT NULL,
+    at       REAL NOT NULL,                -- when counted: a row whose file vanished unindexed is dropped later
+    PRIMARY KEY (path, base)
 );

@@ -144,3 +144,22 @@ def test_maildir_write_names_carry_the_size(tmp_path):
 
     p = maildir.write_new(maildir.ensure(tmp_path / "m"), [b"abc\n"])
     assert _file_size(p) == 4 and ",S=4" in p.name
+
+
+def test_a_count_arriving_after_the_index_took_the_file_in_is_ignored(store):
+    """The race an IDLE session runs: delivery's notify makes it list the folder before the count is written."""
+    root = store.account_root(ACCOUNT)
+    path = maildir.write_new(root, [MSG])
+    store.index.sync(root, force=True)  # the session took the file in first
+    store.index.arrived([(root, path.name, 999)])  # then delivery's count arrives
+    assert store.usage(root) == on_disk(root) == Usage(1, crlf_size(MSG))
+
+
+def test_a_count_whose_file_vanished_unindexed_is_dropped_in_time(store, monkeypatch):
+    root = store.account_root(ACCOUNT)
+    store.index.arrived([(root, "1.M1P1Q1.gone,S=10", 10)])
+    assert store.usage(root) == Usage(1, 10)
+    monkeypatch.setattr("courrier.mailbox.index._ARRIVAL_LANDS", -1.0)
+    maildir.write_new(root, [MSG])
+    store.index.sync(root, force=True)
+    assert store.usage(root) == on_disk(root)
