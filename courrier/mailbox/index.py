@@ -553,12 +553,10 @@ class MailIndex:
         plus what was delivered since the index last listed it — a few rows read by an index range, no listing.
         ``root/`` ≤ key < ``root0`` is every path under root ("0" follows "/" in ASCII)."""
         k = self.key(root)
+        under = "WHERE path=? OR (path>=? AND path<?)"
         c = self._conn()
-        total = [0, 0]
-        for count in ("SUM(messages)", "COUNT(*)"):
-            table = "mbox_folders" if count == "SUM(messages)" else "mbox_arrivals"
-            n, o = c.execute(f"SELECT COALESCE({count}, 0), COALESCE(SUM(octets), 0) FROM {table} "
-                             "WHERE path=? OR (path>=? AND path<?)", (k, k + "/", k + "0")).fetchone()
-            total[0] += n
-            total[1] += o
-        return Usage(total[0], total[1])
+        n1, o1 = c.execute(f"SELECT COALESCE(SUM(messages), 0), COALESCE(SUM(octets), 0) FROM mbox_folders {under}",
+                           (k, k + "/", k + "0")).fetchone()
+        n2, o2 = c.execute(f"SELECT COUNT(*), COALESCE(SUM(octets), 0) FROM mbox_arrivals {under}",
+                           (k, k + "/", k + "0")).fetchone()
+        return Usage(n1 + n2, o1 + o2)
