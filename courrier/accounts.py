@@ -31,6 +31,7 @@ class Account:
     is_admin: bool
     send_as_any: bool
     aliases: tuple[str, ...] = ()
+    quota: int | None = None  # octets; None: ``[accounts] default_quota`` applies; 0: no limit (courrier/quota.py)
 
 
 def _hasher() -> PasswordHasher:
@@ -60,6 +61,7 @@ class Accounts:
         self._path = db_path
         self._local = threading.local()
         self._resolve_cache: dict[str, str | None] = {}
+        self._quota_cache: dict[str, int | None] = {}
         self._cache_checked = 0.0
         self._cache_version: int | None = None
         self._ph = _hasher()
@@ -80,7 +82,7 @@ class Accounts:
             return None
         aliases = tuple(r[0] for r in self._conn().execute(
             "SELECT alias FROM aliases WHERE address=? ORDER BY alias", (addr,)))
-        return Account(row["address"], bool(row["is_admin"]), bool(row["send_as_any"]), aliases)
+        return Account(row["address"], bool(row["is_admin"]), bool(row["send_as_any"]), aliases, row["quota"])
 
     def list(self) -> list[Account]:
         rows = self._conn().execute("SELECT address FROM accounts ORDER BY address").fetchall()
@@ -92,17 +94,21 @@ class Accounts:
     # busy disk threads costs far more than the query.
     CACHE_CHECK = 0.5
 
-    def resolve(self, address: str) -> str | None:
-        """The account that receives mail for ``address`` (itself or through an alias), or None."""
-        addr = address.lower()
+    def _check_caches(self) -> None:
         now = time.monotonic()
-        cache = self._resolve_cache
         if now - self._cache_checked > self.CACHE_CHECK:
             version = self._conn().execute("PRAGMA data_version").fetchone()[0]
             if version != self._cache_version:
-                cache.clear()
+                self._resolve_cache.clear()
+                self._quota_cache.clear()
                 self._cache_version = version
             self._cache_checked = now
+
+    def resolve(self, address: str) -> str | None:
+        """The account that receives mail for ``address`` (itself or through an alias), or None."""
+        addr = address.lower()
+        self._check_caches()
+        cache = self._resolve_cache
         try:
             return cache[addr]
         except KeyError:
@@ -111,6 +117,22 @@ class Accounts:
         if len(cache) > 100_000:
             cache.clear()
         cache[addr] = found
+        return found
+
+    def own_quota(self, address: str) -> int | None:
+        """The account's own quota in octets (0: no limit), None when it has none; answered from memory like
+        ``resolve`` (asked at every RCPT), so ``courrier user quota`` reaches a running server within CACHE_CHECK."""
+        addr = address.lower()
+        self._check_caches()
+        try:
+            return self._quota_cache[addr]
+        except KeyError:
+            pass
+        row = self._conn().execute("SELECT quota FROM accounts WHERE address=?", (addr,)).fetchone()
+        found = row[0] if row else None
+        if len(self._quota_cache) > 100_000:
+            self._quota_cache.clear()
+        self._quota_cache[addr] = found
         return found
 
     def _resolve_uncached(self, addr: str) -> str | None:
@@ -175,7 +197,8 @@ class Accounts:
             pass
 
     def delete(self, address: str) -> None:
-        self._resolve_cache.clear()  # this connection's own writes do not move data_version
+        self._resolve_cache.clear()
+        self._quota_cache.clear()  # this connection's own writes do not move data_version
         addr = normalize(address)
         if self._conn().execute("DELETE FROM accounts WHERE address=?", (addr,)).rowcount == 0:
             raise AccountError(f"no such account: {addr}")
@@ -196,6 +219,15 @@ class Accounts:
             self._conn().execute("UPDATE accounts SET is_admin=? WHERE address=?", (int(is_admin), addr))
         if send_as_any is not None:
             self._conn().execute("UPDATE accounts SET send_as_any=? WHERE address=?", (int(send_as_any), addr))
+
+    def set_quota(self, address: str, quota: int | None) -> None:
+        """The account's own quota (octets, 0: no limit), or None to follow ``[accounts] default_quota``."""
+        self._quota_cache.clear()  # this connection's own writes do not move data_version
+        addr = normalize(address)
+        if quota is not None and quota < 0:
+            raise AccountError("a quota cannot be negative")
+        if self._conn().execute("UPDATE accounts SET quota=? WHERE address=?", (quota, addr)).rowcount == 0:
+            raise AccountError(f"no such account: {addr}")
 
     def add_alias(self, address: str, alias: str) -> None:
         self._resolve_cache.clear()  # this connection's own writes do not move data_version

@@ -34,6 +34,7 @@ from courrier.mailbox.store import MaildirStore
 from courrier.net.limits import ConnectionLimits
 from courrier.privileges import Prebound
 from courrier.queue import outbound
+from courrier.quota import Quotas
 from courrier.roles.capture import CapturePolicy
 from courrier.roles.mx import InboundCheck, InboundVerdict, MXPolicy
 from courrier.roles.submission import SubmissionPolicy
@@ -63,6 +64,7 @@ class App:
         (self.data_dir / "spool-tmp").mkdir(exist_ok=True)
         self.accounts = Accounts(cfg.db_path)
         self.store = MaildirStore(cfg.data_dir)
+        self.quotas = Quotas(self.accounts, self.store, cfg.accounts.default_quota)  # issue 15 item 5
         self.capture: CaptureStore | None = None  # capture mode: the captured mail (web UI/API, POP3, IMAP)
         self._capture_policy: CapturePolicy | None = None
         if cfg.capture_mode:
@@ -164,7 +166,7 @@ class App:
         if listener == "smtp":
             policy = MXPolicy(domains=self.cfg.domains, accounts=self.accounts, store=self.store,
                               inbound_check=self.inbound_check(), on_delivered=self.report_delivered,
-                              filters=self.filters)
+                              filters=self.filters, quotas=self.quotas, on_refused=self.report_refused)
         elif listener in ("submission", "submissions"):
             policy = self.submission_policy
         else:
@@ -179,13 +181,18 @@ class App:
             hostname=self.cfg.hostname, domains=self.cfg.domains, accounts=self.accounts, store=self.store,
             relay=self.relay_outbound,  # remote recipients go to the outbound queue
             sent_copy=self.cfg.submission.sent_copy, spool_dir=str(self.data_dir / "spool-tmp"),
-            on_delivered=self.report_delivered,
+            on_delivered=self.report_delivered, quotas=self.quotas, on_refused=self.report_refused,
         )
 
     async def report_delivered(self, env: Envelope, hop: Hop | None, msg: ReceivedMessage,
                                delivered: list[Recipient]) -> None:
         """Success DSNs (NOTIFY=SUCCESS, RFC 3461 §5.2.3) for mail the MX and submission roles stored locally."""
         await outbound.report_delivered(self.queue, env, hop, msg, delivered)
+
+    async def report_refused(self, env: Envelope, hop: Hop | None, msg: ReceivedMessage,
+                             refused: list[Recipient], reply: Reply) -> None:
+        """Failure DSNs for local recipients over quota after the 250 (roles/quota.py)."""
+        await outbound.report_refused(self.queue, env, hop, msg, refused, reply)
 
     async def relay_outbound(self, session: Session, env: Envelope, msg: ReceivedMessage,
                              rcpts: list[Recipient]) -> Reply:
@@ -281,7 +288,7 @@ class App:
         pop3 = POP3Server(store=self.store, auth=auth, tls_context=self.tls_context,
                           idle_timeout=self.cfg.limits.idle_timeout)
         imap = IMAPServer(store=self.store, auth=auth, tls_context=self.tls_context, limits=self.cfg.limits,
-                          hostname=self.cfg.hostname)
+                          hostname=self.cfg.hostname, quotas=None if self.cfg.capture_mode else self.quotas)
         roles = (("pop3", pop3, False, "POP3, STLS"), ("pop3s", pop3, True, "POP3, implicit TLS"),
                  ("imap", imap, False, "IMAP4rev1, STARTTLS"), ("imaps", imap, True, "IMAP4rev1, implicit TLS"))
         for name, server, implicit, desc in roles:

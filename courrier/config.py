@@ -52,6 +52,34 @@ def parse_duration(value: Any) -> float:
     raise ValueError(f"bad duration {value!r} (expected \"30s\", \"5m\", \"4h\", \"5d\" or seconds)")
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
+_SIZE_UNIT = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def parse_size(value: Any) -> int:
+    """Octets, or a number with a K/M/G suffix (×1024: "500M", "1G", "1.5G") → octets; what quotas are written in."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 1048576, \"500M\" or \"1G\"")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("a size cannot be negative")
+        return value
+    if isinstance(value, str):
+        m = _SIZE.match(value)
+        if m:
+            return int(float(m.group(1)) * _SIZE_UNIT[m.group(2).lower()])
+    raise ValueError(f"bad size {value!r} (expected octets or a K/M/G suffix: 1048576, \"500M\", \"1G\")")
+
+
+def format_size(octets: int) -> str:
+    """Octets for people: "812", "12.3K", "500M", "1G" (×1024, the units ``parse_size`` reads back)."""
+    for unit, factor in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if octets >= factor:
+            v = octets / factor
+            return f"{v:.0f}{unit}" if v == int(v) or v >= 100 else f"{v:.1f}{unit}"
+    return str(octets)
+
+
 @dataclass(frozen=True)
 class HostPort:
     host: str
@@ -506,6 +534,12 @@ class FilterConfig:
 
 
 @dataclass(frozen=True)
+class AccountsConfig:
+    default_quota: int = setting(0, parse=parse_size,
+                                 doc="storage quota of accounts without their own (octets or K/M/G; 0: none)")
+
+
+@dataclass(frozen=True)
 class Config:
     hostname: str = setting("localhost", parse=parse_domain, doc="SMTP greeting, Received, authserv-id")
     trust_loopback: bool = setting(True, parse=_bool, doc="loopback clients count as local")
@@ -522,6 +556,7 @@ class Config:
     submission: SubmissionConfig = section(SubmissionConfig)
     http: HTTPConfig = section(HTTPConfig)
     filter: FilterConfig = section(FilterConfig, check=_check_filter)
+    accounts: AccountsConfig = section(AccountsConfig)
     user: str = setting("", parse=_user_name,
                         doc="started as root: bind the listeners, then run as this user (courrier/privileges.py)")
     source: str | None = None  # the file this was loaded from, for messages (not a key)

@@ -74,7 +74,7 @@ def test_user_commands(tmp_path):
     assert r.returncode == 1 and r.stderr.strip() == "courrier: bob@example.test already exists"
     run_cli("user", "alias", "add", "bob@example.test", "bobby@example.test", "--config", str(cfg))
     out = run_cli("user", "list", "--config", str(cfg)).stdout
-    assert out.strip() == "bob@example.test  aliases: bobby@example.test"
+    assert out.strip() == "bob@example.test  aliases: bobby@example.test  used 0"
     run_cli("user", "passwd", "bob@example.test", "--password-stdin", "--config", str(cfg), input="pw2\n")
     a = Accounts(tmp_path / "d" / "courrier.db")
     assert a.verify("bob@example.test", "pw2") and not a.verify("bob@example.test", "pw1")

@@ -170,6 +170,7 @@ SAMPLES = {
     "http.allowed_hosts": ["mail.example.org"],
     "http.metrics": False,
     "filter.spamd": "127.0.0.1:783", "filter.reject_score": 10.0, "filter.dnsbl": ["zen.example.org"],
+    "accounts.default_quota": "1G",
 }
 
 

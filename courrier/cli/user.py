@@ -1,4 +1,4 @@
-"""``courrier user add|del|list|passwd`` and ``user alias add|del``: accounts in ``data_dir/courrier.db``."""
+"""``courrier user add|del|list|passwd|set|quota`` and ``user alias add|del``: accounts in ``data_dir/courrier.db``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import click
 
 from courrier.accounts import AccountError, Accounts
 from courrier.cli import Fail, common_options, main, read_password
-from courrier.config import Config
+from courrier.config import Config, format_size, parse_size
+from courrier.mailbox.store import MaildirStore
+from courrier.quota import Quota, Quotas
 
 
 def _accounts(cfg: Config) -> Accounts:
@@ -54,15 +56,76 @@ def user_del(cfg: Config, address: str) -> None:
     click.echo(f"deleted {address.lower()}")
 
 
+def _usage_text(q: Quota) -> str:
+    """``used 1.2M of 10M (12%)``, or ``used 1.2M`` without a limit."""
+    used = f"used {format_size(q.usage.octets)}"
+    if not q.limit:
+        return used
+    return f"{used} of {format_size(q.limit)} ({q.usage.octets * 100 // q.limit}%)"
+
+
+def _quotas(cfg: Config, accts: Accounts) -> tuple[Quotas, MaildirStore]:
+    store = MaildirStore(cfg.data_dir)
+    return Quotas(accts, store, cfg.accounts.default_quota), store
+
+
 @user.command("list")
 @common_options
 def user_list(cfg: Config) -> None:
-    """List accounts, their aliases and permissions."""
-    for a in _accounts(cfg).list():
-        flags = [f for f, on in (("admin", a.is_admin), ("send-as-any", a.send_as_any)) if on]
-        extra = f"  [{', '.join(flags)}]" if flags else ""
-        aliases = f"  aliases: {', '.join(a.aliases)}" if a.aliases else ""
-        click.echo(f"{a.address}{extra}{aliases}")
+    """List accounts, their aliases, permissions and storage used (of their quota)."""
+    accts = _accounts(cfg)
+    quotas, store = _quotas(cfg, accts)
+    try:
+        for a in accts.list():
+            flags = [f for f, on in (("admin", a.is_admin), ("send-as-any", a.send_as_any)) if on]
+            extra = f"  [{', '.join(flags)}]" if flags else ""
+            aliases = f"  aliases: {', '.join(a.aliases)}" if a.aliases else ""
+            click.echo(f"{a.address}{extra}{aliases}  {_usage_text(quotas.of(a.address, exact=True))}")
+    finally:
+        store.close()
+
+
+@user.command("quota")
+@click.argument("address")
+@click.argument("size", required=False)
+@click.option("--force", is_flag=True, help="Set a limit below what the account already uses.")
+@common_options
+def user_quota(cfg: Config, address: str, size: str | None, force: bool) -> None:
+    """Show or set the storage quota of ADDRESS: SIZE in octets or with K/M/G (×1024), 0 for none, "default" for
+    [accounts] default_quota. A limit below the current usage is refused unless --force."""
+    accts = _accounts(cfg)
+    try:
+        account = accts.get(address.strip().lower())
+        if account is None:
+            raise AccountError(f"no such account: {address.lower()}")
+        limit: int | None = None
+        if size is not None and size.strip().lower() != "default":
+            try:
+                limit = parse_size(size)
+            except ValueError as e:
+                raise Fail(str(e)) from None
+        quotas, store = _quotas(cfg, accts)
+        try:
+            before = quotas.of(account.address, exact=True)
+        finally:
+            store.close()
+        if size is None:
+            where = "own" if before.own else "[accounts] default_quota"
+            limit_text = f"{format_size(before.limit)} ({before.limit} octets, {where})" if before.limit else \
+                f"none ({where})"
+            click.echo(f"{account.address}  quota {limit_text}  used {format_size(before.usage.octets)} "
+                       f"({before.usage.octets} octets, {before.usage.messages} messages)")
+            return
+        effective = cfg.accounts.default_quota if limit is None else limit
+        if effective and before.usage.octets > effective and not force:
+            raise Fail(f"{account.address} already uses {format_size(before.usage.octets)} "
+                       f"({before.usage.octets} octets), more than {format_size(effective)}; quota not changed "
+                       "(--force sets it anyway)")
+        accts.set_quota(account.address, limit)
+    except AccountError as e:
+        raise Fail(str(e)) from None
+    shown = "default" if limit is None else ("none" if limit == 0 else format_size(limit))
+    click.echo(f"quota of {account.address}: {shown}")
 
 
 @user.command("passwd")

@@ -52,6 +52,7 @@ NEEDS_8BITMIME = Reply(554, "5.6.3", "the recipient's server does not support 8B
 DELIVERED_TO_MAILBOX = Reply(250, "2.0.0", "delivered to mailbox")
 BAD_RECIPIENT = Reply(550, "5.1.3", "bad recipient address: {error}")
 LOCAL_FAILED = Reply(451, "4.3.0", "local delivery failed: {error}")
+MAILBOX_FULL = Reply(552, "5.2.2", "mailbox {account} is full (quota {limit} octets)")  # RFC 3463 §3.3
 
 # ---- the queue's own verdicts -----------------------------------------------------------------------------
 # RFC 3463 4.4.7 "delivery time expired" has a transient class yet is final: said here, not left to the code (the

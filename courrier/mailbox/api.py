@@ -43,6 +43,17 @@ class Msg:
     modseq: int
 
 
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What an account's folders hold, as quotas count it (RFC 9208 §5.1 STORAGE, §5.2 MESSAGE).
+
+    ``octets`` sums each message's RFC822.SIZE (CRLF line endings, what FETCH, POP3 and SMTP SIZE measure), as
+    Dovecot counts with ``quota_vsizes = yes``: a message's SIZE= compares with it directly."""
+
+    messages: int = 0
+    octets: int = 0
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """One consistent view of a folder, ordered by UID."""
@@ -179,6 +190,13 @@ class MailStore(Protocol):
                       size: int | None = None) -> list[Any]:
         """Durable delivery of one message into each folder, each copy with its own prepended header lines (LF);
         returns once every copy is on stable storage. ``size``: the body's size when its chunks are in memory."""
+        ...
+
+    # -- quota (RFC 9208): what an account's folders hold
+    def usage(self, root: Root, *, exact: bool = False) -> Usage:
+        """The root's messages and octets, from counts the store keeps on every write and expunge (and delivery):
+        cheap enough for each RCPT. ``exact``: each folder is looked at first, so mail changed behind the store's
+        back counts too (a listing per folder: for commands that show the number, never per message)."""
         ...
 
     def close(self) -> None: ...

@@ -28,8 +28,9 @@ from pathlib import Path
 from courrier import db, log
 from courrier.mailbox import flags as F
 from courrier.mailbox import maildir
-from courrier.mailbox.api import Msg, Snapshot, crlf_size, header_end_lf, to_crlf
+from courrier.mailbox.api import Msg, Snapshot, Usage, crlf_size, header_end_lf, to_crlf
 
+_ARRIVAL_LANDS = 600.0  # seconds: a delivery's count whose file the index never saw is dropped after this
 _TRUST_MTIME_AFTER = 2.0  # seconds: a directory mtime younger than this may hide a change made in the same tick
 HEADER_CACHE_BYTES = 64 << 20  # per index: header sections kept in memory (Dovecot keeps them in its cache file)
 
@@ -77,8 +78,11 @@ class _Folder:
         self.lock = threading.RLock()
         self.recent_floor = 0
         self.headers: dict[int, bytes] = {}  # uid → header section with CRLF (immutable: a message never changes)
+        self.octets = 0  # sum of the messages' sizes: stored with every write (the quota's usage, RFC 9208)
 
     def put(self, m: Msg) -> None:
+        old = self.msgs.get(m.uid)
+        self.octets += m.size - (old.size if old is not None else 0)
         self.msgs[m.uid] = m
         self.by_base[m.base] = m.uid
         self.snapshot = None
@@ -87,6 +91,7 @@ class _Folder:
         m = self.msgs.pop(uid, None)
         self.headers.pop(uid, None)
         if m is not None:
+            self.octets -= m.size
             self.by_base.pop(m.base, None)
             self.snapshot = None
         return m
@@ -149,7 +154,7 @@ class MailIndex:
         if row[1] != f.uidvalidity:
             f.headers = {}
         f.id, f.uidvalidity, f.uidnext, f.modseq = row[0], row[1], row[2], row[3]
-        f.msgs, f.by_base, f.snapshot, f.stamp = {}, {}, None, None
+        f.msgs, f.by_base, f.snapshot, f.stamp, f.octets = {}, {}, None, None, 0
         for r in c.execute("SELECT uid, base, file, flags, size, internaldate, modseq FROM mbox_messages "
                            "WHERE folder=? ORDER BY uid", (f.id,)):
             f.put(Msg(r[0], r[1], r[2], frozenset(r[3].split()) if r[3] else frozenset(), r[4], r[5], r[6]))
@@ -166,7 +171,8 @@ class MailIndex:
             if row is None or tuple(row) != (f.uidvalidity, f.uidnext, f.modseq):
                 self._load(f, c)
             yield c
-            c.execute("UPDATE mbox_folders SET uidnext=?, highestmodseq=? WHERE id=?", (f.uidnext, f.modseq, f.id))
+            c.execute("UPDATE mbox_folders SET uidnext=?, highestmodseq=?, messages=?, octets=? WHERE id=?",
+                      (f.uidnext, f.modseq, len(f.msgs), f.octets, f.id))
 
     def _write(self, f: _Folder, c: sqlite3.Connection, m: Msg) -> None:
         c.execute("INSERT OR REPLACE INTO mbox_messages(folder, uid, base, file, flags, size, internaldate, modseq) "
@@ -247,6 +253,10 @@ class MailIndex:
         found.sort()
         try:
             with self._writing(f) as c:
+                # files indexed now are counted by their rows: delivery's count of them goes (and counts of files
+                # that vanished before the index saw them, once they are old enough not to be still landing)
+                c.executemany("DELETE FROM mbox_arrivals WHERE path=? AND base=?", [(f.key, b) for _, b, _, _ in found])
+                c.execute("DELETE FROM mbox_arrivals WHERE path=? AND at<?", (f.key, time.time() - _ARRIVAL_LANDS))
                 f.modseq += 1
                 for uid in gone:
                     f.drop(uid)
@@ -501,6 +511,7 @@ class MailIndex:
                               "ON CONFLICT(path) DO UPDATE SET uidvalidity=MAX(uidvalidity, excluded.uidvalidity)",
                               (_SENTINEL, row[0]))
                 c.execute("DELETE FROM mbox_folders WHERE path=?", (f.key,))
+                c.execute("DELETE FROM mbox_arrivals WHERE path=?", (f.key,))
             with self._lock:
                 self._folders.pop(f.key, None)
 
@@ -520,3 +531,32 @@ class MailIndex:
                                  (self.key(root), name))
         else:
             self._conn().execute("DELETE FROM mbox_subscriptions WHERE root=? AND name=?", (self.key(root), name))
+
+    # ------------------------------------------------------------------ quota usage (RFC 9208)
+
+    def arrived(self, items: Iterable[tuple[Path, str, int]]) -> None:
+        """Counts messages delivered into folders (``(folder, base name, octets)`` each) until the index takes them
+        in: delivery writes Maildir files without the index (``MaildirStore.deliver``), so the usage would miss them.
+
+        A message the index has already taken in (a session listed the folder between the file's rename and this
+        call) is not counted again: the check and the insert are one statement, ordered against the listing's own
+        transaction by SQLite's write lock."""
+        now = time.time()
+        rows = [(self.key(path), base, octets, now, self.key(path), base) for path, base, octets in items]
+        with db.transaction(self._conn()) as c:
+            c.executemany("INSERT OR IGNORE INTO mbox_arrivals(path, base, octets, at) SELECT ?,?,?,? WHERE NOT EXISTS "
+                          "(SELECT 1 FROM mbox_messages m JOIN mbox_folders f ON m.folder=f.id "
+                          "WHERE f.path=? AND m.base=?)", rows)
+
+    def usage(self, root: Path) -> Usage:
+        """The messages and octets of ``root`` and the folders under it: the counts stored with each folder's row
+        plus what was delivered since the index last listed it — a few rows read by an index range, no listing.
+        ``root/`` ≤ key < ``root0`` is every path under root ("0" follows "/" in ASCII)."""
+        k = self.key(root)
+        under = "WHERE path=? OR (path>=? AND path<?)"
+        c = self._conn()
+        n1, o1 = c.execute(f"SELECT COALESCE(SUM(messages), 0), COALESCE(SUM(octets), 0) FROM mbox_folders {under}",
+                           (k, k + "/", k + "0")).fetchone()
+        n2, o2 = c.execute(f"SELECT COUNT(*), COALESCE(SUM(octets), 0) FROM mbox_arrivals {under}",
+                           (k, k + "/", k + "0")).fetchone()
+        return Usage(n1 + n2, o1 + o2)

@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from courrier import log
 from courrier.mailbox import folders, maildir
-from courrier.mailbox.api import BodySource
+from courrier.mailbox.api import BodySource, Usage, crlf_size
 from courrier.mailbox.index import MailIndex
 from courrier.mailbox.notify import Notifier
 from courrier.mailbox.writer import PROCESS_MAX, PROCESS_THREADS, ProcessWriter
@@ -41,6 +42,7 @@ class MaildirStore:
         self.process_writer = ProcessWriter(PROCESS_THREADS)
         self.notifier = Notifier()
         self._index: MailIndex | None = None
+        self._arrivals: list[tuple[Path, str, int]] = []  # delivered, not yet counted in the index (``_count``)
 
     @property
     def index(self) -> MailIndex:
@@ -156,15 +158,73 @@ class MaildirStore:
         process writes it (no GIL shared with the loop), otherwise the BatchWriter threads stream it."""
         if size is not None and size <= PROCESS_MAX:
             body = b"".join(body_chunks())
-            paths = await self.process_writer.submit("courrier.mailbox.store:deliver_copies",
-                                                     [(str(p), h) for p, h in copies], body)
-            return [Path(p) for p in paths]
-        return await self.writer.submit(self._deliver_job, copies, body_chunks)
+            paths = [Path(p) for p in await self.process_writer.submit(
+                "courrier.mailbox.store:deliver_copies", [(str(p), h) for p, h in copies], body)]
+        else:
+            paths = await self.writer.submit(self._deliver_job, copies, body_chunks)
+        self._count([(folder, path.name.split(":2,", 1)[0],
+                      crlf_size(headers) + (size if size is not None else _file_size(path)))
+                     for (folder, headers), path in zip(copies, paths, strict=True)])
+        return paths
+
+    def _count(self, items: list[tuple[Path, str, int]]) -> None:
+        """Adds delivered messages to the usage (``MailIndex.arrived``): gathered on the loop, written by one
+        thread job per loop turn for every delivery of that turn, so the delivery path pays no database write of its
+        own. A count lost to a failing database is made good when the index next lists the folder."""
+        first = not self._arrivals
+        self._arrivals += items
+        if first:
+            asyncio.get_running_loop().call_soon(self._flush_arrivals)
+
+    def _flush_arrivals(self) -> None:
+        items, self._arrivals = self._arrivals, []
+        if not items:
+            return
+
+        def write() -> None:
+            try:
+                self.index.arrived(items)
+            except Exception as e:  # noqa: BLE001 - the count heals itself at the next listing (see _count)
+                log.event("mailbox.usage_not_counted", level="warn", messages=len(items), error=str(e)[:200])
+
+        try:
+            self.executor.submit(write)
+        except RuntimeError:  # closing: the next listing counts them
+            pass
+
+    def usage(self, root: Path, *, exact: bool = False) -> Usage:
+        """``api.MailStore.usage``: the index's counts (``MailIndex.usage``); ``exact`` syncs each folder first."""
+        if exact and root.is_dir():
+            for name in folders.list_names(root):
+                p = folders.path_for(root, name)
+                if (p / "cur").is_dir():
+                    self.index.sync(p)
+        return self.index.usage(root)
 
     def close(self) -> None:
         self.process_writer.close()
         self.writer.close()
+        if self._arrivals:
+            try:
+                self.index.arrived(self._arrivals)
+            except Exception:  # noqa: BLE001 - counted again at the next listing
+                pass
+            self._arrivals = []
         self.executor.shutdown(wait=True)
+
+
+def _file_size(path: Path) -> int:
+    """A delivered file's octets: its ``,S=`` name part (maildir.write_new), else the file's size."""
+    name = path.name.split(":2,", 1)[0]
+    if ",S=" in name:
+        try:
+            return int(name.rsplit(",S=", 1)[1].split(",", 1)[0])
+        except ValueError:
+            pass
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def account_root(data_dir: Path, account: str) -> Path:

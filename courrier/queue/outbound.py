@@ -32,6 +32,7 @@ from courrier.queue.runner import Queue
 from courrier.queue.schedule import Schedule
 from courrier.queue.spool import Spool
 from courrier.queue.store import SQLiteQueueStore
+from courrier.quota import Quotas
 from courrier.smtp import replies as R
 
 
@@ -58,8 +59,9 @@ def build_queue(cfg: Config, *, accounts: Accounts, store: MailStore, resolver: 
     remote = RemoteDelivery(resolver=resolver, hostname=cfg.hostname, mx_port=d.mx_port,
                             smarthost=smarthost, concurrency_per_destination=d.concurrency_per_destination,
                             connect_timeout=d.connect_timeout, tls_policy=tls_policy)
+    quotas = Quotas(accounts, store, cfg.accounts.default_quota)
     router = Router(is_local=cfg.is_local_domain, local=LocalTransport(hostname=cfg.hostname, accounts=accounts,
-                                                                        store=store),
+                                                                        store=store, quotas=quotas),
                     remote=remote, smarthost=smarthost is not None)
     poll = min(1.0, max(0.05, d.retry_first / 4))
     return Queue(spool=Spool(cfg.data_dir / "queue"), store=SQLiteQueueStore(cfg.db_path), transport=router,
@@ -118,6 +120,22 @@ async def report_delivered(queue: Queue, env: Envelope, hop: Hop | None, msg: Re
     original = await loop.run_in_executor(queue.disk, _original, msg, full)
     about = queued_envelope(env, hop, wanted)
     entries = bounce.success_entries(about.rcpts, "delivered", str(DELIVERED_TO_MAILBOX))
+    await queue.send_dsn(about, original, entries)
+
+
+async def report_refused(queue: Queue, env: Envelope, hop: Hop | None, msg: ReceivedMessage,
+                         refused: list[Recipient], reply: Reply) -> None:
+    """A failure DSN (RFC 3464, Status from ``reply``: 5.2.2 for a full mailbox) for recipients the MX or submission
+    role accepted the message for but could not store it for (roles/quota.py); those that asked NOTIFY=NEVER or
+    named other kinds get none (RFC 3461 §4.1)."""
+    wanted = [r for r in refused if bounce.wants(r, "FAILURE")]
+    if not wanted or env.mail_from.is_null:
+        return
+    full = (env.ret or "").upper() != "HDRS"  # RFC 3461 §4.3: failures return the whole message unless HDRS
+    loop = asyncio.get_running_loop()
+    original = await loop.run_in_executor(queue.disk, _original, msg, full)
+    about = queued_envelope(env, hop, wanted)
+    entries = [bounce.DSNEntry(r, "failed", reply.status, str(reply)) for r in about.rcpts]
     await queue.send_dsn(about, original, entries)
 
 

@@ -17,6 +17,7 @@ from courrier.mail.message import ReceivedMessage
 from courrier.mail.path import AddressError, parse_address
 from courrier.mailbox.api import MailStore
 from courrier.queue.runner import AttemptHook
+from courrier.quota import Quotas
 from courrier.smtp.replies import NO_SUCH_USER
 
 
@@ -34,10 +35,11 @@ class LocalTransport:
     the one written when the message entered the queue (``courrier.mail.trace``) — none is made up here.
     """
 
-    def __init__(self, *, hostname: str, accounts: Accounts, store: MailStore) -> None:
+    def __init__(self, *, hostname: str, accounts: Accounts, store: MailStore, quotas: Quotas | None = None) -> None:
         self.hostname = hostname
         self.accounts = accounts
         self.store = store
+        self.quotas = quotas  # a mailbox the message would take past its quota: permanent 5.2.2, a DSN (RFC 3463)
 
     async def deliver(self, env: Envelope, message: bytes, rcpts: list[tuple[int, Recipient]],
                       on_attempt: AttemptHook) -> dict[int, Outcome]:
@@ -54,6 +56,10 @@ class LocalTransport:
             mailbox = await loop.run_in_executor(None, self.accounts.local_mailbox, addr)
             if mailbox is None:
                 results[i] = Outcome(NO_SUCH_USER, host="local")
+                continue
+            q = await self.quotas.refused(mailbox, len(message)) if self.quotas is not None else None
+            if q is not None:
+                results[i] = Outcome(R.MAILBOX_FULL.filled(account=mailbox, limit=q.limit), host="local")
                 continue
             mailboxes.setdefault(mailbox, str(r.address))
             targets[i] = mailbox

@@ -27,6 +27,8 @@ from courrier.mail.envelope import Envelope, Recipient
 from courrier.mail.message import ReceivedMessage
 from courrier.mail.reply import Reply
 from courrier.mailbox.api import MailStore
+from courrier.quota import Quotas
+from courrier.roles import quota
 from courrier.smtp import replies as R
 from courrier.smtp.policy import Policy
 from courrier.smtp.session import Session
@@ -67,13 +69,16 @@ class MXPolicy(Policy):
 
     def __init__(self, *, domains: tuple[str, ...], accounts: Accounts, store: MailStore,
                  inbound_check: InboundCheck | None = None, on_delivered: DeliveredHook | None = None,
-                 filters: FilterChain | None = None) -> None:
+                 filters: FilterChain | None = None, quotas: Quotas | None = None,
+                 on_refused: quota.Refused | None = None) -> None:
         self.domains = domains
         self.filters = filters
         self.accounts = accounts
         self.store = store
         self.inbound_check = inbound_check
         self.on_delivered = on_delivered  # success DSNs (RFC 3461 §5.2.3), installed by the app
+        self.quotas = quotas  # 552 5.2.2 at RCPT and end of DATA (roles/quota.py)
+        self.on_refused = on_refused  # failure DSNs for recipients over quota after the 250
 
     async def check_connect(self, session: Session) -> Reply | None:
         if self.filters is not None:
@@ -86,7 +91,8 @@ class MXPolicy(Policy):
             return R.RELAY_DENIED
         if self.filters is not None and (client := await self.filters.check_client(session.hop())).reply:
             return client.reply
-        return accept_local(self.accounts, rcpt)
+        reply = accept_local(self.accounts, rcpt)
+        return (await quota.check_rcpt(self.quotas, env, rcpt) or reply) if reply.ok else reply
 
     async def deliver(self, session: Session, env: Envelope, msg: ReceivedMessage) -> Reply:
         if count_received(msg) > MAX_HOPS:
@@ -106,7 +112,15 @@ class MXPolicy(Policy):
         for r in env.rcpts:
             if r.mailbox and r.mailbox not in mailboxes:
                 mailboxes[r.mailbox] = str(r.address)
+        full = await quota.over_quota(self.quotas, mailboxes, msg.size)
+        refused = [r for r in env.rcpts if r.mailbox in full]
+        if full and len(full) == len(mailboxes):
+            return quota.refused_reply(refused)
+        for account in full:
+            del mailboxes[account]
         folders = dict.fromkeys(mailboxes, verdict.folder) if verdict.folder else None
         await deliver_local(self.store, env, session.hop(), msg, mailboxes, verdict.headers, folders,
                             drop_fields=verdict.drop_fields, on_delivered=self.on_delivered)
+        if refused and self.on_refused is not None:
+            await self.on_refused(env, session.hop(), msg, refused, quota.refused_reply(refused))
         return R.QUEUED.with_text(f"OK queued as {env.queue_id}")

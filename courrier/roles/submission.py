@@ -43,6 +43,8 @@ from courrier.mail.message import ReceivedMessage
 from courrier.mail.path import Address, AddressError, parse_address
 from courrier.mail.reply import Reply
 from courrier.mailbox.api import MailStore
+from courrier.quota import Quotas
+from courrier.roles import quota
 from courrier.roles.mx import accept_local, count_received
 from courrier.smtp import replies as R
 from courrier.smtp.policy import Policy
@@ -185,7 +187,8 @@ class SubmissionPolicy(Policy):
 
     def __init__(self, *, hostname: str, domains: tuple[str, ...], accounts: Accounts, store: MailStore,
                  relay: Relay | None = None, sent_copy: bool = False,
-                 spool_dir: str | None = None, on_delivered: DeliveredHook | None = None) -> None:
+                 spool_dir: str | None = None, on_delivered: DeliveredHook | None = None,
+                 quotas: Quotas | None = None, on_refused: quota.Refused | None = None) -> None:
         self.hostname = hostname
         self.domains = domains
         self.accounts = accounts
@@ -194,6 +197,8 @@ class SubmissionPolicy(Policy):
         self.sent_copy = sent_copy
         self.spool_dir = spool_dir
         self.on_delivered = on_delivered  # success DSNs for local recipients (RFC 3461 §5.2.3)
+        self.quotas = quotas  # local recipients: 552 5.2.2 as the MX role (roles/quota.py)
+        self.on_refused = on_refused
 
     # ------------------------------------------------------------------ authentication (RFC 4954)
 
@@ -239,7 +244,8 @@ class SubmissionPolicy(Policy):
     async def check_rcpt(self, session: Session, env: Envelope, rcpt: Recipient) -> Reply:
         a = rcpt.address
         if self._is_local(a):
-            return accept_local(self.accounts, rcpt)
+            reply = accept_local(self.accounts, rcpt)
+            return (await quota.check_rcpt(self.quotas, env, rcpt) or reply) if reply.ok else reply
         if self.relay is None:
             return R.RELAY_UNAVAILABLE  # no outbound queue yet: say so rather than pretend (451 4.3.2)
         return R.RECIPIENT_OK
@@ -290,6 +296,16 @@ class SubmissionPolicy(Policy):
 
     async def _route(self, session: Session, env: Envelope, account: Account, msg: ReceivedMessage) -> Reply:
         remote = [r for r in env.rcpts if r.mailbox is None]
+        mailboxes: dict[str, str] = {}
+        for r in env.rcpts:
+            if r.mailbox and r.mailbox not in mailboxes:
+                mailboxes[r.mailbox] = str(r.address)
+        full = await quota.over_quota(self.quotas, mailboxes, msg.size)  # roles/quota.py: the rule
+        refused = [r for r in env.rcpts if r.mailbox in full]
+        if full and len(full) == len(mailboxes) and not remote:
+            return quota.refused_reply(refused)
+        for a in full:
+            del mailboxes[a]
         if remote:
             # The outbound queue first: it is the step that may refuse; local copies follow once it has the message.
             if self.relay is None:
@@ -297,12 +313,10 @@ class SubmissionPolicy(Policy):
             result = await self.relay(session, env, msg, remote)
             if not result.ok:
                 return result
-        mailboxes: dict[str, str] = {}
-        for r in env.rcpts:
-            if r.mailbox and r.mailbox not in mailboxes:
-                mailboxes[r.mailbox] = str(r.address)
         if mailboxes:
             await deliver_local(self.store, env, session.hop(), msg, mailboxes, on_delivered=self.on_delivered)
+        if refused and self.on_refused is not None:
+            await self.on_refused(env, session.hop(), msg, refused, quota.refused_reply(refused))
         if self.sent_copy:
             await self._store_sent(env, account, msg)
         return R.QUEUED.with_text(f"OK queued as {env.queue_id}")

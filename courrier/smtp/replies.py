@@ -63,6 +63,7 @@ NO_SUCH_USER = Reply(550, "5.1.1", "No such user here")
 RELAY_DENIED = Reply(554, "5.7.1", "Relay access denied")
 SENDER_NOT_OWNED = Reply(553, "5.7.1", "Sender address not owned by the authenticated user")
 MESSAGE_TOO_BIG = Reply(552, "5.3.4", "Message size exceeds fixed maximum message size")
+MAILBOX_FULL = Reply(552, "5.2.2", "Mailbox full: over its storage quota")  # RFC 3463 §3.3 X.2.2
 NO_VALID_RECIPIENTS = Reply(554, "5.5.1", "No valid recipients")
 UTF8_REQUIRED = Reply(553, "5.6.7", "Non-ASCII address requires SMTPUTF8")
 EIGHTBIT_REQUIRED = Reply(554, "5.6.1", "8-bit data requires BODY=8BITMIME")

@@ -9,13 +9,14 @@ import re
 import time
 from typing import TYPE_CHECKING
 
+from courrier.access.imap import cmd_quota
 from courrier.access.imap import response as W
 from courrier.access.imap.parser import Atom, ParseError, Token, astring, date_time, want
 from courrier.access.imap.pattern import Pattern
 from courrier.access.imap.state import IDLE_MAX, IDLE_RESCAN, LOGOUT, LineTooLong, TaggedResult, no
 from courrier.mailbox import flags as F
 from courrier.mailbox import names as folders
-from courrier.mailbox.api import Folder, Root
+from courrier.mailbox.api import Folder, Root, crlf_size
 
 if TYPE_CHECKING:
     from courrier.access.imap.session import Session
@@ -218,6 +219,7 @@ async def append(s: Session, tag: str, args: list[Token], uid: bool) -> str:
         else:
             when = date_time(a)
     data = args[-1]
+    await cmd_quota.check_room(s, crlf_size(data))  # RFC 9208 §7.1 [OVERQUOTA]
     uidvalidity, new_uid = await s.store.run(s.index.append, path, data, flags, when or time.time())
     s.store.notify(path)
     return f"[APPENDUID {uidvalidity} {new_uid}] APPEND completed"

@@ -7,6 +7,7 @@ import functools
 from typing import TYPE_CHECKING
 
 from courrier import log
+from courrier.access.imap import cmd_quota
 from courrier.access.imap import fetch as FE
 from courrier.access.imap import response as W
 from courrier.access.imap import search as SE
@@ -248,6 +249,8 @@ async def _copy(s: Session, args: list[Token], uid: bool, move: bool) -> tuple[s
     uids = [sel.uids[q - 1] for q in seqs]
     if not uids:
         return "", ""
+    if not move:  # a MOVE between the account's folders changes no usage (RFC 9208 §7.1 names COPY)
+        await cmd_quota.check_room(s, sum(sel.msgs[u].size for u in uids if u in sel.msgs))
     validity, pairs = await s.store.run(s.index.copy, sel.path, uids, dst, move=move)
     s.store.notify(dst)
     if move:

@@ -7,7 +7,7 @@ states it is valid in (RFC 3501 §3, §6; checked once, at dispatch, from the ro
 
 from __future__ import annotations
 
-from courrier.access.imap import cmd_any, cmd_auth, cmd_mailbox, cmd_message
+from courrier.access.imap import cmd_any, cmd_auth, cmd_mailbox, cmd_message, cmd_quota
 from courrier.access.imap.state import AUTH, LOGOUT, NOT_AUTH, SELECTED
 from courrier.net.commands import Command, table
 
@@ -43,6 +43,9 @@ COMMANDS: dict[str, Command[str]] = table(
         Command("STATUS", cmd_mailbox.status, AUTHENTICATED, "RFC 3501 §6.3.10"),
         Command("APPEND", cmd_mailbox.append, AUTHENTICATED, "RFC 3501 §6.3.11, RFC 4315 §3"),
         Command("IDLE", cmd_mailbox.idle, AUTHENTICATED, "RFC 2177 §3"),
+        Command("GETQUOTA", cmd_quota.getquota, AUTHENTICATED, "RFC 9208 §4.2"),
+        Command("GETQUOTAROOT", cmd_quota.getquotaroot, AUTHENTICATED, "RFC 9208 §4.3"),
+        Command("SETQUOTA", cmd_quota.setquota, AUTHENTICATED, "RFC 9208 §4.4"),
         Command("CHECK", cmd_message.check, IN_SELECTED, "RFC 3501 §6.4.1"),
         # no EXPUNGE responses: the mailbox is being left
         Command("CLOSE", cmd_message.close, IN_SELECTED, "RFC 3501 §6.4.2", flags=frozenset({"no_refresh"})),

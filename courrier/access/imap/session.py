@@ -33,6 +33,7 @@ from courrier.access.imap.state import (
 from courrier.config import LimitsConfig
 from courrier.mailbox import flags as F
 from courrier.mailbox.api import Folder, FolderIndex, MailStore, Msg, Snapshot
+from courrier.quota import Quotas
 
 MAX_COMMAND = 1 << 20  # octets of command text (not literals): long UID sets from real clients fit
 MAX_LITERAL = 1 << 16  # literals other than APPEND's message
@@ -76,8 +77,9 @@ class IMAPServer:
     """The IMAP service behind the ``imap`` and ``imaps`` listeners."""
 
     def __init__(self, *, store: MailStore, auth: Authenticator, tls_context: ssl.SSLContext | None,
-                 limits: LimitsConfig, hostname: str) -> None:
+                 limits: LimitsConfig, hostname: str, quotas: Quotas | None = None) -> None:
         self.store = store
+        self.quotas = quotas  # RFC 9208 (cmd_quota.py); None: no QUOTA capability
         self.auth = auth
         self.tls_context = tls_context
         self.limits = limits
@@ -123,6 +125,8 @@ class Session:
     def capabilities(self) -> list[str]:
         caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE",
                 "UNSELECT", "CHILDREN", "SPECIAL-USE", f"APPENDLIMIT={self.server.limits.max_message_size}"]
+        if self.root is not None and not self.root.capture and self.server.quotas is not None:
+            caps += ["QUOTA", "QUOTA=RES-STORAGE"]  # RFC 9208 §3.1: once logged in (the account's limits)
         if self.state == NOT_AUTH:
             if not self.tls and self.server.tls_context is not None:
                 caps.append("STARTTLS")  # RFC 3501 §6.2.1
