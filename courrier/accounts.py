@@ -92,6 +92,11 @@ class Accounts:
     # busy disk threads costs far more than the query.
     CACHE_CHECK = 0.5
 
+    def drop_cache(self) -> None:
+        """Forgets every cached lookup (SIGHUP: the administrator asked for a fresh look at the database)."""
+        self._resolve_cache.clear()
+        self._cache_version = None
+
     def resolve(self, address: str) -> str | None:
         """The account that receives mail for ``address`` (itself or through an alias), or None."""
         addr = address.lower()
