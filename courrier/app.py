@@ -98,7 +98,8 @@ class App:
         """``[tls]``'s pair (or the self-signed one) and every ``[tls.domains."…"]`` pair, all loaded or none."""
         cert, key = cfg.tls.cert, cfg.tls.key
         if cert is None or key is None:
-            cert, key = tlsutil.ensure_self_signed(self.data_dir / "tls", cfg.hostname)
+            # the running hostname: a new one waits for a restart, and so does the certificate naming it
+            cert, key = tlsutil.ensure_self_signed(self.data_dir / "tls", self.cfg.hostname)
         try:
             return tlsutil.CertSet((cert, key), {n: (p.cert, p.key) for n, p in cfg.tls.domains.items()})
         except tlsutil.CertError as e:
@@ -383,7 +384,8 @@ class App:
                 self._mx_policy.filters = self.filters
         self.accounts.drop_cache()
         await asyncio.to_thread(self.load_dkim_keys)
-        log.event("server.reloaded", applied=",".join(live) or "none", restart_needed=",".join(restart) or "none")
+        log.event("server.reloaded", applied=",".join(live) or "none", restart_needed=",".join(restart) or "none",
+                  certificates=1 + len(certs.by_name))
 
     def _apply_limits(self) -> None:
         """``[limits]``: new sessions read the new values; sessions already open keep theirs."""
