@@ -230,7 +230,10 @@ def unreachable(cfg: Config) -> list[str]:
     problem = _data_dir_problem(cfg.data_dir, who)
     if problem:
         problems.append(problem)
-    for what, p in (("certificate", cfg.tls.cert), ("key", cfg.tls.key)):
+    pairs = [("certificate", cfg.tls.cert), ("key", cfg.tls.key)]
+    for name, pair in cfg.tls.domains.items():
+        pairs += [(f"certificate of {name}", pair.cert), (f"key of {name}", pair.key)]
+    for what, p in pairs:
         if p is not None and not _reach(p, os.R_OK):
             problems.append(f"user {who} cannot read the TLS {what} {p} (make it readable by {who}, e.g. group "
                             "ssl-cert, or copy it with a renewal hook)")

@@ -13,6 +13,7 @@ from cryptography import x509
 
 from courrier import config, tlsutil
 from courrier.net.bind import BindFailure, bind_listening
+from tests.support import run_cli
 
 
 def pair(tmp: Path, name: str) -> tuple[Path, Path]:
@@ -152,3 +153,18 @@ def test_load_again_keeps_the_command_line_flags(tmp_path):
     again = config.load_again(cfg)
     assert again.data_dir == (tmp_path / "flag").resolve() and again.capture_mode
     assert config.changed_keys(cfg, again) == (["limits.max_recipients"], [])
+
+
+def test_check_config_names_a_broken_sni_pair(tmp_path):
+    """`courrier serve --check-config` loads every [tls.domains] pair, one line for each that does not load."""
+    good = pair(tmp_path, "a.test")
+    (tmp_path / "bad.crt").write_text("not a certificate\n")
+    listen = "".join(f'{n} = ""\n' for n in config.LISTENER_NAMES)
+    (tmp_path / "c.toml").write_text(
+        f'data_dir = "d"\n[listen]\n{listen}'
+        f'[tls.domains."a.test"]\ncert = "{good[0]}"\nkey = "{good[1]}"\n'
+        f'[tls.domains."b.test"]\ncert = "bad.crt"\nkey = "{good[1]}"\n')
+    p = run_cli("serve", "--check-config", "--config", str(tmp_path / "c.toml"), check=False)
+    assert p.returncode == 1, p.stdout + p.stderr
+    [line] = p.stdout.splitlines()
+    assert line.startswith(f"cannot load TLS certificate of tls.domains.b.test {tmp_path / 'bad.crt'} / key ")
