@@ -76,6 +76,7 @@ class App:
         self.tls_context = self.tls.context
         self.access_servers: dict[str, Any] = {}  # "pop3"/"imap" → its server, whose limits SIGHUP updates
         self._mx_policy: MXPolicy | None = None
+        self._reloading = asyncio.Lock()
         self.listeners: list[Listener] = []
         self.smtp_servers: list[SMTPServer] = []
         self.services: list[Service] = []
@@ -219,7 +220,8 @@ class App:
                 raise StartupError(str(e)) from None
         for sock in socks:
             server = await loop.create_server(factory, sock=sock, **common)  # type: ignore[arg-type]
-            self.listeners.append(Listener(name, addr, server, description))
+            host, port = sock.getsockname()[:2]  # "localhost" is two sockets: the banner shows each address
+            self.listeners.append(Listener(name, HostPort(host, port), server, description))
 
     async def start_smtp(self) -> None:
         roles = {"smtp": ("MX", False), "submission": ("submission, STARTTLS", False),
@@ -368,6 +370,10 @@ class App:
         drops the accounts cache, and says in one line what changed and which changed keys wait for a restart.
         Everything is read before anything is applied: a bad file or certificate keeps the running configuration
         whole and is one error line."""
+        async with self._reloading:  # two quick SIGHUPs: the second reads after the first has applied
+            await self._reload()
+
+    async def _reload(self) -> None:
         try:
             new = await asyncio.to_thread(config.load_again, self.cfg)
             certs = await asyncio.to_thread(self._cert_set, new)

@@ -1,6 +1,6 @@
 """Scenario 85 (issue 15, item 2): listening on IPv4 and IPv6 at once, certificates chosen by SNI, SIGHUP.
 
-One server listens for SMTP (MX, STARTTLS) and IMAPS on 127.0.0.1 *and* ::1, the same ports. Clients connect on both
+One server listens for SMTP (MX, STARTTLS), IMAPS and POP3 (STLS) on 127.0.0.1 *and* ::1, the same ports. Clients connect on both
 families: smtplib delivers over each, Python's ssl and ``openssl s_client`` ask for names by SNI and get the
 certificate of ``[tls.domains."mail.a.test"]``, of the wildcard ``"*.b.test"``, or ``[tls]``'s default. Then, without
 a restart: a renewed certificate file + SIGHUP → new connections see it (an IMAP session opened before carries on);
@@ -40,6 +40,20 @@ def ipv6_loopback_works() -> bool:
         return False
 
 
+def port_free_on_both() -> int:
+    """A port free on 127.0.0.1 and on ::1 (tests.support.free_port only asks IPv4)."""
+    for _ in range(50):
+        with socket.socket() as v4, socket.socket(socket.AF_INET6) as v6:
+            v4.bind((V4, 0))
+            port = v4.getsockname()[1]
+            try:
+                v6.bind((V6, port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no port free on both 127.0.0.1 and ::1")
+
+
 def write_pair(folder: Path, stem: str, cn: str) -> tuple[Path, Path]:
     cert, key = tlsutil.build_self_signed(cn)  # a fresh key and serial each time: a renewal is a new certificate
     (folder / f"{stem}.crt").write_bytes(cert)
@@ -73,6 +87,19 @@ def smtp_starttls_cert(host: str, port: int, sni: str | None) -> str:
         assert reply().startswith(b"250")
         raw.sendall(b"STARTTLS\r\n")
         assert reply().startswith(b"220")
+        with client_context().wrap_socket(raw, server_hostname=sni) as tls:
+            der = tls.getpeercert(binary_form=True)
+            tls.sendall(b"QUIT\r\n")
+    return hashlib.sha256(der).hexdigest()
+
+
+def pop3_stls_cert(host: str, port: int, sni: str | None) -> str:
+    """The same for POP3's STLS (RFC 2595 §4)."""
+    with socket.create_connection((host, port), timeout=20) as raw:
+        f = raw.makefile("rb")
+        assert f.readline().startswith(b"+OK")
+        raw.sendall(b"STLS\r\n")
+        assert f.readline().startswith(b"+OK")
         with client_context().wrap_socket(raw, server_hostname=sni) as tls:
             der = tls.getpeercert(binary_form=True)
             tls.sendall(b"QUIT\r\n")
@@ -117,11 +144,11 @@ def srv(tmp_path):
     default = write_pair(certs, "default", "default.test")
     a = write_pair(certs, "a", "mail.a.test")
     b = write_pair(certs, "b", "any.b.test")
-    s = Server(tmp_path, listeners=("smtp", "imaps"), domains=("a.test",), hostname="mail.a.test")
-    both = {name: [f"{V4}:{port}", f"[{V6}]:{port}"] for name, port in s.ports.items()}
+    s = Server(tmp_path, listeners=("smtp", "imaps", "pop3"), domains=("a.test",), hostname="mail.a.test")
     text = s.config.read_text()
-    for name, addrs in both.items():
-        text = text.replace(f'{name} = "{V4}:{s.ports[name]}"', f'{name} = ["{addrs[0]}", "{addrs[1]}"]')
+    for name, port in list(s.ports.items()):
+        s.ports[name] = both = port_free_on_both()
+        text = text.replace(f'{name} = "{V4}:{port}"', f'{name} = ["{V4}:{both}", "[{V6}]:{both}"]')
     text += (f'\n[tls]\ncert = "{default[0]}"\nkey = "{default[1]}"\n'
              f'\n[tls.domains."mail.a.test"]\ncert = "{a[0]}"\nkey = "{a[1]}"\n'
              f'\n[tls.domains."*.b.test"]\ncert = "{b[0]}"\nkey = "{b[1]}"\n')
@@ -155,6 +182,7 @@ def test_both_families_sni_and_sighup(srv):
         assert imaps_cert(host, imaps, "imap.b.test") == fp["b"]
         assert imaps_cert(host, imaps, "mail.a.test") == fp["a"]
         assert imaps_cert(host, imaps, "a.b.b.test") == fp["default"]  # a wildcard covers one label only
+        assert pop3_stls_cert(host, srv.ports["pop3"], "pop.b.test") == fp["b"]
     assert openssl_subject(["-starttls", "smtp", "-connect", f"[::1]:{smtp}"], "mail.a.test", "QUIT\r\n") \
         == "mail.a.test"
     assert openssl_subject(["-connect", f"127.0.0.1:{imaps}"], "imap.b.test", "a LOGOUT\r\n") == "any.b.test"
@@ -171,6 +199,7 @@ def test_both_families_sni_and_sighup(srv):
     for host in (V4, V6):
         assert smtp_starttls_cert(host, smtp, "mail.a.test") == renewed
         assert imaps_cert(host, imaps, "mail.a.test") == renewed
+        assert pop3_stls_cert(host, srv.ports["pop3"], "mail.a.test") == renewed
     assert imaps_cert(V4, imaps, None) == fp["default"]
     early.sendall(b"n NOOP\r\n")
     assert early.recv(200).startswith(b"n OK")
