@@ -8,7 +8,6 @@ transactions finish (bounded), then closes the rest.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import signal
 import ssl
@@ -371,7 +370,10 @@ class App:
         Everything is read before anything is applied: a bad file or certificate keeps the running configuration
         whole and is one error line."""
         async with self._reloading:  # two quick SIGHUPs: the second reads after the first has applied
-            await self._reload()
+            try:
+                await self._reload()
+            except Exception as e:  # a signal handler's task: nothing else would ever report it
+                log.event("server.reload_failed", level="error", error=repr(e))
 
     async def _reload(self) -> None:
         try:
@@ -381,7 +383,7 @@ class App:
             log.event("server.reload_failed", level="error", error=str(e), kept="running configuration")
             return
         live, restart = config.changed_keys(self.cfg, new)
-        self.cfg = _merged(self.cfg, new, live)
+        self.cfg = config.with_values_of(new, self.cfg, live)
         self.tls.install(certs)  # new handshakes only; established sessions keep what they negotiated
         self._apply_limits()
         if any(k.startswith("filter.") for k in live):
@@ -422,21 +424,6 @@ class App:
         self.store.close()
         if self.capture is not None:
             self.capture.close()
-
-
-def _merged(running: Config, new: Config, live: list[str]) -> Config:
-    """``running`` with the values of the ``live`` keys ("section.key" or "key") taken from ``new``."""
-    sections: dict[str, dict[str, object]] = {}
-    top: dict[str, object] = {}
-    for key in live:
-        sec, _, name = key.rpartition(".")
-        if sec:
-            sections.setdefault(sec, {})[name] = getattr(getattr(new, sec), name)
-        else:
-            top[key] = getattr(new, key)
-    for sec, values in sections.items():
-        top[sec] = dataclasses.replace(getattr(running, sec), **values)
-    return dataclasses.replace(running, **top)
 
 
 def install_uvloop() -> bool:

@@ -625,6 +625,22 @@ def changed_keys(old: Config, new: Config) -> tuple[list[str], list[str]]:
     return live, restart
 
 
+def with_values_of(new: Config, running: Config, keys: list[str]) -> Config:
+    """``running`` with the values of ``keys`` ("section.key" or "key", as `changed_keys` names them) from ``new``:
+    what a reload applies, the other keys keeping their running values until a restart."""
+    sections: dict[str, dict[str, Any]] = {}
+    top: dict[str, Any] = {}
+    for key in keys:
+        sec, _, name = key.rpartition(".")
+        if sec:
+            sections.setdefault(sec, {})[name] = getattr(getattr(new, sec), name)
+        else:
+            top[key] = getattr(new, key)
+    for sec, values in sections.items():
+        top[sec] = dataclasses.replace(getattr(running, sec), **values)
+    return dataclasses.replace(running, **top)
+
+
 def find_config_file(explicit: str | os.PathLike[str] | None) -> Path | None:
     """``--config`` > ``$COURRIER_CONFIG`` > ``./courrier.toml`` > none."""
     if explicit:

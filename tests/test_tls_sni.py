@@ -144,6 +144,10 @@ def test_changed_keys_split_into_reloadable_and_restart():
     assert live == ["limits.max_recipients", "dkim.selector", "filter.dnsbl"]
     assert restart == ["hostname", "listen.smtp", "limits.ipv6_prefix"]
     assert config.changed_keys(old, config.from_mapping({})) == ([], [])
+    merged = config.with_values_of(new, old, live)
+    assert merged.limits.max_recipients == 3 and merged.dkim.selector == "s2" and merged.filter.dnsbl == ("zen.test",)
+    assert merged.limits.ipv6_prefix == 64 and merged.hostname == "localhost" and merged.listen == old.listen
+    assert config.changed_keys(merged, new) == ([], restart)
 
 
 def test_load_again_keeps_the_command_line_flags(tmp_path):
