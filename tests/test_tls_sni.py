@@ -91,6 +91,7 @@ def test_a_broken_pair_is_refused_whole_in_one_line(tmp_path):
 def test_ipv6_and_ipv4_side_by_side_on_one_port():
     """IPV6_V6ONLY: "[::1]:P" binds beside "127.0.0.1:P" (dual-stack would take the IPv4 port too)."""
     [v4] = bind_listening("smtp", config.HostPort("127.0.0.1", 0))
+    v4.listen()  # what the event loop does at start_serving
     port = v4.getsockname()[1]
     try:
         [v6] = bind_listening("smtp", config.parse_hostport(f"[::1]:{port}"))

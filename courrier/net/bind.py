@@ -14,15 +14,13 @@ import socket
 
 from courrier.config import HostPort
 
-BACKLOG = 1024
-
 
 class BindFailure(Exception):
     """One line: which listener could not listen on which address, and why."""
 
 
 def bind_listening(name: str, addr: HostPort) -> list[socket.socket]:
-    """Every address ``addr.host`` stands for, bound, listening and non-blocking; all or none."""
+    """Every address ``addr.host`` stands for, bound (not yet listening) and non-blocking; all or none."""
     host = None if addr.host in ("", "*") else addr.host
     try:
         infos = socket.getaddrinfo(host, addr.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -39,8 +37,7 @@ def bind_listening(name: str, addr: HostPort) -> list[socket.socket]:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(sockaddr)
-            sock.listen(BACKLOG)
+            sock.bind(sockaddr)  # not listen(): the event loop does at start_serving, once the stores are ready
             sock.setblocking(False)
         except OSError as e:
             sock.close()
