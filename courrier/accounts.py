@@ -94,6 +94,12 @@ class Accounts:
     # busy disk threads costs far more than the query.
     CACHE_CHECK = 0.5
 
+    def drop_cache(self) -> None:
+        """Forgets every cached lookup (SIGHUP: the administrator asked for a fresh look at the database)."""
+        self._resolve_cache.clear()
+        self._quota_cache.clear()
+        self._cache_version = None
+
     def _check_caches(self) -> None:
         now = time.monotonic()
         if now - self._cache_checked > self.CACHE_CHECK:

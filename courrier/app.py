@@ -8,20 +8,19 @@ transactions finish (bounded), then closes the rest.
 from __future__ import annotations
 
 import asyncio
-import errno
 import functools
 import signal
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from courrier import log, observe, privileges, tlsutil
+from courrier import config, log, observe, privileges, tlsutil
 from courrier.access.pop3.commands import MAX_AUTH_LINE as POP3_MAX_LINE
 from courrier.accounts import Accounts
 from courrier.auth import AuthGate
 from courrier.capture.store import CaptureStore
-from courrier.config import Config, HostPort
+from courrier.config import Config, ConfigError, HostPort
 from courrier.filter import chain as filter_chain
 from courrier.lifecycle import Service, StartupError
 from courrier.mail.envelope import Envelope, Hop, Recipient
@@ -31,6 +30,7 @@ from courrier.mailauth import dkim as dkim_keys
 from courrier.mailauth._dns import Resolver as AuthResolver
 from courrier.mailauth.report import Authenticator
 from courrier.mailbox.store import MaildirStore
+from courrier.net.bind import BindFailure, bind_listening
 from courrier.net.limits import ConnectionLimits
 from courrier.privileges import Prebound
 from courrier.queue import outbound
@@ -72,7 +72,12 @@ class App:
         self.connection_limits = ConnectionLimits(cfg.limits)  # one budget per protocol (issue 11, item 6)
         # one failed-login limiter for SMTP, IMAP, POP3 and HTTP: failures anywhere count everywhere
         self.auth_gate = AuthGate.from_limits(cfg.limits)
-        self.tls_context = self._tls_context()
+        # every TLS listener keeps this one front context; SIGHUP swaps the certificates behind it (courrier/tlsutil.py)
+        self.tls = tlsutil.SNIServer(self._cert_set(cfg))
+        self.tls_context = self.tls.context
+        self.access_servers: dict[str, Any] = {}  # "pop3"/"imap" → its server, whose limits SIGHUP updates
+        self._mx_policy: MXPolicy | None = None
+        self._reloading = asyncio.Lock()
         self.listeners: list[Listener] = []
         self.smtp_servers: list[SMTPServer] = []
         self.services: list[Service] = []
@@ -91,14 +96,16 @@ class App:
 
     # ------------------------------------------------------------------ building blocks
 
-    def _tls_context(self) -> ssl.SSLContext:
-        cert, key = self.cfg.tls.cert, self.cfg.tls.key
+    def _cert_set(self, cfg: Config) -> tlsutil.CertSet:
+        """``[tls]``'s pair (or the self-signed one) and every ``[tls.domains."…"]`` pair, all loaded or none."""
+        cert, key = cfg.tls.cert, cfg.tls.key
         if cert is None or key is None:
+            # the running hostname: a new one waits for a restart, and so does the certificate naming it
             cert, key = tlsutil.ensure_self_signed(self.data_dir / "tls", self.cfg.hostname)
         try:
-            return tlsutil.server_context(cert, key)
-        except (ssl.SSLError, OSError) as e:
-            raise StartupError(f"cannot load TLS certificate {cert} / key {key}: {e}") from None
+            return tlsutil.CertSet((cert, key), {n: (p.cert, p.key) for n, p in cfg.tls.domains.items()})
+        except tlsutil.CertError as e:
+            raise StartupError(str(e)) from None
 
     def load_dkim_keys(self) -> None:
         """Installs the outbound DKIM signer from ``data_dir/dkim/<domain>.<selector>.key`` and ``[dkim] keys``
@@ -164,9 +171,10 @@ class App:
             return self._capture_policy
         policy: Policy
         if listener == "smtp":
-            policy = MXPolicy(domains=self.cfg.domains, accounts=self.accounts, store=self.store,
-                              inbound_check=self.inbound_check(), on_delivered=self.report_delivered,
-                              filters=self.filters, quotas=self.quotas, on_refused=self.report_refused)
+            policy = self._mx_policy = MXPolicy(
+                domains=self.cfg.domains, accounts=self.accounts, store=self.store, inbound_check=self.inbound_check(),
+                on_delivered=self.report_delivered, filters=self.filters, quotas=self.quotas,
+                on_refused=self.report_refused)
         elif listener in ("submission", "submissions"):
             policy = self.submission_policy
         else:
@@ -212,18 +220,15 @@ class App:
         common = dict(ssl=ssl_ctx, backlog=1024, ssl_handshake_timeout=30 if ssl_ctx else None,
                       start_serving=False)  # serving starts once everything is bound
         socks = self.prebound.take(name, addr) if self.prebound else None
-        if socks:
-            for sock in socks:
-                server = await loop.create_server(factory, sock=sock, **common)  # type: ignore[arg-type]
-                self.listeners.append(Listener(name, addr, server, description))
-            return
-        try:
-            server = await loop.create_server(factory, addr.host, addr.port, reuse_address=True,
-                                              **common)  # type: ignore[arg-type]
-        except OSError as e:
-            reason = "address already in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
-            raise StartupError(f"cannot listen for {name} on {addr}: {reason}") from None
-        self.listeners.append(Listener(name, addr, server, description))
+        if not socks:
+            try:  # IPv6 sockets with IPV6_V6ONLY, so "0.0.0.0:25" and "[::]:25" can both be listed
+                socks = bind_listening(name, addr)
+            except BindFailure as e:
+                raise StartupError(str(e)) from None
+        for sock in socks:
+            server = await loop.create_server(factory, sock=sock, **common)  # type: ignore[arg-type]
+            host, port = sock.getsockname()[:2]  # "localhost" is two sockets: the banner shows each address
+            self.listeners.append(Listener(name, HostPort(host, port), server, description))
 
     async def start_smtp(self) -> None:
         roles = {"smtp": ("MX", False), "submission": ("submission, STARTTLS", False),
@@ -289,6 +294,7 @@ class App:
                           idle_timeout=self.cfg.limits.idle_timeout)
         imap = IMAPServer(store=self.store, auth=auth, tls_context=self.tls_context, limits=self.cfg.limits,
                           hostname=self.cfg.hostname, quotas=None if self.cfg.capture_mode else self.quotas)
+        self.access_servers.update(pop3=pop3, imap=imap)
         roles = (("pop3", pop3, False, "POP3, STLS"), ("pop3s", pop3, True, "POP3, implicit TLS"),
                  ("imap", imap, False, "IMAP4rev1, STARTTLS"), ("imaps", imap, True, "IMAP4rev1, implicit TLS"))
         for name, server, implicit, desc in roles:
@@ -348,7 +354,7 @@ class App:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(asyncio.to_thread(self.load_dkim_keys)))
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         await self.start()
         print(self.banner(), flush=True)
         self.observer.start({"version": self._version(), "mode": self.cfg.mode, "hostname": self.cfg.hostname,
@@ -362,6 +368,51 @@ class App:
         await self.stop()
         log.event("server.stopped")
         self.observer.stop()
+
+    # ------------------------------------------------------------------ SIGHUP
+
+    async def reload(self) -> None:
+        """SIGHUP: reads the configuration and every certificate again and applies what is safe to change while
+        running (the settings marked ``reload`` in courrier/config.py: certificates, DKIM keys, limits, filters),
+        drops the accounts cache, and says in one line what changed and which changed keys wait for a restart.
+        Everything is read before anything is applied: a bad file or certificate keeps the running configuration
+        whole and is one error line."""
+        async with self._reloading:  # two quick SIGHUPs: the second reads after the first has applied
+            try:
+                await self._reload()
+            except Exception as e:  # a signal handler's task: nothing else would ever report it
+                log.event("server.reload_failed", level="error", error=repr(e))
+
+    async def _reload(self) -> None:
+        try:
+            new = await asyncio.to_thread(config.load_again, self.cfg)
+            certs = await asyncio.to_thread(self._cert_set, new)
+        except (ConfigError, StartupError) as e:
+            log.event("server.reload_failed", level="error", error=str(e), kept="running configuration")
+            return
+        live, restart = config.changed_keys(self.cfg, new)
+        self.cfg = config.with_values_of(new, self.cfg, live)
+        self.tls.install(certs)  # new handshakes only; established sessions keep what they negotiated
+        self._apply_limits()
+        if any(k.startswith("filter.") for k in live):
+            self.__dict__["filters"] = filter_chain.from_config(self.cfg)  # replaces the cached_property
+            if self._mx_policy is not None:
+                self._mx_policy.filters = self.filters
+        self.accounts.drop_cache()
+        await asyncio.to_thread(self.load_dkim_keys)
+        log.event("server.reloaded", applied=",".join(live) or "none", restart_needed=",".join(restart) or "none",
+                  certificates=1 + len(certs.by_name))
+
+    def _apply_limits(self) -> None:
+        """``[limits]``: new sessions read the new values; sessions already open keep theirs."""
+        limits = self.cfg.limits
+        for smtp in self.smtp_servers:
+            smtp.limits = limits
+        for lim in self.connection_limits.by_protocol.values():
+            lim.max_total, lim.max_per_client = limits.max_connections, limits.max_connections_per_ip
+        if "imap" in self.access_servers:
+            self.access_servers["imap"].limits = limits
+            self.access_servers["pop3"].idle_timeout = max(limits.idle_timeout, 600.0)  # RFC 1939 §3, as POP3Server
 
     async def _status_loop(self) -> None:
         while True:

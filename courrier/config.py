@@ -141,18 +141,26 @@ def parse_domain(value: Any) -> str:
 _NO_DEFAULT: Any = dataclasses.MISSING
 
 
-def setting(default: Any = _NO_DEFAULT, *, parse: Any, doc: str, factory: Any = _NO_DEFAULT) -> Any:
-    """One config key, written once: its default, the parser of its TOML value and a one-line meaning.
+def setting(default: Any = _NO_DEFAULT, *, parse: Any, doc: str, factory: Any = _NO_DEFAULT,
+            reload: bool = False) -> Any:
+    """One config key, written once: its default, the parser of its TOML value, a one-line meaning, and whether
+    SIGHUP applies a new value to the running server (``reload``; otherwise a change waits for a restart and the
+    reload names it, see `changed_keys`).
 
     The key's name is the field's name and its table the section's; `from_mapping` reads every field that carries
     this metadata, so a key cannot be added to a section without becoming readable (and unknown keys stay refused).
     `parse` turns the TOML value into the field's value or raises ValueError with the reason; a parser marked
     `_relative` also receives the config file's folder.
     """
-    meta = {"parse": parse, "doc": doc}
+    meta = {"parse": parse, "doc": doc, "reload": reload}
     if factory is not _NO_DEFAULT:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def _live(default: Any = _NO_DEFAULT, **kw: Any) -> Any:
+    """A `setting` that SIGHUP applies to the running server (see docs/operations.md, "Reloading")."""
+    return setting(default, reload=True, **kw)
 
 
 def section(cls: type, *, check: Any = None) -> Any:
@@ -401,9 +409,52 @@ class ListenConfig:
 
 
 @dataclass(frozen=True)
+class CertPair:
+    """A certificate chain and its private key (PEM files)."""
+
+    cert: Path
+    key: Path
+
+
+def parse_sni_name(value: Any) -> str:
+    """A name clients send in SNI (RFC 6066 §3): a host name, or ``*.`` + one, matching exactly one more label."""
+    if not isinstance(value, str):
+        raise ValueError(f"bad server name {value!r}")
+    if value.startswith("*."):
+        return "*." + parse_domain(value[2:])
+    return parse_domain(value)
+
+
+@_relative
+def _tls_domains(v: Any, base: Path) -> dict[str, CertPair]:
+    """``[tls.domains."example.org"]`` tables, each with ``cert`` and ``key``; reported as ``tls.domains.<name>``."""
+    if not isinstance(v, dict):
+        raise ValueError("expected tables: [tls.domains.\"example.org\"] with cert and key")
+    out: dict[str, CertPair] = {}
+    for name, table in v.items():
+        try:
+            sni = parse_sni_name(name)
+            if not isinstance(table, dict):
+                raise ValueError("expected a table with cert and key")
+            unknown = set(table) - {"cert", "key"}
+            if unknown:
+                raise ValueError(f"unknown key {sorted(unknown)[0]!r} (cert and key only)")
+            if "cert" not in table or "key" not in table:
+                raise ValueError("cert and key must be given together")
+            pair = CertPair(_path(table["cert"], base), _path(table["key"], base))
+        except ValueError as e:
+            raise _SubkeyError(name, str(e)) from None
+        out[sni] = pair
+    return out
+
+
+@dataclass(frozen=True)
 class TLSConfig:
-    cert: Path | None = setting(None, parse=_path, doc="PEM certificate chain; with `key`, or neither")
-    key: Path | None = setting(None, parse=_path, doc="PEM private key; with `cert`, or neither")
+    cert: Path | None = _live(None, parse=_path, doc="PEM certificate chain; with `key`, or neither")
+    key: Path | None = _live(None, parse=_path, doc="PEM private key; with `cert`, or neither")
+    domains: Mapping[str, CertPair] = _live(
+        factory=dict, parse=_tls_domains,
+        doc="server name (SNI) = {cert, key}: the pair shown to clients asking for that name (tlsutil.CertSet)")
 
 
 def _check_tls(tls: TLSConfig, file: str | None) -> None:
@@ -413,21 +464,26 @@ def _check_tls(tls: TLSConfig, file: str | None) -> None:
         p = getattr(tls, k)
         if p is not None and not os.access(p, os.R_OK):
             raise ConfigError(file, f"tls.{k}", f"cannot read {p}")
+    for name, pair in tls.domains.items():
+        for k in ("cert", "key"):
+            p = getattr(pair, k)
+            if not os.access(p, os.R_OK):
+                raise ConfigError(file, f"tls.domains.{name}.{k}", f"cannot read {p}")
 
 
 @dataclass(frozen=True)
 class LimitsConfig:
-    max_message_size: int = setting(26_214_400, parse=_int(1), doc="octets; SIZE and IMAP APPENDLIMIT")
-    max_recipients: int = setting(100, parse=_int(1), doc="per transaction")
-    max_connections: int = setting(10_000, parse=_int(1), doc="connections at once, per protocol")
-    max_connections_per_ip: int = setting(200, parse=_int(1), doc="per client and per protocol")
+    max_message_size: int = _live(26_214_400, parse=_int(1), doc="octets; SIZE and IMAP APPENDLIMIT")
+    max_recipients: int = _live(100, parse=_int(1), doc="per transaction")
+    max_connections: int = _live(10_000, parse=_int(1), doc="connections at once, per protocol")
+    max_connections_per_ip: int = _live(200, parse=_int(1), doc="per client and per protocol")
     auth_failures_per_ip: int = setting(10, parse=_int(1), doc="failed logins per 5 minutes from one client")
-    idle_timeout: float = setting(300.0, parse=parse_duration, doc="between commands")
-    data_timeout: float = setting(600.0, parse=parse_duration, doc="without progress during DATA/BDAT")
-    max_errors: int = setting(10, parse=_int(1), doc="error replies in one session before 421")
+    idle_timeout: float = _live(300.0, parse=parse_duration, doc="between commands")
+    data_timeout: float = _live(600.0, parse=parse_duration, doc="without progress during DATA/BDAT")
+    max_errors: int = _live(10, parse=_int(1), doc="error replies in one session before 421")
     ipv6_prefix: int = setting(64, parse=_int_range(1, 128),
                                doc="per-client limits count an IPv6 client by this network prefix (net/limits.py)")
-    max_junk_commands: int = setting(100, parse=_int(1),
+    max_junk_commands: int = _live(100, parse=_int(1),
                                      doc="SMTP commands that move no mail (EHLO, NOOP, RSET…) per session before 421")
 
 
@@ -454,8 +510,8 @@ class DeliveryConfig:
 
 @dataclass(frozen=True)
 class DKIMConfig:
-    selector: str = setting("courrier", parse=_str, doc="default selector for `courrier dkim keygen`")
-    keys: Mapping[str, Path] = setting(factory=dict, parse=_dkim_keys, doc="domain = key file, besides data_dir/dkim")
+    selector: str = _live("courrier", parse=_str, doc="default selector for `courrier dkim keygen`")
+    keys: Mapping[str, Path] = _live(factory=dict, parse=_dkim_keys, doc="domain = key file, besides data_dir/dkim")
 
 
 @dataclass(frozen=True)
@@ -525,11 +581,11 @@ def _check_filter(filt: FilterConfig, file: str | None) -> None:
 class FilterConfig:
     """Inbound filtering on the MX role (courrier/filter): SpamAssassin's spamd and DNS blocklists."""
 
-    spamd: HostPort | None = setting(None, parse=_optional_hostport,
+    spamd: HostPort | None = _live(None, parse=_optional_hostport,
                                      doc="\"HOST:PORT\" of a spamd; \"\": no content scanning")
-    reject_score: float = setting(0.0, parse=_score,
+    reject_score: float = _live(0.0, parse=_score,
                                   doc="> 0: a spamd score at or above it is refused (550 5.7.1) at end of DATA")
-    dnsbl: tuple[str, ...] = setting((), parse=_zones,
+    dnsbl: tuple[str, ...] = _live((), parse=_zones,
                                      doc="DNSBL zones (RFC 5782) the client address is looked up in; listed → 554 5.7.1")
 
 
@@ -560,6 +616,7 @@ class Config:
     user: str = setting("", parse=_user_name,
                         doc="started as root: bind the listeners, then run as this user (courrier/privileges.py)")
     source: str | None = None  # the file this was loaded from, for messages (not a key)
+    overrides: tuple[tuple[str, Any], ...] = ()  # command-line flags applied over the file (`load_again` keeps them)
 
     @property
     def capture_mode(self) -> bool:
@@ -616,6 +673,38 @@ def from_mapping(raw: Mapping[str, Any], file: str | None = None, base: Path | N
     return Config(**top, source=file)
 
 
+def changed_keys(old: Config, new: Config) -> tuple[list[str], list[str]]:
+    """The keys whose values differ between two configurations, as (applied by a reload, needing a restart)."""
+    live: list[str] = []
+    restart: list[str] = []
+
+    def compare(cls: type, a: Any, b: Any, prefix: str) -> None:
+        for f in dataclasses.fields(cls):
+            if "section" in f.metadata:
+                compare(f.metadata["section"], getattr(a, f.name), getattr(b, f.name), f"{f.name}.")
+            elif "parse" in f.metadata and getattr(a, f.name) != getattr(b, f.name):
+                (live if f.metadata["reload"] else restart).append(prefix + f.name)
+
+    compare(Config, old, new, "")
+    return live, restart
+
+
+def with_values_of(new: Config, running: Config, keys: list[str]) -> Config:
+    """``running`` with the values of ``keys`` ("section.key" or "key", as `changed_keys` names them) from ``new``:
+    what a reload applies, the other keys keeping their running values until a restart."""
+    sections: dict[str, dict[str, Any]] = {}
+    top: dict[str, Any] = {}
+    for key in keys:
+        sec, _, name = key.rpartition(".")
+        if sec:
+            sections.setdefault(sec, {})[name] = getattr(getattr(new, sec), name)
+        else:
+            top[key] = getattr(new, key)
+    for sec, values in sections.items():
+        top[sec] = dataclasses.replace(getattr(running, sec), **values)
+    return dataclasses.replace(running, **top)
+
+
 def find_config_file(explicit: str | os.PathLike[str] | None) -> Path | None:
     """``--config`` > ``$COURRIER_CONFIG`` > ``./courrier.toml`` > none."""
     if explicit:
@@ -658,4 +747,12 @@ def load(
         changes["data_dir"] = Path(data_dir).resolve()
     if capture:
         changes["mode"] = "capture"
-    return dataclasses.replace(cfg, **changes) if changes else cfg
+    return dataclasses.replace(cfg, **changes, overrides=tuple(changes.items())) if changes else cfg
+
+
+def load_again(cfg: Config) -> Config:
+    """The configuration read again from the file `cfg` came from, with the same command-line flags (SIGHUP);
+    raises ConfigError with one line, like `load`."""
+    fresh = load(cfg.source) if cfg.source is not None else from_mapping({})
+    changes = dict(cfg.overrides)
+    return dataclasses.replace(fresh, **changes, overrides=cfg.overrides) if changes else fresh

@@ -85,6 +85,11 @@ def problems(cfg: Config) -> list[str]:
             tlsutil.server_context(cfg.tls.cert, cfg.tls.key)
         except (ssl.SSLError, OSError) as e:
             out.append(f"cannot load TLS certificate {cfg.tls.cert} / key {cfg.tls.key}: {e}")
+    for name, pair in cfg.tls.domains.items():  # each SNI pair loads on its own (courrier/tlsutil.py)
+        try:
+            tlsutil.server_context(pair.cert, pair.key)
+        except (ssl.SSLError, OSError) as e:
+            out.append(f"cannot load TLS certificate of tls.domains.{name} {pair.cert} / key {pair.key}: {e}")
     from courrier.mailauth import dkim as dkim_keys
 
     _, bad = dkim_keys.load_keys(cfg.data_dir / "dkim", cfg.dkim.keys, cfg.dkim.selector)

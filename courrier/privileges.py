@@ -37,6 +37,7 @@ from pathlib import Path
 
 from courrier import log
 from courrier.config import LISTENER_NAMES, Config, HostPort
+from courrier.net.bind import BindFailure, bind_listening
 
 
 class PrivilegeError(Exception):
@@ -91,34 +92,11 @@ def check_start(cfg: Config) -> Identity | None:
 
 
 def _bind_one(name: str, addr: HostPort) -> list[socket.socket]:
-    """Every address ``addr.host`` stands for (a name may have an IPv4 and an IPv6 address), bound and listening."""
-    host = None if addr.host in ("", "*") else addr.host
+    """Every address ``addr.host`` stands for, bound and listening (courrier/net/bind.py)."""
     try:
-        infos = socket.getaddrinfo(host, addr.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as e:
-        raise PrivilegeError(f"cannot listen for {name} on {addr}: {e.strerror}") from None
-    out: list[socket.socket] = []
-    seen = set()
-    for family, kind, proto, _, sockaddr in infos:
-        if (family, sockaddr[:2]) in seen:
-            continue
-        seen.add((family, sockaddr[:2]))
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(sockaddr)
-            sock.listen(1024)
-            sock.setblocking(False)
-        except OSError as e:
-            sock.close()
-            for s in out:
-                s.close()
-            reason = "address already in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
-            raise PrivilegeError(f"cannot listen for {name} on {addr}: {reason}") from None
-        out.append(sock)
-    return out
+        return bind_listening(name, addr)
+    except BindFailure as e:
+        raise PrivilegeError(str(e)) from None
 
 
 @dataclass
@@ -252,7 +230,10 @@ def unreachable(cfg: Config) -> list[str]:
     problem = _data_dir_problem(cfg.data_dir, who)
     if problem:
         problems.append(problem)
-    for what, p in (("certificate", cfg.tls.cert), ("key", cfg.tls.key)):
+    pairs = [("certificate", cfg.tls.cert), ("key", cfg.tls.key)]
+    for name, pair in cfg.tls.domains.items():
+        pairs += [(f"certificate of {name}", pair.cert), (f"key of {name}", pair.key)]
+    for what, p in pairs:
         if p is not None and not _reach(p, os.R_OK):
             problems.append(f"user {who} cannot read the TLS {what} {p} (make it readable by {who}, e.g. group "
                             "ssl-cert, or copy it with a renewal hook)")

@@ -9,6 +9,12 @@ keyEncipherment), ExtendedKeyUsage serverAuth (§4.2.1.12), subject and authorit
 ``openssl verify -x509_strict`` asks for), and the names clients check (RFC 6125 §6.4): ``hostname``, ``localhost``,
 127.0.0.1 and ::1 in subjectAltName. A certificate we made earlier that lacks any of this (older versions made a CA,
 or ``hostname`` changed since) is made again at start; certificates configured under ``[tls]`` are never touched.
+
+Per-domain certificates (``[tls.domains."example.org"]``) are chosen by the name the client sends in SNI (RFC 6066
+§3): an exact name first, then a wildcard ``*.example.org`` for one more label (RFC 6125 §6.4.3), else the default
+pair. Every listener is handed one *front* context for good (asyncio keeps it for the listening socket and for each
+STARTTLS); its ``sni_callback`` moves each handshake onto a context of the current ``CertSet``, so SIGHUP installs a
+new set without rebinding anything and without touching connections already established.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import datetime
 import ipaddress
 import os
 import ssl
+from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography import x509
@@ -122,5 +129,70 @@ def server_context(cert: Path, key: Path) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(cert, key)
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    return ctx
+
+
+def select(names: Mapping[str, object], server_name: str | None) -> str | None:
+    """The key of ``names`` serving ``server_name``: the exact name, else its ``*.parent`` wildcard (one label
+    only, RFC 6125 §6.4.3), else None (the default pair). Case-insensitive; a trailing dot is ignored."""
+    if not server_name:
+        return None
+    name = server_name.lower().rstrip(".")
+    if name in names:
+        return name
+    _, dot, parent = name.partition(".")
+    if dot and parent and f"*.{parent}" in names:
+        return f"*.{parent}"
+    return None
+
+
+class CertError(Exception):
+    """One line: which pair could not be loaded and why."""
+
+
+def _load(cert: Path, key: Path, what: str) -> ssl.SSLContext:
+    try:
+        return server_context(cert, key)
+    except (ssl.SSLError, OSError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise CertError(f"cannot load TLS certificate{what} {cert} / key {key}: {reason}") from None
+
+
+class CertSet:
+    """The default context and one per configured server name, all loaded up front: a set that loads is whole,
+    one that does not raises CertError and leaves whatever is running untouched."""
+
+    def __init__(self, default: tuple[Path, Path], domains: Mapping[str, tuple[Path, Path]]) -> None:
+        self.default = _load(*default, "")
+        self.by_name = {name: _load(cert, key, f" of tls.domains.{name}") for name, (cert, key) in domains.items()}
+
+    def context_for(self, server_name: str | None) -> ssl.SSLContext:
+        chosen = select(self.by_name, server_name)
+        return self.default if chosen is None else self.by_name[chosen]
+
+
+class SNIServer:
+    """The front context every TLS listener keeps; ``install`` swaps the certificates it hands out."""
+
+    def __init__(self, certs: CertSet) -> None:
+        self.certs = certs
+        self.context = server_context_without_cert()
+        self.context.sni_callback = self._pick
+
+    def install(self, certs: CertSet) -> None:
+        """New handshakes use ``certs`` from now on (one attribute store: atomic for the event loop)."""
+        self.certs = certs
+
+    def _pick(self, conn: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, _ctx: ssl.SSLContext) -> None:
+        # Called for every ClientHello, with None when the client sent no SNI (e.g. `openssl s_client -noservername`).
+        conn.context = self.certs.context_for(server_name)
+
+
+def server_context_without_cert() -> ssl.SSLContext:
+    """The settings of `server_context` without a certificate: a front context's certificate is never shown, since
+    its ``sni_callback`` always moves the handshake to another context."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
     return ctx

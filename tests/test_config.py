@@ -148,6 +148,7 @@ SAMPLES = {
     "mode": "capture", "user": "courrier",
     **{f"listen.{n}": "127.0.0.1:2999" for n in config.LISTENER_NAMES},
     "tls.cert": "/etc/hostname", "tls.key": "/etc/hostname",
+    "tls.domains": {"example.org": {"cert": "/etc/hostname", "key": "/etc/hostname"}},
     "limits.max_message_size": 1000, "limits.max_recipients": 3, "limits.max_connections": 7,
     "limits.max_connections_per_ip": 2, "limits.auth_failures_per_ip": 4, "limits.idle_timeout": "7s",
     "limits.data_timeout": "8s", "limits.max_errors": 2, "limits.ipv6_prefix": 56, "limits.max_junk_commands": 9,
@@ -191,7 +192,7 @@ def test_every_setting_is_readable(tmp_path, key):
     assert key in SAMPLES, f"{key}: add a sample value to SAMPLES"
     section, _, name = key.rpartition(".")
     raw: dict = {name: SAMPLES[key]}
-    if key.startswith("tls."):  # cert and key go together
+    if key in ("tls.cert", "tls.key"):  # cert and key go together
         raw = {"cert": SAMPLES["tls.cert"], "key": SAMPLES["tls.key"]}
     if key == "filter.reject_score":  # a score needs the spamd that gives it
         raw["spamd"] = SAMPLES["filter.spamd"]
