@@ -109,6 +109,31 @@ def test_max_and_defaults(mailpit):
     assert not os.path.exists(data_dir)
 
 
+def test_pop3_only_when_asked(mailpit):
+    """POP3 listens only when `--pop3` (MP_POP3_BIND_ADDR, cmd/root.go) names an address; poplib reads the capture."""
+    import poplib
+
+    smtp, http, pop3 = free_port(), free_port(), free_port()
+    proc = mailpit("--smtp", f"127.0.0.1:{smtp}", "--listen", f"127.0.0.1:{http}",
+                   env={"MP_POP3_BIND_ADDR": f"127.0.0.1:{pop3}"})
+    wait_port(smtp, proc)
+    wait_port(pop3, proc)
+    with smtplib.SMTP("127.0.0.1", smtp, timeout=10) as s:
+        s.sendmail("app@sender.test", ["dev@example.test"], message("by pop3", "<pop3@app>"))
+    box = poplib.POP3("127.0.0.1", pop3, timeout=10)
+    box.user("anyone")
+    box.pass_("anything")
+    deadline = time.monotonic() + 10
+    while box.stat()[0] < 1 and time.monotonic() < deadline:
+        box.quit()
+        time.sleep(0.1)
+        box = poplib.POP3("127.0.0.1", pop3, timeout=10)
+        box.user("anyone")
+        box.pass_("anything")
+    assert b"Subject: by pop3" in b"\r\n".join(box.retr(1)[1])
+    box.quit()
+
+
 @pytest.mark.parametrize(("args", "env", "named"), [
     (("--smtp-auth-file", "/etc/passwords"), {}, "--smtp-auth-file"),
     (("--no-such-flag",), {}, "--no-such-flag"),
