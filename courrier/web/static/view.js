@@ -1,9 +1,11 @@
-// The open message: envelope beside headers, attachments, and the HTML / text / headers / source tabs.
+// The open message: envelope beside headers, attachments, and the HTML / text / headers / source tabs (the check
+// tabs are checks.js).
 "use strict";
+import { resetChecks, showCheck, wireChecks } from "./checks.js";
 import { highlightHTML } from "./highlight.js";
 import { $, api, addr, addrs, el, size, when } from "./util.js";
 
-const TABS = ["html", "text", "htmlsrc", "headers", "source"];
+const TABS = ["html", "text", "htmlsrc", "headers", "source", "htmlcheck", "linkcheck", "spamcheck"];
 const view = { id: null, hasHTML: false, remote: false, tab: "html", tags: [], onTags: null };
 
 export async function renderMessage(msg, env, { isCurrent, onTags }) {
@@ -24,6 +26,7 @@ export async function renderMessage(msg, env, { isCurrent, onTags }) {
   $("pane-text").textContent = msg.Text;
   $("tab-htmlsrc").hidden = !msg.HTML;
   $("pane-htmlsrc").replaceChildren(...highlightHTML(msg.HTML || ""));
+  resetChecks(id, !!msg.HTML);
   showTab(msg.HTML ? "html" : "text");
   const [headers, raw] = await Promise.all([api("GET", `/api/v1/message/${id}/headers`),
                                             api("GET", `/api/v1/message/${id}/raw`)]);
@@ -140,6 +143,7 @@ export function showTab(tab) {
     $(`tab-${t}`).setAttribute("aria-selected", String(t === tab));
   }
   if (tab === "html") loadFrame();
+  showCheck(tab);
 }
 
 // The sanitized HTML follows the page's theme: in dark mode its default colours are dark (colour-scheme), while
@@ -164,6 +168,7 @@ function previewWidth(w) {
 }
 
 export function wireView() {
+  wireChecks();
   $("remote-btn").addEventListener("click", () => { view.remote = true; loadFrame(); });
   document.querySelectorAll(".preview-widths button").forEach((b) => b.addEventListener("click", () => previewWidth(b.dataset.width)));
   $("tag-input").addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); addTag(); } });
