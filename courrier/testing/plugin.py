@@ -15,12 +15,13 @@ See docs/pytest.md for Django and Flask set-ups.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from courrier.testing.client import MailpitClient
-from courrier.testing.server import CaptureServer
+if TYPE_CHECKING:  # imported in the fixtures: a run whose tests never ask for a mail server does not pay for them
+    from courrier.testing.client import MailpitClient
+    from courrier.testing.server import CaptureServer
 
 
 class Capture:
@@ -64,6 +65,8 @@ def courrier_settings() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def courrier_capture_server(tmp_path_factory: pytest.TempPathFactory,
                             courrier_settings: dict[str, Any]) -> Iterator[CaptureServer]:
+    from courrier.testing.server import CaptureServer
+
     with CaptureServer(tmp_path_factory.mktemp("courrier"), courrier_settings) as server:
         yield server
 
