@@ -234,10 +234,10 @@ def test_one_message_response_is_bounded():
 def test_tokenizer_time_is_linear(text):
     """A 1 MiB command (the bound after login) is tokenized in C-speed steps: 121 s for "a[b" × 300,000 when each
     "[" copied the atom's start, 0.3 s for one long atom read octet by octet. CPU time of this process, best of
-    two, so that a loaded machine (other processes on the cores) does not count: 1 s still catches both."""
+    two, so that a loaded machine (other processes on the cores) does not count (today: 4 ms, SEARCH 0.1 s)."""
     spent = []
     for _ in range(2):
         t = time.process_time()
         tokenize(text, [])
         spent.append(time.process_time() - t)
-    assert min(spent) < 1.0, spent
+    assert min(spent) < 0.25, spent
