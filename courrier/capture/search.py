@@ -9,6 +9,8 @@ interpolated).
                                                  unless an offset is given; both bounds inclusive, to the millisecond)
     larger:1M  smaller:10k
     -word  -from:alice  !is:read                       negation
+    client:203.0.113.9  helo:app.local                 courrier's own: the SMTP client's address (exactly, port
+                                                       aside) and a substring of the name it gave in EHLO/HELO
 These are the rules of Mailpit's ``internal/storage/search.go`` (``searchQueryBuilder``). Terms are ANDed. A ``key:`` courrier does not know is searched as plain text (as Mailpit does), and so is a date
 or size it cannot read; a size it reads but that does not fit a 64-bit integer (``larger:99999999999999999999G``)
 is a ``QueryError``: the API answers 400, never 500.
@@ -167,6 +169,13 @@ def _term(key: str, value: str) -> tuple[str, list[object]]:
         return "m.subject LIKE ? ESCAPE '\\'", [_like(value)]
     if key == "message-id":
         return "m.message_id LIKE ? ESCAPE '\\'", [_like(value.strip().strip("<>"))]
+    if key == "client":  # the envelope keeps "ip:port", "[v6]:port" for IPv6
+        ip = value.strip().strip("[]").lower()
+        return ("(json_extract(m.envelope, '$.client') LIKE ? ESCAPE '\\' "
+                "OR json_extract(m.envelope, '$.client') LIKE ? ESCAPE '\\')",
+                [_like(ip)[1:-1] + ":%", "[" + _like(ip)[1:-1] + "]:%"])
+    if key == "helo":
+        return "json_extract(m.envelope, '$.helo') LIKE ? ESCAPE '\\'", [_like(value)]
     if key == "tag":
         return "EXISTS (SELECT 1 FROM capture_tags t WHERE t.seq = m.seq AND t.tag = ? COLLATE NOCASE)", [value]
     v = value.lower()
