@@ -25,7 +25,7 @@ function urlFor(id, query) {
   if (query) p.set("q", query);
   if (state.capture && state.mailbox) p.set("mailbox", state.mailbox);  // capture mode: the mailbox is in the URL
   const qs = p.toString() ? `?${p}` : "";
-  return id ? `/view/${encodeURIComponent(id)}${qs}` : query ? `/search${qs}` : "/";
+  return id ? `/view/${encodeURIComponent(id)}${qs}` : query ? `/search${qs}` : `/${qs}`;
 }
 
 // Goes to a message (id) or to the list (id null) of a search (query, "" for every message).
