@@ -57,6 +57,20 @@ class IndexRow:
     rules: tuple[tuple[str, tuple[object, ...], tuple[str, ...]], ...] = ()
 
 
+# A message's capture mailboxes (issue 14, Mailpit's most requested feature): each envelope recipient (RCPT TO,
+# RFC 5321 §4.1.1.3, the bare address, lowercased) and the SMTP AUTH user (RFC 4954) when the client authenticated.
+# Both are in the row already (``envelope`` JSON ``rcpts``, ``username``): read with SQLite's json_each, no new column.
+MAILBOX_WHERE = ("(lower(m.username) = ? OR EXISTS (SELECT 1 FROM json_each(m.envelope, '$.rcpts') r "
+                 "WHERE lower(r.value) = ?))")
+MAX_MAILBOXES = 1000  # the picker's list; a capture server with more recipients than this shows the busiest
+
+
+def mailbox_where(name: str) -> tuple[str, list[object]]:
+    """The SQL condition on ``m`` (and its parameters) for the messages of the capture mailbox ``name``."""
+    n = name.strip().lower()
+    return MAILBOX_WHERE, [n, n]
+
+
 def _j(v: Any) -> str:
     return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
 
@@ -275,6 +289,19 @@ class CaptureIndex:
                 f"SELECT count(*), coalesce(sum(m.read = 0), 0) FROM capture_messages m WHERE {where}",
                 tuple(params)).fetchone()
         return int(row[0]), int(row[1])
+
+    def mailboxes(self) -> list[tuple[str, int, int]]:
+        """(mailbox, messages, unread) of every capture mailbox (``MAILBOX_WHERE``), busiest ``MAX_MAILBOXES`` kept,
+        by name. A message sent to its AUTH user counts once (UNION keeps one (seq, name) pair)."""
+        self._barrier()
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT name, count(*), coalesce(sum(read = 0), 0) FROM ("
+                " SELECT m.seq, m.read, lower(r.value) AS name FROM capture_messages m, "
+                "  json_each(m.envelope, '$.rcpts') r WHERE r.type = 'text' AND r.value != ''"
+                " UNION SELECT m.seq, m.read, lower(m.username) FROM capture_messages m WHERE m.username != ''"
+                ") GROUP BY name ORDER BY count(*) DESC, name LIMIT ?", (MAX_MAILBOXES,)).fetchall()
+        return sorted((str(r[0]), int(r[1]), int(r[2])) for r in rows)
 
     def by_id(self, id_: str) -> sqlite3.Row | None:
         self._barrier()

@@ -4,7 +4,9 @@ Each frame is one JSON object ``{"Type": "new"|"update"|"delete"|"prune"|"trunca
 from the capture store's event hub — or, in server mode, made by ``MailboxView.watch`` for the mailbox chosen with
 ``/api/events?mailbox=account/folder`` (default: the admin's own INBOX), woken by the mailbox notifier. A client that does not keep up (``MAX_BACKLOG`` frames waiting) is
 disconnected with 1013 rather than letting its backlog grow without bound; the UI reconnects and reloads.
-In capture mode the first frame is a ``stats`` one (the counts as they are on connect), as Mailpit sends.
+In capture mode the first frame is a ``stats`` one (the counts as they are on connect), as Mailpit sends. With
+``?mailbox=NAME`` (a capture mailbox: envelope recipient or SMTP AUTH user) only that mailbox's ``new`` messages are
+sent and ``stats`` counts that mailbox; ``update``/``delete`` of other messages pass (the UI ignores unknown IDs).
 """
 
 from __future__ import annotations
@@ -19,8 +21,22 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from courrier.web.api import mailpit
 from courrier.web.mailview import MailboxView
+from courrier.web.store import CaptureSource
 
 MAX_BACKLOG = 1000
+
+
+async def _for_mailbox(src: CaptureSource, event: dict[str, Any]) -> dict[str, Any] | None:
+    """The event as a client of one capture mailbox sees it: None for a new message of another mailbox."""
+    kind, data = event.get("Type"), event.get("Data")
+    if kind == "new":
+        msg_id = getattr(data, "id", None)
+        if msg_id is None or await src.resolve_in(msg_id) is None:
+            return None
+    elif kind == "stats" and isinstance(data, dict):
+        total, unread = await src.counts()
+        return {"Type": "stats", "Data": {**data, "Total": total, "Unread": unread}}
+    return event
 
 
 def frame(event: dict[str, Any]) -> str:
@@ -40,6 +56,9 @@ async def endpoint(ws: WebSocket) -> None:
         except HTTPException:
             await ws.close(1008)  # policy violation: no such mailbox (or none named)
             return
+    scoped = None
+    if view is None and ctx.source is not None and ws.query_params.get("mailbox", "").strip():
+        scoped = ctx.source.within(ws.query_params["mailbox"][:320])
     await ws.accept()
     hub = ctx.hub
     if hub is None and view is None:  # no capture store: nothing will ever happen; keep the socket open until the client leaves
@@ -87,7 +106,11 @@ async def endpoint(ws: WebSocket) -> None:
                 await ws.close(1013)  # try again later: the client reconnects and reloads
                 break
             while backlog:
-                await ws.send_text(frame(backlog.popleft()))
+                event: dict[str, Any] | None = backlog.popleft()
+                if scoped is not None:
+                    event = await _for_mailbox(scoped, event)
+                if event is not None:
+                    await ws.send_text(frame(event))
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

@@ -10,12 +10,15 @@ and the store does not offer is adapted here, not added there:
   Such edits live in the index only: a full re-index restores the tags recorded in each file's envelope;
 - the mailbox totals (total, unread) kept from the store's own ``stats`` events instead of counted again for every
   page: counting unread messages reads the whole table (~100 ms at 100,000 messages), and a page of the list is
-  asked for far more often than mail changes.
+  asked for far more often than mail changes;
+- a capture mailbox (``within``, for ``?mailbox=``): the same source restricted to the messages of one envelope
+  recipient or SMTP AUTH user (``index.mailbox_where``), for lists, searches, ``latest``, bulk changes and counts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import re
 from collections.abc import Callable
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from courrier import db
+from courrier.capture.index import mailbox_where
 from courrier.capture.records import Message, Page, Summary
 from courrier.capture.search import FREE_TEXT_SCAN, compile_query, ms, parse_datetime
 
@@ -63,7 +67,33 @@ class CaptureSource:
     def __init__(self, store: CaptureStore) -> None:
         self.store = store
         self._counts: tuple[int, int] | None = None  # (total, unread), None: unknown, count on next use
+        self.mailbox = ""  # set on the views ``within`` makes
+        self._scope: tuple[str, list[object]] | None = None
         store.events.subscribe(self._on_event)
+
+    def within(self, mailbox: str) -> CaptureSource:
+        """This source restricted to one capture mailbox (a recipient or AUTH user, any case); "" is every message.
+        A per-request view: it shares the store and is not subscribed to its events (its counts are counted)."""
+        if not mailbox.strip():
+            return self
+        view = copy.copy(self)
+        view.mailbox = mailbox.strip().lower()
+        view._scope = mailbox_where(view.mailbox)
+        return view
+
+    def _scoped(self, where: str, params: list[object]) -> tuple[str, list[object]]:
+        if self._scope is None:
+            return where, params
+        return f"{self._scope[0]} AND ({where})", [*self._scope[1], *params]
+
+    def _scoped_ids(self, query: str | None = None) -> list[str]:
+        """The IDs of this mailbox's messages (matching ``query`` when given), for bulk changes."""
+        try:
+            where, params = compile_query(query) if query else ("1", [])
+        except ValueError as e:
+            raise SearchError(str(e)) from None
+        where, params = self._scoped(where, params)
+        return [r["id"] for r in self.store.index.select(where, params, columns="m.id")]
 
     def _on_event(self, event: dict[str, Any]) -> None:
         data = event.get("Data")
@@ -73,6 +103,8 @@ class CaptureSource:
             self._counts = None
 
     def _totals(self) -> tuple[int, int]:
+        if self._scope is not None:
+            return self.store.index.count(*self._scope)
         counts = self._counts
         if counts is None:
             counts = self._counts = self.store.counts()
@@ -85,6 +117,7 @@ class CaptureSource:
         idx = self.store.index
         total, unread = self._totals()
         listing = where == "1"
+        where, params = self._scoped(where, params)
         if before is not None:
             where, params = f"({where}) AND CAST(m.created * 1000 AS INTEGER) < ?", [*params, ms(before)]
         if listing or FREE_TEXT_SCAN not in where:
@@ -122,8 +155,17 @@ class CaptureSource:
     async def resolve(self, msg_id: str) -> str | None:
         """The ID itself, or the newest message's for ``latest``; None when unknown."""
         if msg_id == "latest":
+            if self._scope is not None:
+                rows = await self._run(self.store.index.select, *self._scope, limit=1, columns="m.id")
+                return rows[0]["id"] if rows else None
             return await self._run(self.store.latest_id)
         return msg_id if await self._run(self.store.path, msg_id) is not None else None
+
+    async def resolve_in(self, msg_id: str) -> str | None:
+        """The ID when that message is in this source's mailbox (every message when unrestricted), else None."""
+        where, params = self._scoped("m.id = ?", [msg_id])
+        rows = await self._run(self.store.index.select, where, params, limit=1, columns="m.id")
+        return rows[0]["id"] if rows else None
 
     async def message(self, msg_id: str) -> Message | None:
         return await self._run(self.store.get, msg_id)
@@ -148,7 +190,7 @@ class CaptureSource:
         return await self._run(self.store.envelope, msg_id)
 
     async def counts(self) -> tuple[int, int]:
-        total, unread = await self._run(self.store.counts)
+        total, unread = await self._run(self._totals if self._scope is not None else self.store.counts)
         return int(total), int(unread)
 
     async def tags(self) -> list[str]:
@@ -158,7 +200,9 @@ class CaptureSource:
 
     async def set_read(self, ids: list[str] | None, read: bool, search: str | None = None,
                        tz: str | None = None) -> None:
-        if search:
+        if self._scope is not None and (search or ids is None):
+            ids = await self._run(self._scoped_ids, apply_tz(search, tz) if search else None)
+        elif search:
             q = apply_tz(search, tz)
 
             def matching() -> list[str]:
@@ -171,10 +215,16 @@ class CaptureSource:
         await self._run(self.store.set_read, ids, read)
 
     async def delete(self, ids: list[str] | None) -> None:
+        if self._scope is not None and ids is None:  # "delete all" of a mailbox: its messages, not a truncate
+            ids = await self._run(self._scoped_ids)
         await self._run(self.store.delete, ids)
 
     async def delete_search(self, query: str, tz: str | None = None) -> None:
         q = apply_tz(query, tz)
+        if self._scope is not None:
+            ids = await self._run(self._scoped_ids, q)
+            await self._run(self.store.delete, ids)
+            return
 
         def run() -> None:
             try:

@@ -18,6 +18,7 @@ from courrier.web.store import SearchError
 
 MAILBOX_PARAM = "mailbox"
 
+MAX_MAILBOX_NAME = 320  # an address: 64 octets of local part, @, 255 of domain (RFC 5321 §4.5.3.1)
 MAX_JSON_BODY = 32 << 20  # /api/v1/send carries base64 attachments
 MAX_LIMIT = 5000
 MAX_START = 1 << 40  # beyond any mailbox; keeps ``start`` inside SQLite's 64-bit OFFSET
@@ -28,7 +29,8 @@ def ctx(request: Request) -> WebContext:
 
 
 def source(request: Request) -> MessageSource:
-    """Where this request's messages come from: the capture store, or (server mode) the mailbox chosen with
+    """Where this request's messages come from: the capture store — restricted to one capture mailbox (an envelope
+    recipient or SMTP AUTH user) with ``?mailbox=NAME`` —, or (server mode) the mailbox chosen with
     ``?mailbox=account/folder`` — by default the logged-in admin account's own INBOX."""
     c = ctx(request)
     if c.mailboxes is not None:
@@ -39,7 +41,8 @@ def source(request: Request) -> MessageSource:
     if src is None:
         raise HTTPException(400, "no captured mail here: this server runs without a capture store "
                                  "(start it with `courrier serve --capture`)")
-    return src
+    mailbox = request.query_params.get(MAILBOX_PARAM, "")[:MAX_MAILBOX_NAME]
+    return src.within(mailbox) if mailbox.strip() else src
 
 
 def ok() -> Response:

@@ -11,7 +11,8 @@
 - ``GET|PUT /api/courrier/pause``               the "pause incoming" switch (SMTP answers 451 4.3.2 while paused).
 - ``GET  /api/courrier/accounts``               accounts (admin only).
 - ``GET  /api/courrier/mailboxes``              server mode: every account and its folders, and the default mailbox,
-  for the UI's mailbox picker (``?mailbox=account/folder`` on the Mailpit endpoints); capture mode: ``Mode`` only.
+  for the UI's mailbox picker (``?mailbox=account/folder`` on the Mailpit endpoints); capture mode: ``Mailboxes``,
+  each envelope recipient and SMTP AUTH user with its ``Total`` and ``Unread`` (``?mailbox=NAME`` on the same).
 - ``GET  /api/courrier/queue[/{QID}]``          the outbound queue; one entry with its delivery attempts (admin only).
 - ``GET  /api/courrier/delivery-log?limit=N``   the latest delivery attempts, newest first (admin only).
 
@@ -140,7 +141,11 @@ async def mailboxes(request: Request) -> Response:
     require_admin(request)
     c = ctx(request)
     if c.mailboxes is None:
-        return JSONResponse({"Mode": "capture", "Default": "", "Accounts": []})
+        if c.source is None:
+            return JSONResponse({"Mode": "capture", "Default": "", "Accounts": [], "Mailboxes": []})
+        rows = await _blocking(c.source.store.index.mailboxes)
+        return JSONResponse({"Mode": "capture", "Default": "", "Accounts": [],
+                             "Mailboxes": [{"Name": n, "Total": t, "Unread": u} for n, t, u in rows]})
     principal = request.scope.get("state", {}).get("principal")
     own = principal.user.lower() if principal is not None and principal.source == "account" else ""
     accts = await _blocking(c.mailboxes.mailboxes)

@@ -10,18 +10,22 @@ import { darkTheme, loadFrame, renderMessage, showTab, tagOptions, wireView } fr
 
 const PAGE = 50;
 const state = { start: 0, query: "", total: 0, count: 0, selected: null, messages: [], loaded: false,
-                mailbox: "", accounts: [], ws: null, errors: {}, tags: {}, picked: new Set() };
+                mailbox: "", capture: false, accounts: [], ws: null, errors: {}, tags: {}, picked: new Set() };
 
 // ---------------------------------------------------------------- routes
 
 function routeOf(loc) {
   const m = loc.pathname.match(/^\/view\/([^/]+)$/);
-  return { id: m ? decodeURIComponent(m[1]) : null, query: new URLSearchParams(loc.search).get("q") || "" };
+  const params = new URLSearchParams(loc.search);
+  return { id: m ? decodeURIComponent(m[1]) : null, query: params.get("q") || "", mailbox: params.get("mailbox") || "" };
 }
 
 function urlFor(id, query) {
-  const qs = query ? `?q=${encodeURIComponent(query)}` : "";
-  return id ? `/view/${encodeURIComponent(id)}${qs}` : query ? `/search${qs}` : "/";
+  const p = new URLSearchParams();
+  if (query) p.set("q", query);
+  if (state.capture && state.mailbox) p.set("mailbox", state.mailbox);  // capture mode: the mailbox is in the URL
+  const qs = p.toString() ? `?${p}` : "";
+  return id ? `/view/${encodeURIComponent(id)}${qs}` : query ? `/search${qs}` : `/${qs}`;
 }
 
 // Goes to a message (id) or to the list (id null) of a search (query, "" for every message).
@@ -34,7 +38,9 @@ export function navigate(id, query = state.query, { replace = false } = {}) {
 async function applyRoute() {
   const r = routeOf(location);
   if (document.activeElement !== $("search")) $("search").value = r.query;
-  if (r.query !== state.query || !state.loaded) {
+  const mbChanged = state.capture && r.mailbox !== state.mailbox;
+  if (mbChanged) { state.mailbox = r.mailbox; $("mb-capture").value = r.mailbox; if (state.loaded) connect(); }
+  if (r.query !== state.query || !state.loaded || mbChanged) {
     state.query = r.query; state.start = 0;
     renderTags();
     await loadList();
@@ -52,6 +58,7 @@ function mbq(sep) { return state.mailbox ? `${sep}mailbox=${encodeURIComponent(s
 async function loadMailboxes() {
   let data;
   try { data = await api("GET", "/api/courrier/mailboxes"); } catch (e) { return; }
+  if (data.Mode === "capture") return captureMailboxes(data.Mailboxes || []);
   if (data.Mode !== "server") return;
   state.accounts = data.Accounts;
   const [acct] = (data.Default || "").split("/");
@@ -61,6 +68,19 @@ async function loadMailboxes() {
   $("mb-account").value = account.Address;
   fillFolders("INBOX");
   $("mailbox-picker").hidden = false;
+}
+
+// Capture mode: a message belongs to the mailbox of each envelope recipient and of the SMTP AUTH user; the picker
+// lists them with their unread counts ("All mailboxes": no ?mailbox=). The chosen one is kept in the URL.
+function captureMailboxes(list) {
+  state.capture = true;
+  const current = state.mailbox || routeOf(location).mailbox;
+  const names = list.map((m) => m.Name);
+  if (current && !names.includes(current)) list = [...list, { Name: current, Unread: 0 }];
+  $("mb-capture").replaceChildren(el("option", { value: "" }, "All mailboxes"),
+    ...list.map((m) => el("option", { value: m.Name }, m.Unread ? `${m.Name} (${m.Unread})` : m.Name)));
+  $("mb-capture").value = current;
+  $("mb-capture").hidden = false;
 }
 
 function fillFolders(folder) {
@@ -96,6 +116,7 @@ async function loadList() {
   renderCounts(data.total, data.unread);
   loadErrors(state.messages.map((m) => m.ID));
   loadTags();
+  if (state.capture) loadMailboxes();  // the picker's unread counts
 }
 
 // ---------------------------------------------------------------- tags (sidebar on wide screens, chips otherwise)
@@ -439,6 +460,7 @@ async function init() {
   });
   $("mb-account").addEventListener("change", () => { fillFolders("INBOX"); switchMailbox(); });
   $("mb-folder").addEventListener("change", () => { fillFolders($("mb-folder").value); switchMailbox(); });
+  $("mb-capture").addEventListener("change", () => { state.mailbox = $("mb-capture").value; switchMailbox(); });
   $("msg-back").addEventListener("click", () => navigate(null));
   $("msg-prev").addEventListener("click", () => step(-1));
   $("msg-next").addEventListener("click", () => step(1));
