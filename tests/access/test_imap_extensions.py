@@ -88,3 +88,46 @@ def test_id_list_is_bounded_by_rfc_2971_section_3_3(port):
     assert w.status("ID") == b"BAD"
     assert w.status("ID NOOP") == b"BAD"
     assert w.status("NOOP") == b"OK"  # the session goes on after each BAD
+
+
+# ---------------------------------------------------------------------------- LITERAL+, RFC 7888
+
+
+def test_non_synchronizing_literals_need_no_continuation(port):
+    """RFC 7888 §3: ``{N+}`` is followed by its octets at once; the server sends no "+" before or after login."""
+    w = Wire(port, login=False)
+    assert "LITERAL+" in caps(w)
+    w.send(b"a LOGIN {%d+}\r\n%s {%d+}\r\n%s\r\n" % (len(USER), USER.encode(), len(PASSWORD), PASSWORD.encode()))
+    assert w.line().startswith(b"a OK")  # no "+ Ready" line came first
+    assert "LITERAL+" in caps(w)
+    w.send(b"b SELECT {5+}\r\nINBOX\r\n")
+    got = w.read_response(b"b")
+    assert not any(ln.startswith(b"+") for ln in got) and got[-1].startswith(b"b OK")
+    big = b"x" * 60_000  # after login a non-synchronizing literal is bounded like a synchronizing one (64 KiB)
+    w.send(b"c SEARCH BODY {%d+}\r\n%s\r\n" % (len(big), big))
+    got = w.read_response(b"c")
+    assert got == [b"* SEARCH\r\n", got[-1]] and got[-1].startswith(b"c OK")
+
+
+def test_before_login_a_non_synchronizing_literal_over_4096_octets_ends_the_session(port):
+    """RFC 7888 §4: LITERAL-'s 4096-octet bound holds before authentication; a non-synchronizing literal is already on
+    its way, so the server cannot refuse it and read on: BYE. A synchronizing one of the same size gets its "+" (it
+    stays within the pre-login bound of 8 KiB) and the command its answer."""
+    w = Wire(port, login=False)
+    w.send(b"a LOGIN {4096+}\r\n" + b"u" * 4096 + b" x\r\n")
+    assert w.line().startswith(b"a NO")  # 4096 octets: taken, and the login just fails
+    w.send(b"b LOGIN {5000}\r\n")
+    assert w.line().startswith(b"+")
+    w.send(b"u" * 5000 + b" x\r\n")
+    assert w.line().startswith(b"b NO")
+    w.send(b"c LOGIN {4097+}\r\n")
+    assert w.line().startswith(b"* BYE")
+    w.close()
+
+
+def test_after_login_a_non_synchronizing_literal_over_the_bound_ends_the_session(port):
+    """RFC 7888 §4: a non-synchronizing literal larger than the server takes cannot be skipped: BYE, not a hang."""
+    w = Wire(port)
+    w.send(b"a SEARCH BODY {%d+}\r\n" % (1 << 20))
+    assert w.line().startswith(b"* BYE")
+    w.close()
