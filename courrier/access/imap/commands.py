@@ -7,7 +7,7 @@ states it is valid in (RFC 3501 §3, §6; checked once, at dispatch, from the ro
 
 from __future__ import annotations
 
-from courrier.access.imap import cmd_any, cmd_auth, cmd_mailbox, cmd_message, cmd_quota
+from courrier.access.imap import cmd_any, cmd_auth, cmd_list, cmd_mailbox, cmd_message, cmd_quota
 from courrier.access.imap.state import AUTH, LOGOUT, NOT_AUTH, SELECTED
 from courrier.net.commands import Command, table
 
@@ -38,8 +38,8 @@ COMMANDS: dict[str, Command[str]] = table(
         Command("RENAME", cmd_mailbox.rename, AUTHENTICATED, "RFC 3501 §6.3.5"),
         Command("SUBSCRIBE", cmd_mailbox.subscribe, AUTHENTICATED, "RFC 3501 §6.3.6"),
         Command("UNSUBSCRIBE", cmd_mailbox.unsubscribe, AUTHENTICATED, "RFC 3501 §6.3.7"),
-        Command("LIST", cmd_mailbox.list_, AUTHENTICATED, "RFC 3501 §6.3.8, RFC 6154"),
-        Command("LSUB", cmd_mailbox.lsub, AUTHENTICATED, "RFC 3501 §6.3.9"),
+        Command("LIST", cmd_list.list_, AUTHENTICATED, "RFC 3501 §6.3.8, RFC 6154"),
+        Command("LSUB", cmd_list.lsub, AUTHENTICATED, "RFC 3501 §6.3.9"),
         Command("STATUS", cmd_mailbox.status, AUTHENTICATED, "RFC 3501 §6.3.10"),
         Command("APPEND", cmd_mailbox.append, AUTHENTICATED, "RFC 3501 §6.3.11, RFC 4315 §3"),
         Command("IDLE", cmd_mailbox.idle, AUTHENTICATED, "RFC 2177 §3"),
