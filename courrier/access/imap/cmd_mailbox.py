@@ -124,19 +124,33 @@ async def status(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     if len(args) != 2 or not isinstance(args[1], list) or not args[1]:
         raise ParseError("usage: STATUS mailbox (items)")
     name = folders.normalize(astring(args[0], "mailbox"))
+    items = status_items(args[1])
     path = mailbox_path(s, name)
+    s.send(await status_line(s, name, path, items))
+    return "STATUS completed"
+
+
+STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN")  # RFC 3501 §6.3.10
+
+
+def status_items(toks: list[Token]) -> list[str]:
+    """The STATUS item names asked for (also in LIST's RETURN (STATUS …), RFC 5819); BAD for an unknown one."""
+    out = []
+    for it in toks:
+        if not isinstance(it, Atom) or it.upper() not in STATUS_ITEMS:
+            raise ParseError(f"unknown STATUS item {str(it)[:20]!r}")
+        out.append(it.upper())
+    return out
+
+
+async def status_line(s: Session, name: str, path: Folder, items: list[str]) -> bytes:
+    """One ``* STATUS name (…)`` response for an existing folder."""
     snap = await s.store.run(s.index.sync, path)
     recent = await s.store.run(s.index.recent_count, path)
     values = {"MESSAGES": len(snap.messages), "RECENT": recent, "UIDNEXT": snap.uidnext,
               "UIDVALIDITY": snap.uidvalidity,
               "UNSEEN": sum(1 for m in snap.messages if F.SEEN not in m.flags)}
-    out = []
-    for it in args[1]:
-        if not isinstance(it, Atom) or it.upper() not in values:
-            raise ParseError(f"unknown STATUS item {str(it)[:20]!r}")
-        out.append(f"{it.upper()} {values[it.upper()]}")
-    s.send(b"* STATUS " + W.astring(name) + f" ({' '.join(out)})".encode())
-    return "STATUS completed"
+    return b"* STATUS " + W.astring(name) + f" ({' '.join(f'{it} {values[it]}' for it in items)})".encode()
 
 
 async def append(s: Session, tag: str, args: list[Token], uid: bool) -> str:
