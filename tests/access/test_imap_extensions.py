@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import threading
 
 import pytest
@@ -34,23 +35,22 @@ def port(tmp_path):
     for i in range(5):
         maildir.write_new(box, [f"Subject: m{i}\n\nbody {'even' if i % 2 == 0 else 'odd'}\n".encode()])
     loop = asyncio.new_event_loop()
-    ready: dict[str, int] = {}
-    started = threading.Event()
-
-    async def serve() -> None:
-        server = IMAPServer(store=store, auth=Authenticator(cfg, accounts, store), tls_context=None,
-                            limits=cfg.limits, hostname="mx.test")
-        lst = StreamListener("imap", server.handler(False), ConnectionLimiter(cfg.limits))
-        srv = await loop.create_server(lst.factory, "127.0.0.1", 0)
-        ready["imap"] = srv.sockets[0].getsockname()[1]
-        started.set()
-
-    thread = threading.Thread(target=lambda: (loop.run_until_complete(serve()), loop.run_forever()), daemon=True)
+    server = IMAPServer(store=store, auth=Authenticator(cfg, accounts, store), tls_context=None,
+                        limits=cfg.limits, hostname="mx.test")
+    lst = StreamListener("imap", server.handler(False), ConnectionLimiter(cfg.limits))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    assert started.wait(10)
-    yield ready["imap"]
+    srv = asyncio.run_coroutine_threadsafe(loop.create_server(lst.factory, "127.0.0.1", 0), loop).result(10)
+    yield srv.sockets[0].getsockname()[1]
+
+    async def stop() -> None:  # sessions ended on their loop, so no coroutine is left to a closed one
+        srv.close()
+        await lst.shutdown()
+
+    asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
+    loop.close()
     store.close()
 
 
@@ -130,3 +130,73 @@ def test_after_login_a_non_synchronizing_literal_over_the_bound_ends_the_session
     w.send(b"a SEARCH BODY {%d+}\r\n" % (1 << 20))
     assert w.line().startswith(b"* BYE")
     w.close()
+
+
+# ---------------------------------------------------------------------------- SPECIAL-USE, RFC 6154
+
+
+def listed(lines: list[bytes]) -> dict[str, set[str]]:
+    """LIST responses → mailbox name → attributes."""
+    out = {}
+    for ln in lines:
+        m = re.match(rb'\* LIST \(([^)]*)\) "\." "?([^"\r]*)"?\r\n', ln)
+        if m:
+            out[m.group(2).decode()] = set(m.group(1).decode().split())
+    return out
+
+
+def test_special_use_attributes_on_the_well_known_folders(port):
+    """RFC 6154 §2: \\Sent \\Drafts \\Junk \\Trash \\Archive on the folders of those names, in plain LIST too."""
+    w = Wire(port)
+    assert "SPECIAL-USE" in caps(w)
+    assert w.status("CREATE Work") == b"OK"
+    got = listed(w.cmd('LIST "" *'))
+    for name in ("Sent", "Drafts", "Junk", "Trash", "Archive"):
+        assert "\\" + name in got[name], got
+    assert got["Work"] == {"\\HasNoChildren"} and got["INBOX"] == {"\\HasNoChildren"}
+
+
+def test_list_special_use_selection_and_return_option(port):
+    """RFC 6154 §3: the SPECIAL-USE selection option lists only mailboxes with a special use; RETURN (SPECIAL-USE)
+    gives their attributes (RFC 5258 §3 extended LIST syntax)."""
+    w = Wire(port)
+    w.cmd("CREATE Work")
+    got = w.cmd('LIST (SPECIAL-USE) "" *')
+    assert got[-1].split()[1] == b"OK"
+    assert set(listed(got)) == {"Sent", "Drafts", "Junk", "Trash", "Archive"}
+    got = listed(w.cmd('LIST "" ("INBOX" "Junk" "Work") RETURN (SPECIAL-USE)'))
+    assert set(got) == {"INBOX", "Junk", "Work"} and "\\Junk" in got["Junk"]
+    assert set(listed(w.cmd('LIST (SPECIAL-USE) "" "J*" RETURN (SPECIAL-USE)'))) == {"Junk"}
+    assert set(listed(w.cmd('LIST (REMOTE) "" "W*"'))) == {"Work"}  # RFC 5258 §3.1: REMOTE alone selects all
+    assert w.status('LIST (BOGUS) "" *') == b"BAD"  # RFC 5258 §3: unknown options are BAD
+    assert w.status('LIST "" * RETURN (BOGUS)') == b"BAD"
+
+
+def test_list_subscribed_selection_and_return(port):
+    """RFC 5258 §3.1/§3.2/§3.4: SUBSCRIBED selects subscribed names, \\Subscribed marks them, \\NonExistent a
+    subscribed name with no mailbox."""
+    w = Wire(port)
+    w.cmd("CREATE Gone")
+    w.cmd("SUBSCRIBE Gone")
+    w.cmd("DELETE Gone")
+    w.cmd("CREATE Work")
+    got = listed(w.cmd('LIST (SUBSCRIBED) "" *'))
+    assert "Work" not in got and {"\\Subscribed", "\\NonExistent"} <= got["Gone"] and "\\Subscribed" in got["Sent"]
+    got = listed(w.cmd('LIST "" * RETURN (SUBSCRIBED)'))
+    assert "\\Subscribed" not in got["Work"] and "\\Subscribed" in got["Sent"] and "Gone" not in got
+
+
+def test_create_special_use(port):
+    """RFC 6154 §3 CREATE-SPECIAL-USE: a use is granted to the folder whose name carries it; any other is
+    NO [USEATTR] and creates nothing."""
+    w = Wire(port)
+    assert "CREATE-SPECIAL-USE" in caps(w)
+    assert w.status("DELETE Junk") == b"OK"
+    assert w.status("CREATE Junk (USE (\\junk))") == b"OK"
+    assert "\\Junk" in listed(w.cmd('LIST "" Junk'))["Junk"]
+    got = w.cmd("CREATE Spam (USE (\\Junk))")
+    assert got[-1].split()[1:3] == [b"NO", b"[USEATTR]"]
+    assert listed(w.cmd('LIST "" Spam')) == {}
+    assert w.cmd("CREATE Stuff (USE (\\All))")[-1].split()[1:3] == [b"NO", b"[USEATTR]"]
+    assert w.status("CREATE Stuff (USE ())") == b"OK"  # no use asked: a plain CREATE
+    assert w.status("CREATE Other (SIZE 4)") == b"BAD"

@@ -1,12 +1,21 @@
-"""LIST and LSUB (RFC 3501 §6.3.8, §6.3.9) with SPECIAL-USE attributes (RFC 6154) and CHILDREN (RFC 3348)."""
+"""LIST and LSUB (RFC 3501 §6.3.8, §6.3.9) with SPECIAL-USE attributes (RFC 6154) and CHILDREN (RFC 3348).
+
+LIST also takes the extended form of RFC 5258 §3 that SPECIAL-USE (RFC 6154 §3) and LIST-STATUS (RFC 5819) ride on:
+``LIST [(selection)] reference (pattern …) [RETURN (options)]``, with the selection options SPECIAL-USE,
+SUBSCRIBED and REMOTE (no remote mailboxes here) and the return options SPECIAL-USE, SUBSCRIBED, CHILDREN (always
+given) and STATUS (items).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from courrier.access.imap import response as W
-from courrier.access.imap.parser import ParseError, Token, astring
+from courrier.access.imap.cmd_mailbox import mailbox_path, status_items, status_line
+from courrier.access.imap.parser import Atom, ParseError, Token, astring
 from courrier.access.imap.pattern import Pattern
+from courrier.access.imap.state import TaggedResult
 from courrier.mailbox import names as folders
 
 if TYPE_CHECKING:
@@ -75,8 +84,97 @@ async def _list(s: Session, args: list[Token], lsub: bool) -> str:
     return f"{verb} completed"
 
 
+SELECT_OPTIONS = frozenset({"SPECIAL-USE", "SUBSCRIBED", "REMOTE"})  # RFC 6154 §3, RFC 5258 §3.1
+RETURN_OPTIONS = frozenset({"SPECIAL-USE", "SUBSCRIBED", "CHILDREN", "STATUS"})  # RFC 6154 §3, 5258 §3.2, 5819 §2
+MAX_PATTERNS = 100  # patterns in one extended LIST: each costs a pass over the names
+_USES = frozenset(folders.SPECIAL_USE.values())
+
+
+@dataclasses.dataclass
+class ListRequest:
+    """An extended LIST (RFC 5258 §3) once parsed; ``status`` is the STATUS items of RETURN (STATUS (…))."""
+
+    ref: str
+    patterns: list[str]
+    select: frozenset[str]
+    returns: frozenset[str]
+    status: list[str]
+
+
+def _options(tok: Token, known: frozenset[str], what: str) -> list[str]:
+    if not isinstance(tok, list):
+        raise ParseError(f"expected a list of {what} options")
+    out = []
+    for t in tok:
+        if isinstance(t, list):
+            out.append(t)  # STATUS's item list, checked by the caller
+        elif not isinstance(t, Atom) or t.upper() not in known:
+            raise ParseError(f"unknown LIST {what} option {str(t)[:20]!r}")  # RFC 5258 §3: BAD
+        else:
+            out.append(t.upper())
+    return out
+
+
+def parse_list(args: list[Token]) -> ListRequest:
+    """RFC 5258 §3 list syntax (the plain RFC 3501 form is its special case)."""
+    args = list(args)
+    select: list = _options(args.pop(0), SELECT_OPTIONS, "selection") if args and isinstance(args[0], list) else []
+    returns: list = []
+    if len(args) == 4 and isinstance(args[2], Atom) and args[2].upper() == "RETURN":
+        returns = _options(args[3], RETURN_OPTIONS, "return")
+        del args[2:]
+    if len(args) != 2:
+        raise ParseError("usage: LIST [(selection)] reference pattern [RETURN (options)]")
+    pats = args[1] if isinstance(args[1], list) else [args[1]]
+    if not pats or len(pats) > MAX_PATTERNS:
+        raise ParseError(f"LIST takes 1 to {MAX_PATTERNS} patterns")
+    status: list[str] = []
+    for i, opt in enumerate(returns):
+        if opt == "STATUS":  # RFC 5819 §2: STATUS (items)
+            if i + 1 >= len(returns) or not isinstance(returns[i + 1], list) or not returns[i + 1]:
+                raise ParseError("usage: RETURN (STATUS (items))")
+            status = status_items(returns[i + 1])
+        elif isinstance(opt, list) and (i == 0 or returns[i - 1] != "STATUS"):
+            raise ParseError("unexpected list in LIST return options")
+    if any(isinstance(o, list) for o in select):
+        raise ParseError("unexpected list in LIST selection options")
+    if select and set(select) <= {"REMOTE"}:
+        select = []  # RFC 5258 §3.1: REMOTE alone selects like no option at all
+    return ListRequest(astring(args[0], "reference"), [astring(p, "pattern") for p in pats],
+                       frozenset(select), frozenset(o for o in returns if isinstance(o, str)), status)
+
+
+def _extended_entries(s: Session, req: ListRequest) -> list[tuple[str, set[str]]]:
+    """(name, attributes) of the matching names, in LIST's order (run in the store's threads)."""
+    entries = _list_entries(s.store.list_folders(_root(s)), None)
+    if "SUBSCRIBED" in req.select | req.returns:
+        subs = s.index.subscriptions(_root(s))
+        for n in subs:
+            if n in entries:
+                entries[n].add("\\Subscribed")  # RFC 5258 §3.2
+            elif "SUBSCRIBED" in req.select:
+                entries[n] = {"\\Subscribed", "\\NonExistent"}  # RFC 5258 §3.4: subscribed, gone
+        if "SUBSCRIBED" in req.select:
+            entries = {n: a for n, a in entries.items() if "\\Subscribed" in a}
+    if "SPECIAL-USE" in req.select:  # RFC 6154 §3: only the mailboxes that have a special use
+        entries = {n: a for n, a in entries.items() if a & _USES}
+    rxs = [Pattern(req.ref + p, folders.DELIMITER) for p in req.patterns]
+    return [(n, entries[n]) for n in sorted(entries, key=lambda n: (n != "INBOX", n)) if any(r.match(n) for r in rxs)]
+
+
 async def list_(s: Session, tag: str, args: list[Token], uid: bool) -> str:
-    return await _list(s, args, lsub=False)
+    """RFC 3501 §6.3.8; the extended form (RFC 5258 §3) when there are options or several patterns."""
+    if len(args) == 2 and not any(isinstance(a, list) for a in args):
+        return await _list(s, args, lsub=False)
+    req = parse_list(args)
+    for name, attrs in await s.store.run(_extended_entries, s, req):
+        s.send(f'* LIST ({" ".join(sorted(attrs))}) "{folders.DELIMITER}" '.encode() + W.astring(name))
+        if req.status and not attrs & {"\\Noselect", "\\NonExistent"}:
+            try:  # RFC 5819 §2: right after its LIST response
+                s.send(await status_line(s, name, mailbox_path(s, name), req.status))
+            except TaggedResult:
+                pass  # deleted since the listing: no STATUS, like a mailbox that cannot be selected
+    return "LIST completed"
 
 
 async def lsub(s: Session, tag: str, args: list[Token], uid: bool) -> str:

@@ -67,13 +67,29 @@ async def examine(s: Session, tag: str, args: list[Token], uid: bool) -> str:
 
 async def create(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.3.3: a trailing delimiter only says more names will follow below; it is dropped."""
-    want(args, 1, "CREATE mailbox")
+    if len(args) not in (1, 2):
+        raise ParseError("usage: CREATE mailbox [(USE (attributes))]")
     name = astring(args[0], "mailbox").rstrip(folders.DELIMITER)
+    if len(args) == 2:
+        _check_use(name, args[1])
     try:
         await s.store.run(s.store.create_folder, _root(s), name)
     except folders.FolderError as e:
         raise no(("[ALREADYEXISTS] " if "exists" in str(e) else "") + str(e)) from None
     return "CREATE completed"
+
+
+def _check_use(name: str, opts: Token) -> None:
+    """RFC 6154 §3 CREATE-SPECIAL-USE: ``(USE (\\Junk))``. A folder's special use here follows from its name
+    (mailbox/names.py SPECIAL_USE), so a use is granted only to the name that carries it; any other request is
+    NO [USEATTR] and nothing is created, as §3 asks of a server that cannot give the use."""
+    if not (isinstance(opts, list) and len(opts) == 2 and isinstance(opts[0], Atom) and opts[0].upper() == "USE"
+            and isinstance(opts[1], list) and all(isinstance(a, Atom) for a in opts[1])):
+        raise ParseError("usage: CREATE mailbox (USE (attributes))")
+    uses = {str(a).lower() for a in opts[1]}  # RFC 3501 §9: flag and attribute names are case-insensitive
+    if uses and uses != {folders.SPECIAL_USE.get(folders.normalize(name), "").lower()}:
+        raise no("[USEATTR] special-use attributes here follow the folder's name: "
+                 + ", ".join(f"{v} is {k}" for k, v in folders.SPECIAL_USE.items()))
 
 
 async def delete(s: Session, tag: str, args: list[Token], uid: bool) -> str:
