@@ -200,3 +200,39 @@ def test_create_special_use(port):
     assert w.cmd("CREATE Stuff (USE (\\All))")[-1].split()[1:3] == [b"NO", b"[USEATTR]"]
     assert w.status("CREATE Stuff (USE ())") == b"OK"  # no use asked: a plain CREATE
     assert w.status("CREATE Other (SIZE 4)") == b"BAD"
+
+
+# ---------------------------------------------------------------------------- ESEARCH, RFC 4731
+
+
+def es(w: Wire, command: str) -> bytes:
+    """The ESEARCH response to ``command`` after its correlator, which must name the command's tag (RFC 4731 §3.1)."""
+    got = w.cmd(command)
+    assert got[-1].split()[1] == b"OK", got
+    prefix = b'* ESEARCH (TAG "t%d") ' % w.n
+    assert len(got) == 2 and got[0].startswith(prefix), got
+    return got[0][len(prefix):].rstrip(b"\r\n")
+
+
+def test_esearch_min_max_count_all(port):
+    """RFC 4731 §3.1: one ``* ESEARCH (TAG "t")`` response with what RETURN asked for; ALL as a sequence-set."""
+    w = Wire(port)
+    assert "ESEARCH" in caps(w)
+    w.cmd("SELECT INBOX")
+    assert es(w, "SEARCH RETURN (MIN MAX COUNT ALL) BODY even") == b"MIN 1 MAX 5 COUNT 3 ALL 1,3,5"  # 1, 3, 5
+    assert es(w, "SEARCH RETURN (COUNT) ALL") == b"COUNT 5"
+    assert es(w, "SEARCH RETURN () ALL") == b"ALL 1:5"  # () is (ALL)
+    assert es(w, "SEARCH RETURN (MIN ALL COUNT) CHARSET UTF-8 BODY nowhere") == b"COUNT 0"  # no MIN, MAX, ALL
+    assert w.cmd("SEARCH ALL")[0] == b"* SEARCH 1 2 3 4 5\r\n"  # without RETURN: RFC 3501's answer
+
+
+def test_uid_esearch(port):
+    """RFC 4731 §3.1: the UID form says UID after the tag correlator and answers in UIDs."""
+    w = Wire(port)
+    w.cmd("SELECT INBOX")
+    w.cmd("STORE 1 +FLAGS (\\Deleted)")
+    w.cmd("EXPUNGE")  # UIDs 2..5 are now messages 1..4
+    assert es(w, "UID SEARCH RETURN (MIN MAX COUNT ALL) BODY odd") == b"UID MIN 2 MAX 4 COUNT 2 ALL 2,4"
+    assert es(w, "UID SEARCH RETURN (ALL) 1:*") == b"UID ALL 2:5"
+    assert w.status("SEARCH RETURN (SAVE) ALL") == b"BAD"  # SEARCHRES (RFC 5182) is not offered
+    assert w.status("SEARCH RETURN MIN ALL") == b"BAD"
