@@ -236,3 +236,45 @@ def test_uid_esearch(port):
     assert es(w, "UID SEARCH RETURN (ALL) 1:*") == b"UID ALL 2:5"
     assert w.status("SEARCH RETURN (SAVE) ALL") == b"BAD"  # SEARCHRES (RFC 5182) is not offered
     assert w.status("SEARCH RETURN MIN ALL") == b"BAD"
+
+
+# ---------------------------------------------------------------------------- LIST-STATUS, RFC 5819
+
+
+def test_list_status_follows_each_selectable_mailbox(port):
+    """RFC 5819 §2: RETURN (STATUS (items)) sends each selectable mailbox's STATUS right after its LIST response,
+    none for a \\Noselect name; the items are STATUS's (RFC 3501 §6.3.10)."""
+    w = Wire(port)
+    assert "LIST-STATUS" in caps(w)
+    w.cmd("CREATE Parent.Child")
+    w.cmd("DELETE Parent")  # Parent.Child keeps Parent listed, as \Noselect
+    w.cmd("SELECT INBOX")
+    w.cmd("STORE 2 +FLAGS (\\Seen)")
+    got = w.cmd('LIST "" * RETURN (STATUS (MESSAGES UNSEEN UIDNEXT))')
+    assert got[-1].split()[1] == b"OK"
+    i = got.index(b'* LIST (\\HasNoChildren) "." INBOX\r\n')
+    assert got[i + 1] == b"* STATUS INBOX (MESSAGES 5 UNSEEN 4 UIDNEXT 6)\r\n"
+    j = next(k for k, ln in enumerate(got) if ln.endswith(b'"." Sent\r\n'))
+    assert got[j + 1] == b"* STATUS Sent (MESSAGES 0 UNSEEN 0 UIDNEXT 1)\r\n"
+    j = next(k for k, ln in enumerate(got) if ln.endswith(b'"." Parent.Child\r\n'))
+    assert got[j + 1] == b"* STATUS Parent.Child (MESSAGES 0 UNSEEN 0 UIDNEXT 1)\r\n"
+    lists = [ln for ln in got if ln.startswith(b"* LIST")]
+    statuses = [ln for ln in got if ln.startswith(b"* STATUS")]
+    noselect = [ln for ln in lists if b"\\Noselect" in ln]
+    assert noselect == [b'* LIST (\\HasChildren \\Noselect) "." Parent\r\n']
+    assert len(statuses) == len(lists) - len(noselect)
+    for k, ln in enumerate(got[:-1]):
+        if b"\\Noselect" in ln:
+            assert not got[k + 1].startswith(b"* STATUS"), got
+
+
+def test_list_status_with_special_use_and_bad_items(port):
+    """RFC 5819 §2 with RFC 6154 §3: the selection narrows what gets a STATUS; an unknown item or a STATUS without
+    its item list is BAD (RFC 5258 §3)."""
+    w = Wire(port)
+    got = w.cmd('LIST (SPECIAL-USE) "" * RETURN (SPECIAL-USE STATUS (MESSAGES))')
+    assert sorted(ln for ln in got if ln.startswith(b"* STATUS")) == [
+        b"* STATUS %s (MESSAGES 0)\r\n" % n for n in (b"Archive", b"Drafts", b"Junk", b"Sent", b"Trash")]
+    assert w.status('LIST "" * RETURN (STATUS (BOGUS))') == b"BAD"
+    assert w.status('LIST "" * RETURN (STATUS)') == b"BAD"
+    assert w.status('LIST "" * RETURN (STATUS ())') == b"BAD"
