@@ -34,10 +34,30 @@ async def logout(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     return "LOGOUT completed"
 
 
+# RFC 2971 §3.3: at most 30 field-value pairs, fields of at most 30 octets, values of at most 1024
+ID_MAX_PAIRS, ID_MAX_FIELD, ID_MAX_VALUE = 30, 30, 1024
+
+
+def _id_params(tok: Token) -> None:
+    """RFC 2971 §4 id-params-list: NIL or ``(field value …)``, fields strings, values strings or NIL, within §3.3's
+    limits; anything else is BAD, so a client cannot make us hold more than a few KiB of its identity."""
+    if isinstance(tok, Atom) and tok.upper() == "NIL":
+        return
+    if not isinstance(tok, list) or len(tok) % 2 or len(tok) > 2 * ID_MAX_PAIRS:
+        raise ParseError(f"ID takes NIL or a list of at most {ID_MAX_PAIRS} field-value pairs")
+    for field, value in zip(tok[::2], tok[1::2], strict=True):
+        if not isinstance(field, bytes) or len(field) > ID_MAX_FIELD:
+            raise ParseError(f"ID field must be a string of at most {ID_MAX_FIELD} octets")
+        nil = isinstance(value, Atom) and value.upper() == "NIL"
+        if not nil and (not isinstance(value, bytes) or len(value) > ID_MAX_VALUE):
+            raise ParseError(f"ID value must be NIL or a string of at most {ID_MAX_VALUE} octets")
+
+
 async def id_(s: Session, tag: str, args: list[Token], uid: bool) -> str:
-    """RFC 2971 §3.1: the client's parameters are accepted (not logged: they may identify people)."""
-    if len(args) != 1 or not (isinstance(args[0], list) or (isinstance(args[0], Atom) and args[0].upper() == "NIL")):
+    """RFC 2971 §3.1: the client's parameters are checked and dropped (not logged: they may identify people)."""
+    if len(args) != 1:
         raise ParseError("usage: ID (params) or ID NIL")
+    _id_params(args[0])
     s.send(f'* ID ("name" "courrier" "version" "{__version__}")')
     return "ID completed"
 

@@ -1,6 +1,5 @@
-"""Authenticated state (RFC 3501 §6.3): SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST,
-LSUB (with SPECIAL-USE attributes, RFC 6154, and CHILDREN, RFC 3348), STATUS, APPEND (UIDPLUS APPENDUID,
-RFC 4315), and IDLE (RFC 2177)."""
+"""Authenticated state (RFC 3501 §6.3): SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, STATUS,
+APPEND (UIDPLUS APPENDUID, RFC 4315), and IDLE (RFC 2177). LIST and LSUB are in cmd_list.py."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ from typing import TYPE_CHECKING
 from courrier.access.imap import cmd_quota
 from courrier.access.imap import response as W
 from courrier.access.imap.parser import Atom, ParseError, Token, astring, date_time, want
-from courrier.access.imap.pattern import Pattern
 from courrier.access.imap.state import IDLE_MAX, IDLE_RESCAN, LOGOUT, LineTooLong, TaggedResult, no
 from courrier.mailbox import flags as F
 from courrier.mailbox import names as folders
@@ -69,13 +67,29 @@ async def examine(s: Session, tag: str, args: list[Token], uid: bool) -> str:
 
 async def create(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.3.3: a trailing delimiter only says more names will follow below; it is dropped."""
-    want(args, 1, "CREATE mailbox")
+    if len(args) not in (1, 2):
+        raise ParseError("usage: CREATE mailbox [(USE (attributes))]")
     name = astring(args[0], "mailbox").rstrip(folders.DELIMITER)
+    if len(args) == 2:
+        _check_use(name, args[1])
     try:
         await s.store.run(s.store.create_folder, _root(s), name)
     except folders.FolderError as e:
         raise no(("[ALREADYEXISTS] " if "exists" in str(e) else "") + str(e)) from None
     return "CREATE completed"
+
+
+def _check_use(name: str, opts: Token) -> None:
+    """RFC 6154 §3 CREATE-SPECIAL-USE: ``(USE (\\Junk))``. A folder's special use here follows from its name
+    (mailbox/names.py SPECIAL_USE), so a use is granted only to the name that carries it; any other request is
+    NO [USEATTR] and nothing is created, as §3 asks of a server that cannot give the use."""
+    if not (isinstance(opts, list) and len(opts) == 2 and isinstance(opts[0], Atom) and opts[0].upper() == "USE"
+            and isinstance(opts[1], list) and all(isinstance(a, Atom) for a in opts[1])):
+        raise ParseError("usage: CREATE mailbox (USE (attributes))")
+    uses = {str(a).lower() for a in opts[1]}  # RFC 3501 §9: flag and attribute names are case-insensitive
+    if uses and uses != {folders.SPECIAL_USE.get(folders.normalize(name), "").lower()}:
+        raise no("[USEATTR] special-use attributes here follow the folder's name: "
+                 + ", ".join(f"{v} is {k}" for k, v in folders.SPECIAL_USE.items()))
 
 
 async def delete(s: Session, tag: str, args: list[Token], uid: bool) -> str:
@@ -121,88 +135,38 @@ async def unsubscribe(s: Session, tag: str, args: list[Token], uid: bool) -> str
     return "UNSUBSCRIBE completed"
 
 
-def _list_entries(names: list[str], subscribed: set[str] | None) -> dict[str, set[str]]:
-    """name → attributes, including \\Noselect parents that exist only as part of a longer name."""
-    entries: dict[str, set[str]] = {n: set() for n in names}
-    parents: set[str] = set()  # names with at least one child (a set, not a scan of every pair of names)
-    for n in names:
-        parts = n.split(folders.DELIMITER)
-        for i in range(1, len(parts)):
-            parent = folders.DELIMITER.join(parts[:i])
-            parents.add(parent)
-            entries.setdefault(parent, {"\\Noselect"})
-    for n, attrs in entries.items():
-        attrs.add("\\HasChildren" if n in parents else "\\HasNoChildren")  # RFC 3348
-        if n in folders.SPECIAL_USE:
-            attrs.add(folders.SPECIAL_USE[n])  # RFC 6154 §2
-    if subscribed is not None:
-        entries = {n: ({"\\Noselect"} if n not in entries else set()) for n in subscribed}
-    return entries
-
-
-def _list_lines(s: Session, subscribed: set[str] | None, rx: Pattern, lsub: bool) -> list[bytes]:
-    """The LIST/LSUB responses for the names that match (run in the store's threads: a listing is disk work)."""
-    entries = _list_entries(s.store.list_folders(_root(s)), subscribed)
-    verb = "LSUB" if lsub else "LIST"
-    if lsub and "%" in rx.source:
-        # RFC 3501 §6.3.9: "%" must return an unsubscribed parent of a subscribed name, flagged \Noselect
-        for name in list(entries):
-            if rx.match(name):
-                continue
-            parts = name.split(folders.DELIMITER)
-            for k in range(1, len(parts)):
-                parent = folders.DELIMITER.join(parts[:k])
-                if rx.match(parent):
-                    entries.setdefault(parent, {"\\Noselect"})
-    out = []
-    for name in sorted(entries, key=lambda n: (n != "INBOX", n)):
-        if rx.match(name):
-            attrs = " ".join(sorted(entries[name]))
-            out.append(f'* {verb} ({attrs}) "{folders.DELIMITER}" '.encode() + W.astring(name))
-    return out
-
-
-async def _list(s: Session, args: list[Token], lsub: bool) -> str:
-    if len(args) != 2:
-        raise ParseError(f"usage: {'LSUB' if lsub else 'LIST'} reference pattern")
-    ref, pat = astring(args[0], "reference"), astring(args[1], "pattern")
-    verb = "LSUB" if lsub else "LIST"
-    if pat == "" and not lsub:  # RFC 3501 §6.3.8: the delimiter and root of the reference
-        s.send(f'* LIST (\\Noselect) "{folders.DELIMITER}" ""')
-        return "LIST completed"
-    rx = Pattern(ref + pat, folders.DELIMITER)  # linear-time matching: no regex to backtrack (issue 11 item 9)
-    subs = await s.store.run(s.index.subscriptions, _root(s)) if lsub else None
-    for line in await s.store.run(_list_lines, s, subs, rx, lsub):
-        s.send(line)
-    return f"{verb} completed"
-
-
-async def list_(s: Session, tag: str, args: list[Token], uid: bool) -> str:
-    return await _list(s, args, lsub=False)
-
-
-async def lsub(s: Session, tag: str, args: list[Token], uid: bool) -> str:
-    return await _list(s, args, lsub=True)
-
-
 async def status(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.3.10: MESSAGES, RECENT, UIDNEXT, UIDVALIDITY, UNSEEN."""
     if len(args) != 2 or not isinstance(args[1], list) or not args[1]:
         raise ParseError("usage: STATUS mailbox (items)")
     name = folders.normalize(astring(args[0], "mailbox"))
+    items = status_items(args[1])
     path = mailbox_path(s, name)
+    s.send(await status_line(s, name, path, items))
+    return "STATUS completed"
+
+
+STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN")  # RFC 3501 §6.3.10
+
+
+def status_items(toks: list[Token]) -> list[str]:
+    """The STATUS item names asked for (also in LIST's RETURN (STATUS …), RFC 5819); BAD for an unknown one."""
+    out = []
+    for it in toks:
+        if not isinstance(it, Atom) or it.upper() not in STATUS_ITEMS:
+            raise ParseError(f"unknown STATUS item {str(it)[:20]!r}")
+        out.append(it.upper())
+    return out
+
+
+async def status_line(s: Session, name: str, path: Folder, items: list[str]) -> bytes:
+    """One ``* STATUS name (…)`` response for an existing folder."""
     snap = await s.store.run(s.index.sync, path)
     recent = await s.store.run(s.index.recent_count, path)
     values = {"MESSAGES": len(snap.messages), "RECENT": recent, "UIDNEXT": snap.uidnext,
               "UIDVALIDITY": snap.uidvalidity,
               "UNSEEN": sum(1 for m in snap.messages if F.SEEN not in m.flags)}
-    out = []
-    for it in args[1]:
-        if not isinstance(it, Atom) or it.upper() not in values:
-            raise ParseError(f"unknown STATUS item {str(it)[:20]!r}")
-        out.append(f"{it.upper()} {values[it.upper()]}")
-    s.send(b"* STATUS " + W.astring(name) + f" ({' '.join(out)})".encode())
-    return "STATUS completed"
+    return b"* STATUS " + W.astring(name) + f" ({' '.join(f'{it} {values[it]}' for it in items)})".encode()
 
 
 async def append(s: Session, tag: str, args: list[Token], uid: bool) -> str:

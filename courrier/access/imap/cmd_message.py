@@ -93,8 +93,10 @@ def _loader(s: Session, sel: Selected, m: Msg):  # noqa: ANN202 - a thunk for fe
 
 
 async def search(s: Session, tag: str, args: list[Token], uid: bool) -> str:
-    """RFC 3501 §6.4.4: charsets US-ASCII and UTF-8 (BADCHARSET otherwise)."""
+    """RFC 3501 §6.4.4: charsets US-ASCII and UTF-8 (BADCHARSET otherwise); ``RETURN (…)`` asks for one ESEARCH
+    response instead (RFC 4731)."""
     sel = _sel(s)
+    returns, args = SE.split_return(args)
     charset, rest = SE.split_charset(args)
     if charset is not None and charset not in SE.CHARSETS:
         raise no(f"[BADCHARSET ({' '.join(SE.CHARSETS)})] unsupported charset")  # RFC 3501 §6.4.4, §7.1
@@ -117,6 +119,9 @@ async def search(s: Session, tag: str, args: list[Token], uid: bool) -> str:
         return hits
 
     hits = await s.store.run(run)
+    if returns is not None:
+        s.send(SE.esearch(tag, uid, hits, returns))
+        return "SEARCH completed"
     s.send("* SEARCH" + "".join(f" {h}" for h in hits))
     return "SEARCH completed"
 

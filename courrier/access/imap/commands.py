@@ -7,7 +7,7 @@ states it is valid in (RFC 3501 §3, §6; checked once, at dispatch, from the ro
 
 from __future__ import annotations
 
-from courrier.access.imap import cmd_any, cmd_auth, cmd_mailbox, cmd_message, cmd_quota
+from courrier.access.imap import cmd_any, cmd_auth, cmd_list, cmd_mailbox, cmd_message, cmd_quota
 from courrier.access.imap.state import AUTH, LOGOUT, NOT_AUTH, SELECTED
 from courrier.net.commands import Command, table
 
@@ -33,13 +33,13 @@ COMMANDS: dict[str, Command[str]] = table(
         Command("NAMESPACE", cmd_any.namespace, AUTHENTICATED, "RFC 2342 §5"),
         Command("SELECT", cmd_mailbox.select, AUTHENTICATED, "RFC 3501 §6.3.1"),
         Command("EXAMINE", cmd_mailbox.examine, AUTHENTICATED, "RFC 3501 §6.3.2"),
-        Command("CREATE", cmd_mailbox.create, AUTHENTICATED, "RFC 3501 §6.3.3"),
+        Command("CREATE", cmd_mailbox.create, AUTHENTICATED, "RFC 3501 §6.3.3, RFC 6154 §3"),
         Command("DELETE", cmd_mailbox.delete, AUTHENTICATED, "RFC 3501 §6.3.4"),
         Command("RENAME", cmd_mailbox.rename, AUTHENTICATED, "RFC 3501 §6.3.5"),
         Command("SUBSCRIBE", cmd_mailbox.subscribe, AUTHENTICATED, "RFC 3501 §6.3.6"),
         Command("UNSUBSCRIBE", cmd_mailbox.unsubscribe, AUTHENTICATED, "RFC 3501 §6.3.7"),
-        Command("LIST", cmd_mailbox.list_, AUTHENTICATED, "RFC 3501 §6.3.8, RFC 6154"),
-        Command("LSUB", cmd_mailbox.lsub, AUTHENTICATED, "RFC 3501 §6.3.9"),
+        Command("LIST", cmd_list.list_, AUTHENTICATED, "RFC 3501 §6.3.8, RFC 5258 §3, RFC 6154 §3, RFC 5819 §2"),
+        Command("LSUB", cmd_list.lsub, AUTHENTICATED, "RFC 3501 §6.3.9"),
         Command("STATUS", cmd_mailbox.status, AUTHENTICATED, "RFC 3501 §6.3.10"),
         Command("APPEND", cmd_mailbox.append, AUTHENTICATED, "RFC 3501 §6.3.11, RFC 4315 §3"),
         Command("IDLE", cmd_mailbox.idle, AUTHENTICATED, "RFC 2177 §3"),
@@ -51,7 +51,7 @@ COMMANDS: dict[str, Command[str]] = table(
         Command("CLOSE", cmd_message.close, IN_SELECTED, "RFC 3501 §6.4.2", flags=frozenset({"no_refresh"})),
         Command("UNSELECT", cmd_message.unselect, IN_SELECTED, "RFC 3691 §2", flags=frozenset({"no_refresh"})),
         Command("EXPUNGE", cmd_message.expunge, IN_SELECTED, "RFC 3501 §6.4.3, RFC 4315 §2.1", flags=UID),
-        Command("SEARCH", cmd_message.search, IN_SELECTED, "RFC 3501 §6.4.4", flags=UID_NO_EXPUNGE),
+        Command("SEARCH", cmd_message.search, IN_SELECTED, "RFC 3501 §6.4.4, RFC 4731 §3.1", flags=UID_NO_EXPUNGE),
         Command("FETCH", cmd_message.fetch, IN_SELECTED, "RFC 3501 §6.4.5", flags=UID_NO_EXPUNGE),
         Command("STORE", cmd_message.store, IN_SELECTED, "RFC 3501 §6.4.6", flags=UID_NO_EXPUNGE),
         Command("COPY", cmd_message.copy, IN_SELECTED, "RFC 3501 §6.4.7, RFC 4315 §3", flags=UID),

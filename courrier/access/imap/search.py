@@ -253,3 +253,47 @@ def parse(toks: list[Token]) -> tuple[str | None, Pred]:
     """Returns (charset, predicate)."""
     charset, rest = split_charset(toks)
     return charset, Parser(rest).all()
+
+
+# ---------------------------------------------------------------------------- ESEARCH, RFC 4731
+
+RETURN_OPTIONS = ("MIN", "MAX", "COUNT", "ALL")  # RFC 4731 §3.1; SAVE (RFC 5182) is not offered
+
+
+def split_return(toks: list[Token]) -> tuple[list[str] | None, list[Token]]:
+    """``RETURN (options)`` may lead (RFC 4731 §3.1, before CHARSET); ``RETURN ()`` means ``RETURN (ALL)``.
+    None: no RETURN, the answer is the plain ``* SEARCH`` of RFC 3501."""
+    if not (toks and isinstance(toks[0], Atom) and toks[0].upper() == "RETURN"):
+        return None, toks
+    if len(toks) < 2 or not isinstance(toks[1], list):
+        raise ParseError("usage: SEARCH RETURN (options) criteria")
+    opts = []
+    for t in toks[1]:
+        if not isinstance(t, Atom) or t.upper() not in RETURN_OPTIONS:
+            raise ParseError(f"unknown SEARCH return option {str(t)[:20]!r}")  # RFC 4731 §3.1: BAD
+        opts.append(t.upper())
+    return (opts or ["ALL"]), toks[2:]
+
+
+def compact_set(numbers: list[int]) -> str:
+    """Ascending numbers → the shortest RFC 3501 §9 sequence-set naming them (``1:3,7,9:10``)."""
+    out: list[str] = []
+    i = 0
+    while i < len(numbers):
+        j = i
+        while j + 1 < len(numbers) and numbers[j + 1] == numbers[j] + 1:
+            j += 1
+        out.append(str(numbers[i]) if i == j else f"{numbers[i]}:{numbers[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+def esearch(tag: str, uid: bool, hits: list[int], opts: list[str]) -> str:
+    """RFC 4731 §3.1 ``* ESEARCH (TAG "t") [UID] …``: MIN, MAX and ALL left out when nothing matched, COUNT never."""
+    out = [f'* ESEARCH (TAG "{tag}")'] + (["UID"] if uid else [])
+    ordered = sorted(hits)
+    values = {"COUNT": str(len(ordered))}
+    if ordered:
+        values |= {"MIN": str(ordered[0]), "MAX": str(ordered[-1]), "ALL": compact_set(ordered)}
+    out += [f"{opt} {values[opt]}" for opt in RETURN_OPTIONS if opt in opts and opt in values]
+    return " ".join(out)

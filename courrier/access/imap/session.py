@@ -43,6 +43,9 @@ MAX_LITERALS = 1000  # literals in one command (each costs a round trip or a buf
 # reader's own buffer is bounded to the same size, so an unauthenticated client holds a few KiB of server memory.
 PREAUTH_BYTES = 8 << 10
 PREAUTH_LITERALS = 8
+# RFC 7888 §4 (LITERAL-'s bound): before login a non-synchronizing literal may not exceed 4096 octets; a larger one is
+# refused like any literal over a bound. After login LITERAL+ takes what the synchronizing form would.
+PREAUTH_NONSYNC = 4096
 TOKENIZE_ON_LOOP = 64 << 10  # longer command texts are tokenized in the store's threads
 MAX_ERRORS = 10
 AUTHENTICATED_TIMEOUT = 1800.0  # RFC 3501 §5.4: at least 30 minutes once logged in
@@ -124,7 +127,8 @@ class Session:
 
     def capabilities(self) -> list[str]:
         caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE",
-                "UNSELECT", "CHILDREN", "SPECIAL-USE", f"APPENDLIMIT={self.server.limits.max_message_size}"]
+                "UNSELECT", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "ESEARCH", "LIST-STATUS",
+                f"APPENDLIMIT={self.server.limits.max_message_size}"]
         if self.root is not None and not self.root.capture and self.server.quotas is not None:
             caps += ["QUOTA", "QUOTA=RES-STORAGE"]  # RFC 9208 §3.1: once logged in (the account's limits)
         if self.state == NOT_AUTH:
@@ -196,7 +200,8 @@ class Session:
                 parts.append(line)
                 return b"".join(parts), literals
             n, sync = int(m.group(1)), not m.group(2)
-            if n > max_one or total + n > max_total or len(literals) >= max_count:
+            too_big = n > max_one or (not sync and self.state == NOT_AUTH and n > PREAUTH_NONSYNC)
+            if too_big or total + n > max_total or len(literals) >= max_count:
                 raise LiteralTooBig(n, sync)
             total += n
             parts.append(line[:m.start()] + b"\x00")
