@@ -51,6 +51,7 @@ class IndexRow:
     snippet: str
     envelope: dict[str, Any]
     tags: list[str] = field(default_factory=list)
+    headers: list[list[str]] = field(default_factory=list)  # parse.header_pairs: ``header:`` searches
     search_addresses: str = ""
     search_body: str = ""
     # [capture] tag_rules compiled (capture/arrival.py): (SQL condition on m, parameters, tags), checked at insert
@@ -216,10 +217,10 @@ class CaptureIndex:
         cur = c.execute(
             "INSERT INTO capture_messages (id, file, created, date, message_id, return_path, from_json, "
             "to_json, cc_json, bcc_json, reply_to_json, subject, size, attachments, inline, read, username, "
-            "snippet, envelope) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "snippet, envelope, headers) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (r.id, r.file, r.created, r.date, r.message_id, r.return_path, _j(r.from_), _j(r.to), _j(r.cc),
              _j(r.bcc), _j(r.reply_to), r.subject, r.size, r.attachments, r.inline, int(r.read),
-             r.username, r.snippet, _j(r.envelope)))
+             r.username, r.snippet, _j(r.envelope), _j(r.headers)))
         seq = cur.lastrowid
         assert seq is not None
         c.executemany("INSERT OR IGNORE INTO capture_tags (seq, tag) VALUES (?, ?)",
@@ -270,6 +271,17 @@ class CaptureIndex:
         self._barrier()
         with self.lock:
             self.conn.execute("UPDATE capture_messages SET file = ? WHERE seq = ?", (file, seq))
+
+    def set_auth(self, msg_id: str, terms: str) -> None:
+        """Keeps a message's SPF/DKIM/DMARC outcome as search terms (``auth:``; see web/verdicts.py)."""
+        with self.lock:
+            self.conn.execute("UPDATE capture_messages SET auth = ? WHERE id = ?", (terms, msg_id))
+
+    def set_headers(self, pairs: Sequence[tuple[int, list[list[str]]]]) -> None:
+        """Fills the ``headers`` column of rows indexed before it existed (``CaptureStore.backfill_headers``)."""
+        with self.lock:
+            self.conn.executemany("UPDATE capture_messages SET headers = ? WHERE seq = ?",
+                                  [(_j(h), seq) for seq, h in pairs])
 
     # ------------------------------------------------------------------ reads
 

@@ -76,6 +76,7 @@ class Parsed:
     attachments: list[PartInfo] = field(default_factory=list)
     inline: list[PartInfo] = field(default_factory=list)
     x_tags: list[str] = field(default_factory=list)
+    headers: list[list[str]] = field(default_factory=list)  # [[lower-cased name, decoded value]…], ``header_pairs``
     error: str = ""  # why the message could only be read in part ("" when it parsed whole)
 
     @property
@@ -142,6 +143,28 @@ def header_fields(data: bytes) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for f in read_header(data).fields:
         out.setdefault(f.name, []).append(" ".join(decode_words(f.raw_text()).split()))
+    return out
+
+
+# What the index keeps of the header section for ``header:Name:value`` searches: enough for every field an
+# application sets, bounded so that a hostile message cannot make every row (and every search) large.
+MAX_HEADER_FIELDS = 200
+MAX_HEADER_VALUE = 2048
+MAX_HEADER_TOTAL = 64 * 1024
+
+
+def header_pairs(fields: dict[str, list[str]]) -> list[list[str]]:
+    """``field_index`` → [[lower-cased name, value RFC 2047-decoded and unfolded]…] for the index's ``headers``
+    column, within MAX_HEADER_FIELDS fields, MAX_HEADER_VALUE characters per value, MAX_HEADER_TOTAL in all."""
+    out: list[list[str]] = []
+    total = 0
+    for name, values in fields.items():
+        for v in values:
+            value = " ".join(decode_words(v).split())[:MAX_HEADER_VALUE]
+            total += len(name) + len(value)
+            if len(out) >= MAX_HEADER_FIELDS or total > MAX_HEADER_TOTAL:
+                return out
+            out.append([name, value])
     return out
 
 
@@ -291,6 +314,7 @@ def parse(data: bytes) -> tuple[Message, Parsed]:
         p.from_ = frm[0]
     p.to, p.cc, p.reply_to = addresses(msg, "To", f), addresses(msg, "Cc", f), addresses(msg, "Reply-To", f)
     p.x_tags = [t.strip() for t in header_text(msg, "X-Tags", f).split(",") if t.strip()]
+    p.headers = header_pairs(f)
     p.error = error
     for pid, part in walk(msg) if not error else ():  # header section only: its body is no part to list
         try:

@@ -11,6 +11,10 @@ interpolated).
     -word  -from:alice  !is:read                       negation
     client:203.0.113.9  helo:app.local                 courrier's own: the SMTP client's address (exactly, port
                                                        aside) and a substring of the name it gave in EHLO/HELO
+    header:X-Mailer:PHPMailer  header:List-Id          a header field by name (any case) whose decoded value
+                                                       contains the text; without a value: the field is present
+    auth:fail  auth:pass  auth:unverifiable            the SPF/DKIM/DMARC verdict (fail = forged, pass = authentic)
+    auth:spf:fail  auth:dkim:pass  auth:dmarc:none     one mechanism's result (also written ``spf=fail``)
 These are the rules of Mailpit's ``internal/storage/search.go`` (``searchQueryBuilder``). Terms are ANDed. A ``key:`` courrier does not know is searched as plain text (as Mailpit does), and so is a date
 or size it cannot read; a size it reads but that does not fit a 64-bit integer (``larger:99999999999999999999G``)
 is a ``QueryError``: the API answers 400, never 500.
@@ -23,6 +27,12 @@ import math
 from datetime import UTC, datetime, tzinfo
 
 MAX_SIZE = 2 ** 63 - 1  # SQLite's INTEGER
+
+
+# ``auth:`` values: the verdict's words (web/verdicts.py stores " verdict:V spf:R dkim:R… dmarc:R " per message)
+AUTH_VERDICTS = {"pass": "authentic", "authentic": "authentic", "fail": "forged", "forged": "forged",
+                 "unverifiable": "unverifiable"}
+AUTH_MECHANISMS = ("spf", "dkim", "dmarc")
 
 
 class QueryError(ValueError):
@@ -176,6 +186,10 @@ def _term(key: str, value: str) -> tuple[str, list[object]]:
                 [_like(ip)[1:-1] + ":%", "[" + _like(ip)[1:-1] + "]:%"])
     if key == "helo":
         return "json_extract(m.envelope, '$.helo') LIKE ? ESCAPE '\\'", [_like(value)]
+    if key == "header":
+        return _header(value)
+    if key == "auth":
+        return _auth(value)
     if key == "tag":
         return "EXISTS (SELECT 1 FROM capture_tags t WHERE t.seq = m.seq AND t.tag = ? COLLATE NOCASE)", [value]
     v = value.lower()
@@ -200,6 +214,37 @@ def _term(key: str, value: str) -> tuple[str, list[object]]:
     except ValueError:
         pass
     return _text(f"{key}:{value}" if key else value)
+
+
+def _header(value: str) -> tuple[str, list[object]]:
+    """``header:Name`` (present) or ``header:Name:text`` (a field of that name containing the text, any case), over
+    the ``headers`` column: [[lower-cased name, decoded value]…] (parse.header_pairs)."""
+    name, sep, text = value.partition(":")
+    name, text = name.strip().lower(), text.strip()
+    base = ("EXISTS (SELECT 1 FROM json_each(coalesce(m.headers, '[]')) h "
+            "WHERE json_extract(h.value, '$[0]') = ?")
+    if not sep or not text:
+        return base + ")", [name]
+    return base + " AND json_extract(h.value, '$[1]') LIKE ? ESCAPE '\\')", [name, _like(text)]
+
+
+def has_auth_term(query: str) -> bool:
+    """Whether the search needs the messages' SPF/DKIM/DMARC outcome (computed on demand, web/verdicts.py)."""
+    return any(key == "auth" for _, key, _ in tokenize(query))
+
+
+def _auth(value: str) -> tuple[str, list[object]]:
+    """``auth:fail`` (the verdict) or ``auth:spf:fail`` / ``auth:spf=fail`` (one mechanism's result) over the
+    ``auth`` column; a message not checked yet (NULL) matches neither a term nor its negation."""
+    v = value.strip().lower().replace("=", ":")
+    mech, sep, result = v.partition(":")
+    if sep and mech in AUTH_MECHANISMS and result:
+        word = f"{mech}:{result}"
+    elif v in AUTH_VERDICTS:
+        word = f"verdict:{AUTH_VERDICTS[v]}"
+    else:
+        word = f"verdict:{v}"
+    return "(m.auth IS NOT NULL AND m.auth LIKE ? ESCAPE '\\')", ["% " + _like(word)[1:-1] + " %"]
 
 
 def compile_query(query: str) -> tuple[str, list[object]]:

@@ -600,11 +600,28 @@ class CaptureStore:
             except Exception as e:  # noqa: BLE001 — one file must never stop a start, a re-index or a scan
                 log.event("capture.index_failed", level="error", file=rel, error=repr(e)[:300])
         self._count = self.index.count()[0]
+        self.backfill_headers()
         if n or gone:
             self.events.publish("prune", None)  # the list changed under the clients: they reload it
         if (n or changed) and self.events.active:
             self.events.publish("stats", self.stats())
         return n
+
+    def backfill_headers(self, limit: int = 2000) -> int:
+        """Fills ``headers`` (``header:`` searches) for up to ``limit`` rows indexed before the column existed
+        (migration 0063), from their files' header sections; each scan takes the next ones. Returns how many."""
+        rows = self.index.select("m.headers IS NULL", (), limit=limit, columns="m.seq, m.file")
+        done: list[tuple[int, list[list[str]]]] = []
+        for r in rows:
+            try:
+                with open(self.maildir / r["file"], "rb") as f:
+                    head = strip_trace(f.read(4 * HEAD_READ))
+            except OSError:  # gone meanwhile: the next scan forgets the row
+                continue
+            done.append((r["seq"], P.header_pairs(P.field_index(head))))
+        if done:
+            self.index.set_headers(done)
+        return len(done)
 
     def _index_existing(self, path: Path) -> None:
         data = path.read_bytes()
@@ -745,5 +762,5 @@ def build_row(path: Path, body: bytes, cenv: CapturedEnvelope, read: bool, rules
         inline=len(p.inline), read=read, username=cenv.user or "", snippet=p.snippet(),
         envelope={"client": cenv.client, "helo": cenv.helo, "tls": cenv.tls, "listener": cenv.listener,
                   "qid": cenv.qid, "rcpts": cenv.rcpts, **({"error": p.error} if p.error else {})},
-        tags=tags, search_addresses=f"{addr_text} {cenv.mail_from}", search_body=body_text, rules=rules.compiled)
+        tags=tags, headers=p.headers, search_addresses=f"{addr_text} {cenv.mail_from}", search_body=body_text, rules=rules.compiled)
     return row

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from courrier.web.mailboxes import MailboxSource
     from courrier.web.relay import Outbound
     from courrier.web.store import CaptureSource
+    from courrier.web.verdicts import AuthChecks
 
 
 @dataclass
@@ -64,6 +65,7 @@ class WebContext:
     stats: RuntimeStats = field(default_factory=RuntimeStats)
     ready: bool = True
     observer: Observer | None = None  # /metrics (web/metrics.py)
+    verdicts: AuthChecks | None = None  # SPF/DKIM/DMARC on demand (web/verdicts.py), set by build_context
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     _queue_store: Any = None
@@ -98,6 +100,7 @@ def build_context(cfg: Config, accounts: Accounts, auth_gate: AuthGate, *, captu
     from courrier.web.relay import make_relay
     from courrier.web.server import BindError
     from courrier.web.store import CaptureSource
+    from courrier.web.verdicts import AuthChecks
     from courrier.web.webhook import Webhook
 
     users = None
@@ -119,6 +122,14 @@ def build_context(cfg: Config, accounts: Accounts, auth_gate: AuthGate, *, captu
     ctx = WebContext(cfg=cfg, auth=auth, accounts=accounts, source=source, hub=hub, get_paused=get_paused,
                      set_paused=set_paused, relay=relay, relay_description=relay_desc, mailboxes=mailboxes,
                      observer=observer)
+    verdicts = ctx.verdicts = AuthChecks(cfg)
+
+    async def close_verdicts() -> None:
+        verdicts.close()
+
+    ctx.closers.append(close_verdicts)
+    if source is not None:
+        source.verdicts = ctx.verdicts
     if hub is not None:
         hub.subscribe(ctx.stats.on_event)
         hub.bind(asyncio.get_running_loop())

@@ -29,11 +29,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from courrier import db
 from courrier.capture.index import mailbox_where
 from courrier.capture.records import Message, Page, Summary
-from courrier.capture.search import FREE_TEXT_SCAN, compile_query, ms, parse_datetime
+from courrier.capture.search import FREE_TEXT_SCAN, compile_query, has_auth_term, ms, parse_datetime
 
 if TYPE_CHECKING:
     from courrier.capture.envelope import CapturedEnvelope
     from courrier.capture.store import CaptureStore
+    from courrier.web.verdicts import AuthChecks
 
 T = TypeVar("T")
 _DATE_TERM = re.compile(r"(?<!\S)([-!]?(?:before|after):)(\S+)", re.I)
@@ -69,6 +70,7 @@ class CaptureSource:
         self._counts: tuple[int, int] | None = None  # (total, unread), None: unknown, count on next use
         self.mailbox = ""  # set on the views ``within`` makes
         self._scope: tuple[str, list[object]] | None = None
+        self.verdicts: AuthChecks | None = None  # set by the web context: ``auth:`` searches check first
         store.events.subscribe(self._on_event)
 
     def within(self, mailbox: str) -> CaptureSource:
@@ -134,6 +136,21 @@ class CaptureSource:
     async def _run(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kw))
 
+    async def _verdicts_for(self, query: str | None) -> None:
+        """An ``auth:`` search needs the SPF/DKIM/DMARC outcome of the messages it looks at: check those that have
+        none yet (web/verdicts.py) before it runs."""
+        if query and self.verdicts is not None and has_auth_term(query):
+            await self.verdicts.fill(self)
+
+    async def unchecked_ids(self, limit: int) -> list[str]:
+        """IDs of this source's messages without a kept verdict, newest first."""
+        where, params = self._scoped("m.auth IS NULL", [])
+        rows = await self._run(self.store.index.select, where, params, limit=limit, columns="m.id")
+        return [r["id"] for r in rows]
+
+    async def set_auth(self, msg_id: str, terms: str) -> None:
+        await self._run(self.store.index.set_auth, msg_id, terms)
+
     # ------------------------------------------------------------------ reading
 
     async def page(self, query: str | None, start: int, limit: int, tz: str | None = None,
@@ -142,6 +159,7 @@ class CaptureSource:
         if query is None:
             return await self._run(self._page, "1", [], start, limit, before)
         q = apply_tz(query, tz)
+        await self._verdicts_for(q)
 
         def run() -> Page:
             try:
@@ -200,6 +218,7 @@ class CaptureSource:
 
     async def set_read(self, ids: list[str] | None, read: bool, search: str | None = None,
                        tz: str | None = None) -> None:
+        await self._verdicts_for(search)
         if self._scope is not None and (search or ids is None):
             ids = await self._run(self._scoped_ids, apply_tz(search, tz) if search else None)
         elif search:
@@ -221,6 +240,7 @@ class CaptureSource:
 
     async def delete_search(self, query: str, tz: str | None = None) -> None:
         q = apply_tz(query, tz)
+        await self._verdicts_for(q)
         if self._scope is not None:
             ids = await self._run(self._scoped_ids, q)
             await self._run(self.store.delete, ids)
