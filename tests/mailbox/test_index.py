@@ -174,6 +174,13 @@ def test_uidvalidity_is_never_given_twice_to_a_folder(tmp_path, idx, box):
     for extra in tmp_path.glob("courrier.db-*"):
         extra.unlink()
     third = MailIndex(tmp_path / "courrier.db", tmp_path).sync(box)
+    # issue 16: the Maildir's courrier-uidlist keeps every UID, so the rebuilt index keeps the UIDVALIDITY too
+    assert third.uidvalidity == second and [m.uid for m in third.messages] == [1]
+    (box / "courrier-uidlist").unlink()  # without it the UIDs are new, and so is the UIDVALIDITY
+    (tmp_path / "courrier.db").unlink()
+    for extra in tmp_path.glob("courrier.db-*"):
+        extra.unlink()
+    third = MailIndex(tmp_path / "courrier.db", tmp_path).sync(box)
     assert third.uidvalidity > second and [m.uid for m in third.messages] == [1]
     # a folder deleted outright: the index's high-water mark keeps its number from coming back
     other = maildir.ensure(box / ".Other")
