@@ -33,8 +33,8 @@ from pathlib import Path
 from courrier import db, log
 from courrier.mailbox import flags as F
 from courrier.mailbox import maildir, uidlist
-from courrier.mailbox.keywords import Keywords
 from courrier.mailbox.api import Msg, Snapshot, Usage, crlf_size, header_end_lf, to_crlf
+from courrier.mailbox.keywords import Keywords
 
 _ARRIVAL_LANDS = 600.0  # seconds: a delivery's count whose file the index never saw is dropped after this
 _TRUST_MTIME_AFTER = 2.0  # seconds: a directory mtime younger than this may hide a change made in the same tick
