@@ -38,6 +38,7 @@ from courrier.mailbox.keywords import Keywords
 
 _ARRIVAL_LANDS = 600.0  # seconds: a delivery's count whose file the index never saw is dropped after this
 _TRUST_MTIME_AFTER = 2.0  # seconds: a directory mtime younger than this may hide a change made in the same tick
+VANISHED_KEEP = 100_000  # expunge records kept per folder (RFC 7162 §3.2.5.2); older ones raise the folder's floor
 HEADER_CACHE_BYTES = 64 << 20  # per index: header sections kept in memory (Dovecot keeps them in its cache file)
 
 
@@ -88,6 +89,7 @@ class _Folder:
         self.floor = 0  # RFC 7162 §3.2.5.2: expunges at or below this mod-sequence have no record
         self.journal: list[str] = []  # courrier-uidlist lines of the write in progress
         self.uidlist_lines = 0  # lines in the folder's courrier-uidlist (rewritten once it doubles its content)
+        self.uidlist_base = 0  # ... its lines when it was last rewritten
         self.keywords: Keywords | None = None
 
     def kw(self, path: Path) -> Keywords:
@@ -178,7 +180,7 @@ class MailIndex:
             if head is None or head[:2] != (f.key, f.uidvalidity):
                 self._rewrite_uidlist(f, c, path)
             else:
-                f.uidlist_lines = head[2]
+                f.uidlist_lines = f.uidlist_base = head[2]
 
     def _create(self, f: _Folder, c: sqlite3.Connection, path: Path) -> None:
         """The folder's row, for a folder the index does not know: restored from the Maildir's courrier-uidlist when
@@ -237,7 +239,14 @@ class MailIndex:
 
     def _rewrite_uidlist(self, f: _Folder, c: sqlite3.Connection, path: Path) -> None:
         vanished = c.execute("SELECT uid, modseq FROM mbox_vanished WHERE folder=? ORDER BY uid", (f.id,)).fetchall()
-        f.uidlist_lines = uidlist.rewrite(
+        if len(vanished) > VANISHED_KEEP:  # the oldest records go; a client that synced before them is told more
+            cut = sorted(m for _, m in vanished)[len(vanished) - VANISHED_KEEP]
+            # the floor first: a reader between the two statements answers from the complement, never from a gap
+            c.execute("UPDATE mbox_folders SET vanishedfloor=MAX(vanishedfloor, ?) WHERE id=?", (cut - 1, f.id))
+            c.execute("DELETE FROM mbox_vanished WHERE folder=? AND modseq<?", (f.id, cut))
+            f.floor = max(f.floor, cut - 1)
+            vanished = [(u, m) for u, m in vanished if m >= cut]
+        f.uidlist_lines = f.uidlist_base = uidlist.rewrite(
             path, f.key, f.uidvalidity, f.uidnext, f.modseq, f.floor,
             ((m.uid, m.modseq, _info(m.file), m.base) for m in f.msgs.values()), vanished)
         f.journal = []
@@ -263,7 +272,7 @@ class MailIndex:
         if f.journal:
             path = self._path_of(f.key)
             f.uidlist_lines += len(f.journal)
-            if f.uidlist_lines > 2 * len(f.msgs) + 1000:
+            if f.uidlist_lines > 2 * f.uidlist_base + 1000:
                 self._rewrite_uidlist(f, self._conn(), path)
             else:
                 uidlist.append(path, f.journal)

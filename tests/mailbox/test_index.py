@@ -200,3 +200,29 @@ def test_recent_uids_does_not_claim(idx, box):
     idx.sync(box)
     assert idx.recent_uids(box) == {1} and idx.recent_uids(box) == {1}  # EXAMINE (RFC 3501 §6.3.2)
     assert idx.claim_recent(box) == {1} and idx.recent_uids(box) == set()
+
+
+def test_expunge_records_are_bounded_and_raise_the_floor(tmp_path, idx, box, monkeypatch):
+    """RFC 7162 §3.2.5.2: expunge records beyond VANISHED_KEEP go, oldest first; a client that synced before them
+    is answered None (the caller names every missing UID) instead of an incomplete list."""
+    from courrier.mailbox import index as I
+
+    monkeypatch.setattr(I, "VANISHED_KEEP", 3)
+    for i in range(6):
+        maildir.write_new(box, [b"m%d\n" % i])
+    snap = idx.sync(box)
+    start = snap.highestmodseq
+    for uid in range(1, 6):
+        idx.expunge(box, [uid])
+    assert idx.vanished(box, start) == [1, 2, 3, 4, 5]
+    f = idx._folder(box)
+    idx._rewrite_uidlist(f, idx._conn(), box)  # the compaction that prunes
+    assert idx.vanished(box, start) is None
+    assert idx.vanished(box, f.floor) == [3, 4, 5]
+    # the uidlist keeps what the index keeps: a rebuild answers the same
+    (tmp_path / "courrier.db").unlink()
+    for extra in tmp_path.glob("courrier.db-*"):
+        extra.unlink()
+    again = MailIndex(tmp_path / "courrier.db", tmp_path)
+    assert [m.uid for m in again.sync(box).messages] == [6]
+    assert again.vanished(box, start) is None and again.vanished(box, f.floor) == [3, 4, 5]
