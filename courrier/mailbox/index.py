@@ -80,7 +80,8 @@ class _Folder:
         self.modseq = 0
         self.msgs: dict[int, Msg] = {}
         self.by_base: dict[str, int] = {}
-        self.stamp: tuple[int, int] | None = None
+        self.stamp: tuple[int, int] | None = None  # new/ and cur/ mtimes of the last listing, once 2 s old
+        self.own: tuple[int, int] | None = None  # ... of the last listing or of our own last change, however young
         self.snapshot: Snapshot | None = None
         self.lock = threading.RLock()
         self.recent_floor = 0
@@ -312,15 +313,21 @@ class MailIndex:
     # ------------------------------------------------------------------ reading
 
     @staticmethod
-    def _stamp(path: Path) -> tuple[int, int] | None:
+    def _stamp(path: Path) -> tuple[tuple[int, int] | None, bool]:
+        """(new/ and cur/ mtimes, whether they are old enough to be trusted alone); (None, False) without them."""
         try:
             a, b = os.stat(path / "new"), os.stat(path / "cur")
         except FileNotFoundError:
-            return None
+            return None, False
         newest = max(a.st_mtime, b.st_mtime)
-        if time.time() - newest < _TRUST_MTIME_AFTER:
-            return None
-        return (a.st_mtime_ns, b.st_mtime_ns)
+        return (a.st_mtime_ns, b.st_mtime_ns), time.time() - newest >= _TRUST_MTIME_AFTER
+
+    def _changed_by_us(self, f: _Folder, path: Path, before: tuple[int, int] | None) -> None:
+        """After a change of our own: when the directories were as last listed just before it (``before``), their
+        new mtimes are ours and the next listing may be skipped (``sync``); otherwise the next sync lists."""
+        raw, _ = self._stamp(path)
+        f.own = raw if before is not None and before == f.own else None
+        f.stamp = None
 
     @staticmethod
     def _scan(path: Path) -> dict[str, str]:
@@ -348,10 +355,14 @@ class MailIndex:
             if row is None or tuple(row) != (f.uidvalidity, f.uidnext, f.modseq):
                 with db.transaction(c):
                     self._load(f, c)
-            stamp = self._stamp(path)
-            if force or stamp is None or stamp != f.stamp:
+            # The listing is skipped when the directories are as last seen: trusted alone once 2 s old (a change
+            # within one timestamp tick could hide behind the same mtime, as Dovecot knows); while younger, when
+            # they are as our last listing or our own last change left them, and listed once more when they turn
+            # 2 s old, so a change another program made in that same tick shows within 2 s.
+            raw, old = self._stamp(path)
+            if force or raw is None or (raw != f.stamp if old else raw != f.own):
                 self._rescan(f, path)
-                f.stamp = stamp
+                f.stamp, f.own = (raw if old else None), raw
             if f.snapshot is None:
                 f.snapshot = Snapshot(f.uidvalidity, f.uidnext, f.modseq, tuple(f.msgs.values()))
             return f.snapshot
@@ -400,7 +411,7 @@ class MailIndex:
                     self._write(f, c, Msg(f.uidnext, base, file, flags, size, mtime, f.modseq))
                     f.uidnext += 1
         except BaseException:
-            f.stamp = None
+            f.stamp = f.own = None
             raise
 
     def read(self, path: Path, m: Msg) -> bytes | None:
@@ -500,6 +511,7 @@ class MailIndex:
         f = self._folder(path)
         out: dict[int, Msg] = {}
         with f.lock:
+            before, _ = self._stamp(path)
             with self._writing(f) as c:
                 f.modseq += 1
                 for uid, given in changes:
@@ -530,7 +542,7 @@ class MailIndex:
                     out[uid] = nm
                     if current is not None:
                         current[uid] = nm
-            f.stamp = None
+            self._changed_by_us(f, path, before)
         return out
 
     def append(self, path: Path, data: bytes, flags: frozenset[str] = frozenset(),
@@ -541,6 +553,7 @@ class MailIndex:
         flags = frozenset(x for x in flags if x != F.RECENT)
         with f.lock:
             self.sync(path)
+            before, _ = self._stamp(path)
             info = self._info(f, path, flags)
             final = maildir.write_new(path, [lf], subdir="cur" if flags else "new", info=info, mtime=internaldate)
             st = os.stat(final)
@@ -550,6 +563,7 @@ class MailIndex:
                 f.uidnext += 1
                 self._write(f, c, Msg(uid, F.split_name(final.name)[0], f"{final.parent.name}/{final.name}", flags,
                                       crlf_size(lf), st.st_mtime, f.modseq))
+            self._changed_by_us(f, path, before)
             return f.uidvalidity, uid
 
     def expunge(self, path: Path, uids: Iterable[int], *, only_deleted: bool = False) -> list[int]:
@@ -562,6 +576,7 @@ class MailIndex:
         with f.lock:
             if only_deleted:
                 self.sync(path)  # flags another program changed on disk count too
+            before, _ = self._stamp(path)
             with self._writing(f) as c:
                 f.modseq += 1
                 for uid in sorted(set(uids)):
@@ -576,7 +591,7 @@ class MailIndex:
                             pass
                     self._dropped(f, c, uid)
                     done.append(uid)
-            f.stamp = None
+            self._changed_by_us(f, path, before)
         if done:
             maildir.fsync_dir(path / "cur")
         return done
@@ -592,6 +607,8 @@ class MailIndex:
         with first.lock, second.lock:
             self.sync(src)
             self.sync(dst)
+            before_src, _ = self._stamp(src)
+            before_dst, _ = self._stamp(dst)
             maildir.ensure(dst)
             placed: list[tuple[Msg, Msg]] = []
             for uid in sorted(set(uids)):
@@ -627,13 +644,13 @@ class MailIndex:
                     fd.uidnext += 1
                     self._write(fd, c, replace(nm, uid=uid, modseq=fd.modseq))
                     pairs.append((m.uid, uid))
-            fd.stamp = None
+            self._changed_by_us(fd, dst, before_dst)
             if move and placed:
                 with self._writing(fs) as c:
                     fs.modseq += 1
                     for m, _ in placed:
                         self._dropped(fs, c, m.uid)
-                fs.stamp = None
+                self._changed_by_us(fs, src, before_src)
             return fd.uidvalidity, pairs
 
     def forget(self, path: Path) -> None:

@@ -226,3 +226,22 @@ def test_expunge_records_are_bounded_and_raise_the_floor(tmp_path, idx, box, mon
     again = MailIndex(tmp_path / "courrier.db", tmp_path)
     assert [m.uid for m in again.sync(box).messages] == [6]
     assert again.vanished(box, start) is None and again.vanished(box, f.floor) == [3, 4, 5]
+
+
+def test_own_changes_skip_the_next_listing_but_foreign_ones_are_seen(idx, box, monkeypatch):
+    """A sync right after the index's own change does not list the Maildir again (QRESYNC resyncs of big mailboxes
+    stay fast), yet a rename another program makes afterwards is seen at the next sync."""
+    for i in range(3):
+        maildir.write_new(box, [b"m%d\n" % i])
+    idx.sync(box)
+    listings = []
+    real = MailIndex._scan
+    monkeypatch.setattr(MailIndex, "_scan", staticmethod(lambda p: listings.append(p) or real(p)))
+    idx.store_flags(box, [(1, frozenset({"\\Seen"}))], "add")
+    idx.expunge(box, [3])
+    assert [m.uid for m in idx.sync(box).messages] == [1, 2] and listings == []
+    time.sleep(0.01)
+    p2 = next((box / "new").iterdir())
+    os.rename(p2, box / "cur" / (p2.name + ":2,F"))  # mutt flags message 2
+    snap = idx.sync(box)
+    assert listings and "\\Flagged" in snap.messages[1].flags
