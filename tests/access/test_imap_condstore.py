@@ -112,6 +112,12 @@ def test_capabilities_and_enable(srv):
     assert w.untagged(w.cmd("ENABLE QRESYNC"), b"ENABLED") == [b"* ENABLED QRESYNC\r\n"]
     assert w.untagged(w.cmd("ENABLE QRESYNC CONDSTORE"), b"ENABLED") == [b"* ENABLED\r\n"]  # on already
     w.close()
+    w = srv.wire()
+    assert w.untagged(w.cmd("ENABLE CONDSTORE X-UNKNOWN"), b"ENABLED") == [b"* ENABLED CONDSTORE\r\n"]
+    assert w.status("SELECT INBOX (QRESYNC (1 1))") == b"BAD"  # CONDSTORE alone does not allow QRESYNC
+    assert w.status("SELECT INBOX (NOSUCH)") == b"BAD"
+    assert w.status("EXAMINE INBOX (CONDSTORE)") == b"OK"
+    w.close()
 
 
 def test_select_highestmodseq_and_fetch_modseq(srv):

@@ -245,3 +245,21 @@ def test_own_changes_skip_the_next_listing_but_foreign_ones_are_seen(idx, box, m
     os.rename(p2, box / "cur" / (p2.name + ":2,F"))  # mutt flags message 2
     snap = idx.sync(box)
     assert listings and "\\Flagged" in snap.messages[1].flags
+
+
+def test_keywords_beyond_26_letters_stay_in_the_index(idx, box):
+    """dovecot-keywords has 26 letters: further keywords are kept by the index alone, and survive a rename of the
+    file by another program."""
+    maildir.write_new(box, [b"m\n"])
+    idx.sync(box)
+    many = frozenset(f"k{i:02d}" for i in range(28))
+    idx.store_flags(box, [(1, many)], "add")
+    lines = (box / "dovecot-keywords").read_text().splitlines()
+    assert len(lines) == 26
+    name = next((box / "cur").iterdir()).name
+    assert name.split(":2,")[1] == "abcdefghijklmnopqrstuvwxyz"
+    time.sleep(0.01)
+    p = next((box / "cur").iterdir())
+    os.rename(p, p.with_name(p.name.replace(":2,", ":2,S")))  # mutt marks it seen
+    flags = idx.sync(box).messages[0].flags
+    assert flags == many | {"\\Seen"}
