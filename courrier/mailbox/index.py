@@ -273,10 +273,8 @@ class MailIndex:
         if f.journal:
             path = self._path_of(f.key)
             f.uidlist_lines += len(f.journal)
-            if f.uidlist_lines > 2 * f.uidlist_base + 1000:
+            if f.uidlist_lines > 2 * f.uidlist_base + 1000 or not uidlist.append(path, f.journal):
                 self._rewrite_uidlist(f, self._conn(), path)
-            else:
-                uidlist.append(path, f.journal)
             f.journal = []
 
     def _write(self, f: _Folder, c: sqlite3.Connection, m: Msg) -> None:

@@ -120,19 +120,21 @@ def head(maildir: Path) -> tuple[str, int, int] | None:
     return key, uidvalidity, rest.count(b"\n")
 
 
-def append(maildir: Path, lines: Iterable[str]) -> None:
-    """Adds records at the end (O_APPEND: one write, so concurrent appenders never interleave inside a line)."""
+def append(maildir: Path, lines: Iterable[str]) -> bool:
+    """Adds records at the end (O_APPEND: one write, so concurrent appenders never interleave inside a line);
+    False when there is no file to add to (the caller writes it whole)."""
     data = "".join(lines).encode("utf-8", "surrogateescape")
-    if not data:
-        return
     try:
         fd = os.open(maildir / FILE, os.O_WRONLY | os.O_APPEND)
     except (FileNotFoundError, NotADirectoryError):
-        return  # no record yet: the next rewrite makes it
+        return False
     try:
         os.write(fd, data)
+    except OSError:
+        return False
     finally:
         os.close(fd)
+    return True
 
 
 def rewrite(maildir: Path, key: str, uidvalidity: int, uidnext: int, highestmodseq: int, floor: int,
