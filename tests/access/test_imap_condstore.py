@@ -350,3 +350,28 @@ def test_recent_survives_restart(srv):
     w = srv.wire()
     assert w.untagged(w.cmd("SELECT INBOX"), b"RECENT") == [b"* 1 RECENT\r\n"]
     w.close()
+
+
+def test_qresync_before_the_records_names_every_missing_uid(srv):
+    """RFC 7162 §3.2.5.2: when the expunge records do not reach back to the client's mod-sequence (a folder from
+    before migration 0060, or records pruned), VANISHED (EARLIER) names every UID of the range that is not there."""
+    w = srv.wire()
+    lines = w.cmd("SELECT INBOX")
+    uidvalidity, hms = code(lines, "UIDVALIDITY"), int(code(lines, "HIGHESTMODSEQ"))
+    w.cmd("STORE 2,4 +FLAGS.SILENT (\\Deleted)")
+    w.cmd("EXPUNGE")
+    w.close()
+    srv.stop()
+    with sqlite3.connect(srv.cfg.db_path) as c:
+        c.execute("UPDATE mbox_folders SET vanishedfloor = highestmodseq")
+        c.execute("DELETE FROM mbox_vanished")
+    srv.start()
+    w = srv.wire()
+    w.cmd("ENABLE QRESYNC")
+    lines = w.cmd(f"SELECT INBOX (QRESYNC ({uidvalidity} {hms}))")
+    assert w.untagged(lines, b"VANISHED") == [b"* VANISHED (EARLIER) 2,4\r\n"]
+    lines = w.cmd(f"EXAMINE INBOX (QRESYNC ({uidvalidity} {hms} 1:3))")
+    assert w.untagged(lines, b"VANISHED") == [b"* VANISHED (EARLIER) 2\r\n"]
+    lines = w.cmd(f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {hms} VANISHED)")
+    assert lines[0] == b"* VANISHED (EARLIER) 2,4\r\n"
+    w.close()
