@@ -18,6 +18,7 @@ import ssl
 
 from courrier import log
 from courrier.access.auth import Authenticator, Mailroot
+from courrier.access.imap import extensions
 from courrier.access.imap import parser as P
 from courrier.access.imap import response as W
 from courrier.access.imap.parser import LiteralTooBig, ParseError
@@ -129,6 +130,7 @@ class Session:
         caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE",
                 "UNSELECT", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "ESEARCH", "LIST-STATUS",
                 f"APPENDLIMIT={self.server.limits.max_message_size}"]
+        caps += extensions.capabilities(self.state != NOT_AUTH)  # issue 16's later extensions (extensions.py)
         if self.root is not None and not self.root.capture and self.server.quotas is not None:
             caps += ["QUOTA", "QUOTA=RES-STORAGE"]  # RFC 9208 §3.1: once logged in (the account's limits)
         if self.state == NOT_AUTH:
