@@ -149,6 +149,7 @@ async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     # one message's response may hold a few copies of it (BODY.PEEK[] and RFC822 together), never more
     limit = 2 * s.server.limits.max_message_size + (1 << 20)
     pos = 0
+    unknown_cte: list[int] = []  # RFC 3516 §4.3: messages whose BINARY part cannot be decoded
     while pos < len(seqs):
         jobs = [(q, sel.msgs[u], with_flags if u in changed else items, sel.shown_flags(u))
                 for q, u in ((q, sel.uids[q - 1]) for q in seqs[pos:pos + BATCH])]
@@ -163,6 +164,9 @@ async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
                     r = FE.render(msg, q, its, fl, uid, limit)
                 except FE.ResponseTooLarge:
                     return b"".join(out), failed, done, True
+                except FE.BI.UnknownCTE:
+                    unknown_cte.append(q)
+                    continue
                 except Exception as e:  # noqa: BLE001 - one message that cannot be rendered is skipped, not the rest
                     message_failed(s, sel, m, "fetch", e)
                     failed += 1
@@ -181,6 +185,8 @@ async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
         await s.writer.drain()
         if too_large:
             raise no(f"[LIMIT] response for one message over {limit} octets; fetch fewer items at once")
+    if unknown_cte:
+        raise no(f"[UNKNOWN-CTE] message {unknown_cte[0]} has a part whose transfer encoding cannot be decoded")
     if failures:  # as Dovecot: the others were sent; the tagged NO says some were not
         raise no(f"[SERVERBUG] {failures} message(s) could not be fetched; see the server log")
     return "FETCH completed"

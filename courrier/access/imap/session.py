@@ -206,11 +206,15 @@ class Session:
             if too_big or total + n > max_total or len(literals) >= max_count:
                 raise LiteralTooBig(n, sync)
             total += n
-            parts.append(line[:m.start()] + b"\x00")
+            head = line[:m.start()]
+            # RFC 3516 §4.4 literal8: "~" standing alone before the "{" (an atom may end in "~" too)
+            binary = head[-2:] in (b" ~", b"(~") and self.state != NOT_AUTH
+            parts.append((head[:-1] if binary else head) + b"\x00")
             if sync:
                 self.send(b"+ Ready for literal data")
                 await self.writer.drain()
-            literals.append(await asyncio.wait_for(self.reader.readexactly(n), self.timeout))
+            data = await asyncio.wait_for(self.reader.readexactly(n), self.timeout)
+            literals.append(P.Literal8(data) if binary else data)
 
     # ------------------------------------------------------------------ main loop
 
