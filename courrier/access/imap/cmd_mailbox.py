@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from courrier.access.imap import cmd_quota
+from courrier.access.imap import extensions as EXT
 from courrier.access.imap import response as W
 from courrier.access.imap.parser import Atom, ParseError, Token, astring, date_time, want
 from courrier.access.imap.state import IDLE_MAX, IDLE_RESCAN, LOGOUT, LineTooLong, TaggedResult, no
@@ -54,6 +55,7 @@ async def _select(s: Session, args: list[Token], readonly: bool) -> str:
         s.send(f"* OK [UNSEEN {unseen}] first unseen message")
     s.send(f"* OK [UIDVALIDITY {snap.uidvalidity}] UIDs valid")
     s.send(f"* OK [UIDNEXT {snap.uidnext}] predicted next UID")
+    s.send(f"* OK [MAILBOXID ({await EXT.mailbox_id(s, path, snap.uidvalidity, name)})] Ok")  # RFC 8474 §4.1
     return ("[READ-ONLY] EXAMINE" if readonly else "[READ-WRITE] SELECT") + " completed"
 
 
@@ -73,10 +75,10 @@ async def create(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     if len(args) == 2:
         _check_use(name, args[1])
     try:
-        await s.store.run(s.store.create_folder, _root(s), name)
+        path = await s.store.run(s.store.create_folder, _root(s), name)
     except folders.FolderError as e:
         raise no(("[ALREADYEXISTS] " if "exists" in str(e) else "") + str(e)) from None
-    return "CREATE completed"
+    return f"[MAILBOXID ({await EXT.mailbox_id(s, path, 0, name)})] CREATE completed"  # RFC 8474 §4.1
 
 
 def _check_use(name: str, opts: Token) -> None:
@@ -146,7 +148,8 @@ async def status(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     return "STATUS completed"
 
 
-STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN")  # RFC 3501 §6.3.10
+STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN",  # RFC 3501 §6.3.10
+                *EXT.STATUS_ITEMS)
 
 
 def status_items(toks: list[Token]) -> list[str]:
@@ -166,6 +169,7 @@ async def status_line(s: Session, name: str, path: Folder, items: list[str]) -> 
     values = {"MESSAGES": len(snap.messages), "RECENT": recent, "UIDNEXT": snap.uidnext,
               "UIDVALIDITY": snap.uidvalidity,
               "UNSEEN": sum(1 for m in snap.messages if F.SEEN not in m.flags)}
+    values |= await EXT.status_values(s, name, path, snap, items)
     return b"* STATUS " + W.astring(name) + f" ({' '.join(f'{it} {values[it]}' for it in items)})".encode()
 
 

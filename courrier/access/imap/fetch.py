@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from courrier.access.imap import binary as BI
+from courrier.access.imap import objectid as OI
 from courrier.access.imap import response as W
+from courrier.access.imap import savedate as SD
 from courrier.access.imap.parser import Atom, ParseError, Token, format_date_time
 from courrier.mail import addresses as A
 from courrier.mail import headers as H
@@ -27,7 +29,8 @@ _SPEC = re.compile(rf"^(?:((?:[1-9][0-9]{{0,8}}\.)*[1-9][0-9]{{0,8}})(?:\.({_SPE
 MAX_ITEMS = 100  # fetch attributes in one command (real clients ask for a dozen)
 MAX_SECTION_PARTS = 100  # numbers in a section's part path (1.2.3…): deeper than any MIME tree we parse (mime.MAX_DEPTH)
 SIMPLE = {"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", "BODYSTRUCTURE", "UID",
-          "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
+          "RFC822", "RFC822.HEADER", "RFC822.TEXT",
+          "EMAILID", "THREADID", "SAVEDATE"}  # RFC 8474 §7 (objectid.py), RFC 8514 §4.3 (savedate.py)
 MISSING_MAILBOX = "MISSING_MAILBOX"  # Dovecot's placeholders for an address without a local part / a host
 MISSING_DOMAIN = "MISSING_DOMAIN"
 MACROS = {"ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],
@@ -210,6 +213,10 @@ def render(m: Message, seq: int, items: list[Item], flags: frozenset[str], with_
             out.append(b"UID %d" % m.msg.uid)
         elif n == "INTERNALDATE":
             out.append(b'INTERNALDATE "' + format_date_time(m.msg.internaldate).encode() + b'"')
+        elif n in ("EMAILID", "THREADID"):  # RFC 8474 §7
+            out.append(OI.fetch_item(m, n))
+        elif n == "SAVEDATE":  # RFC 8514 §4.3
+            out.append(b'SAVEDATE "' + format_date_time(SD.of(m.msg)).encode() + b'"')
         elif n == "RFC822.SIZE":
             out.append(b"RFC822.SIZE %d" % m.msg.size)
         elif n == "ENVELOPE":
