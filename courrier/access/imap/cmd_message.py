@@ -7,12 +7,13 @@ import functools
 from typing import TYPE_CHECKING
 
 from courrier import log
-from courrier.access.imap import cmd_quota
+from courrier.access.imap import cmd_quota, rev2
 from courrier.access.imap import fetch as FE
 from courrier.access.imap import response as W
 from courrier.access.imap import search as SE
+from courrier.access.imap import utf8 as U
 from courrier.access.imap.cmd_mailbox import mailbox_path, parse_flags
-from courrier.access.imap.parser import Atom, ParseError, Token, astring, sequence_set, want
+from courrier.access.imap.parser import Atom, ParseError, Token, sequence_set, want
 from courrier.access.imap.state import Selected, no
 from courrier.mailbox import flags as F
 from courrier.mailbox import names as folders
@@ -119,6 +120,8 @@ async def search(s: Session, tag: str, args: list[Token], uid: bool) -> str:
         return hits
 
     hits = await s.store.run(run)
+    if returns is None and rev2.on(s):
+        returns = ["ALL"]  # RFC 9051 §6.4.4: IMAP4rev2 answers ESEARCH, no RETURN meaning RETURN (ALL)
     if returns is not None:
         s.send(SE.esearch(tag, uid, hits, returns))
         return "SEARCH completed"
@@ -255,7 +258,7 @@ async def _copy(s: Session, args: list[Token], uid: bool, move: bool) -> tuple[s
     sel = _writable(s) if move else _sel(s)
     want(args, 2, f"{'MOVE' if move else 'COPY'} sequence-set mailbox")
     seqs = s.resolve(sequence_set(args[0]), uid)
-    name = folders.normalize(astring(args[1], "mailbox"))
+    name = folders.normalize(U.mailbox(s, args[1]))
     dst = mailbox_path(s, name, trycreate=True)  # RFC 3501 §6.4.7: [TRYCREATE]
     uids = [sel.uids[q - 1] for q in seqs]
     if not uids:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from courrier.access.imap import binary, cmd_sort, objectid, savedate
+from courrier.access.imap import binary, cmd_sort, objectid, rev2, savedate, utf8
 from courrier.mailbox import flags as F
 
 if TYPE_CHECKING:
@@ -20,7 +20,24 @@ if TYPE_CHECKING:
 
 def capabilities(logged_in: bool) -> list[str]:
     """What is advertised beside IMAP4rev1's own list (RFC 3501 §7.2.1)."""
-    return [*cmd_sort.CAPABILITIES, binary.CAPABILITY, objectid.CAPABILITY, savedate.CAPABILITY, "STATUS=SIZE"]
+    return [rev2.CAPABILITY, utf8.CAPABILITY, *cmd_sort.CAPABILITIES, binary.CAPABILITY, objectid.CAPABILITY, savedate.CAPABILITY, "STATUS=SIZE",
+            "LIST-EXTENDED"]  # RFC 5258 (cmd_list.py)
+
+
+ENABLE = {rev2.CAPABILITY: rev2.enabled, utf8.CAPABILITY: None}  # RFC 9051 §6.3.1, RFC 6855 §3
+
+
+def enable(s: Session, names: list[str]) -> list[str]:
+    """RFC 5161 §3.1: the extensions of this module that ``names`` turns on now (each named once in ENABLED)."""
+    out = []
+    for n in names:
+        for cap, then in ENABLE.items():
+            if n.upper() == cap.upper() and cap not in s.enabled and cap not in out:
+                s.enabled.add(cap)
+                out.append(cap)
+                if then is not None:
+                    then(s)
+    return out
 
 
 # RFC 8438 §3 SIZE, RFC 9051 §6.3.11 DELETED, RFC 9208 §4.3 DELETED-STORAGE, RFC 8474 §4 MAILBOXID

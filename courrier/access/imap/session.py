@@ -112,6 +112,7 @@ class Session:
         self._first = b""
         self.mid_command = False  # a command's first line has been read and its answer is not complete
         self._reader_limit: int = getattr(reader, "_limit", MAX_COMMAND)  # the listener's line limit
+        self.enabled: set[str] = set()  # UTF8=ACCEPT, IMAP4rev2 once enabled (extensions.py)
 
     # ------------------------------------------------------------------ output
 
@@ -388,9 +389,10 @@ class Session:
                 sel.flags[m.uid] = m.flags
             fresh = await self.store.run(self.index.recent_uids if sel.readonly else self.index.claim_recent,
                                          sel.path)
-            sel.recent |= fresh
             self.send(b"* %d EXISTS" % len(sel.uids))
-            self.send(b"* %d RECENT" % self.recent_count(sel))
+            if "IMAP4rev2" not in self.enabled:  # RFC 9051 Appendix E: no \Recent, no RECENT response
+                sel.recent |= fresh
+                self.send(b"* %d RECENT" % self.recent_count(sel))
         sel.snap = None if pending else snap
 
     def _changes(self, sel: Selected, snap: Snapshot, allow_expunge: bool) -> tuple[list[bytes], list[Msg], bool]:
