@@ -44,5 +44,5 @@ def test_sasl_ir(port):
 def test_appendlimit(port):
     w = Wire(port)
     limit = next(int(c.split("=")[1]) for c in caps(w) if c.startswith("APPENDLIMIT="))
-    assert w.cmd("APPEND INBOX {%d}" % (limit + 1))[-1].split()[1:3] == [b"NO", b"[TOOBIG]"]  # RFC 7889 §4
+    assert w.cmd(f"APPEND INBOX {{{limit + 1}}}")[-1].split()[1:3] == [b"NO", b"[TOOBIG]"]  # RFC 7889 §4
     assert w.status("NOOP") == b"OK"
