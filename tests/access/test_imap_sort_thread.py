@@ -46,16 +46,41 @@ def one(w: Wire, command: str, word: bytes) -> bytes:
 
 
 @pytest.mark.parametrize(("raw", "base", "reply"), [
-    ("Re: Hello", "hello", True),
-    ("RE: [list] Re[2]: Fwd: hello  (fwd)", "hello", True),
-    ("[list] Hello", "hello", False),
-    ("[Fwd: Re: Hello]", "hello", True),
-    ("  Hello   World  ", "hello world", False),
-    ("[only a blob]", "[only a blob]", False),
-    ("=?UTF-8?Q?R=C3=A9sum=C3=A9?=", "résumé", False),
+    ("Re: Hello", "HELLO", True),
+    ("RE: [list] Re[2]: Fwd: hello  (fwd)", "HELLO", True),
+    ("[list] Hello", "HELLO", False),
+    ("[Fwd: Re: Hello]", "HELLO", True),
+    ("  Hello   World  ", "HELLO WORLD", False),
+    ("[only a blob]", "[ONLY A BLOB]", False),
+    ("=?UTF-8?Q?R=C3=A9sum=C3=A9?=", "RÉSUMÉ", False),
+    ("[foo] Fwd: [bar] Re: fw: b (fWd)  (fwd)", "B", True),
+    ("Re: [FWD: c]", "C", True),
 ])
 def test_base_subject_rfc_5256_section_2_1(raw, base, reply):
     assert SO.base_subject(raw) == (base, reply)
+
+
+def test_subject_order_is_ascii_casemap():
+    """The cases of imaptest's sort-subject script (i;ascii-casemap: ``C`` < ``[`` < ``_``; empty first)."""
+    subjects = ["a", "C", "b", "_", "[foo] Fwd: [bar] Re: fw: b (fWd)  (fwd)", "b (a)", "Re: [FWD: c]", "[xyz]", None]
+    bodies = ["1", "2", "3", "4", "55", "66", "77", "88", "9"]
+    keys = [SO.describe(i, i, 0.0, len(body) + 20, (f"Subject: {sub}\r\n" if sub is not None else "").encode()
+                        + b"\r\n") for i, (sub, body) in enumerate(zip(subjects, bodies, strict=True), 1)]
+    assert SO.sort(keys, [("SUBJECT", False)]) == [9, 1, 3, 5, 6, 2, 7, 8, 4]
+    assert SO.sort(keys, [("SUBJECT", True)]) == [4, 8, 2, 7, 6, 3, 5, 1, 9]
+    assert SO.sort(keys, [("SUBJECT", False), ("SIZE", True)]) == [9, 1, 5, 3, 6, 7, 2, 8, 4]
+
+
+def test_thread_references_breaks_loops_as_imaptest_expects():
+    """imaptest's thread script: 2 references <c> <a>, 3 (<c>) references 2: linking 3 under 2 would make a loop,
+    so 3 stays the root; once 1 is expunged the dummy <a> between 3 and 2 is pruned."""
+    def key(n: int, mid: str, refs: list[str], hour: int) -> SO.Key:
+        return SO.Key(n, n, hour, 1, hour, "", False, "", "", "", "", "", mid, refs)
+
+    one, two, three = key(1, "a@b", [], 17), key(2, "b@b", ["c@b", "a@b"], 15), key(3, "c@b", ["b@b"], 16)
+    assert SO.render_threads(SO.thread_references([one, two, three])) == "(3 1 2)"
+    two.seq, two.order, three.seq, three.order = 1, 1, 2, 2
+    assert SO.render_threads(SO.thread_references([two, three])) == "(2 1)"
 
 
 def test_capabilities_are_advertised(w):

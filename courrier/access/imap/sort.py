@@ -6,8 +6,8 @@ Each message is described once by a :class:`Key` (read from its header section, 
 - :func:`thread_orderedsubject` groups by base subject (RFC 5256 §4 ORDEREDSUBJECT);
 - :func:`render_threads` writes the ``* THREAD`` list (RFC 5256 §5 thread-list).
 
-String comparisons use the i;unicode-casemap collation's effect (RFC 5051: case folding of the decoded text), which
-RFC 5256 §3 allows in place of i;ascii-casemap.
+Strings compare as i;ascii-casemap does (RFC 5256 §3, RFC 4790 §9.2: letters mapped to upper case, then octet
+order, so ``C`` < ``[`` < ``_``), extended to the decoded text's non-ASCII letters.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def base_subject(raw: str) -> tuple[str, bool]:
             s = s[5:-1]
             reply = True
             continue
-        return s.casefold(), reply  # (6)
+        return s.upper(), reply  # (6), in the i;ascii-casemap form compared by SORT and THREAD
 
 
 # ---------------------------------------------------------------------------- per-message description
@@ -104,7 +104,7 @@ def _display(m: A.Mailbox | None) -> str:
     if m is None:
         return ""
     name = _decode(m.name).strip() if m.name else ""
-    return (name or m.addr_spec).casefold()
+    return (name or m.addr_spec).upper()
 
 
 def _ids(value: str) -> list[str]:
@@ -137,8 +137,8 @@ def describe(seq: int, order: int, arrival: float, size: int, header: bytes) -> 
         refs = _ids(text("in-reply-to") or "")[:1]
     return Key(seq, order, arrival, size, date, subject, reply,
                # §3 FROM/TO/CC: the addr-mailbox (local part) of the first address
-               (frm.local if frm else "").casefold(), (to.local if to else "").casefold(),
-               (cc.local if cc else "").casefold(), _display(frm), _display(_first_mailbox(h, "to")),
+               (frm.local if frm else "").upper(), (to.local if to else "").upper(),
+               (cc.local if cc else "").upper(), _display(frm), _display(_first_mailbox(h, "to")),
                mid[0] if mid else None, refs)
 
 
