@@ -24,14 +24,17 @@ from tests.access.clients import PASSWORD, USER
 
 @contextlib.contextmanager
 def listener(tmp_path: Path, messages: list[bytes], *, quota: int = 0) -> Iterator[tuple[int, MaildirStore]]:
-    """(port, store); ``messages`` (LF) are written to INBOX in order, so they get UIDs 1, 2, …"""
+    """(port, store); ``messages`` (LF) are written to INBOX in order, so they get UIDs 1, 2, … (and INTERNALDATEs a
+    minute apart from 14-Nov-2023 22:13:20 +0000)"""
     cfg = dataclasses.replace(Config(), data_dir=tmp_path, domains=("example.test",))
     accounts = Accounts(cfg.db_path)
     accounts.add(USER, PASSWORD)
     store = MaildirStore(tmp_path)
     box = maildir.ensure(store.account_root(USER))
-    for data in messages:
-        maildir.write_new(box, [data])
+    for i, data in enumerate(messages):
+        # distinct internal dates a minute apart: the index numbers new files by mtime, and two files written within
+        # one timestamp tick would be ordered by name (whose microseconds are not zero-padded)
+        maildir.write_new(box, [data], mtime=1_700_000_000 + 60 * i)
     quotas = Quotas(accounts, store, default=0)
     if quota:
         accounts.set_quota(USER, quota)
