@@ -4,7 +4,10 @@ DISPLAYTO (RFC 5957). The search keys are SEARCH's (search.py); the orderings ar
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from courrier.access.imap import fetch as FE
@@ -39,13 +42,39 @@ def _loader(s: Session, sel: Selected, m: Msg):  # noqa: ANN202 - a thunk for fe
     return load
 
 
-async def _keys(s: Session, criteria: list[Token], uid: bool) -> list[SO.Key]:
-    """The matching messages' sort keys (the search and the header reading run in the store's threads)."""
+class _Cache:
+    """Each message's sort facts (its :class:`sort.Key` without numbers), kept across commands: a message never
+    changes, so the header is read and parsed once per message, not at every SORT or THREAD (Dovecot keeps the same
+    in its cache file). Bounded; the oldest entries go first. Shared by the store's threads, hence the lock."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[tuple[str, int, int], SO.Key] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, k: tuple[str, int, int]) -> SO.Key | None:
+        with self.lock:
+            return self.items.get(k)
+
+    def put(self, k: tuple[str, int, int], v: SO.Key) -> None:
+        with self.lock:
+            self.items[k] = v
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+FACTS = _Cache(200_000)  # ~300 octets each
+
+
+async def _keys(s: Session, criteria: list[Token], uid: bool, header: bool = True) -> list[SO.Key]:
+    """The matching messages' sort keys (the search and the header reading run in the store's threads);
+    ``header``: whether the keys need the header fields (ARRIVAL and SIZE alone do not)."""
     sel = s.selected
     assert sel is not None
     pred = SE.Parser(criteria).all()
     view = [(i, u, sel.msgs[u], sel.flags.get(u, frozenset()), u in sel.recent) for i, u in enumerate(sel.uids, 1)]
     max_uid = sel.uids[-1] if sel.uids else 0
+    folder = s.index.key(sel.path)
 
     def run() -> list[SO.Key]:
         out = []
@@ -54,11 +83,21 @@ async def _keys(s: Session, criteria: list[Token], uid: bool) -> list[SO.Key]:
             try:
                 if not pred(SE.Context(seq, msg, fl, recent, len(view), max_uid)):
                     continue
-                out.append(SO.describe(u if uid else seq, seq, m.internaldate, m.size, msg.header))
+                n = u if uid else seq
+                if not header:
+                    out.append(SO.Key(n, seq, m.internaldate, m.size, m.internaldate, "", False, "", "", "", "", "",
+                                      None))
+                    continue
+                ck = (folder, sel.uidvalidity, u)
+                facts = FACTS.get(ck)
+                if facts is None:
+                    facts = SO.describe(0, 0, m.internaldate, m.size, msg.header)
+                    if msg.missing:
+                        continue
+                    FACTS.put(ck, facts)
+                out.append(dataclasses.replace(facts, seq=n, order=seq))
             except Exception:  # noqa: BLE001, S112 - an unreadable message is no match (as in SEARCH)
                 continue
-            if msg.missing:
-                out.pop()
         return out
 
     return await s.store.run(run)
@@ -85,7 +124,8 @@ async def sort(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     except ValueError as e:
         raise ParseError(str(e)) from None
     _charset(args[1])
-    order = SO.sort(await _keys(s, args[2:], uid), criteria)
+    header = any(k not in ("ARRIVAL", "SIZE") for k, _ in criteria)
+    order = SO.sort(await _keys(s, args[2:], uid, header), criteria)
     if returns is not None:
         s.send(_esort(tag, uid, order, returns))
     else:

@@ -138,7 +138,7 @@ def describe(seq: int, order: int, arrival: float, size: int, header: bytes) -> 
     return Key(seq, order, arrival, size, date, subject, reply,
                # §3 FROM/TO/CC: the addr-mailbox (local part) of the first address
                (frm.local if frm else "").upper(), (to.local if to else "").upper(),
-               (cc.local if cc else "").upper(), _display(frm), _display(_first_mailbox(h, "to")),
+               (cc.local if cc else "").upper(), _display(frm), _display(to),
                mid[0] if mid else None, refs)
 
 
