@@ -41,6 +41,13 @@ def test_recursivematch_childinfo(w):
     assert not any(b"Fruit" in ln or b"Veg" in ln for ln in got)
     got = lines(w, 'LIST (SUBSCRIBED RECURSIVEMATCH) "" "Fruit.*"')
     assert got == [b'* LIST (\\HasNoChildren \\Subscribed) "." Fruit.Apple']
+    # the subscribed child matches too: it is listed itself, its parent without CHILDINFO (as imaptest's listext)
+    apple = [b'* LIST (\\HasNoChildren \\Subscribed) "." Fruit.Apple']
+    assert lines(w, 'LIST (SUBSCRIBED RECURSIVEMATCH) "" "*Apple"') == apple
+    assert lines(w, 'LIST (SUBSCRIBED RECURSIVEMATCH) "" ("Fruit" "Fruit.Apple")') == apple
+    got = lines(w, 'LIST (SUBSCRIBED RECURSIVEMATCH) "" ("Fruit" "Veg.%")')
+    assert got == [b'* LIST (\\HasChildren) "." Fruit ("CHILDINFO" ("SUBSCRIBED"))',
+                   b'* LIST (\\HasChildren) "." Veg.Leek ("CHILDINFO" ("SUBSCRIBED"))']
 
 
 def test_recursivematch_alone_is_bad(w):

@@ -164,8 +164,10 @@ def _extended_entries(s: Session, req: ListRequest) -> list[tuple[str, set[str],
         if "SUBSCRIBED" in req.select:
             if "RECURSIVEMATCH" in req.select:
                 # RFC 5258 §3.1, §3.5: a matching name that is not itself subscribed but has a subscribed descendant
-                # is listed with CHILDINFO ("SUBSCRIBED"), whether or not the descendant matches the pattern
+                # the patterns do not match (that one is listed itself otherwise) comes with CHILDINFO ("SUBSCRIBED")
                 for n in subs:
+                    if any(r.match(n) for r in rxs):
+                        continue
                     parts = n.split(folders.DELIMITER)
                     for i in range(1, len(parts)):
                         parent = folders.DELIMITER.join(parts[:i])
