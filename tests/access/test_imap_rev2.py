@@ -43,6 +43,7 @@ def test_enable_imap4rev2_switches_the_session(srv):
     got = b"".join(w.cmd("SELECT INBOX"))
     assert b"* 3 EXISTS" in got
     assert b"RECENT" not in got and b"UNSEEN" not in got  # RFC 9051 Appendix E
+    assert b'* LIST () "." INBOX\r\n' in got  # RFC 9051 §6.3.2: SELECT names the mailbox in a LIST response
     assert b"\\Recent" not in b"".join(w.cmd("FETCH 1:* FLAGS"))
     s = w.untagged(w.cmd("SEARCH ALL"), b"ESEARCH")[0]  # RFC 9051 §6.4.4
     assert s.startswith(b'* ESEARCH (TAG "') and s.endswith(b") ALL 1:3\r\n")

@@ -54,6 +54,7 @@ async def _select(s: Session, args: list[Token], readonly: bool) -> str:
     s.send(b"* %d EXISTS" % len(sel.uids))
     if rev2.on(s):  # RFC 9051 Appendix E: no \Recent, no RECENT, no [UNSEEN]
         sel.recent.clear()
+        s.send(f'* LIST () "{folders.DELIMITER}" '.encode() + U.show(s, name))  # RFC 9051 §6.3.2: the name
     else:
         s.send(b"* %d RECENT" % s.recent_count(sel))
         unseen = next((i for i, u in enumerate(sel.uids, 1) if F.SEEN not in sel.flags[u]), None)
