@@ -46,3 +46,4 @@ def test_appendlimit(port):
     limit = next(int(c.split("=")[1]) for c in caps(w) if c.startswith("APPENDLIMIT="))
     assert w.cmd(f"APPEND INBOX {{{limit + 1}}}")[-1].split()[1:3] == [b"NO", b"[TOOBIG]"]  # RFC 7889 §4
     assert w.status("NOOP") == b"OK"
+    assert w.untagged(w.cmd("STATUS INBOX (APPENDLIMIT)"), b"STATUS")[0] == b"* STATUS INBOX (APPENDLIMIT %d)\r\n" % limit

@@ -40,8 +40,9 @@ def enable(s: Session, names: list[str]) -> list[str]:
     return out
 
 
-# RFC 8438 §3 SIZE, RFC 9051 §6.3.11 DELETED, RFC 9208 §4.3 DELETED-STORAGE, RFC 8474 §4 MAILBOXID
-STATUS_ITEMS = ("SIZE", "DELETED", "DELETED-STORAGE", "MAILBOXID")
+# RFC 8438 §3 SIZE, RFC 9051 §6.3.11 DELETED, RFC 9208 §4.3 DELETED-STORAGE, RFC 8474 §4 MAILBOXID,
+# RFC 7889 §5 APPENDLIMIT
+STATUS_ITEMS = ("SIZE", "DELETED", "DELETED-STORAGE", "MAILBOXID", "APPENDLIMIT")
 
 
 async def mailbox_id(s: Session, path: Folder, uidvalidity: int, name: str) -> str:
@@ -57,6 +58,8 @@ async def status_values(s: Session, name: str, path: Folder, snap: Snapshot, ite
         out["DELETED"] = str(sum(1 for m in snap.messages if F.DELETED in m.flags))
     if "DELETED-STORAGE" in items:  # RFC 9208 §4.3: what EXPUNGE would free, in the STORAGE unit (1024 octets)
         out["DELETED-STORAGE"] = str((sum(m.size for m in snap.messages if F.DELETED in m.flags) + 1023) // 1024)
+    if "APPENDLIMIT" in items:  # RFC 7889 §5: the same limit for every mailbox (the CAPABILITY's value)
+        out["APPENDLIMIT"] = str(s.server.limits.max_message_size)
     if "MAILBOXID" in items:  # RFC 8474 §4
         out["MAILBOXID"] = f"({await mailbox_id(s, path, snap.uidvalidity, name)})"
     return out
