@@ -7,13 +7,14 @@ import functools
 from typing import TYPE_CHECKING
 
 from courrier import log
-from courrier.access.imap import cmd_quota, condstore
+from courrier.access.imap import cmd_quota, condstore, rev2
 from courrier.access.imap import fetch as FE
 from courrier.access.imap import parser as P
 from courrier.access.imap import response as W
 from courrier.access.imap import search as SE
+from courrier.access.imap import utf8 as U
 from courrier.access.imap.cmd_mailbox import mailbox_path, parse_flags
-from courrier.access.imap.parser import Atom, ParseError, Token, astring, sequence_set, want
+from courrier.access.imap.parser import Atom, ParseError, Token, sequence_set, want
 from courrier.access.imap.state import Selected, no
 from courrier.mailbox import flags as F
 from courrier.mailbox import names as folders
@@ -133,6 +134,8 @@ async def search(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     hits = await s.store.run(run)
     # RFC 7162 §3.1.5: with MODSEQ among the keys, the highest mod-sequence of the messages found comes along
     modseq = f" MODSEQ {top_modseq}" if parser.modseq_used and hits else ""
+    if returns is None and rev2.on(s):
+        returns = ["ALL"]  # RFC 9051 §6.4.4: IMAP4rev2 answers ESEARCH, no RETURN meaning RETURN (ALL)
     if returns is not None:
         s.send(SE.esearch(tag, uid, hits, returns) + modseq)
         return "SEARCH completed"
@@ -180,6 +183,7 @@ async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     # one message's response may hold a few copies of it (BODY.PEEK[] and RFC822 together), never more
     limit = 2 * s.server.limits.max_message_size + (1 << 20)
     pos = 0
+    unknown_cte: list[int] = []  # RFC 3516 §4.3: messages whose BINARY part cannot be decoded
     while pos < len(seqs):
         jobs = [(q, sel.msgs[u], with_flags if u in changed else items, sel.shown_flags(u))
                 for q, u in ((q, sel.uids[q - 1]) for q in seqs[pos:pos + BATCH])]
@@ -194,6 +198,9 @@ async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
                     r = FE.render(msg, q, its, fl, uid, limit)
                 except FE.ResponseTooLarge:
                     return b"".join(out), failed, done, True
+                except FE.BI.UnknownCTE:
+                    unknown_cte.append(q)
+                    continue
                 except Exception as e:  # noqa: BLE001 - one message that cannot be rendered is skipped, not the rest
                     message_failed(s, sel, m, "fetch", e)
                     failed += 1
@@ -212,6 +219,8 @@ async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
         await s.writer.drain()
         if too_large:
             raise no(f"[LIMIT] response for one message over {limit} octets; fetch fewer items at once")
+    if unknown_cte:
+        raise no(f"[UNKNOWN-CTE] message {unknown_cte[0]} has a part whose transfer encoding cannot be decoded")
     if failures:  # as Dovecot: the others were sent; the tagged NO says some were not
         raise no(f"[SERVERBUG] {failures} message(s) could not be fetched; see the server log")
     return "FETCH completed"
@@ -292,7 +301,7 @@ async def _copy(s: Session, args: list[Token], uid: bool, move: bool) -> tuple[s
     sel = _writable(s) if move else _sel(s)
     want(args, 2, f"{'MOVE' if move else 'COPY'} sequence-set mailbox")
     seqs = s.resolve(sequence_set(args[0]), uid)
-    name = folders.normalize(astring(args[1], "mailbox"))
+    name = folders.normalize(U.mailbox(s, args[1]))
     dst = mailbox_path(s, name, trycreate=True)  # RFC 3501 §6.4.7: [TRYCREATE]
     uids = [sel.uids[q - 1] for q in seqs]
     if not uids:

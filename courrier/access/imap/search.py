@@ -19,6 +19,7 @@ import email.utils
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from courrier.access.imap import search_ext
 from courrier.access.imap.fetch import Message
 from courrier.access.imap.parser import (
     Atom,
@@ -244,6 +245,8 @@ class Parser:
         if k == "OR":
             a, b = self.nested(), self.nested()
             return lambda c: a(c) or b(c)
+        if k in search_ext.KEYS:  # RFC 8474 §6, RFC 8514 §4.2 (search_ext.py)
+            return search_ext.KEYS[k](self)
         raise ParseError(f"unknown search key {t[:30]!r}")
 
 

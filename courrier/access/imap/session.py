@@ -18,7 +18,7 @@ import ssl
 
 from courrier import log
 from courrier.access.auth import Authenticator, Mailroot
-from courrier.access.imap import condstore
+from courrier.access.imap import condstore, extensions
 from courrier.access.imap import parser as P
 from courrier.access.imap import response as W
 from courrier.access.imap.parser import LiteralTooBig, ParseError
@@ -113,6 +113,7 @@ class Session:
         self.mid_command = False  # a command's first line has been read and its answer is not complete
         self._reader_limit: int = getattr(reader, "_limit", MAX_COMMAND)  # the listener's line limit
         self.rfc7162: set[str] = set()  # CONDSTORE / QRESYNC once enabled (condstore.py)
+        self.enabled: set[str] = set()  # UTF8=ACCEPT, IMAP4rev2 once enabled (extensions.py)
 
     # ------------------------------------------------------------------ output
 
@@ -131,6 +132,7 @@ class Session:
         caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE",
                 "UNSELECT", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "ESEARCH", "LIST-STATUS",
                 f"APPENDLIMIT={self.server.limits.max_message_size}", *condstore.CAPABILITIES]
+        caps += extensions.capabilities(self.state != NOT_AUTH)  # issue 16's later extensions (extensions.py)
         if self.root is not None and not self.root.capture and self.server.quotas is not None:
             caps += ["QUOTA", "QUOTA=RES-STORAGE"]  # RFC 9208 §3.1: once logged in (the account's limits)
         if self.state == NOT_AUTH:
@@ -206,11 +208,15 @@ class Session:
             if too_big or total + n > max_total or len(literals) >= max_count:
                 raise LiteralTooBig(n, sync)
             total += n
-            parts.append(line[:m.start()] + b"\x00")
+            head = line[:m.start()]
+            # RFC 3516 §4.4 literal8: "~" standing alone before the "{" (an atom may end in "~" too)
+            binary = head[-2:] in (b" ~", b"(~") and self.state != NOT_AUTH
+            parts.append((head[:-1] if binary else head) + b"\x00")
             if sync:
                 self.send(b"+ Ready for literal data")
                 await self.writer.drain()
-            literals.append(await asyncio.wait_for(self.reader.readexactly(n), self.timeout))
+            data = await asyncio.wait_for(self.reader.readexactly(n), self.timeout)
+            literals.append(P.Literal8(data) if binary else data)
 
     # ------------------------------------------------------------------ main loop
 
@@ -384,9 +390,10 @@ class Session:
                 sel.flags[m.uid] = m.flags
             fresh = await self.store.run(self.index.recent_uids if sel.readonly else self.index.claim_recent,
                                          sel.path)
-            sel.recent |= fresh
             self.send(b"* %d EXISTS" % len(sel.uids))
-            self.send(b"* %d RECENT" % self.recent_count(sel))
+            if "IMAP4rev2" not in self.enabled:  # RFC 9051 Appendix E: no \Recent, no RECENT response
+                sel.recent |= fresh
+                self.send(b"* %d RECENT" % self.recent_count(sel))
         sel.snap = None if pending else snap
 
     def _changes(self, sel: Selected, snap: Snapshot, allow_expunge: bool) -> tuple[list[bytes], list[Msg], bool]:
