@@ -22,6 +22,7 @@ callers run them in the store's thread pool.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -388,7 +389,7 @@ class MailIndex:
                 log.event("mailbox.unreadable", level="warn", path=str(path / file), error=str(e)[:200])
                 continue
             found.append((st.st_mtime, base, file, crlf_size(data)))
-        found.sort()
+        found.sort(key=_arrival_order)
         try:
             with self._writing(f) as c:
                 # files indexed now are counted by their rows: delivery's count of them goes (and counts of files
@@ -728,3 +729,15 @@ class MailIndex:
         n2, o2 = c.execute(f"SELECT COUNT(*), COALESCE(SUM(octets), 0) FROM mbox_arrivals {under}",
                            (k, k + "/", k + "0")).fetchone()
         return Usage(n1 + n2, o1 + o2)
+
+
+_OUR_NAME = re.compile(r"^(\d+)\.M(\d+)P\d+Q(\d+)\.")  # maildir.unique_name: <secs>.M<usecs>P<pid>Q<n>.<host>
+
+
+def _arrival_order(item: tuple[float, str, str, int]) -> tuple[float, tuple[int, int, int], str]:
+    """New files get UIDs in write order: by mtime, then — within one mtime tick — by the time and counter written
+    in our own names (``M<usecs>`` is not zero-padded, so comparing names as text would put M99 after M100)."""
+    mtime, base = item[0], item[1]
+    m = _OUR_NAME.match(base)
+    return mtime, ((int(m[1]), int(m[2]), int(m[3])) if m else (0, 0, 0)), base
+

@@ -38,6 +38,17 @@ def test_new_files_get_ascending_uids_and_crlf_sizes(idx, box):
     assert idx.read(box, m) == b"Subject: one\n\nbody\n"
 
 
+def test_files_written_in_one_mtime_tick_get_uids_in_write_order(idx, box):
+    """Our names carry M<usecs> without zero padding: M99 was written before M100 and must get the lower UID, even
+    when both files share one mtime (coarse timestamps) and their names sort the other way as text."""
+    for base, body in (("1700000000.M99P7Q1.host", b"Subject: first\n\n"),
+                       ("1700000000.M100P7Q2.host", b"Subject: second\n\n")):
+        (box / "new" / base).write_bytes(body)
+        os.utime(box / "new" / base, (1700000000, 1700000000))
+    snap = idx.sync(box)
+    assert [(m.uid, m.base) for m in snap.messages] == [(1, "1700000000.M99P7Q1.host"), (2, "1700000000.M100P7Q2.host")]
+
+
 def test_uids_and_uidvalidity_survive_a_new_index_object(tmp_path, idx, box):
     maildir.write_new(box, [b"a\n"])
     first = idx.sync(box)
