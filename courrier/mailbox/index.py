@@ -740,4 +740,3 @@ def _arrival_order(item: tuple[float, str, str, int]) -> tuple[float, tuple[int,
     mtime, base = item[0], item[1]
     m = _OUR_NAME.match(base)
     return mtime, ((int(m[1]), int(m[2]), int(m[3])) if m else (0, 0, 0)), base
-
