@@ -1,0 +1,104 @@
+"""What a Sieve test looks at in a message (RFC 5228 §5): its header fields, decoded and unfolded (§2.7.2), the
+addresses in them (§5.1), its size, and for the body test (RFC 5173) its text parts — each worked out on first use,
+so a script that looks at two header fields parses no more than the header section."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses
+
+_FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.M)
+
+
+def decode_value(raw: str) -> str:
+    """RFC 2047 encoded words decoded (RFC 5228 §2.7.2); left as is when they do not decode."""
+    if "=?" not in raw:
+        return raw
+    try:
+        return str(make_header(decode_header(raw)))
+    except (ValueError, LookupError, UnicodeError):
+        return raw
+
+
+class MessageView:
+    """A read-only view of one message (``data``: the whole message, CRLF or LF)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        end = data.find(b"\r\n\r\n")
+        sep = 4
+        lf = data.find(b"\n\n")
+        if lf >= 0 and (end < 0 or lf < end):
+            end, sep = lf, 2
+        if end < 0:
+            end, sep = len(data), 0
+        self.head = data[:end]
+        self.body_raw = data[end + sep:]
+        self.size = len(data)
+        self._fields: dict[str, list[str]] | None = None
+        self._parsed: Message | None = None
+
+    @property
+    def fields(self) -> dict[str, list[str]]:
+        """Lower-cased field name → its values in order, unfolded, with RFC 2047 words left encoded."""
+        if self._fields is None:
+            out: dict[str, list[str]] = {}
+            for m in _FIELD.finditer(self.head):
+                name = m.group(1).decode("ascii").lower()
+                value = re.sub(rb"\r?\n(?=[ \t])", b"", m.group(2)).strip(b" \t\r")
+                out.setdefault(name, []).append(value.decode("utf-8", "replace"))
+            self._fields = out
+        return self._fields
+
+    def header(self, name: str) -> list[str]:
+        """The decoded values of every field called ``name`` (RFC 5228 §5.7)."""
+        return [decode_value(v) for v in self.fields.get(name.lower(), ())]
+
+    def raw_header(self, name: str) -> list[str]:
+        return self.fields.get(name.lower(), [])
+
+    def addresses(self, name: str) -> list[str]:
+        """The addr-specs in every field called ``name`` (RFC 5228 §5.1); group names and display names dropped."""
+        out = []
+        for _, addr in getaddresses([decode_value(v) for v in self.raw_header(name)]):
+            out.append(addr)
+        return out
+
+    @property
+    def parsed(self) -> Message:
+        if self._parsed is None:
+            self._parsed = email.message_from_bytes(self.data, policy=email.policy.compat32)
+        return self._parsed
+
+    def body_text(self, transform: str, types: list[str] | None = None) -> list[str]:
+        """RFC 5173 §5: ``:raw`` the undecoded body; ``:text`` the decoded text parts; ``:content`` the decoded parts
+        whose type matches one of ``types`` (``"text"`` = text/*, ``""`` = any)."""
+        if transform == ":raw":
+            return [self.body_raw.decode("utf-8", "replace")]
+        if transform == ":text":
+            types = ["text"]
+        out: list[str] = []
+        for part in self.parsed.walk():
+            if part.is_multipart():
+                continue
+            ctype = part.get_content_type()
+            maintype = ctype.split("/")[0]
+            if types is not None and not any(t == "" or t == ctype or t == maintype for t in
+                                             (x.lower() for x in types)):
+                continue
+            payload = part.get_payload(decode=True)
+            if not isinstance(payload, bytes):
+                continue
+            charset = part.get_content_charset() or "us-ascii"
+            try:
+                text = payload.decode(charset, "replace")
+            except LookupError:
+                text = payload.decode("utf-8", "replace")
+            if ctype == "text/html" and transform == ":text":
+                text = re.sub(r"<[^>]*>", " ", text)  # RFC 5173 §5.2: HTML reduced to its text
+            out.append(text)
+        return out
