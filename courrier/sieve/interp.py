@@ -286,7 +286,7 @@ class Run:
             addr = self.s(c.args["address"]).strip()
             if not re.fullmatch(r"[^\s@<>()\[\],;:\"]+@[A-Za-z0-9.-]+|\"[^\"]*\"@[A-Za-z0-9.-]+", addr):
                 raise SieveRuntimeError(f"redirect to an invalid address {addr!r}")
-            if addr.lower() not in (a.lower() for a in r.redirects):
+            if _addr_key(addr) not in (_addr_key(a) for a in r.redirects):  # RFC 5228 §2.10.3; RFC 5321 §2.4
                 if len(r.redirects) >= MAX_REDIRECTS:
                     raise SieveRuntimeError(f"more than {MAX_REDIRECTS} redirects")
                 self.count_action(f"redirect:{addr}")
@@ -473,6 +473,12 @@ def _part(addr: str, t: Node) -> str:
     if not at:
         local, domain = addr, ""
     return local if part == ":localpart" else domain
+
+
+def _addr_key(addr: str) -> str:
+    """An address compared as SMTP does: the local part exactly, the domain case aside (RFC 5321 §2.4)."""
+    local, _, domain = addr.rpartition("@")
+    return f"{local}@{domain.lower()}"
 
 
 def _split_flags(lists: list[str]) -> list[str]:
