@@ -198,7 +198,39 @@ def compile_script(text: str | bytes) -> Script:
                 requires.add(ext)
             continue
         out.append(node)
+    if "encoded-character" in requires:
+        for node in out:
+            _decode_tree(node)
     return Script(out, frozenset(requires), len(data))
+
+
+_ENCODED = re.compile(r"\$\{(hex|unicode):([\s0-9A-Fa-f]*)\}", re.I)
+
+
+def _decode_encoded(value: str) -> str:
+    """RFC 5228 §2.4.2.4: ``${hex:41 42}`` and ``${unicode:20AC}``; a sequence that does not decode stays as is."""
+
+    def sub(m: re.Match[str]) -> str:
+        units = m.group(2).split()
+        try:
+            if m.group(1).lower() == "hex":
+                return bytes(int(u, 16) for u in units).decode("utf-8")
+            return "".join(chr(int(u, 16)) for u in units)
+        except (ValueError, UnicodeDecodeError, OverflowError):
+            return m.group(0)
+
+    return _ENCODED.sub(sub, value) if "${" in value else value
+
+
+def _decode_tree(node: Node) -> None:
+    for table in (node.args, node.extra):
+        for k, v in table.items():
+            if isinstance(v, str) and not v.startswith(":"):
+                table[k] = _decode_encoded(v)
+            elif isinstance(v, list):
+                table[k] = [_decode_encoded(x) if isinstance(x, str) else x for x in v]
+    for child in (*node.tests, *node.block):
+        _decode_tree(child)
 
 
 def check(text: str | bytes) -> str | None:
