@@ -93,14 +93,18 @@ class SieveFilter:
                             self.scripts.personal(account, name))
 
         try:
-            if "regex" in script.requires or "body" in script.requires or "include" in script.requires:
+            # a user's regex may backtrack for long, and a large body takes long to decode: those runs go to a
+            # worker thread with a deadline, so the event loop every session shares never waits on them
+            if "regex" in script.requires or "include" in script.requires or \
+                    ("body" in script.requires and msg.size > 256 * 1024):
                 result = await asyncio.wait_for(loop.run_in_executor(None, run), RUN_TIMEOUT)
             else:
                 result = run()
         except (SieveRuntimeError, TimeoutError, RecursionError, ValueError, LookupError) as e:
             return self._failed(keep, account, active, str(e) or type(e).__name__, env)
-        log.event("sieve.run", qid=env.queue_id, account=account, script=active.name,
-                  actions=",".join(result.actions) or "implicit-keep")
+        if result.actions:  # a run that only kept the message (no action) is not logged: the delivery line says it
+            log.event("sieve.run", qid=env.queue_id, account=account, script=active.name,
+                      actions=",".join(result.actions))
         return self._carry_out(result, view, env, account, rcpt, default)
 
     def _failed(self, keep: Decision, account: str, active: Active, error: str, env: Envelope) -> Decision:

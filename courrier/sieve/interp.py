@@ -188,7 +188,11 @@ class Run:
         return _VAR.sub(sub, value)
 
     def sl(self, value: str | list[str]) -> list[str]:
-        return [self.s(v) for v in (value if isinstance(value, list) else [value])]
+        if isinstance(value, str):
+            value = [value]
+        if "variables" not in self.requires:
+            return value
+        return [self.s(v) for v in value]
 
     def set_var(self, name: str, value: str) -> None:
         name = name.lower()
@@ -370,39 +374,48 @@ class Run:
 
     # ---------------------------------------------------------- tests (RFC 5228 §5)
 
+    def arg(self, t: Node, name: str) -> list[str]:
+        """A string-list argument, expanded only when it holds ``${`` and the script uses variables."""
+        v = t.args[name]
+        return self.sl(v) if t.dynamic and "variables" in self.requires else v
+
     def test(self, t: Node) -> bool:
-        self.tick()
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise SieveRuntimeError(f"script ran more than {MAX_STEPS} steps")
         name = t.name
-        if name == "true":
-            return True
-        if name == "false":
-            return False
-        if name == "not":
-            return not self.test(t.tests[0])
-        if name == "allof":
-            return all(self.test(x) for x in t.tests)
+        if name == "header":  # §5.7
+            names = self.arg(t, "header-names")
+            msg = self.msg
+            values = msg.header(names[0]) if len(names) == 1 else [v for h in names for v in msg.header(h)]
+            return self.match(t, values) if values or t.args.get("match-type") == ":count" else False
+        if name == "address":  # §5.1
+            values = [_part(a, t) for h in self.arg(t, "header-list") for a in self.msg.addresses(h)]
+            return self.match(t, values) if values or t.args.get("match-type") == ":count" else False
+        if name == "exists":  # §5.5
+            return all(self.msg.raw_header(h) for h in self.arg(t, "header-names"))
         if name == "anyof":
             return any(self.test(x) for x in t.tests)
-        if name == "size":  # §5.9
-            limit = t.args["limit"]
-            return self.msg.size > limit if t.args["comparator"] == ":over" else self.msg.size < limit
-        if name == "exists":  # §5.5
-            return all(self.msg.raw_header(h) for h in self.sl(t.args["header-names"]))
-        if name == "header":  # §5.7
-            values = [v for h in self.sl(t.args["header-names"]) for v in self.msg.header(h)]
-            return self.match(t, values)
-        if name == "address":  # §5.1
-            values = [_part(a, t) for h in self.sl(t.args["header-list"]) for a in self.msg.addresses(h)]
-            return self.match(t, values)
+        if name == "allof":
+            return all(self.test(x) for x in t.tests)
+        if name == "not":
+            return not self.test(t.tests[0])
         if name == "envelope":  # §5.4
             values = []
-            for part in self.sl(t.args["header-list"]):
+            for part in self.arg(t, "header-list"):
                 p = part.lower()
                 if p == "from":
                     values.append(_part(self.env.mail_from, t) if self.env.mail_from else "")
                 elif p == "to":
                     values.append(_part(self.env.to, t))
             return self.match(t, values)
+        if name == "size":  # §5.9
+            limit = t.args["limit"]
+            return self.msg.size > limit if t.args["comparator"] == ":over" else self.msg.size < limit
+        if name == "true":
+            return True
+        if name == "false":
+            return False
         if name == "body":  # RFC 5173
             transform = t.args.get("body-transform", ":text")
             types = self.sl(t.extra["body-transform"]) if transform == ":content" else None
@@ -415,7 +428,7 @@ class Run:
                 have = sorted(self.flags)
             return self.match(t, have, keys=_split_flags(self.sl(t.args["list-of-flags"])))
         if name == "string":  # RFC 5229 §5
-            values = [v for v in self.sl(t.args["source"])]
+            values = list(self.sl(t.args["source"]))
             if t.args.get("match-type") == ":count":
                 values = [v for v in values if v]
             return self.match(t, values)
@@ -425,8 +438,9 @@ class Run:
         """RFC 5228 §2.7: any value against any key with the match type and comparator."""
         mtype = t.args.get("match-type", ":is")
         comparator = t.extra.get("comparator", "i;ascii-casemap")
+        static = keys is None and not (t.dynamic and "variables" in self.requires)
         if keys is None:
-            keys = self.sl(t.args["key-list"])
+            keys = t.args["key-list"] if static else self.sl(t.args["key-list"])
         if mtype == ":count":  # RFC 5231 §4.2
             op = _RELATIONAL[t.extra.get("match-type", "eq")]
             n = len(values)
@@ -442,12 +456,20 @@ class Run:
             return any(op(_fold(v, comparator), _fold(k, comparator)) for v in values for k in keys)
         if mtype == ":is":
             if casefold:
-                folded = {k.translate(ASCII_LOWER) for k in keys}
+                folded = t.pre.get("is") if static else None
+                if folded is None:
+                    folded = {k.translate(ASCII_LOWER) for k in keys}
+                    if static:
+                        t.pre["is"] = folded
                 return any(v.translate(ASCII_LOWER) in folded for v in values)
             return any(v in keys for v in values)
         if mtype == ":contains":
             if casefold:
-                fk = [k.translate(ASCII_LOWER) for k in keys]
+                fk = t.pre.get("contains") if static else None
+                if fk is None:
+                    fk = [k.translate(ASCII_LOWER) for k in keys]
+                    if static:
+                        t.pre["contains"] = fk
                 return any(k in v.translate(ASCII_LOWER) for v in values for k in fk)
             return any(k in v for v in values for k in keys)
         if mtype in (":matches", ":regex"):

@@ -11,6 +11,8 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
 
+_SIMPLE_ADDRESS = re.compile(r'^(?:[^<>",;:()@\\]*<([^<>\s",;:()@\\]+@[^<>\s",;:()@\\]+)>|\s*([^<>\s",;:()@\\]+@'
+                             r'[^<>\s",;:()@\\]+))\s*$')
 _FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.M)
 
 
@@ -41,6 +43,8 @@ class MessageView:
         self.size = len(data)
         self._fields: dict[str, list[str]] | None = None
         self._parsed: Message | None = None
+        self._decoded: dict[str, list[str]] = {}
+        self._addresses: dict[str, list[str]] = {}
 
     @property
     def fields(self) -> dict[str, list[str]]:
@@ -56,17 +60,29 @@ class MessageView:
 
     def header(self, name: str) -> list[str]:
         """The decoded values of every field called ``name`` (RFC 5228 §5.7)."""
-        return [decode_value(v) for v in self.fields.get(name.lower(), ())]
+        found = self._decoded.get(name)
+        if found is None:
+            fields = self._fields if self._fields is not None else self.fields
+            found = self._decoded[name] = [decode_value(v) for v in fields.get(name.lower(), ())]
+        return found
 
     def raw_header(self, name: str) -> list[str]:
-        return self.fields.get(name.lower(), [])
+        fields = self._fields if self._fields is not None else self.fields
+        return fields.get(name.lower(), [])
 
     def addresses(self, name: str) -> list[str]:
         """The addr-specs in every field called ``name`` (RFC 5228 §5.1); group names and display names dropped."""
-        out = []
-        for _, addr in getaddresses([decode_value(v) for v in self.raw_header(name)]):
-            out.append(addr)
-        return out
+        found = self._addresses.get(name)
+        if found is None:
+            found = []
+            for v in self.raw_header(name):
+                m = _SIMPLE_ADDRESS.match(v) if "=?" not in v else None
+                if m:  # one plain address: what most From and To fields hold
+                    found.append(m.group(1) or m.group(2))
+                else:
+                    found += [a for _, a in getaddresses([decode_value(v)])]
+            self._addresses[name] = found
+        return found
 
     @property
     def parsed(self) -> Message:

@@ -102,7 +102,8 @@ class Node:
     extra: dict[str, Any] = field(default_factory=dict)
     tests: list[Node] = field(default_factory=list)
     block: list[Node] = field(default_factory=list)
-    line: int = 0
+    dynamic: bool = False  # a string argument holds "${": expanded per run when the script uses variables
+    pre: dict[str, Any] = field(default_factory=dict)  # per-node values the interpreter works out once
 
 
 @dataclass(slots=True)
@@ -146,6 +147,11 @@ def _value(v: Any) -> Any:
     return v
 
 
+# arguments that are string lists (RFC 5228 §2.4.2.1): always held as lists, a single string as a list of one
+_LISTS = frozenset({"header-names", "header-list", "key-list", "list-of-flags", "variable-list", "source",
+                    "capabilities", "names", "addresses", "flags", "body-transform"})
+
+
 def _convert(cmd: sc.Command) -> Node:
     node = Node(cmd.name)
     for name, value in cmd.arguments.items():
@@ -153,10 +159,16 @@ def _convert(cmd: sc.Command) -> Node:
             node.tests.append(_convert(value))
         elif isinstance(value, list) and value and isinstance(value[0], sc.Command):
             node.tests.extend(_convert(t) for t in value)
+        elif isinstance(value, str) and value.startswith(":"):
+            node.args[name] = value
         else:
-            node.args[name] = value if isinstance(value, str) and value.startswith(":") else _value(value)
+            v = _value(value)
+            node.args[name] = [v] if name in _LISTS and not isinstance(v, list) else v
     for name, value in cmd.extra_arguments.items():
-        node.extra[name] = _value(value)
+        v = _value(value)
+        node.extra[name] = [v] if name in _LISTS and not isinstance(v, list) else v
+    node.dynamic = any("${" in x for t in (node.args, node.extra) for v in t.values()
+                       for x in (v if isinstance(v, list) else [v]) if isinstance(x, str))
     node.block = [_convert(c) for c in cmd.children]
     return node
 
