@@ -460,6 +460,8 @@ class App:
         if "imap" in self.access_servers:
             self.access_servers["imap"].limits = limits
             self.access_servers["pop3"].idle_timeout = max(limits.idle_timeout, 600.0)  # RFC 1939 §3, as POP3Server
+        if "managesieve" in self.access_servers:
+            self.access_servers["managesieve"].idle_timeout = limits.idle_timeout
 
     async def _status_loop(self) -> None:
         while True:
