@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from courrier.sieve.message import MessageView
+from courrier.sieve.message import ASCII_LOWER, MessageView
 from courrier.sieve.script import Node, Script
 
 MAX_ACTIONS = 32        # fileinto/keep/redirect/vacation/reject per run
@@ -23,7 +23,6 @@ MAX_INCLUDE_DEPTH = 4   # RFC 6609 §3.2: nested includes
 MAX_VARIABLE = 4096     # octets a variable may hold (RFC 5229 §6: implementations may truncate)
 MAX_VACATION_DAYS = 30
 
-ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 class SieveRuntimeError(Exception):
@@ -228,7 +227,9 @@ class Run:
     def block(self, commands: list[Node]) -> None:
         taken = True  # whether the preceding if/elsif chain has run a branch
         for c in commands:
-            self.tick()
+            self.steps += 1
+            if self.steps > MAX_STEPS:
+                raise SieveRuntimeError(f"script ran more than {MAX_STEPS} steps")
             name = c.name
             if name == "if":
                 taken = self.test(c.tests[0])
@@ -387,6 +388,14 @@ class Run:
         if name == "header":  # §5.7
             names = self.arg(t, "header-names")
             msg = self.msg
+            fast = self.fast(t)
+            if fast is not None:  # the common case: constant keys, :is or :contains, i;ascii-casemap
+                is_, keys = fast
+                for h in names:
+                    for v in msg.header_folded(h):
+                        if (v in keys) if is_ else any(k in v for k in keys):
+                            return True
+                return False
             values = msg.header(names[0]) if len(names) == 1 else [v for h in names for v in msg.header(h)]
             return self.match(t, values) if values or t.args.get("match-type") == ":count" else False
         if name == "address":  # §5.1
@@ -433,6 +442,23 @@ class Run:
                 values = [v for v in values if v]
             return self.match(t, values)
         raise SieveRuntimeError(f"unsupported test {name!r}")
+
+    def fast(self, t: Node) -> tuple[bool, frozenset[str] | tuple[str, ...]] | None:
+        """(is?, folded keys) when ``t`` compares constant keys with :is or :contains under i;ascii-casemap — worked
+        out once per node; None otherwise."""
+        f = t.pre.get("fast", 0)
+        if f == 0:
+            f = None
+            if not (t.dynamic and "variables" in self.requires) and "key-list" in t.args and \
+                    t.extra.get("comparator", "i;ascii-casemap") == "i;ascii-casemap":
+                mt = t.args.get("match-type", ":is")
+                keys = [k.translate(ASCII_LOWER) for k in t.args["key-list"]]
+                if mt == ":is":
+                    f = (True, frozenset(keys))
+                elif mt == ":contains":
+                    f = (False, tuple(keys))
+            t.pre["fast"] = f
+        return f
 
     def match(self, t: Node, values: list[str], *, body: bool = False, keys: list[str] | None = None) -> bool:
         """RFC 5228 §2.7: any value against any key with the match type and comparator."""

@@ -11,6 +11,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
 
+ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _SIMPLE_ADDRESS = re.compile(r'^(?:[^<>",;:()@\\]*<([^<>\s",;:()@\\]+@[^<>\s",;:()@\\]+)>|\s*([^<>\s",;:()@\\]+@'
                              r'[^<>\s",;:()@\\]+))\s*$')
 _FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.M)
@@ -45,6 +46,7 @@ class MessageView:
         self._parsed: Message | None = None
         self._decoded: dict[str, list[str]] = {}
         self._addresses: dict[str, list[str]] = {}
+        self._folded: dict[str, list[str]] = {}
 
     @property
     def fields(self) -> dict[str, list[str]]:
@@ -53,7 +55,10 @@ class MessageView:
             out: dict[str, list[str]] = {}
             for m in _FIELD.finditer(self.head):
                 name = m.group(1).decode("ascii").lower()
-                value = re.sub(rb"\r?\n(?=[ \t])", b"", m.group(2)).strip(b" \t\r")
+                value = m.group(2)
+                if b"\n" in value:  # folded (RFC 5322 §2.2.3)
+                    value = re.sub(rb"\r?\n(?=[ \t])", b"", value)
+                value = value.strip(b" \t\r")
                 out.setdefault(name, []).append(value.decode("utf-8", "replace"))
             self._fields = out
         return self._fields
@@ -64,6 +69,13 @@ class MessageView:
         if found is None:
             fields = self._fields if self._fields is not None else self.fields
             found = self._decoded[name] = [decode_value(v) for v in fields.get(name.lower(), ())]
+        return found
+
+    def header_folded(self, name: str) -> list[str]:
+        """``header(name)`` with ASCII letters lower-cased (the i;ascii-casemap comparator, RFC 4790 §9.2)."""
+        found = self._folded.get(name)
+        if found is None:
+            found = self._folded[name] = [v.translate(ASCII_LOWER) for v in self.header(name)]
         return found
 
     def raw_header(self, name: str) -> list[str]:

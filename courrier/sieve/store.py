@@ -3,7 +3,8 @@ the vacation memory (RFC 5230 §4.2) and the record of errors already reported. 
 compiled once per version and cached), by ManageSieve and by ``courrier sieve``.
 
 Thread-safe like ``courrier.accounts``: one SQLite connection per thread. Writes made by another process (the CLI
-while the server runs) are seen through ``PRAGMA data_version``, which drops the cache.
+while the server runs) are seen through ``PRAGMA data_version`` (asked at most once a second), which drops the
+cache.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class SieveStore:
         self._cache: dict[str, Active | None] = {}
         self._compiled: dict[str, Script] = {}
         self._version = -1
+        self._checked = 0.0
         self._lock = threading.Lock()
         db.connect(db_path).close()  # create + migrate once
 
@@ -159,6 +161,12 @@ class SieveStore:
     # ---------------------------------------------------------- delivery
 
     def _check_version(self) -> None:
+        """Another process's writes (the CLI) are looked for at most once a second: this process's own drop the
+        cache at once (``_changed``), and a query per delivered message would cost more than the script run."""
+        now = time.monotonic()
+        if now - self._checked < 1.0:
+            return
+        self._checked = now
         v = self._conn().execute("PRAGMA data_version").fetchone()[0]
         if v != self._version:
             self._version = v
