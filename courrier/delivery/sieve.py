@@ -62,6 +62,7 @@ class Decision:
     result: Result | None = None
     report: bytes | None = None  # an error note for the INBOX
     outbound: list[tuple[str, list[str], bytes, str]] = field(default_factory=list)
+    vacation_ok: bool = False  # the vacation rules allow a reply (RFC 5230 §4.5-4.6)
 
 
 class SieveFilter:
@@ -81,7 +82,7 @@ class SieveFilter:
             return None
         keep = Decision([Copy(default)])
         if active.script is None:
-            return self._failed(keep, account, active, active.error or "script does not compile", env)
+            return await self._failed(keep, account, active, active.error or "script does not compile", env)
         loop = asyncio.get_running_loop()
         data = await loop.run_in_executor(None, msg.read_all) if msg.size > 1 << 20 else msg.read_all()
         view = MessageView(data)
@@ -101,16 +102,27 @@ class SieveFilter:
             else:
                 result = run()
         except (SieveRuntimeError, TimeoutError, RecursionError, ValueError, LookupError) as e:
-            return self._failed(keep, account, active, str(e) or type(e).__name__, env)
+            return await self._failed(keep, account, active, str(e) or type(e).__name__, env)
         if result.actions:  # a run that only kept the message (no action) is not logged: the delivery line says it
             log.event("sieve.run", qid=env.queue_id, account=account, script=active.name,
                       actions=",".join(result.actions))
-        return self._carry_out(result, view, env, account, rcpt, default)
+        d = self._carry_out(result, view, env, account, rcpt, default)
+        v = result.vacation
+        if v is not None and d.vacation_ok:  # the database write runs off the loop (it may wait for a lock)
+            sender = str(env.mail_from)
+            if await asyncio.to_thread(self.scripts.vacation_due, account, sender, compose.vacation_handle(v),
+                                       v.days):
+                d.outbound.append(("", [sender], compose.vacation_reply(view, account, v, self.hostname),
+                                   "vacation"))
+            else:
+                log.event("sieve.vacation_skipped", qid=env.queue_id, account=account,
+                          reason="already answered within :days")
+        return d
 
-    def _failed(self, keep: Decision, account: str, active: Active, error: str, env: Envelope) -> Decision:
+    async def _failed(self, keep: Decision, account: str, active: Active, error: str, env: Envelope) -> Decision:
         log.event("sieve.error", level="warn", qid=env.queue_id, account=account, script=active.name,
                   version=active.version, error=error)
-        if self.scripts.first_error(account, active.version):
+        if await asyncio.to_thread(self.scripts.first_error, account, active.version):
             keep.report = compose.error_report(account, active.name, error, self.hostname)
         return keep
 
@@ -133,13 +145,8 @@ class SieveFilter:
                                "reject"))
         if r.vacation is not None:
             why = compose.vacation_refusal(view, sender, account, r.vacation)
-            if why is None and not self.scripts.vacation_due(account, sender, compose.vacation_handle(r.vacation),
-                                                             r.vacation.days):
-                why = "already answered within :days"
-            if why is None:
-                d.outbound.append(("", [sender], compose.vacation_reply(view, account, r.vacation, self.hostname),
-                                   "vacation"))
-            else:
+            d.vacation_ok = why is None  # then sent unless this sender was answered within :days (``decide``)
+            if why is not None:
                 log.event("sieve.vacation_skipped", qid=env.queue_id, account=account, reason=why)
         return d
 
