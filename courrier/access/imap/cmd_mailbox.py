@@ -8,7 +8,7 @@ import re
 import time
 from typing import TYPE_CHECKING
 
-from courrier.access.imap import cmd_quota
+from courrier.access.imap import cmd_quota, condstore
 from courrier.access.imap import response as W
 from courrier.access.imap.parser import Atom, ParseError, Token, astring, date_time, want
 from courrier.access.imap.state import IDLE_MAX, IDLE_RESCAN, LOGOUT, LineTooLong, TaggedResult, no
@@ -39,8 +39,12 @@ def mailbox_path(s: Session, name: str, must_exist: bool = True, trycreate: bool
 
 async def _select(s: Session, args: list[Token], readonly: bool) -> str:
     """RFC 3501 §6.3.1/§6.3.2: the mailbox's FLAGS, EXISTS, RECENT, UNSEEN, PERMANENTFLAGS, UIDVALIDITY, UIDNEXT."""
-    want(args, 1, "SELECT mailbox")
+    if not args:
+        raise ParseError("usage: SELECT mailbox")
+    resync = condstore.select_params(s, args)  # RFC 7162 §3.1.8, §3.2.5
     name = folders.normalize(astring(args[0], "mailbox"))
+    if s.selected is not None:
+        condstore.closed(s)  # RFC 7162 §3.2.11
     s.deselect()
     path = mailbox_path(s, name)
     sel = await s.select(name, path, readonly)
@@ -54,6 +58,7 @@ async def _select(s: Session, args: list[Token], readonly: bool) -> str:
         s.send(f"* OK [UNSEEN {unseen}] first unseen message")
     s.send(f"* OK [UIDVALIDITY {snap.uidvalidity}] UIDs valid")
     s.send(f"* OK [UIDNEXT {snap.uidnext}] predicted next UID")
+    await condstore.after_select(s, sel, resync)
     return ("[READ-ONLY] EXAMINE" if readonly else "[READ-WRITE] SELECT") + " completed"
 
 
@@ -141,12 +146,15 @@ async def status(s: Session, tag: str, args: list[Token], uid: bool) -> str:
         raise ParseError("usage: STATUS mailbox (items)")
     name = folders.normalize(astring(args[0], "mailbox"))
     items = status_items(args[1])
+    if "HIGHESTMODSEQ" in items:
+        condstore.enable_condstore(s)  # RFC 7162 §3.1: a CONDSTORE enabling command
     path = mailbox_path(s, name)
     s.send(await status_line(s, name, path, items))
     return "STATUS completed"
 
 
-STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN")  # RFC 3501 §6.3.10
+STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN",  # RFC 3501 §6.3.10
+               "HIGHESTMODSEQ")  # RFC 7162 §3.1.10
 
 
 def status_items(toks: list[Token]) -> list[str]:
@@ -164,7 +172,7 @@ async def status_line(s: Session, name: str, path: Folder, items: list[str]) -> 
     snap = await s.store.run(s.index.sync, path)
     recent = await s.store.run(s.index.recent_count, path)
     values = {"MESSAGES": len(snap.messages), "RECENT": recent, "UIDNEXT": snap.uidnext,
-              "UIDVALIDITY": snap.uidvalidity,
+              "UIDVALIDITY": snap.uidvalidity, "HIGHESTMODSEQ": snap.highestmodseq,
               "UNSEEN": sum(1 for m in snap.messages if F.SEEN not in m.flags)}
     return b"* STATUS " + W.astring(name) + f" ({' '.join(f'{it} {values[it]}' for it in items)})".encode()
 

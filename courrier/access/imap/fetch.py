@@ -26,7 +26,8 @@ _SPEC = re.compile(rf"^(?:((?:[1-9][0-9]{{0,8}}\.)*[1-9][0-9]{{0,8}})(?:\.({_SPE
 MAX_ITEMS = 100  # fetch attributes in one command (real clients ask for a dozen)
 MAX_SECTION_PARTS = 100  # numbers in a section's part path (1.2.3…): deeper than any MIME tree we parse (mime.MAX_DEPTH)
 SIMPLE = {"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", "BODYSTRUCTURE", "UID",
-          "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
+          "RFC822", "RFC822.HEADER", "RFC822.TEXT",
+          "MODSEQ"}  # RFC 7162 §3.1.4
 MISSING_MAILBOX = "MISSING_MAILBOX"  # Dovecot's placeholders for an address without a local part / a host
 MISSING_DOMAIN = "MISSING_DOMAIN"
 MACROS = {"ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],
@@ -186,6 +187,8 @@ def render(m: Message, seq: int, items: list[Item], flags: frozenset[str], with_
             out.append(b"FLAGS " + W.flags(flags))
         elif n == "UID":
             out.append(b"UID %d" % m.msg.uid)
+        elif n == "MODSEQ":
+            out.append(b"MODSEQ (%d)" % m.msg.modseq)  # RFC 7162 §3.1.4.1 permsg-modsequence
         elif n == "INTERNALDATE":
             out.append(b'INTERNALDATE "' + format_date_time(m.msg.internaldate).encode() + b'"')
         elif n == "RFC822.SIZE":

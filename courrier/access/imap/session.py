@@ -18,6 +18,7 @@ import ssl
 
 from courrier import log
 from courrier.access.auth import Authenticator, Mailroot
+from courrier.access.imap import condstore
 from courrier.access.imap import parser as P
 from courrier.access.imap import response as W
 from courrier.access.imap.parser import LiteralTooBig, ParseError
@@ -111,6 +112,7 @@ class Session:
         self._first = b""
         self.mid_command = False  # a command's first line has been read and its answer is not complete
         self._reader_limit: int = getattr(reader, "_limit", MAX_COMMAND)  # the listener's line limit
+        self.rfc7162: set[str] = set()  # CONDSTORE / QRESYNC once enabled (condstore.py)
 
     # ------------------------------------------------------------------ output
 
@@ -128,7 +130,7 @@ class Session:
     def capabilities(self) -> list[str]:
         caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE",
                 "UNSELECT", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "ESEARCH", "LIST-STATUS",
-                f"APPENDLIMIT={self.server.limits.max_message_size}"]
+                f"APPENDLIMIT={self.server.limits.max_message_size}", *condstore.CAPABILITIES]
         if self.root is not None and not self.root.capture and self.server.quotas is not None:
             caps += ["QUOTA", "QUOTA=RES-STORAGE"]  # RFC 9208 §3.1: once logged in (the account's limits)
         if self.state == NOT_AUTH:
@@ -395,19 +397,27 @@ class Session:
         pending = False
         if any(u not in current for u in sel.uids):
             if allow_expunge:
+                vanished = condstore.qresync(self)  # RFC 7162 §3.2.10: VANISHED instead of EXPUNGE once enabled
+                gone = []
                 for i in range(len(sel.uids) - 1, -1, -1):
                     u = sel.uids[i]
                     if u not in current:
-                        out.append(b"* %d EXPUNGE" % (i + 1))
+                        if vanished:
+                            gone.append(u)
+                        else:
+                            out.append(b"* %d EXPUNGE" % (i + 1))
                         del sel.uids[i]
                         sel.msgs.pop(u, None)
                         sel.flags.pop(u, None)
                         sel.recent.discard(u)
+                if gone:
+                    out.append(f"* VANISHED {condstore.uids_text(sorted(gone))}".encode())
             else:
                 pending = True
         top = sel.uids[-1] if sel.uids else 0
         new = [m for m in snap.messages if m.uid > top]
         kw = keywords_of(snap)
+        with_modseq = condstore.condstore(self)
         if not kw <= sel.keywords:  # RFC 3501 §7.2.6: a new keyword is announced in FLAGS before a FETCH uses it
             sel.keywords |= kw
             out += self.flags_lines(sel)
@@ -416,8 +426,9 @@ class Session:
                 sel.msgs[m.uid] = m
                 if sel.flags[m.uid] != m.flags:
                     sel.flags[m.uid] = m.flags
-                    out.append(b"* %d FETCH (UID %d FLAGS %s)" % (sel.seq_of(m.uid), m.uid,
-                                                                  W.flags(sel.shown_flags(m.uid))))
+                    mod = b" MODSEQ (%d)" % m.modseq if with_modseq else b""  # RFC 7162 §3.1.4.1
+                    out.append(b"* %d FETCH (UID %d FLAGS %s%s)" % (sel.seq_of(m.uid), m.uid,
+                                                                    W.flags(sel.shown_flags(m.uid)), mod))
         return out, new, pending
 
     @staticmethod
