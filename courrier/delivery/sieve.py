@@ -8,7 +8,8 @@ folder that cannot be made…) files the message in the account's INBOX as if th
 
 Rejections: at SMTP time (``may_refuse``: the MX and submission roles store the message before they answer) a
 reject that applies to every mailbox of the transaction raises :class:`SieveRejected`, whose reply is
-``550 5.7.1 <reason>`` (RFC 5429 §2.1.1); otherwise each rejecting account sends the sender an MDN.
+``550 5.7.1 <reason>`` (RFC 5429 §2.1.1); otherwise each rejecting account sends the sender an MDN (``reject``)
+or a DSN (``ereject``).
 
 Loops: a redirected copy carries ``Delivered-To: <account>`` on top; a message that already carries the
 account's own line is not redirected again (RFC 5228 §4.2 "loop control") but kept in the INBOX.
@@ -17,13 +18,16 @@ account's own line is not redirected again (RFC 5228 §4.2 "loop control") but k
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from courrier import log
-from courrier.mail.envelope import Envelope
+from courrier.delivery import bounce
+from courrier.mail.envelope import Envelope, Recipient
 from courrier.mail.message import ReceivedMessage
+from courrier.mail.path import parse_address
 from courrier.mail.reply import Reply
 from courrier.mailbox.api import MailStore
 from courrier.sieve import compose
@@ -141,14 +145,25 @@ class SieveFilter:
         for addr in r.redirects:
             d.outbound.append((sender, [addr], f"Delivered-To: {account}\r\n".encode() + view.data, "redirect"))
         if r.reject is not None and sender:
-            d.outbound.append(("", [sender], compose.rejection_mdn(view, account, sender, r.reject, self.hostname),
-                               "reject"))
+            d.outbound.append(("", [sender], self._rejection(r, view, env, account, rcpt), "reject"))
         if r.vacation is not None:
             why = compose.vacation_refusal(view, sender, account, r.vacation)
             d.vacation_ok = why is None  # then sent unless this sender was answered within :days (``decide``)
             if why is not None:
                 log.event("sieve.vacation_skipped", qid=env.queue_id, account=account, reason=why)
         return d
+
+    def _rejection(self, r: Result, view: MessageView, env: Envelope, account: str, rcpt: str) -> bytes:
+        """RFC 5429 §2.1.1, when the SMTP answer is gone: ``reject`` sends an MDN (RFC 8098), ``ereject`` a DSN
+        (RFC 3464) with ``5.7.1`` and the reason."""
+        reason = r.reject or ""
+        if not r.ereject:
+            return compose.rejection_mdn(view, account, str(env.mail_from), reason, self.hostname)
+        who = next((x for x in env.rcpts if x.mailbox == account), None) or Recipient(parse_address(rcpt))
+        about = dataclasses.replace(env, rcpts=[who], ret="HDRS")
+        diagnostic = "550 5.7.1 " + " ".join(reason.split())
+        return bounce.build_dsn(hostname=self.hostname, env=about, message=view.head + b"\r\n\r\n",
+                                entries=[bounce.DSNEntry(who, "failed", "5.7.1", diagnostic)])
 
     async def flush(self, decisions: list[Decision], env: Envelope) -> None:
         """Queues what the decisions send; a failure is logged (the message itself is stored already)."""

@@ -11,6 +11,7 @@ import email.policy
 import imaplib
 import os
 import smtplib
+import ssl
 import subprocess
 
 import pytest
@@ -37,7 +38,7 @@ vacation :days 1 :subject "Away until Monday" "I am away; your mail will wait.";
 
 @pytest.fixture
 def srv(server_factory):
-    s = server_factory(listeners=("smtp", "imap", "managesieve"))
+    s = server_factory(listeners=("smtp", "submission", "imap", "managesieve"))
     for who in (ME, BOB):
         s.add_user(who, PASSWORD)
     return s.start()
@@ -95,6 +96,16 @@ def test_sieve_files_rejects_flags_and_answers(srv, tmp_path):
     with pytest.raises(smtplib.SMTPDataError) as e:
         send(srv, "cheap spam for you")
     assert e.value.smtp_code == 550 and b"5.7.1 No spam here, thank you." in e.value.smtp_error
+
+    # the same over submission, for a local recipient (RFC 5429 §2.1.1: still at SMTP time)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with smtplib.SMTP("127.0.0.1", srv.ports["submission"], timeout=10) as s:
+        s.starttls(context=ctx)
+        s.login(BOB, PASSWORD)
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            s.sendmail(BOB, [ME], f"From: {BOB}\r\nTo: {ME}\r\nSubject: more spam\r\n\r\nx\r\n")
+    assert e.value.smtp_code == 550 and b"No spam here" in e.value.smtp_error
 
     # addflag, then vacation: kept in INBOX flagged; Bob gets one reply (RFC 5230 §4.2: once per :days)
     send(srv, "urgent: lunch?")

@@ -135,9 +135,22 @@ async def test_reject_later_sends_an_mdn_and_others_still_get_it(world):
     [(sender, rcpts, data, why)] = world.sent
     assert (sender, rcpts, why) == ("", ["bob@example.org"], "reject")
     mdn = email.message_from_bytes(data, policy=email.policy.default)
-    assert mdn.get_content_type() == "multipart/report" and mdn.get_param("report-type") == \
+    assert mdn.get_content_type() == "multipart/report" and mdn["Content-Type"].params["report-type"] == \
         "disposition-notification"
     assert "No thanks." in data.decode() and "deleted" in data.decode()
+
+
+async def test_ereject_later_sends_a_dsn(world):
+    """RFC 5429 §2.1.1: ereject, when the SMTP answer is gone, is a DSN (RFC 3464) with 5.7.1."""
+    world.script('require "ereject"; ereject "Go away.";')
+    await world.deliver()
+    [(sender, rcpts, data, why)] = world.sent
+    assert (sender, rcpts, why) == ("", ["bob@example.org"], "reject")
+    dsn = email.message_from_bytes(data, policy=email.policy.default)
+    assert dsn["Content-Type"].params["report-type"] == "delivery-status"
+    text = data.decode()
+    assert "Status: 5.7.1" in text and "550 5.7.1 Go away." in text and "Final-Recipient: rfc822; me@example.test" \
+        in text.replace("rfc822;me", "rfc822; me")
 
 
 async def test_redirect_and_loop(world):
