@@ -204,3 +204,18 @@ def test_bounds(server):
     r = Raw(server)
     assert r.response()[-1].startswith(b"OK")
     r.close()
+
+
+def test_errors_end_the_session_refusals_do_not(raw):
+    """Ten protocol errors end the session with BYE; a refused request (NONEXISTENT) is no error; a script that is
+    not UTF-8 is refused, not stored with replacement characters."""
+    raw.response()
+    raw.starttls()
+    raw.login()
+    for _ in range(12):
+        assert raw.cmd(b'GETSCRIPT "absent"')[-1].startswith(b"NO (NONEXISTENT)")
+    assert raw.cmd(b'PUTSCRIPT "latin1" {6+}\r\nkeep;\xe9')[-1] == b'NO "String is not UTF-8 (RFC 5804 \xc2\xa74)"'
+    for _ in range(8):
+        assert raw.cmd(b"FROB")[-1].startswith(b"NO")
+    assert raw.cmd(b"FROB")[-1].startswith(b"NO")
+    assert raw.response()[-1].startswith(b"BYE")

@@ -88,8 +88,10 @@ class ManageSieveSession:
     def ok(self, text: str = "", code: str = "") -> None:
         self.send("OK" + (f" ({code})" if code else "") + (f" {quoted(text)}" if text else ""))
 
-    def no(self, text: str, code: str = "") -> None:
-        self.errors += 1
+    def no(self, text: str, code: str = "", *, counts: bool = True) -> None:
+        """NO; ``counts``: a protocol error (MAX_ERRORS of them end the session), not a refused request."""
+        if counts:
+            self.errors += 1
         self.send("NO" + (f" ({code})" if code else "") + f" {quoted(text)}")
 
     async def _line(self) -> bytes:
@@ -145,7 +147,10 @@ class ManageSieveSession:
             if text.startswith(b"\x00LIT", pos):
                 end = text.index(b"\x00", pos + 4)
                 n = int(text[pos + 4:end])
-                args.append(text[end + 1:end + 1 + n].decode("utf-8", "replace"))
+                try:
+                    args.append(text[end + 1:end + 1 + n].decode("utf-8"))
+                except UnicodeDecodeError:
+                    raise ProtocolError("String is not UTF-8 (RFC 5804 §4)") from None
                 pos = end + 1 + n
                 continue
             t = _TOKEN.match(text, pos)
@@ -155,7 +160,10 @@ class ManageSieveSession:
                 raw = t.group(1)
                 if len(raw) > MAX_QUOTED:
                     raise ProtocolError("Quoted string longer than 1024 octets")
-                args.append(re.sub(rb'\\(["\\])', rb"\1", raw).decode("utf-8", "replace"))
+                try:
+                    args.append(re.sub(rb'\\(["\\])', rb"\1", raw).decode("utf-8"))
+                except UnicodeDecodeError:
+                    raise ProtocolError("String is not UTF-8 (RFC 5804 §4)") from None
             elif t.group(2) is not None:
                 args.append(int(t.group(2)))
             else:
@@ -313,7 +321,7 @@ class ManageSieveSession:
         return await asyncio.to_thread(fn, *args)
 
     def _refused(self, e: SieveStoreError) -> None:
-        self.no(str(e), e.code)
+        self.no(str(e), e.code, counts=False)
 
     async def ms_havespace(self, args: list[str | int]) -> None:
         name, size = str(args[0]), int(args[1])
@@ -329,7 +337,7 @@ class ManageSieveSession:
         try:
             await self._store(self.server.scripts.put, self.user, name, content)
         except SieveSyntaxError as e:
-            self.no(str(e))
+            self.no(str(e), counts=False)
             return
         except SieveStoreError as e:
             self._refused(e)
@@ -341,7 +349,7 @@ class ManageSieveSession:
         try:
             await self._store(compile_script, str(args[0]))
         except SieveSyntaxError as e:
-            self.no(str(e))
+            self.no(str(e), counts=False)
             return
         self.ok("Script is valid")
 
@@ -353,7 +361,7 @@ class ManageSieveSession:
     async def ms_getscript(self, args: list[str | int]) -> None:
         content = await self._store(self.server.scripts.get, self.user, str(args[0]))
         if content is None:
-            self.no("There is no script by that name", "NONEXISTENT")
+            self.no("There is no script by that name", "NONEXISTENT", counts=False)
             return
         self.send(f"{{{len(content.encode('utf-8'))}}}\r\n{content}")
         self.ok("Getscript completed")
