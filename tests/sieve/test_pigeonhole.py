@@ -75,6 +75,19 @@ SCRIPTS = {
                      '{ fileinto "html"; }'),
     "encoded header": 'require "fileinto"; if header :contains "subject" "Réunion" { fileinto "R"; }',
     "multiline": 'require "reject"; reject text:\nNo.\n..Really.\n.\n;',
+    "question mark": 'require "fileinto"; if header :matches "subject" "[???] *" { fileinto "Q"; }',
+    "display names": 'require "fileinto"; if address :all :is "from" "BOB@example.org" { fileinto "F"; }',
+    "header count": ('require ["fileinto", "relational", "comparator-i;ascii-numeric"]; '
+                     'if header :count "eq" :comparator "i;ascii-numeric" ["to", "cc"] "2" { fileinto "two"; }'),
+    "size boundary": 'require "fileinto"; if size :over 100 { fileinto "over"; } if size :under 100 { keep; }',
+    "envelope to": ('require ["envelope", "fileinto", "variables"]; if envelope :matches "to" "*@*" '
+                    '{ fileinto "${2}"; }'),
+    "match zero": ('require ["fileinto", "variables"]; if header :matches "from" "*" '
+                   '{ set "x" "${0}"; } if string :contains "${x}" "bob" { fileinto "whole"; }'),
+    "hasflag contains": ('require ["fileinto", "imap4flags"]; setflag "$Work \\\\Seen"; '
+                         'if hasflag :contains "wor" { fileinto "w"; }'),
+    "exists case": 'require "fileinto"; if exists "MESSAGE-id" { fileinto "m"; }',
+    "domain contains": 'require "fileinto"; if address :domain :contains "cc" "LISTS" { fileinto "l"; }',
 }
 
 
