@@ -14,6 +14,12 @@ API (all coroutines on :class:`Resolver`)::
     await r.mx_plan(domain)      -> MXPlan: the hosts to try, in order, with their addresses (RFC 5321 §5.1)
     await r.secure(name, "TLSA") -> ([rdata, …], authenticated)   authenticated = the answer carried the AD bit
 
+Answers are kept for their TTL (RFC 1035 §3.2.1) in a small per-resolver cache in front of dnspython's: a hit is one
+dict lookup instead of building a query, which matters on the relay's path (MX, A, AAAA, the ``_mta-sts`` TXT and the
+TLSA name for every message). Expiry follows dnspython's rule: the least TTL along the answer's CNAME chain; for a
+negative answer (NXDOMAIN, NODATA) the SOA's negative TTL (RFC 2308 §5: min of its TTL and MINIMUM field), or
+300 s without an SOA. Failures (timeouts, SERVFAIL) are never kept.
+
 DNSSEC: courrier does not validate signatures itself. Queries ask for the AD bit (RFC 6840 §5.7), and
 :meth:`Resolver.secure` reports whether the configured resolver set it — meaningful only when that resolver validates
 and the path to it is trusted (a resolver on loopback), which is what DANE (RFC 7672) relies on.
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -122,15 +129,30 @@ class Resolver:
         self._r.cache = dns.resolver.LRUCache(4096)  # honours TTLs; one cache per resolver, not global
         self._rng = rng or random.SystemRandom()
         self.nameservers = servers
+        # (name, rdtype) → (expires, records, AD bit) or (expires, NXDomain): see the module docstring
+        self._answers: dict[tuple[str, str], tuple[float, list[object], bool] | tuple[float, NXDomain]] = {}
+        self.cache_size = 4096
 
     async def _query(self, name: str, rdtype: str) -> list[object]:
         return (await self._answer(name, rdtype))[0]
 
     async def _answer(self, name: str, rdtype: str) -> tuple[list[object], bool]:
+        key = (name.lower(), rdtype)
+        hit = self._answers.get(key)
+        if hit is not None:
+            if hit[0] > time.time():
+                if len(hit) == 2:
+                    raise NXDomain(str(hit[1]))
+                return list(hit[1]), hit[2]  # type: ignore[misc]
+            del self._answers[key]
         try:
             ans = await self._r.resolve(name, rdtype, raise_on_no_answer=False, search=False)
-        except dns.resolver.NXDOMAIN:
-            raise NXDomain(f"{name}: no such domain") from None
+        except dns.resolver.NXDOMAIN as e:
+            err = NXDomain(f"{name}: no such domain")
+            ttl = _negative_ttl(e)
+            if ttl > 0:
+                self._keep(key, (time.time() + ttl, err))
+            raise err from None
         except dns.resolver.NoNameservers as e:
             raise DNSTempError(f"{name} {rdtype}: no nameserver answered ({_short(e)})") from None
         except dns.exception.Timeout:
@@ -139,7 +161,18 @@ class Resolver:
             raise NXDomain(f"{name}: bad name ({_short(e)})") from None
         except dns.exception.DNSException as e:
             raise DNSTempError(f"{name} {rdtype}: {_short(e)}") from None
-        return list(ans.rrset or []), bool(ans.response.flags & dns.flags.AD)
+        records, ad = list(ans.rrset or []), bool(ans.response.flags & dns.flags.AD)
+        if float(ans.expiration) > time.time():
+            self._keep(key, (float(ans.expiration), records, ad))
+        return list(records), ad
+
+    def _keep(self, key: tuple[str, str], value: tuple[float, list[object], bool] | tuple[float, NXDomain]) -> None:
+        if len(self._answers) >= self.cache_size:
+            now = time.time()
+            self._answers = {k: v for k, v in self._answers.items() if v[0] > now}
+            if len(self._answers) >= self.cache_size:
+                self._answers.clear()
+        self._answers[key] = value
 
     async def secure(self, name: str, rdtype: str) -> tuple[list[object], bool]:
         """The records (dnspython rdata) and whether the resolver vouched for them (AD bit, RFC 4035 §3.2.3)."""
@@ -255,6 +288,14 @@ def _is_ip(s: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _negative_ttl(e: dns.resolver.NXDOMAIN) -> float:
+    """How long an NXDOMAIN may be kept (dnspython's rule, as for its own cache); 0 when unknown."""
+    try:
+        return min((r.resolve_chaining().minimum_ttl for r in e.responses().values()), default=0)
+    except (dns.exception.DNSException, AttributeError, KeyError, TypeError):
+        return 0
 
 
 def _short(e: BaseException) -> str:
