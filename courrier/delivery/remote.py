@@ -1,4 +1,4 @@
-"""Remote delivery: the SMTP client side of the outbound MTA, on aiosmtplib.
+"""Remote delivery: the SMTP client side of the outbound MTA, on :mod:`courrier.client.pipeline`.
 
 For one destination domain and a group of its recipients (one transaction, RFC 5321 §3.3):
 
@@ -19,7 +19,9 @@ For one destination domain and a group of its recipients (one transaction, RFC 5
   converted, or whose *addresses* need SMTPUTF8 at a peer without it, bounces with 5.6.3 / 5.6.7 (RFC 6531 §3.2).
 - **Connection reuse and limits**: at most ``concurrency_per_destination`` transactions per destination at once;
   after a transaction the connection is parked (``reuse_idle`` seconds, ``reuse_max`` transactions) for the next
-  message to the same host.
+  message to the same host (whatever its domain: one MX often serves many).
+- **Pipelining** (RFC 2920): MAIL, the RCPTs and DATA go in one write when the peer offers it, the message and its
+  "." in the next — two round trips per message on a reused connection.
 - **Loops**: a peer that greets with our own hostname is us (RFC 5321 §5.1): 5.4.6, no delivery.
 """
 
@@ -32,8 +34,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-import aiosmtplib
-
+from courrier.client.pipeline import Connection, ConnectionLost, NoMechanism, PipelineError, ReplyTimeout
+from courrier.client.pipeline import Reply as PeerReply
 from courrier.delivery import replies as R
 from courrier.delivery.outcome import Outcome
 from courrier.delivery.tlspolicy import OPPORTUNISTIC_HOST, HostPolicy, TLSPolicy
@@ -60,7 +62,7 @@ def split_reply(code: int, message: str, host: str | None = None, address: str |
 
 @dataclass
 class _Conn:
-    smtp: aiosmtplib.SMTP
+    smtp: Connection
     host: str
     key: tuple[str, int, str]  # address, port, TLS policy grade (courrier.delivery.tlspolicy.HostPolicy.grade)
     tls: str | None
@@ -198,51 +200,71 @@ class RemoteDelivery:
     async def _connect(self, host: str, ip: str, port: int, hp: HostPolicy = OPPORTUNISTIC_HOST) -> _Conn:
         key = (ip, port)
         where = f"{host}[{ip}]:{port}"
+        addr = f"{ip}:{port}"
         use_tls = hp.require_tls or self._no_tls.get(key, 0) < time.time()
         verify = hp.verify
+
+        def refused(r: PeerReply) -> _SessionFailure:
+            smtp.close()
+            return _SessionFailure(split_reply(r.code, r.text, host, addr))
+
         for _ in range(3):
-            smtp = aiosmtplib.SMTP(hostname=ip, port=port, local_hostname=self.hostname, start_tls=False,
-                                   timeout=self.command_timeout, validate_certs=False)
             try:
-                await smtp.connect(timeout=self.connect_timeout)
-                self.connections_opened += 1
-                ehlo = await self._ehlo(smtp, host, ip, port)
-                peer_name = (ehlo.split() or [""])[0].lower()
+                smtp = await Connection.open(ip, port, connect_timeout=self.connect_timeout,
+                                             timeout=self.command_timeout)
+            except (TimeoutError, ReplyTimeout):
+                raise _SessionFailure(Outcome(R.TIMEOUT.filled(where=where), host=host, address=addr)) from None
+            except (PipelineError, OSError) as e:
+                reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+                raise _SessionFailure(Outcome(R.CONNECT_FAILED.filled(where=where, reason=reason), host=host,
+                                              address=addr)) from None
+            self.connections_opened += 1
+            try:
+                assert smtp.greeting is not None
+                if smtp.greeting.code != 220:  # RFC 5321 §3.1: 554 instead of 220 means "go away"
+                    raise refused(smtp.greeting)
+                ehlo = await self._ehlo(smtp)
+                if ehlo.code != 250:
+                    raise refused(ehlo)
+                peer_name = (ehlo.text.split() or [""])[0].lower()
                 if peer_name and peer_name == self.hostname.lower():
                     smtp.close()
-                    raise _SessionFailure(Outcome(R.LOOPS_BACK.filled(host=host), host=host,
-                                                  address=f"{ip}:{port}"), next_host=True)
+                    raise _SessionFailure(Outcome(R.LOOPS_BACK.filled(host=host), host=host, address=addr),
+                                          next_host=True)
                 tls = None
-                offered = smtp.supports_extension("starttls")
+                offered = smtp.supports("starttls")
                 if use_tls and offered:
                     context = self.tls_policy.verify_context if self.tls_policy and verify == "pkix" else None
                     try:
-                        await smtp.starttls(server_hostname=host, validate_certs=False,
-                                            tls_context=context or self.tls_context)
-                        obj = smtp.get_transport_info("ssl_object")
+                        r = await smtp.starttls(context or self.tls_context, server_hostname=host)
+                        if r.code != 220:
+                            raise ssl.SSLError(f"STARTTLS refused: {r}")
+                        obj = smtp.ssl_object
                         tls = obj.version() if obj else "TLS"
                         problem = TLSPolicy.check(replace(hp, verify=verify), obj, host)
                         if problem is not None:  # DANE: no TLSA record matches (RFC 7672 §3)
                             smtp.close()
                             raise _SessionFailure(Outcome(R.DANE_MISMATCH.filled(reason=problem, host=host),
-                                                          host=host, address=f"{ip}:{port}", tls=tls))
-                        await smtp.ehlo()
+                                                          host=host, address=addr, tls=tls))
+                        ehlo = await smtp.ehlo(self.hostname)
+                        if ehlo.code != 250:
+                            raise refused(ehlo)
                     except ssl.SSLCertVerificationError as e:
                         smtp.close()
                         reason = e.verify_message or e.reason or str(e)
                         if hp.require_tls:  # MTA-STS enforce (RFC 8461 §4.2)
                             raise _SessionFailure(Outcome(R.STS_CERT_INVALID.filled(host=host, domain=hp.domain,
                                                                                     reason=reason),
-                                                          host=host, address=f"{ip}:{port}")) from None
+                                                          host=host, address=addr)) from None
                         TLSPolicy.report(hp, host, f"certificate not valid: {reason}")  # testing: go on unchecked
                         verify = "none"
                         continue
-                    except (aiosmtplib.SMTPException, ssl.SSLError, OSError) as e:
+                    except (PipelineError, ssl.SSLError, OSError) as e:
                         smtp.close()
                         if hp.require_tls:  # DANE or MTA-STS enforce: never in clear
                             raise _SessionFailure(Outcome(R.TLS_REQUIRED_FAILED.filled(
                                 where=where, policy=hp.label, reason=str(e) or type(e).__name__),
-                                host=host, address=f"{ip}:{port}")) from None
+                                host=host, address=addr)) from None
                         # RFC 3207 §4.1 allows going on in clear; Postfix's "may" level does the same
                         self._no_tls[key] = time.time() + 3600
                         use_tls = False
@@ -250,56 +272,48 @@ class RemoteDelivery:
                 elif hp.require_tls:  # RFC 7672 §2.2, RFC 8461 §4.2: STARTTLS is mandatory here
                     smtp.close()
                     raise _SessionFailure(Outcome(R.TLS_NOT_OFFERED.filled(host=host, policy=hp.label),
-                                                  host=host, address=f"{ip}:{port}"))
+                                                  host=host, address=addr))
                 elif hp.label != OPPORTUNISTIC_HOST.label:
                     TLSPolicy.report(hp, host, "no TLS: " + ("STARTTLS not offered" if not offered
                                                              else "the TLS handshake failed"))
                 if self.smarthost and self.smarthost.user:
                     try:
-                        await smtp.login(self.smarthost.user, self.smarthost.password or "")
-                    except aiosmtplib.SMTPAuthenticationError as e:
-                        smtp.close()
-                        o = split_reply(e.code, e.message, host, f"{ip}:{port}", tls)
-                        raise _SessionFailure(Outcome(R.SMARTHOST_AUTH_FAILED.filled(reply=o), host=host,
-                                                      address=f"{ip}:{port}", tls=tls)) from None
-                    except aiosmtplib.SMTPException as e:
+                        r = await smtp.auth(self.smarthost.user, self.smarthost.password or "")
+                    except NoMechanism as e:
                         smtp.close()
                         raise _SessionFailure(Outcome(R.SMARTHOST_AUTH_IMPOSSIBLE.filled(error=e), host=host,
-                                                      address=f"{ip}:{port}", tls=tls)) from None
+                                                      address=addr, tls=tls)) from None
+                    if not 200 <= r.code < 300:  # 235 per RFC 4954 §6; some sinks answer 250
+                        smtp.close()
+                        o = split_reply(r.code, r.text, host, addr, tls)
+                        raise _SessionFailure(Outcome(R.SMARTHOST_AUTH_FAILED.filled(reply=o), host=host,
+                                                      address=addr, tls=tls))
                 return _Conn(smtp, host, (ip, port, hp.grade(host)), tls)
             except _SessionFailure:
                 raise
-            except aiosmtplib.SMTPResponseException as e:  # greeting or EHLO refused
+            except (TimeoutError, ReplyTimeout):
                 smtp.close()
-                raise _SessionFailure(split_reply(e.code, e.message, host, f"{ip}:{port}")) from None
-            except (aiosmtplib.SMTPTimeoutError, TimeoutError):
-                smtp.close()
-                raise _SessionFailure(Outcome(R.TIMEOUT.filled(where=where), host=host,
-                                              address=f"{ip}:{port}")) from None
-            except (aiosmtplib.SMTPException, OSError) as e:
+                raise _SessionFailure(Outcome(R.TIMEOUT.filled(where=where), host=host, address=addr)) from None
+            except (PipelineError, OSError) as e:
                 smtp.close()
                 reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
                 raise _SessionFailure(Outcome(R.CONNECT_FAILED.filled(where=where, reason=reason), host=host,
-                                              address=f"{ip}:{port}")) from None
+                                              address=addr)) from None
         raise _SessionFailure(Outcome(R.CONNECT_FAILED.filled(where=where, reason="TLS failed"), host=host,
-                                      address=f"{ip}:{port}"))
+                                      address=addr))
 
-    async def _ehlo(self, smtp: aiosmtplib.SMTP, host: str, ip: str, port: int) -> str:
-        try:
-            r = await smtp.ehlo()
-        except aiosmtplib.SMTPHeloError as e:
-            if e.code >= 500 and e.code != 554:  # RFC 5321 §4.1.4: fall back to HELO for an old server
-                r = await smtp.helo()
-            else:
-                raise
-        return r.message
+    async def _ehlo(self, smtp: Connection) -> PeerReply:
+        r = await smtp.ehlo(self.hostname)
+        if r.code >= 500 and r.code != 554:  # RFC 5321 §4.1.4: fall back to HELO for an old server
+            r = await smtp.helo(self.hostname)
+        return r
 
     async def _transaction(self, conn: _Conn, env: Envelope, message: bytes,
                            rcpts: list[tuple[int, Recipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
         smtp, where = conn.smtp, f"{conn.key[0]}:{conn.key[1]}"
 
-        def out(code: int, text: str) -> Outcome:
-            return split_reply(code, text, conn.host, where, conn.tls)
+        def out(r: PeerReply) -> Outcome:
+            return split_reply(r.code, r.text, conn.host, where, conn.tls)
 
         results: dict[int, Outcome] = {}
 
@@ -309,13 +323,13 @@ class RemoteDelivery:
 
         eightbit = not message.isascii()
         needs_utf8 = not str(env.mail_from).isascii() or any(not str(r.address).isascii() for _, r in rcpts)
-        utf8 = env.smtputf8 and smtp.supports_extension("smtputf8")
+        utf8 = env.smtputf8 and smtp.supports("smtputf8")
         if needs_utf8 and not utf8:
             o = Outcome(R.NEEDS_SMTPUTF8, host=conn.host, address=where, tls=conn.tls)
             self._park(conn)
             on_attempt([str(r.address) for _, r in rcpts], o)
             return {i: o for i, _ in rcpts}
-        if eightbit and not smtp.supports_extension("8bitmime") and not utf8:
+        if eightbit and not smtp.supports("8bitmime") and not utf8:
             converted = downgrade_8bit(message)
             if converted is None:
                 o = Outcome(R.NEEDS_8BITMIME, host=conn.host, address=where, tls=conn.tls)
@@ -325,51 +339,51 @@ class RemoteDelivery:
             message, eightbit = converted, False
         if not message.endswith(b"\r\n"):
             message += b"\r\n"
-        dsn = smtp.supports_extension("dsn")
-        opts = []
-        if smtp.supports_extension("size"):
-            opts.append(f"SIZE={len(message)}")
+        dsn = smtp.supports("dsn")
+        mail = f"<{env.mail_from}>"
+        if smtp.supports("size"):
+            mail += f" SIZE={len(message)}"
         if eightbit:
-            opts.append("BODY=8BITMIME")
+            mail += " BODY=8BITMIME"
         if utf8:
-            opts.append("SMTPUTF8")
+            mail += " SMTPUTF8"
         if dsn:
             if env.ret:
-                opts.append(f"RET={env.ret}")
+                mail += f" RET={env.ret}"
             if env.envid:
-                opts.append(f"ENVID={xtext_encode(env.envid)}")
-        enc = "utf-8" if utf8 else "ascii"
+                mail += f" ENVID={xtext_encode(env.envid)}"
+        lines = []
+        for _, r in rcpts:
+            line = f"<{r.address}>"
+            if dsn:
+                if r.notify:
+                    line += " NOTIFY=" + ",".join(r.notify)
+                if r.orcpt:
+                    kind, _, addr = r.orcpt.partition(";")
+                    line += f" ORCPT={kind or 'rfc822'};{xtext_encode(addr or r.orcpt)}"
+            lines.append(line)
         try:
             try:
-                await smtp.mail(str(env.mail_from), options=opts, encoding=enc)
-            except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as e:
-                if conn.uses:
+                ex = await smtp.send(mail, lines, message, "utf-8" if utf8 else "ascii")
+            except ConnectionLost as e:
+                if conn.uses and e.before_reply:  # a parked connection the peer had closed: not an attempt
                     smtp.close()
                     raise _SessionFailure(Outcome(R.STALE_CONNECTION.filled(error=e)), stale=True) from None
                 raise
-            except aiosmtplib.SMTPSenderRefused as e:
-                o = out(e.code, e.message)
+            assert ex.mail is not None
+            if not ex.mail.ok:
+                o = out(ex.mail)
                 if o.permanent:
                     self._park_after_rset(conn)
-                    raise _SessionFailure(o, next_host=False) from None
-                raise fail(o) from None
+                    raise _SessionFailure(o, next_host=False)
+                raise fail(o)
             accepted: list[tuple[int, Recipient]] = []
-            for i, r in rcpts:
-                ropts = []
-                if dsn:
-                    if r.notify:
-                        ropts.append("NOTIFY=" + ",".join(r.notify))
-                    if r.orcpt:
-                        kind, _, addr = r.orcpt.partition(";")
-                        ropts.append(f"ORCPT={kind or 'rfc822'};{xtext_encode(addr or r.orcpt)}")
-                try:
-                    resp = await smtp.rcpt(str(r.address), options=ropts, encoding=enc)
-                    results[i] = out(resp.code, resp.message)
+            for (i, r), reply in zip(rcpts, ex.rcpts or [], strict=False):
+                if reply.code == 421:
+                    raise fail(out(reply))
+                results[i] = out(reply)
+                if reply.ok:
                     accepted.append((i, r))
-                except aiosmtplib.SMTPRecipientRefused as e:
-                    if e.code == 421:
-                        raise fail(out(e.code, e.message)) from None
-                    results[i] = out(e.code, e.message)
             refused = [(i, r) for i, r in rcpts if i not in dict(accepted)]
             if refused:
                 by: dict[Outcome, list[str]] = {}
@@ -380,18 +394,17 @@ class RemoteDelivery:
             if not accepted:
                 self._park_after_rset(conn)
                 return results
-            try:
-                resp = await smtp.data(message)
-            except aiosmtplib.SMTPDataError as e:
-                o = out(e.code, e.message)
+            assert ex.data is not None
+            o = out(ex.data)
+            if not (ex.sent and 200 <= ex.data.code < 300):
                 if o.permanent:
                     for i, _ in accepted:
                         results[i] = o
                     on_attempt([str(r.address) for _, r in accepted], o)
                     self._park_after_rset(conn)
                     return results
-                raise fail(o) from None
-            o = out(resp.code, resp.message)
+                raise fail(o if ex.data.code >= 400 else Outcome(R.UNEXPECTED_REPLY.filled(code=ex.data.code),
+                                                                 host=conn.host, address=where))
             o = replace(o, remote_dsn=dsn)
             for i, _ in accepted:
                 results[i] = o
@@ -401,13 +414,10 @@ class RemoteDelivery:
             return results
         except _SessionFailure:
             raise
-        except (aiosmtplib.SMTPTimeoutError, TimeoutError):
+        except (TimeoutError, ReplyTimeout):
             raise fail(Outcome(R.TIMEOUT.filled(where=f"{conn.host}[{where}]"), host=conn.host,
                                address=where, tls=conn.tls)) from None
-        except aiosmtplib.SMTPResponseException as e:
-            raise fail(out(e.code, e.message) if e.code >= 400 else
-                       Outcome(R.UNEXPECTED_REPLY.filled(code=e.code), host=conn.host, address=where)) from None
-        except (aiosmtplib.SMTPException, OSError) as e:
+        except (PipelineError, OSError) as e:
             raise fail(Outcome(R.CONNECTION_LOST.filled(where=f"{conn.host}[{where}]", error=e or type(e).__name__),
                                host=conn.host, address=where, tls=conn.tls)) from None
 
@@ -419,7 +429,7 @@ class RemoteDelivery:
             conn = idle.pop()
             if conn.handle:
                 conn.handle.cancel()
-            if conn.smtp.is_connected and time.monotonic() - conn.parked_at < self.reuse_idle:
+            if conn.smtp.reusable and time.monotonic() - conn.parked_at < self.reuse_idle:
                 return conn
             conn.smtp.close()
         return None
@@ -427,9 +437,12 @@ class RemoteDelivery:
     def _park_after_rset(self, conn: _Conn) -> None:
         async def rset() -> None:
             try:
-                await conn.smtp.rset()
-                self._park(conn)
-            except (aiosmtplib.SMTPException, OSError):
+                r = await conn.smtp.rset()
+                if r.code == 250:
+                    self._park(conn)
+                else:
+                    conn.smtp.close()
+            except (PipelineError, OSError):
                 conn.smtp.close()
 
         asyncio.get_running_loop().create_task(rset())
@@ -454,8 +467,9 @@ class RemoteDelivery:
     def _quit(self, conn: _Conn) -> None:
         async def quit_() -> None:
             try:
-                await asyncio.wait_for(conn.smtp.quit(), 5)
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                async with asyncio.timeout(5):
+                    await conn.smtp.quit()
+            except (PipelineError, OSError, TimeoutError):
                 pass
             finally:
                 conn.smtp.close()
@@ -470,8 +484,9 @@ class RemoteDelivery:
                 c.handle.cancel()
         async def q(c: _Conn) -> None:
             try:
-                await asyncio.wait_for(c.smtp.quit(), 2)
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                async with asyncio.timeout(2):
+                    await c.smtp.quit()
+            except (PipelineError, OSError, TimeoutError):
                 pass
             finally:
                 c.smtp.close()
