@@ -31,6 +31,7 @@ it is an empty list.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import random
 import time
@@ -132,6 +133,7 @@ class Resolver:
         # (name, rdtype) → (expires, records, AD bit) or (expires, NXDomain): see the module docstring
         self._answers: dict[tuple[str, str], tuple[float, list[object], bool] | tuple[float, NXDomain]] = {}
         self.cache_size = 4096
+        self._inflight: dict[tuple[str, str], asyncio.Future[tuple[list[object], bool]]] = {}
 
     async def _query(self, name: str, rdtype: str) -> list[object]:
         return (await self._answer(name, rdtype))[0]
@@ -145,6 +147,29 @@ class Resolver:
                     raise NXDomain(str(hit[1]))
                 return list(hit[1]), hit[2]  # type: ignore[misc]
             del self._answers[key]
+        # one query per name and type in flight: the many messages to one domain that start at once share it
+        pending = self._inflight.get(key)
+        if pending is not None:
+            try:
+                records, ad = await asyncio.shield(pending)
+            except DNSError as e:
+                raise type(e)(str(e)) from None  # an exception of its own for each waiter
+            return list(records), ad
+        fut = self._inflight[key] = asyncio.get_running_loop().create_future()
+        try:
+            records, ad = await self._lookup(key, name, rdtype)
+        except BaseException as e:
+            fut.set_exception(e if isinstance(e, DNSError) else DNSTempError(f"{name} {rdtype}: {_short(e)}"))
+            raise
+        else:
+            fut.set_result((records, ad))
+        finally:
+            del self._inflight[key]
+            if fut.done() and not fut.cancelled():
+                fut.exception()  # retrieved: a failure nobody else waited for is not "never retrieved"
+        return list(records), ad
+
+    async def _lookup(self, key: tuple[str, str], name: str, rdtype: str) -> tuple[list[object], bool]:
         try:
             ans = await self._r.resolve(name, rdtype, raise_on_no_answer=False, search=False)
         except dns.resolver.NXDOMAIN as e:

@@ -31,6 +31,7 @@ import asyncio
 import re
 import ssl
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -71,6 +72,37 @@ class _Conn:
     handle: asyncio.TimerHandle | None = None
 
 
+class _Gate:
+    """At most ``n`` holders, the others served first come, first served. asyncio.Semaphore would do, but on
+    Python 3.11 its ``acquire`` walks the whole waiter list: with hundreds of queued messages waiting for the same
+    destination that is quadratic."""
+
+    def __init__(self, n: int) -> None:
+        self.free = n
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> None:
+        if self.free > 0 and not self.waiters:
+            self.free -= 1
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self.waiters.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():  # handed the place just as it was cancelled: pass it on
+                self.release()
+            raise
+
+    def release(self) -> None:
+        while self.waiters:
+            fut = self.waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)  # the place goes straight to the next waiter
+                return
+        self.free += 1
+
+
 class _SessionFailure(Exception):
     """The whole session failed (before or instead of per-recipient answers): try the next host."""
 
@@ -108,7 +140,7 @@ class RemoteDelivery:
         self.reuse_max = reuse_max
         self.max_idle_per_host = 64
         self.max_idle = 256
-        self._sems: dict[str, asyncio.Semaphore] = {}
+        self._gates: dict[str, _Gate] = {}
         self._idle: dict[tuple[str, int, str], list[_Conn]] = {}
         self._no_tls: dict[tuple[str, int], float] = {}  # hosts whose TLS handshake failed recently
         self.tls_context = ssl.create_default_context()
@@ -121,9 +153,14 @@ class RemoteDelivery:
     async def deliver(self, domain: str, env: Envelope, message: bytes,
                       rcpts: list[tuple[int, Recipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
         dest = "smarthost" if self.smarthost else domain
-        sem = self._sems.setdefault(dest, asyncio.Semaphore(self.per_destination))
-        async with sem:
+        gate = self._gates.get(dest)
+        if gate is None:
+            gate = self._gates[dest] = _Gate(self.per_destination)
+        await gate.acquire()
+        try:
             return await self._deliver(domain, env, message, rcpts, on_attempt)
+        finally:
+            gate.release()
 
     async def _targets(self, domain: str) -> list[tuple[str, list[str], int]] | Outcome:
         if self.smarthost:

@@ -117,3 +117,15 @@ async def test_answers_kept_for_their_ttl():
         assert asked.count(("broken.test", "A")) >= 3
         r._r.cache.flush()  # dnspython's own cache emptied: ours still answers
         assert await r.a("kept.test") == ["127.0.0.8"] and d.queries.count(("kept.test", "A")) == 1
+
+
+async def test_concurrent_lookups_share_one_query():
+    import asyncio
+    with FakeDNS({"many.test": {"MX": [(10, "mx.many.test")]}, "mx.many.test": {"A": ["127.0.0.11"]}}) as d:
+        r = Resolver([d.address], timeout=0.3, lifetime=0.6)
+        plans = await asyncio.gather(*(r.mx_plan("many.test") for _ in range(50)))
+        assert all(p.hosts[0].addresses == ("127.0.0.11",) for p in plans)
+        assert d.queries.count(("many.test", "MX")) == 1 and d.queries.count(("mx.many.test", "A")) == 1
+        errors = await asyncio.gather(*(r.a("nothere.test") for _ in range(5)), return_exceptions=True)
+        assert all(isinstance(e, NXDomain) for e in errors) and len({id(e) for e in errors}) == 5
+        assert d.queries.count(("nothere.test", "A")) == 1
