@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import Sink, free_port, medians, smtp_source, stop_process, wait_port
+from common import Meter, Sink, free_port, medians, smtp_source, stop_process, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -72,10 +72,14 @@ def run(args) -> list[str]:
     sink = Sink()
     maildev = MailDev()
     try:
+        meter = Meter()
         r = medians(rounds, {
-            "courrier": lambda: smtp_source(srv.ports["smtp"], sessions=SESSIONS, messages=n, size=SIZE),
-            "maildev": lambda: smtp_source(maildev.port, sessions=SESSIONS, messages=n, size=SIZE),
-            "sink": lambda: smtp_source(sink.port, sessions=SESSIONS, messages=n, size=SIZE),
+            "courrier": meter.wrap("courrier", lambda: srv.proc.pid, n, lambda: smtp_source(
+                srv.ports["smtp"], sessions=SESSIONS, messages=n, size=SIZE)),
+            "maildev": meter.wrap("maildev", lambda: maildev.proc.pid, n, lambda: smtp_source(
+                maildev.port, sessions=SESSIONS, messages=n, size=SIZE)),
+            "sink": meter.wrap("sink", lambda: sink.proc.pid, n, lambda: smtp_source(
+                sink.port, sessions=SESSIONS, messages=n, size=SIZE)),
         })
         deadline = time.time() + 10  # retention runs as each message is indexed, just after its 250
         while (kept := sum(1 for sub in ("new", "cur") for _ in (srv.data / "capture" / sub).iterdir())) > 500 \
@@ -91,6 +95,8 @@ def run(args) -> list[str]:
         f"{'case':<18}{'courrier':>10}{'maildev':>10}{'smtp-sink':>11}{'c/maildev':>11}{'c/sink':>8}",
         f"{f'{SESSIONS} sess × {SIZE // 1024} KB':<18}{r['courrier']:>10.0f}{r['maildev']:>10.0f}{r['sink']:>11.0f}"
         f"{r['courrier'] / r['maildev']:>11.2f}{r['courrier'] / r['sink']:>8.2f}",
+        f"{'CPU ms/msg':<18}{meter.fmt('courrier'):>10}{meter.fmt('maildev'):>10}{meter.fmt('sink'):>11}",
         f"(messages/second accepted, medians of {rounds} interleaved rounds of {n}; courrier kept {kept} after "
-        f"retention; target ≥ 3× maildev and ≥ 0.15× smtp-sink: {ok})",
+        f"retention; target ≥ 3× maildev and ≥ 0.15× smtp-sink: {ok}; CPU = utime + stime of each server's process "
+        f"tree during its rounds; load average {os.getloadavg()[0]:.1f})",
     ]

@@ -72,6 +72,9 @@ class Queue:
             self.dbx, self._complete_many)
         self._wake = asyncio.Event()
         self._active: dict[str, asyncio.Task[None]] = {}
+        # passes delivered and waiting for their record (a batched transaction and fsync): they keep their queue id
+        # out of due() but not their slot, so a slow disk does not stall delivery (up to 4 × max_active of them)
+        self._completing: set[str] = set()
         self._main: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -189,7 +192,8 @@ class Queue:
         while not self._stopping:
             self._wake.clear()
             now = time.time()
-            free = self.max_active - len(self._active)
+            free = min(self.max_active - (len(self._active) - len(self._completing)),
+                       4 * self.max_active - len(self._active))
             if free < batch and now - last_scan < self.poll_interval:
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
@@ -200,7 +204,9 @@ class Queue:
                 if now - last_scan >= self.poll_interval:
                     last_scan = now
                     await self._disk(self._scan_sync, False)
-                due, nxt = await self._db(self.store.due, now, max(free, 0), set(self._active))  # type: ignore[misc]
+                # read in the loader's thread: the writer's may be waiting for a directory fsync
+                due, nxt = await asyncio.get_running_loop().run_in_executor(  # type: ignore[misc]
+                    self.loadx, self.store.due, now, max(free, 0), set(self._active))
             except Exception as e:  # a disk or DB hiccup must not kill the runner
                 log.event("queue.loop_error", level="error", error=repr(e))
                 due, nxt = [], None
@@ -210,7 +216,7 @@ class Queue:
             timeout = self.poll_interval
             if nxt is not None:
                 timeout = max(0.0, min(timeout, nxt - time.time()))
-            if due and len(self._active) >= self.max_active:
+            if due and len(self._active) - len(self._completing) >= self.max_active:
                 timeout = self.poll_interval
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
@@ -246,6 +252,7 @@ class Queue:
         if loaded is None:
             return
         row, env, message = loaded
+        del loaded
         record = _record(row, env)
         if not record.pending:
             await self._finish(qid)
@@ -253,7 +260,18 @@ class Queue:
         now = time.time()
         attempts: list[tuple[list[str], Outcome]] = []
         results = await self._deliver(qid, record, env, message, now, attempts)
-        await self._execute(qid, env, message, plan(record, results, now, self.schedule), attempts, now)
+        p = plan(record, results, now, self.schedule)
+        # DSNs first: a crash after this point may repeat one, never lose one.
+        for entries in p.notices:
+            await self.send_dsn(env, message, [bounce.DSNEntry(env.rcpts[e.idx], e.action, e.status, e.diagnostic,
+                                                               e.remote_mta) for e in entries])
+        del message  # what is left is bookkeeping: the slot goes to the next message, the bytes are not held
+        self._completing.add(qid)
+        self.kick()
+        try:
+            await self._execute(qid, p, attempts, now)
+        finally:
+            self._completing.discard(qid)
 
     async def _load(self, qid: str) -> tuple[QueueRow, Envelope, bytes] | None:
         """The row and the verified spool file; None when there is nothing to send (the row is dropped, a file that
@@ -338,12 +356,7 @@ class Queue:
         return await self.transport.deliver(env, message, [(t.idx, env.rcpts[t.idx]) for t in record.pending],
                                             on_attempt)
 
-    async def _execute(self, qid: str, env: Envelope, message: bytes, p: Plan,
-                       attempts: list[tuple[list[str], Outcome]], now: float) -> None:
-        # DSNs first: a crash after this point may repeat one, never lose one.
-        for entries in p.notices:
-            await self.send_dsn(env, message, [bounce.DSNEntry(env.rcpts[e.idx], e.action, e.status, e.diagnostic,
-                                                               e.remote_mta) for e in entries])
+    async def _execute(self, qid: str, p: Plan, attempts: list[tuple[list[str], Outcome]], now: float) -> None:
         log_rows = [(rcpts, o, result_of(o)) for rcpts, o in attempts]
         # one transaction: the attempts' log rows, each recipient's status, the schedule (batched with other passes);
         # a finished message's file and row go right after, in the same batch
