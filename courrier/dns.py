@@ -134,6 +134,7 @@ class Resolver:
         self._answers: dict[tuple[str, str], tuple[float, list[object], bool] | tuple[float, NXDomain]] = {}
         self.cache_size = 4096
         self._inflight: dict[tuple[str, str], asyncio.Future[tuple[list[object], bool]]] = {}
+        self._plans: dict[str, tuple[float, MXPlan]] = {}  # domain → (expires, MX plan): see mx_plan
 
     async def _query(self, name: str, rdtype: str) -> list[object]:
         return (await self._answer(name, rdtype))[0]
@@ -248,8 +249,39 @@ class Resolver:
         return [rr.target.to_text(omit_final_dot=True) for rr in await self._query(rev, "PTR")]  # type: ignore[attr-defined]
 
     async def mx_plan(self, domain: str) -> MXPlan:
-        """The delivery plan for ``domain`` (RFC 5321 §5.1, RFC 7505), equal preferences in random order."""
+        """The delivery plan for ``domain`` (RFC 5321 §5.1, RFC 7505), equal preferences in random order.
+
+        A plan is kept as long as every answer it was made of (the relay asks for one per message); each call
+        shuffles the equal preferences again."""
         domain = domain.rstrip(".").lower()
+        kept = self._plans.get(domain)
+        if kept is not None:
+            if kept[0] > time.time():
+                return self._reshuffled(kept[1])
+            del self._plans[domain]
+        plan = await self._make_plan(domain)
+        if plan.kind in ("mx", "implicit", "null", "none", "nxdomain"):
+            keys = [(domain, "MX")] + [(h.host, t) for h in plan.hosts for t in ("A", "AAAA") if not _is_ip(h.host)]
+            if plan.kind == "implicit":
+                keys += [(domain, "A"), (domain, "AAAA")]
+            hits = [self._answers.get(k) for k in keys]
+            if all(h is not None for h in hits):
+                if len(self._plans) >= self.cache_size:
+                    self._plans.clear()
+                self._plans[domain] = (min(h[0] for h in hits if h is not None), plan)
+                return self._reshuffled(plan)
+        return plan
+
+    def _reshuffled(self, plan: MXPlan) -> MXPlan:
+        hosts: list[MXHost] = []
+        for pref in sorted({h.preference for h in plan.hosts}):
+            same = [h for h in plan.hosts if h.preference == pref]
+            if len(same) > 1:
+                self._rng.shuffle(same)  # RFC 5321 §5.1: spread load among equal preferences
+            hosts += same
+        return MXPlan(plan.domain, plan.kind, hosts, list(plan.notes))
+
+    async def _make_plan(self, domain: str) -> MXPlan:
         plan = MXPlan(domain, "mx")
         if domain.startswith("[") and domain.endswith("]"):  # address literal: deliver straight to it
             ip = domain[1:-1].removeprefix("IPv6:")

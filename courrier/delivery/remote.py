@@ -138,8 +138,10 @@ class RemoteDelivery:
         self.command_timeout = command_timeout
         self.reuse_idle = reuse_idle
         self.reuse_max = reuse_max
-        self.max_idle_per_host = 64
-        self.max_idle = 256
+        # one MX host often serves many destination domains, each allowed ``per_destination`` connections: room for
+        # 64 domains' worth per host, so connections are not closed and reopened between two messages
+        self.max_idle_per_host = max(64, 64 * concurrency_per_destination)
+        self.max_idle = max(256, 2 * self.max_idle_per_host)
         self._gates: dict[str, _Gate] = {}
         self._idle: dict[tuple[str, int, str], list[_Conn]] = {}
         self._no_tls: dict[tuple[str, int], float] = {}  # hosts whose TLS handshake failed recently
