@@ -222,20 +222,16 @@ class Resolver:
         """IPv4 then IPv6 addresses of a host (IPv4 first: the route most hosts can actually use)."""
         if _is_ip(name):
             return [name]
-        v4: list[str] = []
-        v6: list[str] = []
-        temp: DNSError | None = None
-        try:
-            v4 = await self.a(name)
-        except DNSTempError as e:
-            temp = e
-        try:
-            v6 = await self.aaaa(name)
-        except DNSTempError as e:
-            temp = temp or e
+        # both questions at once: a first delivery waits for one round trip, not two
+        got = await asyncio.gather(self.a(name), self.aaaa(name), return_exceptions=True)
+        for r in got:
+            if isinstance(r, BaseException) and not isinstance(r, DNSTempError):
+                raise r  # NXDomain (the A answer's first), or a bug
+        v4, v6 = ([] if isinstance(r, BaseException) else r for r in got)
+        temp = next((r for r in got if isinstance(r, DNSTempError)), None)
         if not (v4 or v6) and temp:
             raise temp
-        return v4 + v6
+        return v4 + v6  # type: ignore[operator]
 
     async def txt(self, name: str) -> list[str]:
         """TXT records, each one's character-strings concatenated (RFC 7208 §3.3, RFC 6376 §3.6.2.2)."""
@@ -247,6 +243,11 @@ class Resolver:
     async def ptr(self, ip: str) -> list[str]:
         rev = dns.reversename.from_address(ip).to_text()
         return [rr.target.to_text(omit_final_dot=True) for rr in await self._query(rev, "PTR")]  # type: ignore[attr-defined]
+
+    def plan_kept(self, domain: str) -> bool:
+        """Whether ``mx_plan(domain)`` would answer from what is kept (no query)."""
+        kept = self._plans.get(domain.rstrip(".").lower())
+        return kept is not None and kept[0] > time.time()
 
     async def mx_plan(self, domain: str) -> MXPlan:
         """The delivery plan for ``domain`` (RFC 5321 §5.1, RFC 7505), equal preferences in random order.

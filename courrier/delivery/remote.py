@@ -181,15 +181,29 @@ class RemoteDelivery:
     async def _deliver(self, domain: str, env: Envelope, message: bytes,
                        rcpts: list[tuple[int, Recipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
         everyone = [str(r.address) for _, r in rcpts]
-        targets = await self._targets(domain)
+        policy = self.tls_policy if not self.smarthost and not domain.startswith("[") else None
+        sts_lookup = None
+        if policy is not None and not self.smarthost and not self.resolver.plan_kept(domain):
+            sts_lookup = asyncio.ensure_future(policy.domain_policy(domain))  # beside the MX lookups, not after
+            sts_lookup.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved, even when dropped
+        try:
+            targets = await self._targets(domain)
+        except BaseException:
+            if sts_lookup is not None:
+                sts_lookup.cancel()
+            raise
         if isinstance(targets, Outcome):
+            if sts_lookup is not None:
+                sts_lookup.cancel()
             on_attempt(everyone, targets)
             return {i: targets for i, _ in rcpts}
         last: Outcome | None = None
         all_permanent = True
         final: dict[int, Outcome] = {}
-        policy = self.tls_policy if not self.smarthost and not domain.startswith("[") else None
-        sts = await policy.domain_policy(domain) if policy else None
+        if sts_lookup is not None:
+            sts = await sts_lookup
+        else:
+            sts = await policy.domain_policy(domain) if policy else None
         for host, addresses, port in targets:
             hp = await policy.host_policy(env.queue_id, domain, host, port, sts) if policy else OPPORTUNISTIC_HOST
             for ip in addresses if hp.refused is None else [""]:
