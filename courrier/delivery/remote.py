@@ -51,14 +51,15 @@ _ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\s+")
 
 
 def split_reply(code: int, message: str, host: str | None = None, address: str | None = None,
-                tls: str | None = None) -> Outcome:
+                tls: str | None = None, tls_policy: str | None = None, remote_dsn: bool = False) -> Outcome:
     """An SMTP reply → Outcome, the RFC 3463 code separated from the text (first line kept whole)."""
     text = " ".join(message.split("\n")).strip()
     m = _ENHANCED.match(text)
     enhanced = m.group(1) if m else None
     if m:
         text = text[m.end():]
-    return Outcome(Reply(code, enhanced, text), host=host, address=address, tls=tls)
+    return Outcome(Reply(code, enhanced, text), host=host, address=address, tls=tls, tls_policy=tls_policy,
+                   remote_dsn=remote_dsn)
 
 
 @dataclass
@@ -237,18 +238,19 @@ class RemoteDelivery:
         def labelled(rcpts: list[str], o: Outcome) -> None:
             on_attempt(rcpts, o if o.tls_policy else replace(o, tls_policy=hp.label))
 
+        def done(results: dict[int, Outcome]) -> dict[int, Outcome]:
+            return {i: o if o.tls_policy else replace(o, tls_policy=hp.label) for i, o in results.items()}
+
         conn = self._take_idle((ip, port, hp.grade(host)))
         if conn is not None:
             try:
-                results = await self._transaction(conn, env, message, rcpts, labelled)
-                return {i: replace(o, tls_policy=o.tls_policy or hp.label) for i, o in results.items()}
+                return done(await self._transaction(conn, env, message, rcpts, labelled, hp.label))
             except _SessionFailure as f:
                 if not f.stale:
                     raise
                 conn.smtp.close()  # a parked connection the peer closed meanwhile: a fresh connection decides
         conn = await self._connect(host, ip, port, hp)
-        results = await self._transaction(conn, env, message, rcpts, labelled)
-        return {i: replace(o, tls_policy=o.tls_policy or hp.label) for i, o in results.items()}
+        return done(await self._transaction(conn, env, message, rcpts, labelled, hp.label))
 
     async def _connect(self, host: str, ip: str, port: int, hp: HostPolicy = OPPORTUNISTIC_HOST) -> _Conn:
         key = (ip, port)
@@ -361,12 +363,12 @@ class RemoteDelivery:
             r = await smtp.helo(self.hostname)
         return r
 
-    async def _transaction(self, conn: _Conn, env: Envelope, message: bytes,
-                           rcpts: list[tuple[int, Recipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
+    async def _transaction(self, conn: _Conn, env: Envelope, message: bytes, rcpts: list[tuple[int, Recipient]],
+                           on_attempt: AttemptHook, label: str | None = None) -> dict[int, Outcome]:
         smtp, where = conn.smtp, f"{conn.key[0]}:{conn.key[1]}"
 
-        def out(r: PeerReply) -> Outcome:
-            return split_reply(r.code, r.text, conn.host, where, conn.tls)
+        def out(r: PeerReply, remote_dsn: bool = False) -> Outcome:
+            return split_reply(r.code, r.text, conn.host, where, conn.tls, label, remote_dsn)
 
         results: dict[int, Outcome] = {}
 
@@ -448,8 +450,9 @@ class RemoteDelivery:
                 self._park_after_rset(conn)
                 return results
             assert ex.data is not None
-            o = out(ex.data)
+            o = out(ex.data, remote_dsn=dsn)
             if not (ex.sent and 200 <= ex.data.code < 300):
+                o = replace(o, remote_dsn=False)
                 if o.permanent:
                     for i, _ in accepted:
                         results[i] = o
@@ -458,7 +461,6 @@ class RemoteDelivery:
                     return results
                 raise fail(o if ex.data.code >= 400 else Outcome(R.UNEXPECTED_REPLY.filled(code=ex.data.code),
                                                                  host=conn.host, address=where))
-            o = replace(o, remote_dsn=dsn)
             for i, _ in accepted:
                 results[i] = o
             on_attempt([str(r.address) for _, r in accepted], o)
