@@ -128,6 +128,15 @@ smtpd_recipient_restrictions = permit_mynetworks, reject
         wait_port(self.port)
         self.conf = conf
         self.mail = mail
+        self.queue = queue
+
+    @property
+    def pid(self) -> int | None:
+        """The master process (its tree: smtpd, cleanup, qmgr, virtual…)."""
+        try:
+            return int((self.queue / "pid" / "master.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def delivered(self) -> int:
         return sum(len(os.listdir(self.mail / "b" / sub)) for sub in ("new", "cur") if (self.mail / "b" / sub).exists())
@@ -150,6 +159,70 @@ def medians(rounds: int, contenders: dict[str, Callable[[], float]]) -> dict[str
         for name, fn in contenders.items():
             results[name].append(fn())
     return {k: statistics.median(v) for k, v in results.items()}
+
+
+# ---------------------------------------------------------------- CPU of a server's whole process tree (BENCH-NOTES)
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants (from /proc/*/stat's parent field)."""
+    parents: dict[int, list[int]] = {}
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                stat = (p / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rpartition(")")[2].split()[1])
+            parents.setdefault(ppid, []).append(int(p.name))
+    out, todo = [], [pid]
+    while todo:
+        q = todo.pop()
+        out.append(q)
+        todo += parents.get(q, [])
+    return out
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid``'s tree: each live process's own time plus what its reaped
+    children used (cutime, cstime) — a child that exits moves from one sum to the other, never counted twice."""
+    total = 0
+    for p in tree(pid):
+        try:
+            f = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+    return total / _TICK
+
+
+class Meter:
+    """Rates with the CPU they cost: ``run(pid, n, fn)`` calls ``fn()`` (it returns messages/second for ``n``
+    messages) and keeps the CPU milliseconds per message of ``pid``'s tree during the call (``pid`` None: not
+    measured). ``cpu[name]`` holds each round's figure; ``ms(name)`` the median."""
+
+    def __init__(self) -> None:
+        self.cpu: dict[str, list[float]] = {}
+
+    def wrap(self, name: str, pid: Callable[[], int | None], n: int, fn: Callable[[], float]) -> Callable[[], float]:
+        def run() -> float:
+            p = pid()
+            before = tree_cpu(p) if p else 0.0
+            rate = fn()
+            if p:
+                self.cpu.setdefault(name, []).append((tree_cpu(p) - before) * 1000 / n)
+            return rate
+        return run
+
+    def ms(self, name: str) -> float | None:
+        v = self.cpu.get(name)
+        return statistics.median(v) if v else None
+
+    def fmt(self, name: str) -> str:
+        v = self.ms(name)
+        return "—" if v is None else f"{v:.2f}"
 
 
 def stop_process(proc: subprocess.Popen) -> None:

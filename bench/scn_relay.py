@@ -6,6 +6,9 @@ MX lookups (dnslib fake DNS on loopback, cached), STARTTLS-less SMTP to smtp-sin
 connection reuse, the delivery log rows, and the removal of each spool file. 2 KB messages, one recipient each,
 spread over d0…d19.bench.test. Reference in the same run: smtp-source straight into the same smtp-sink with 20
 sessions (the protocol-speed ceiling without a queue).
+
+CPU per message: courrier's whole process tree from the port opening to the empty spool (start-up excluded), and the
+sink's in each contender's rounds.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import Sink, medians, smtp_source
+from common import Meter, Sink, medians, smtp_source, tree_cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,7 +44,7 @@ def _message(i: int) -> bytes:
     return head.encode() + body
 
 
-def relay_once(n: int, dns: FakeDNS, sink_port: int) -> float:
+def relay_once(n: int, dns: FakeDNS, sink_port: int, meter: Meter | None = None) -> float:
     d = Path(tempfile.mkdtemp(prefix="courrier-bench-relay-"))
     try:
         srv = Server(d, listeners=("smtp",), domains=("src.bench.test",), hostname="courrier.src.bench.test",
@@ -59,12 +62,16 @@ def relay_once(n: int, dns: FakeDNS, sink_port: int) -> float:
             store.add(env.queue_id, str(env.mail_from), now, len(msg), [str(r.address) for r in env.rcpts])
         store.close()
         srv.start(timeout=60)
+        assert srv.proc is not None
+        cpu0 = tree_cpu(srv.proc.pid)
         t0 = time.perf_counter()
         msgdir = srv.data / "queue" / "msg"
         deadline = time.time() + 600
         while os.listdir(msgdir) and time.time() < deadline:
             time.sleep(0.01)
         dt = time.perf_counter() - t0
+        if meter is not None:
+            meter.cpu.setdefault("courrier", []).append((tree_cpu(srv.proc.pid) - cpu0) * 1000 / n)
         left = len(os.listdir(msgdir))
         srv.stop()
         if left:
@@ -82,11 +89,14 @@ def run(args) -> list[str]:
     for k in range(DESTINATIONS):
         records[f"d{k}.bench.test"] = {"MX": [(10, "mx.sink.bench.test")]}
     records["mx.sink.bench.test"] = {"A": ["127.0.0.1"]}
+    meter = Meter()
     try:
         with FakeDNS(records) as dns:
             r = medians(rounds, {
-                "courrier": lambda: relay_once(n, dns, sink.port),
-                "direct": lambda: smtp_source(sink.port, sessions=DESTINATIONS, messages=n, size=SIZE),
+                "courrier": meter.wrap("sink/courrier", lambda: sink.proc.pid, n,
+                                       lambda: relay_once(n, dns, sink.port, meter)),
+                "direct": meter.wrap("sink/direct", lambda: sink.proc.pid, n,
+                                     lambda: smtp_source(sink.port, sessions=DESTINATIONS, messages=n, size=SIZE)),
             })
     finally:
         sink.stop()
@@ -94,5 +104,9 @@ def run(args) -> list[str]:
         f"{'case':<34}{'courrier relay':>15}{'smtp-source→sink':>18}{'ratio':>7}",
         f"{f'{n} msgs × 2 KB, {DESTINATIONS} destinations':<34}{r['courrier']:>15.0f}{r['direct']:>18.0f}"
         f"{r['courrier'] / r['direct']:>7.2f}",
-        "(messages/second; medians of interleaved rounds; courrier: queue preloaded, clock from port open to empty)",
+        f"{'CPU ms/msg: courrier tree':<34}{meter.fmt('courrier'):>15}",
+        f"{'CPU ms/msg: smtp-sink':<34}{meter.fmt('sink/courrier'):>15}{meter.fmt('sink/direct'):>18}",
+        f"(messages/second; medians of {rounds} interleaved rounds; courrier: queue preloaded, clock from port open "
+        f"to empty; target ratio ≥ 0.5: {'met' if r['courrier'] >= 0.5 * r['direct'] else 'NOT met'}; "
+        f"load average {os.getloadavg()[0]:.1f})",
     ]

@@ -7,12 +7,13 @@ interleaved rounds and the ratios courrier/Postfix and courrier/smtp-sink.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from common import Sink, ThrowawayPostfix, medians, smtp_source, stop_process, wait_port
+from common import Meter, Sink, ThrowawayPostfix, medians, smtp_source, stop_process, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,7 +44,8 @@ def run(args) -> list[str]:
         if sink:
             sink.stop()
         raise
-    lines = [f"{'case':<18}{'courrier':>10}{'postfix':>10}{'smtp-sink':>11}{'c/postfix':>11}{'c/sink':>8}"]
+    lines = [f"{'case':<18}{'courrier':>10}{'postfix':>10}{'smtp-sink':>11}{'c/postfix':>11}{'c/sink':>8}"
+             f"{'CPU ms/msg: courrier':>22}{'postfix':>9}{'sink':>7}"]
     try:
         wait_port(srv.ports["smtp"])
         for sessions, size in cases:
@@ -54,19 +56,24 @@ def run(args) -> list[str]:
                 pf.wait_delivered(before + m)
                 return rate
 
+            meter = Meter()
             r = medians(rounds, {
-                "courrier": lambda s=sessions, z=size, m=m: smtp_source(srv.ports["smtp"], sessions=s, messages=m, size=z),
-                "postfix": postfix_run,
-                "sink": lambda s=sessions, z=size, m=m: smtp_source(sink.port, sessions=s, messages=m, size=z),
+                "courrier": meter.wrap("courrier", lambda: srv.proc.pid, m, lambda s=sessions, z=size, m=m:
+                                       smtp_source(srv.ports["smtp"], sessions=s, messages=m, size=z)),
+                "postfix": meter.wrap("postfix", lambda: pf.pid, m, postfix_run),
+                "sink": meter.wrap("sink", lambda: sink.proc.pid, m, lambda s=sessions, z=size, m=m:
+                                   smtp_source(sink.port, sessions=s, messages=m, size=z)),
             })
             label = f"{sessions} sess × {size // 1024} KB"
             lines.append(f"{label:<18}{r['courrier']:>10.0f}{r['postfix']:>10.0f}{r['sink']:>11.0f}"
-                         f"{r['courrier'] / r['postfix']:>11.2f}{r['courrier'] / r['sink']:>8.2f}")
+                         f"{r['courrier'] / r['postfix']:>11.2f}{r['courrier'] / r['sink']:>8.2f}"
+                         f"{meter.fmt('courrier'):>22}{meter.fmt('postfix'):>9}{meter.fmt('sink'):>7}")
     finally:
         srv.stop()
         sink.stop()
         pf.stop()
     lines.append("(messages/second accepted, medians; postfix figure = smtp-source time, 250 = in its queue, "
-                 "then waited for Maildir delivery before the next round)")
+                 "then waited for Maildir delivery before the next round, its CPU counted until then; CPU = utime + "
+                 f"stime of each server's process tree; load average {os.getloadavg()[0]:.1f})")
     _ = ENV, stop_process
     return lines

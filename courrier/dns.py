@@ -14,6 +14,12 @@ API (all coroutines on :class:`Resolver`)::
     await r.mx_plan(domain)      -> MXPlan: the hosts to try, in order, with their addresses (RFC 5321 §5.1)
     await r.secure(name, "TLSA") -> ([rdata, …], authenticated)   authenticated = the answer carried the AD bit
 
+Answers are kept for their TTL (RFC 1035 §3.2.1) in a small per-resolver cache in front of dnspython's: a hit is one
+dict lookup instead of building a query, which matters on the relay's path (MX, A, AAAA, the ``_mta-sts`` TXT and the
+TLSA name for every message). Expiry follows dnspython's rule: the least TTL along the answer's CNAME chain; for a
+negative answer (NXDOMAIN, NODATA) the SOA's negative TTL (RFC 2308 §5: min of its TTL and MINIMUM field), or
+300 s without an SOA. Failures (timeouts, SERVFAIL) are never kept.
+
 DNSSEC: courrier does not validate signatures itself. Queries ask for the AD bit (RFC 6840 §5.7), and
 :meth:`Resolver.secure` reports whether the configured resolver set it — meaningful only when that resolver validates
 and the path to it is trusted (a resolver on loopback), which is what DANE (RFC 7672) relies on.
@@ -25,8 +31,10 @@ it is an empty list.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import random
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -122,15 +130,55 @@ class Resolver:
         self._r.cache = dns.resolver.LRUCache(4096)  # honours TTLs; one cache per resolver, not global
         self._rng = rng or random.SystemRandom()
         self.nameservers = servers
+        # (name, rdtype) → (expires, records, AD bit) or (expires, NXDomain): see the module docstring
+        self._answers: dict[tuple[str, str], tuple[float, list[object], bool] | tuple[float, NXDomain]] = {}
+        self.cache_size = 4096
+        self._inflight: dict[tuple[str, str], asyncio.Future[tuple[list[object], bool]]] = {}
+        self._plans: dict[str, tuple[float, MXPlan]] = {}  # domain → (expires, MX plan): see mx_plan
 
     async def _query(self, name: str, rdtype: str) -> list[object]:
         return (await self._answer(name, rdtype))[0]
 
     async def _answer(self, name: str, rdtype: str) -> tuple[list[object], bool]:
+        key = (name.lower(), rdtype)
+        hit = self._answers.get(key)
+        if hit is not None:
+            if hit[0] > time.time():
+                if len(hit) == 2:
+                    raise NXDomain(str(hit[1]))
+                return list(hit[1]), hit[2]  # type: ignore[misc]
+            del self._answers[key]
+        # one query per name and type in flight: the many messages to one domain that start at once share it
+        pending = self._inflight.get(key)
+        if pending is not None:
+            try:
+                records, ad = await asyncio.shield(pending)
+            except DNSError as e:
+                raise type(e)(str(e)) from None  # an exception of its own for each waiter
+            return list(records), ad
+        fut = self._inflight[key] = asyncio.get_running_loop().create_future()
+        try:
+            records, ad = await self._lookup(key, name, rdtype)
+        except BaseException as e:
+            fut.set_exception(e if isinstance(e, DNSError) else DNSTempError(f"{name} {rdtype}: {_short(e)}"))
+            raise
+        else:
+            fut.set_result((records, ad))
+        finally:
+            del self._inflight[key]
+            if fut.done() and not fut.cancelled():
+                fut.exception()  # retrieved: a failure nobody else waited for is not "never retrieved"
+        return list(records), ad
+
+    async def _lookup(self, key: tuple[str, str], name: str, rdtype: str) -> tuple[list[object], bool]:
         try:
             ans = await self._r.resolve(name, rdtype, raise_on_no_answer=False, search=False)
-        except dns.resolver.NXDOMAIN:
-            raise NXDomain(f"{name}: no such domain") from None
+        except dns.resolver.NXDOMAIN as e:
+            err = NXDomain(f"{name}: no such domain")
+            ttl = _negative_ttl(e)
+            if ttl > 0:
+                self._keep(key, (time.time() + ttl, err))
+            raise err from None
         except dns.resolver.NoNameservers as e:
             raise DNSTempError(f"{name} {rdtype}: no nameserver answered ({_short(e)})") from None
         except dns.exception.Timeout:
@@ -139,7 +187,18 @@ class Resolver:
             raise NXDomain(f"{name}: bad name ({_short(e)})") from None
         except dns.exception.DNSException as e:
             raise DNSTempError(f"{name} {rdtype}: {_short(e)}") from None
-        return list(ans.rrset or []), bool(ans.response.flags & dns.flags.AD)
+        records, ad = list(ans.rrset or []), bool(ans.response.flags & dns.flags.AD)
+        if float(ans.expiration) > time.time():
+            self._keep(key, (float(ans.expiration), records, ad))
+        return list(records), ad
+
+    def _keep(self, key: tuple[str, str], value: tuple[float, list[object], bool] | tuple[float, NXDomain]) -> None:
+        if len(self._answers) >= self.cache_size:
+            now = time.time()
+            self._answers = {k: v for k, v in self._answers.items() if v[0] > now}
+            if len(self._answers) >= self.cache_size:
+                self._answers.clear()
+        self._answers[key] = value
 
     async def secure(self, name: str, rdtype: str) -> tuple[list[object], bool]:
         """The records (dnspython rdata) and whether the resolver vouched for them (AD bit, RFC 4035 §3.2.3)."""
@@ -163,20 +222,16 @@ class Resolver:
         """IPv4 then IPv6 addresses of a host (IPv4 first: the route most hosts can actually use)."""
         if _is_ip(name):
             return [name]
-        v4: list[str] = []
-        v6: list[str] = []
-        temp: DNSError | None = None
-        try:
-            v4 = await self.a(name)
-        except DNSTempError as e:
-            temp = e
-        try:
-            v6 = await self.aaaa(name)
-        except DNSTempError as e:
-            temp = temp or e
+        # both questions at once: a first delivery waits for one round trip, not two
+        got = await asyncio.gather(self.a(name), self.aaaa(name), return_exceptions=True)
+        for r in got:
+            if isinstance(r, BaseException) and not isinstance(r, DNSTempError):
+                raise r  # NXDomain (the A answer's first), or a bug
+        v4, v6 = ([] if isinstance(r, BaseException) else r for r in got)
+        temp = next((r for r in got if isinstance(r, DNSTempError)), None)
         if not (v4 or v6) and temp:
             raise temp
-        return v4 + v6
+        return v4 + v6  # type: ignore[operator]
 
     async def txt(self, name: str) -> list[str]:
         """TXT records, each one's character-strings concatenated (RFC 7208 §3.3, RFC 6376 §3.6.2.2)."""
@@ -189,9 +244,45 @@ class Resolver:
         rev = dns.reversename.from_address(ip).to_text()
         return [rr.target.to_text(omit_final_dot=True) for rr in await self._query(rev, "PTR")]  # type: ignore[attr-defined]
 
+    def plan_kept(self, domain: str) -> bool:
+        """Whether ``mx_plan(domain)`` would answer from what is kept (no query)."""
+        kept = self._plans.get(domain.rstrip(".").lower())
+        return kept is not None and kept[0] > time.time()
+
     async def mx_plan(self, domain: str) -> MXPlan:
-        """The delivery plan for ``domain`` (RFC 5321 §5.1, RFC 7505), equal preferences in random order."""
+        """The delivery plan for ``domain`` (RFC 5321 §5.1, RFC 7505), equal preferences in random order.
+
+        A plan is kept as long as every answer it was made of (the relay asks for one per message); each call
+        shuffles the equal preferences again."""
         domain = domain.rstrip(".").lower()
+        kept = self._plans.get(domain)
+        if kept is not None:
+            if kept[0] > time.time():
+                return self._reshuffled(kept[1])
+            del self._plans[domain]
+        plan = await self._make_plan(domain)
+        if plan.kind in ("mx", "implicit", "null", "none", "nxdomain"):
+            keys = [(domain, "MX")] + [(h.host, t) for h in plan.hosts for t in ("A", "AAAA") if not _is_ip(h.host)]
+            if plan.kind == "implicit":
+                keys += [(domain, "A"), (domain, "AAAA")]
+            hits = [self._answers.get(k) for k in keys]
+            if all(h is not None for h in hits):
+                if len(self._plans) >= self.cache_size:
+                    self._plans.clear()
+                self._plans[domain] = (min(h[0] for h in hits if h is not None), plan)
+                return self._reshuffled(plan)
+        return plan
+
+    def _reshuffled(self, plan: MXPlan) -> MXPlan:
+        hosts: list[MXHost] = []
+        for pref in sorted({h.preference for h in plan.hosts}):
+            same = [h for h in plan.hosts if h.preference == pref]
+            if len(same) > 1:
+                self._rng.shuffle(same)  # RFC 5321 §5.1: spread load among equal preferences
+            hosts += same
+        return MXPlan(plan.domain, plan.kind, hosts, list(plan.notes))
+
+    async def _make_plan(self, domain: str) -> MXPlan:
         plan = MXPlan(domain, "mx")
         if domain.startswith("[") and domain.endswith("]"):  # address literal: deliver straight to it
             ip = domain[1:-1].removeprefix("IPv6:")
@@ -255,6 +346,14 @@ def _is_ip(s: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _negative_ttl(e: dns.resolver.NXDOMAIN) -> float:
+    """How long an NXDOMAIN may be kept (dnspython's rule, as for its own cache); 0 when unknown."""
+    try:
+        return min((r.resolve_chaining().minimum_ttl for r in e.responses().values()), default=0)
+    except (dns.exception.DNSException, AttributeError, KeyError, TypeError):
+        return 0
 
 
 def _short(e: BaseException) -> str:

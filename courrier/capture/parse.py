@@ -85,7 +85,13 @@ class Parsed:
 
     def snippet(self) -> str:
         src = self.text if self.text.strip() else self.html_text
-        s = " ".join(src.split())
+        n = SNIPPET_LENGTH * 4  # a window of the text, not all of it (a 100 KB body: split and joined for 250 chars)
+        while True:
+            s = " ".join(src[:n].split())
+            # exact once a separator lies past the snippet: a word cut by the window's end is beyond it
+            if n >= len(src) or s.find(" ", SNIPPET_LENGTH) >= 0:
+                break
+            n *= 4
         return s if len(s) <= SNIPPET_LENGTH else s[:SNIPPET_LENGTH].rstrip() + "..."
 
 

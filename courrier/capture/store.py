@@ -63,6 +63,7 @@ import asyncio
 import email.utils
 import json
 import os
+import queue
 import sqlite3
 import threading
 import time
@@ -121,6 +122,9 @@ class CaptureStore:
         self.writer = maildir.BatchWriter(_WRITER_THREADS, name="courrier-capture-write")
         self.process_writer = ProcessWriter(PROCESS_THREADS, name="courrier-capture-writer")
         self._events_executor: ThreadPoolExecutor | None = None
+        self._backlog: list[tuple[IndexRow, bool, bool]] = []  # (row, added, pruned) not yet published
+        self._backlog_lock = threading.Lock()
+        self._backlog_busy = False
         self.paused = False
         self.chaos = Chaos(cfg.chaos)  # Mailpit's chaos triggers: set by the API, rolled by the SMTP role
         self._prune_task: asyncio.Task[None] | None = None
@@ -216,16 +220,37 @@ class CaptureStore:
         if pruned:
             log.event("capture.pruned", count=len(pruned))
         if self.events.active:  # summaries and counts read the index: off the loop, in order (one thread)
+            with self._backlog_lock:
+                self._backlog.append((row, bool(outcome["added"]), bool(pruned)))
+                if self._backlog_busy:
+                    return
+                self._backlog_busy = True
             if self._events_executor is None:
                 self._events_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="courrier-capture-events")
-            self._events_executor.submit(self._publish_indexed, row, bool(outcome["added"]), pruned)
+            self._events_executor.submit(self._publish_backlog)
 
-    def _publish_indexed(self, row: IndexRow, added: bool, pruned: list[str]) -> None:
-        if added:
-            self.events.publish("new", self._summary_of(row.__dict__, row.tags))
-        if pruned:
-            self.events.publish("prune", None)
-        self.events.publish("stats", self.stats())
+    def _publish_backlog(self) -> None:
+        """Publishes what arrived since the last pass: a ``new`` per message, one ``prune``, then ONE ``stats``.
+
+        One ``stats`` per message counted the whole store each time (O(n) at 100,000 messages), so the events thread
+        fell behind the arrivals and its queue — each entry holding an index row with the message's text — grew
+        without bound (857 MiB of RSS after 100,000 captures, bench/scn_memory.py). Mailpit throttles its ``stats``
+        the same way."""
+        while True:
+            with self._backlog_lock:
+                items, self._backlog = self._backlog, []
+                if not items:
+                    self._backlog_busy = False
+                    return
+            try:
+                for row, added, _ in items:
+                    if added:
+                        self.events.publish("new", self._summary_of(row.__dict__, row.tags))
+                if any(pruned for _, _, pruned in items):
+                    self.events.publish("prune", None)
+                self.events.publish("stats", self.stats())
+            except Exception as e:  # a bad row must not stop the events for good
+                log.event("capture.events_failed", level="error", error=repr(e))
 
     def _add_sync(self, rnd: maildir.Round | None, env: Envelope, hop: Hop, msg: ReceivedMessage) -> str:
         cenv, received = envelope_of(env, hop)
@@ -707,8 +732,11 @@ def _index_round(items: list[tuple[str, str, int, IndexRow, dict[str, Any]]]) ->
             index = _round_indexes.get(db_path)
             if index is None:
                 index = _round_indexes[db_path] = CaptureIndex(Path(db_path))
+            files: list[str] = []
             added, doomed = index.insert_and_trim([r for r, _ in entries], max_messages,
-                                                  lambda d, md=Path(capture_dir): _unlink(md, d["file"]))
+                                                  lambda d, files=files: files.append(d["file"]))
+            if files:  # after the commit, and not before the answers: see _unlink_later
+                _unlink_later(Path(capture_dir), files)
         except Exception as e:  # the files are kept: the server's index thread tries again
             for _, outcome in entries:
                 outcome["error"] = repr(e)
@@ -716,6 +744,34 @@ def _index_round(items: list[tuple[str, str, int, IndexRow, dict[str, Any]]]) ->
         for (_, outcome), ok in zip(entries, added, strict=True):
             outcome["added"] = ok
         entries[-1][1]["pruned"] = [d["id"] for d in doomed]
+
+
+_unlinks: queue.SimpleQueue[tuple[Path, list[str]]] | None = None
+
+
+def _unlink_later(capture_dir: Path, files: list[str]) -> None:
+    """Removes pruned messages' files in a thread of the disk-writer process, after the round's answers.
+
+    Freeing a file's blocks waits for the device (≈0.1 ms a file on the benchmark VM); with retention on, every
+    arrival prunes one message, so doing it inside the round made each 250 wait for another message's delete. The
+    rows are gone already (no reader sees these messages); a crash before the unlink leaves files without rows, which
+    the start-up scan indexes again and the next arrival prunes again (they are the oldest)."""
+    global _unlinks
+    if _unlinks is None:
+        _unlinks = queue.SimpleQueue()
+        q = _unlinks
+
+        def work() -> None:
+            while True:
+                where, names = q.get()
+                for name in names:
+                    try:
+                        _unlink(where, name)
+                    except OSError:
+                        pass
+
+        threading.Thread(target=work, name="courrier-capture-unlink", daemon=True).start()
+    _unlinks.put((capture_dir, files))
 
 
 def _unlink(capture_dir: Path, file: str) -> None:

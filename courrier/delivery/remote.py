@@ -1,4 +1,4 @@
-"""Remote delivery: the SMTP client side of the outbound MTA, on aiosmtplib.
+"""Remote delivery: the SMTP client side of the outbound MTA, on :mod:`courrier.client.pipeline`.
 
 For one destination domain and a group of its recipients (one transaction, RFC 5321 §3.3):
 
@@ -19,7 +19,9 @@ For one destination domain and a group of its recipients (one transaction, RFC 5
   converted, or whose *addresses* need SMTPUTF8 at a peer without it, bounces with 5.6.3 / 5.6.7 (RFC 6531 §3.2).
 - **Connection reuse and limits**: at most ``concurrency_per_destination`` transactions per destination at once;
   after a transaction the connection is parked (``reuse_idle`` seconds, ``reuse_max`` transactions) for the next
-  message to the same host.
+  message to the same host (whatever its domain: one MX often serves many).
+- **Pipelining** (RFC 2920): MAIL, the RCPTs and DATA go in one write when the peer offers it, the message and its
+  "." in the next — two round trips per message on a reused connection.
 - **Loops**: a peer that greets with our own hostname is us (RFC 5321 §5.1): 5.4.6, no delivery.
 """
 
@@ -29,11 +31,12 @@ import asyncio
 import re
 import ssl
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-import aiosmtplib
-
+from courrier.client.pipeline import Connection, ConnectionLost, NoMechanism, PipelineError, ReplyTimeout
+from courrier.client.pipeline import Reply as PeerReply
 from courrier.delivery import replies as R
 from courrier.delivery.outcome import Outcome
 from courrier.delivery.tlspolicy import OPPORTUNISTIC_HOST, HostPolicy, TLSPolicy
@@ -48,25 +51,57 @@ _ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\s+")
 
 
 def split_reply(code: int, message: str, host: str | None = None, address: str | None = None,
-                tls: str | None = None) -> Outcome:
+                tls: str | None = None, tls_policy: str | None = None, remote_dsn: bool = False) -> Outcome:
     """An SMTP reply → Outcome, the RFC 3463 code separated from the text (first line kept whole)."""
     text = " ".join(message.split("\n")).strip()
     m = _ENHANCED.match(text)
     enhanced = m.group(1) if m else None
     if m:
         text = text[m.end():]
-    return Outcome(Reply(code, enhanced, text), host=host, address=address, tls=tls)
+    return Outcome(Reply(code, enhanced, text), host=host, address=address, tls=tls, tls_policy=tls_policy,
+                   remote_dsn=remote_dsn)
 
 
 @dataclass
 class _Conn:
-    smtp: aiosmtplib.SMTP
+    smtp: Connection
     host: str
     key: tuple[str, int, str]  # address, port, TLS policy grade (courrier.delivery.tlspolicy.HostPolicy.grade)
     tls: str | None
     uses: int = 0
     parked_at: float = 0.0
     handle: asyncio.TimerHandle | None = None
+
+
+class _Gate:
+    """At most ``n`` holders, the others served first come, first served. asyncio.Semaphore would do, but on
+    Python 3.11 its ``acquire`` walks the whole waiter list: with hundreds of queued messages waiting for the same
+    destination that is quadratic."""
+
+    def __init__(self, n: int) -> None:
+        self.free = n
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> None:
+        if self.free > 0 and not self.waiters:
+            self.free -= 1
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self.waiters.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():  # handed the place just as it was cancelled: pass it on
+                self.release()
+            raise
+
+    def release(self) -> None:
+        while self.waiters:
+            fut = self.waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)  # the place goes straight to the next waiter
+                return
+        self.free += 1
 
 
 class _SessionFailure(Exception):
@@ -104,9 +139,11 @@ class RemoteDelivery:
         self.command_timeout = command_timeout
         self.reuse_idle = reuse_idle
         self.reuse_max = reuse_max
-        self.max_idle_per_host = 64
-        self.max_idle = 256
-        self._sems: dict[str, asyncio.Semaphore] = {}
+        # one MX host often serves many destination domains, each allowed ``per_destination`` connections: room for
+        # 64 domains' worth per host, so connections are not closed and reopened between two messages
+        self.max_idle_per_host = max(64, 64 * concurrency_per_destination)
+        self.max_idle = max(256, 2 * self.max_idle_per_host)
+        self._gates: dict[str, _Gate] = {}
         self._idle: dict[tuple[str, int, str], list[_Conn]] = {}
         self._no_tls: dict[tuple[str, int], float] = {}  # hosts whose TLS handshake failed recently
         self.tls_context = ssl.create_default_context()
@@ -119,9 +156,14 @@ class RemoteDelivery:
     async def deliver(self, domain: str, env: Envelope, message: bytes,
                       rcpts: list[tuple[int, Recipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
         dest = "smarthost" if self.smarthost else domain
-        sem = self._sems.setdefault(dest, asyncio.Semaphore(self.per_destination))
-        async with sem:
+        gate = self._gates.get(dest)
+        if gate is None:
+            gate = self._gates[dest] = _Gate(self.per_destination)
+        await gate.acquire()
+        try:
             return await self._deliver(domain, env, message, rcpts, on_attempt)
+        finally:
+            gate.release()
 
     async def _targets(self, domain: str) -> list[tuple[str, list[str], int]] | Outcome:
         if self.smarthost:
@@ -140,15 +182,29 @@ class RemoteDelivery:
     async def _deliver(self, domain: str, env: Envelope, message: bytes,
                        rcpts: list[tuple[int, Recipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
         everyone = [str(r.address) for _, r in rcpts]
-        targets = await self._targets(domain)
+        policy = self.tls_policy if not self.smarthost and not domain.startswith("[") else None
+        sts_lookup = None
+        if policy is not None and not self.smarthost and not self.resolver.plan_kept(domain):
+            sts_lookup = asyncio.ensure_future(policy.domain_policy(domain))  # beside the MX lookups, not after
+            sts_lookup.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved, even when dropped
+        try:
+            targets = await self._targets(domain)
+        except BaseException:
+            if sts_lookup is not None:
+                sts_lookup.cancel()
+            raise
         if isinstance(targets, Outcome):
+            if sts_lookup is not None:
+                sts_lookup.cancel()
             on_attempt(everyone, targets)
             return {i: targets for i, _ in rcpts}
         last: Outcome | None = None
         all_permanent = True
         final: dict[int, Outcome] = {}
-        policy = self.tls_policy if not self.smarthost and not domain.startswith("[") else None
-        sts = await policy.domain_policy(domain) if policy else None
+        if sts_lookup is not None:
+            sts = await sts_lookup
+        else:
+            sts = await policy.domain_policy(domain) if policy else None
         for host, addresses, port in targets:
             hp = await policy.host_policy(env.queue_id, domain, host, port, sts) if policy else OPPORTUNISTIC_HOST
             for ip in addresses if hp.refused is None else [""]:
@@ -182,67 +238,88 @@ class RemoteDelivery:
         def labelled(rcpts: list[str], o: Outcome) -> None:
             on_attempt(rcpts, o if o.tls_policy else replace(o, tls_policy=hp.label))
 
+        def done(results: dict[int, Outcome]) -> dict[int, Outcome]:
+            return {i: o if o.tls_policy else replace(o, tls_policy=hp.label) for i, o in results.items()}
+
         conn = self._take_idle((ip, port, hp.grade(host)))
         if conn is not None:
             try:
-                results = await self._transaction(conn, env, message, rcpts, labelled)
-                return {i: replace(o, tls_policy=o.tls_policy or hp.label) for i, o in results.items()}
+                return done(await self._transaction(conn, env, message, rcpts, labelled, hp.label))
             except _SessionFailure as f:
                 if not f.stale:
                     raise
                 conn.smtp.close()  # a parked connection the peer closed meanwhile: a fresh connection decides
         conn = await self._connect(host, ip, port, hp)
-        results = await self._transaction(conn, env, message, rcpts, labelled)
-        return {i: replace(o, tls_policy=o.tls_policy or hp.label) for i, o in results.items()}
+        return done(await self._transaction(conn, env, message, rcpts, labelled, hp.label))
 
     async def _connect(self, host: str, ip: str, port: int, hp: HostPolicy = OPPORTUNISTIC_HOST) -> _Conn:
         key = (ip, port)
         where = f"{host}[{ip}]:{port}"
+        addr = f"{ip}:{port}"
         use_tls = hp.require_tls or self._no_tls.get(key, 0) < time.time()
         verify = hp.verify
+
+        def refused(r: PeerReply) -> _SessionFailure:
+            smtp.close()
+            return _SessionFailure(split_reply(r.code, r.text, host, addr))
+
         for _ in range(3):
-            smtp = aiosmtplib.SMTP(hostname=ip, port=port, local_hostname=self.hostname, start_tls=False,
-                                   timeout=self.command_timeout, validate_certs=False)
             try:
-                await smtp.connect(timeout=self.connect_timeout)
-                self.connections_opened += 1
-                ehlo = await self._ehlo(smtp, host, ip, port)
-                peer_name = (ehlo.split() or [""])[0].lower()
+                smtp = await Connection.open(ip, port, connect_timeout=self.connect_timeout,
+                                             timeout=self.command_timeout)
+            except (TimeoutError, ReplyTimeout):
+                raise _SessionFailure(Outcome(R.TIMEOUT.filled(where=where), host=host, address=addr)) from None
+            except (PipelineError, OSError) as e:
+                reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+                raise _SessionFailure(Outcome(R.CONNECT_FAILED.filled(where=where, reason=reason), host=host,
+                                              address=addr)) from None
+            self.connections_opened += 1
+            try:
+                assert smtp.greeting is not None
+                if smtp.greeting.code != 220:  # RFC 5321 §3.1: 554 instead of 220 means "go away"
+                    raise refused(smtp.greeting)
+                ehlo = await self._ehlo(smtp)
+                if ehlo.code != 250:
+                    raise refused(ehlo)
+                peer_name = (ehlo.text.split() or [""])[0].lower()
                 if peer_name and peer_name == self.hostname.lower():
                     smtp.close()
-                    raise _SessionFailure(Outcome(R.LOOPS_BACK.filled(host=host), host=host,
-                                                  address=f"{ip}:{port}"), next_host=True)
+                    raise _SessionFailure(Outcome(R.LOOPS_BACK.filled(host=host), host=host, address=addr),
+                                          next_host=True)
                 tls = None
-                offered = smtp.supports_extension("starttls")
+                offered = smtp.supports("starttls")
                 if use_tls and offered:
                     context = self.tls_policy.verify_context if self.tls_policy and verify == "pkix" else None
                     try:
-                        await smtp.starttls(server_hostname=host, validate_certs=False,
-                                            tls_context=context or self.tls_context)
-                        obj = smtp.get_transport_info("ssl_object")
+                        r = await smtp.starttls(context or self.tls_context, server_hostname=host)
+                        if r.code != 220:
+                            raise ssl.SSLError(f"STARTTLS refused: {r}")
+                        obj = smtp.ssl_object
                         tls = obj.version() if obj else "TLS"
                         problem = TLSPolicy.check(replace(hp, verify=verify), obj, host)
                         if problem is not None:  # DANE: no TLSA record matches (RFC 7672 §3)
                             smtp.close()
                             raise _SessionFailure(Outcome(R.DANE_MISMATCH.filled(reason=problem, host=host),
-                                                          host=host, address=f"{ip}:{port}", tls=tls))
-                        await smtp.ehlo()
+                                                          host=host, address=addr, tls=tls))
+                        ehlo = await smtp.ehlo(self.hostname)
+                        if ehlo.code != 250:
+                            raise refused(ehlo)
                     except ssl.SSLCertVerificationError as e:
                         smtp.close()
                         reason = e.verify_message or e.reason or str(e)
                         if hp.require_tls:  # MTA-STS enforce (RFC 8461 §4.2)
                             raise _SessionFailure(Outcome(R.STS_CERT_INVALID.filled(host=host, domain=hp.domain,
                                                                                     reason=reason),
-                                                          host=host, address=f"{ip}:{port}")) from None
+                                                          host=host, address=addr)) from None
                         TLSPolicy.report(hp, host, f"certificate not valid: {reason}")  # testing: go on unchecked
                         verify = "none"
                         continue
-                    except (aiosmtplib.SMTPException, ssl.SSLError, OSError) as e:
+                    except (PipelineError, ssl.SSLError, OSError) as e:
                         smtp.close()
                         if hp.require_tls:  # DANE or MTA-STS enforce: never in clear
                             raise _SessionFailure(Outcome(R.TLS_REQUIRED_FAILED.filled(
                                 where=where, policy=hp.label, reason=str(e) or type(e).__name__),
-                                host=host, address=f"{ip}:{port}")) from None
+                                host=host, address=addr)) from None
                         # RFC 3207 §4.1 allows going on in clear; Postfix's "may" level does the same
                         self._no_tls[key] = time.time() + 3600
                         use_tls = False
@@ -250,56 +327,48 @@ class RemoteDelivery:
                 elif hp.require_tls:  # RFC 7672 §2.2, RFC 8461 §4.2: STARTTLS is mandatory here
                     smtp.close()
                     raise _SessionFailure(Outcome(R.TLS_NOT_OFFERED.filled(host=host, policy=hp.label),
-                                                  host=host, address=f"{ip}:{port}"))
+                                                  host=host, address=addr))
                 elif hp.label != OPPORTUNISTIC_HOST.label:
                     TLSPolicy.report(hp, host, "no TLS: " + ("STARTTLS not offered" if not offered
                                                              else "the TLS handshake failed"))
                 if self.smarthost and self.smarthost.user:
                     try:
-                        await smtp.login(self.smarthost.user, self.smarthost.password or "")
-                    except aiosmtplib.SMTPAuthenticationError as e:
-                        smtp.close()
-                        o = split_reply(e.code, e.message, host, f"{ip}:{port}", tls)
-                        raise _SessionFailure(Outcome(R.SMARTHOST_AUTH_FAILED.filled(reply=o), host=host,
-                                                      address=f"{ip}:{port}", tls=tls)) from None
-                    except aiosmtplib.SMTPException as e:
+                        r = await smtp.auth(self.smarthost.user, self.smarthost.password or "")
+                    except NoMechanism as e:
                         smtp.close()
                         raise _SessionFailure(Outcome(R.SMARTHOST_AUTH_IMPOSSIBLE.filled(error=e), host=host,
-                                                      address=f"{ip}:{port}", tls=tls)) from None
+                                                      address=addr, tls=tls)) from None
+                    if not 200 <= r.code < 300:  # 235 per RFC 4954 §6; some sinks answer 250
+                        smtp.close()
+                        o = split_reply(r.code, r.text, host, addr, tls)
+                        raise _SessionFailure(Outcome(R.SMARTHOST_AUTH_FAILED.filled(reply=o), host=host,
+                                                      address=addr, tls=tls))
                 return _Conn(smtp, host, (ip, port, hp.grade(host)), tls)
             except _SessionFailure:
                 raise
-            except aiosmtplib.SMTPResponseException as e:  # greeting or EHLO refused
+            except (TimeoutError, ReplyTimeout):
                 smtp.close()
-                raise _SessionFailure(split_reply(e.code, e.message, host, f"{ip}:{port}")) from None
-            except (aiosmtplib.SMTPTimeoutError, TimeoutError):
-                smtp.close()
-                raise _SessionFailure(Outcome(R.TIMEOUT.filled(where=where), host=host,
-                                              address=f"{ip}:{port}")) from None
-            except (aiosmtplib.SMTPException, OSError) as e:
+                raise _SessionFailure(Outcome(R.TIMEOUT.filled(where=where), host=host, address=addr)) from None
+            except (PipelineError, OSError) as e:
                 smtp.close()
                 reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
                 raise _SessionFailure(Outcome(R.CONNECT_FAILED.filled(where=where, reason=reason), host=host,
-                                              address=f"{ip}:{port}")) from None
+                                              address=addr)) from None
         raise _SessionFailure(Outcome(R.CONNECT_FAILED.filled(where=where, reason="TLS failed"), host=host,
-                                      address=f"{ip}:{port}"))
+                                      address=addr))
 
-    async def _ehlo(self, smtp: aiosmtplib.SMTP, host: str, ip: str, port: int) -> str:
-        try:
-            r = await smtp.ehlo()
-        except aiosmtplib.SMTPHeloError as e:
-            if e.code >= 500 and e.code != 554:  # RFC 5321 §4.1.4: fall back to HELO for an old server
-                r = await smtp.helo()
-            else:
-                raise
-        return r.message
+    async def _ehlo(self, smtp: Connection) -> PeerReply:
+        r = await smtp.ehlo(self.hostname)
+        if r.code >= 500 and r.code != 554:  # RFC 5321 §4.1.4: fall back to HELO for an old server
+            r = await smtp.helo(self.hostname)
+        return r
 
-    async def _transaction(self, conn: _Conn, env: Envelope, message: bytes,
-                           rcpts: list[tuple[int, Recipient]], on_attempt: AttemptHook) -> dict[int, Outcome]:
+    async def _transaction(self, conn: _Conn, env: Envelope, message: bytes, rcpts: list[tuple[int, Recipient]],
+                           on_attempt: AttemptHook, label: str | None = None) -> dict[int, Outcome]:
         smtp, where = conn.smtp, f"{conn.key[0]}:{conn.key[1]}"
 
-        def out(code: int, text: str) -> Outcome:
-            return split_reply(code, text, conn.host, where, conn.tls)
+        def out(r: PeerReply, remote_dsn: bool = False) -> Outcome:
+            return split_reply(r.code, r.text, conn.host, where, conn.tls, label, remote_dsn)
 
         results: dict[int, Outcome] = {}
 
@@ -309,13 +378,13 @@ class RemoteDelivery:
 
         eightbit = not message.isascii()
         needs_utf8 = not str(env.mail_from).isascii() or any(not str(r.address).isascii() for _, r in rcpts)
-        utf8 = env.smtputf8 and smtp.supports_extension("smtputf8")
+        utf8 = env.smtputf8 and smtp.supports("smtputf8")
         if needs_utf8 and not utf8:
             o = Outcome(R.NEEDS_SMTPUTF8, host=conn.host, address=where, tls=conn.tls)
             self._park(conn)
             on_attempt([str(r.address) for _, r in rcpts], o)
             return {i: o for i, _ in rcpts}
-        if eightbit and not smtp.supports_extension("8bitmime") and not utf8:
+        if eightbit and not smtp.supports("8bitmime") and not utf8:
             converted = downgrade_8bit(message)
             if converted is None:
                 o = Outcome(R.NEEDS_8BITMIME, host=conn.host, address=where, tls=conn.tls)
@@ -325,51 +394,51 @@ class RemoteDelivery:
             message, eightbit = converted, False
         if not message.endswith(b"\r\n"):
             message += b"\r\n"
-        dsn = smtp.supports_extension("dsn")
-        opts = []
-        if smtp.supports_extension("size"):
-            opts.append(f"SIZE={len(message)}")
+        dsn = smtp.supports("dsn")
+        mail = f"<{env.mail_from}>"
+        if smtp.supports("size"):
+            mail += f" SIZE={len(message)}"
         if eightbit:
-            opts.append("BODY=8BITMIME")
+            mail += " BODY=8BITMIME"
         if utf8:
-            opts.append("SMTPUTF8")
+            mail += " SMTPUTF8"
         if dsn:
             if env.ret:
-                opts.append(f"RET={env.ret}")
+                mail += f" RET={env.ret}"
             if env.envid:
-                opts.append(f"ENVID={xtext_encode(env.envid)}")
-        enc = "utf-8" if utf8 else "ascii"
+                mail += f" ENVID={xtext_encode(env.envid)}"
+        lines = []
+        for _, r in rcpts:
+            line = f"<{r.address}>"
+            if dsn:
+                if r.notify:
+                    line += " NOTIFY=" + ",".join(r.notify)
+                if r.orcpt:
+                    kind, _, addr = r.orcpt.partition(";")
+                    line += f" ORCPT={kind or 'rfc822'};{xtext_encode(addr or r.orcpt)}"
+            lines.append(line)
         try:
             try:
-                await smtp.mail(str(env.mail_from), options=opts, encoding=enc)
-            except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as e:
-                if conn.uses:
+                ex = await smtp.send(mail, lines, message, "utf-8" if utf8 else "ascii")
+            except ConnectionLost as e:
+                if conn.uses and e.before_reply:  # a parked connection the peer had closed: not an attempt
                     smtp.close()
                     raise _SessionFailure(Outcome(R.STALE_CONNECTION.filled(error=e)), stale=True) from None
                 raise
-            except aiosmtplib.SMTPSenderRefused as e:
-                o = out(e.code, e.message)
+            assert ex.mail is not None
+            if not ex.mail.ok:
+                o = out(ex.mail)
                 if o.permanent:
                     self._park_after_rset(conn)
-                    raise _SessionFailure(o, next_host=False) from None
-                raise fail(o) from None
+                    raise _SessionFailure(o, next_host=False)
+                raise fail(o)
             accepted: list[tuple[int, Recipient]] = []
-            for i, r in rcpts:
-                ropts = []
-                if dsn:
-                    if r.notify:
-                        ropts.append("NOTIFY=" + ",".join(r.notify))
-                    if r.orcpt:
-                        kind, _, addr = r.orcpt.partition(";")
-                        ropts.append(f"ORCPT={kind or 'rfc822'};{xtext_encode(addr or r.orcpt)}")
-                try:
-                    resp = await smtp.rcpt(str(r.address), options=ropts, encoding=enc)
-                    results[i] = out(resp.code, resp.message)
+            for (i, r), reply in zip(rcpts, ex.rcpts or [], strict=False):
+                if reply.code == 421:
+                    raise fail(out(reply))
+                results[i] = out(reply)
+                if reply.ok:
                     accepted.append((i, r))
-                except aiosmtplib.SMTPRecipientRefused as e:
-                    if e.code == 421:
-                        raise fail(out(e.code, e.message)) from None
-                    results[i] = out(e.code, e.message)
             refused = [(i, r) for i, r in rcpts if i not in dict(accepted)]
             if refused:
                 by: dict[Outcome, list[str]] = {}
@@ -380,19 +449,18 @@ class RemoteDelivery:
             if not accepted:
                 self._park_after_rset(conn)
                 return results
-            try:
-                resp = await smtp.data(message)
-            except aiosmtplib.SMTPDataError as e:
-                o = out(e.code, e.message)
+            assert ex.data is not None
+            o = out(ex.data, remote_dsn=dsn)
+            if not (ex.sent and 200 <= ex.data.code < 300):
+                o = replace(o, remote_dsn=False)
                 if o.permanent:
                     for i, _ in accepted:
                         results[i] = o
                     on_attempt([str(r.address) for _, r in accepted], o)
                     self._park_after_rset(conn)
                     return results
-                raise fail(o) from None
-            o = out(resp.code, resp.message)
-            o = replace(o, remote_dsn=dsn)
+                raise fail(o if ex.data.code >= 400 else Outcome(R.UNEXPECTED_REPLY.filled(code=ex.data.code),
+                                                                 host=conn.host, address=where))
             for i, _ in accepted:
                 results[i] = o
             on_attempt([str(r.address) for _, r in accepted], o)
@@ -401,13 +469,10 @@ class RemoteDelivery:
             return results
         except _SessionFailure:
             raise
-        except (aiosmtplib.SMTPTimeoutError, TimeoutError):
+        except (TimeoutError, ReplyTimeout):
             raise fail(Outcome(R.TIMEOUT.filled(where=f"{conn.host}[{where}]"), host=conn.host,
                                address=where, tls=conn.tls)) from None
-        except aiosmtplib.SMTPResponseException as e:
-            raise fail(out(e.code, e.message) if e.code >= 400 else
-                       Outcome(R.UNEXPECTED_REPLY.filled(code=e.code), host=conn.host, address=where)) from None
-        except (aiosmtplib.SMTPException, OSError) as e:
+        except (PipelineError, OSError) as e:
             raise fail(Outcome(R.CONNECTION_LOST.filled(where=f"{conn.host}[{where}]", error=e or type(e).__name__),
                                host=conn.host, address=where, tls=conn.tls)) from None
 
@@ -419,7 +484,7 @@ class RemoteDelivery:
             conn = idle.pop()
             if conn.handle:
                 conn.handle.cancel()
-            if conn.smtp.is_connected and time.monotonic() - conn.parked_at < self.reuse_idle:
+            if conn.smtp.reusable and time.monotonic() - conn.parked_at < self.reuse_idle:
                 return conn
             conn.smtp.close()
         return None
@@ -427,9 +492,12 @@ class RemoteDelivery:
     def _park_after_rset(self, conn: _Conn) -> None:
         async def rset() -> None:
             try:
-                await conn.smtp.rset()
-                self._park(conn)
-            except (aiosmtplib.SMTPException, OSError):
+                r = await conn.smtp.rset()
+                if r.code == 250:
+                    self._park(conn)
+                else:
+                    conn.smtp.close()
+            except (PipelineError, OSError):
                 conn.smtp.close()
 
         asyncio.get_running_loop().create_task(rset())
@@ -454,8 +522,9 @@ class RemoteDelivery:
     def _quit(self, conn: _Conn) -> None:
         async def quit_() -> None:
             try:
-                await asyncio.wait_for(conn.smtp.quit(), 5)
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                async with asyncio.timeout(5):
+                    await conn.smtp.quit()
+            except (PipelineError, OSError, TimeoutError):
                 pass
             finally:
                 conn.smtp.close()
@@ -470,8 +539,9 @@ class RemoteDelivery:
                 c.handle.cancel()
         async def q(c: _Conn) -> None:
             try:
-                await asyncio.wait_for(c.smtp.quit(), 2)
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                async with asyncio.timeout(2):
+                    await c.smtp.quit()
+            except (PipelineError, OSError, TimeoutError):
                 pass
             finally:
                 c.smtp.close()

@@ -103,6 +103,8 @@ class Router:
         jobs = [self.remote.deliver(d, env, message, g, on_attempt) for d, g in groups.items()]
         if local:
             jobs.append(self.local.deliver(env, message, local, on_attempt))
+        if len(jobs) == 1:  # the common case: no task to make and schedule
+            return await jobs[0]
         results: dict[int, Outcome] = {}
         for part in await asyncio.gather(*jobs):
             results.update(part)

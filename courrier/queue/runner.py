@@ -34,6 +34,7 @@ from courrier.delivery.signing import sign_or_keep
 from courrier.mail.envelope import Envelope, Recipient, new_queue_id
 from courrier.mail.path import NULL
 from courrier.queue.api import QueueRow, QueueStore
+from courrier.queue.batch import Batcher
 from courrier.queue.plan import Plan, Record, Target, before_delivery, plan, result_of
 from courrier.queue.schedule import Schedule
 from courrier.queue.spool import Spool, SpoolError, decode
@@ -63,8 +64,17 @@ class Queue:
         self.signer = signer  # returns the current DKIM signer (App.outbound_signer), which SIGHUP may replace
         self.disk = ThreadPoolExecutor(max_workers=16, thread_name_prefix="courrier-spool")
         self.dbx = ThreadPoolExecutor(max_workers=1, thread_name_prefix="courrier-queuedb")
+        self.loadx = ThreadPoolExecutor(max_workers=1, thread_name_prefix="courrier-queueload")
+        # messages are loaded and their passes recorded in batches: one thread hand-off, one SQLite transaction and
+        # one directory fsync for everything that finished meanwhile (courrier/queue/batch.py)
+        self._loader: Batcher[str, object] = Batcher(self.loadx, self._load_many)
+        self._completer: Batcher[tuple[str, dict[str, object] | None, bool], None] = Batcher(
+            self.dbx, self._complete_many)
         self._wake = asyncio.Event()
         self._active: dict[str, asyncio.Task[None]] = {}
+        # passes delivered and waiting for their record (a batched transaction and fsync): they keep their queue id
+        # out of due() but not their slot, so a slow disk does not stall delivery (up to 4 × max_active of them)
+        self._completing: set[str] = set()
         self._main: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -171,7 +181,9 @@ class Queue:
             await close()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.dbx, self.store.close)
-        await loop.run_in_executor(None, lambda: (self.disk.shutdown(wait=True), self.dbx.shutdown(wait=True)))
+        await loop.run_in_executor(self.loadx, self.store.close)
+        await loop.run_in_executor(None, lambda: (self.disk.shutdown(wait=True), self.dbx.shutdown(wait=True),
+                                                  self.loadx.shutdown(wait=True)))
         log.event("queue.stopped")
 
     async def _loop(self) -> None:
@@ -180,7 +192,8 @@ class Queue:
         while not self._stopping:
             self._wake.clear()
             now = time.time()
-            free = self.max_active - len(self._active)
+            free = min(self.max_active - (len(self._active) - len(self._completing)),
+                       4 * self.max_active - len(self._active))
             if free < batch and now - last_scan < self.poll_interval:
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
@@ -191,7 +204,9 @@ class Queue:
                 if now - last_scan >= self.poll_interval:
                     last_scan = now
                     await self._disk(self._scan_sync, False)
-                due, nxt = await self._db(self.store.due, now, max(free, 0), set(self._active))  # type: ignore[misc]
+                # read in the loader's thread: the writer's may be waiting for a directory fsync
+                due, nxt = await asyncio.get_running_loop().run_in_executor(  # type: ignore[misc]
+                    self.loadx, self.store.due, now, max(free, 0), set(self._active))
             except Exception as e:  # a disk or DB hiccup must not kill the runner
                 log.event("queue.loop_error", level="error", error=repr(e))
                 due, nxt = [], None
@@ -201,7 +216,7 @@ class Queue:
             timeout = self.poll_interval
             if nxt is not None:
                 timeout = max(0.0, min(timeout, nxt - time.time()))
-            if due and len(self._active) >= self.max_active:
+            if due and len(self._active) - len(self._completing) >= self.max_active:
                 timeout = self.poll_interval
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
@@ -237,6 +252,7 @@ class Queue:
         if loaded is None:
             return
         row, env, message = loaded
+        del loaded
         record = _record(row, env)
         if not record.pending:
             await self._finish(qid)
@@ -244,25 +260,84 @@ class Queue:
         now = time.time()
         attempts: list[tuple[list[str], Outcome]] = []
         results = await self._deliver(qid, record, env, message, now, attempts)
-        await self._execute(qid, env, message, plan(record, results, now, self.schedule), attempts, now)
+        p = plan(record, results, now, self.schedule)
+        # DSNs first: a crash after this point may repeat one, never lose one.
+        for entries in p.notices:
+            await self.send_dsn(env, message, [bounce.DSNEntry(env.rcpts[e.idx], e.action, e.status, e.diagnostic,
+                                                               e.remote_mta) for e in entries])
+        del message  # what is left is bookkeeping: the slot goes to the next message, the bytes are not held
+        self._completing.add(qid)
+        self.kick()
+        try:
+            await self._execute(qid, p, attempts, now)
+        finally:
+            self._completing.discard(qid)
 
     async def _load(self, qid: str) -> tuple[QueueRow, Envelope, bytes] | None:
         """The row and the verified spool file; None when there is nothing to send (the row is dropped, a file that
         fails verification quarantined)."""
-        row = await self._db(self.store.get, qid)
-        if row is None:
+        loaded = await self._loader.submit(qid)
+        if loaded is None:
             return None
-        try:
-            env, message = await self._disk(self.spool.read, qid)  # type: ignore[misc]
-        except FileNotFoundError:
+        if isinstance(loaded, FileNotFoundError):
             await self._db(self.store.remove, qid)
             return None
-        except SpoolError as e:
+        if isinstance(loaded, SpoolError):
             dest = await self._disk(self.spool.quarantine, self.spool.path(qid))
             await self._db(self.store.remove, qid)
-            log.event("queue.corrupt", level="error", qid=qid, file=str(dest), error=str(e))
+            log.event("queue.corrupt", level="error", qid=qid, file=str(dest), error=str(loaded))
             return None
-        return row, env, message  # type: ignore[return-value]
+        if isinstance(loaded, BaseException):
+            raise loaded
+        return loaded  # type: ignore[return-value]
+
+    def _load_many(self, qids: list[str]) -> list[object]:
+        """Rows and spool files of ``qids``: None (no row), the read's exception, or (row, envelope, message)."""
+        get_many = getattr(self.store, "get_many", None)
+        rows = get_many(qids) if get_many else {q: r for q in qids if (r := self.store.get(q)) is not None}
+        wanted = [q for q in qids if q in rows]
+        read_many = getattr(self.spool, "read_many", None)
+        if read_many is not None:
+            files = dict(zip(wanted, read_many(wanted), strict=True))
+        else:
+            files = {}
+            for q in wanted:
+                try:
+                    files[q] = self.spool.read(q)
+                except (OSError, SpoolError) as e:
+                    files[q] = e
+        out: list[object] = []
+        for q in qids:
+            f = files.get(q)
+            out.append(None if q not in rows else f if isinstance(f, BaseException) else (rows[q], *f))  # type: ignore[misc]
+        return out
+
+    def _complete_many(self, items: list[tuple[str, dict[str, object] | None, bool]]) -> list[None]:
+        """Records several passes in one transaction, then forgets the finished messages: their files first (one
+        directory fsync for all), then their rows — the order of :meth:`_finish`, for a whole batch."""
+        passes = [(qid, kw) for qid, kw, _ in items if kw is not None]
+        if passes:
+            record_many = getattr(self.store, "record_many", None)
+            if record_many is not None:
+                record_many(passes)
+            else:
+                for qid, kw in passes:
+                    self.store.record(qid, **kw)  # type: ignore[arg-type]
+        done = [qid for qid, _, finished in items if finished]
+        if done:
+            remove_many = getattr(self.spool, "remove_many", None)
+            if remove_many is not None:
+                remove_many(done, self.disk)
+            else:
+                for qid in done:
+                    self.spool.remove(qid)
+            forget = getattr(self.store, "remove_many", None)
+            if forget is not None:
+                forget(done)
+            else:
+                for qid in done:
+                    self.store.remove(qid)
+        return [None] * len(items)
 
     async def _deliver(self, qid: str, record: Record, env: Envelope, message: bytes, now: float,
                        attempts: list[tuple[list[str], Outcome]]) -> dict[int, Outcome]:
@@ -281,19 +356,14 @@ class Queue:
         return await self.transport.deliver(env, message, [(t.idx, env.rcpts[t.idx]) for t in record.pending],
                                             on_attempt)
 
-    async def _execute(self, qid: str, env: Envelope, message: bytes, p: Plan,
-                       attempts: list[tuple[list[str], Outcome]], now: float) -> None:
-        # DSNs first: a crash after this point may repeat one, never lose one.
-        for entries in p.notices:
-            await self.send_dsn(env, message, [bounce.DSNEntry(env.rcpts[e.idx], e.action, e.status, e.diagnostic,
-                                                               e.remote_mta) for e in entries])
+    async def _execute(self, qid: str, p: Plan, attempts: list[tuple[list[str], Outcome]], now: float) -> None:
         log_rows = [(rcpts, o, result_of(o)) for rcpts, o in attempts]
-        # one transaction: the attempts' log rows, each recipient's status, the schedule
-        await self._db(lambda: self.store.record(qid, dict(p.outcomes), next_attempt=p.next_attempt,
-                                                 last_error=p.last_error, log_rows=log_rows,
-                                                 delay_notified=p.delay_notified))
+        # one transaction: the attempts' log rows, each recipient's status, the schedule (batched with other passes);
+        # a finished message's file and row go right after, in the same batch
+        await self._completer.submit((qid, {"results": dict(p.outcomes), "next_attempt": p.next_attempt,
+                                            "last_error": p.last_error, "log_rows": log_rows,
+                                            "delay_notified": p.delay_notified}, p.finished))
         if p.finished:
-            await self._finish(qid)
             log.event("queue.done", qid=qid, sent=len(p.sent), failed=len(p.failed), notices=len(p.notices))
         else:
             nxt = p.next_attempt
@@ -304,8 +374,7 @@ class Queue:
         """Forgets a message whose recipients are all recorded as done: the file goes first (unlink + shared
         directory fsync), then the row. A crash in between leaves a row without a file, which reconciliation
         drops; never a file without a row, which it would deliver again."""
-        await self._disk(self.spool.remove, qid)
-        await self._db(self.store.remove, qid)
+        await self._completer.submit((qid, None, True))
 
     async def send_dsn(self, env: Envelope, message: bytes, entries: list[bounce.DSNEntry]) -> None:
         """Builds the DSN for ``entries`` about ``env``'s message and queues it from ``<>`` to the sender (never for

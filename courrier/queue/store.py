@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from courrier import db
 from courrier.delivery.outcome import Outcome
@@ -55,17 +56,29 @@ class SQLiteQueueStore:
         """Stores the outcome of one pass over a message in one transaction: the attempts' delivery-log rows, each
         recipient's new status, and the schedule."""
         with db.transaction(self._c()) as c:
-            for rcpts, o, result in log_rows:
-                self._log(c, qid, rcpts, o, result)
-            if delay_notified:
-                c.execute("UPDATE queue SET delay_notified=1 WHERE qid=?", (qid,))
-            for idx, o in results.items():
-                status = "sent" if o.ok else ("failed" if o.permanent else "pending")
-                c.execute("UPDATE queue_rcpt SET status=?, code=?, enhanced=?, text=? WHERE qid=? AND idx=?",
-                          (status, o.code, o.enhanced, o.text[:1000], qid, idx))
-            if next_attempt is not None:
-                c.execute("UPDATE queue SET attempts=attempts+?, next_attempt=?, last_error=COALESCE(?, last_error) "
-                          "WHERE qid=?", (1 if count_attempt else 0, next_attempt, last_error, qid))
+            self._record(c, qid, results, next_attempt=next_attempt, last_error=last_error,
+                         count_attempt=count_attempt, log_rows=log_rows, delay_notified=delay_notified)
+
+    def _record(self, c: sqlite3.Connection, qid: str, results: dict[int, Outcome], *, next_attempt: float | None,
+                last_error: str | None, count_attempt: bool = True,
+                log_rows: Sequence[tuple[list[str], Outcome, str]] = (), delay_notified: bool = False) -> None:
+        for rcpts, o, result in log_rows:
+            self._log(c, qid, rcpts, o, result)
+        if delay_notified:
+            c.execute("UPDATE queue SET delay_notified=1 WHERE qid=?", (qid,))
+        for idx, o in results.items():
+            status = "sent" if o.ok else ("failed" if o.permanent else "pending")
+            c.execute("UPDATE queue_rcpt SET status=?, code=?, enhanced=?, text=? WHERE qid=? AND idx=?",
+                      (status, o.code, o.enhanced, o.text[:1000], qid, idx))
+        if next_attempt is not None:
+            c.execute("UPDATE queue SET attempts=attempts+?, next_attempt=?, last_error=COALESCE(?, last_error) "
+                      "WHERE qid=?", (1 if count_attempt else 0, next_attempt, last_error, qid))
+
+    def record_many(self, passes: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Several passes' ``record(qid, **kwargs)`` in one transaction (the runner's batch of completions)."""
+        with db.transaction(self._c()) as c:
+            for qid, kw in passes:
+                self._record(c, qid, **kw)
 
     def log(self, qid: str, recipients: list[str], o: Outcome, result: str) -> None:
         self._log(self._c(), qid, recipients, o, result)
@@ -83,6 +96,10 @@ class SQLiteQueueStore:
 
     def remove(self, qid: str) -> None:
         self._c().execute("DELETE FROM queue WHERE qid=?", (qid,))
+
+    def remove_many(self, qids: Sequence[str]) -> None:
+        with db.transaction(self._c()) as c:
+            c.executemany("DELETE FROM queue WHERE qid=?", [(q,) for q in qids])
 
     def retry_now(self, qid: str | None = None) -> int:
         """Makes one message (or every message: ``flush``) due now; returns how many."""
@@ -102,6 +119,20 @@ class SQLiteQueueStore:
                    c.execute("SELECT idx, address, status FROM queue_rcpt WHERE qid=? ORDER BY idx", (qid,)))
         return QueueRow(r["qid"], r["sender"], r["created"], r["size"], r["attempts"], r["next_attempt"],
                         r["last_error"], bool(r["delay_notified"]), rc)
+
+    def get_many(self, qids: Sequence[str]) -> dict[str, QueueRow]:
+        """The rows of those of ``qids`` still queued (two queries, whatever their number)."""
+        if not qids:
+            return {}
+        c = self._c()
+        marks = ",".join("?" * len(qids))
+        rcpts: dict[str, list[tuple[int, str, str]]] = {}
+        for x in c.execute(f"SELECT qid, idx, address, status FROM queue_rcpt WHERE qid IN ({marks}) "
+                           "ORDER BY qid, idx", list(qids)):
+            rcpts.setdefault(x[0], []).append((x[1], x[2], x[3]))
+        return {r["qid"]: QueueRow(r["qid"], r["sender"], r["created"], r["size"], r["attempts"], r["next_attempt"],
+                                   r["last_error"], bool(r["delay_notified"]), tuple(rcpts.get(r["qid"], ())))
+                for r in c.execute(f"SELECT * FROM queue WHERE qid IN ({marks})", list(qids))}
 
     def all(self) -> list[QueueRow]:
         qids = [r[0] for r in self._c().execute("SELECT qid FROM queue ORDER BY created, qid")]

@@ -21,7 +21,7 @@ def new_session_id() -> str:
     return f"{next(_counter) & 0xFFFFFFFF:08x}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Session:
     peer_ip: str
     peer_port: int

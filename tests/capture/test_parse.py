@@ -82,3 +82,23 @@ def test_snippet():
     assert len(p.snippet()) <= 253 and p.snippet().endswith("word...")
     _, p = parse(b"Content-Type: text/html\n\n<html><style>x{}</style><body><h1>Title</h1><p>a &amp; b</p></body>")
     assert p.snippet() == "Title a & b"
+
+
+def test_snippet_from_a_window_is_the_whole_texts():
+    """The snippet is made from a window of the text (issue 17); it must read as if made from all of it."""
+    import random
+
+    from courrier.capture.parse import SNIPPET_LENGTH, Parsed
+
+    def whole(src: str) -> str:
+        s = " ".join(src.split())
+        return s if len(s) <= SNIPPET_LENGTH else s[:SNIPPET_LENGTH].rstrip() + "..."
+
+    rnd = random.Random(17)
+    cases = ["x" * 5000 + " tail", "a " * 3000, " \n\t" * 2000 + "late words", "word " * 49 + "x" * 3000]
+    for _ in range(500):
+        words = ["".join(rnd.choice("ab\n \t") for _ in range(rnd.randint(0, 40))) for _ in range(rnd.randint(0, 200))]
+        cases.append(rnd.choice([" ", "\n", "   ", ""]).join(words))
+    for src in cases:
+        if src.strip():
+            assert Parsed(text=src).snippet() == whole(src), src[:80]

@@ -95,3 +95,37 @@ def test_fake_dns_context_manager_and_queries():
         assert [a.address for a in r.resolve("x.test", "A")] == ["127.0.0.7"]
         assert [a.address for a in r.resolve("x.test", "A", tcp=True)] == ["127.0.0.7"]
         assert ("x.test", "A") in d.queries
+
+
+async def test_answers_kept_for_their_ttl():
+    """Each answer is asked once while its TTL runs: positive, NXDOMAIN and NODATA alike; TTL 0 is asked each time,
+    and a failure (SERVFAIL) is never kept."""
+    with FakeDNS({"kept.test": {"A": ["127.0.0.8"]}, "zero.test": {"A": ["127.0.0.9"], "TTL": 0},
+                  "named.test": {"A": ["127.0.0.10"]}, "broken.test": SERVFAIL}) as d:
+        r = Resolver([d.address], timeout=0.3, lifetime=0.6)
+        for _ in range(3):
+            assert await r.a("kept.test") == ["127.0.0.8"]
+            assert await r.a("zero.test") == ["127.0.0.9"]
+            with pytest.raises(NXDomain):
+                await r.txt("_mta-sts.gone.test")
+            assert await r.txt("named.test") == []  # NODATA
+            with pytest.raises(DNSTempError):
+                await r.a("broken.test")
+        asked = list(d.queries)
+        assert asked.count(("kept.test", "A")) == 1 and asked.count(("zero.test", "A")) == 3
+        assert asked.count(("_mta-sts.gone.test", "TXT")) == 1 and asked.count(("named.test", "TXT")) == 1
+        assert asked.count(("broken.test", "A")) >= 3
+        r._r.cache.flush()  # dnspython's own cache emptied: ours still answers
+        assert await r.a("kept.test") == ["127.0.0.8"] and d.queries.count(("kept.test", "A")) == 1
+
+
+async def test_concurrent_lookups_share_one_query():
+    import asyncio
+    with FakeDNS({"many.test": {"MX": [(10, "mx.many.test")]}, "mx.many.test": {"A": ["127.0.0.11"]}}) as d:
+        r = Resolver([d.address], timeout=0.3, lifetime=0.6)
+        plans = await asyncio.gather(*(r.mx_plan("many.test") for _ in range(50)))
+        assert all(p.hosts[0].addresses == ("127.0.0.11",) for p in plans)
+        assert d.queries.count(("many.test", "MX")) == 1 and d.queries.count(("mx.many.test", "A")) == 1
+        errors = await asyncio.gather(*(r.a("nothere.test") for _ in range(5)), return_exceptions=True)
+        assert all(isinstance(e, NXDomain) for e in errors) and len({id(e) for e in errors}) == 5
+        assert d.queries.count(("nothere.test", "A")) == 1
