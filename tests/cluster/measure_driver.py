@@ -23,7 +23,7 @@ with psycopg.connect(dsn, autocommit=True) as c:
 body = b"x" * 4000
 def ps_worker(n):
     with psycopg.connect(dsn, autocommit=True) as c:
-        for i in range(n):
+        for _i in range(n):
             c.execute("INSERT INTO t (a, b) VALUES (%s, %s) RETURNING id", ("hello", body)).fetchone()
             c.execute("SELECT a, b FROM t WHERE id = (SELECT max(id) FROM t)").fetchone()
 t = time.time()
@@ -34,7 +34,7 @@ async def ap():
     pool = await asyncpg.create_pool(dsn, min_size=8, max_size=8)
     async def w(n):
         async with pool.acquire() as c:
-            for i in range(n):
+            for _i in range(n):
                 await c.fetchval("INSERT INTO t (a, b) VALUES ($1, $2) RETURNING id", "hello", body)
                 await c.fetchrow("SELECT a, b FROM t WHERE id = (SELECT max(id) FROM t)")
     t = time.time()
@@ -45,7 +45,7 @@ asyncio.run(ap())
 async def pa():
     async def w(n):
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as c:
-            for i in range(n):
+            for _i in range(n):
                 await (await c.execute("INSERT INTO t (a, b) VALUES (%s, %s) RETURNING id", ("hello", body))).fetchone()
                 await (await c.execute("SELECT a, b FROM t WHERE id = (SELECT max(id) FROM t)")).fetchone()
     t = time.time()
