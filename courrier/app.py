@@ -20,6 +20,7 @@ from courrier.access.pop3.commands import MAX_AUTH_LINE as POP3_MAX_LINE
 from courrier.accounts import Accounts
 from courrier.auth import AuthGate
 from courrier.capture.store import CaptureStore
+from courrier.cluster import Cluster
 from courrier.config import Config, ConfigError, HostPort
 from courrier.filter import chain as filter_chain
 from courrier.lifecycle import Service, StartupError
@@ -29,6 +30,7 @@ from courrier.mail.reply import Reply
 from courrier.mailauth import dkim as dkim_keys
 from courrier.mailauth._dns import Resolver as AuthResolver
 from courrier.mailauth.report import Authenticator
+from courrier.mailbox.api import MailStore
 from courrier.mailbox.store import MaildirStore
 from courrier.net.bind import BindFailure, bind_listening
 from courrier.net.limits import ConnectionLimits
@@ -63,7 +65,13 @@ class App:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         (self.data_dir / "spool-tmp").mkdir(exist_ok=True)
         self.accounts = Accounts(cfg.db_path)
-        self.store = MaildirStore(cfg.data_dir)
+        self.cluster: Cluster | None = None  # [store] backend = "postgresql": mail and queue shared by nodes
+        self.store: MailStore
+        if cfg.store.backend == "postgresql" and not cfg.capture_mode:
+            self.cluster = Cluster(cfg)
+            self.store = self.cluster.store
+        else:
+            self.store = MaildirStore(cfg.data_dir)
         self.quotas = Quotas(self.accounts, self.store, cfg.accounts.default_quota)  # issue 15 item 5
         self.capture: CaptureStore | None = None  # capture mode: the captured mail (web UI/API, POP3, IMAP)
         self._capture_policy: CapturePolicy | None = None
@@ -85,6 +93,8 @@ class App:
         # The outbound queue (courrier/queue): spool, scheduler, local + remote delivery, DSNs.
         self.queue = outbound.build_queue(cfg, accounts=self.accounts, store=self.store,
                                           signer=lambda: self.outbound_signer)
+        if self.cluster is not None:
+            self.cluster.adopt_queue(self.queue)
         # DKIM hook for the mail-authentication part: full message (CRLF) → header bytes to prepend, applied
         # before the spool record is written. None: outbound mail is not signed.
         self.outbound_signer: Callable[[bytes], bytes] | None = None
@@ -314,6 +324,9 @@ class App:
         """Binds every listener first (a taken port fails before anything else starts), then starts the stores and
         the queue, then serves."""
         try:
+            if self.cluster is not None:  # the node's name first: a second live node with it is refused
+                await self.cluster.start()
+                self.services.append(Service("cluster", self.cluster.stop, self.cluster.banner))
             await self.start_smtp()
             await self.start_access()
             if self.capture is not None:
