@@ -61,14 +61,14 @@ class PgSpool:
     def read(self, qid: str) -> tuple[Envelope, bytes]:
         with self.pool.conn() as c:
             r = c.execute("SELECT envelope, message FROM queue WHERE qid=%s", (qid,)).fetchone()
-        if r is None:
+        if r is None or r[0] is None or r[1] is None:
             raise FileNotFoundError(qid)
         return envelope_from_json(bytes(r[0])), bytes(r[1])
 
     def read_envelope(self, qid: str) -> Envelope:
         with self.pool.conn() as c:
             r = c.execute("SELECT envelope FROM queue WHERE qid=%s", (qid,)).fetchone()
-        if r is None:
+        if r is None or r[0] is None:
             raise FileNotFoundError(qid)
         return envelope_from_json(bytes(r[0]))
 
@@ -111,10 +111,18 @@ class PgQueueStore:
 
     def add(self, qid: str, sender: str, created: float, size: int, rcpts: list[str],
             next_attempt: float | None = None) -> bool:
-        """Registers a message ``PgSpool.write`` has not (none do: it stores the row with the message)."""
-        with self.pool.conn() as c:
-            known = c.execute("SELECT 1 FROM queue WHERE qid=%s", (qid,)).fetchone()
-        return known is None
+        """Registers a message; False when it is known — as every message ``PgSpool.write`` stored is (it writes
+        the row with the message, in the transaction the 250 waits for)."""
+        with self.pool.tx() as c:
+            if c.execute("INSERT INTO queue (qid, sender, created, size, next_attempt) VALUES (%s,%s,%s,%s,%s) "
+                         "ON CONFLICT (qid) DO NOTHING RETURNING qid",
+                         (qid, sender, created, size, next_attempt if next_attempt is not None else time.time())
+                         ).fetchone() is None:
+                return False
+            with c.cursor() as cur:
+                cur.executemany("INSERT INTO queue_rcpt (qid, idx, address) VALUES (%s,%s,%s)",
+                                [(qid, i, a) for i, a in enumerate(rcpts)])
+            return True
 
     def record(self, qid: str, results: dict[int, Outcome], *, next_attempt: float | None,
                last_error: str | None, count_attempt: bool = True,

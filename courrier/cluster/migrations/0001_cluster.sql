@@ -59,8 +59,8 @@ CREATE TABLE queue (
     delay_notified  BOOLEAN NOT NULL DEFAULT false,
     lease_owner     TEXT,
     lease_until     DOUBLE PRECISION,
-    envelope        BYTEA NOT NULL,                -- queue/spool.py envelope_json
-    message         BYTEA NOT NULL                 -- CRLF, as spooled
+    envelope        BYTEA,                         -- queue/spool.py envelope_json (NULL: registered, not spooled)
+    message         BYTEA                          -- CRLF, as spooled
 );
 CREATE INDEX queue_due ON queue (next_attempt);
 CREATE INDEX queue_lease ON queue (lease_owner) WHERE lease_owner IS NOT NULL;
