@@ -64,13 +64,14 @@ class App:
         self.data_dir = cfg.data_dir
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         (self.data_dir / "spool-tmp").mkdir(exist_ok=True)
-        self.accounts = Accounts(cfg.db_path)
-        self.cluster: Cluster | None = None  # [store] backend = "postgresql": mail and queue shared by nodes
+        self.cluster: Cluster | None = None  # [store] backend = "postgresql": accounts, mail, queue shared by nodes
+        self.accounts: Accounts
         self.store: MailStore
         if cfg.store.backend == "postgresql" and not cfg.capture_mode:
             self.cluster = Cluster(cfg)
-            self.store = self.cluster.store
+            self.accounts, self.store = self.cluster.accounts, self.cluster.store
         else:
+            self.accounts = Accounts(cfg.db_path)
             self.store = MaildirStore(cfg.data_dir)
         self.quotas = Quotas(self.accounts, self.store, cfg.accounts.default_quota)  # issue 15 item 5
         self.capture: CaptureStore | None = None  # capture mode: the captured mail (web UI/API, POP3, IMAP)

@@ -12,6 +12,15 @@ from courrier.quota import Quota, Quotas
 
 
 def _accounts(cfg: Config) -> Accounts:
+    if cfg.store.backend == "postgresql":  # a cluster: the accounts every node shares (courrier/cluster)
+        from courrier.cluster.accounts import PgAccounts
+        from courrier.cluster.pg import migrate
+
+        try:
+            migrate(cfg.store.dsn, cfg.store.timeout)
+        except OSError as e:
+            raise Fail(f"[store] dsn: {e.strerror or e}") from None
+        return PgAccounts(cfg.store.dsn, cfg.store.timeout)
     try:
         return Accounts(cfg.db_path)
     except OSError as e:

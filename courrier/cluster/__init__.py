@@ -1,7 +1,7 @@
 """The cluster store: several ``courrier serve`` nodes on one PostgreSQL (``[store] backend = "postgresql"``).
 
 ``Cluster`` is what the composition root (``app.py``) builds instead of the Maildir store: the schema brought up to
-date, the mail store (``mailstore.py``), the queue's spool and store (``queue.py``) and the node (``node.py``:
+date, the accounts (``accounts.py``), the mail store (``mailstore.py``), the queue's spool and store (``queue.py``) and the node (``node.py``:
 name lock, notifications from other nodes, lease renewal). docs/cluster.md describes the design.
 """
 
@@ -11,6 +11,7 @@ import asyncio
 from typing import Any
 
 from courrier import log
+from courrier.cluster.accounts import PgAccounts
 from courrier.cluster.mailstore import PgMailStore, node_name
 from courrier.cluster.node import Node, NodeNameTaken
 from courrier.cluster.pg import Pool, Unavailable, migrate
@@ -30,6 +31,7 @@ class Cluster:
             raise StartupError(f"[store] dsn: {e.strerror}") from None
         if applied:
             log.event("cluster.migrated", applied=",".join(applied))
+        self.accounts = PgAccounts(st.dsn, st.timeout)
         self.store = PgMailStore(st.dsn, node=self.name, pool_size=st.pool_size, timeout=st.timeout)
         self.queue_pool = Pool(st.dsn, st.timeout)
         self.queue_store = PgQueueStore(self.queue_pool, self.name, st.lease)
@@ -58,6 +60,7 @@ class Cluster:
     async def stop(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.node.stop)
         self.queue_pool.close()
+        self.accounts.close()
 
     @property
     def banner(self) -> list[str]:

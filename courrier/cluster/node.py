@@ -25,7 +25,7 @@ import psycopg
 
 from courrier import log
 from courrier.cluster.mailstore import CHANNEL
-from courrier.cluster.pg import Unavailable, connect
+from courrier.cluster.pg import Unavailable, connect, outage_seen
 
 
 class NodeNameTaken(Exception):
@@ -119,6 +119,7 @@ class Node:
             except (OSError, psycopg.Error) as e:
                 if self._stop.is_set():
                     return
+                outage_seen()
                 log.event("cluster.db_unavailable", level="warn", node=self.name, error=str(e).strip()[:200])
                 if c is not None:
                     try:

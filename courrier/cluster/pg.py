@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -22,7 +23,15 @@ from importlib import resources
 import psycopg
 
 MIGRATIONS = "courrier.cluster.migrations"
+IDLE_CHECK = 1.0  # seconds: a connection unused for longer is checked before use
 _MIGRATION_LOCK = 0x636F7572  # pg_advisory_xact_lock key while a node applies migrations ("cour")
+
+
+_outages = [0]  # moves whenever any connection of this process failed: every other one is checked at its next use
+
+
+def outage_seen() -> None:
+    _outages[0] += 1
 
 
 class Unavailable(OSError):
@@ -52,14 +61,26 @@ class Pool:
         self._lock = threading.Lock()
 
     def _conn(self) -> psycopg.Connection:
+        """The thread's connection. One idle for a while is checked first (a database restarted meanwhile has
+        closed it without our knowing): the command that comes after an outage gets a fresh one, not the error."""
         c: psycopg.Connection | None = getattr(self._local, "conn", None)
+        now = time.monotonic()
+        if c is not None and not (c.closed or c.broken) and (
+                now - self._local.used > IDLE_CHECK or self._local.generation != _outages[0]):
+            try:
+                c.execute("SELECT 1")
+            except psycopg.Error:
+                self._drop()
+                c = None
         if c is None or c.closed or c.broken:
             c = self._local.conn = connect(self.dsn, self.timeout)
             with self._lock:
                 self._all.add(c)
+        self._local.used, self._local.generation = now, _outages[0]
         return c
 
     def _drop(self) -> None:
+        outage_seen()
         c = getattr(self._local, "conn", None)
         self._local.conn = None
         if c is not None:
@@ -92,7 +113,12 @@ class Pool:
             raise Unavailable(e) from None
 
     def close_thread(self) -> None:
-        self._drop()
+        c = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if c is not None:
+            with self._lock:
+                self._all.discard(c)
+            c.close()
 
     def close(self) -> None:
         with self._lock:

@@ -26,7 +26,8 @@ def dsn(pg_cluster):  # noqa: F811
 def test_migrations_apply_once_and_are_recorded(dsn):
     assert migrate(dsn) == []  # a second node starting finds them applied
     with psycopg.connect(dsn) as c:
-        assert c.execute("SELECT version, name FROM schema_migrations").fetchall() == [(1, "0001_cluster.sql")]
+        assert c.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall() == [
+            (1, "0001_cluster.sql"), (2, "0002_accounts.sql")]
         assert c.execute("SHOW synchronous_commit").fetchone()[0] == "on"
 
 
@@ -137,3 +138,24 @@ def test_an_outage_is_a_temporary_error_and_service_resumes():
         store.close()
     finally:
         pg.destroy()
+
+
+def test_accounts_are_shared_and_caches_follow_changes_from_other_nodes(dsn):
+    """PgAccounts is the local Accounts over PostgreSQL: an account added on one node logs in on another, and a
+    deletion there reaches the first node's RCPT cache within Accounts.CACHE_CHECK."""
+    from courrier.accounts import AccountError
+    from courrier.cluster.accounts import PgAccounts
+
+    a, b = PgAccounts(dsn), PgAccounts(dsn)
+    a.add("Bob@Example.test", "pw", is_admin=True)
+    a.add_alias("bob@example.test", "robert@example.test")
+    assert b.verify("bob@example.test", "pw").aliases == ("robert@example.test",)
+    assert b.verify("bob@example.test", "wrong") is None
+    assert b.resolve("robert@example.test") == "bob@example.test" and b.postmaster() == "bob@example.test"
+    with pytest.raises(AccountError, match="already exists"):
+        b.add("bob@example.test", "x")
+    a.delete("bob@example.test")
+    time.sleep(b.CACHE_CHECK + 0.1)
+    assert b.resolve("robert@example.test") is None and b.count() == 0
+    a.close()
+    b.close()

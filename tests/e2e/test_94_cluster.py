@@ -23,15 +23,16 @@ from tests.pgcluster import PgCluster, pg_cluster  # noqa: F401  (the session fi
 
 USER, PASSWORD = "bob@example.test", "secret"
 LISTENERS = ("smtp", "submission", "imap", "pop3")
+ALL_USERS = (USER, "alice@example.test")
 
 
 def make_node(server_factory, dsn: str, name: str, *, listeners=LISTENERS, delivery=None, lease="2s",
-              users=(USER, "alice@example.test")):
+              users=()):
     n = server_factory(name, listeners=listeners, domains=("example.test",), hostname=f"{name}.example.test",
                        sections={"store": {"backend": "postgresql", "dsn": dsn, "node": name, "lease": lease,
                                            "timeout": "2s"},
                                  **({"delivery": delivery} if delivery else {})})
-    for u in users:  # accounts stay in each node's own data dir in this version (docs/cluster.md)
+    for u in users:  # `courrier user add` on one node: the account exists for every node (shared in PostgreSQL)
         n.add_user(u, PASSWORD)
     return n
 
@@ -73,7 +74,7 @@ def dsn(pg_cluster):  # noqa: F811
 
 
 def test_smtp_on_one_node_is_read_on_the_others_and_idle_hears_it(server_factory, dsn):
-    n1 = make_node(server_factory, dsn, "n1").start()
+    n1 = make_node(server_factory, dsn, "n1", users=ALL_USERS).start()
     n2 = make_node(server_factory, dsn, "n2").start()
     n3 = make_node(server_factory, dsn, "n3").start()
     refused = subprocess_start_twice(server_factory, dsn)
@@ -110,7 +111,7 @@ def test_smtp_on_one_node_is_read_on_the_others_and_idle_hears_it(server_factory
 
 def subprocess_start_twice(server_factory, dsn: str) -> str:
     """A fourth process named like node 2 is refused in one line (node names are unique among live nodes)."""
-    dup = make_node(server_factory, dsn, "n2dup", listeners=("smtp",), users=())
+    dup = make_node(server_factory, dsn, "n2dup", listeners=("smtp",))
     text = dup.config.read_text().replace('node = "n2dup"', 'node = "n2"')
     dup.config.write_text(text)
     with pytest.raises(AssertionError) as e:
@@ -119,7 +120,7 @@ def subprocess_start_twice(server_factory, dsn: str) -> str:
 
 
 def test_kill9_during_a_flood_loses_and_duplicates_nothing_acknowledged(server_factory, dsn):
-    n1 = make_node(server_factory, dsn, "n1", listeners=("smtp",)).start()
+    n1 = make_node(server_factory, dsn, "n1", listeners=("smtp",), users=ALL_USERS).start()
     n2 = make_node(server_factory, dsn, "n2", listeners=("smtp", "imap")).start()
     acked: list[str] = []
     lock = threading.Lock()
@@ -189,7 +190,7 @@ def test_a_relayed_message_of_a_dead_node_is_delivered_by_another(server_factory
         hole = Blackhole()
         try:
             delivery = {"nameservers": [dns.address], **FAST, "connect_timeout": "30s"}
-            n1 = make_node(server_factory, dsn, "n1", listeners=("submission",),
+            n1 = make_node(server_factory, dsn, "n1", listeners=("submission",), users=ALL_USERS,
                            delivery={**delivery, "mx_port": hole.port}).start()
             assert submit(n1, "alice@example.test", ["carol@b.test"], "relayed once") == {}
             wait_for(lambda: hole.conns, what="node 1 delivering (stuck at the MX)")
@@ -209,7 +210,7 @@ def test_database_outage_gives_4xx_never_a_lost_message_and_service_resumes(serv
     pg = PgCluster().start()
     try:
         dsn = pg.new_database()
-        n1 = make_node(server_factory, dsn, "n1", listeners=("smtp", "imap")).start()
+        n1 = make_node(server_factory, dsn, "n1", listeners=("smtp", "imap"), users=ALL_USERS).start()
         send(n1, "before")
         c = imap(n1)
         c.select("INBOX")
