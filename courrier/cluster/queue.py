@@ -25,7 +25,7 @@ from courrier.cluster.pg import Pool
 from courrier.delivery.outcome import Outcome
 from courrier.mail.envelope import Envelope
 from courrier.queue.api import LogRow, QueueRow
-from courrier.queue.spool import CHUNK, envelope_from_json, envelope_json
+from courrier.queue.spool import CHUNK, Spool, decode, envelope_from_json, envelope_json
 
 
 class PgSpool:
@@ -65,6 +65,8 @@ class PgSpool:
             raise FileNotFoundError(qid)
         return envelope_from_json(bytes(r[0])), bytes(r[1])
 
+    read_envelope_path = staticmethod(Spool.read_envelope_path)  # a sendmail drop waiting in incoming/
+
     def read_envelope(self, qid: str) -> Envelope:
         with self.pool.conn() as c:
             r = c.execute("SELECT envelope FROM queue WHERE qid=%s", (qid,)).fetchone()
@@ -88,8 +90,6 @@ class PgSpool:
 
     def adopt(self, path: Path) -> str:
         """A verified sendmail drop of this node into the shared queue."""
-        from courrier.queue.spool import decode
-
         env, message = decode(path.read_bytes())
         self.write(env, [message[i:i + CHUNK] for i in range(0, len(message), CHUNK)])
         path.unlink()

@@ -20,6 +20,7 @@ import pytest
 from tests.dnsfake import FakeDNS
 from tests.e2e.mta_helpers import FAST, inbox, make_receiver, point_mx, submit, wait_for
 from tests.pgcluster import PgCluster, pg_cluster  # noqa: F401  (the session fixture)
+from tests.support import run_cli
 
 USER, PASSWORD = "bob@example.test", "secret"
 LISTENERS = ("smtp", "submission", "imap", "pop3")
@@ -107,6 +108,10 @@ def test_smtp_on_one_node_is_read_on_the_others_and_idle_hears_it(server_factory
     c1.select("INBOX")
     assert "\\Seen" in c1.fetch("1", "(FLAGS)")[1][0].decode()
     c1.logout()
+    # `courrier sendmail` on node 3: its drop goes through the shared queue into the shared mailbox
+    run_cli("sendmail", "-i", "-f", "alice@example.test", USER, "--config", str(n3.config),
+            input="Subject: dropped\n\nvia sendmail\n")
+    wait_for(lambda: "dropped" in imap_subjects(n1), what="the sendmail drop in the INBOX")
 
 
 def subprocess_start_twice(server_factory, dsn: str) -> str:
@@ -194,6 +199,8 @@ def test_a_relayed_message_of_a_dead_node_is_delivered_by_another(server_factory
                            delivery={**delivery, "mx_port": hole.port}).start()
             assert submit(n1, "alice@example.test", ["carol@b.test"], "relayed once") == {}
             wait_for(lambda: hole.conns, what="node 1 delivering (stuck at the MX)")
+            listing = n1.cli("queue", "list").stdout  # the shared queue, as any node's command sees it
+            assert "carol@b.test" in listing, listing
             n1.kill9()  # dies holding the message's lease
             n2 = make_node(server_factory, dsn, "n2", listeners=("smtp",),
                            delivery={**delivery, "mx_port": b.ports["smtp"]}).start()
