@@ -234,3 +234,33 @@ def test_database_outage_gives_4xx_never_a_lost_message_and_service_resumes(serv
         c.logout()
     finally:
         pg.destroy()
+
+
+async def test_web_events_and_list_on_one_node_hear_mail_taken_by_another(server_factory, dsn):
+    """/api/events (server mode, an admin watching bob's INBOX) on node 2 hears a message node 1 accepted."""
+    import asyncio
+    import base64
+    import json
+
+    import httpx
+    import websockets
+
+    loop = asyncio.get_running_loop()
+    n1 = await loop.run_in_executor(None, lambda: make_node(server_factory, dsn, "n1", listeners=("smtp",),
+                                                            users=ALL_USERS).start())
+    n2 = make_node(server_factory, dsn, "n2", listeners=("http",))
+    await loop.run_in_executor(None, lambda: (n2.add_user("admin@example.test", "adminpw", "--admin"), n2.start()))
+    auth = "Basic " + base64.b64encode(b"admin@example.test:adminpw").decode()
+    url = f"ws://127.0.0.1:{n2.ports['http']}/api/events?mailbox={USER}/INBOX"
+    async with websockets.connect(url, additional_headers={"Authorization": auth}) as ws:
+        await asyncio.sleep(0.5)  # the socket's watcher takes its first look at the folder after the handshake
+        t0 = time.monotonic()
+        await loop.run_in_executor(None, send, n1, "seen on the web")
+        async with asyncio.timeout(3):  # the contract: other nodes' mail within 3 s
+            frame = json.loads(await ws.recv())
+        assert frame["Type"] == "new" and frame["Data"]["Subject"] == "seen on the web", frame
+        assert time.monotonic() - t0 < 3
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{n2.ports['http']}",
+                                 auth=("admin@example.test", "adminpw"), timeout=10) as c:
+        listed = (await c.get("/api/v1/messages", params={"mailbox": f"{USER}/INBOX"})).json()
+    assert [m["Subject"] for m in listed["messages"]] == ["seen on the web"]
