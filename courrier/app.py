@@ -325,11 +325,11 @@ class App:
         """Binds every listener first (a taken port fails before anything else starts), then starts the stores and
         the queue, then serves."""
         try:
-            if self.cluster is not None:  # the node's name first: a second live node with it is refused
-                await self.cluster.start()
-                self.services.append(Service("cluster", self.cluster.stop, self.cluster.banner))
             await self.start_smtp()
             await self.start_access()
+            if self.cluster is not None:  # the node's name, before serving: a second live node with it is refused
+                await self.cluster.start()
+                self.services.append(Service("cluster", self.cluster.stop, self.cluster.banner))
             if self.capture is not None:
                 await self.capture.start()
                 self.services.append(Service("capture", self.capture.aclose))

@@ -29,8 +29,7 @@ class Cluster:
             applied = migrate(st.dsn, st.timeout)
         except Unavailable as e:
             raise StartupError(f"[store] dsn: {e.strerror}") from None
-        if applied:
-            log.event("cluster.migrated", applied=",".join(applied))
+        self.applied = applied  # told in the banner (stdout): stderr stays for what went wrong
         self.accounts = PgAccounts(st.dsn, st.timeout)
         self.store = PgMailStore(st.dsn, node=self.name, pool_size=st.pool_size, timeout=st.timeout)
         self.queue_pool = Pool(st.dsn, st.timeout)
@@ -64,4 +63,7 @@ class Cluster:
 
     @property
     def banner(self) -> list[str]:
-        return [f"cluster node {self.name} (PostgreSQL store)"]
+        lines = [f"cluster node {self.name} (PostgreSQL store)"]
+        if self.applied:
+            lines.append(f"  schema: applied {', '.join(self.applied)}")
+        return lines

@@ -135,8 +135,8 @@ class PgIndex:
                         msgs = tuple(_msg(r) for r in c.execute(
                             f"SELECT {_COLS} FROM mail_messages WHERE folder=%s ORDER BY uid", (row[0],)))
                     state = (row[1], row[2], row[3])
-                    if cached.state is None or cached.state[0] != state[0]:
-                        cached.recent_floor = state[1]
+                    if cached.recent_floor is None or (cached.state is not None and cached.state[0] != state[0]):
+                        cached.recent_floor = state[1]  # what is here when this node first looks is not \Recent
                     cached.state, cached.snapshot = state, Snapshot(state[0], state[1], state[2], msgs)
             assert cached.snapshot is not None
             return cached.snapshot
@@ -197,6 +197,13 @@ class PgIndex:
 
     # ------------------------------------------------------------------ writes
 
+    def _arrived(self, folder: Folder, uid: int) -> None:
+        r"""Messages this node adds to a folder it has not looked at yet are \Recent for its next session
+        (RFC 3501 §2.3.2), as they are in the local store."""
+        cached = self._c(folder)
+        if cached.recent_floor is None:
+            cached.recent_floor = uid
+
     def _take(self, c: psycopg.Connection, folder: Folder, uids: int, messages: int = 0,
               octets: int = 0) -> tuple[int, int, int, int]:
         """Locks the folder row until commit and draws ``uids`` UIDs and one modseq: (id, uidvalidity, first uid,
@@ -216,6 +223,7 @@ class PgIndex:
             self._ensure(c, folder)
         size = crlf_size(data)
         fid, uidvalidity, uid, modseq = self._take(c, folder, 1, 1, size)
+        self._arrived(folder, uid)
         c.execute("INSERT INTO mail_messages(folder, uid, base, flags, size, internaldate, modseq, hdr_len, body) "
                   "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                   (fid, uid, new_base(), sorted(flags), size, internaldate if internaldate is not None else time.time(),
@@ -309,6 +317,7 @@ class PgIndex:
                 return uv, []
             octets = sum(r[1] for r in rows)
             did, uidvalidity, first, modseq = self._take(c, dst, len(rows), len(rows), octets)
+            self._arrived(dst, first)
             pairs = [(r[0], first + i) for i, r in enumerate(rows)]
             c.execute("INSERT INTO mail_messages(folder, uid, base, flags, size, internaldate, modseq, hdr_len, body) "
                       "SELECT %s, p.new, gen_random_uuid()::text, m.flags, m.size, m.internaldate, %s, m.hdr_len, m.body "
