@@ -102,12 +102,23 @@ def test_smtp_on_one_node_is_read_on_the_others_and_idle_hears_it(server_factory
     c.send(b"DONE\r\n")
     while not c.readline().startswith(b"i1 OK"):
         pass
-    c.store("1", "+FLAGS", "\\Seen")  # a flag set on node 2 is seen on node 1
-    c.logout()
-    c1 = imap(n1)
+    c1 = imap(n1)  # a session open on node 1, idling
     c1.select("INBOX")
-    assert "\\Seen" in c1.fetch("1", "(FLAGS)")[1][0].decode()
+    c1.send(b"i2 IDLE\r\n")
+    assert c1.readline().startswith(b"+")
+    c.store("1", "+FLAGS", "\\Seen")  # a flag set on node 2 reaches the open session on node 1 (3 s: the contract)
+    t0 = time.monotonic()
+    line = c1.readline()
+    assert line.startswith(b"* 1 FETCH") and b"\\Seen" in line and time.monotonic() - t0 < 3, line
+    c1.send(b"DONE\r\n")
+    while not c1.readline().startswith(b"i2 OK"):
+        pass
     c1.logout()
+    c.logout()
+    c3 = imap(n3)  # and a new session on node 3
+    c3.select("INBOX")
+    assert "\\Seen" in c3.fetch("1", "(FLAGS)")[1][0].decode()
+    c3.logout()
     # `courrier sendmail` on node 3: its drop goes through the shared queue into the shared mailbox
     run_cli("sendmail", "-i", "-f", "alice@example.test", USER, "--config", str(n3.config),
             input="Subject: dropped\n\nvia sendmail\n")
