@@ -123,6 +123,9 @@ def test_smtp_on_one_node_is_read_on_the_others_and_idle_hears_it(server_factory
     run_cli("sendmail", "-i", "-f", "alice@example.test", USER, "--config", str(n3.config),
             input="Subject: dropped\n\nvia sendmail\n")
     wait_for(lambda: "dropped" in imap_subjects(n1), what="the sendmail drop in the INBOX")
+    listing = n2.cli("user", "list").stdout  # accounts and their usage, as the shared store counts them
+    line = next(x for x in listing.splitlines() if x.startswith(USER))
+    assert "used" in line and "used 0" not in line, listing
 
 
 def subprocess_start_twice(server_factory, dsn: str) -> str:
