@@ -72,6 +72,14 @@ def new_base() -> str:
     return f"{int(time.time())}.{uuid.uuid4().hex}"
 
 
+_INSERT = (
+    "WITH f AS (UPDATE mail_folders SET uidnext=uidnext+1, highestmodseq=highestmodseq+1, messages=messages+1, "
+    "octets=octets+%s WHERE account=%s AND name=%s RETURNING id, uidvalidity, uidnext-1 AS uid, highestmodseq), "
+    "m AS (INSERT INTO mail_messages(folder, uid, base, flags, size, internaldate, modseq, hdr_len, body) "
+    "SELECT f.id, f.uid, %s, %s, %s, %s, f.highestmodseq, %s, %s FROM f) "
+    "SELECT f.uidvalidity, f.uid, pg_notify(%s, %s) FROM f")
+
+
 def _msg(r: tuple[Any, ...]) -> Msg:
     return Msg(r[0], r[1], str(r[0]), frozenset(r[2]), r[3], r[4], r[5])
 
@@ -218,18 +226,29 @@ class PgIndex:
 
     def insert(self, c: psycopg.Connection, folder: Folder, data: bytes, flags: frozenset[str],
                internaldate: float | None, *, create: bool = False) -> tuple[int, int]:
-        """One message (LF) into ``folder`` inside the caller's transaction: (UIDVALIDITY, UID)."""
-        if create:
+        """One message (LF) into ``folder`` inside the caller's transaction: (UIDVALIDITY, UID).
+
+        One statement draws the UID (locking the folder row until commit), stores the message and sends the
+        notification: the lock is held for that one round trip and the commit, so deliveries into one busy folder
+        follow each other as closely as the WAL allows. A folder that does not exist yet is made first when
+        ``create`` (delivery into Junk or Sent), else FolderError."""
+        args = self.insert_args(folder, data, flags, internaldate)
+        for _ in range(2):
+            r = c.execute(_INSERT, args).fetchone()
+            if r is not None:
+                self._arrived(folder, r[1])
+                return r[0], r[1]
+            if not create:
+                break
             self._ensure(c, folder)
+        raise FolderError("no such mailbox")
+
+    def insert_args(self, folder: Folder, data: bytes, flags: frozenset[str] = frozenset(),
+                    internaldate: float | None = None) -> tuple[Any, ...]:
         size = crlf_size(data)
-        fid, uidvalidity, uid, modseq = self._take(c, folder, 1, 1, size)
-        self._arrived(folder, uid)
-        c.execute("INSERT INTO mail_messages(folder, uid, base, flags, size, internaldate, modseq, hdr_len, body) "
-                  "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                  (fid, uid, new_base(), sorted(flags), size, internaldate if internaldate is not None else time.time(),
-                   modseq, header_end_lf(data), data))
-        self._notify(c, folder)
-        return uidvalidity, uid
+        return (size, *folder, new_base(), sorted(flags), size,
+                internaldate if internaldate is not None else time.time(), header_end_lf(data), data,
+                CHANNEL, f"{self.node}\x1f{folder[0]}\x1f{folder[1]}")
 
     def append(self, folder: Folder, data: bytes, flags: frozenset[str] = frozenset(),
                internaldate: float | None = None) -> tuple[int, int]:
