@@ -137,9 +137,12 @@ class PgIndex:
                     return Snapshot(1, 1, 1, ())
                 state = (row[1], row[2], row[3])
                 if force or cached.snapshot is None or cached.state != state:
-                    with c.transaction():  # one consistent read of the folder row and its messages
+                    with c.transaction():  # one snapshot for the folder row and its messages (UIDNEXT > every UID)
+                        c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                         row = c.execute("SELECT id, uidvalidity, uidnext, highestmodseq FROM mail_folders "
                                         "WHERE id=%s", (row[0],)).fetchone()
+                        if row is None:  # deleted between the two looks
+                            return Snapshot(1, 1, 1, ())
                         msgs = tuple(_msg(r) for r in c.execute(
                             f"SELECT {_COLS} FROM mail_messages WHERE folder=%s ORDER BY uid", (row[0],)))
                     state = (row[1], row[2], row[3])
