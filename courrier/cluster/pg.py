@@ -38,7 +38,8 @@ class Unavailable(OSError):
     """The database cannot be reached or did not answer in time: a temporary condition."""
 
     def __init__(self, error: BaseException) -> None:
-        super().__init__(errno.EIO, f"mail database unavailable: {str(error).strip()[:200]}")
+        text = " ".join(str(error).split())  # libpq's messages span lines: logs and replies take one
+        super().__init__(errno.EIO, f"mail database unavailable: {text[:200]}")
 
 
 def connect(dsn: str, timeout: float, *, autocommit: bool = True) -> psycopg.Connection:

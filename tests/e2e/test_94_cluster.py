@@ -241,6 +241,9 @@ def test_database_outage_gives_4xx_never_a_lost_message_and_service_resumes(serv
         assert e.value.smtp_code in (421, 451)
         typ, data = c.uid("FETCH", "1:*", "(FLAGS)")
         assert typ == "NO" and b"[UNAVAILABLE]" in data[0], (typ, data)
+        n2 = make_node(server_factory, dsn, "n2", listeners=("smtp",))  # a node cannot start without its database
+        r = run_cli("serve", "--config", str(n2.config), check=False, timeout=30)
+        assert r.returncode == 1 and r.stderr.count("\n") == 1 and "[store] dsn" in r.stderr, r.stderr
         pg.start()
         time.sleep(0.5)
         send(n1, "after")
