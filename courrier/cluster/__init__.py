@@ -57,7 +57,15 @@ class Cluster:
         log.event("cluster.joined", node=self.name)
 
     async def stop(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.node.stop)
+        """After the queue runner stopped (services stop in reverse order): its leases go back at once."""
+        loop = asyncio.get_running_loop()
+        try:
+            released = await loop.run_in_executor(None, self.queue_store.release)
+            if released:
+                log.event("cluster.leases_released", node=self.name, messages=released)
+        except Unavailable:
+            pass  # they lapse on their own
+        await loop.run_in_executor(None, self.node.stop)
         self.queue_pool.close()
         self.accounts.close()
 

@@ -193,6 +193,13 @@ class PgQueueStore:
             return c.execute("UPDATE queue SET lease_until=%s WHERE lease_owner=%s",
                              (now + self.lease, self.node)).rowcount
 
+    def release(self) -> int:
+        """Gives up this node's leases (a clean stop: the runner has finished or abandoned its passes), so other
+        nodes need not wait for them to lapse; how many."""
+        with self.pool.conn() as c:
+            return c.execute("UPDATE queue SET lease_owner=NULL, lease_until=NULL WHERE lease_owner=%s",
+                             (self.node,)).rowcount
+
     # ------------------------------------------------------------------ reads
 
     def get(self, qid: str) -> QueueRow | None:
