@@ -20,6 +20,7 @@ import psycopg
 
 from courrier import db
 from courrier.cli import Fail, common_options, main
+from courrier.cluster.mailstore import store_body
 from courrier.cluster.pg import connect, migrate
 from courrier.config import Config
 from courrier.mailbox.api import header_end_lf
@@ -61,7 +62,7 @@ def copy_local(data_dir: Path, dsn: str) -> Copied:
                 c.execute("INSERT INTO accounts(address, password, is_admin, send_as_any, created, quota) "
                           "VALUES (%s,%s,%s,%s,%s,%s)", tuple(r))
                 n.accounts += 1
-                _copy_mail(c, store, r[0], n)
+                _copy_mail(pg, c, store, r[0], n)
             for r in local.execute("SELECT alias, address FROM aliases"):
                 c.execute("INSERT INTO aliases(alias, address) VALUES (%s,%s)", tuple(r))
                 n.aliases += 1
@@ -89,7 +90,8 @@ def copy_local(data_dir: Path, dsn: str) -> Copied:
     return n
 
 
-def _copy_mail(c: psycopg.Cursor, store: MaildirStore, account: str, n: Copied) -> None:  # type: ignore[type-arg]
+def _copy_mail(pg: psycopg.Connection, c: psycopg.Cursor, store: MaildirStore, account: str,  # type: ignore[type-arg]
+               n: Copied) -> None:
     """One account's folders, subscriptions and messages, with their UIDVALIDITY, UIDs, MODSEQs and flags."""
     root = store.account_root(account)
     if not root.is_dir():
@@ -108,10 +110,11 @@ def _copy_mail(c: psycopg.Cursor, store: MaildirStore, account: str, n: Copied) 
             data = store.index.read(folder, m)
             if data is None:  # expunged by another program during the copy: the server is stopped, so rare
                 continue
-            c.execute("INSERT INTO mail_messages(folder, uid, base, flags, size, internaldate, modseq, hdr_len, body) "
-                      "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+            body = store_body(pg, [data])  # type: ignore[arg-type]
+            c.execute("INSERT INTO mail_messages(folder, uid, base, flags, size, internaldate, modseq, hdr_len, "
+                      "prefix, body_id) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                       (fid, m.uid, m.base, sorted(m.flags), m.size, m.internaldate, m.modseq, header_end_lf(data),
-                       data))
+                       b"", body.id))
             n.messages += 1
     c.executemany("INSERT INTO mail_subscriptions(account, name) VALUES (%s,%s) ON CONFLICT DO NOTHING",
                   [(account, s) for s in store.index.subscriptions(root)])

@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
@@ -75,9 +76,61 @@ def new_base() -> str:
 _INSERT = (
     "WITH f AS (UPDATE mail_folders SET uidnext=uidnext+1, highestmodseq=highestmodseq+1, messages=messages+1, "
     "octets=octets+%s WHERE account=%s AND name=%s RETURNING id, uidvalidity, uidnext-1 AS uid, highestmodseq), "
-    "m AS (INSERT INTO mail_messages(folder, uid, base, flags, size, internaldate, modseq, hdr_len, body) "
-    "SELECT f.id, f.uid, %s, %s, %s, %s, f.highestmodseq, %s, %s FROM f) "
+    "m AS (INSERT INTO mail_messages(folder, uid, base, flags, size, internaldate, modseq, hdr_len, prefix, body_id) "
+    "SELECT f.id, f.uid, %s, %s, %s, %s, f.highestmodseq, %s, %s, %s FROM f) "
     "SELECT f.uidvalidity, f.uid, pg_notify(%s, %s) FROM f")
+# the stored message: this copy's prefix, then its body's chunks in order
+_WHOLE = ("m.prefix || COALESCE((SELECT string_agg(b.data, ''::bytea ORDER BY b.seq) FROM mail_bodies b "
+          "WHERE b.id = m.body_id), ''::bytea)")
+_HEAD = ("substring(m.prefix || COALESCE((SELECT string_agg(b.data, ''::bytea ORDER BY b.seq) FROM mail_bodies b "
+         "WHERE b.id = m.body_id AND b.seq <= %s), ''::bytea) from 1 for %s)")
+_HEADER = ("substring(m.prefix || COALESCE((SELECT b.data FROM mail_bodies b WHERE b.id = m.body_id AND b.seq = 0), "
+           "''::bytea) from 1 for m.hdr_len)")
+CHUNK = 1 << 20  # octets per mail_bodies row
+
+
+@dataclass(frozen=True)
+class StoredBody:
+    id: int
+    head: bytes  # the first chunk (where the header section ends, nearly always)
+    size: int  # RFC822.SIZE of the body: CRLF line endings
+
+
+def store_body(c: psycopg.Connection, chunks: Iterable[bytes]) -> StoredBody:
+    """Writes a body (LF line endings) chunk by chunk in the caller's transaction: never more than a chunk or two in
+    memory, whatever its size."""
+    body_id = 0
+    seq, size, head, buf, last = 0, 0, b"", b"", b""
+
+    def put(piece: bytes) -> None:
+        nonlocal seq, size, head, last, body_id
+        size += len(piece) + piece.count(b"\n") - piece.count(b"\r\n")
+        if last == b"\r" and piece[:1] == b"\n":  # a CR LF pair cut by the chunking counts once
+            size -= 1
+        last = piece[-1:]
+        if seq == 0:  # the first row draws the body's id: one statement, as a body is nearly always one chunk
+            head = piece
+            body_id = c.execute("INSERT INTO mail_bodies(id, seq, data) VALUES (nextval('mail_body_id'), 0, %s) "
+                                "RETURNING id", (piece,)).fetchone()[0]  # type: ignore[index]
+        else:
+            c.execute("INSERT INTO mail_bodies(id, seq, data) VALUES (%s, %s, %s)", (body_id, seq, piece))
+        seq += 1
+
+    for chunk in chunks:
+        buf += chunk
+        while len(buf) >= CHUNK:
+            put(buf[:CHUNK])
+            buf = buf[CHUNK:]
+    if buf or seq == 0:
+        put(buf)
+    return StoredBody(body_id, head, size)
+
+
+def drop_bodies(c: psycopg.Connection, ids: list[int]) -> None:
+    """Deletes the bodies no message refers to any more (after an expunge or a folder's deletion)."""
+    if ids:
+        c.execute("DELETE FROM mail_bodies b WHERE b.id = ANY(%s) AND NOT EXISTS "
+                  "(SELECT 1 FROM mail_messages m WHERE m.body_id = b.id)", (sorted(set(ids)),))
 
 
 def _msg(r: tuple[Any, ...]) -> Msg:
@@ -152,21 +205,18 @@ class PgIndex:
             assert cached.snapshot is not None
             return cached.snapshot
 
-    def _body(self, folder: Folder, m: Msg, expr: str, arg: int | None = None) -> bytes | None:
+    def _body(self, folder: Folder, m: Msg, expr: str, *args: Any) -> bytes | None:
         with self.pool.conn() as c:
-            sql = (f"SELECT {expr} FROM mail_messages m JOIN mail_folders f ON f.id=m.folder "
-                   "WHERE f.account=%s AND f.name=%s AND m.uid=%s AND m.base=%s")
-            args: tuple[Any, ...] = (*folder, m.uid, m.base)
-            if arg is not None:
-                args = (arg, *args)
-            r = c.execute(sql, args).fetchone()
+            r = c.execute(f"SELECT {expr} FROM mail_messages m JOIN mail_folders f ON f.id=m.folder "
+                          "WHERE f.account=%s AND f.name=%s AND m.uid=%s AND m.base=%s",
+                          (*args, *folder, m.uid, m.base)).fetchone()
         return None if r is None else bytes(r[0])
 
     def read(self, folder: Folder, m: Msg) -> bytes | None:
-        return self._body(folder, m, "m.body")
+        return self._body(folder, m, _WHOLE)
 
     def read_head(self, folder: Folder, m: Msg, limit: int) -> bytes | None:
-        return self._body(folder, m, "substring(m.body from 1 for %s)", limit)
+        return self._body(folder, m, _HEAD, limit // CHUNK, limit)
 
     def header(self, folder: Folder, m: Msg) -> bytes | None:
         """The header section (CRLF). A miss reads this message's and the next ones' headers in one query
@@ -176,7 +226,7 @@ class PgIndex:
         if h is not None:
             return h
         with self.pool.conn() as c:
-            rows = c.execute("SELECT m.uid, m.base, substring(m.body from 1 for m.hdr_len) FROM mail_messages m "
+            rows = c.execute(f"SELECT m.uid, m.base, {_HEADER} FROM mail_messages m "
                              "JOIN mail_folders f ON f.id=m.folder WHERE f.account=%s AND f.name=%s AND m.uid >= %s "
                              "ORDER BY m.uid LIMIT %s", (*folder, m.uid, HEADER_BATCH)).fetchall()
         with self._lock:
@@ -227,15 +277,20 @@ class PgIndex:
             raise FolderError("no such mailbox")
         return r[0], r[1], r[2], r[3]
 
-    def insert(self, c: psycopg.Connection, folder: Folder, data: bytes, flags: frozenset[str],
-               internaldate: float | None, *, create: bool = False) -> tuple[int, int]:
-        """One message (LF) into ``folder`` inside the caller's transaction: (UIDVALIDITY, UID).
+    def insert(self, c: psycopg.Connection, folder: Folder, prefix: bytes, body: StoredBody,
+               flags: frozenset[str] = frozenset(), internaldate: float | None = None, *,
+               create: bool = False) -> tuple[int, int]:
+        """One message — ``prefix`` (this copy's header lines, LF) then a stored body — into ``folder`` inside the
+        caller's transaction: (UIDVALIDITY, UID).
 
-        One statement draws the UID (locking the folder row until commit), stores the message and sends the
+        One statement draws the UID (locking the folder row until commit), stores the message row and sends the
         notification: the lock is held for that one round trip and the commit, so deliveries into one busy folder
-        follow each other as closely as the WAL allows. A folder that does not exist yet is made first when
-        ``create`` (delivery into Junk or Sent), else FolderError."""
-        args = self.insert_args(folder, data, flags, internaldate)
+        follow each other as closely as the WAL allows (the body was written before, without the lock). A folder
+        that does not exist yet is made first when ``create`` (delivery into Junk or Sent), else FolderError."""
+        size = crlf_size(prefix) + body.size
+        args = (size, *folder, new_base(), sorted(flags), size,
+                internaldate if internaldate is not None else time.time(), header_end_lf(prefix + body.head),
+                prefix, body.id, CHANNEL, f"{self.node}\x1f{folder[0]}\x1f{folder[1]}")
         for _ in range(2):
             r = c.execute(_INSERT, args).fetchone()
             if r is not None:
@@ -246,19 +301,13 @@ class PgIndex:
             self._ensure(c, folder)
         raise FolderError("no such mailbox")
 
-    def insert_args(self, folder: Folder, data: bytes, flags: frozenset[str] = frozenset(),
-                    internaldate: float | None = None) -> tuple[Any, ...]:
-        size = crlf_size(data)
-        return (size, *folder, new_base(), sorted(flags), size,
-                internaldate if internaldate is not None else time.time(), header_end_lf(data), data,
-                CHANNEL, f"{self.node}\x1f{folder[0]}\x1f{folder[1]}")
-
     def append(self, folder: Folder, data: bytes, flags: frozenset[str] = frozenset(),
                internaldate: float | None = None) -> tuple[int, int]:
         lf = data.replace(b"\r\n", b"\n")
         flags = frozenset(x for x in flags if x != F.RECENT)
         with self.pool.tx() as c:
-            return self.insert(c, folder, lf, flags, internaldate, create=folder[1] == "INBOX")
+            body = store_body(c, [lf])
+            return self.insert(c, folder, b"", body, flags, internaldate, create=folder[1] == "INBOX")
 
     def store_flags(self, folder: Folder, changes: Iterable[tuple[int, frozenset[str]]], mode: str = "set",
                     current: dict[int, Msg] | None = None) -> dict[int, Msg]:
@@ -309,11 +358,12 @@ class PgIndex:
                 return []
             cond = " AND %s = ANY(flags)" if only_deleted else ""
             args: tuple[Any, ...] = (r[0], uids, F.DELETED) if only_deleted else (r[0], uids)
-            gone = c.execute(f"DELETE FROM mail_messages WHERE folder=%s AND uid = ANY(%s){cond} RETURNING uid, size",
-                             args).fetchall()
+            gone = c.execute(f"DELETE FROM mail_messages WHERE folder=%s AND uid = ANY(%s){cond} "
+                             "RETURNING uid, size, body_id", args).fetchall()
             if gone:
                 c.execute("UPDATE mail_folders SET highestmodseq=highestmodseq+1, messages=messages-%s, "
                           "octets=octets-%s WHERE id=%s", (len(gone), sum(g[1] for g in gone), r[0]))
+                drop_bodies(c, [g[2] for g in gone])
                 self._notify(c, folder)
         return sorted(g[0] for g in gone)
 
@@ -341,8 +391,9 @@ class PgIndex:
             did, uidvalidity, first, modseq = self._take(c, dst, len(rows), len(rows), octets)
             self._arrived(dst, first)
             pairs = [(r[0], first + i) for i, r in enumerate(rows)]
-            c.execute("INSERT INTO mail_messages(folder, uid, base, flags, size, internaldate, modseq, hdr_len, body) "
-                      "SELECT %s, p.new, gen_random_uuid()::text, m.flags, m.size, m.internaldate, %s, m.hdr_len, m.body "
+            c.execute("INSERT INTO mail_messages(folder, uid, base, flags, size, internaldate, modseq, hdr_len, prefix, "
+                      "body_id) SELECT %s, p.new, gen_random_uuid()::text, m.flags, m.size, m.internaldate, %s, "
+                      "m.hdr_len, m.prefix, m.body_id "
                       "FROM mail_messages m JOIN unnest(%s::bigint[], %s::bigint[]) AS p(old, new) ON m.uid = p.old "
                       "WHERE m.folder=%s", (did, modseq, [p[0] for p in pairs], [p[1] for p in pairs], ids[src][0]))
             if move:
@@ -503,8 +554,11 @@ class PgMailStore:
             raise FolderError("INBOX cannot be deleted")  # RFC 3501 §6.3.4
         folder = self.folder(root, name)
         with self.pool.tx() as c:
+            bodies = [r[0] for r in c.execute("SELECT m.body_id FROM mail_messages m JOIN mail_folders f ON "
+                                              "f.id=m.folder WHERE f.account=%s AND f.name=%s", folder)]
             if c.execute("DELETE FROM mail_folders WHERE account=%s AND name=%s RETURNING id", folder).fetchone() is None:
                 raise FolderError("no such mailbox")
+            drop_bodies(c, bodies)
             self._index._notify(c, folder)
 
     def rename_folder(self, root: str, old: str, new: str) -> None:
@@ -540,13 +594,14 @@ class PgMailStore:
         return (root, canonical_name(folder))
 
     def deliver_sync(self, copies: list[tuple[Folder, bytes]], body_chunks: BodySource) -> list[tuple[int, int]]:
-        """All copies in one transaction; returns once it has committed (synchronous_commit: on disk)."""
-        body = b"".join(_crlf_to_lf(body_chunks()))
+        """All copies in one transaction; returns once it has committed (synchronous_commit: on disk). The body is
+        written chunk by chunk as it is read (never whole in memory) and shared by the copies."""
         out: dict[int, tuple[int, int]] = {}
         with self.pool.tx() as c:
+            body = store_body(c, _crlf_to_lf(body_chunks()))  # streamed from the spool, one body for every copy
             # folder rows locked in one order by every node: concurrent deliveries never deadlock
             for i, (folder, headers) in sorted(enumerate(copies), key=lambda x: x[1][0]):
-                out[i] = self._index.insert(c, folder, headers + body, frozenset(), None, create=True)
+                out[i] = self._index.insert(c, folder, headers, body, create=True)
         return [out[i] for i in range(len(copies))]
 
     async def deliver(self, copies: list[tuple[Folder, bytes]], body_chunks: BodySource,

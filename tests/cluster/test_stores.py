@@ -161,3 +161,33 @@ def test_accounts_are_shared_and_caches_follow_changes_from_other_nodes(dsn):
     assert b.resolve("robert@example.test") is None and b.count() == 0
     a.close()
     b.close()
+
+
+def test_large_bodies_are_stored_in_chunks_shared_by_copies_and_dropped_with_the_last(dsn):
+    """A 3.5 MiB message streams in as 1 MiB rows, read back byte for byte (and its head across a chunk border);
+    COPY shares the body; the body goes with the last message that refers to it."""
+    from courrier.cluster.mailstore import CHUNK
+    from courrier.mailbox.api import crlf_size
+
+    store = PgMailStore(dsn, node="a")
+    inbox = store.folder_for("erin@example.test", None)
+    line = b"0123456789abcdef" * 4 + b"\r\n"  # 66 octets, CRLF
+    body = b"Subject: big\r\n\r\n" + line * (int(3.5 * CHUNK) // len(line))
+    pieces = [body[i:i + 65536 + 1] for i in range(0, len(body), 65537)]  # CR and LF split across pieces
+    store.deliver_sync([(inbox, b"X-Copy: 1\n")], lambda: iter(pieces))
+    lf = b"X-Copy: 1\n" + body.replace(b"\r\n", b"\n")
+    [m] = store.index.sync(inbox).messages
+    assert m.size == crlf_size(lf) and store.index.read(inbox, m) == lf
+    assert store.index.read_head(inbox, m, CHUNK + 100) == lf[:CHUNK + 100]
+    assert store.index.header(inbox, m) == b"X-Copy: 1\r\nSubject: big\r\n\r\n"
+    with psycopg.connect(dsn) as c:
+        assert c.execute("SELECT COUNT(*), MAX(length(data)) FROM mail_bodies").fetchone() == (4, CHUNK)
+    other = store.create_folder(inbox[0], "Kept")
+    _, pairs = store.index.copy(inbox, [m.uid], other)
+    store.index.expunge(inbox, [m.uid])
+    [kept] = store.index.sync(other).messages
+    assert store.index.read(other, kept) == lf  # the copy still has it
+    store.delete_folder(inbox[0], "Kept")
+    with psycopg.connect(dsn) as c:
+        assert c.execute("SELECT COUNT(*) FROM mail_bodies").fetchone() == (0,)
+    store.close()

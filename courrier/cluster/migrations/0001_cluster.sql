@@ -34,11 +34,24 @@ CREATE TABLE mail_messages (
     size          BIGINT NOT NULL,                 -- RFC822.SIZE (CRLF)
     internaldate  DOUBLE PRECISION NOT NULL,
     modseq        BIGINT NOT NULL,
-    hdr_len       INTEGER NOT NULL,                -- octets of the header section (with its blank line) in body
-    body          BYTEA NOT NULL,                  -- the message, LF line endings (TOASTed out of line)
+    hdr_len       INTEGER NOT NULL,                -- octets of the header section (with its blank line) in prefix+body
+    prefix        BYTEA NOT NULL,                  -- this copy's own header lines (Return-Path, Delivered-To…), LF
+    body_id       BIGINT NOT NULL,                 -- mail_bodies: the rest, shared by the copies of one delivery
     PRIMARY KEY (folder, uid)
 );
 CREATE INDEX mail_messages_base ON mail_messages (folder, base);
+CREATE INDEX mail_messages_body ON mail_messages (body_id);
+
+-- Message bodies in chunks of at most 1 MiB (LF line endings), written as they stream in from the SMTP spool, never
+-- whole in memory; one body for every copy of a delivery and for IMAP COPY (the bytes are not copied). A body no
+-- message refers to any more is deleted with the last message's expunge.
+CREATE SEQUENCE mail_body_id;
+CREATE TABLE mail_bodies (
+    id    BIGINT NOT NULL,
+    seq   INTEGER NOT NULL,
+    data  BYTEA NOT NULL,
+    PRIMARY KEY (id, seq)
+);
 
 CREATE TABLE mail_subscriptions (
     account  TEXT NOT NULL,
