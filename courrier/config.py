@@ -620,7 +620,7 @@ class StoreConfig:
     backend: str = setting("local", parse=_backend, doc='"local" (Maildir + SQLite) or "postgresql" (a cluster)')
     dsn: str = setting("", parse=_dsn, doc="postgresql://… ; every node of a cluster names the same database")
     node: str = setting("", parse=_str, doc="this node's name, unique in the cluster (\"\": the hostname)")
-    lease: float = setting(30.0, parse=_positive_duration,
+    lease: float = setting(20.0, parse=_positive_duration,
                            doc="how long a node's claim on a queued message lasts without renewal (taken over after)")
     pool_size: int = setting(10, parse=_int(1), doc="PostgreSQL connections of a node's mail store")
     timeout: float = setting(5.0, parse=_positive_duration,
