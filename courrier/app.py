@@ -22,10 +22,12 @@ from courrier.auth import AuthGate
 from courrier.capture.store import CaptureStore
 from courrier.cluster import Cluster
 from courrier.config import Config, ConfigError, HostPort
+from courrier.delivery.sieve import SieveFilter
 from courrier.filter import chain as filter_chain
 from courrier.lifecycle import Service, StartupError
-from courrier.mail.envelope import Envelope, Hop, Recipient
+from courrier.mail.envelope import Envelope, Hop, Recipient, new_queue_id
 from courrier.mail.message import ReceivedMessage
+from courrier.mail.path import NULL, parse_address
 from courrier.mail.reply import Reply
 from courrier.mailauth import dkim as dkim_keys
 from courrier.mailauth._dns import Resolver as AuthResolver
@@ -40,6 +42,7 @@ from courrier.quota import Quotas
 from courrier.roles.capture import CapturePolicy
 from courrier.roles.mx import InboundCheck, InboundVerdict, MXPolicy
 from courrier.roles.submission import SubmissionPolicy
+from courrier.sieve.store import SieveStore
 from courrier.smtp import replies as R
 from courrier.smtp.policy import Policy
 from courrier.smtp.protocol import SMTPServer
@@ -101,6 +104,14 @@ class App:
         self.outbound_signer: Callable[[bytes], bytes] | None = None
         self.load_dkim_keys()  # and again on SIGHUP
         # /metrics and the status file of `courrier status`, counted from the log events (courrier/observe.py)
+        # Sieve (courrier/sieve): the accounts' scripts, run at local delivery by the MX and submission roles and the
+        # queue's local transport; their redirects, vacation replies and rejections go out through the queue
+        self.sieve_scripts: SieveStore | None = None
+        self.sieve: SieveFilter | None = None
+        if not cfg.capture_mode:
+            self.sieve_scripts = SieveStore(cfg.db_path)
+            self.sieve = SieveFilter(self.sieve_scripts, self.store, cfg.hostname, send=self.sieve_send)
+            self.queue.transport.local.sieve = self.sieve  # type: ignore[attr-defined]
         self.observer = observe.Observer(
             cfg.data_dir, queue_size=lambda: len(self.queue.store.qids()),
             connections=lambda: {p: lim.total for p, lim in self.connection_limits.by_protocol.items()})
@@ -186,6 +197,7 @@ class App:
                 domains=self.cfg.domains, accounts=self.accounts, store=self.store, inbound_check=self.inbound_check(),
                 on_delivered=self.report_delivered, filters=self.filters, quotas=self.quotas,
                 on_refused=self.report_refused)
+            policy.sieve = self.sieve
         elif listener in ("submission", "submissions"):
             policy = self.submission_policy
         else:
@@ -196,12 +208,26 @@ class App:
     @functools.cached_property
     def submission_policy(self) -> SubmissionPolicy:
         """The MSA role, one instance for both submission listeners."""
-        return SubmissionPolicy(
+        policy = SubmissionPolicy(
             hostname=self.cfg.hostname, domains=self.cfg.domains, accounts=self.accounts, store=self.store,
             relay=self.relay_outbound,  # remote recipients go to the outbound queue
             sent_copy=self.cfg.submission.sent_copy, spool_dir=str(self.data_dir / "spool-tmp"),
             on_delivered=self.report_delivered, quotas=self.quotas, on_refused=self.report_refused,
         )
+        policy.sieve = self.sieve
+        return policy
+
+    async def sieve_send(self, sender: str, rcpts: list[str], message: bytes, why: str) -> None:
+        """A Sieve redirect, vacation reply or rejection MDN into the outbound queue (DKIM-signed when a key
+        applies); the queue delivers it locally or remotely like any message."""
+        qid = new_queue_id()
+        loop = asyncio.get_running_loop()
+        body = await loop.run_in_executor(self.queue.disk, self.queue.sign, message, qid)
+        env = Envelope(queue_id=qid, mail_from=parse_address(sender) if sender else NULL,
+                       rcpts=[Recipient(parse_address(a)) for a in rcpts],
+                       body=None if body.isascii() else "8BITMIME",
+                       smtputf8=not all(a.isascii() for a in [sender, *rcpts]), origin=f"sieve {why}")
+        await self.queue.enqueue(env, [body])
 
     async def report_delivered(self, env: Envelope, hop: Hop | None, msg: ReceivedMessage,
                                delivered: list[Recipient]) -> None:
@@ -321,12 +347,33 @@ class App:
             for addr in addrs:
                 await self._bind(name, addr, listener.factory, self.tls_context if implicit else None, desc)
 
+    async def start_managesieve(self) -> None:
+        """ManageSieve (RFC 5804, courrier/access/managesieve): the accounts' Sieve scripts; STARTTLS, AUTH through
+        the shared gate. Not in capture mode (no accounts' delivery to filter)."""
+        if not self.cfg.listen.managesieve or self.sieve_scripts is None:
+            return
+        from courrier.access.auth import Authenticator as AccessAuth
+        from courrier.access.managesieve.commands import MAX_LINE
+        from courrier.access.managesieve.protocol import ManageSieveServer
+        from courrier.net.listener import StreamListener
+
+        auth = AccessAuth(self.cfg, self.accounts, self.store, self.auth_gate)
+        server = ManageSieveServer(scripts=self.sieve_scripts, auth=auth, tls_context=self.tls_context,
+                                   idle_timeout=self.cfg.limits.idle_timeout, hostname=self.cfg.hostname)
+        self.access_servers["managesieve"] = server
+        listener = StreamListener("managesieve", server.handler(False),
+                                  self.connection_limits.for_listener("managesieve"), line_limit=2 * MAX_LINE)
+        self.services.append(Service("managesieve", listener.shutdown))
+        for addr in self.cfg.listen.managesieve:
+            await self._bind("managesieve", addr, listener.factory, None, "ManageSieve, STARTTLS")
+
     async def start(self) -> None:
         """Binds every listener first (a taken port fails before anything else starts), then starts the stores and
         the queue, then serves."""
         try:
             await self.start_smtp()
             await self.start_access()
+            await self.start_managesieve()
             if self.cluster is not None:  # the node's name, before serving: a second live node with it is refused
                 await self.cluster.start()
                 self.services.append(Service("cluster", self.cluster.stop, self.cluster.banner))
@@ -427,6 +474,8 @@ class App:
         if "imap" in self.access_servers:
             self.access_servers["imap"].limits = limits
             self.access_servers["pop3"].idle_timeout = max(limits.idle_timeout, 600.0)  # RFC 1939 §3, as POP3Server
+        if "managesieve" in self.access_servers:
+            self.access_servers["managesieve"].idle_timeout = limits.idle_timeout
 
     async def _status_loop(self) -> None:
         while True:

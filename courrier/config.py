@@ -387,7 +387,7 @@ def _ca_file(v: Any, base: Path) -> Path:
 
 # --------------------------------------------------------------------------- sections
 
-LISTENER_NAMES = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps", "http")
+LISTENER_NAMES = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps", "managesieve", "http")
 
 
 def _listen(port: int, role: str) -> Any:
@@ -405,6 +405,7 @@ class ListenConfig:
     pop3s: tuple[HostPort, ...] = _listen(1995, "POP3 over TLS")
     imap: tuple[HostPort, ...] = _listen(1143, "IMAP with STARTTLS")
     imaps: tuple[HostPort, ...] = _listen(1993, "IMAP over TLS")
+    managesieve: tuple[HostPort, ...] = _listen(5190, "ManageSieve with STARTTLS (RFC 5804; standard 4190 + 1000)")
     http: tuple[HostPort, ...] = _listen(8025, "web UI + JSON API")
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-LISTENERS = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps", "http")
+LISTENERS = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps", "managesieve", "http")
 ENV = {**os.environ, "COURRIER_ARGON2_PROFILE": "cheapest", "PYTHONUNBUFFERED": "1"}
 COURRIER = [sys.executable, "-m", "courrier"]
 

@@ -24,7 +24,7 @@ def test_defaults_match_the_contract(tmp_path, monkeypatch):
     assert c.mode == "server" and c.data_dir == tmp_path / "courrier-data"
     assert c.listen.smtp == (HostPort("127.0.0.1", 1025),)
     assert [getattr(c.listen, n)[0].port for n in config.LISTENER_NAMES] == [
-        1025, 1587, 1465, 1110, 1995, 1143, 1993, 8025]
+        1025, 1587, 1465, 1110, 1995, 1143, 1993, 5190, 8025]
     assert c.limits.max_message_size == 26214400 and c.limits.max_recipients == 100
     assert c.limits.max_connections == 10000 and c.limits.max_connections_per_ip == 200
     assert c.limits.auth_failures_per_ip == 10

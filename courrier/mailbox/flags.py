@@ -1,8 +1,9 @@
 """Message flags: IMAP system flags (RFC 3501 §2.3.2) ↔ the Maildir ``:2,`` info letters.
 
 The letters are the ones Dovecot and mutt use (https://cr.yp.to/proto/maildir.html): D draft, F flagged, P passed,
-R replied, S seen, T trashed. Keywords have no letter of ours; they live in the index. Lower-case letters found in a
-file name (Dovecot's keyword letters) are kept as they are when we rename the file.
+R replied, S seen, T trashed. Keywords get the lower-case letters a–z through the Maildir's ``dovecot-keywords`` file
+(courrier/mailbox/keywords.py), as Dovecot keeps them; a lower-case letter that file does not name is foreign and kept
+as it is when we rename the file.
 """
 
 from __future__ import annotations
@@ -33,8 +34,17 @@ def from_info(info: str) -> set[str]:
     return {LETTER_TO_FLAG[c] for c in info if c in LETTER_TO_FLAG}
 
 
-def to_info(flags: set[str] | frozenset[str], old_info: str = "") -> str:
-    """The info letters for ``flags`` (ASCII order, as the Maildir spec asks), keeping foreign lower-case letters."""
+def is_keyword(flag: str) -> bool:
+    """A keyword (RFC 3501 §2.3.2) that needs a ``dovecot-keywords`` letter: not a system flag, not ``$Forwarded``
+    (which has the Maildir letter P)."""
+    return not flag.startswith("\\") and flag.lower() != FORWARDED.lower()
+
+
+def to_info(flags: set[str] | frozenset[str], old_info: str = "", keyword_letters: str = "", known: str = "") -> str:
+    """The info letters for ``flags`` (ASCII order, as the Maildir spec asks): the system letters, the keywords'
+    letters (``keyword_letters``), and the lower-case letters of ``old_info`` that are not keyword letters we know
+    (``known``: they belong to another program)."""
     letters = {FLAG_TO_LETTER[f.lower()] for f in flags if f.lower() in FLAG_TO_LETTER}
-    letters |= {c for c in old_info if c.islower()}
+    letters |= set(keyword_letters)
+    letters |= {c for c in old_info if c.islower() and c not in known}
     return "".join(sorted(letters))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import secrets
 import socket
 import threading
 import time
@@ -49,6 +50,28 @@ def unique_name(size: int | None = None) -> str:
     if size is not None:
         name += f",S={size}"
     return name
+
+
+MAILBOXID_FILE = "courrier-mailboxid"  # RFC 8474 §4, beside courrier-uidvalidity (as Dovecot keeps its mailbox GUID)
+
+
+def mailbox_id(path: Path) -> str:
+    """The Maildir's MAILBOXID (RFC 8474 §4), written on first use: ``F`` and 24 hex digits."""
+    f = path / MAILBOXID_FILE
+    try:
+        return f.read_text().strip()
+    except FileNotFoundError:
+        pass
+    tmp = path / "tmp" / f"{MAILBOXID_FILE}.{unique_name()}"
+    ensure(path)
+    tmp.write_text("F" + secrets.token_hex(12) + "\n")
+    try:
+        os.link(tmp, f)  # fails when another process made it first: theirs is kept
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return f.read_text().strip()
 
 
 def ensure(path: Path) -> Path:

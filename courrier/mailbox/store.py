@@ -201,6 +201,11 @@ class MaildirStore:
                     self.index.sync(p)
         return self.index.usage(root)
 
+    def mailbox_id(self, path: Path) -> str:
+        """RFC 8474 §4 MAILBOXID: kept in the Maildir itself (``courrier-mailboxid``), so RENAME carries it along and
+        a folder created again gets a new one; made on first use, the first writer winning (link is atomic)."""
+        return maildir.mailbox_id(path)
+
     def close(self) -> None:
         self.process_writer.close()
         self.writer.close()

@@ -12,6 +12,7 @@ from courrier.accounts import Accounts
 from courrier.delivery import replies as R
 from courrier.delivery.local import deliver_local
 from courrier.delivery.outcome import Outcome
+from courrier.delivery.sieve import SieveFilter
 from courrier.mail.envelope import Envelope, Recipient
 from courrier.mail.message import ReceivedMessage
 from courrier.mail.path import AddressError, parse_address
@@ -40,6 +41,7 @@ class LocalTransport:
         self.accounts = accounts
         self.store = store
         self.quotas = quotas  # a mailbox the message would take past its quota: permanent 5.2.2, a DSN (RFC 3463)
+        self.sieve: SieveFilter | None = None  # the accounts' Sieve scripts (installed by the app)
 
     async def deliver(self, env: Envelope, message: bytes, rcpts: list[tuple[int, Recipient]],
                       on_attempt: AttemptHook) -> dict[int, Outcome]:
@@ -66,7 +68,7 @@ class LocalTransport:
         if mailboxes:
             try:
                 await deliver_local(self.store, env, None, ReceivedMessage(io.BytesIO(message), len(message)),
-                                    mailboxes)
+                                    mailboxes, sieve=self.sieve)
                 o = Outcome(R.DELIVERED_TO_MAILBOX, host="local")
             except OSError as err:
                 o = Outcome(R.LOCAL_FAILED.filled(error=err.strerror or err), host="local")

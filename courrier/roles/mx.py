@@ -22,6 +22,7 @@ from courrier.accounts import Accounts
 from courrier.delivery import loops
 from courrier.delivery.local import DeliveredHook, deliver_local
 from courrier.delivery.loops import MAX_HOPS
+from courrier.delivery.sieve import SieveFilter, SieveRejected
 from courrier.filter.chain import FilterChain
 from courrier.mail.envelope import Envelope, Recipient
 from courrier.mail.message import ReceivedMessage
@@ -79,6 +80,7 @@ class MXPolicy(Policy):
         self.on_delivered = on_delivered  # success DSNs (RFC 3461 §5.2.3), installed by the app
         self.quotas = quotas  # 552 5.2.2 at RCPT and end of DATA (roles/quota.py)
         self.on_refused = on_refused  # failure DSNs for recipients over quota after the 250
+        self.sieve: SieveFilter | None = None  # the accounts' Sieve scripts (installed by the app)
 
     async def check_connect(self, session: Session) -> Reply | None:
         if self.filters is not None:
@@ -119,8 +121,12 @@ class MXPolicy(Policy):
         for account in full:
             del mailboxes[account]
         folders = dict.fromkeys(mailboxes, verdict.folder) if verdict.folder else None
-        await deliver_local(self.store, env, session.hop(), msg, mailboxes, verdict.headers, folders,
-                            drop_fields=verdict.drop_fields, on_delivered=self.on_delivered)
+        try:
+            await deliver_local(self.store, env, session.hop(), msg, mailboxes, verdict.headers, folders,
+                                drop_fields=verdict.drop_fields, on_delivered=self.on_delivered, sieve=self.sieve,
+                                may_refuse=not refused)
+        except SieveRejected as e:  # RFC 5429 §2.1.1: every recipient's script rejected it
+            return e.reply
         if refused and self.on_refused is not None:
             await self.on_refused(env, session.hop(), msg, refused, quota.refused_reply(refused))
         return R.QUEUED.with_text(f"OK queued as {env.queue_id}")

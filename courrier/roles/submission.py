@@ -36,6 +36,7 @@ from courrier.accounts import Account, AccountError, Accounts, normalize
 from courrier.auth import check_password
 from courrier.delivery.local import DeliveredHook, deliver_local
 from courrier.delivery.loops import MAX_HOPS
+from courrier.delivery.sieve import SieveFilter, SieveRejected
 from courrier.mail import addresses as mail_addresses
 from courrier.mail.envelope import Envelope, Recipient
 from courrier.mail.headers import Field, Header, read_header
@@ -199,6 +200,7 @@ class SubmissionPolicy(Policy):
         self.on_delivered = on_delivered  # success DSNs for local recipients (RFC 3461 §5.2.3)
         self.quotas = quotas  # local recipients: 552 5.2.2 as the MX role (roles/quota.py)
         self.on_refused = on_refused
+        self.sieve: SieveFilter | None = None  # the accounts' Sieve scripts (installed by the app)
 
     # ------------------------------------------------------------------ authentication (RFC 4954)
 
@@ -314,7 +316,11 @@ class SubmissionPolicy(Policy):
             if not result.ok:
                 return result
         if mailboxes:
-            await deliver_local(self.store, env, session.hop(), msg, mailboxes, on_delivered=self.on_delivered)
+            try:
+                await deliver_local(self.store, env, session.hop(), msg, mailboxes, on_delivered=self.on_delivered,
+                                    sieve=self.sieve, may_refuse=not remote and not refused)
+            except SieveRejected as e:  # RFC 5429 §2.1.1: every local recipient's script rejected it
+                return e.reply
         if refused and self.on_refused is not None:
             await self.on_refused(env, session.hop(), msg, refused, quota.refused_reply(refused))
         if self.sent_copy:

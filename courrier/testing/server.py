@@ -76,7 +76,7 @@ class CaptureServer:
         return f"http://{self.host}:{self.http_port}"
 
     def _config(self, smtp: HostPort, http: HostPort) -> config.Config:
-        off = {name: "" for name in ("submission", "submissions", "pop3", "pop3s", "imap", "imaps")}
+        off = {name: "" for name in ("submission", "submissions", "pop3", "pop3s", "imap", "imaps", "managesieve")}
         raw = {"mode": "capture", "hostname": "localhost", "domains": ["localhost"],
                "data_dir": str(self.data_dir), "auth": {"checks": False},
                "listen": {**off, "smtp": str(smtp), "http": str(http)}}

@@ -41,9 +41,12 @@ def give_to_nobody(path: Path) -> None:
 
 
 class Dovecot:
-    def __init__(self, workdir: Path, maildir: Path) -> None:
+    def __init__(self, workdir: Path, maildir: Path, *, control_in_maildir: bool = False) -> None:
         self.dir = workdir
         self.maildir = maildir
+        # Dovecot's control files (dovecot-uidlist, dovecot-keywords) in the Maildir itself, its default: what
+        # another program sharing the Maildir (courrier, mutt) reads keywords from
+        self.control_in_maildir = control_in_maildir
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -65,7 +68,7 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain
 first_valid_uid = 1
-mail_location = maildir:{self.maildir}:INDEX={d}/index:CONTROL={d}/control
+mail_location = maildir:{self.maildir}:INDEX={d}/index{"" if self.control_in_maildir else f":CONTROL={d}/control"}
 passdb {{
   driver = static
   args = password=secret

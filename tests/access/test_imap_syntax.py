@@ -41,7 +41,7 @@ def test_bad_sequence_sets(text):
         sequence_set(Atom(text))
 
 
-@pytest.mark.parametrize("items", ["BODY[1.HEADERX]", "BODY[HEADER.FIELDS]", "BINARY[1]", "NOPE", "BODY[0]",
+@pytest.mark.parametrize("items", ["BODY[1.HEADERX]", "BODY[HEADER.FIELDS]", "BINARY[1.HEADER]", "NOPE", "BODY[0]",
                                    "BODY[TEXT (A)]", "BODY[MIME]"])
 def test_bad_fetch_items(items):
     with pytest.raises(ParseError):

@@ -115,3 +115,47 @@ def test_courrier_reads_what_dovecot_wrote(both):
 
     wait_for(seen_update, what="courrier to notice Dovecot's flag change")
     ours.logout()
+
+
+def test_dovecot_and_courrier_share_keywords_through_the_maildir(server_factory, tmp_path):
+    """Issue 16: keywords courrier stores are letters in the Maildir file names, named by ``dovecot-keywords``:
+    Dovecot (its control files in the Maildir, its default) shows them, and a keyword Dovecot sets shows in courrier."""
+    s = server_factory(listeners=("smtp", "imap"))
+    s.add_user(USER, PASSWORD)
+    s.start()
+    for i in range(3):
+        deliver(s, f"Subject: k{i}\r\nMessage-ID: <k{i}@else.test>\r\n\r\nbody\r\n".encode())
+    ours = imap(s)
+    ours.select("INBOX")
+    assert ours.store("1", "+FLAGS", "($Work Later)")[0] == "OK"
+    assert ours.store("2", "+FLAGS", "(Later \\Seen)")[0] == "OK"
+    ours.logout()
+    dv = Dovecot(tmp_path / "dovecot-kw", s.maildir(USER), control_in_maildir=True).start()
+    try:
+        theirs = imaplib.IMAP4("127.0.0.1", dv.port, timeout=10)
+        theirs.login(USER, "secret")
+        theirs.select("INBOX")
+        typ, data = theirs.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        flags = {re.search(rb"<(k\d)@", d[1]).group(1).decode(): re.search(rb"FLAGS \(([^)]*)\)", d[0]).group(1).split()
+                 for d in data if isinstance(d, tuple)}
+        assert set(flags["k0"]) >= {b"$Work", b"Later"}, flags
+        assert set(flags["k1"]) >= {b"Later", b"\\Seen"} and b"$Work" not in flags["k1"], flags
+        assert b"Later" not in flags["k2"] and b"$Work" not in flags["k2"], flags
+        # Dovecot sets a keyword of its own, and drops one of ours
+        seq = next(str(i) for i, d in enumerate((d for d in data if isinstance(d, tuple)), 1) if b"<k2@" in d[1])
+        assert theirs.store(seq, "+FLAGS", "(FromDovecot)")[0] == "OK"
+        seq0 = next(str(i) for i, d in enumerate((d for d in data if isinstance(d, tuple)), 1) if b"<k0@" in d[1])
+        assert theirs.store(seq0, "-FLAGS", "(Later)")[0] == "OK"
+        theirs.logout()
+    finally:
+        dv.stop()
+    ours = imap(s)
+    ours.select("INBOX")
+
+    def flags_of(mid: str) -> bytes:
+        seq = ours.search(None, "HEADER", "Message-ID", f"<{mid}@else.test>")[1][0].decode()
+        return ours.fetch(seq, "(FLAGS)")[1][0]
+
+    wait_for(lambda: b"FromDovecot" in flags_of("k2"), what="courrier to read Dovecot's keyword letter")
+    assert b"Later" not in flags_of("k0") and b"$Work" in flags_of("k0")
+    ours.logout()

@@ -1,6 +1,7 @@
 """Scenario 57: RFC 3501 §2.3.1.1 across restarts: UIDs and UIDVALIDITY survive `courrier serve` restarts; when
-the index is lost (courrier.db deleted) the UIDs are assigned afresh and UIDVALIDITY changes, even within the same
-second; a mailbox deleted and re-created never gets its old UIDVALIDITY back. POP3 UIDLs (RFC 1939 §7) stay the
+the index is lost (courrier.db deleted) the Maildir's courrier-uidlist gives every message its UID back and
+UIDVALIDITY stays (issue 16); when that record is lost too the UIDs are assigned afresh and UIDVALIDITY changes, even
+within the same second; a mailbox deleted and re-created never gets its old UIDVALIDITY back. POP3 UIDLs (RFC 1939 §7) stay the
 same through all of it, and through flag changes that rename the Maildir files."""
 
 from __future__ import annotations
@@ -76,6 +77,21 @@ def test_uids_survive_restarts_and_change_validity_when_the_index_is_lost(tmp_pa
         srv.stop()
 
     for f in srv.data.glob("courrier.db*"):  # the index is gone (and the accounts with it)
+        f.unlink()
+    srv.add_user(USER, PASSWORD)
+    srv.start()
+    try:  # issue 16: the Maildir's courrier-uidlist keeps the UIDs, so UIDVALIDITY stays; keywords are in the names
+        assert view(srv) == before
+        assert uidls(srv) == pop_before
+        w = Wire(srv.ports["imap"])
+        w.cmd("EXAMINE INBOX")
+        got = w.cmd("UID FETCH 3 FLAGS")
+        assert b"$Kept" in got[0] and b"\\Seen" in got[0]  # keywords as dovecot-keywords letters in the file name
+        w.close()
+    finally:
+        srv.stop()
+
+    for f in [*srv.data.glob("courrier.db*"), srv.maildir(USER) / "courrier-uidlist"]:  # index and uidlist lost
         f.unlink()
     srv.add_user(USER, PASSWORD)
     srv.start()

@@ -38,6 +38,17 @@ def test_new_files_get_ascending_uids_and_crlf_sizes(idx, box):
     assert idx.read(box, m) == b"Subject: one\n\nbody\n"
 
 
+def test_files_written_in_one_mtime_tick_get_uids_in_write_order(idx, box):
+    """Our names carry M<usecs> without zero padding: M99 was written before M100 and must get the lower UID, even
+    when both files share one mtime (coarse timestamps) and their names sort the other way as text."""
+    for base, body in (("1700000000.M99P7Q1.host", b"Subject: first\n\n"),
+                       ("1700000000.M100P7Q2.host", b"Subject: second\n\n")):
+        (box / "new" / base).write_bytes(body)
+        os.utime(box / "new" / base, (1700000000, 1700000000))
+    snap = idx.sync(box)
+    assert [(m.uid, m.base) for m in snap.messages] == [(1, "1700000000.M99P7Q1.host"), (2, "1700000000.M100P7Q2.host")]
+
+
 def test_uids_and_uidvalidity_survive_a_new_index_object(tmp_path, idx, box):
     maildir.write_new(box, [b"a\n"])
     first = idx.sync(box)
@@ -174,6 +185,13 @@ def test_uidvalidity_is_never_given_twice_to_a_folder(tmp_path, idx, box):
     for extra in tmp_path.glob("courrier.db-*"):
         extra.unlink()
     third = MailIndex(tmp_path / "courrier.db", tmp_path).sync(box)
+    # issue 16: the Maildir's courrier-uidlist keeps every UID, so the rebuilt index keeps the UIDVALIDITY too
+    assert third.uidvalidity == second and [m.uid for m in third.messages] == [1]
+    (box / "courrier-uidlist").unlink()  # without it the UIDs are new, and so is the UIDVALIDITY
+    (tmp_path / "courrier.db").unlink()
+    for extra in tmp_path.glob("courrier.db-*"):
+        extra.unlink()
+    third = MailIndex(tmp_path / "courrier.db", tmp_path).sync(box)
     assert third.uidvalidity > second and [m.uid for m in third.messages] == [1]
     # a folder deleted outright: the index's high-water mark keeps its number from coming back
     other = maildir.ensure(box / ".Other")
@@ -193,3 +211,66 @@ def test_recent_uids_does_not_claim(idx, box):
     idx.sync(box)
     assert idx.recent_uids(box) == {1} and idx.recent_uids(box) == {1}  # EXAMINE (RFC 3501 §6.3.2)
     assert idx.claim_recent(box) == {1} and idx.recent_uids(box) == set()
+
+
+def test_expunge_records_are_bounded_and_raise_the_floor(tmp_path, idx, box, monkeypatch):
+    """RFC 7162 §3.2.5.2: expunge records beyond VANISHED_KEEP go, oldest first; a client that synced before them
+    is answered None (the caller names every missing UID) instead of an incomplete list."""
+    from courrier.mailbox import index as I
+
+    monkeypatch.setattr(I, "VANISHED_KEEP", 3)
+    for i in range(6):
+        maildir.write_new(box, [b"m%d\n" % i])
+    snap = idx.sync(box)
+    start = snap.highestmodseq
+    for uid in range(1, 6):
+        idx.expunge(box, [uid])
+    assert idx.vanished(box, start) == [1, 2, 3, 4, 5]
+    f = idx._folder(box)
+    idx._rewrite_uidlist(f, idx._conn(), box)  # the compaction that prunes
+    assert idx.vanished(box, start) is None
+    assert idx.vanished(box, f.floor) == [3, 4, 5]
+    # the uidlist keeps what the index keeps: a rebuild answers the same
+    (tmp_path / "courrier.db").unlink()
+    for extra in tmp_path.glob("courrier.db-*"):
+        extra.unlink()
+    again = MailIndex(tmp_path / "courrier.db", tmp_path)
+    assert [m.uid for m in again.sync(box).messages] == [6]
+    assert again.vanished(box, start) is None and again.vanished(box, f.floor) == [3, 4, 5]
+
+
+def test_own_changes_skip_the_next_listing_but_foreign_ones_are_seen(idx, box, monkeypatch):
+    """A sync right after the index's own change does not list the Maildir again (QRESYNC resyncs of big mailboxes
+    stay fast), yet a rename another program makes afterwards is seen at the next sync."""
+    for i in range(3):
+        maildir.write_new(box, [b"m%d\n" % i])
+    idx.sync(box)
+    listings = []
+    real = MailIndex._scan
+    monkeypatch.setattr(MailIndex, "_scan", staticmethod(lambda p: listings.append(p) or real(p)))
+    idx.store_flags(box, [(1, frozenset({"\\Seen"}))], "add")
+    idx.expunge(box, [3])
+    assert [m.uid for m in idx.sync(box).messages] == [1, 2] and listings == []
+    time.sleep(0.01)
+    p2 = next((box / "new").iterdir())
+    os.rename(p2, box / "cur" / (p2.name + ":2,F"))  # mutt flags message 2
+    snap = idx.sync(box)
+    assert listings and "\\Flagged" in snap.messages[1].flags
+
+
+def test_keywords_beyond_26_letters_stay_in_the_index(idx, box):
+    """dovecot-keywords has 26 letters: further keywords are kept by the index alone, and survive a rename of the
+    file by another program."""
+    maildir.write_new(box, [b"m\n"])
+    idx.sync(box)
+    many = frozenset(f"k{i:02d}" for i in range(28))
+    idx.store_flags(box, [(1, many)], "add")
+    lines = (box / "dovecot-keywords").read_text().splitlines()
+    assert len(lines) == 26
+    name = next((box / "cur").iterdir()).name
+    assert name.split(":2,")[1] == "abcdefghijklmnopqrstuvwxyz"
+    time.sleep(0.01)
+    p = next((box / "cur").iterdir())
+    os.rename(p, p.with_name(p.name.replace(":2,", ":2,S")))  # mutt marks it seen
+    flags = idx.sync(box).messages[0].flags
+    assert flags == many | {"\\Seen"}

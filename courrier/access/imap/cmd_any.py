@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from courrier import __version__
+from courrier.access.imap import condstore, extensions
 from courrier.access.imap.parser import Atom, ParseError, Token
 from courrier.access.imap.state import LOGOUT
 
@@ -63,10 +64,12 @@ async def id_(s: Session, tag: str, args: list[Token], uid: bool) -> str:
 
 
 async def enable(s: Session, tag: str, args: list[Token], uid: bool) -> str:
-    """RFC 5161 §3.1: none of our extensions needs enabling, so the ENABLED list is empty."""
-    if not args:
+    """RFC 5161 §3.1: the ENABLED list names what this command turned on (CONDSTORE, QRESYNC: RFC 7162 §3.1, §3.2.3)."""
+    if not args or not all(isinstance(a, Atom) for a in args):
         raise ParseError("usage: ENABLE capability...")
-    s.send("* ENABLED")
+    names = [str(a) for a in args]
+    on = condstore.enable(s, names) + extensions.enable(s, names)  # UTF8=ACCEPT, IMAP4rev2 (extensions.py)
+    s.send(" ".join(["* ENABLED", *on]))
     return "ENABLE completed"
 
 

@@ -1,17 +1,18 @@
 """LIST and LSUB (RFC 3501 §6.3.8, §6.3.9) with SPECIAL-USE attributes (RFC 6154) and CHILDREN (RFC 3348).
 
-LIST also takes the extended form of RFC 5258 §3 that SPECIAL-USE (RFC 6154 §3) and LIST-STATUS (RFC 5819) ride on:
-``LIST [(selection)] reference (pattern …) [RETURN (options)]``, with the selection options SPECIAL-USE,
-SUBSCRIBED and REMOTE (no remote mailboxes here) and the return options SPECIAL-USE, SUBSCRIBED, CHILDREN (always
-given) and STATUS (items).
+LIST also takes the extended form of RFC 5258 §3 (LIST-EXTENDED) that SPECIAL-USE (RFC 6154 §3) and LIST-STATUS
+(RFC 5819) ride on: ``LIST [(selection)] reference (pattern …) [RETURN (options)]``, with the selection options
+SPECIAL-USE, SUBSCRIBED, RECURSIVEMATCH (CHILDINFO, §3.5) and REMOTE (no remote mailboxes here) and the return
+options SPECIAL-USE, SUBSCRIBED, CHILDREN (always given) and STATUS (items).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from courrier.access.imap import response as W
+from courrier.access.imap import utf8 as U
 from courrier.access.imap.cmd_mailbox import mailbox_path, status_items, status_line
 from courrier.access.imap.parser import Atom, ParseError, Token, astring
 from courrier.access.imap.pattern import Pattern
@@ -65,14 +66,14 @@ def _list_lines(s: Session, subscribed: set[str] | None, rx: Pattern, lsub: bool
     for name in sorted(entries, key=lambda n: (n != "INBOX", n)):
         if rx.match(name):
             attrs = " ".join(sorted(entries[name]))
-            out.append(f'* {verb} ({attrs}) "{folders.DELIMITER}" '.encode() + W.astring(name))
+            out.append(f'* {verb} ({attrs}) "{folders.DELIMITER}" '.encode() + U.show(s, name))
     return out
 
 
 async def _list(s: Session, args: list[Token], lsub: bool) -> str:
     if len(args) != 2:
         raise ParseError(f"usage: {'LSUB' if lsub else 'LIST'} reference pattern")
-    ref, pat = astring(args[0], "reference"), astring(args[1], "pattern")
+    ref, pat = U.mailbox(s, args[0], "reference"), U.mailbox(s, args[1], "pattern")
     verb = "LSUB" if lsub else "LIST"
     if pat == "" and not lsub:  # RFC 3501 §6.3.8: the delimiter and root of the reference
         s.send(f'* LIST (\\Noselect) "{folders.DELIMITER}" ""')
@@ -84,7 +85,7 @@ async def _list(s: Session, args: list[Token], lsub: bool) -> str:
     return f"{verb} completed"
 
 
-SELECT_OPTIONS = frozenset({"SPECIAL-USE", "SUBSCRIBED", "REMOTE"})  # RFC 6154 §3, RFC 5258 §3.1
+SELECT_OPTIONS = frozenset({"SPECIAL-USE", "SUBSCRIBED", "REMOTE", "RECURSIVEMATCH"})  # RFC 6154 §3, RFC 5258 §3.1
 RETURN_OPTIONS = frozenset({"SPECIAL-USE", "SUBSCRIBED", "CHILDREN", "STATUS"})  # RFC 6154 §3, 5258 §3.2, 5819 §2
 MAX_PATTERNS = 100  # patterns in one extended LIST: each costs a pass over the names
 _USES = frozenset(folders.SPECIAL_USE.values())
@@ -115,8 +116,9 @@ def _options(tok: Token, known: frozenset[str], what: str) -> list[str]:
     return out
 
 
-def parse_list(args: list[Token]) -> ListRequest:
-    """RFC 5258 §3 list syntax (the plain RFC 3501 form is its special case)."""
+def parse_list(args: list[Token], name: Callable[[Token, str], str] = astring) -> ListRequest:
+    """RFC 5258 §3 list syntax (the plain RFC 3501 form is its special case); ``name`` reads the reference and
+    the patterns (utf8.py once UTF-8 names are on)."""
     args = list(args)
     select: list = _options(args.pop(0), SELECT_OPTIONS, "selection") if args and isinstance(args[0], list) else []
     returns: list = []
@@ -138,15 +140,20 @@ def parse_list(args: list[Token]) -> ListRequest:
             raise ParseError("unexpected list in LIST return options")
     if any(isinstance(o, list) for o in select):
         raise ParseError("unexpected list in LIST selection options")
+    if "RECURSIVEMATCH" in select and set(select) <= {"RECURSIVEMATCH", "REMOTE"}:
+        raise ParseError("RECURSIVEMATCH needs another selection option")  # RFC 5258 §3.1: BAD
     if select and set(select) <= {"REMOTE"}:
         select = []  # RFC 5258 §3.1: REMOTE alone selects like no option at all
-    return ListRequest(astring(args[0], "reference"), [astring(p, "pattern") for p in pats],
+    return ListRequest(name(args[0], "reference"), [name(p, "pattern") for p in pats],
                        frozenset(select), frozenset(o for o in returns if isinstance(o, str)), status)
 
 
-def _extended_entries(s: Session, req: ListRequest) -> list[tuple[str, set[str]]]:
-    """(name, attributes) of the matching names, in LIST's order (run in the store's threads)."""
+def _extended_entries(s: Session, req: ListRequest) -> list[tuple[str, set[str], bool]]:
+    """(name, attributes, CHILDINFO SUBSCRIBED) of the matching names, in LIST's order (run in the store's
+    threads)."""
     entries = _list_entries(s.store.list_folders(_root(s)), None)
+    rxs = [Pattern(req.ref + p, folders.DELIMITER) for p in req.patterns]
+    childinfo: set[str] = set()
     if "SUBSCRIBED" in req.select | req.returns:
         subs = s.index.subscriptions(_root(s))
         for n in subs:
@@ -155,20 +162,34 @@ def _extended_entries(s: Session, req: ListRequest) -> list[tuple[str, set[str]]
             elif "SUBSCRIBED" in req.select:
                 entries[n] = {"\\Subscribed", "\\NonExistent"}  # RFC 5258 §3.4: subscribed, gone
         if "SUBSCRIBED" in req.select:
-            entries = {n: a for n, a in entries.items() if "\\Subscribed" in a}
+            if "RECURSIVEMATCH" in req.select:
+                # RFC 5258 §3.1, §3.5: a matching name that is not itself subscribed but has a subscribed descendant
+                # the patterns do not match (that one is listed itself otherwise) comes with CHILDINFO ("SUBSCRIBED")
+                for n in subs:
+                    if any(r.match(n) for r in rxs):
+                        continue
+                    parts = n.split(folders.DELIMITER)
+                    for i in range(1, len(parts)):
+                        parent = folders.DELIMITER.join(parts[:i])
+                        if parent not in subs and any(r.match(parent) for r in rxs):
+                            childinfo.add(parent)
+            entries = {n: a for n, a in entries.items() if "\\Subscribed" in a or n in childinfo}
+            for n in childinfo:
+                entries.setdefault(n, {"\\NonExistent"})
     if "SPECIAL-USE" in req.select:  # RFC 6154 §3: only the mailboxes that have a special use
         entries = {n: a for n, a in entries.items() if a & _USES}
-    rxs = [Pattern(req.ref + p, folders.DELIMITER) for p in req.patterns]
-    return [(n, entries[n]) for n in sorted(entries, key=lambda n: (n != "INBOX", n)) if any(r.match(n) for r in rxs)]
+    return [(n, entries[n], n in childinfo) for n in sorted(entries, key=lambda n: (n != "INBOX", n))
+            if any(r.match(n) for r in rxs)]
 
 
 async def list_(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.3.8; the extended form (RFC 5258 §3) when there are options or several patterns."""
     if len(args) == 2 and not any(isinstance(a, list) for a in args):
         return await _list(s, args, lsub=False)
-    req = parse_list(args)
-    for name, attrs in await s.store.run(_extended_entries, s, req):
-        s.send(f'* LIST ({" ".join(sorted(attrs))}) "{folders.DELIMITER}" '.encode() + W.astring(name))
+    req = parse_list(args, lambda t, what: U.mailbox(s, t, what))
+    for name, attrs, childinfo in await s.store.run(_extended_entries, s, req):
+        extra = b' ("CHILDINFO" ("SUBSCRIBED"))' if childinfo else b""  # RFC 5258 §3.5 mbox-list-extended
+        s.send(f'* LIST ({" ".join(sorted(attrs))}) "{folders.DELIMITER}" '.encode() + U.show(s, name) + extra)
         if req.status and not attrs & {"\\Noselect", "\\NonExistent"}:
             try:  # RFC 5819 §2: right after its LIST response
                 s.send(await status_line(s, name, mailbox_path(s, name), req.status))

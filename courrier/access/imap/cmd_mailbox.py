@@ -8,9 +8,10 @@ import re
 import time
 from typing import TYPE_CHECKING
 
-from courrier.access.imap import cmd_quota
-from courrier.access.imap import response as W
-from courrier.access.imap.parser import Atom, ParseError, Token, astring, date_time, want
+from courrier.access.imap import cmd_quota, condstore, rev2
+from courrier.access.imap import extensions as EXT
+from courrier.access.imap import utf8 as U
+from courrier.access.imap.parser import Atom, ParseError, Token, date_time, want
 from courrier.access.imap.state import IDLE_MAX, IDLE_RESCAN, LOGOUT, LineTooLong, TaggedResult, no
 from courrier.mailbox import flags as F
 from courrier.mailbox import names as folders
@@ -39,8 +40,12 @@ def mailbox_path(s: Session, name: str, must_exist: bool = True, trycreate: bool
 
 async def _select(s: Session, args: list[Token], readonly: bool) -> str:
     """RFC 3501 §6.3.1/§6.3.2: the mailbox's FLAGS, EXISTS, RECENT, UNSEEN, PERMANENTFLAGS, UIDVALIDITY, UIDNEXT."""
-    want(args, 1, "SELECT mailbox")
-    name = folders.normalize(astring(args[0], "mailbox"))
+    if not args:
+        raise ParseError("usage: SELECT mailbox")
+    resync = condstore.select_params(s, args)  # RFC 7162 §3.1.8, §3.2.5
+    name = folders.normalize(U.mailbox(s, args[0]))
+    if s.selected is not None:
+        condstore.closed(s)  # RFC 7162 §3.2.11, RFC 9051 §7.1 CLOSED
     s.deselect()
     path = mailbox_path(s, name)
     sel = await s.select(name, path, readonly)
@@ -48,12 +53,18 @@ async def _select(s: Session, args: list[Token], readonly: bool) -> str:
     assert snap is not None
     s.send_flags(sel)
     s.send(b"* %d EXISTS" % len(sel.uids))
-    s.send(b"* %d RECENT" % s.recent_count(sel))
-    unseen = next((i for i, u in enumerate(sel.uids, 1) if F.SEEN not in sel.flags[u]), None)
-    if unseen:
-        s.send(f"* OK [UNSEEN {unseen}] first unseen message")
+    if rev2.on(s):  # RFC 9051 Appendix E: no \Recent, no RECENT, no [UNSEEN]
+        sel.recent.clear()
+        s.send(f'* LIST () "{folders.DELIMITER}" '.encode() + U.show(s, name))  # RFC 9051 §6.3.2: the name
+    else:
+        s.send(b"* %d RECENT" % s.recent_count(sel))
+        unseen = next((i for i, u in enumerate(sel.uids, 1) if F.SEEN not in sel.flags[u]), None)
+        if unseen:
+            s.send(f"* OK [UNSEEN {unseen}] first unseen message")
     s.send(f"* OK [UIDVALIDITY {snap.uidvalidity}] UIDs valid")
     s.send(f"* OK [UIDNEXT {snap.uidnext}] predicted next UID")
+    s.send(f"* OK [MAILBOXID ({await EXT.mailbox_id(s, path, snap.uidvalidity, name)})] Ok")  # RFC 8474 §4.1
+    await condstore.after_select(s, sel, resync)
     return ("[READ-ONLY] EXAMINE" if readonly else "[READ-WRITE] SELECT") + " completed"
 
 
@@ -69,14 +80,14 @@ async def create(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.3.3: a trailing delimiter only says more names will follow below; it is dropped."""
     if len(args) not in (1, 2):
         raise ParseError("usage: CREATE mailbox [(USE (attributes))]")
-    name = astring(args[0], "mailbox").rstrip(folders.DELIMITER)
+    name = U.mailbox(s, args[0]).rstrip(folders.DELIMITER)
     if len(args) == 2:
         _check_use(name, args[1])
     try:
-        await s.store.run(s.store.create_folder, _root(s), name)
+        path = await s.store.run(s.store.create_folder, _root(s), name)
     except folders.FolderError as e:
         raise no(("[ALREADYEXISTS] " if "exists" in str(e) else "") + str(e)) from None
-    return "CREATE completed"
+    return f"[MAILBOXID ({await EXT.mailbox_id(s, path, 0, name)})] CREATE completed"  # RFC 8474 §4.1
 
 
 def _check_use(name: str, opts: Token) -> None:
@@ -95,7 +106,7 @@ def _check_use(name: str, opts: Token) -> None:
 async def delete(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.3.4."""
     want(args, 1, "DELETE mailbox")
-    name = astring(args[0], "mailbox")
+    name = U.mailbox(s, args[0])
     if s.selected is not None and s.selected.name == folders.normalize(name):
         s.deselect()
     try:
@@ -108,7 +119,7 @@ async def delete(s: Session, tag: str, args: list[Token], uid: bool) -> str:
 async def rename(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.3.5; renaming INBOX moves its messages into the new mailbox and leaves INBOX empty."""
     want(args, 2, "RENAME old new")
-    old, new = astring(args[0], "mailbox"), astring(args[1], "mailbox")
+    old, new = U.mailbox(s, args[0]), U.mailbox(s, args[1])
     root = _root(s)
     try:
         await s.store.run(s.store.rename_folder, root, old, new)
@@ -122,7 +133,7 @@ async def rename(s: Session, tag: str, args: list[Token], uid: bool) -> str:
 async def subscribe(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.3.6."""
     want(args, 1, "SUBSCRIBE mailbox")
-    name = folders.normalize(astring(args[0], "mailbox"))
+    name = folders.normalize(U.mailbox(s, args[0]))
     mailbox_path(s, name)
     await s.store.run(s.index.subscribe, _root(s), name, True)
     return "SUBSCRIBE completed"
@@ -131,7 +142,7 @@ async def subscribe(s: Session, tag: str, args: list[Token], uid: bool) -> str:
 async def unsubscribe(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.3.7."""
     want(args, 1, "UNSUBSCRIBE mailbox")
-    await s.store.run(s.index.subscribe, _root(s), folders.normalize(astring(args[0], "mailbox")), False)
+    await s.store.run(s.index.subscribe, _root(s), folders.normalize(U.mailbox(s, args[0])), False)
     return "UNSUBSCRIBE completed"
 
 
@@ -139,14 +150,18 @@ async def status(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.3.10: MESSAGES, RECENT, UIDNEXT, UIDVALIDITY, UNSEEN."""
     if len(args) != 2 or not isinstance(args[1], list) or not args[1]:
         raise ParseError("usage: STATUS mailbox (items)")
-    name = folders.normalize(astring(args[0], "mailbox"))
+    name = folders.normalize(U.mailbox(s, args[0]))
     items = status_items(args[1])
+    if "HIGHESTMODSEQ" in items:
+        condstore.enable_condstore(s)  # RFC 7162 §3.1: a CONDSTORE enabling command
     path = mailbox_path(s, name)
     s.send(await status_line(s, name, path, items))
     return "STATUS completed"
 
 
-STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN")  # RFC 3501 §6.3.10
+STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN",  # RFC 3501 §6.3.10
+                "HIGHESTMODSEQ",  # RFC 7162 §3.1.10
+                *EXT.STATUS_ITEMS)
 
 
 def status_items(toks: list[Token]) -> list[str]:
@@ -164,16 +179,18 @@ async def status_line(s: Session, name: str, path: Folder, items: list[str]) -> 
     snap = await s.store.run(s.index.sync, path)
     recent = await s.store.run(s.index.recent_count, path)
     values = {"MESSAGES": len(snap.messages), "RECENT": recent, "UIDNEXT": snap.uidnext,
-              "UIDVALIDITY": snap.uidvalidity,
+              "UIDVALIDITY": snap.uidvalidity, "HIGHESTMODSEQ": snap.highestmodseq,
               "UNSEEN": sum(1 for m in snap.messages if F.SEEN not in m.flags)}
-    return b"* STATUS " + W.astring(name) + f" ({' '.join(f'{it} {values[it]}' for it in items)})".encode()
+    values |= await EXT.status_values(s, name, path, snap, items)
+    return b"* STATUS " + U.show(s, name) + f" ({' '.join(f'{it} {values[it]}' for it in items)})".encode()
 
 
 async def append(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.3.11: APPEND mailbox [(flags)] [date-time] literal; answers APPENDUID (RFC 4315 §3)."""
+    args = U.append_args(s, args)  # RFC 6855 §4 UTF8 (literal8)
     if not 2 <= len(args) <= 4 or not isinstance(args[-1], bytes):
         raise ParseError("usage: APPEND mailbox [(flags)] [date-time] {size}")
-    name = folders.normalize(astring(args[0], "mailbox"))
+    name = folders.normalize(U.mailbox(s, args[0]))
     path = mailbox_path(s, name, trycreate=True)
     flags: frozenset[str] = frozenset()
     when = None

@@ -7,12 +7,14 @@ import functools
 from typing import TYPE_CHECKING
 
 from courrier import log
-from courrier.access.imap import cmd_quota
+from courrier.access.imap import cmd_quota, condstore, rev2
 from courrier.access.imap import fetch as FE
+from courrier.access.imap import parser as P
 from courrier.access.imap import response as W
 from courrier.access.imap import search as SE
+from courrier.access.imap import utf8 as U
 from courrier.access.imap.cmd_mailbox import mailbox_path, parse_flags
-from courrier.access.imap.parser import Atom, ParseError, Token, astring, sequence_set, want
+from courrier.access.imap.parser import Atom, ParseError, Token, sequence_set, want
 from courrier.access.imap.state import Selected, no
 from courrier.mailbox import flags as F
 from courrier.mailbox import names as folders
@@ -75,6 +77,10 @@ async def expunge(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     # cleared saves the message even when this session has not heard of the change yet
     if uids and await s.store.run(s.index.expunge, sel.path, uids, only_deleted=True):
         s.store.notify(sel.path)
+    if condstore.qresync(s):  # RFC 7162 §3.2.10: the tagged OK carries the mailbox's HIGHESTMODSEQ after the expunge
+        await s.updates(allow_expunge=True)
+        snap = await s.store.run(s.index.sync, sel.path)
+        return f"[HIGHESTMODSEQ {snap.highestmodseq}] EXPUNGE completed"
     return "EXPUNGE completed"
 
 
@@ -100,11 +106,17 @@ async def search(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     charset, rest = SE.split_charset(args)
     if charset is not None and charset not in SE.CHARSETS:
         raise no(f"[BADCHARSET ({' '.join(SE.CHARSETS)})] unsupported charset")  # RFC 3501 §6.4.4, §7.1
-    pred = SE.Parser(rest).all()
+    parser = SE.Parser(rest)
+    pred = parser.all()
+    if parser.modseq_used:
+        condstore.enable_condstore(s)  # RFC 7162 §3.1: SEARCH MODSEQ is a CONDSTORE enabling command
     view = [(i, u, sel.msgs[u], sel.flags.get(u, frozenset()), u in sel.recent) for i, u in enumerate(sel.uids, 1)]
     max_uid = sel.uids[-1] if sel.uids else 0
 
+    top_modseq = 0
+
     def run() -> list[int]:
+        nonlocal top_modseq
         hits = []
         for seq, u, m, fl, recent in view:
             msg = FE.Message(m, _loader(s, sel, m), functools.partial(s.index.header, sel.path, m))
@@ -116,23 +128,43 @@ async def search(s: Session, tag: str, args: list[Token], uid: bool) -> str:
                 hit = False
             if hit:
                 hits.append(u if uid else seq)
+                top_modseq = max(top_modseq, m.modseq)
         return hits
 
     hits = await s.store.run(run)
+    # RFC 7162 §3.1.5: with MODSEQ among the keys, the highest mod-sequence of the messages found comes along
+    modseq = f" MODSEQ {top_modseq}" if parser.modseq_used and hits else ""
+    if returns is None and rev2.on(s):
+        returns = ["ALL"]  # RFC 9051 §6.4.4: IMAP4rev2 answers ESEARCH, no RETURN meaning RETURN (ALL)
     if returns is not None:
-        s.send(SE.esearch(tag, uid, hits, returns))
+        s.send(SE.esearch(tag, uid, hits, returns) + modseq)
         return "SEARCH completed"
-    s.send("* SEARCH" + "".join(f" {h}" for h in hits))
+    s.send("* SEARCH" + "".join(f" {h}" for h in hits) + (f" ({modseq.strip()})" if modseq else ""))
     return "SEARCH completed"
 
 
 async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.4.5: renders in batches off the loop; BODY[] without .PEEK sets \\Seen first (and reports it)."""
     sel = _sel(s)
-    if len(args) != 2:
-        raise ParseError("usage: FETCH sequence-set items")
+    if len(args) not in (2, 3):
+        raise ParseError("usage: FETCH sequence-set items [(modifiers)]")
     seqs = s.resolve(sequence_set(args[0]), uid)
     items = FE.parse_items(args[1])
+    mods = condstore.fetch_modifiers(s, args[2], uid) if len(args) == 3 else condstore.FetchMods()
+    if any(i.name == "MODSEQ" for i in items):
+        condstore.enable_condstore(s)  # RFC 7162 §3.1: FETCH MODSEQ is a CONDSTORE enabling command
+    if mods.vanished:  # RFC 7162 §3.2.6: the UIDs of the set expunged since, before the FETCH responses
+        top = max((await s.store.run(s.index.sync, sel.path)).uidnext - 1, 1)
+        ranges = P.merged(sequence_set(args[0]), top)
+        since = mods.changedsince
+        assert since is not None
+        gone = await s.store.run(condstore.vanished_earlier, s.index, sel.path, sel, since, ranges)
+        if gone:
+            s.send(f"* VANISHED (EARLIER) {gone}")
+    if mods.changedsince is not None:  # RFC 7162 §3.1.4.1: only messages changed since, with their MODSEQ
+        seqs = [q for q in seqs if sel.msgs[sel.uids[q - 1]].modseq > mods.changedsince]
+        if not any(i.name == "MODSEQ" for i in items):
+            items = [*items, FE.Item("MODSEQ")]
     changed: set[int] = set()
     if not sel.readonly and any(i.sets_seen for i in items):
         todo = [(u, frozenset({F.SEEN})) for u in (sel.uids[q - 1] for q in seqs)
@@ -145,10 +177,13 @@ async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
             changed = set(done)
             s.store.notify(sel.path)
     with_flags = items if any(i.name == "FLAGS" for i in items) else [*items, FE.Item("FLAGS")]
+    if condstore.condstore(s) and not any(i.name == "MODSEQ" for i in with_flags):
+        with_flags = [*with_flags, FE.Item("MODSEQ")]  # RFC 7162 §3.1.4.1: a flag change reports its MODSEQ
     failures = 0
     # one message's response may hold a few copies of it (BODY.PEEK[] and RFC822 together), never more
     limit = 2 * s.server.limits.max_message_size + (1 << 20)
     pos = 0
+    unknown_cte: list[int] = []  # RFC 3516 §4.3: messages whose BINARY part cannot be decoded
     while pos < len(seqs):
         jobs = [(q, sel.msgs[u], with_flags if u in changed else items, sel.shown_flags(u))
                 for q, u in ((q, sel.uids[q - 1]) for q in seqs[pos:pos + BATCH])]
@@ -163,6 +198,9 @@ async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
                     r = FE.render(msg, q, its, fl, uid, limit)
                 except FE.ResponseTooLarge:
                     return b"".join(out), failed, done, True
+                except FE.BI.UnknownCTE:
+                    unknown_cte.append(q)
+                    continue
                 except Exception as e:  # noqa: BLE001 - one message that cannot be rendered is skipped, not the rest
                     message_failed(s, sel, m, "fetch", e)
                     failed += 1
@@ -181,6 +219,8 @@ async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
         await s.writer.drain()
         if too_large:
             raise no(f"[LIMIT] response for one message over {limit} octets; fetch fewer items at once")
+    if unknown_cte:
+        raise no(f"[UNKNOWN-CTE] message {unknown_cte[0]} has a part whose transfer encoding cannot be decoded")
     if failures:  # as Dovecot: the others were sent; the tagged NO says some were not
         raise no(f"[SERVERBUG] {failures} message(s) could not be fetched; see the server log")
     return "FETCH completed"
@@ -189,6 +229,7 @@ async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
 async def store(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.4.6: FLAGS, +FLAGS, -FLAGS (.SILENT); the new flags are sent back unless silent."""
     sel = _writable(s)
+    args, unchangedsince = condstore.store_modifier(s, args)
     # RFC 3501 §9 store-att-flags: the flags come as a parenthesized list or as atoms separated by spaces
     if len(args) < 3 or not isinstance(args[1], Atom) or (isinstance(args[2], list) and len(args) > 3):
         raise ParseError("usage: STORE sequence-set (+|-)FLAGS[.SILENT] (flags)")
@@ -201,11 +242,16 @@ async def store(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     fl = parse_flags(args[2] if isinstance(args[2], list) else args[2:])
     mode = {"FLAGS": "set", "+FLAGS": "add", "-FLAGS": "remove"}[op]
     current: dict[int, Msg] = {}
+    modified: set[int] = set()  # RFC 7162 §3.1.3: changed since UNCHANGEDSINCE, so left alone
     # +FLAGS/-FLAGS apply to the flags as stored now (under the index lock), not to this session's possibly older
     # view: two sessions adding different flags at once both win
-    done = await s.store.run(s.index.store_flags, sel.path, [(sel.uids[q - 1], fl) for q in seqs], mode, current)
+    done = await s.store.run(functools.partial(s.index.store_flags, unchangedsince=unchangedsince, modified=modified),
+                             sel.path, [(sel.uids[q - 1], fl) for q in seqs], mode, current)
+    with_modseq = condstore.condstore(s)
     for u, m in current.items():
         sel.msgs[u] = m
+        if u in modified:
+            continue
         if silent:  # what the client now believes; a change made elsewhere is then reported by the update pass
             view = sel.flags.get(u, frozenset())
             sel.flags[u] = fl if mode == "set" else (view | fl if mode == "add" else view - fl)
@@ -222,13 +268,19 @@ async def store(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     if current and new_keywords:
         sel.keywords |= new_keywords
         s.send_flags(sel)
-    if not silent:  # §6.4.6: the flags after the change, for each message that still exists
-        for q in seqs:
-            u = sel.uids[q - 1]
-            if u not in current:
-                continue
-            uid_part = b"UID %d " % u if uid else b""
-            s.send(b"* %d FETCH (%sFLAGS %s)" % (q, uid_part, W.flags(sel.shown_flags(u))))
+    for q in seqs:
+        u = sel.uids[q - 1]
+        if u not in current or u in modified:
+            continue
+        uid_part = b"UID %d " % u if uid else b""
+        mod = b" MODSEQ (%d)" % current[u].modseq if with_modseq else b""
+        if not silent:  # §6.4.6: the flags after the change, for each message that still exists
+            s.send(b"* %d FETCH (%sFLAGS %s%s)" % (q, uid_part, W.flags(sel.shown_flags(u)), mod))
+        elif with_modseq and u in done:  # RFC 7162 §3.1.3: even .SILENT reports the new MODSEQ of a change
+            s.send(b"* %d FETCH (%sMODSEQ (%d))" % (q, uid_part, current[u].modseq))
+    if modified:  # RFC 7162 §3.1.3: sequence numbers for STORE, UIDs for UID STORE
+        nums = sorted(u if uid else sel.seq_of(u) for u in modified)
+        return f"[MODIFIED {condstore.uids_text(nums)}] Conditional STORE failed"
     return "STORE completed"
 
 
@@ -249,7 +301,7 @@ async def _copy(s: Session, args: list[Token], uid: bool, move: bool) -> tuple[s
     sel = _writable(s) if move else _sel(s)
     want(args, 2, f"{'MOVE' if move else 'COPY'} sequence-set mailbox")
     seqs = s.resolve(sequence_set(args[0]), uid)
-    name = folders.normalize(astring(args[1], "mailbox"))
+    name = folders.normalize(U.mailbox(s, args[1]))
     dst = mailbox_path(s, name, trycreate=True)  # RFC 3501 §6.4.7: [TRYCREATE]
     uids = [sel.uids[q - 1] for q in seqs]
     if not uids:

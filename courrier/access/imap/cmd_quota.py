@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from courrier.access.imap import response as W
+from courrier.access.imap import utf8 as U
 from courrier.access.imap.parser import ParseError, Token, astring
 from courrier.access.imap.state import TaggedResult, no
 from courrier.mailbox import names as folders
@@ -50,14 +51,14 @@ async def getquotaroot(s: Session, tag: str, args: list[Token], uid: bool) -> st
     """RFC 9208 §4.3: QUOTAROOT names the mailbox's roots, then a QUOTA response for each."""
     if len(args) != 1:
         raise ParseError("usage: GETQUOTAROOT mailbox")
-    name = folders.normalize(astring(args[0], "mailbox"))
+    name = folders.normalize(U.mailbox(s, args[0]))
     assert s.root is not None
     if not await s.store.run(s.store.folder_exists, s.root.root, name):
         raise no("[NONEXISTENT] no such mailbox")
     if not enabled(s):
-        s.send(b"* QUOTAROOT " + W.astring(name))
+        s.send(b"* QUOTAROOT " + U.show(s, name))
         return "GETQUOTAROOT completed"
-    s.send(b"* QUOTAROOT " + W.astring(name) + b" " + W.string(ROOT_NAME))
+    s.send(b"* QUOTAROOT " + U.show(s, name) + b" " + W.string(ROOT_NAME))
     s.send(quota_line(await _quota(s)))
     return "GETQUOTAROOT completed"
 

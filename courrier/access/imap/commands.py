@@ -7,7 +7,7 @@ states it is valid in (RFC 3501 §3, §6; checked once, at dispatch, from the ro
 
 from __future__ import annotations
 
-from courrier.access.imap import cmd_any, cmd_auth, cmd_list, cmd_mailbox, cmd_message, cmd_quota
+from courrier.access.imap import cmd_any, cmd_auth, cmd_list, cmd_mailbox, cmd_message, cmd_quota, cmd_sort
 from courrier.access.imap.state import AUTH, LOGOUT, NOT_AUTH, SELECTED
 from courrier.net.commands import Command, table
 
@@ -56,6 +56,9 @@ COMMANDS: dict[str, Command[str]] = table(
         Command("STORE", cmd_message.store, IN_SELECTED, "RFC 3501 §6.4.6", flags=UID_NO_EXPUNGE),
         Command("COPY", cmd_message.copy, IN_SELECTED, "RFC 3501 §6.4.7, RFC 4315 §3", flags=UID),
         Command("MOVE", cmd_message.move, IN_SELECTED, "RFC 6851 §3", flags=UID),
+        # issue 16 (cmd_sort.py): ordered like SEARCH, so no EXPUNGE responses during them either
+        Command("SORT", cmd_sort.sort, IN_SELECTED, "RFC 5256 §3, RFC 5267 §3", flags=UID_NO_EXPUNGE),
+        Command("THREAD", cmd_sort.thread, IN_SELECTED, "RFC 5256 §4", flags=UID_NO_EXPUNGE),
     ),
     phases=STATES,
     flags=FLAGS,

@@ -10,7 +10,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from courrier.access.imap import binary as BI
+from courrier.access.imap import objectid as OI
 from courrier.access.imap import response as W
+from courrier.access.imap import savedate as SD
 from courrier.access.imap.parser import Atom, ParseError, Token, format_date_time
 from courrier.mail import addresses as A
 from courrier.mail import headers as H
@@ -26,7 +29,9 @@ _SPEC = re.compile(rf"^(?:((?:[1-9][0-9]{{0,8}}\.)*[1-9][0-9]{{0,8}})(?:\.({_SPE
 MAX_ITEMS = 100  # fetch attributes in one command (real clients ask for a dozen)
 MAX_SECTION_PARTS = 100  # numbers in a section's part path (1.2.3…): deeper than any MIME tree we parse (mime.MAX_DEPTH)
 SIMPLE = {"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", "BODYSTRUCTURE", "UID",
-          "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
+          "RFC822", "RFC822.HEADER", "RFC822.TEXT",
+          "MODSEQ",  # RFC 7162 §3.1.4
+          "EMAILID", "THREADID", "SAVEDATE"}  # RFC 8474 §7 (objectid.py), RFC 8514 §4.3 (savedate.py)
 MISSING_MAILBOX = "MISSING_MAILBOX"  # Dovecot's placeholders for an address without a local part / a host
 MISSING_DOMAIN = "MISSING_DOMAIN"
 MACROS = {"ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],
@@ -78,8 +83,10 @@ def parse_items(tok: Token) -> list[Item]:
 
 def _section(t: str) -> Item:
     m = _SECTION.match(t)
-    if not m or m.group(1).upper().startswith("BINARY"):
+    if not m:
         raise ParseError(f"unknown fetch attribute {t[:40]!r}")
+    if m.group(1).upper() in BI.SPECS:
+        return _binary(m)
     s = _SPEC.match(m.group(2).strip())
     if not s:
         raise ParseError(f"bad section {m.group(2)[:40]!r}")
@@ -108,6 +115,25 @@ def _section(t: str) -> Item:
         sect += " (" + " ".join(f.upper() for f in fields) + ")"
     label = f"BODY[{sect}]" + (f"<{partial[0]}>" if partial else "")
     return Item("SECTION", label.encode(), part, spec, fields, partial, m.group(1).upper() == "BODY.PEEK")
+
+
+_PART = re.compile(rf"^(?:[1-9][0-9]{{0,8}}\.){{0,{MAX_SECTION_PARTS - 1}}}[1-9][0-9]{{0,8}}$")
+
+
+def _binary(m: re.Match[str]) -> Item:
+    """RFC 3516 §4.1 ``BINARY[part]<partial>``, ``BINARY.PEEK[…]``, ``BINARY.SIZE[part]``: section-binary holds part
+    numbers only; rendered by binary.py."""
+    what, sect = m.group(1).upper(), m.group(2).strip()
+    if sect and not _PART.match(sect):
+        raise ParseError(f"bad binary section {sect[:40]!r}")
+    partial = None
+    if m.group(3) is not None:
+        if what == "BINARY.SIZE" or (m.group(4) is not None and int(m.group(4)) == 0):
+            raise ParseError("bad partial in binary section")
+        partial = (int(m.group(3)), int(m.group(4)) if m.group(4) is not None else None)
+    part = tuple(int(x) for x in sect.split(".")) if sect else ()
+    label = f"{what.removesuffix('.PEEK')}[{sect}]" + (f"<{partial[0]}>" if partial else "")
+    return Item("SECTION", label.encode(), part, what, (), partial, what != "BINARY")
 
 
 # ---------------------------------------------------------------------------- rendering
@@ -186,8 +212,14 @@ def render(m: Message, seq: int, items: list[Item], flags: frozenset[str], with_
             out.append(b"FLAGS " + W.flags(flags))
         elif n == "UID":
             out.append(b"UID %d" % m.msg.uid)
+        elif n == "MODSEQ":
+            out.append(b"MODSEQ (%d)" % m.msg.modseq)  # RFC 7162 §3.1.4.1 permsg-modsequence
         elif n == "INTERNALDATE":
             out.append(b'INTERNALDATE "' + format_date_time(m.msg.internaldate).encode() + b'"')
+        elif n in ("EMAILID", "THREADID"):  # RFC 8474 §7
+            out.append(OI.fetch_item(m, n))
+        elif n == "SAVEDATE":  # RFC 8514 §4.3
+            out.append(b'SAVEDATE "' + format_date_time(SD.of(m.msg)).encode() + b'"')
         elif n == "RFC822.SIZE":
             out.append(b"RFC822.SIZE %d" % m.msg.size)
         elif n == "ENVELOPE":
@@ -202,6 +234,8 @@ def render(m: Message, seq: int, items: list[Item], flags: frozenset[str], with_
             out.append(b"RFC822.HEADER " + _lit(m.header))
         elif n == "RFC822.TEXT":
             out.append(b"RFC822.TEXT " + _lit(m.data[m.header_end():]))
+        elif it.spec in BI.SPECS:  # RFC 3516 (binary.py)
+            out.append(BI.render(m, it))
         else:
             out.append(it.label + b" " + _section_data(m, it))
     if limit is not None and out and size + len(out[-1]) > limit:

@@ -39,6 +39,10 @@ class LiteralTooBig(Exception):
         self.size, self.sync = size, sync
 
 
+class Literal8(bytes):
+    """RFC 3516 §4.4 literal8 (``~{n}``, APPEND's binary message): its octets may hold NUL."""
+
+
 class Atom(str):
     """An atom (or a number, flag, fetch attribute…); strings are bytes, so the two cannot be confused."""
 
@@ -93,7 +97,8 @@ class Tokenizer:
             elif c == b"\x00":
                 if self.lit >= len(self.literals):
                     raise ParseError("NUL in command")
-                if b"\x00" in self.literals[self.lit]:
+                lit = self.literals[self.lit]
+                if b"\x00" in lit and not isinstance(lit, Literal8):
                     raise ParseError("NUL in literal")  # RFC 3501 §9: literal = ... *CHAR8, and CHAR8 excludes NUL
                 out.append(self.literals[self.lit])
                 self.lit += 1

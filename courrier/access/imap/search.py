@@ -19,6 +19,7 @@ import email.utils
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from courrier.access.imap import search_ext
 from courrier.access.imap.fetch import Message
 from courrier.access.imap.parser import (
     Atom,
@@ -137,10 +138,12 @@ _ADDR_KEYS = ("BCC", "CC", "FROM", "TO")
 
 
 class Parser:
-    def __init__(self, toks: list[Token], depth: int = 0) -> None:
+    def __init__(self, toks: list[Token], depth: int = 0, root: Parser | None = None) -> None:
         self.toks = toks
         self.i = 0
         self.depth = depth
+        self.root = root or self
+        self.modseq_used = False  # RFC 7162 §3.1.5: the response then carries the highest MODSEQ found
 
     def nested(self) -> Pred:
         """A key inside NOT or OR: bounded, so a chain of 100,000 NOTs is a syntax error, not a RecursionError."""
@@ -172,7 +175,7 @@ class Parser:
         if isinstance(t, list):
             if self.depth >= MAX_DEPTH:
                 raise ParseError("search keys nested too deeply")
-            return Parser(t, self.depth + 1).all()
+            return Parser(t, self.depth + 1, self.root).all()
         if not isinstance(t, Atom):
             raise ParseError("expected a search key")
         k = t.upper()
@@ -226,12 +229,24 @@ class Parser:
         if k == "UID":
             uids = _InSet(parse_seqset(self.next("UID set")))
             return lambda c: uids(c.msg.msg.uid, c.max_uid)
+        if k == "MODSEQ":  # RFC 7162 §3.1.5: MODSEQ [entry-name entry-type] mod-sequence-valzer
+            t = self.next("mod-sequence")
+            if isinstance(t, bytes):  # entry-name "/flags/…" and entry-type: per-flag modseqs are not kept
+                entry_type = self.next("entry type")
+                if not isinstance(entry_type, Atom) or entry_type.lower() not in ("all", "shared", "priv"):
+                    raise ParseError("MODSEQ entry type is all, shared or priv")
+                t = self.next("mod-sequence")
+            n = number(t, "mod-sequence")
+            self.root.modseq_used = True
+            return lambda c: c.msg.msg.modseq >= n
         if k == "NOT":
             p = self.nested()
             return lambda c: not p(c)
         if k == "OR":
             a, b = self.nested(), self.nested()
             return lambda c: a(c) or b(c)
+        if k in search_ext.KEYS:  # RFC 8474 §6, RFC 8514 §4.2 (search_ext.py)
+            return search_ext.KEYS[k](self)
         raise ParseError(f"unknown search key {t[:30]!r}")
 
 

@@ -18,6 +18,7 @@ import ssl
 
 from courrier import log
 from courrier.access.auth import Authenticator, Mailroot
+from courrier.access.imap import condstore, extensions
 from courrier.access.imap import parser as P
 from courrier.access.imap import response as W
 from courrier.access.imap.parser import LiteralTooBig, ParseError
@@ -111,6 +112,8 @@ class Session:
         self._first = b""
         self.mid_command = False  # a command's first line has been read and its answer is not complete
         self._reader_limit: int = getattr(reader, "_limit", MAX_COMMAND)  # the listener's line limit
+        self.rfc7162: set[str] = set()  # CONDSTORE / QRESYNC once enabled (condstore.py)
+        self.enabled: set[str] = set()  # UTF8=ACCEPT, IMAP4rev2 once enabled (extensions.py)
 
     # ------------------------------------------------------------------ output
 
@@ -128,7 +131,8 @@ class Session:
     def capabilities(self) -> list[str]:
         caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE",
                 "UNSELECT", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "ESEARCH", "LIST-STATUS",
-                f"APPENDLIMIT={self.server.limits.max_message_size}"]
+                f"APPENDLIMIT={self.server.limits.max_message_size}", *condstore.CAPABILITIES]
+        caps += extensions.capabilities(self.state != NOT_AUTH)  # issue 16's later extensions (extensions.py)
         if self.root is not None and not self.root.capture and self.server.quotas is not None:
             caps += ["QUOTA", "QUOTA=RES-STORAGE"]  # RFC 9208 §3.1: once logged in (the account's limits)
         if self.state == NOT_AUTH:
@@ -204,11 +208,15 @@ class Session:
             if too_big or total + n > max_total or len(literals) >= max_count:
                 raise LiteralTooBig(n, sync)
             total += n
-            parts.append(line[:m.start()] + b"\x00")
+            head = line[:m.start()]
+            # RFC 3516 §4.4 literal8: "~" standing alone before the "{" (an atom may end in "~" too)
+            binary = head[-2:] in (b" ~", b"(~") and self.state != NOT_AUTH
+            parts.append((head[:-1] if binary else head) + b"\x00")
             if sync:
                 self.send(b"+ Ready for literal data")
                 await self.writer.drain()
-            literals.append(await asyncio.wait_for(self.reader.readexactly(n), self.timeout))
+            data = await asyncio.wait_for(self.reader.readexactly(n), self.timeout)
+            literals.append(P.Literal8(data) if binary else data)
 
     # ------------------------------------------------------------------ main loop
 
@@ -382,9 +390,10 @@ class Session:
                 sel.flags[m.uid] = m.flags
             fresh = await self.store.run(self.index.recent_uids if sel.readonly else self.index.claim_recent,
                                          sel.path)
-            sel.recent |= fresh
             self.send(b"* %d EXISTS" % len(sel.uids))
-            self.send(b"* %d RECENT" % self.recent_count(sel))
+            if "IMAP4rev2" not in self.enabled:  # RFC 9051 Appendix E: no \Recent, no RECENT response
+                sel.recent |= fresh
+                self.send(b"* %d RECENT" % self.recent_count(sel))
         sel.snap = None if pending else snap
 
     def _changes(self, sel: Selected, snap: Snapshot, allow_expunge: bool) -> tuple[list[bytes], list[Msg], bool]:
@@ -395,19 +404,27 @@ class Session:
         pending = False
         if any(u not in current for u in sel.uids):
             if allow_expunge:
+                vanished = condstore.qresync(self)  # RFC 7162 §3.2.10: VANISHED instead of EXPUNGE once enabled
+                gone = []
                 for i in range(len(sel.uids) - 1, -1, -1):
                     u = sel.uids[i]
                     if u not in current:
-                        out.append(b"* %d EXPUNGE" % (i + 1))
+                        if vanished:
+                            gone.append(u)
+                        else:
+                            out.append(b"* %d EXPUNGE" % (i + 1))
                         del sel.uids[i]
                         sel.msgs.pop(u, None)
                         sel.flags.pop(u, None)
                         sel.recent.discard(u)
+                if gone:
+                    out.append(f"* VANISHED {condstore.uids_text(sorted(gone))}".encode())
             else:
                 pending = True
         top = sel.uids[-1] if sel.uids else 0
         new = [m for m in snap.messages if m.uid > top]
         kw = keywords_of(snap)
+        with_modseq = condstore.condstore(self)
         if not kw <= sel.keywords:  # RFC 3501 §7.2.6: a new keyword is announced in FLAGS before a FETCH uses it
             sel.keywords |= kw
             out += self.flags_lines(sel)
@@ -416,8 +433,9 @@ class Session:
                 sel.msgs[m.uid] = m
                 if sel.flags[m.uid] != m.flags:
                     sel.flags[m.uid] = m.flags
-                    out.append(b"* %d FETCH (UID %d FLAGS %s)" % (sel.seq_of(m.uid), m.uid,
-                                                                  W.flags(sel.shown_flags(m.uid))))
+                    mod = b" MODSEQ (%d)" % m.modseq if with_modseq else b""  # RFC 7162 §3.1.4.1
+                    out.append(b"* %d FETCH (UID %d FLAGS %s%s)" % (sel.seq_of(m.uid), m.uid,
+                                                                    W.flags(sel.shown_flags(m.uid)), mod))
         return out, new, pending
 
     @staticmethod
