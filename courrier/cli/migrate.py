@@ -101,10 +101,11 @@ def _copy_mail(pg: psycopg.Connection, c: psycopg.Cursor, store: MaildirStore, a
         folder = store.folder(root, name)
         snap = store.index.sync(folder, force=True)
         octets = sum(m.size for m in snap.messages)
-        fid = c.execute("INSERT INTO mail_folders(account, name, uidvalidity, uidnext, highestmodseq, messages, octets)"
-                        " VALUES (%s,%s,%s,%s,%s,%s,%s) RETURNING id",
+        # expunges before the copy are not carried over: QRESYNC clients from before it get every missing UID
+        fid = c.execute("INSERT INTO mail_folders(account, name, uidvalidity, uidnext, highestmodseq, messages, octets,"
+                        " vanishedfloor) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
                         (account, name, snap.uidvalidity, snap.uidnext, snap.highestmodseq, len(snap.messages),
-                         octets)).fetchone()[0]
+                         octets, snap.highestmodseq)).fetchone()[0]
         n.folders += 1
         for m in snap.messages:
             data = store.index.read(folder, m)

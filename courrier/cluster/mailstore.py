@@ -126,6 +126,14 @@ def store_body(c: psycopg.Connection, chunks: Iterable[bytes]) -> StoredBody:
     return StoredBody(body_id, head, size)
 
 
+def _record_vanished(c: psycopg.Connection, folder_id: int, uids: list[int], modseq: int) -> None:
+    """RFC 7162 §3.2.5.2: what VANISHED (EARLIER) will answer."""
+    with c.cursor() as cur:
+        cur.executemany("INSERT INTO mail_vanished(folder, uid, modseq) VALUES (%s, %s, %s) "
+                        "ON CONFLICT (folder, uid) DO UPDATE SET modseq=excluded.modseq",
+                        [(folder_id, u, modseq) for u in uids])
+
+
 def drop_bodies(c: psycopg.Connection, ids: list[int]) -> None:
     """Deletes the bodies no message refers to any more (after an expunge or a folder's deletion)."""
     if ids:
@@ -310,9 +318,11 @@ class PgIndex:
             return self.insert(c, folder, b"", body, flags, internaldate, create=folder[1] == "INBOX")
 
     def store_flags(self, folder: Folder, changes: Iterable[tuple[int, frozenset[str]]], mode: str = "set",
-                    current: dict[int, Msg] | None = None) -> dict[int, Msg]:
+                    current: dict[int, Msg] | None = None, *, unchangedsince: int | None = None,
+                    modified: set[int] | None = None) -> dict[int, Msg]:
         """Flags of each message (RFC 3501 §6.4.6): "add"/"remove" apply to the flags as they are at commit time
-        (the rows are locked), so two nodes changing different flags never undo each other."""
+        (the rows are locked), so two nodes changing different flags never undo each other. ``unchangedsince``
+        (RFC 7162 §3.1.3): a message whose mod-sequence is above it is left alone, its UID added to ``modified``."""
         if mode not in ("set", "add", "remove"):
             raise ValueError(f"bad mode {mode!r}")
         wanted = {uid: frozenset(x for x in given if x != F.RECENT) for uid, given in changes}
@@ -328,6 +338,12 @@ class PgIndex:
                                                "ORDER BY uid FOR UPDATE", (fid, list(wanted)))]
             changed = []
             for m in rows:
+                if unchangedsince is not None and m.modseq > unchangedsince:
+                    if modified is not None:
+                        modified.add(m.uid)
+                    if current is not None:
+                        current[m.uid] = m
+                    continue
                 given = wanted[m.uid]
                 new = given if mode == "set" else (m.flags | given if mode == "add" else m.flags - given)
                 if current is not None:
@@ -361,8 +377,10 @@ class PgIndex:
             gone = c.execute(f"DELETE FROM mail_messages WHERE folder=%s AND uid = ANY(%s){cond} "
                              "RETURNING uid, size, body_id", args).fetchall()
             if gone:
-                c.execute("UPDATE mail_folders SET highestmodseq=highestmodseq+1, messages=messages-%s, "
-                          "octets=octets-%s WHERE id=%s", (len(gone), sum(g[1] for g in gone), r[0]))
+                modseq = c.execute("UPDATE mail_folders SET highestmodseq=highestmodseq+1, messages=messages-%s, "
+                                   "octets=octets-%s WHERE id=%s RETURNING highestmodseq",
+                                   (len(gone), sum(g[1] for g in gone), r[0])).fetchone()[0]
+                _record_vanished(c, r[0], [g[0] for g in gone], modseq)
                 drop_bodies(c, [g[2] for g in gone])
                 self._notify(c, folder)
         return sorted(g[0] for g in gone)
@@ -398,11 +416,24 @@ class PgIndex:
                       "WHERE m.folder=%s", (did, modseq, [p[0] for p in pairs], [p[1] for p in pairs], ids[src][0]))
             if move:
                 c.execute("DELETE FROM mail_messages WHERE folder=%s AND uid = ANY(%s)", (ids[src][0], [p[0] for p in pairs]))
-                c.execute("UPDATE mail_folders SET highestmodseq=highestmodseq+1, messages=messages-%s, "
-                          "octets=octets-%s WHERE id=%s", (len(rows), octets, ids[src][0]))
+                src_modseq = c.execute("UPDATE mail_folders SET highestmodseq=highestmodseq+1, messages=messages-%s, "
+                                       "octets=octets-%s WHERE id=%s RETURNING highestmodseq",
+                                       (len(rows), octets, ids[src][0])).fetchone()[0]
+                _record_vanished(c, ids[src][0], [p[0] for p in pairs], src_modseq)
                 self._notify(c, src)
             self._notify(c, dst)
         return uidvalidity, pairs
+
+    def vanished(self, folder: Folder, since: int) -> list[int] | None:
+        """RFC 7162 §3.2.5.2: the UIDs expunged after mod-sequence ``since``, ascending; None when the records do
+        not reach back that far (a folder copied by ``courrier migrate`` has them from its copy on)."""
+        with self.pool.conn() as c:
+            r = c.execute("SELECT vanishedfloor FROM mail_folders WHERE account=%s AND name=%s", folder).fetchone()
+            if r is not None and since < r[0]:
+                return None
+            return [r[0] for r in c.execute(
+                "SELECT v.uid FROM mail_vanished v JOIN mail_folders f ON f.id=v.folder WHERE f.account=%s AND "
+                "f.name=%s AND v.modseq > %s ORDER BY v.uid", (*folder, since))]
 
     # ------------------------------------------------------------------ subscriptions (RFC 3501 §6.3.6)
 

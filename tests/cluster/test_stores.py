@@ -27,7 +27,7 @@ def test_migrations_apply_once_and_are_recorded(dsn):
     assert migrate(dsn) == []  # a second node starting finds them applied
     with psycopg.connect(dsn) as c:
         assert c.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall() == [
-            (1, "0001_cluster.sql"), (2, "0002_accounts.sql")]
+            (1, "0001_cluster.sql"), (2, "0002_accounts.sql"), (3, "0003_condstore.sql")]
         assert c.execute("SHOW synchronous_commit").fetchone()[0] == "on"
 
 
@@ -191,3 +191,23 @@ def test_large_bodies_are_stored_in_chunks_shared_by_copies_and_dropped_with_the
     with psycopg.connect(dsn) as c:
         assert c.execute("SELECT COUNT(*) FROM mail_bodies").fetchone() == (0,)
     store.close()
+
+
+def test_condstore_unchangedsince_and_vanished_across_nodes(dsn):
+    """RFC 7162: STORE UNCHANGEDSINCE leaves a message changed since alone; VANISHED (EARLIER) names what another
+    node expunged or moved away after a mod-sequence."""
+    a, b = PgMailStore(dsn, node="a"), PgMailStore(dsn, node="b")
+    inbox = a.folder_for("fay@example.test", None)
+    uids = [a.index.append(inbox, f"Subject: {i}\n\nx\n".encode())[1] for i in range(4)]
+    seen = b.index.sync(inbox).highestmodseq
+    a.index.store_flags(inbox, [(uids[0], frozenset({F.SEEN}))], "add")  # changed after b looked
+    modified: set[int] = set()
+    changed = b.index.store_flags(inbox, [(u, frozenset({F.FLAGGED})) for u in uids[:2]], "add",
+                                  unchangedsince=seen, modified=modified)
+    assert modified == {uids[0]} and set(changed) == {uids[1]}
+    a.index.expunge(inbox, [uids[2]])
+    a.index.copy(inbox, [uids[3]], a.create_folder(inbox[0], "Moved"), move=True)
+    assert b.index.vanished(inbox, seen) == [uids[2], uids[3]]
+    assert b.index.vanished(inbox, b.index.sync(inbox).highestmodseq) == []
+    a.close()
+    b.close()
