@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import os
 import re
 import threading
@@ -78,6 +79,14 @@ _INSERT = (
     "octets=octets+%s WHERE account=%s AND name=%s RETURNING id, uidvalidity, uidnext-1 AS uid, highestmodseq), "
     "m AS (INSERT INTO mail_messages(folder, uid, base, flags, size, internaldate, modseq, hdr_len, prefix, body_id) "
     "SELECT f.id, f.uid, %s, %s, %s, %s, f.highestmodseq, %s, %s, %s FROM f) "
+    "SELECT f.uidvalidity, f.uid, pg_notify(%s, %s) FROM f")
+# one message whose body is one chunk, into one folder, in one statement: an autocommit transaction of its own
+_INSERT_ONE = (
+    "WITH f AS (UPDATE mail_folders SET uidnext=uidnext+1, highestmodseq=highestmodseq+1, messages=messages+1, "
+    "octets=octets+%s WHERE account=%s AND name=%s RETURNING id, uidvalidity, uidnext-1 AS uid, highestmodseq), "
+    "b AS (INSERT INTO mail_bodies(id, seq, data) SELECT nextval('mail_body_id'), 0, %s FROM f RETURNING id), "
+    "m AS (INSERT INTO mail_messages(folder, uid, base, flags, size, internaldate, modseq, hdr_len, prefix, body_id) "
+    "SELECT f.id, f.uid, %s, %s, %s, %s, f.highestmodseq, %s, %s, b.id FROM f, b) "
     "SELECT f.uidvalidity, f.uid, pg_notify(%s, %s) FROM f")
 # the stored message: this copy's prefix, then its body's chunks in order
 _WHOLE = ("m.prefix || COALESCE((SELECT string_agg(b.data, ''::bytea ORDER BY b.seq) FROM mail_bodies b "
@@ -309,10 +318,32 @@ class PgIndex:
             self._ensure(c, folder)
         raise FolderError("no such mailbox")
 
+    def insert_one(self, folder: Folder, prefix: bytes, body: bytes, flags: frozenset[str] = frozenset(),
+                   internaldate: float | None = None, *, create: bool = False) -> tuple[int, int]:
+        """The common case — one copy, a body of at most one chunk (LF) — as one statement in autocommit: its own
+        transaction, one round trip, committed (synchronous_commit) when it returns."""
+        bsize = len(body) + body.count(b"\n") - body.count(b"\r\n")
+        size = crlf_size(prefix) + bsize
+        args = (size, *folder, body, new_base(), sorted(flags), size,
+                internaldate if internaldate is not None else time.time(),
+                header_end_lf(prefix + body[:CHUNK]), prefix, CHANNEL, f"{self.node}\x1f{folder[0]}\x1f{folder[1]}")
+        with self.pool.conn() as c:
+            for _ in range(2):
+                r = c.execute(_INSERT_ONE, args).fetchone()
+                if r is not None:
+                    self._arrived(folder, r[1])
+                    return r[0], r[1]
+                if not create:
+                    break
+                self._ensure(c, folder)
+        raise FolderError("no such mailbox")
+
     def append(self, folder: Folder, data: bytes, flags: frozenset[str] = frozenset(),
                internaldate: float | None = None) -> tuple[int, int]:
         lf = data.replace(b"\r\n", b"\n")
         flags = frozenset(x for x in flags if x != F.RECENT)
+        if len(lf) <= CHUNK:
+            return self.insert_one(folder, b"", lf, flags, internaldate, create=folder[1] == "INBOX")
         with self.pool.tx() as c:
             body = store_body(c, [lf])
             return self.insert(c, folder, b"", body, flags, internaldate, create=folder[1] == "INBOX")
@@ -627,9 +658,20 @@ class PgMailStore:
     def deliver_sync(self, copies: list[tuple[Folder, bytes]], body_chunks: BodySource) -> list[tuple[int, int]]:
         """All copies in one transaction; returns once it has committed (synchronous_commit: on disk). The body is
         written chunk by chunk as it is read (never whole in memory) and shared by the copies."""
+        chunks = iter(_crlf_to_lf(body_chunks()))
+        first: list[bytes] = []
+        held = 0
+        for chunk in chunks:  # up to one chunk's worth is read ahead to see whether the body is small
+            first.append(chunk)
+            held += len(chunk)
+            if held > CHUNK:
+                break
+        if held <= CHUNK and len(copies) == 1:
+            folder, headers = copies[0]
+            return [self._index.insert_one(folder, headers, b"".join(first), create=True)]
         out: dict[int, tuple[int, int]] = {}
         with self.pool.tx() as c:
-            body = store_body(c, _crlf_to_lf(body_chunks()))  # streamed from the spool, one body for every copy
+            body = store_body(c, itertools.chain(first, chunks))  # streamed from the spool, one body for every copy
             # folder rows locked in one order by every node: concurrent deliveries never deadlock
             for i, (folder, headers) in sorted(enumerate(copies), key=lambda x: x[1][0]):
                 out[i] = self._index.insert(c, folder, headers, body, create=True)
