@@ -215,6 +215,7 @@ def test_a_relayed_message_of_a_dead_node_is_delivered_by_another(server_factory
             wait_for(lambda: hole.conns, what="node 1 delivering (stuck at the MX)")
             listing = n1.cli("queue", "list").stdout  # the shared queue, as any node's command sees it
             assert "carol@b.test" in listing, listing
+            assert "queue: 1 message" in n1.cli("status").stdout
             n1.kill9()  # dies holding the message's lease
             n2 = make_node(server_factory, dsn, "n2", listeners=("smtp",),
                            delivery={**delivery, "mx_port": b.ports["smtp"]}).start()
