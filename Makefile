@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 PIP     := $(VENV)/bin/pip
 PYTHON  ?= python3
 # Debian packages the test-suite talks to (real clients and peers, never mocks).
-DEB_TEST_PKGS := swaks curl openssl postfix dovecot-imapd dovecot-pop3d mutt chromium chromium-driver git-email php-cli fonts-noto-color-emoji fonts-noto-cjk spamassassin spamd spamc dovecot-sieve sieve-connect
+DEB_TEST_PKGS := swaks curl openssl postfix dovecot-imapd dovecot-pop3d mutt chromium chromium-driver git-email php-cli fonts-noto-color-emoji fonts-noto-cjk spamassassin spamd spamc dovecot-sieve sieve-connect postgresql
 
 .PHONY: run test lint deps-debian bench clean screenshots
 

@@ -20,6 +20,7 @@ from courrier.access.pop3.commands import MAX_AUTH_LINE as POP3_MAX_LINE
 from courrier.accounts import Accounts
 from courrier.auth import AuthGate
 from courrier.capture.store import CaptureStore
+from courrier.cluster import Cluster
 from courrier.config import Config, ConfigError, HostPort
 from courrier.delivery.sieve import SieveFilter
 from courrier.filter import chain as filter_chain
@@ -31,6 +32,7 @@ from courrier.mail.reply import Reply
 from courrier.mailauth import dkim as dkim_keys
 from courrier.mailauth._dns import Resolver as AuthResolver
 from courrier.mailauth.report import Authenticator
+from courrier.mailbox.api import MailStore
 from courrier.mailbox.store import MaildirStore
 from courrier.net.bind import BindFailure, bind_listening
 from courrier.net.limits import ConnectionLimits
@@ -65,8 +67,15 @@ class App:
         self.data_dir = cfg.data_dir
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         (self.data_dir / "spool-tmp").mkdir(exist_ok=True)
-        self.accounts = Accounts(cfg.db_path)
-        self.store = MaildirStore(cfg.data_dir)
+        self.cluster: Cluster | None = None  # [store] backend = "postgresql": accounts, mail, queue shared by nodes
+        self.accounts: Accounts
+        self.store: MailStore
+        if cfg.store.backend == "postgresql" and not cfg.capture_mode:
+            self.cluster = Cluster(cfg)
+            self.accounts, self.store = self.cluster.accounts, self.cluster.store
+        else:
+            self.accounts = Accounts(cfg.db_path)
+            self.store = MaildirStore(cfg.data_dir)
         self.quotas = Quotas(self.accounts, self.store, cfg.accounts.default_quota)  # issue 15 item 5
         self.capture: CaptureStore | None = None  # capture mode: the captured mail (web UI/API, POP3, IMAP)
         self._capture_policy: CapturePolicy | None = None
@@ -88,6 +97,8 @@ class App:
         # The outbound queue (courrier/queue): spool, scheduler, local + remote delivery, DSNs.
         self.queue = outbound.build_queue(cfg, accounts=self.accounts, store=self.store,
                                           signer=lambda: self.outbound_signer)
+        if self.cluster is not None:
+            self.cluster.adopt_queue(self.queue)
         # DKIM hook for the mail-authentication part: full message (CRLF) → header bytes to prepend, applied
         # before the spool record is written. None: outbound mail is not signed.
         self.outbound_signer: Callable[[bytes], bytes] | None = None
@@ -363,6 +374,9 @@ class App:
             await self.start_smtp()
             await self.start_access()
             await self.start_managesieve()
+            if self.cluster is not None:  # the node's name, before serving: a second live node with it is refused
+                await self.cluster.start()
+                self.services.append(Service("cluster", self.cluster.stop, self.cluster.banner))
             if self.capture is not None:
                 await self.capture.start()
                 self.services.append(Service("capture", self.capture.aclose))

@@ -596,6 +596,38 @@ class AccountsConfig:
                                  doc="storage quota of accounts without their own (octets or K/M/G; 0: none)")
 
 
+def _backend(v: Any) -> str:
+    if v not in ("local", "postgresql"):
+        raise ValueError(f'expected "local" or "postgresql", got {v!r}')
+    return str(v)
+
+
+def _dsn(v: Any) -> str:
+    v = _str(v)
+    if v and not v.startswith(("postgresql://", "postgres://")):
+        raise ValueError("expected a postgresql:// URL")
+    return v
+
+
+def _check_store(store: StoreConfig, file: str | None) -> None:
+    if store.backend == "postgresql" and not store.dsn:
+        raise ConfigError(file, "store.dsn", 'needed with backend = "postgresql"')
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where mail, accounts and the queue live: this data dir, or one PostgreSQL shared by a cluster (docs/cluster.md)."""
+
+    backend: str = setting("local", parse=_backend, doc='"local" (Maildir + SQLite) or "postgresql" (a cluster)')
+    dsn: str = setting("", parse=_dsn, doc="postgresql://… ; every node of a cluster names the same database")
+    node: str = setting("", parse=_str, doc="this node's name, unique in the cluster (\"\": the hostname)")
+    lease: float = setting(20.0, parse=_positive_duration,
+                           doc="how long a node's claim on a queued message lasts without renewal (taken over after)")
+    pool_size: int = setting(10, parse=_int(1), doc="PostgreSQL connections of a node's mail store")
+    timeout: float = setting(5.0, parse=_positive_duration,
+                             doc="connecting and each statement; past it the command gets a 4xx (421/451, NO)")
+
+
 @dataclass(frozen=True)
 class Config:
     hostname: str = setting("localhost", parse=parse_domain, doc="SMTP greeting, Received, authserv-id")
@@ -614,6 +646,7 @@ class Config:
     http: HTTPConfig = section(HTTPConfig)
     filter: FilterConfig = section(FilterConfig, check=_check_filter)
     accounts: AccountsConfig = section(AccountsConfig)
+    store: StoreConfig = section(StoreConfig, check=_check_store)
     user: str = setting("", parse=_user_name,
                         doc="started as root: bind the listeners, then run as this user (courrier/privileges.py)")
     source: str | None = None  # the file this was loaded from, for messages (not a key)

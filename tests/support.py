@@ -91,6 +91,10 @@ class Server:
         self.ports = {name: free_port() for name in listeners}
         listen = {name: (f"127.0.0.1:{self.ports[name]}" if name in self.ports else "") for name in LISTENERS}
         sec = {"listen": listen, "auth": {"checks": False}}
+        if os.environ.get("COURRIER_TEST_STORE") == "postgresql" and not capture:  # docs/cluster.md, "Tests"
+            from tests.pgcluster import shared
+
+            sec["store"] = {"backend": "postgresql", "dsn": shared().new_database(), "node": f"n{free_port()}"}
         for k, v in (sections or {}).items():
             sec[k] = {**sec.get(k, {}), **v}
         t = {"hostname": hostname, "domains": list(domains), "data_dir": "data", **(top or {})}

@@ -35,6 +35,7 @@ def test_defaults_match_the_contract(tmp_path, monkeypatch):
     assert c.delivery.tls_ca_file is None
     assert c.capture.max_messages == 500 and c.capture.accept_any_auth and not c.capture.fail_by_address
     assert c.auth.checks and c.auth.dmarc_reject
+    assert c.store.backend == "local" and c.store.dsn == "" and c.store.node == ""
 
 
 def test_values_parse(tmp_path):
@@ -89,6 +90,9 @@ smarthost = "relay.example.org:587"
     ('listen = 1', "listen", "expected a table"),
     ('[dkim.keys]\n"bad domain" = "k.pem"', "dkim.keys.bad domain", "bad domain"),
     ('[auth]\ncheck_timeout = 0', "auth.check_timeout", "longer than 0"),
+    ('[store]\nbackend = "mysql"', "store.backend", "postgresql"),
+    ('[store]\nbackend = "postgresql"', "store.dsn", "needed"),
+    ('[store]\ndsn = "mysql://x"', "store.dsn", "postgresql://"),
 ])
 def test_bad_values_are_refused_with_file_key_reason(tmp_path, text, key, reason):
     p = write(tmp_path, text)
@@ -172,6 +176,8 @@ SAMPLES = {
     "http.metrics": False,
     "filter.spamd": "127.0.0.1:783", "filter.reject_score": 10.0, "filter.dnsbl": ["zen.example.org"],
     "accounts.default_quota": "1G",
+    "store.backend": "postgresql", "store.dsn": "postgresql://u@127.0.0.1:5432/mail", "store.node": "n1",
+    "store.lease": "7s", "store.pool_size": 3, "store.timeout": "2s",
 }
 
 
@@ -196,6 +202,8 @@ def test_every_setting_is_readable(tmp_path, key):
         raw = {"cert": SAMPLES["tls.cert"], "key": SAMPLES["tls.key"]}
     if key == "filter.reject_score":  # a score needs the spamd that gives it
         raw["spamd"] = SAMPLES["filter.spamd"]
+    if key == "store.backend":  # the postgresql backend needs its database
+        raw["dsn"] = SAMPLES["store.dsn"]
     c = config.from_mapping({section: raw} if section else raw, file="x.toml", base=tmp_path)
     got = getattr(getattr(c, section) if section else c, name)
     default = getattr(getattr(config.Config(), section) if section else config.Config(), name)

@@ -81,7 +81,7 @@ PRIVATE_UMASK = 0o077  # files 0600, directories 0700
 COMMAND_MODULES = {
     "serve": "serve", "user": "user", "send": "send", "sendmail": "sendmail", "mx": "mx", "probe": "probe",
     "queue": "queue", "check": "check", "dkim": "dkim", "dns": "dnsrecords", "status": "status",
-    "import": "importmail", "backup": "backup", "mailpit": "mailpit", "sieve": "sieve",
+    "import": "importmail", "backup": "backup", "mailpit": "mailpit", "sieve": "sieve", "migrate": "migrate",
 }
 
 

@@ -20,6 +20,12 @@ from courrier.queue.store import SQLiteQueueStore
 
 
 def _open(cfg: Config) -> tuple[Spool, QueueStore]:
+    if cfg.store.backend == "postgresql":  # a cluster: the queue every node works (courrier/cluster/queue.py)
+        from courrier.cluster.pg import Pool
+        from courrier.cluster.queue import PgQueueStore, PgSpool
+
+        pool = Pool(cfg.store.dsn, cfg.store.timeout)
+        return PgSpool(pool, cfg.data_dir / "queue"), PgQueueStore(pool, "cli", cfg.store.lease)  # type: ignore[return-value]
     try:
         return Spool(cfg.data_dir / "queue"), SQLiteQueueStore(cfg.db_path)
     except PermissionError as e:

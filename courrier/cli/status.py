@@ -53,7 +53,13 @@ def status(cfg: Config, max_errors: int) -> None:
             click.echo(f"  {name:<12} {addr:<24} {desc}")
     if cfg.db_path.exists():
         try:
-            rows = SQLiteQueueStore(cfg.db_path).all()
+            if cfg.store.backend == "postgresql":  # a cluster: the queue every node works
+                from courrier.cluster.pg import Pool
+                from courrier.cluster.queue import PgQueueStore
+
+                rows = PgQueueStore(Pool(cfg.store.dsn, cfg.store.timeout), "cli", cfg.store.lease).all()
+            else:
+                rows = SQLiteQueueStore(cfg.db_path).all()
         except Exception as e:  # noqa: BLE001 - a locked or damaged database: one line, not a traceback
             raise Fail(f"cannot read the queue in {cfg.db_path}: {e}") from None
         line = f"queue: {len(rows)} message{'s' if len(rows) != 1 else ''}"

@@ -7,11 +7,21 @@ import click
 from courrier.accounts import AccountError, Accounts
 from courrier.cli import Fail, common_options, main, read_password
 from courrier.config import Config, format_size, parse_size
+from courrier.mailbox.api import MailStore
 from courrier.mailbox.store import MaildirStore
 from courrier.quota import Quota, Quotas
 
 
 def _accounts(cfg: Config) -> Accounts:
+    if cfg.store.backend == "postgresql":  # a cluster: the accounts every node shares (courrier/cluster)
+        from courrier.cluster.accounts import PgAccounts
+        from courrier.cluster.pg import migrate
+
+        try:
+            migrate(cfg.store.dsn, cfg.store.timeout)
+        except OSError as e:
+            raise Fail(f"[store] dsn: {e.strerror or e}") from None
+        return PgAccounts(cfg.store.dsn, cfg.store.timeout)
     try:
         return Accounts(cfg.db_path)
     except OSError as e:
@@ -64,8 +74,14 @@ def _usage_text(q: Quota) -> str:
     return f"{used} of {format_size(q.limit)} ({q.usage.octets * 100 // q.limit}%)"
 
 
-def _quotas(cfg: Config, accts: Accounts) -> tuple[Quotas, MaildirStore]:
-    store = MaildirStore(cfg.data_dir)
+def _quotas(cfg: Config, accts: Accounts) -> tuple[Quotas, MailStore]:
+    store: MailStore
+    if cfg.store.backend == "postgresql":  # the usage the cluster's mail store keeps
+        from courrier.cluster.mailstore import PgMailStore
+
+        store = PgMailStore(cfg.store.dsn, node="cli", pool_size=1, timeout=cfg.store.timeout)
+    else:
+        store = MaildirStore(cfg.data_dir)
     return Quotas(accts, store, cfg.accounts.default_quota), store
 
 

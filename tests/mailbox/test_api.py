@@ -17,7 +17,21 @@ from courrier.mailbox.api import FolderError, FolderIndex, MailStore
 from courrier.mailbox.store import MaildirStore
 
 PACKAGE = Path(courrier.__file__).parent
-STORES = [MaildirStore]
+
+
+def pg_store(tmp_path: Path):
+    """The cluster's PgMailStore on a fresh database of the session's private PostgreSQL (tests/pgcluster.py)."""
+    from courrier.cluster.mailstore import PgMailStore
+    from courrier.cluster.pg import migrate
+    from tests.pgcluster import shared
+
+    dsn = shared().new_database()
+    migrate(dsn)
+    return PgMailStore(dsn, node="test")
+
+
+pg_store.__name__ = "PgMailStore"
+STORES = [MaildirStore, pg_store]
 
 # Modules of courrier/mailbox that are the Maildir + SQLite implementation: nobody outside the package imports them.
 INTERNALS = {"maildir", "folders", "index", "writer", "notify"}

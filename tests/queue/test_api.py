@@ -16,7 +16,20 @@ from courrier.queue.store import SQLiteQueueStore
 from courrier.smtp.replies import Reply
 
 PACKAGE = Path(courrier.__file__).parent
-STORES = [SQLiteQueueStore]
+
+
+def pg_queue_store(path: Path):
+    """The cluster's PgQueueStore on a fresh database of the session's private PostgreSQL (tests/pgcluster.py)."""
+    from courrier.cluster.pg import Pool, migrate
+    from courrier.cluster.queue import PgQueueStore
+    from tests.pgcluster import shared
+
+    dsn = shared().new_database()
+    migrate(dsn)
+    return PgQueueStore(Pool(dsn, 5.0), "test", 30.0)
+
+
+STORES = [SQLiteQueueStore, pg_queue_store]
 # Where a queue store is built: the queue's own wiring (outbound.py), the commands (cli/), the web API's view.
 BUILDERS = {"queue/outbound.py", "web/context.py"}
 
@@ -34,7 +47,7 @@ def test_the_store_satisfies_the_protocol_with_the_same_signatures(tmp_path, imp
     for name, member in vars(QueueStore).items():
         if name.startswith("_") or not callable(member):
             continue
-        assert _shape(member) == _shape(inspect.getattr_static(impl, name)), name
+        assert _shape(member) == _shape(inspect.getattr_static(type(store), name)), name
     store.close()
 
 

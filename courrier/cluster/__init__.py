@@ -1,0 +1,77 @@
+"""The cluster store: several ``courrier serve`` nodes on one PostgreSQL (``[store] backend = "postgresql"``).
+
+``Cluster`` is what the composition root (``app.py``) builds instead of the Maildir store: the schema brought up to
+date, the accounts (``accounts.py``), the mail store (``mailstore.py``), the queue's spool and store (``queue.py``) and the node (``node.py``:
+name lock, notifications from other nodes, lease renewal). docs/cluster.md describes the design.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from courrier import log
+from courrier.cluster.accounts import PgAccounts
+from courrier.cluster.mailstore import PgMailStore, node_name
+from courrier.cluster.node import Node, NodeNameTaken
+from courrier.cluster.pg import Pool, Unavailable, migrate
+from courrier.cluster.queue import PgQueueStore, PgSpool
+from courrier.config import Config
+from courrier.lifecycle import StartupError
+
+
+class Cluster:
+    def __init__(self, cfg: Config) -> None:
+        st = cfg.store
+        self.cfg = cfg
+        self.name = node_name(st.node)
+        try:
+            applied = migrate(st.dsn, st.timeout)
+        except Unavailable as e:
+            raise StartupError(f"[store] dsn: {e.strerror}") from None
+        self.applied = applied  # told in the banner (stdout): stderr stays for what went wrong
+        self.accounts = PgAccounts(st.dsn, st.timeout)
+        self.store = PgMailStore(st.dsn, node=self.name, pool_size=st.pool_size, timeout=st.timeout)
+        self.queue_pool = Pool(st.dsn, st.timeout)
+        self.queue_store = PgQueueStore(self.queue_pool, self.name, st.lease)
+        self.node = Node(st.dsn, self.name, timeout=st.timeout, lease=st.lease, on_change=self._changed,
+                         on_lost=self.store.notify_all, renew=self.queue_store.renew)
+
+    def adopt_queue(self, queue: Any) -> None:
+        """The runner (queue/runner.py:Queue) works the shared queue: its spool and store become the cluster's."""
+        queue.spool = PgSpool(self.queue_pool, self.cfg.data_dir / "queue")
+        queue.store = self.queue_store
+
+    def _changed(self, account: str, folder: str) -> None:
+        self.store.notify((account, folder))
+
+    async def start(self) -> None:
+        """Claims the node's name; StartupError when another live node has it or the database is unreachable."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, self.node.start, loop)
+        except NodeNameTaken as e:
+            raise StartupError(str(e)) from None
+        except Unavailable as e:
+            raise StartupError(f"[store] dsn: {e.strerror}") from None
+        log.event("cluster.joined", node=self.name)
+
+    async def stop(self) -> None:
+        """After the queue runner stopped (services stop in reverse order): its leases go back at once."""
+        loop = asyncio.get_running_loop()
+        try:
+            released = await loop.run_in_executor(None, self.queue_store.release)
+            if released:
+                log.event("cluster.leases_released", node=self.name, messages=released)
+        except Unavailable:
+            pass  # they lapse on their own
+        await loop.run_in_executor(None, self.node.stop)
+        self.queue_pool.close()
+        self.accounts.close()
+
+    @property
+    def banner(self) -> list[str]:
+        lines = [f"cluster node {self.name} (PostgreSQL store)"]
+        if self.applied:
+            lines.append(f"  schema: applied {', '.join(self.applied)}")
+        return lines
