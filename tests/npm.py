@@ -7,6 +7,7 @@ project's own virtualenv, removed with it by ``make clean``), then run with Node
 
 from __future__ import annotations
 
+import fcntl
 import json
 import subprocess
 import sys
@@ -21,8 +22,11 @@ def npm_package(name: str, version: str, timeout: float = 300) -> Path:
     pkg = where / "node_modules" / name
     if not (pkg / "package.json").exists():
         where.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "install", "--prefix", str(where), "--no-audit", "--no-fund", "--ignore-scripts",
-                        "--silent", f"{name}@{version}"], check=True, timeout=timeout)
+        with open(where / ".lock", "w") as lock:  # parallel test workers (pytest-xdist) install it once
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (pkg / "package.json").exists():
+                subprocess.run(["npm", "install", "--prefix", str(where), "--no-audit", "--no-fund",
+                                "--ignore-scripts", "--silent", f"{name}@{version}"], check=True, timeout=timeout)
     return pkg
 
 

@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,17 +50,22 @@ class Dovecot:
         self.control_in_maildir = control_in_maildir
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        # base_dir holds unix sockets (≤ 108 octets of path): a short directory of its own, whatever the test's
+        # temporary path (pytest-xdist adds a popen-gwN level)
+        self.run_dir = Path(tempfile.mkdtemp(prefix="dv-", dir="/tmp"))
 
     def config(self) -> Path:
         uid, gid = nobody()
         d = self.dir
-        for sub in ("run", "state", "index", "control", "home"):
+        for sub in ("state", "index", "control", "home"):
             (d / sub).mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(exist_ok=True)
+        os.chmod(self.run_dir, 0o755)
         for sub in ("index", "control", "home"):
             os.chown(d / sub, uid, gid)
         conf = d / "dovecot.conf"
         conf.write_text(f"""
-base_dir = {d}/run
+base_dir = {self.run_dir}
 state_dir = {d}/state
 log_path = {d}/dovecot.log
 protocols = imap
@@ -123,6 +129,7 @@ service imap {{
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def __enter__(self) -> Dovecot:
         return self.start()

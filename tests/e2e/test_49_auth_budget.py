@@ -1,7 +1,7 @@
 """Scenario 49: a silent nameserver costs a message one `[auth] check_timeout`, not a timeout per lookup.
 
 The MX asks a UDP socket that reads every question and never answers. With ``check_timeout = "1s"`` the end of DATA
-is answered 250 within about 1.5 s (it took 11 s before), the stored message's Authentication-Results says
+is answered 250 within about 1.5 s (asserted < 2.5 s on a loaded machine; it took 11 s before), the stored message's Authentication-Results says
 ``temperror``, and one ``auth.timeout`` log line names the lookup that hung.
 """
 
@@ -32,7 +32,8 @@ def test_silent_nameserver_ends_with_the_budget(server_factory):
             code, text = c.data(MESSAGE)
             elapsed = time.monotonic() - t0
         assert code == 250, text
-        assert elapsed < 1.5, f"end of DATA answered after {elapsed:.2f} s"
+        # one budget (1 s) plus the loaded machine's scheduling; without the budget it took 11 s
+    assert elapsed < 2.5, f"end of DATA answered after {elapsed:.2f} s"
         assert ns.questions >= 1  # the nameserver was really asked
 
     [m] = wait_for(lambda: inbox(b, "bob@b.test"), what="the stored copy")
