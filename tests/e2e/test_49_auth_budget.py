@@ -1,8 +1,8 @@
 """Scenario 49: a silent nameserver costs a message one `[auth] check_timeout`, not a timeout per lookup.
 
 The MX asks a UDP socket that reads every question and never answers. With ``check_timeout = "1s"`` the end of DATA
-is answered 250 within about 1.5 s (asserted < 2.5 s on a loaded machine; it took 11 s before), the stored message's Authentication-Results says
-``temperror``, and one ``auth.timeout`` log line names the lookup that hung.
+is answered 250 within about 1.5 s (asserted < 2.5 s on a loaded machine; it took 11 s before), the stored
+message's Authentication-Results says ``temperror``, and one ``auth.timeout`` log line names the lookup that hung.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def test_silent_nameserver_ends_with_the_budget(server_factory):
             elapsed = time.monotonic() - t0
         assert code == 250, text
         # one budget (1 s) plus the loaded machine's scheduling; without the budget it took 11 s
-    assert elapsed < 2.5, f"end of DATA answered after {elapsed:.2f} s"
+        assert elapsed < 2.5, f"end of DATA answered after {elapsed:.2f} s"
         assert ns.questions >= 1  # the nameserver was really asked
 
     [m] = wait_for(lambda: inbox(b, "bob@b.test"), what="the stored copy")
