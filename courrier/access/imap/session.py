@@ -97,6 +97,10 @@ class IMAPServer:
 
 
 class Session:
+    # no per-instance __dict__: every idle connection holds one Session (issue 17: ≤ 5 KiB per idle connection)
+    __slots__ = ("server", "store", "reader", "writer", "tls", "peer_ip", "state", "root", "selected", "errors",
+                 "_first", "mid_command", "_reader_limit", "rfc7162", "enabled")
+
     def __init__(self, server: IMAPServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                  tls: bool) -> None:
         self.server = server
@@ -153,7 +157,10 @@ class Session:
 
     async def readline(self) -> bytes:
         try:
-            line = await asyncio.wait_for(self.reader.readuntil(b"\n"), self.timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for wraps the read in a second Task, which an idle
+            # connection would hold for as long as it waits (issue 17: ≤ 5 KiB per idle connection)
+            async with asyncio.timeout(self.timeout):
+                line = await self.reader.readuntil(b"\n")
         except asyncio.LimitOverrunError:
             raise LineTooLong from None
         return line[:-2] if line.endswith(b"\r\n") else line[:-1]
@@ -215,7 +222,8 @@ class Session:
             if sync:
                 self.send(b"+ Ready for literal data")
                 await self.writer.drain()
-            data = await asyncio.wait_for(self.reader.readexactly(n), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                data = await self.reader.readexactly(n)
             literals.append(P.Literal8(data) if binary else data)
 
     # ------------------------------------------------------------------ main loop
