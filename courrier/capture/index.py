@@ -339,9 +339,22 @@ class CaptureIndex:
         with self.lock:
             return [r[0] for r in self.conn.execute("SELECT DISTINCT tag FROM capture_tags ORDER BY tag COLLATE NOCASE")]
 
-    def files(self) -> dict[str, sqlite3.Row]:
-        """Maildir base name (without the ``:2,`` info) → row (seq, id, file, read) of every indexed message."""
+    def file_names(self) -> set[str]:
+        """The file (relative to the Maildir: ``new/…`` or ``cur/…``) of every indexed message.
+
+        Rows are streamed and only their file names kept: the periodic scan once built a dict of every row with a
+        Path per row, ~0.7 KiB a message of transient peak that the allocator kept as RSS after each scan (issue 17:
+        ≤ 150 MB after 100,000 captured)."""
         self._barrier()
         with self.lock:
-            rows = self.conn.execute("SELECT seq, id, file, read FROM capture_messages").fetchall()
-        return {Path(r["file"]).name.split(":2,")[0]: r for r in rows}
+            cur = self.conn.execute("SELECT file FROM capture_messages")
+            cur.row_factory = None
+            return {r[0] for r in cur}
+
+    def rows_with_files(self, files: set[str]) -> list[tuple[int, str, str, int]]:
+        """(seq, id, file, read) of the indexed messages whose file is one of ``files`` (streamed, as above)."""
+        self._barrier()
+        with self.lock:
+            cur = self.conn.execute("SELECT seq, id, file, read FROM capture_messages")
+            cur.row_factory = None
+            return [r for r in cur if r[2] in files]

@@ -597,27 +597,37 @@ class CaptureStore:
         """Brings the index in step with the files — others (IMAP, POP3, a user) may change the Maildir too:
         indexes new files, forgets vanished ones, follows renames and the S (seen) flag. Runs at start and every
         few seconds (``start()``). Returns how many files were indexed."""
-        known = self.index.files()
-        on_disk: dict[str, str] = {}
+        # the index first, then the directories (a message written and indexed in between is found on disk and its
+        # row is there when it is indexed again: IntegrityError, a no-op). Only names are held for the whole store;
+        # full rows only for the few files not found as is (gone, or renamed by a client)
+        indexed = self.index.file_names()
+        fresh: list[str] = []  # on disk, and no row has this name as is: new, or renamed
         for sub in ("new", "cur"):
             for name in os.listdir(self.maildir / sub):
                 if not name.startswith("."):
-                    on_disk[_base(name)] = f"{sub}/{name}"
+                    rel = f"{sub}/{name}"
+                    if rel in indexed:
+                        indexed.discard(rel)
+                    else:
+                        fresh.append(rel)
+        unmatched = self.index.rows_with_files(indexed) if indexed else []
+        del indexed
+        on_disk = {_base(rel.partition("/")[2]): rel for rel in fresh}
+        known = {_base(Path(r[2]).name): r for r in unmatched}
         gone = [r for base, r in known.items() if base not in on_disk]
-        self.index.delete_seqs([r["seq"] for r in gone])
+        self.index.delete_seqs([r[0] for r in gone])
         for r in gone:
-            self.events.publish("delete", {"ID": r["id"]})
+            self.events.publish("delete", {"ID": r[1]})
         n, changed = 0, bool(gone)
         for base, rel in on_disk.items():
             row = known.get(base)
-            if row is not None:
-                if row["file"] != rel:
-                    self.index.set_file(row["seq"], rel)
-                    read = "S" in _flags(rel)
-                    if read != bool(row["read"]):
-                        self.index.set_read([row["seq"]], read)
-                        self.events.publish("update", {"ID": row["id"], "Read": read})
-                        changed = True
+            if row is not None:  # renamed (new/ → cur/, flags changed): follow the file and its S flag
+                self.index.set_file(row[0], rel)
+                read = "S" in _flags(rel)
+                if read != bool(row[3]):
+                    self.index.set_read([row[0]], read)
+                    self.events.publish("update", {"ID": row[1], "Read": read})
+                    changed = True
                 continue
             try:
                 self._index_existing(self.maildir / rel)
