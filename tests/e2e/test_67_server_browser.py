@@ -52,7 +52,9 @@ def test_mailbox_picker_in_chromium(server_factory):
             assert page.locator("#env-rcpt").inner_text() == f"<{BOB}>"
             assert "first words for bob" in page.locator("#pane-text").inner_text()
             page.click("#tab-source")
-            assert "Delivered-To: bob@example.test" in page.locator("#pane-source").inner_text()
+            # the source pane is filled by a fetch after the click: wait for it, not a race with the reader
+            wait_for(lambda: "Delivered-To: bob@example.test" in page.locator("#pane-source").inner_text(),
+                     what="the source pane")
             wait_for(lambda: "unread" not in (item.get_attribute("class") or ""), what="read state in the list")
         finally:
             browser.close()
