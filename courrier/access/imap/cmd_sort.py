@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
+import weakref
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
@@ -63,7 +64,18 @@ class _Cache:
                 self.items.popitem(last=False)
 
 
-FACTS = _Cache(200_000)  # ~300 octets each
+_FACTS: weakref.WeakKeyDictionary[object, _Cache] = weakref.WeakKeyDictionary()
+_FACTS_LOCK = threading.Lock()
+
+
+def facts_of(index: object) -> _Cache:
+    """The cache of one store's index. Per index, not per process: a folder's key is relative to its data dir, so
+    two stores in one process (tests, tools) would otherwise share entries for different messages."""
+    with _FACTS_LOCK:
+        cache = _FACTS.get(index)
+        if cache is None:
+            cache = _FACTS[index] = _Cache(200_000)  # ~300 octets each
+        return cache
 
 
 async def _keys(s: Session, criteria: list[Token], uid: bool, header: bool = True) -> list[SO.Key]:
@@ -75,6 +87,7 @@ async def _keys(s: Session, criteria: list[Token], uid: bool, header: bool = Tru
     view = [(i, u, sel.msgs[u], sel.flags.get(u, frozenset()), u in sel.recent) for i, u in enumerate(sel.uids, 1)]
     max_uid = sel.uids[-1] if sel.uids else 0
     folder = s.index.key(sel.path)
+    facts_cache = facts_of(s.index)
 
     def run() -> list[SO.Key]:
         out = []
@@ -89,12 +102,12 @@ async def _keys(s: Session, criteria: list[Token], uid: bool, header: bool = Tru
                                       None))
                     continue
                 ck = (folder, sel.uidvalidity, u)
-                facts = FACTS.get(ck)
+                facts = facts_cache.get(ck)
                 if facts is None:
                     facts = SO.describe(0, 0, m.internaldate, m.size, msg.header)
                     if msg.missing:
                         continue
-                    FACTS.put(ck, facts)
+                    facts_cache.put(ck, facts)
                 out.append(dataclasses.replace(facts, seq=n, order=seq))
             except Exception:  # noqa: BLE001, S112 - an unreadable message is no match (as in SEARCH)
                 continue

@@ -199,7 +199,11 @@ class Node:
         return self.children[0].date() if self.children else (0.0, 0)
 
     def reaches(self, other: Node) -> bool:
-        """Whether ``other`` is this node or one of its ancestors (linking would make a loop)."""
+        """Whether ``other`` is this node or one of its ancestors (linking would make a loop). A node without
+        children is nobody's ancestor: the common case (a new message, a new reference) costs one test, so a chain
+        of thousands of references is linear, not quadratic."""
+        if not other.children:
+            return self is other
         n: Node | None = self
         while n is not None:
             if n is other:
@@ -214,10 +218,23 @@ class Node:
         self.children.append(child)
 
 
+def _post_order(roots: list[Node]) -> list[Node]:
+    """Every node below and including ``roots``, children before their parent. A loop, not recursion: one
+    message's References (or one long reply chain) can make a thread thousands deep."""
+    out: list[Node] = []
+    stack = list(roots)
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        stack.extend(n.children)
+    out.reverse()
+    return out
+
+
 def _sort_siblings(nodes: list[Node]) -> None:
     """§4 (6): every set of siblings by sent date, depth first (a dummy's date needs its children sorted)."""
-    for n in nodes:
-        _sort_siblings(n.children)
+    for n in _post_order(nodes):
+        n.children.sort(key=Node.date)
     nodes.sort(key=Node.date)
 
 
@@ -253,30 +270,34 @@ def thread_references(keys: list[Key]) -> list[Node]:
             node.parent.children.remove(node)
             node.parent = None
     roots = [n for n in by_id.values() if n.parent is None]  # (2)
-    roots = _prune(roots, top=True)  # (3)
+    roots = _prune(roots)  # (3)
     _sort_siblings(roots)  # (4)
     roots = _merge_subjects(roots)  # (5)
     _sort_siblings(roots)  # (6)
     return roots
 
 
-def _prune(nodes: list[Node], top: bool) -> list[Node]:
+def _prune(roots: list[Node]) -> list[Node]:
     """§4 (3): dummies without children go; a dummy's children take its place, except a root dummy with more
-    than one child, which stays."""
-    out: list[Node] = []
-    for n in nodes:
-        n.children = _prune(n.children, top=False)
+    than one child, which stays. Children are pruned before their parent (so no dummy is left below the top)."""
+    for n in _post_order(roots):
+        kept: list[Node] = []
         for c in n.children:
+            if c.key is None:
+                kept += c.children  # an empty dummy adds nothing
+            else:
+                kept.append(c)
+        n.children = kept
+        for c in kept:
             c.parent = n
-        if n.key is None:
-            if not n.children:
-                continue
-            if not (top and len(n.children) > 1):
-                for c in n.children:
-                    c.parent = None
-                out += _prune(n.children, top) if top else n.children
-                continue
-        out.append(n)
+    out: list[Node] = []
+    for n in roots:
+        if n.key is None and len(n.children) <= 1:
+            for c in n.children:
+                c.parent = None
+            out += n.children
+        else:
+            out.append(n)
     return out
 
 
@@ -296,10 +317,14 @@ def _merge_subjects(roots: list[Node]) -> list[Node]:
         if old is None or (old.key is not None and (n.key is None or (old.key.reply and not reply))):
             table[subj] = n
     out: list[Node] = []
+    at: dict[int, int] = {}  # id(node) -> its index in out (no list.index: linear per merge, quadratic in all)
+    later: dict[int, Node] = {}  # id(root not reached yet) -> the dummy that took its place
     for n in roots:  # (5)(C)
+        n = later.pop(id(n), n)
         subj, reply = _thread_subject(n)
         t = table.get(subj) if subj else None
         if t is None or t is n:
+            at[id(n)] = len(out)
             out.append(n)
             continue
         if t.key is None and n.key is None:  # both dummies: the children become siblings
@@ -311,15 +336,15 @@ def _merge_subjects(roots: list[Node]) -> list[Node]:
             t.adopt(n)
         else:  # a new dummy holds both, and takes the table's place
             d = Node()
-            i = out.index(t) if t in out else -1
+            i = at.pop(id(t), -1)
             d.adopt(t)
             d.adopt(n)
             table[subj] = d
             if i >= 0:
                 out[i] = d
+                at[id(d)] = i
             else:
-                roots_pos = roots.index(t)  # t comes later: it is replaced when reached
-                roots[roots_pos] = d
+                later[id(t)] = d  # t comes later: it is replaced when reached
     return out
 
 
@@ -338,19 +363,29 @@ def thread_orderedsubject(keys: list[Key]) -> list[Node]:
 
 
 def render_threads(roots: list[Node]) -> str:
-    """RFC 5256 §5 thread-list: ``(1 2 (3)(4 5))``; a dummy has no number, its children follow as sub-lists."""
-
-    def one(n: Node) -> str:
-        parts: list[str] = []
-        cur = n
-        while True:
+    """RFC 5256 §5 thread-list: ``(1 2 (3)(4 5))``; a dummy has no number, its children follow as sub-lists.
+    Written with a stack, not recursion, as a thread may nest thousands deep."""
+    out: list[str] = []
+    stack: list[Node | str] = []
+    for r in reversed(roots):
+        stack += [")", r, "("]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        cur, nums = item, []
+        while True:  # a run of single children is one list of numbers
             if cur.key is not None:
-                parts.append(str(cur.key.seq))
+                nums.append(str(cur.key.seq))
             if len(cur.children) == 1 and cur.key is not None:
                 cur = cur.children[0]
                 continue
-            if cur.children:
-                parts.append("".join(f"({one(c)})" for c in cur.children))
-            return " ".join(parts)
-
-    return "".join(f"({one(r)})" for r in roots)
+            break
+        out.append(" ".join(nums))
+        if cur.children:
+            if nums:
+                out.append(" ")
+            for c in reversed(cur.children):
+                stack += [")", c, "("]
+    return "".join(out)
