@@ -19,6 +19,7 @@ from sievelib import commands as sc
 from sievelib.parser import Parser
 
 MAX_SCRIPT = 64 * 1024  # octets; larger scripts are refused at upload (ManageSieve NO (QUOTA/MAXSIZE))
+MAX_NESTING = 32  # blocks in blocks, and tests in tests (allof/anyof/not): Pigeonhole's limits (sieve-limits.h)
 
 # What the interpreter runs: ManageSieve's SIEVE capability (RFC 5804 §1.7) and `require`'s allowed names.
 EXTENSIONS = (
@@ -152,13 +153,23 @@ _LISTS = frozenset({"header-names", "header-list", "key-list", "list-of-flags", 
                     "capabilities", "names", "addresses", "flags", "body-transform"})
 
 
-def _convert(cmd: sc.Command) -> Node:
+class _TooDeep(Exception):
+    def __init__(self, what: str, opener: bytes) -> None:
+        self.what, self.opener = what, opener
+
+
+def _convert(cmd: sc.Command, blocks: int = 0, tests: int = 0) -> Node:
+    """sievelib's command tree to ours. Recursive, hence the nesting bounds: a 64 KiB script can nest 5,000 deep."""
+    if blocks > MAX_NESTING:
+        raise _TooDeep("blocks", b"{")
+    if tests > MAX_NESTING:
+        raise _TooDeep("tests", b"(")
     node = Node(cmd.name)
     for name, value in cmd.arguments.items():
         if isinstance(value, sc.Command):
-            node.tests.append(_convert(value))
+            node.tests.append(_convert(value, blocks, tests + 1))
         elif isinstance(value, list) and value and isinstance(value[0], sc.Command):
-            node.tests.extend(_convert(t) for t in value)
+            node.tests.extend(_convert(t, blocks, tests + 1) for t in value)
         elif isinstance(value, str) and value.startswith(":"):
             node.args[name] = value
         else:
@@ -169,8 +180,37 @@ def _convert(cmd: sc.Command) -> Node:
         node.extra[name] = [v] if name in _LISTS and not isinstance(v, list) else v
     node.dynamic = any("${" in x for t in (node.args, node.extra) for v in t.values()
                        for x in (v if isinstance(v, list) else [v]) if isinstance(x, str))
-    node.block = [_convert(c) for c in cmd.children]
+    node.block = [_convert(c, blocks + 1, tests) for c in cmd.children]
     return node
+
+
+def _line_past(data: bytes, opener: bytes, limit: int) -> int:
+    """The line where ``opener`` first opens deeper than ``limit`` (quoted strings and # comments skipped; a best
+    effort for the error message only)."""
+    closer = {b"{": b"}", b"(": b")"}[opener]
+    depth, line, i, n = 0, 1, 0, len(data)
+    while i < n:
+        c = data[i:i + 1]
+        if c == b"\n":
+            line += 1
+        elif c == b"#":
+            j = data.find(b"\n", i)
+            i = n if j < 0 else j
+            continue
+        elif c == b'"':
+            j = i + 1
+            while j < n and data[j:j + 1] != b'"':
+                j += 2 if data[j:j + 1] == b"\\" else 1
+            line += data.count(b"\n", i, j)
+            i = j
+        elif c == opener:
+            depth += 1
+            if depth > limit:
+                return line
+        elif c == closer:
+            depth -= 1
+        i += 1
+    return 1
 
 
 _lock = threading.Lock()  # sievelib keeps the `require`d extensions in a per-thread global; one parse at a time
@@ -199,7 +239,11 @@ def compile_script(text: str | bytes) -> Script:
     requires: set[str] = set()
     out: list[Node] = []
     for c in tree:
-        node = _convert(c)
+        try:
+            node = _convert(c)
+        except _TooDeep as e:
+            raise SieveSyntaxError(_line_past(data, e.opener, MAX_NESTING + (e.what == "tests")),
+                                   f"{e.what} nested deeper than {MAX_NESTING}") from None
         if node.name == "require":
             caps = node.args["capabilities"]
             for ext in caps if isinstance(caps, list) else [caps]:

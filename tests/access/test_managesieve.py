@@ -219,3 +219,39 @@ def test_errors_end_the_session_refusals_do_not(raw):
         assert raw.cmd(b"FROB")[-1].startswith(b"NO")
     assert raw.cmd(b"FROB")[-1].startswith(b"NO")
     assert raw.response()[-1].startswith(b"BYE")
+
+
+def test_hostile_scripts_get_an_answer_and_the_server_stays_up(raw, server):
+    """A 64 KiB script can nest 5,000 blocks or tests deep: compiling it recursed until a RecursionError. Now it is
+    refused with the line (RFC 5804 §2.6: NO with the reason), as Pigeonhole refuses past 32; a script at the size
+    bound plus one octet is QUOTA/MAXSIZE; ten sessions putting scripts at once all get their OK."""
+    raw.response()
+    raw.starttls()
+    assert raw.login()[-1].startswith(b"OK")
+    deep_blocks = b"if true{" * 5000 + b"keep;" + b"}" * 5000
+    deep_tests = b"if " + b"not " * 5000 + b"true { keep; }\r\n"
+    for script in (deep_blocks, deep_tests):
+        assert len(script) < 64 * 1024
+        for verb in (b'PUTSCRIPT "deep" ', b"CHECKSCRIPT "):
+            got = raw.cmd(verb + b"{%d+}\r\n" % len(script) + script)[-1]
+            assert got.startswith(b'NO "line ') and b"nested deeper than 32" in got, got
+    big = b"#" + b"x" * (64 * 1024) + b"\r\nkeep;\r\n"
+    assert raw.cmd(b'PUTSCRIPT "big" {%d+}\r\n' % len(big) + big)[-1].startswith(b"NO (QUOTA/MAXSIZE)")
+    assert raw.cmd(b"LISTSCRIPTS")[-1].startswith(b"OK")
+
+    import concurrent.futures
+
+    def one(k: int) -> bytes:
+        r = Raw(server)
+        try:
+            r.response()
+            r.starttls()
+            r.login("other@example.test")
+            body = b'require "fileinto";\r\nif header :contains "subject" "%d" { fileinto "F%d"; }\r\n' % (k, k)
+            return r.cmd(b'PUTSCRIPT "c%d" {%d+}\r\n' % (k, len(body)) + body)[-1]
+        finally:
+            r.close()
+
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(one, range(10)))
+    assert all(a.startswith(b"OK") for a in answers), answers
