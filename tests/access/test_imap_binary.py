@@ -102,3 +102,30 @@ def test_append_literal8_keeps_nul(w):
     # an ordinary literal may not carry NUL (RFC 3501 §9 CHAR8)
     w.send(b"a3 APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n")
     assert w.read_response(b"a3")[-1].split()[1] == b"BAD"
+
+
+def test_binary_of_hostile_messages_answers_and_the_session_goes_on(tmp_path):
+    """BINARY over what an attacker mails: 1,000 nested multiparts, 5,000 parts, broken base64, a base64 part
+    with no line breaks at all, and a section path 60 parts deep. Each FETCH answers (a value, NIL or
+    [UNKNOWN-CTE]) and the session stays usable."""
+    from tests.access import hostile
+
+    one_line = (b"From: m@evil.test\nSubject: oneline\nContent-Type: application/octet-stream\n"
+                b"Content-Transfer-Encoding: base64\n\n" + base64.b64encode(b"\xff" * 600_000) + b"\n")
+    corpus = [hostile.deep(1000), hostile.many_parts(5000), hostile.broken_base64(), one_line]
+    with listener(tmp_path, corpus) as (port, _store):
+        c = Wire(port)
+        assert c.status("SELECT INBOX") == b"OK"
+        deep_path = ".".join(["1"] * 60)
+        for command in ("FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1])", f"FETCH 1 BINARY.PEEK[{deep_path}]",
+                        "FETCH 2 (BINARY.SIZE[4999] BINARY.PEEK[5000] BINARY.PEEK[5001])",
+                        "FETCH 3 BINARY.PEEK[1]", "FETCH 4 BINARY.SIZE[1]"):
+            assert c.cmd(command)[-1].split()[1] == b"OK", command
+        assert f"BINARY[{deep_path}] NIL".encode() in b"".join(c.cmd(f"FETCH 1 BINARY.PEEK[{deep_path}]"))
+        lines = c.cmd("FETCH 2 (BINARY.PEEK[5000] BINARY.PEEK[5001])")
+        assert item(lines, b"BINARY[5000]").startswith(b"part 4999") and b"BINARY[5001] NIL" in b"".join(lines)
+        assert b"BINARY.SIZE[1] 600000" in b"".join(c.cmd("FETCH 4 BINARY.SIZE[1]"))
+        lines = c.cmd("FETCH 4 BINARY.PEEK[1]<599990.20>")
+        assert item(lines, b"BINARY[1]<599990>") == b"\xff" * 10
+        assert c.status("NOOP") == b"OK"
+        c.close()
