@@ -203,3 +203,16 @@ def test_threading_many_subject_pairs_is_not_quadratic():
     keys = [key_of(n, f"pair {(n - 1) // 2}", []) for n in range(1, 20001)]
     out = SO.render_threads(SO.thread_references(keys))
     assert out.startswith("((1)(2))((3)(4))") and out.count("((") == 10000
+
+
+def test_a_repeated_sort_key_is_sorted_once():
+    """§3: a key named again cannot change the order; 10,000 of them are one criterion (each was a full sort of the
+    mailbox on the event loop)."""
+    assert SO.parse_criteria(["ARRIVAL"] * 10_000 + ["REVERSE", "SIZE", "SIZE"]) == [("ARRIVAL", False),
+                                                                                     ("SIZE", True)]
+
+
+def test_sort_with_a_hostile_criteria_list_over_the_wire(w):
+    crit = " ".join(["REVERSE DATE"] * 5000)
+    assert one(w, f"SORT ({crit} SUBJECT) UTF-8 ALL", b"SORT") == one(w, "SORT (REVERSE DATE SUBJECT) UTF-8 ALL",
+                                                                       b"SORT")

@@ -152,8 +152,11 @@ _GETTERS: dict[str, Callable[[Key], object]] = {
 
 
 def parse_criteria(words: list[str]) -> list[tuple[str, bool]]:
-    """§3 sort-criteria: ``[REVERSE] key`` …; (key, reversed). ValueError naming what is wrong."""
+    """§3 sort-criteria: ``[REVERSE] key`` …; (key, reversed). ValueError naming what is wrong. A key named again
+    cannot change the order (ties of a key are ties of itself), so only its first use is kept: a command repeating
+    ARRIVAL 10,000 times costs one sort, not 10,000."""
     out: list[tuple[str, bool]] = []
+    seen: set[str] = set()
     rev = False
     for w in words:
         u = w.upper()
@@ -164,7 +167,9 @@ def parse_criteria(words: list[str]) -> list[tuple[str, bool]]:
             continue
         if u not in _GETTERS:
             raise ValueError(f"unknown sort key {w[:20]!r}")
-        out.append((u, rev))
+        if u not in seen:
+            seen.add(u)
+            out.append((u, rev))
         rev = False
     if rev or not out:
         raise ValueError("REVERSE must precede a sort key" if rev else "empty sort criteria")
