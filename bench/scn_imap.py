@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import shutil
 import socket
+import statistics
 import sys
 import tempfile
 import time
@@ -124,8 +125,7 @@ def run(args) -> list[str]:
         shutil.rmtree(d, ignore_errors=True)
 
     def med(name: str, i: int) -> float:
-        vals = sorted(t[i] for t in timings[name])
-        return vals[len(vals) // 2]
+        return statistics.median(t[i] for t in timings[name])
 
     lines = [f"{n} messages, {rounds} interleaved rounds; octets returned "
              f"courrier {sizes['courrier']} dovecot {sizes['dovecot']}",

@@ -13,6 +13,7 @@ import random
 import re
 import shutil
 import socket
+import statistics
 import sys
 import tempfile
 import time
@@ -140,8 +141,7 @@ def run(args) -> list[str]:
         shutil.rmtree(d, ignore_errors=True)
 
     def med(name: str, i: int) -> float:
-        vals = sorted(t[i] for t in timings[name])
-        return vals[len(vals) // 2]
+        return statistics.median(t[i] for t in timings[name])
 
     lines = [f"{n} messages, 100 changes per round (80 flagged, 20 expunged), {rounds} interleaved rounds; medians",
              f"{'':<34}{'courrier ms':>12}{'dovecot ms':>12}{'c/dovecot':>11}"]
