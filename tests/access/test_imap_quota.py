@@ -81,6 +81,9 @@ def test_getquotaroot_and_getquota_count_the_files(served):
     typ, data = c.setquota('""', "(STORAGE 1000000)")
     assert typ == "NO" and b"[NOPERM]" in data[0]
     assert c.getquotaroot("Nowhere")[0] == "NO"
+    for bad in ("x" * 5000, "&Jjo", "a..b"):  # no folder can have these names: NONEXISTENT, not a server bug
+        typ, data = c.getquotaroot(bad)
+        assert typ == "NO" and b"[NONEXISTENT]" in data[0], data
     c.logout()
 
 

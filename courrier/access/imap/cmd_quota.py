@@ -53,7 +53,11 @@ async def getquotaroot(s: Session, tag: str, args: list[Token], uid: bool) -> st
         raise ParseError("usage: GETQUOTAROOT mailbox")
     name = folders.normalize(U.mailbox(s, args[0]))
     assert s.root is not None
-    if not await s.store.run(s.store.folder_exists, s.root.root, name):
+    try:
+        exists = await s.store.run(s.store.folder_exists, s.root.root, name)
+    except folders.FolderError as e:  # a name no folder can have (too long, bad modified UTF-7…)
+        raise no(f"[NONEXISTENT] {e}") from None
+    if not exists:
         raise no("[NONEXISTENT] no such mailbox")
     if not enabled(s):
         s.send(b"* QUOTAROOT " + U.show(s, name))
