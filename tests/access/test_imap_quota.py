@@ -83,7 +83,7 @@ def test_getquotaroot_and_getquota_count_the_files(served):
     assert c.getquotaroot("Nowhere")[0] == "NO"
     for bad in ("x" * 5000, "&Jjo", "a..b"):  # no folder can have these names: NONEXISTENT, not a server bug
         typ, data = c.getquotaroot(bad)
-        assert typ == "NO" and b"[NONEXISTENT]" in data[0], data
+        assert typ == "NO" and "[NONEXISTENT]" in str(data), data
     c.logout()
 
 
