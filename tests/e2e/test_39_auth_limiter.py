@@ -1,8 +1,9 @@
-"""Scenario 39: one failed-login limiter for SMTP, IMAP, POP3 and HTTP, over real sockets and real clients.
+"""Scenario 39: one failed-login limiter for SMTP, IMAP, POP3, ManageSieve and HTTP, over real sockets and real
+clients.
 
 A flood of 60 concurrent wrong AUTH PLAIN attempts costs at most the budget in password checks (the slot is taken
 before the check), the rest answer 454 4.7.0; the locked client then gets each protocol's "try later" answer
-(IMAP ``NO [UNAVAILABLE]``, POP3 ``-ERR [SYS/TEMP]``, HTTP 429) — a correct password included — while another
+(IMAP ``NO [UNAVAILABLE]``, POP3 ``-ERR [SYS/TEMP]``, ManageSieve ``NO (TRYLATER)``, HTTP 429) — a correct password included — while another
 client (127.0.0.2: Linux routes all of 127/8 to loopback) logs in. Failures on one protocol count on the others.
 Behind a reverse proxy, X-Forwarded-For is believed from ``[http] trusted_proxies`` only.
 """
@@ -30,7 +31,7 @@ PROXY, STRANGER = "127.0.0.5", "127.0.0.6"  # the trusted reverse proxy, and a c
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("auth39"), listeners=("submission", "imap", "pop3", "http"),
+    s = Server(tmp_path_factory.mktemp("auth39"), listeners=("submission", "imap", "pop3", "managesieve", "http"),
                sections={"http": {"trusted_proxies": [PROXY]}})
     s.data.mkdir(parents=True, exist_ok=True)
     accounts = Accounts(s.data / "courrier.db")
@@ -108,6 +109,18 @@ def pop3_login(srv: Server, source: str, user: str, password: str) -> str:
         c.close()
 
 
+def sieve_login(srv: Server, source: str, user: str, password: str) -> str:
+    """RFC 5804 §2.1 AUTHENTICATE "PLAIN" over a raw socket (loopback is trusted for clear-text AUTH here); the
+    final response line."""
+    with socket.create_connection(("127.0.0.1", srv.ports["managesieve"]), timeout=10,
+                                  source_address=(source, 0)) as sock:
+        f = sock.makefile("rb")
+        while not f.readline().startswith(b"OK"):  # the capability greeting
+            pass
+        sock.sendall(b'AUTHENTICATE "PLAIN" "' + plain(user, password).encode() + b'"\r\n')
+        return f.readline().decode().rstrip()
+
+
 def http_get(srv: Server, source: str, user: str, password: str, forwarded_for: str | None = None) -> int:
     c = http.client.HTTPConnection("127.0.0.1", srv.ports["http"], timeout=10, source_address=(source, 0))
     headers = {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
@@ -153,6 +166,7 @@ def test_the_locked_client_gets_try_later_everywhere_even_with_the_right_passwor
     assert "[UNAVAILABLE]" in answer and "AUTHENTICATIONFAILED" not in answer
     answer = pop3_login(srv, "127.0.0.1", BOB, BOB_PW)
     assert answer.startswith("-ERR [SYS/TEMP]")
+    assert sieve_login(srv, "127.0.0.1", BOB, BOB_PW).startswith("NO (TRYLATER)")
     assert http_get(srv, "127.0.0.1", ADMIN, ADMIN_PW) == 429
 
 
@@ -160,6 +174,7 @@ def test_another_client_is_not_affected(srv):
     assert smtp_login(srv, "127.0.0.2", BOB, BOB_PW)[0] == 235
     assert imap_login(srv, "127.0.0.2", BOB, BOB_PW) == "OK"
     assert pop3_login(srv, "127.0.0.2", BOB, BOB_PW).startswith("+OK")
+    assert sieve_login(srv, "127.0.0.2", BOB, BOB_PW).startswith("OK")
     assert http_get(srv, "127.0.0.2", ADMIN, ADMIN_PW) == 200
 
 
@@ -169,11 +184,12 @@ def test_failures_on_one_protocol_count_on_the_others(srv):
         assert smtp_login(srv, client, BOB, f"smtp-guess-{i}")[0] == 535
     for i in range(3):
         assert "[AUTHENTICATIONFAILED]" in imap_login(srv, client, BOB, f"imap-guess-{i}")
-    for i in range(2):
-        assert pop3_login(srv, client, BOB, f"pop-guess-{i}").startswith("-ERR [AUTH]")
+    assert pop3_login(srv, client, BOB, "pop-guess").startswith("-ERR [AUTH]")
+    assert sieve_login(srv, client, BOB, "sieve-guess") == 'NO "Authentication failed"'
     assert http_get(srv, client, ADMIN, "http-guess") == 401  # the 10th failure, over HTTP
     assert "[UNAVAILABLE]" in imap_login(srv, client, BOB, BOB_PW)
     assert smtp_login(srv, client, BOB, BOB_PW)[0] == 454
+    assert sieve_login(srv, client, BOB, BOB_PW).startswith("NO (TRYLATER)")
     assert http_get(srv, client, ADMIN, ADMIN_PW) == 429
 
 
