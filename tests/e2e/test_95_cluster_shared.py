@@ -4,7 +4,8 @@ A Sieve script put with the real ManageSieve client ``sieve-connect`` on node 1 
 SMTP (smtplib), read back over IMAP (imaplib); its vacation reply goes out once although two nodes delivered; the
 ``courrier sieve`` command of node 2 finds the account and the script in the cluster. Wrong passwords spread over
 two nodes and three protocols spend one budget. The delivery history of a message node 1 relayed is read on node 2
-with ``courrier queue show`` and the web API."""
+with ``courrier queue show`` and the web API. An MTA-STS policy (enforce) node 1 fetched holds on node 2, which
+cannot fetch it."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import pytest
 from tests.dnsfake import FakeDNS
 from tests.e2e.mta_helpers import FAST, inbox, make_receiver, point_mx, submit, wait_for
 from tests.pgcluster import pg_cluster  # noqa: F401  (the session fixture)
+from tests.testca import PolicyServer, TestCA
 
 ME, BOB, PASSWORD = "me@example.test", "bob@example.test", "secret"
 SCRIPT = r"""require ["fileinto", "mailbox", "vacation", "variables"];
@@ -188,3 +190,33 @@ def test_the_delivery_history_of_node_1_is_read_on_node_2(server_factory, dsn):
             assert [a["Result"] for a in one["Attempts"]] == ["sent"]
         shown = n2.cli("queue", "show", qid).stdout  # node 2's command reads the cluster's log
         assert f"{qid} (no longer queued)" in shown and "sent" in shown and "carol@b.test" in shown, shown
+
+
+def test_an_mta_sts_policy_fetched_by_node_1_holds_on_node_2(server_factory, dsn, tmp_path):
+    """RFC 8461 §5.1 across nodes: node 1 fetched c.test's enforce policy (its MX is not listed); node 1 stops, the
+    policy host answers 404 from then on, and node 2 — which never fetched it — still keeps the message queued."""
+    ca = TestCA()
+    cert, key = ca.issue(["mx.c.test"]).write(tmp_path / "pki", "mx")
+    with FakeDNS() as dns, PolicyServer(ca, ["mta-sts.c.test"], tmp_path / "web") as web:
+        b = server_factory("b", listeners=("smtp",), domains=("c.test",), hostname="mx.c.test",
+                           sections={"tls": {"cert": str(cert), "key": str(key)}})
+        b.add_user("bob@c.test")
+        b.start()
+        point_mx(dns, "c.test")
+        dns.set("mta-sts.c.test", {"A": ["127.0.0.1"]})
+        dns.set("_mta-sts.c.test", {"TXT": ["v=STSv1; id=20260101"]})
+        web.serve("version: STSv1\nmode: enforce\nmx: other.c.test\nmax_age: 86400\n", host="mta-sts.c.test")
+        delivery = {"nameservers": [dns.address], "mx_port": b.ports["smtp"], **FAST, "mta_sts_port": web.port,
+                    "tls_ca_file": str(ca.write(tmp_path / "trust"))}
+        n1 = node(server_factory, dsn, "n1", ("submission",), users=("alice@example.test",), delivery=delivery).start()
+        assert submit(n1, "alice@example.test", ["bob@c.test"], "held by the policy") == {}
+        wait_for(lambda: "not listed in the MTA-STS policy of c.test" in n1.log(), what="node 1's deferral")
+        assert "mta_sts.policy domain=c.test" in n1.log()
+        n1.stop()
+        web.reply, web.by_host = (404, {}, b""), {}  # nothing served any more: only the shared cache says "enforce"
+        n2 = node(server_factory, dsn, "n2", ("submission",), delivery=delivery).start()
+        line = wait_for(lambda: next((x for x in n2.log().splitlines()
+                                      if "delivery.deferred" in x or "delivery.sent" in x), None),
+                        what="node 2's attempt")
+        assert "not listed in the MTA-STS policy of c.test" in line and "tls_policy=mta-sts-enforce" in line, line
+        assert "mta_sts.policy" not in n2.log() and inbox(b, "bob@c.test") == []
