@@ -149,7 +149,8 @@ class PgAuthCounters:
         keys = ["c:" + t.client] + (["a:" + t.account] if t.account is not None else [])
         with self.pool.tx() as c:
             if outcome != "failed":
-                c.execute("UPDATE auth_counts SET n = GREATEST(n - 1, 0) WHERE key = ANY(%s) AND win=%s", (keys, t.win))
+                for key in keys:  # client, then account: the order reserve locks them in (no deadlock)
+                    c.execute("UPDATE auth_counts SET n = GREATEST(n - 1, 0) WHERE key=%s AND win=%s", (key, t.win))
                 if outcome == "ok" and t.account is not None:
                     c.execute("INSERT INTO auth_known AS k (account, client, until) VALUES (%s, %s, %s) "
                               "ON CONFLICT (account, client) DO UPDATE SET until = excluded.until",

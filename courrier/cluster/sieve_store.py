@@ -3,7 +3,8 @@
 ``PgSieveStore`` is ``courrier/sieve/store.py:SieveStore`` — the same checks (names, sizes, syntax), the same
 compiled-script cache — over the cluster's tables instead of SQLite. A script put over ManageSieve (or ``courrier
 sieve put``) on one node filters what every node delivers: each node drops its cache of active scripts when
-``sieve_version`` (moved by a trigger on every change) moves, read at most once a second. The vacation memory (RFC
+``sieve_version`` (moved by a trigger on every change) moves, read at most once a second (on the event loop, like the
+accounts' cache check: one indexed row). The vacation memory (RFC
 5230 §4.2) is one upsert that answers "due" to exactly one delivery per sender and handle within ``:days``, whichever
 node makes it.
 """
@@ -15,7 +16,7 @@ import time
 
 import psycopg
 
-from courrier.cluster.pg import Pool
+from courrier.cluster.pg import Pool, Unavailable
 from courrier.sieve.script import compile_script
 from courrier.sieve.store import Active, ScriptInfo, SieveStore, SieveStoreError, check_name
 
@@ -95,8 +96,11 @@ class PgSieveStore(SieveStore):
         if now - self._checked < 1.0:
             return
         self._checked = now
-        with self.pool.conn() as c:
-            v = c.execute("SELECT version FROM sieve_version").fetchone()[0]
+        try:
+            with self.pool.conn() as c:
+                v = c.execute("SELECT version FROM sieve_version").fetchone()[0]
+        except Unavailable:
+            return  # an outage: the scripts known here still apply; one not known yet makes the delivery wait (4xx)
         if v != self._version:
             self._version = v
             self._changed()
