@@ -103,7 +103,7 @@ def test_a_script_put_on_node_1_filters_what_node_2_delivers_and_vacation_answer
     send(n2, "lunch? (again)")
     assert subjects(n2, ME, "INBOX") == ["before the script", "lunch?", "lunch? (again)"]
     assert wait_for(lambda: subjects(n2, BOB, "INBOX"), what="the vacation reply") == ["Away until Monday"]
-    time.sleep(1.5)  # a second reply would be through the queue by now
+    wait_for(lambda: "queue is empty" in n2.cli("queue", "list").stdout, what="an empty queue")  # no reply pending
     assert subjects(n1, BOB, "INBOX") == ["Away until Monday"]
 
     listing = n2.cli("sieve", "list", ME.upper())  # node 2's command: the cluster's account and script
