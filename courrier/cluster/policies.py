@@ -8,6 +8,11 @@ to opportunistic TLS because an attacker keeps it from the policy host — and s
 
 from __future__ import annotations
 
+import sqlite3
+from typing import Any
+
+import psycopg
+
 from courrier.cluster.pg import Pool
 from courrier.delivery import mtasts
 from courrier.delivery.tlspolicy import CachedPolicy
@@ -32,3 +37,10 @@ class PgPolicyCache:
             c.execute("INSERT INTO mta_sts_policy (domain, id, policy, fetched, expires) VALUES (%s,%s,%s,%s,%s) "
                       "ON CONFLICT (domain) DO UPDATE SET id=excluded.id, policy=excluded.policy, "
                       "fetched=excluded.fetched, expires=excluded.expires", (domain, ident, text, fetched, expires))
+
+
+def copy_policies(local: sqlite3.Connection, c: psycopg.Cursor[Any]) -> int:
+    """``courrier migrate``: the MTA-STS policies the local server fetched, in the caller's transaction."""
+    rows = [tuple(r) for r in local.execute("SELECT domain, id, policy, fetched, expires FROM mta_sts_policy")]
+    c.executemany("INSERT INTO mta_sts_policy (domain, id, policy, fetched, expires) VALUES (%s,%s,%s,%s,%s)", rows)
+    return len(rows)

@@ -11,8 +11,10 @@ node makes it.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
+from typing import Any
 
 import psycopg
 
@@ -140,3 +142,16 @@ class PgSieveStore(SieveStore):
             cur = c.execute("INSERT INTO sieve_error_reports VALUES (%s,%s,%s) ON CONFLICT DO NOTHING",
                             (account.lower(), version, time.time()))
             return cur.rowcount == 1
+
+
+def copy_scripts(local: sqlite3.Connection, c: psycopg.Cursor[Any]) -> int:
+    """``courrier migrate``: the local store's scripts (active flags kept), vacation memory and error reports into
+    the cluster's tables, in the caller's transaction; how many scripts."""
+    rows = local.execute("SELECT account, name, content, active, updated FROM sieve_scripts").fetchall()
+    c.executemany("INSERT INTO sieve_scripts (account, name, content, active, updated) VALUES (%s,%s,%s,%s,%s)",
+                  [(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows])
+    c.executemany("INSERT INTO sieve_vacation (account, sender, handle, until) VALUES (%s,%s,%s,%s)",
+                  [tuple(r) for r in local.execute("SELECT account, sender, handle, until FROM sieve_vacation")])
+    c.executemany("INSERT INTO sieve_error_reports (account, version, at) VALUES (%s,%s,%s)",
+                  [tuple(r) for r in local.execute("SELECT account, version, at FROM sieve_error_reports")])
+    return len(rows)

@@ -240,3 +240,29 @@ def test_the_delivery_history_of_every_node_is_read_on_any(dsn):
     assert [(h.result, h.code) for h in reader.history("Q1")] == [("deferred", 451), ("sent", 250)]
     recent = reader.recent(10)
     assert [(r["qid"], r["node"], r["result"]) for r in recent] == [("Q1", "n2", "sent"), ("Q1", "n1", "deferred")]
+
+
+def test_migrate_copies_scripts_vacation_memory_and_mta_sts_policies(dsn, tmp_path):
+    """`courrier migrate` (copy_local): a local data dir's Sieve state and MTA-STS cache reach the cluster, so the
+    nodes started on the copy run the same scripts and answer no sender twice."""
+    from courrier.cli.migrate import copy_local
+    from courrier.delivery.tlspolicy import PolicyCache
+    from courrier.sieve.store import SieveStore
+
+    local = SieveStore(tmp_path / "courrier.db")
+    local.put(ME, "filter", SCRIPT)
+    local.put(ME, "spare", "keep;")
+    local.activate(ME, "filter")
+    assert local.vacation_due(ME, "bob@example.test", "h", 7)
+    now = time.time()
+    PolicyCache(tmp_path / "courrier.db").put("example.org", "id9", "version: STSv1\nmode: enforce\n"
+                                              "mx: mx.example.org\nmax_age: 86400\n", now, now + 86400)
+    copied = copy_local(tmp_path, dsn)
+    assert copied.scripts == 2
+    node = PgSieveStore(Pool(dsn, 5))
+    active = node.active(ME)
+    assert active is not None and active.name == "filter" and active.script is not None
+    assert [s.name for s in node.list(ME)] == ["filter", "spare"]
+    assert not node.vacation_due(ME, "bob@example.test", "h", 7)  # answered before the move: not again
+    got = PgPolicyCache(Pool(dsn, 5)).get("example.org")
+    assert got is not None and got.id == "id9" and got.policy.mode == "enforce"
