@@ -36,6 +36,9 @@ from courrier.auth.limiter import AuthLimiter, account_key
 from courrier.cluster.pg import Pool
 
 SWEEP = 60.0  # seconds between deletions of stale rows (per node)
+# Counters are not mail: their commits need not wait for the WAL flush (a database crash may forget the last few
+# failures, never a message). Other sessions see the rows at commit all the same.
+_NO_FLUSH = "SET LOCAL synchronous_commit = off"
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ class PgAuthCounters:
         ck, ak = "c:" + client, ("a:" + account if account is not None else None)
         try:
             with self.pool.tx() as c:
+                c.execute(_NO_FLUSH)
                 locks = dict(c.execute("SELECT key, until FROM auth_locks WHERE key = ANY(%s) AND until > %s",
                                        ([ck, ak] if ak else [ck], now)).fetchall())
                 if ck in locks:
@@ -148,6 +152,7 @@ class PgAuthCounters:
         now = self.clock()
         keys = ["c:" + t.client] + (["a:" + t.account] if t.account is not None else [])
         with self.pool.tx() as c:
+            c.execute(_NO_FLUSH)
             if outcome != "failed":
                 for key in keys:  # client, then account: the order reserve locks them in (no deadlock)
                     c.execute("UPDATE auth_counts SET n = GREATEST(n - 1, 0) WHERE key=%s AND win=%s", (key, t.win))
@@ -163,6 +168,7 @@ class PgAuthCounters:
         now = self.clock()
         w, _ = self._win(now)
         with self.pool.tx() as c:
+            c.execute(_NO_FLUSH)
             self._bump(c, "c:" + client, w)
             return self._failed(c, client, None, now)
 
