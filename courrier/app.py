@@ -84,6 +84,8 @@ class App:
         self.connection_limits = ConnectionLimits(cfg.limits)  # one budget per protocol (issue 11, item 6)
         # one failed-login limiter for SMTP, IMAP, POP3 and HTTP: failures anywhere count everywhere
         self.auth_gate = AuthGate.from_limits(cfg.limits)
+        if self.cluster is not None:  # and failures on any node count against the one budget of the cluster
+            self.auth_gate.shared = self.cluster.auth_counters(self.auth_gate.limiter)
         # every TLS listener keeps this one front context; SIGHUP swaps the certificates behind it (courrier/tlsutil.py)
         self.tls = tlsutil.SNIServer(self._cert_set(cfg))
         self.tls_context = self.tls.context
@@ -109,7 +111,8 @@ class App:
         self.sieve_scripts: SieveStore | None = None
         self.sieve: SieveFilter | None = None
         if not cfg.capture_mode:
-            self.sieve_scripts = SieveStore(cfg.db_path)
+            # a cluster's scripts and vacation memory are shared by the nodes (courrier/cluster/sieve_store.py)
+            self.sieve_scripts = self.cluster.sieve_scripts if self.cluster is not None else SieveStore(cfg.db_path)
             self.sieve = SieveFilter(self.sieve_scripts, self.store, cfg.hostname, send=self.sieve_send)
             self.queue.transport.local.sieve = self.sieve  # type: ignore[attr-defined]
         self.observer = observe.Observer(

@@ -2,8 +2,8 @@
 
 What goes: accounts and aliases (password hashes as they are: the same passwords log in), every account's folders
 with their UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and subscriptions, every message with its UID, flags, internal date
-and bytes (so IMAP clients keep their caches: nothing to resync), and the outbound queue (schedules, recipients'
-states, messages). All in one transaction: a failure leaves the database empty, and the command can run again.
+and bytes (so IMAP clients keep their caches: nothing to resync), the outbound queue (schedules, recipients'
+states, messages), Sieve scripts with the vacation memory, and the MTA-STS policies fetched. All in one transaction: a failure leaves the database empty, and the command can run again.
 
 The server must be stopped (its data must not change under the copy) and the database must hold no accounts, mail or
 queue yet. Then set ``[store] backend = "postgresql"`` and ``dsn`` and start the nodes.
@@ -22,6 +22,8 @@ from courrier import db
 from courrier.cli import Fail, common_options, main
 from courrier.cluster.mailstore import store_body
 from courrier.cluster.pg import connect, migrate
+from courrier.cluster.policies import copy_policies
+from courrier.cluster.sieve_store import copy_scripts
 from courrier.config import Config
 from courrier.mailbox.api import header_end_lf
 from courrier.mailbox.store import MaildirStore
@@ -40,6 +42,7 @@ class Copied:
     folders: int = 0
     messages: int = 0
     queued: int = 0
+    scripts: int = 0
 
 
 def copy_local(data_dir: Path, dsn: str) -> Copied:
@@ -66,6 +69,8 @@ def copy_local(data_dir: Path, dsn: str) -> Copied:
             for r in local.execute("SELECT alias, address FROM aliases"):
                 c.execute("INSERT INTO aliases(alias, address) VALUES (%s,%s)", tuple(r))
                 n.aliases += 1
+            n.scripts = copy_scripts(local, c)  # the nodes run them from the database (cluster/sieve_store.py)
+            copy_policies(local, c)
             top = c.execute("SELECT COALESCE(MAX(uidvalidity), 0) FROM mail_folders").fetchone()[0]
             c.execute("SELECT setval('mail_uidvalidity', GREATEST(%s + 1, nextval('mail_uidvalidity')))", (top,))
             for row in queue.all():

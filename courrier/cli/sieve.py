@@ -16,6 +16,19 @@ from courrier.sieve.store import SieveStore, SieveStoreError
 
 
 def _open(cfg: Config, address: str) -> tuple[SieveStore, str]:
+    if cfg.store.backend == "postgresql":  # a cluster: its accounts and the scripts every node runs
+        from courrier.cluster.accounts import PgAccounts
+        from courrier.cluster.pg import Pool, migrate
+        from courrier.cluster.sieve_store import PgSieveStore
+
+        try:
+            migrate(cfg.store.dsn, cfg.store.timeout)
+            account = PgAccounts(cfg.store.dsn, cfg.store.timeout).get(address)
+        except OSError as e:
+            raise Fail(f"[store] dsn: {e.strerror or e}") from None
+        if account is None:
+            raise Fail(f"no account {address.lower()}")
+        return PgSieveStore(Pool(cfg.store.dsn, cfg.store.timeout)), account.address
     try:
         accounts = Accounts(cfg.db_path)
         account = accounts.get(address)

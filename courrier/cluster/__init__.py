@@ -1,8 +1,10 @@
 """The cluster store: several ``courrier serve`` nodes on one PostgreSQL (``[store] backend = "postgresql"``).
 
 ``Cluster`` is what the composition root (``app.py``) builds instead of the Maildir store: the schema brought up to
-date, the accounts (``accounts.py``), the mail store (``mailstore.py``), the queue's spool and store (``queue.py``) and the node (``node.py``:
-name lock, notifications from other nodes, lease renewal). docs/cluster.md describes the design.
+date, the accounts (``accounts.py``), the mail store (``mailstore.py``), the queue's spool and store (``queue.py``), the node (``node.py``:
+name lock, notifications from other nodes, lease renewal), and the state the nodes share besides mail: Sieve scripts
+and vacation memory (``sieve_store.py``), the failed-login counters (``limits.py``), the MTA-STS policy cache
+(``policies.py``). docs/cluster.md describes the design.
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ import asyncio
 from typing import Any
 
 from courrier import log
+from courrier.auth.limiter import AuthLimiter
 from courrier.cluster.accounts import PgAccounts
+from courrier.cluster.limits import PgAuthCounters
 from courrier.cluster.mailstore import PgMailStore, node_name
 from courrier.cluster.node import Node, NodeNameTaken
 from courrier.cluster.pg import Pool, Unavailable, migrate
+from courrier.cluster.policies import PgPolicyCache
 from courrier.cluster.queue import PgQueueStore, PgSpool
+from courrier.cluster.sieve_store import PgSieveStore
 from courrier.config import Config
 from courrier.lifecycle import StartupError
 
@@ -34,6 +40,8 @@ class Cluster:
         self.store = PgMailStore(st.dsn, node=self.name, pool_size=st.pool_size, timeout=st.timeout)
         self.queue_pool = Pool(st.dsn, st.timeout)
         self.queue_store = PgQueueStore(self.queue_pool, self.name, st.lease)
+        self.shared_pool = Pool(st.dsn, st.timeout)  # Sieve, login counters, MTA-STS policies
+        self.sieve_scripts = PgSieveStore(self.shared_pool)
         self.node = Node(st.dsn, self.name, timeout=st.timeout, lease=st.lease, on_change=self._changed,
                          on_lost=self.store.notify_all, renew=self.queue_store.renew)
 
@@ -41,6 +49,13 @@ class Cluster:
         """The runner (queue/runner.py:Queue) works the shared queue: its spool and store become the cluster's."""
         queue.spool = PgSpool(self.queue_pool, self.cfg.data_dir / "queue")
         queue.store = self.queue_store
+        tls_policy = getattr(queue.transport.remote, "tls_policy", None)
+        if tls_policy is not None and tls_policy.cache is not None:  # MTA-STS policies any node fetched
+            tls_policy.cache = PgPolicyCache(self.shared_pool)
+
+    def auth_counters(self, limiter: AuthLimiter) -> PgAuthCounters:
+        """The failed-login counters every node shares, with ``limiter``'s thresholds (courrier/auth/gate.py)."""
+        return PgAuthCounters(self.shared_pool, limiter)
 
     def _changed(self, account: str, folder: str) -> None:
         self.store.notify((account, folder))
@@ -67,6 +82,7 @@ class Cluster:
             pass  # they lapse on their own
         await loop.run_in_executor(None, self.node.stop)
         self.queue_pool.close()
+        self.shared_pool.close()
         self.accounts.close()
 
     @property

@@ -17,7 +17,7 @@ For each MX host, in this order (DANE first: RFC 8461 §2 leaves a host with DAN
 The MTA-STS policy of a domain (§5.1): the ``_mta-sts`` TXT id is looked up on each delivery; a cached policy is
 used while its max_age lasts and the id is unchanged (or the TXT record is gone or the lookup failed); a new id or
 an expired policy is fetched again over HTTPS. Policies live in SQLite (``mta_sts_policy``), so they survive a
-restart; a failed fetch falls back on the cached policy, or on none, and is not retried for five minutes.
+restart (in a cluster, in PostgreSQL: ``courrier/cluster/policies.py``, a policy one node fetched holds for all); a failed fetch falls back on the cached policy, or on none, and is not retried for five minutes.
 Not done: TLS-RPT reports (RFC 8460), proactive refresh (§10.2), DNSSEC of the MX RRset itself (RFC 7672 §2.2.1).
 """
 
@@ -30,6 +30,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from courrier import db, log
 from courrier.delivery import dane, mtasts
@@ -67,6 +68,14 @@ class CachedPolicy:
     id: str
     policy: mtasts.Policy
     expires: float
+
+
+class PolicyStore(Protocol):
+    """Where fetched policies are kept (blocking, called through a thread); errors are OSError or sqlite3.Error."""
+
+    def get(self, domain: str) -> CachedPolicy | None: ...
+
+    def put(self, domain: str, ident: str, text: str, fetched: float, expires: float) -> None: ...
 
 
 class PolicyCache:
@@ -107,7 +116,7 @@ class TLSPolicy:
         self.verify_context = ssl.create_default_context()  # PKIX: trusted chain, name of the host, dates
         if ca_file is not None:
             self.verify_context.load_verify_locations(cafile=str(ca_file))
-        self.cache = PolicyCache(db_path) if db_path is not None else None
+        self.cache: PolicyStore | None = PolicyCache(db_path) if db_path is not None else None
         self._memory: dict[str, CachedPolicy | None] = {}
         self._retry_at: dict[str, float] = {}
         self._fetching: dict[str, asyncio.Future[CachedPolicy | None]] = {}
@@ -144,7 +153,11 @@ class TLSPolicy:
             assert self.cache is not None
             if len(self._memory) >= MEMORY:
                 self._memory.clear()
-            self._memory[domain] = await asyncio.to_thread(self.cache.get, domain)
+            try:
+                self._memory[domain] = await asyncio.to_thread(self.cache.get, domain)
+            except (sqlite3.Error, OSError) as e:  # not remembered: asked again next time
+                log.event("mta_sts.cache_failed", level="error", domain=domain, error=str(e))
+                return None
         return self._memory[domain]
 
     async def _fetch(self, domain: str, ident: str) -> CachedPolicy | None:
@@ -160,7 +173,7 @@ class TLSPolicy:
         assert self.cache is not None
         try:
             await asyncio.to_thread(self.cache.put, domain, ident, text, now, fresh.expires)
-        except sqlite3.Error as e:  # the policy still applies; only its persistence is lost
+        except (sqlite3.Error, OSError) as e:  # the policy still applies; only its persistence is lost
             log.event("mta_sts.cache_failed", level="error", domain=domain, error=str(e))
         self._memory[domain] = fresh
         self._retry_at.pop(domain, None)

@@ -616,7 +616,7 @@ class SMTPProtocol(asyncio.Protocol):
             return
         username = creds.user
         try:
-            with gate.slot(ip, username, "smtp") as attempt:
+            async with gate.aslot(ip, username, "smtp") as attempt:
                 result = await self.policy.authenticate(self.session, username, creds.password)
                 attempt.ok = result.code == 235
         except Limited:

@@ -73,10 +73,27 @@ class WebContext:
     def queue_store(self) -> Any:
         """The outbound queue's state (``courrier.queue.api.QueueStore``), opened on first use."""
         if self._queue_store is None:
-            from courrier.queue.store import SQLiteQueueStore
+            if self.cfg.store.backend == "postgresql" and not self.cfg.capture_mode:  # a cluster: every node's
+                from courrier.cluster.history import open_history
 
-            self._queue_store = SQLiteQueueStore(self.cfg.db_path)
+                self._queue_store = open_history(self.cfg)
+            else:
+                from courrier.queue.store import SQLiteQueueStore
+
+                self._queue_store = SQLiteQueueStore(self.cfg.db_path)
         return self._queue_store
+
+    def recent_deliveries(self, limit: int) -> list[Any]:
+        """The newest delivery attempts, newest first (blocking): rows with the delivery log's columns."""
+        store = self.queue_store()
+        if hasattr(store, "recent"):  # the cluster's log (courrier/cluster/history.py), with the node that tried
+            return store.recent(limit)  # type: ignore[no-any-return]
+        from contextlib import closing
+
+        from courrier import db
+
+        with closing(db.connect(self.cfg.db_path)) as c:
+            return c.execute("SELECT * FROM delivery_log ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
 
     async def aclose(self) -> None:
         for c in self.closers:

@@ -23,7 +23,6 @@ in capture mode without ``auth_file``, anyone who reaches the (loopback-only by 
 from __future__ import annotations
 
 import asyncio
-from contextlib import closing
 from typing import Any
 
 from fastapi import APIRouter
@@ -31,7 +30,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from courrier import db
 from courrier.capture import parse as cparse
 from courrier.web import sanitize
 from courrier.web.api import mailpit
@@ -166,6 +164,8 @@ def _log_json(r: Any, qid: str | None = None) -> dict[str, Any]:
     out.update({"Recipients": get("recipients"), "Host": get("host") or "", "Address": get("address") or "",
                 "Result": get("result"), "Code": get("code") or 0, "Enhanced": get("enhanced") or "",
                 "Text": get("text") or "", "TLS": get("tls") or "", "TLSPolicy": get("tls_policy") or ""})
+    if isinstance(r, dict) and "node" in r:  # a cluster's log says which node tried
+        out["Node"] = r["node"]
     return out
 
 
@@ -194,8 +194,4 @@ async def delivery_log(request: Request) -> Response:
     require_admin(request)
     limit = int_param(request, "limit", 100, 1000)
 
-    def read() -> list[Any]:
-        with closing(db.connect(ctx(request).cfg.db_path)) as c:
-            return c.execute("SELECT * FROM delivery_log ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-
-    return JSONResponse([_log_json(r) for r in await _blocking(read)])
+    return JSONResponse([_log_json(r) for r in await _blocking(ctx(request).recent_deliveries, limit)])
