@@ -33,6 +33,7 @@ import psycopg
 from courrier.cluster.pg import Pool, Unavailable
 from courrier.mailbox import flags as F
 from courrier.mailbox.api import BodySource, Msg, Snapshot, Usage, crlf_size, header_end_lf, to_crlf
+from courrier.mailbox.maildir import crlf_to_lf
 from courrier.mailbox.names import (
     DEFAULT_FOLDERS,
     DELIMITER,
@@ -308,8 +309,14 @@ class PgIndex:
         args = (size, *folder, new_base(), sorted(flags), size,
                 internaldate if internaldate is not None else time.time(), header_end_lf(prefix + body.head),
                 prefix, body.id, CHANNEL, f"{self.node}\x1f{folder[0]}\x1f{folder[1]}")
+        return self._insert_row(c, _INSERT, args, folder, create)
+
+    def _insert_row(self, c: psycopg.Connection, sql: str, args: tuple[Any, ...], folder: Folder,
+                    create: bool) -> tuple[int, int]:
+        """Runs an insert statement (``_INSERT``/``_INSERT_ONE``) that answers no row when the folder does not
+        exist; then makes the folder and tries once more when ``create``, else FolderError."""
         for _ in range(2):
-            r = c.execute(_INSERT, args).fetchone()
+            r = c.execute(sql, args).fetchone()
             if r is not None:
                 self._arrived(folder, r[1])
                 return r[0], r[1]
@@ -328,15 +335,7 @@ class PgIndex:
                 internaldate if internaldate is not None else time.time(),
                 header_end_lf(prefix + body[:CHUNK]), prefix, CHANNEL, f"{self.node}\x1f{folder[0]}\x1f{folder[1]}")
         with self.pool.conn() as c:
-            for _ in range(2):
-                r = c.execute(_INSERT_ONE, args).fetchone()
-                if r is not None:
-                    self._arrived(folder, r[1])
-                    return r[0], r[1]
-                if not create:
-                    break
-                self._ensure(c, folder)
-        raise FolderError("no such mailbox")
+            return self._insert_row(c, _INSERT_ONE, args, folder, create)
 
     def append(self, folder: Folder, data: bytes, flags: frozenset[str] = frozenset(),
                internaldate: float | None = None) -> tuple[int, int]:
@@ -658,7 +657,7 @@ class PgMailStore:
     def deliver_sync(self, copies: list[tuple[Folder, bytes]], body_chunks: BodySource) -> list[tuple[int, int]]:
         """All copies in one transaction; returns once it has committed (synchronous_commit: on disk). The body is
         written chunk by chunk as it is read (never whole in memory) and shared by the copies."""
-        chunks = iter(_crlf_to_lf(body_chunks()))
+        chunks = iter(crlf_to_lf(body_chunks()))
         first: list[bytes] = []
         held = 0
         for chunk in chunks:  # up to one chunk's worth is read ahead to see whether the body is small
@@ -699,19 +698,6 @@ def _guard(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         return fn(*args, **kw)
     except (psycopg.OperationalError, psycopg.InterfaceError) as e:
         raise Unavailable(e) from None
-
-
-def _crlf_to_lf(chunks: Iterable[bytes]) -> Iterable[bytes]:
-    carry = b""
-    for chunk in chunks:
-        data = carry + chunk
-        if data.endswith(b"\r"):
-            data, carry = data[:-1], b"\r"
-        else:
-            carry = b""
-        yield data.replace(b"\r\n", b"\n")
-    if carry:
-        yield carry
 
 
 def node_name(configured: str) -> str:
