@@ -145,10 +145,18 @@ def _record_vanished(c: psycopg.Connection, folder_id: int, uids: list[int], mod
 
 
 def drop_bodies(c: psycopg.Connection, ids: list[int]) -> None:
-    """Deletes the bodies no message refers to any more (after an expunge or a folder's deletion)."""
+    """Deletes the bodies no message refers to any more (after an expunge or a folder's deletion), in the caller's
+    transaction, once its messages are deleted.
+
+    Two transactions deleting the last two messages of one body (two folders, two nodes) would each still see the
+    other's message under READ COMMITTED and both keep the body. So each first locks the body's first chunk row
+    (ids in one order: no deadlock) and looks in a second statement, whose snapshot is taken once the lock is held:
+    the second one waits for the first to commit, then sees its message gone and deletes the body."""
+    ids = sorted(set(ids))
     if ids:
+        c.execute("SELECT id FROM mail_bodies WHERE id = ANY(%s) AND seq = 0 ORDER BY id FOR UPDATE", (ids,))
         c.execute("DELETE FROM mail_bodies b WHERE b.id = ANY(%s) AND NOT EXISTS "
-                  "(SELECT 1 FROM mail_messages m WHERE m.body_id = b.id)", (sorted(set(ids)),))
+                  "(SELECT 1 FROM mail_messages m WHERE m.body_id = b.id)", (ids,))
 
 
 def _msg(r: tuple[Any, ...]) -> Msg:
