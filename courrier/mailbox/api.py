@@ -19,7 +19,7 @@ Every method of both protocols may block on the disk or the database except ``ru
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -64,6 +64,73 @@ class Snapshot:
     messages: tuple[Msg, ...]
 
 
+@dataclass
+class Stream:
+    """A stored message read in pieces (``FolderIndex.open``): ``size`` octets with CRLF line endings (exact: what
+    a literal announces), which each call of ``chunks()`` yields again from the start, a block at a time (CRLF);
+    ``close()`` frees what the store holds for it (an open file). A message expunged meanwhile may end early:
+    ``chunks()`` then raises :class:`StreamBroken` rather than yield fewer octets than ``size`` promised."""
+
+    size: int
+    chunks: Callable[[], Iterator[bytes]]
+    close: Callable[[], None] = lambda: None
+
+    def slice(self, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """The octets ``start`` to ``start + length`` (to the end when ``length`` is None), in pieces."""
+        end = self.size if length is None else min(self.size, start + length)
+        pos = 0
+        for chunk in self.chunks():
+            if pos >= end:
+                break
+            lo, hi = max(start - pos, 0), min(end - pos, len(chunk))
+            pos += len(chunk)
+            if lo < hi:
+                yield chunk[lo:hi]
+
+    def length(self, start: int = 0, length: int | None = None) -> int:
+        """How many octets ``slice(start, length)`` yields."""
+        end = self.size if length is None else min(self.size, start + length)
+        return max(0, end - start)
+
+
+class StreamBroken(OSError):
+    """A message that went away while being read in pieces (expunged by another session or node)."""
+
+
+def stream_of(read_blocks: Callable[[], Iterator[bytes]], close: Callable[[], None] = lambda: None) -> Stream:
+    """A :class:`Stream` over stored blocks (LF or mixed line endings, as the store keeps them): one pass counts the
+    CRLF size, each ``chunks()`` call converts a new pass; a pass that does not give the counted octets again
+    raises StreamBroken."""
+    size = sum(len(c) for c in lf_to_crlf(read_blocks()))
+
+    def chunks() -> Iterator[bytes]:
+        n = 0
+        for c in lf_to_crlf(read_blocks()):
+            n += len(c)
+            if n > size:
+                raise StreamBroken("message changed while being read")
+            yield c
+        if n != size:
+            raise StreamBroken("message gone while being read")
+
+    return Stream(size, chunks, close)
+
+
+def lf_to_crlf(blocks: Iterable[bytes]) -> Iterator[bytes]:
+    """``to_crlf`` over pieces: a CR that ends one piece and the LF starting the next stay one line ending."""
+    carry = b""
+    for block in blocks:
+        data = carry + block
+        if data.endswith(b"\r"):
+            data, carry = data[:-1], b"\r"
+        else:
+            carry = b""
+        if data:
+            yield to_crlf(data)
+    if carry:
+        yield carry
+
+
 class BodySource(Protocol):
     """A callable returning an iterator of the body's bytes chunks (CRLF), callable more than once."""
 
@@ -84,6 +151,11 @@ class FolderIndex(Protocol):
 
     def read(self, folder: Folder, m: Msg) -> bytes | None:
         """The message's bytes (LF); None when it has been expunged meanwhile."""
+        ...
+
+    def open(self, folder: Folder, m: Msg) -> Stream | None:
+        """The message as a :class:`Stream` (CRLF, in pieces): FETCH BODY[]/BINARY[]/RFC822 and POP3 RETR send a
+        large message without holding it whole. None when it has been expunged meanwhile."""
         ...
 
     def read_head(self, folder: Folder, m: Msg, limit: int) -> bytes | None:

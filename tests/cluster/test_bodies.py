@@ -65,7 +65,7 @@ def test_concurrent_expunges_of_copies_on_two_nodes_leave_no_body(dsn):
         u1 = a.index.sync(inbox).messages[-1].uid
         u2 = b.index.sync(other).messages[-1].uid
         gate = threading.Barrier(2)
-        ts = [threading.Thread(target=lambda s=s, f=f, u=u: (gate.wait(), s.index.expunge(f, [u])))
+        ts = [threading.Thread(target=lambda s=s, f=f, u=u, g=gate: (g.wait(), s.index.expunge(f, [u])))
               for s, f, u in ((a, inbox, u1), (b, other, u2))]
         for t in ts:
             t.start()

@@ -26,6 +26,7 @@ from courrier.auth import Limited, sasl
 from courrier.mailbox.api import Folder, MailStore, Msg, Root, to_crlf
 
 _UIDL_OK = re.compile(r"^[\x21-\x7e]{1,70}$")
+STREAM_BATCH = 2 << 20  # octets of a message read per trip to the store's threads (RETR)
 DISCARD_MAX = 1 << 20  # octets of one over-long line thrown away before the session is closed
 
 
@@ -371,15 +372,47 @@ class POP3Session:
         self.writer.write(crlf + b".\r\n")
 
     async def pop3_retr(self, arg: str) -> None:
+        """RFC 1939 §7 RETR: the message read from its Stream STREAM_BATCH at a time and byte-stuffed as it goes,
+        never whole in memory. One that goes away meanwhile (expunged over IMAP) cannot be finished once the first
+        line is out: the connection is closed."""
         found = self.message(arg)
         if not found:
             return
-        data = await self._content(found[1])
-        if data is None:
+        stream = await self.store.run(self.store.index.open, self.inbox, found[1])
+        if stream is None:
+            self.error(R.NO_SUCH_MSG)
             return
-        body = to_crlf(data)
-        self.send(f"+OK {len(body)} octets")
-        self.send_multiline(body)
+        try:
+            self.send(f"+OK {stream.size} octets")
+            chunks = stream.chunks()
+
+            def pull() -> list[bytes]:
+                got, n = [], 0
+                for chunk in chunks:
+                    got.append(chunk)
+                    n += len(chunk)
+                    if n >= STREAM_BATCH:
+                        break
+                return got
+
+            bol, last = True, b""
+            while got := await self.store.run(pull):
+                for chunk in got:
+                    if bol and chunk.startswith(b"."):  # RFC 1939 §3: byte-stuffing, across chunk borders too
+                        self.writer.write(b".")
+                    self.writer.write(chunk.replace(b"\n.", b"\n.."))  # CRLF: every LF ends a CRLF
+                    bol, last = chunk.endswith(b"\n"), chunk[-2:]
+                del got
+                await self.writer.drain()
+            self.writer.write((b"" if last in (b"", b"\r\n") else b"\r\n") + b".\r\n")
+        except ConnectionError:
+            raise
+        except OSError as e:  # StreamBroken, or the database gone: no -ERR can follow half a message
+            log.event("pop3.stream_broken", level="warn", user=self.user, error=str(e)[:200])
+            self.writer.close()
+            raise ConnectionResetError("message gone while being sent") from None
+        finally:
+            await self.store.run(stream.close)
 
     async def pop3_top(self, arg: str) -> None:
         """RFC 1939 §7: the header, the blank line, and the first n lines of the body."""
