@@ -40,11 +40,11 @@ from courrier.mailbox.api import (
     Stream,
     Usage,
     crlf_size,
+    crlf_to_lf,
     header_end_lf,
     stream_of,
     to_crlf,
 )
-from courrier.mailbox.maildir import crlf_to_lf
 from courrier.mailbox.names import (
     DEFAULT_FOLDERS,
     DELIMITER,

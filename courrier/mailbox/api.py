@@ -116,6 +116,21 @@ def stream_of(read_blocks: Callable[[], Iterator[bytes]], close: Callable[[], No
     return Stream(size, chunks, close)
 
 
+def crlf_to_lf(chunks: Iterable[bytes]) -> Iterable[bytes]:
+    """Streams CRLF → LF, handling a CR that ends one chunk and an LF that starts the next (what both stores do to a
+    body as it is stored)."""
+    carry = b""
+    for chunk in chunks:
+        data = carry + chunk
+        if data.endswith(b"\r"):
+            data, carry = data[:-1], b"\r"
+        else:
+            carry = b""
+        yield data.replace(b"\r\n", b"\n")
+    if carry:
+        yield carry
+
+
 def lf_to_crlf(blocks: Iterable[bytes]) -> Iterator[bytes]:
     """``to_crlf`` over pieces: a CR that ends one piece and the LF starting the next stay one line ending."""
     carry = b""
