@@ -42,7 +42,6 @@ from courrier.mailbox.api import (
     crlf_size,
     crlf_to_lf,
     header_end_lf,
-    stream_of,
     to_crlf,
 )
 from courrier.mailbox.names import (
@@ -279,7 +278,7 @@ class PgIndex:
                 if len(rows) < READ_CHUNKS:
                     return
 
-        return stream_of(blocks)
+        return Stream(blocks)
 
     def read_head(self, folder: Folder, m: Msg, limit: int) -> bytes | None:
         return self._body(folder, m, _HEAD, limit // CHUNK, limit)

@@ -64,16 +64,33 @@ class Snapshot:
     messages: tuple[Msg, ...]
 
 
-@dataclass
 class Stream:
-    """A stored message read in pieces (``FolderIndex.open``): ``size`` octets with CRLF line endings (exact: what
-    a literal announces), which each call of ``chunks()`` yields again from the start, a block at a time (CRLF);
-    ``close()`` frees what the store holds for it (an open file). A message expunged meanwhile may end early:
-    ``chunks()`` then raises :class:`StreamBroken` rather than yield fewer octets than ``size`` promised."""
+    """A stored message read in pieces (``FolderIndex.open``). ``read_blocks()`` gives the stored octets (LF or mixed
+    line endings) a block at a time, from the start at each call; ``chunks()`` gives them with CRLF line endings;
+    ``size`` is their exact CRLF count (what a literal announces), counted by a pass of its own on first use;
+    ``close()`` frees what the store holds for it (an open file). A message expunged meanwhile may end early: once
+    ``size`` is known, ``chunks()`` raises :class:`StreamBroken` rather than give other than ``size`` octets."""
 
-    size: int
-    chunks: Callable[[], Iterator[bytes]]
-    close: Callable[[], None] = lambda: None
+    def __init__(self, read_blocks: Callable[[], Iterator[bytes]], close: Callable[[], None] = lambda: None) -> None:
+        self.read_blocks = read_blocks
+        self.close = close
+        self._size: int | None = None
+
+    @property
+    def size(self) -> int:
+        if self._size is None:
+            self._size = sum(len(c) for c in lf_to_crlf(self.read_blocks()))
+        return self._size
+
+    def chunks(self) -> Iterator[bytes]:
+        size, n = self._size, 0
+        for c in lf_to_crlf(self.read_blocks()):
+            n += len(c)
+            if size is not None and n > size:
+                raise StreamBroken("message changed while being read")
+            yield c
+        if size is not None and n != size:
+            raise StreamBroken("message gone while being read")
 
     def slice(self, start: int = 0, length: int | None = None) -> Iterator[bytes]:
         """The octets ``start`` to ``start + length`` (to the end when ``length`` is None), in pieces."""
@@ -95,25 +112,6 @@ class Stream:
 
 class StreamBroken(OSError):
     """A message that went away while being read in pieces (expunged by another session or node)."""
-
-
-def stream_of(read_blocks: Callable[[], Iterator[bytes]], close: Callable[[], None] = lambda: None) -> Stream:
-    """A :class:`Stream` over stored blocks (LF or mixed line endings, as the store keeps them): one pass counts the
-    CRLF size, each ``chunks()`` call converts a new pass; a pass that does not give the counted octets again
-    raises StreamBroken."""
-    size = sum(len(c) for c in lf_to_crlf(read_blocks()))
-
-    def chunks() -> Iterator[bytes]:
-        n = 0
-        for c in lf_to_crlf(read_blocks()):
-            n += len(c)
-            if n > size:
-                raise StreamBroken("message changed while being read")
-            yield c
-        if n != size:
-            raise StreamBroken("message gone while being read")
-
-    return Stream(size, chunks, close)
 
 
 def crlf_to_lf(chunks: Iterable[bytes]) -> Iterable[bytes]:

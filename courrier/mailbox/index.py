@@ -34,7 +34,7 @@ from pathlib import Path
 from courrier import db, log
 from courrier.mailbox import flags as F
 from courrier.mailbox import maildir, uidlist
-from courrier.mailbox.api import Msg, Snapshot, Stream, Usage, crlf_size, header_end_lf, stream_of, to_crlf
+from courrier.mailbox.api import Msg, Snapshot, Stream, Usage, crlf_size, header_end_lf, to_crlf
 from courrier.mailbox.keywords import Keywords
 
 _ARRIVAL_LANDS = 600.0  # seconds: a delivery's count whose file the index never saw is dropped after this
@@ -440,11 +440,14 @@ class MailIndex:
                 pos += len(block)
                 yield block
 
-        try:
-            return stream_of(blocks, lambda: os.close(fd))
-        except BaseException:
-            os.close(fd)
-            raise
+        closed = []
+
+        def close() -> None:
+            if not closed:  # once: the number may belong to another file afterwards
+                closed.append(True)
+                os.close(fd)
+
+        return Stream(blocks, close)
 
     def read(self, path: Path, m: Msg) -> bytes | None:
         """The message's bytes as stored (LF); None when it has been expunged meanwhile."""

@@ -251,6 +251,7 @@ async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
                         msg.close()
                         continue
                     return b"".join(out), failed, done, False, (r, msg)
+                msg.close()  # a stream opened for BINARY.SIZE[] only
                 if not msg.missing:
                     out.append(r)
                     size += len(r)
