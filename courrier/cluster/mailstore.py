@@ -559,10 +559,11 @@ class _Subscribers:
 class PgMailStore:
     """``api.MailStore`` over PostgreSQL: every node of a cluster sees the same accounts' folders."""
 
-    def __init__(self, dsn: str, *, node: str, pool_size: int = 10, timeout: float = 5.0) -> None:
+    def __init__(self, dsn: str, *, node: str, pool_size: int = 10, timeout: float = 5.0,
+                 pool: Pool | None = None) -> None:
         self.dsn = dsn
         self.node = node
-        self.pool = Pool(dsn, timeout)
+        self.pool = pool if pool is not None else Pool(dsn, timeout, size=pool_size, name=node)
         self.executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="courrier-pg")
         self._index = PgIndex(self.pool, node)
         self.subscribers = _Subscribers()
