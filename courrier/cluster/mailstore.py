@@ -805,17 +805,18 @@ class PgMailStore:
             self._index._notify(c, src)
 
     def mailbox_id(self, folder: Folder) -> str:
-        """RFC 8474 §4 MAILBOXID, from the folder row's own id and UIDVALIDITY: RENAME updates the row's name only,
-        so the id stays (§4.1 MUST NOT change); a folder deleted and made again is a new row with a new one."""
+        """RFC 8474 §4 MAILBOXID, from the folder row's own id and UIDVALIDITY (or the one ``courrier migrate`` kept
+        from the local store): RENAME updates the row's name only, so it stays (§4.1 MUST NOT change); a folder
+        deleted and made again is a new row with a new one."""
+        sql = "SELECT id, uidvalidity, mailboxid FROM mail_folders WHERE account=%s AND name=%s"
         with self.pool.conn() as c:
-            r = c.execute("SELECT id, uidvalidity FROM mail_folders WHERE account=%s AND name=%s", folder).fetchone()
+            r = c.execute(sql, folder).fetchone()
             if r is None and folder[1] == "INBOX":
                 PgIndex._ensure(c, folder)
-                r = c.execute("SELECT id, uidvalidity FROM mail_folders WHERE account=%s AND name=%s",
-                              folder).fetchone()
+                r = c.execute(sql, folder).fetchone()
         if r is None:
             raise FolderError("no such mailbox")
-        return "F" + hashlib.sha256(f"{r[0]}\x00{r[1]}".encode()).hexdigest()[:24]
+        return r[2] or "F" + hashlib.sha256(f"{r[0]}\x00{r[1]}".encode()).hexdigest()[:24]
 
     # ------------------------------------------------------------------ delivery
 
