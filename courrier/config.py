@@ -623,7 +623,8 @@ class StoreConfig:
     node: str = setting("", parse=_str, doc="this node's name, unique in the cluster (\"\": the hostname)")
     lease: float = setting(20.0, parse=_positive_duration,
                            doc="how long a node's claim on a queued message lasts without renewal (taken over after)")
-    pool_size: int = setting(10, parse=_int(1), doc="PostgreSQL connections of a node's mail store")
+    pool_size: int = setting(10, parse=_int(1), doc="PostgreSQL connections a node opens at most, all uses together "
+                                                   "(mail store, queue, accounts; its notification connection apart)")
     timeout: float = setting(5.0, parse=_positive_duration,
                              doc="connecting and each statement; past it the command gets a 4xx (421/451, NO)")
 

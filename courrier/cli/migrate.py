@@ -108,9 +108,9 @@ def _copy_mail(pg: psycopg.Connection, c: psycopg.Cursor, store: MaildirStore, a
         octets = sum(m.size for m in snap.messages)
         # expunges before the copy are not carried over: QRESYNC clients from before it get every missing UID
         fid = c.execute("INSERT INTO mail_folders(account, name, uidvalidity, uidnext, highestmodseq, messages, octets,"
-                        " vanishedfloor) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
+                        " vanishedfloor, mailboxid) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
                         (account, name, snap.uidvalidity, snap.uidnext, snap.highestmodseq, len(snap.messages),
-                         octets, snap.highestmodseq)).fetchone()[0]
+                         octets, snap.highestmodseq, store.mailbox_id(folder))).fetchone()[0]  # RFC 8474 §4 kept
         n.folders += 1
         for m in snap.messages:
             data = store.index.read(folder, m)

@@ -36,11 +36,16 @@ class Cluster:
         except Unavailable as e:
             raise StartupError(f"[store] dsn: {e.strerror}") from None
         self.applied = applied  # told in the banner (stdout): stderr stays for what went wrong
-        self.accounts = PgAccounts(st.dsn, st.timeout)
-        self.store = PgMailStore(st.dsn, node=self.name, pool_size=st.pool_size, timeout=st.timeout)
-        self.queue_pool = Pool(st.dsn, st.timeout)
+        # one pool bounded as a whole ([store] pool_size): mail store, queue threads and account lookups share it;
+        # the node's notification connection (node.py) is apart
+        self.pool = Pool(st.dsn, st.timeout, size=st.pool_size, name=self.name)
+        self.accounts = PgAccounts(st.dsn, st.timeout, pool=self.pool)
+        self.store = PgMailStore(st.dsn, node=self.name, pool_size=st.pool_size, timeout=st.timeout, pool=self.pool)
+        self.queue_pool = self.pool
         self.queue_store = PgQueueStore(self.queue_pool, self.name, st.lease)
-        self.shared_pool = Pool(st.dsn, st.timeout)  # Sieve, login counters, MTA-STS policies
+        # Sieve, login counters, MTA-STS policies: a second small bounded pool, so a flood of deliveries holding
+        # the first can never keep a login check waiting
+        self.shared_pool = Pool(st.dsn, st.timeout, size=4, name=self.name)
         self.sieve_scripts = PgSieveStore(self.shared_pool)
         self.node = Node(st.dsn, self.name, timeout=st.timeout, lease=st.lease, on_change=self._changed,
                          on_lost=self.store.notify_all, renew=self.queue_store.renew)

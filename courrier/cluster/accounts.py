@@ -61,8 +61,8 @@ class _Conn:
 
 
 class PgAccounts(Accounts):
-    def __init__(self, dsn: str, timeout: float = 5.0) -> None:  # noqa: D107 - no super(): no SQLite file here
-        self.pool = Pool(dsn, timeout)
+    def __init__(self, dsn: str, timeout: float = 5.0, pool: Pool | None = None) -> None:  # noqa: D107 - no super()
+        self.pool = pool if pool is not None else Pool(dsn, timeout, size=2)  # a node passes its shared pool
         self._local = threading.local()
         self._resolve_cache: dict[str, str | None] = {}
         self._quota_cache: dict[str, int | None] = {}

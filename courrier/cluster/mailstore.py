@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import itertools
 import os
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -32,7 +33,17 @@ import psycopg
 
 from courrier.cluster.pg import Pool, Unavailable
 from courrier.mailbox import flags as F
-from courrier.mailbox.api import BodySource, Msg, Snapshot, Usage, crlf_size, header_end_lf, to_crlf
+from courrier.mailbox.api import (
+    BodySource,
+    Msg,
+    Snapshot,
+    Stream,
+    Usage,
+    crlf_size,
+    crlf_to_lf,
+    header_end_lf,
+    to_crlf,
+)
 from courrier.mailbox.names import (
     DEFAULT_FOLDERS,
     DELIMITER,
@@ -95,7 +106,25 @@ _HEAD = ("substring(m.prefix || COALESCE((SELECT string_agg(b.data, ''::bytea OR
          "WHERE b.id = m.body_id AND b.seq <= %s), ''::bytea) from 1 for %s)")
 _HEADER = ("substring(m.prefix || COALESCE((SELECT b.data FROM mail_bodies b WHERE b.id = m.body_id AND b.seq = 0), "
            "''::bytea) from 1 for m.hdr_len)")
+# group commit: the deliveries of one-chunk bodies into one folder waiting while another statement of the node runs
+# go in together — one statement, one transaction, one WAL flush for all of them (PgIndex.deliver_one)
+_INSERT_MANY = (
+    "WITH f AS (UPDATE mail_folders SET uidnext=uidnext+%(k)s, highestmodseq=highestmodseq+1, "
+    "messages=messages+%(k)s, octets=octets+%(octets)s WHERE account=%(account)s AND name=%(name)s "
+    "RETURNING id, uidvalidity, uidnext-%(k)s AS first, highestmodseq), "
+    "i AS MATERIALIZED (SELECT t.*, nextval('mail_body_id') AS bid FROM f, unnest(%(body)s::bytea[], "
+    "%(base)s::text[], %(size)s::bigint[], %(idate)s::float8[], %(hdr)s::int[], %(prefix)s::bytea[]) "
+    "WITH ORDINALITY AS t(body, base, size, idate, hdr, prefix, n)), "
+    "b AS (INSERT INTO mail_bodies(id, seq, data) SELECT bid, 0, body FROM i), "
+    "m AS (INSERT INTO mail_messages(folder, uid, base, flags, size, internaldate, modseq, hdr_len, prefix, body_id) "
+    "SELECT f.id, f.first + i.n - 1, i.base, '{}', i.size, i.idate, f.highestmodseq, i.hdr, i.prefix, i.bid "
+    "FROM f, i) "
+    "SELECT f.uidvalidity, f.first, pg_notify(%(channel)s, %(payload)s) FROM f")
+GROUP_MAX = 64  # deliveries per group statement
+GROUP_BYTES = 8 << 20  # ... and octets of their bodies
 CHUNK = 1 << 20  # octets per mail_bodies row
+READ_CHUNKS = 2  # mail_bodies rows fetched per statement when a message is read in pieces (PgIndex.open), in
+#                 binary (text would double them in transit)
 
 
 @dataclass(frozen=True)
@@ -144,10 +173,18 @@ def _record_vanished(c: psycopg.Connection, folder_id: int, uids: list[int], mod
 
 
 def drop_bodies(c: psycopg.Connection, ids: list[int]) -> None:
-    """Deletes the bodies no message refers to any more (after an expunge or a folder's deletion)."""
+    """Deletes the bodies no message refers to any more (after an expunge or a folder's deletion), in the caller's
+    transaction, once its messages are deleted.
+
+    Two transactions deleting the last two messages of one body (two folders, two nodes) would each still see the
+    other's message under READ COMMITTED and both keep the body. So each first locks the body's first chunk row
+    (ids in one order: no deadlock) and looks in a second statement, whose snapshot is taken once the lock is held:
+    the second one waits for the first to commit, then sees its message gone and deletes the body."""
+    ids = sorted(set(ids))
     if ids:
+        c.execute("SELECT id FROM mail_bodies WHERE id = ANY(%s) AND seq = 0 ORDER BY id FOR UPDATE", (ids,))
         c.execute("DELETE FROM mail_bodies b WHERE b.id = ANY(%s) AND NOT EXISTS "
-                  "(SELECT 1 FROM mail_messages m WHERE m.body_id = b.id)", (sorted(set(ids)),))
+                  "(SELECT 1 FROM mail_messages m WHERE m.body_id = b.id)", (ids,))
 
 
 def _msg(r: tuple[Any, ...]) -> Msg:
@@ -164,12 +201,43 @@ class _Cached:
         self.lock = threading.Lock()
 
 
+@dataclass(eq=False)
+class _Pending:
+    """One delivery waiting for its group statement (PgIndex.deliver_one)."""
+
+    folder: Folder
+    prefix: bytes
+    body: bytes
+    done: bool = False
+    result: tuple[int, int] | None = None
+    error: BaseException | None = None
+
+
+class _Group:
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.queue: list[_Pending] = []
+        self.busy = False
+
+
+def _take_batch(queue: list[_Pending]) -> list[_Pending]:
+    """The first waiting deliveries, up to GROUP_MAX and GROUP_BYTES (at least one), out of ``queue``."""
+    n, size = 0, 0
+    while n < len(queue) and n < GROUP_MAX and (n == 0 or size + len(queue[n].body) <= GROUP_BYTES):
+        size += len(queue[n].body)
+        n += 1
+    batch = queue[:n]
+    del queue[:n]
+    return batch
+
+
 class PgIndex:
     """``api.FolderIndex`` over the cluster tables."""
 
     def __init__(self, pool: Pool, node: str) -> None:
         self.pool = pool
         self.node = node
+        self._group = _Group()
         self._cache: dict[Folder, _Cached] = {}
         self._headers: dict[tuple[Folder, str], bytes] = {}
         self._lock = threading.Lock()
@@ -231,6 +299,33 @@ class PgIndex:
 
     def read(self, folder: Folder, m: Msg) -> bytes | None:
         return self._body(folder, m, _WHOLE)
+
+    def open(self, folder: Folder, m: Msg) -> Stream | None:
+        """``api.FolderIndex.open``: the message row is read once, then its body's 1 MiB rows READ_CHUNKS at a time,
+        each batch in a statement of its own (no connection is held while the client reads). Bodies never change,
+        so the counting pass and the sending pass see the same octets unless the message is expunged meanwhile."""
+        with self.pool.conn() as c:
+            r = c.execute("SELECT m.prefix, m.body_id FROM mail_messages m JOIN mail_folders f ON f.id=m.folder "
+                          "WHERE f.account=%s AND f.name=%s AND m.uid=%s AND m.base=%s",
+                          (*folder, m.uid, m.base)).fetchone()
+        if r is None:
+            return None
+        prefix, body_id = bytes(r[0]), r[1]
+
+        def blocks() -> Iterator[bytes]:
+            yield prefix
+            seq = 0
+            while True:
+                with self.pool.conn() as c:
+                    rows = c.execute("SELECT seq, data FROM mail_bodies WHERE id=%s AND seq >= %s ORDER BY seq "
+                                     "LIMIT %s", (body_id, seq, READ_CHUNKS), binary=True).fetchall()
+                for n, data in rows:
+                    yield bytes(data)
+                    seq = n + 1
+                if len(rows) < READ_CHUNKS:
+                    return
+
+        return Stream(blocks)
 
     def read_head(self, folder: Folder, m: Msg, limit: int) -> bytes | None:
         return self._body(folder, m, _HEAD, limit // CHUNK, limit)
@@ -308,8 +403,14 @@ class PgIndex:
         args = (size, *folder, new_base(), sorted(flags), size,
                 internaldate if internaldate is not None else time.time(), header_end_lf(prefix + body.head),
                 prefix, body.id, CHANNEL, f"{self.node}\x1f{folder[0]}\x1f{folder[1]}")
+        return self._insert_row(c, _INSERT, args, folder, create)
+
+    def _insert_row(self, c: psycopg.Connection, sql: str, args: tuple[Any, ...], folder: Folder,
+                    create: bool) -> tuple[int, int]:
+        """Runs an insert statement (``_INSERT``/``_INSERT_ONE``) that answers no row when the folder does not
+        exist; then makes the folder and tries once more when ``create``, else FolderError."""
         for _ in range(2):
-            r = c.execute(_INSERT, args).fetchone()
+            r = c.execute(sql, args).fetchone()
             if r is not None:
                 self._arrived(folder, r[1])
                 return r[0], r[1]
@@ -328,13 +429,70 @@ class PgIndex:
                 internaldate if internaldate is not None else time.time(),
                 header_end_lf(prefix + body[:CHUNK]), prefix, CHANNEL, f"{self.node}\x1f{folder[0]}\x1f{folder[1]}")
         with self.pool.conn() as c:
+            return self._insert_row(c, _INSERT_ONE, args, folder, create)
+
+    def deliver_one(self, folder: Folder, prefix: bytes, body: bytes) -> tuple[int, int]:
+        """A delivery of one copy with a body of one chunk (LF), committed with the others of its folder that are
+        waiting meanwhile (group commit): the first thread to come leads and sends its own delivery; deliveries
+        that arrive while a statement runs queue up, and the next leader sends all those of one folder in one
+        statement (``_INSERT_MANY``) — its own transaction, committed (synchronous_commit) before anyone returns.
+        Alone, a delivery goes as before (``insert_one``): no wait is added."""
+        item = _Pending(folder, prefix, body)
+        g = self._group
+        with g.cond:
+            g.queue.append(item)
+            while not item.done:
+                if g.busy:
+                    g.cond.wait()
+                    continue
+                g.busy = True
+                batch = _take_batch(g.queue)
+                g.cond.release()
+                try:
+                    self._send_batch(batch)
+                finally:
+                    g.cond.acquire()
+                    g.busy = False
+                    g.cond.notify_all()
+        if item.error is not None:
+            raise item.error
+        assert item.result is not None
+        return item.result
+
+    def _send_batch(self, batch: list[_Pending]) -> None:
+        by_folder: dict[Folder, list[_Pending]] = {}
+        for it in batch:
+            by_folder.setdefault(it.folder, []).append(it)
+        for folder, items in sorted(by_folder.items()):
+            try:
+                if len(items) == 1:
+                    items[0].result = self.insert_one(folder, items[0].prefix, items[0].body, create=True)
+                else:
+                    for it, res in zip(items, self._insert_many(folder, items), strict=True):
+                        it.result = res
+            except BaseException as e:  # noqa: BLE001 - handed to every waiting delivery of the group
+                for it in items:
+                    it.error = e
+            for it in items:
+                it.done = True
+
+    def _insert_many(self, folder: Folder, items: list[_Pending]) -> list[tuple[int, int]]:
+        now = time.time()
+        sizes, hdrs = [], []
+        for it in items:
+            b = it.body
+            sizes.append(crlf_size(it.prefix) + len(b) + b.count(b"\n") - b.count(b"\r\n"))
+            hdrs.append(header_end_lf(it.prefix + b[:CHUNK]))
+        args = {"k": len(items), "octets": sum(sizes), "account": folder[0], "name": folder[1],
+                "body": [it.body for it in items], "base": [new_base() for _ in items], "size": sizes,
+                "idate": [now] * len(items), "hdr": hdrs, "prefix": [it.prefix for it in items],
+                "channel": CHANNEL, "payload": f"{self.node}\x1f{folder[0]}\x1f{folder[1]}"}
+        with self.pool.conn() as c:
             for _ in range(2):
-                r = c.execute(_INSERT_ONE, args).fetchone()
+                r = c.execute(_INSERT_MANY, args).fetchone()
                 if r is not None:
                     self._arrived(folder, r[1])
-                    return r[0], r[1]
-                if not create:
-                    break
+                    return [(r[0], r[1] + i) for i in range(len(items))]
                 self._ensure(c, folder)
         raise FolderError("no such mailbox")
 
@@ -513,10 +671,11 @@ class _Subscribers:
 class PgMailStore:
     """``api.MailStore`` over PostgreSQL: every node of a cluster sees the same accounts' folders."""
 
-    def __init__(self, dsn: str, *, node: str, pool_size: int = 10, timeout: float = 5.0) -> None:
+    def __init__(self, dsn: str, *, node: str, pool_size: int = 10, timeout: float = 5.0,
+                 pool: Pool | None = None) -> None:
         self.dsn = dsn
         self.node = node
-        self.pool = Pool(dsn, timeout)
+        self.pool = pool if pool is not None else Pool(dsn, timeout, size=pool_size, name=node)
         self.executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="courrier-pg")
         self._index = PgIndex(self.pool, node)
         self.subscribers = _Subscribers()
@@ -645,6 +804,20 @@ class PgMailStore:
                 PgIndex._ensure(c, (root, DELIMITER.join(parts[:k])))
             self._index._notify(c, src)
 
+    def mailbox_id(self, folder: Folder) -> str:
+        """RFC 8474 §4 MAILBOXID, from the folder row's own id and UIDVALIDITY (or the one ``courrier migrate`` kept
+        from the local store): RENAME updates the row's name only, so it stays (§4.1 MUST NOT change); a folder
+        deleted and made again is a new row with a new one."""
+        sql = "SELECT id, uidvalidity, mailboxid FROM mail_folders WHERE account=%s AND name=%s"
+        with self.pool.conn() as c:
+            r = c.execute(sql, folder).fetchone()
+            if r is None and folder[1] == "INBOX":
+                PgIndex._ensure(c, folder)
+                r = c.execute(sql, folder).fetchone()
+        if r is None:
+            raise FolderError("no such mailbox")
+        return r[2] or "F" + hashlib.sha256(f"{r[0]}\x00{r[1]}".encode()).hexdigest()[:24]
+
     # ------------------------------------------------------------------ delivery
 
     def folder_for(self, account: str, folder: str | None) -> Folder:
@@ -658,7 +831,7 @@ class PgMailStore:
     def deliver_sync(self, copies: list[tuple[Folder, bytes]], body_chunks: BodySource) -> list[tuple[int, int]]:
         """All copies in one transaction; returns once it has committed (synchronous_commit: on disk). The body is
         written chunk by chunk as it is read (never whole in memory) and shared by the copies."""
-        chunks = iter(_crlf_to_lf(body_chunks()))
+        chunks = iter(crlf_to_lf(body_chunks()))
         first: list[bytes] = []
         held = 0
         for chunk in chunks:  # up to one chunk's worth is read ahead to see whether the body is small
@@ -668,7 +841,7 @@ class PgMailStore:
                 break
         if held <= CHUNK and len(copies) == 1:
             folder, headers = copies[0]
-            return [self._index.insert_one(folder, headers, b"".join(first), create=True)]
+            return [self._index.deliver_one(folder, headers, b"".join(first))]
         out: dict[int, tuple[int, int]] = {}
         with self.pool.tx() as c:
             body = store_body(c, itertools.chain(first, chunks))  # streamed from the spool, one body for every copy
@@ -699,19 +872,6 @@ def _guard(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         return fn(*args, **kw)
     except (psycopg.OperationalError, psycopg.InterfaceError) as e:
         raise Unavailable(e) from None
-
-
-def _crlf_to_lf(chunks: Iterable[bytes]) -> Iterable[bytes]:
-    carry = b""
-    for chunk in chunks:
-        data = carry + chunk
-        if data.endswith(b"\r"):
-            data, carry = data[:-1], b"\r"
-        else:
-            carry = b""
-        yield data.replace(b"\r\n", b"\n")
-    if carry:
-        yield carry
 
 
 def node_name(configured: str) -> str:

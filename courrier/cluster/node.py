@@ -53,7 +53,7 @@ class Node:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _claim(self) -> psycopg.Connection:
-        c = connect(self.dsn, self.timeout)
+        c = connect(self.dsn, self.timeout, name=f"{self.name} listen")
         try:
             if not c.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(self.name),)).fetchone()[0]:
                 c.close()

@@ -42,88 +42,171 @@ class Unavailable(OSError):
         super().__init__(errno.EIO, f"mail database unavailable: {text[:200]}")
 
 
-def connect(dsn: str, timeout: float, *, autocommit: bool = True) -> psycopg.Connection:
-    """A connection with the cluster's session settings; :class:`Unavailable` when the database cannot be reached."""
+def connect(dsn: str, timeout: float, *, autocommit: bool = True, name: str = "") -> psycopg.Connection:
+    """A connection with the cluster's session settings; :class:`Unavailable` when the database cannot be reached.
+    ``name``: the node's, shown by PostgreSQL as ``application_name`` "courrier <name>" (pg_stat_activity)."""
     try:
         return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=max(1, int(timeout + 0.999)),
+                               application_name=f"courrier {name}".strip()[:63],
                                options=f"-c synchronous_commit=on -c statement_timeout={int(timeout * 1000)}")
     except psycopg.Error as e:
         raise Unavailable(e) from None
 
 
-class Pool:
-    """One connection per thread (the stores' thread pools), made on first use and again after a failure."""
+class PoolExhausted(Unavailable):
+    """No connection of the node's pool came free within ``[store] timeout``: a temporary condition too."""
 
-    def __init__(self, dsn: str, timeout: float) -> None:
+
+class Pool:
+    """The node's connections to the database, at most ``size`` open at once, shared by everything that asks (the
+    mail store's threads, the queue's, account lookups); the node's notification connection is apart (node.py).
+
+    A caller takes a connection for one ``conn()``/``tx()`` block and gives it back at its end; a thread already
+    holding one gets the same again (nested blocks never wait for a second). When all ``size`` are taken the caller
+    waits for one, up to ``timeout`` (then :class:`PoolExhausted`): a flood of sessions queues here, the database
+    never sees more than ``size`` connections from a node. A connection broken by an outage is dropped; the next
+    caller makes a new one."""
+
+    def __init__(self, dsn: str, timeout: float, size: int = 10, name: str = "") -> None:
         self.dsn = dsn
         self.timeout = timeout
+        self.size = max(1, size)
+        self.name = name  # the node's name: PostgreSQL's application_name "courrier <name>"
         self._local = threading.local()
+        self._idle: list[psycopg.Connection] = []
+        self._open = 0  # connections made and not closed (idle or taken)
         self._all: set[psycopg.Connection] = set()
-        self._lock = threading.Lock()
+        self._meta: dict[int, tuple[float, int]] = {}  # id(conn) → (last use, outage generation seen)
+        self._cond = threading.Condition()
+        self.peak = 0  # the most ever open at once (tests, status)
 
-    def _conn(self) -> psycopg.Connection:
-        """The thread's connection. One idle for a while is checked first (a database restarted meanwhile has
-        closed it without our knowing): the command that comes after an outage gets a fresh one, not the error."""
-        c: psycopg.Connection | None = getattr(self._local, "conn", None)
+    def _take(self) -> psycopg.Connection:
+        deadline = time.monotonic() + self.timeout
+        with self._cond:
+            while True:
+                while self._idle:
+                    c = self._idle.pop()
+                    if not (c.closed or c.broken):
+                        break
+                    self._forget(c)
+                else:
+                    c = None
+                if c is not None:
+                    break
+                if self._open < self.size:
+                    self._open += 1
+                    self.peak = max(self.peak, self._open)
+                    c = None
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise PoolExhausted(TimeoutError(f"all {self.size} connections of the pool busy ([store] "
+                                                     "pool_size)"))
+                self._cond.wait(left)
+        if c is None:
+            try:
+                c = connect(self.dsn, self.timeout, name=self.name)
+            except BaseException:
+                with self._cond:
+                    self._open -= 1
+                    self._cond.notify()
+                raise
+            with self._cond:
+                self._all.add(c)
+            self._meta[id(c)] = (time.monotonic(), _outages[0])
+            return c
+        used, generation = self._meta.get(id(c), (0.0, -1))
         now = time.monotonic()
-        if c is not None and not (c.closed or c.broken) and (
-                now - self._local.used > IDLE_CHECK or self._local.generation != _outages[0]):
+        if now - used > IDLE_CHECK or generation != _outages[0]:
+            # idle for a while, or an outage seen meanwhile: a database restarted has closed it without our knowing,
+            # so the command after an outage gets a fresh connection, not the error
             try:
                 c.execute("SELECT 1")
             except psycopg.Error:
-                self._drop()
-                c = None
-        if c is None or c.closed or c.broken:
-            c = self._local.conn = connect(self.dsn, self.timeout)
-            with self._lock:
-                self._all.add(c)
-        self._local.used, self._local.generation = now, _outages[0]
+                self._discard(c)
+                return self._take()
         return c
 
-    def _drop(self) -> None:
-        outage_seen()
-        c = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if c is not None:
-            with self._lock:
-                self._all.discard(c)
+    def _forget(self, c: psycopg.Connection) -> None:
+        """(under _cond) a connection closed or broken: no longer counted."""
+        self._open -= 1
+        self._all.discard(c)
+        self._meta.pop(id(c), None)
+        self._cond.notify()
+
+    def _discard(self, c: psycopg.Connection) -> None:
+        try:
+            c.close()
+        except Exception:  # noqa: BLE001 - already broken
+            pass
+        with self._cond:
+            self._forget(c)
+
+    def _give(self, c: psycopg.Connection) -> None:
+        if c.closed or c.broken:
+            self._discard(c)
+            return
+        self._meta[id(c)] = (time.monotonic(), _outages[0])
+        with self._cond:
+            self._idle.append(c)
+            self._cond.notify()
+
+    @contextmanager
+    def _hold(self) -> Iterator[psycopg.Connection]:
+        held = getattr(self._local, "held", None)
+        if held is not None:  # nested in a block of this thread: the same connection
+            self._local.depth += 1
             try:
-                c.close()
-            except Exception:  # noqa: BLE001 - already broken
-                pass
+                yield held
+            finally:
+                self._local.depth -= 1
+            return
+        c = self._take()
+        self._local.held, self._local.depth = c, 1
+        try:
+            yield c
+        finally:
+            self._local.held = None
+            self._give(c)
+
+    def _failed(self, c: psycopg.Connection) -> None:
+        outage_seen()
+        try:
+            c.close()  # _give drops it when the outermost block ends
+        except Exception:  # noqa: BLE001 - already broken
+            pass
 
     @contextmanager
     def tx(self) -> Iterator[psycopg.Connection]:
         """A transaction (committed when the block ends without an exception); outages become Unavailable."""
-        c = self._conn()
-        try:
-            with c.transaction():
-                yield c
-        except (psycopg.OperationalError, psycopg.InterfaceError) as e:
-            self._drop()
-            raise Unavailable(e) from None
+        with self._hold() as c:
+            try:
+                with c.transaction():
+                    yield c
+            except (psycopg.OperationalError, psycopg.InterfaceError) as e:
+                self._failed(c)
+                raise Unavailable(e) from None
 
     @contextmanager
     def conn(self) -> Iterator[psycopg.Connection]:
-        """The thread's connection in autocommit (single statements); outages become Unavailable."""
-        c = self._conn()
-        try:
-            yield c
-        except (psycopg.OperationalError, psycopg.InterfaceError) as e:
-            self._drop()
-            raise Unavailable(e) from None
+        """A connection in autocommit (single statements); outages become Unavailable."""
+        with self._hold() as c:
+            try:
+                yield c
+            except (psycopg.OperationalError, psycopg.InterfaceError) as e:
+                self._failed(c)
+                raise Unavailable(e) from None
 
     def close_thread(self) -> None:
-        c = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if c is not None:
-            with self._lock:
-                self._all.discard(c)
-            c.close()
+        """Nothing is kept per thread any more (connections go back to the pool after each block)."""
 
     def close(self) -> None:
-        with self._lock:
-            conns, self._all = list(self._all), set()
+        """Closes the idle connections and every one made so far (the node is stopping)."""
+        with self._cond:
+            conns, self._all, self._idle = list(self._all), set(), []
+            self._open = 0
+            self._meta.clear()
+            self._cond.notify_all()
         for c in conns:
             try:
                 c.close()

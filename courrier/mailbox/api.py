@@ -19,7 +19,7 @@ Every method of both protocols may block on the disk or the database except ``ru
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -64,6 +64,86 @@ class Snapshot:
     messages: tuple[Msg, ...]
 
 
+class Stream:
+    """A stored message read in pieces (``FolderIndex.open``). ``read_blocks()`` gives the stored octets (LF or mixed
+    line endings) a block at a time, from the start at each call; ``chunks()`` gives them with CRLF line endings;
+    ``size`` is their exact CRLF count (what a literal announces), counted by a pass of its own on first use;
+    ``close()`` frees what the store holds for it (an open file). A message expunged meanwhile may end early: once
+    ``size`` is known, ``chunks()`` raises :class:`StreamBroken` rather than give other than ``size`` octets."""
+
+    def __init__(self, read_blocks: Callable[[], Iterator[bytes]], close: Callable[[], None] = lambda: None) -> None:
+        self.read_blocks = read_blocks
+        self.close = close
+        self._size: int | None = None
+
+    @property
+    def size(self) -> int:
+        if self._size is None:
+            self._size = sum(len(c) for c in lf_to_crlf(self.read_blocks()))
+        return self._size
+
+    def chunks(self) -> Iterator[bytes]:
+        size, n = self._size, 0
+        for c in lf_to_crlf(self.read_blocks()):
+            n += len(c)
+            if size is not None and n > size:
+                raise StreamBroken("message changed while being read")
+            yield c
+        if size is not None and n != size:
+            raise StreamBroken("message gone while being read")
+
+    def slice(self, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """The octets ``start`` to ``start + length`` (to the end when ``length`` is None), in pieces."""
+        end = self.size if length is None else min(self.size, start + length)
+        pos = 0
+        for chunk in self.chunks():
+            if pos >= end:
+                break
+            lo, hi = max(start - pos, 0), min(end - pos, len(chunk))
+            pos += len(chunk)
+            if lo < hi:
+                yield chunk[lo:hi]
+
+    def length(self, start: int = 0, length: int | None = None) -> int:
+        """How many octets ``slice(start, length)`` yields."""
+        end = self.size if length is None else min(self.size, start + length)
+        return max(0, end - start)
+
+
+class StreamBroken(OSError):
+    """A message that went away while being read in pieces (expunged by another session or node)."""
+
+
+def crlf_to_lf(chunks: Iterable[bytes]) -> Iterable[bytes]:
+    """Streams CRLF → LF, handling a CR that ends one chunk and an LF that starts the next (what both stores do to a
+    body as it is stored)."""
+    carry = b""
+    for chunk in chunks:
+        data = carry + chunk
+        if data.endswith(b"\r"):
+            data, carry = data[:-1], b"\r"
+        else:
+            carry = b""
+        yield data.replace(b"\r\n", b"\n")
+    if carry:
+        yield carry
+
+
+def lf_to_crlf(blocks: Iterable[bytes]) -> Iterator[bytes]:
+    """``to_crlf`` over pieces: a CR that ends one piece and the LF starting the next stay one line ending."""
+    carry = b""
+    for block in blocks:
+        data = carry + block
+        if data.endswith(b"\r"):
+            data, carry = data[:-1], b"\r"
+        else:
+            carry = b""
+        if data:
+            yield to_crlf(data)
+    if carry:
+        yield carry
+
+
 class BodySource(Protocol):
     """A callable returning an iterator of the body's bytes chunks (CRLF), callable more than once."""
 
@@ -84,6 +164,11 @@ class FolderIndex(Protocol):
 
     def read(self, folder: Folder, m: Msg) -> bytes | None:
         """The message's bytes (LF); None when it has been expunged meanwhile."""
+        ...
+
+    def open(self, folder: Folder, m: Msg) -> Stream | None:
+        """The message as a :class:`Stream` (CRLF, in pieces): FETCH BODY[]/BINARY[]/RFC822 and POP3 RETR send a
+        large message without holding it whole. None when it has been expunged meanwhile."""
         ...
 
     def read_head(self, folder: Folder, m: Msg, limit: int) -> bytes | None:

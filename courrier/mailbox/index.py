@@ -34,12 +34,13 @@ from pathlib import Path
 from courrier import db, log
 from courrier.mailbox import flags as F
 from courrier.mailbox import maildir, uidlist
-from courrier.mailbox.api import Msg, Snapshot, Usage, crlf_size, header_end_lf, to_crlf
+from courrier.mailbox.api import Msg, Snapshot, Stream, Usage, crlf_size, header_end_lf, to_crlf
 from courrier.mailbox.keywords import Keywords
 
 _ARRIVAL_LANDS = 600.0  # seconds: a delivery's count whose file the index never saw is dropped after this
 _TRUST_MTIME_AFTER = 2.0  # seconds: a directory mtime younger than this may hide a change made in the same tick
 VANISHED_KEEP = 100_000  # expunge records kept per folder (RFC 7162 §3.2.5.2); older ones raise the folder's floor
+READ_BLOCK = 1 << 20  # octets per read of a message sent in pieces (FolderIndex.open)
 HEADER_CACHE_BYTES = 64 << 20  # per index: header sections kept in memory (Dovecot keeps them in its cache file)
 
 
@@ -413,26 +414,53 @@ class MailIndex:
             f.stamp = f.own = None
             raise
 
-    def read(self, path: Path, m: Msg) -> bytes | None:
-        """The message's bytes as stored (LF); None when it has been expunged meanwhile."""
+    def _open_fd(self, path: Path, m: Msg) -> int | None:
+        """A descriptor of the message's file, found again when a flag change elsewhere renamed it; None when gone."""
         file = m.file
         for _ in range(3):
             try:
-                fd = os.open(f"{path}/{file}", os.O_RDONLY)
+                return os.open(f"{path}/{file}", os.O_RDONLY)
             except FileNotFoundError:  # renamed by a flag change elsewhere, or gone
                 cur = self._scan(path).get(m.base)
                 if cur is None:
                     return None
                 file = cur
-                continue
-            try:
-                chunks = []
-                while chunk := os.read(fd, 1 << 20):
-                    chunks.append(chunk)
-                return b"".join(chunks)
-            finally:
-                os.close(fd)
         return None
+
+    def open(self, path: Path, m: Msg) -> Stream | None:
+        """``api.FolderIndex.open``: the file stays open while it is sent (a rename or an expunge meanwhile does not
+        matter), read a block at a time at each pass."""
+        fd = self._open_fd(path, m)
+        if fd is None:
+            return None
+
+        def blocks() -> Iterator[bytes]:
+            pos = 0
+            while block := os.pread(fd, READ_BLOCK, pos):
+                pos += len(block)
+                yield block
+
+        closed = []
+
+        def close() -> None:
+            if not closed:  # once: the number may belong to another file afterwards
+                closed.append(True)
+                os.close(fd)
+
+        return Stream(blocks, close)
+
+    def read(self, path: Path, m: Msg) -> bytes | None:
+        """The message's bytes as stored (LF); None when it has been expunged meanwhile."""
+        fd = self._open_fd(path, m)
+        if fd is None:
+            return None
+        try:
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
 
     def read_head(self, path: Path, m: Msg, limit: int) -> bytes | None:
         """The first ``limit`` octets of the stored file (LF), without reading the rest."""

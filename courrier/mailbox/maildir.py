@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from courrier.mailbox.api import crlf_to_lf  # noqa: F401  (kept here by name: store.py and its tests use it)
 from courrier.safeio import DirSyncers, fsync_dir
 
 _counter = itertools.count()
@@ -84,20 +85,6 @@ def ensure(path: Path) -> Path:
 # Directory fsyncs of concurrent deliveries into one Maildir are shared (group commit, courrier/safeio.py); the
 # lambda looks fsync_dir up at call time so tests can observe it.
 _dir_syncer = DirSyncers(fsync=lambda p: fsync_dir(p))
-
-
-def crlf_to_lf(chunks: Iterable[bytes]) -> Iterable[bytes]:
-    """Streams CRLF → LF, handling a CR that ends one chunk and an LF that starts the next."""
-    carry = b""
-    for chunk in chunks:
-        data = carry + chunk
-        if data.endswith(b"\r"):
-            data, carry = data[:-1], b"\r"
-        else:
-            carry = b""
-        yield data.replace(b"\r\n", b"\n")
-    if carry:
-        yield carry
 
 
 def _write_all(fd: int, data: bytes) -> int:

@@ -110,7 +110,8 @@ def _admin_verifier(accounts: Accounts) -> Callable[[str, str], bool]:
 
 def build_context(cfg: Config, accounts: Accounts, auth_gate: AuthGate, *, capture: CaptureStore | None,
                   mail_store: MailStore, get_paused: Callable[[], bool], set_paused: Callable[[bool], None],
-                  outbound: Outbound | None, observer: Observer | None = None) -> WebContext:
+                  outbound: Outbound | None, observer: Observer | None = None,
+                  queue_store: Any = None) -> WebContext:
     """The inspector's context from the components the composition root built (``App.web_context``); raises
     BindError for an unusable auth file. Called on the running loop: the event hub is bound to it."""
     from courrier.web.auth import AuthFileError
@@ -139,6 +140,8 @@ def build_context(cfg: Config, accounts: Accounts, auth_gate: AuthGate, *, captu
     ctx = WebContext(cfg=cfg, auth=auth, accounts=accounts, source=source, hub=hub, get_paused=get_paused,
                      set_paused=set_paused, relay=relay, relay_description=relay_desc, mailboxes=mailboxes,
                      observer=observer)
+    if queue_store is not None:  # a cluster node: the shared queue (docs/cluster.md), not the data dir's tables
+        ctx._queue_store = queue_store
     verdicts = ctx.verdicts = AuthChecks(cfg)
 
     async def close_verdicts() -> None:

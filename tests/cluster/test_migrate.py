@@ -23,6 +23,8 @@ def _state(port: int) -> dict:
         typ, data = c.select(box)
         assert typ == "OK", data
         uv = c.response("UIDVALIDITY")[1][0]
+        typ, st = c.status(box, "(MAILBOXID)")  # RFC 8474 §4: the same mailbox to clients that know it by its id
+        uv += b" " + re.search(rb"MAILBOXID \(([^)]+)\)", st[0]).group(1)
         typ, data = c.uid("FETCH", "1:*", "(UID FLAGS RFC822.SIZE)")
         rows = sorted(re.sub(rb"^\d+ ", b"", d).decode().replace(" \\Recent", "") for d in data if d)
         out[box] = (uv, rows)

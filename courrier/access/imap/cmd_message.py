@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from courrier.access.imap.session import Session
 
 BATCH = 256  # messages rendered per trip to the disk thread
+STREAM_BATCH = 2 << 20  # octets of a large message read per trip to the store's threads (_send_parts)
 FLUSH_BYTES = 8 << 20  # ... or fewer: the responses rendered are written out once they reach this size
 
 
@@ -143,6 +144,41 @@ async def search(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     return "SEARCH completed"
 
 
+async def _send_parts(s: Session, parts: FE.Parts, msg: FE.Message) -> None:
+    """A large message's FETCH response: its octets read STREAM_BATCH at a time on the store's threads and written
+    as they come, so the message is never whole in memory. A message that goes away meanwhile cannot be finished
+    (the literal's length is on the wire): the connection is closed, as Dovecot does."""
+    try:
+        for part in parts:
+            if isinstance(part, bytes):
+                s.write(part)
+                continue
+            it = part.chunks()
+
+            def pull(it=it) -> list[bytes]:  # noqa: ANN001
+                got, n = [], 0
+                for chunk in it:
+                    got.append(chunk)
+                    n += len(chunk)
+                    if n >= STREAM_BATCH:
+                        break
+                return got
+
+            while got := await s.store.run(pull):
+                for chunk in got:
+                    s.write(chunk)
+                del got
+                await s.writer.drain()
+    except ConnectionError:
+        raise
+    except OSError as e:  # StreamBroken, or the database gone: no NO can follow half a literal
+        log.event("imap.stream_broken", level="warn", user=s.user, uid=msg.msg.uid, error=str(e)[:200])
+        s.writer.close()
+        raise ConnectionResetError("message gone while being sent") from None
+    finally:
+        await s.store.run(msg.close)
+
+
 async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
     """RFC 3501 §6.4.5: renders in batches off the loop; BODY[] without .PEEK sets \\Seen first (and reports it)."""
     sel = _sel(s)
@@ -188,35 +224,48 @@ async def fetch(s: Session, tag: str, args: list[Token], uid: bool) -> str:
         jobs = [(q, sel.msgs[u], with_flags if u in changed else items, sel.shown_flags(u))
                 for q, u in ((q, sel.uids[q - 1]) for q in seqs[pos:pos + BATCH])]
 
-        def render(jobs=jobs) -> tuple[bytes, int, int, bool]:  # noqa: ANN001
-            """(responses, messages that failed, messages done, whether one response went past ``limit``);
-            stops after FLUSH_BYTES, so what waits in memory for the client is bounded too."""
+        def render(jobs=jobs) -> tuple[bytes, int, int, bool, tuple[FE.Parts, FE.Message] | None]:  # noqa: ANN001
+            """(responses, messages that failed, messages done, whether one response went past ``limit``, a large
+            message's response to send from its stream); stops after FLUSH_BYTES, so what waits in memory for the
+            client is bounded too, and after a streamed response, which the loop below sends piece by piece."""
             out, failed, size = [], 0, 0
             for done, (q, m, its, fl) in enumerate(jobs, 1):
-                msg = FE.Message(m, _loader(s, sel, m), functools.partial(s.index.header, sel.path, m))
+                msg = FE.Message(m, _loader(s, sel, m), functools.partial(s.index.header, sel.path, m),
+                                 functools.partial(s.index.open, sel.path, m))
                 try:
                     r = FE.render(msg, q, its, fl, uid, limit)
                 except FE.ResponseTooLarge:
-                    return b"".join(out), failed, done, True
+                    msg.close()
+                    return b"".join(out), failed, done, True, None
                 except FE.BI.UnknownCTE:
+                    msg.close()
                     unknown_cte.append(q)
                     continue
                 except Exception as e:  # noqa: BLE001 - one message that cannot be rendered is skipped, not the rest
+                    msg.close()
                     message_failed(s, sel, m, "fetch", e)
                     failed += 1
                     continue
+                if isinstance(r, list):
+                    if msg.missing:
+                        msg.close()
+                        continue
+                    return b"".join(out), failed, done, False, (r, msg)
+                msg.close()  # a stream opened for BINARY.SIZE[] only
                 if not msg.missing:
                     out.append(r)
                     size += len(r)
                 if size >= FLUSH_BYTES:
-                    return b"".join(out), failed, done, False
-            return b"".join(out), failed, len(jobs), False
+                    return b"".join(out), failed, done, False, None
+            return b"".join(out), failed, len(jobs), False, None
 
-        data, bad, done, too_large = await s.store.run(render)
+        data, bad, done, too_large, streamed = await s.store.run(render)
         failures += bad
         pos += done
         s.write(data)
         await s.writer.drain()
+        if streamed is not None:
+            await _send_parts(s, *streamed)
         if too_large:
             raise no(f"[LIMIT] response for one message over {limit} octets; fetch fewer items at once")
     if unknown_cte:

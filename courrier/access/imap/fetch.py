@@ -7,7 +7,7 @@ MIME structure (courrier/mailbox/mime.py). ENVELOPE and BODYSTRUCTURE send raw h
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from courrier.access.imap import binary as BI
@@ -18,7 +18,7 @@ from courrier.access.imap.parser import Atom, ParseError, Token, format_date_tim
 from courrier.mail import addresses as A
 from courrier.mail import headers as H
 from courrier.mailbox import mime
-from courrier.mailbox.api import Msg
+from courrier.mailbox.api import Msg, Stream
 
 # RFC 3501 §9 fetch-att / section / section-partial; part numbers are nz-numbers joined by "."
 _SECTION = re.compile(r"^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)\[([^\]]*)\]"
@@ -139,18 +139,56 @@ def _binary(m: re.Match[str]) -> Item:
 # ---------------------------------------------------------------------------- rendering
 
 
+STREAM_ABOVE = 1 << 20  # octets: a larger message's BODY[], BINARY[] and RFC822 are sent from its Stream in pieces
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Octets of the message sent from its stream, not held: ``length`` octets from ``start``."""
+
+    stream: Stream
+    start: int
+    length: int | None
+
+    def size(self) -> int:
+        return self.stream.length(self.start, self.length)
+
+    def chunks(self) -> Iterator[bytes]:
+        return self.stream.slice(self.start, self.length)
+
+
+Parts = list[bytes | Piece]  # a response with pieces to send from a stream (cmd_message.fetch writes them)
+
+
 class Message:
-    """One message being rendered: its bytes and MIME tree are computed on first use."""
+    """One message being rendered: its bytes and MIME tree are computed on first use. With ``opener``, a message
+    over STREAM_ABOVE whose bytes no other item has needed yet is sent whole from a Stream (``Piece``)."""
 
     def __init__(self, msg: Msg, load: Callable[[], bytes | None],
-                 load_header: Callable[[], bytes | None] | None = None) -> None:
+                 load_header: Callable[[], bytes | None] | None = None,
+                 opener: Callable[[], Stream | None] | None = None) -> None:
         self.msg = msg
         self._load = load
         self._load_header = load_header
+        self._opener = opener
         self._data: bytes | None = None
         self._header: bytes | None = None
         self._tree: mime.Part | None = None
+        self._stream: Stream | None = None
         self.missing = False
+
+    def stream(self) -> Stream | None:
+        """The message's Stream when it is to be sent in pieces (opened once); None: use ``data``."""
+        if self._stream is None and self._opener is not None and self._data is None and not self.missing \
+                and self.msg.size > STREAM_ABOVE:
+            self._stream = self._opener()
+            if self._stream is None:
+                self.missing = True
+        return self._stream
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
 
     @property
     def header(self) -> bytes:
@@ -194,20 +232,43 @@ class ResponseTooLarge(Exception):
     """One message's FETCH response would pass the caller's limit (items that each copy the message)."""
 
 
+def _piece(m: Message, it: Item) -> Piece | None:
+    """The whole-message items (RFC822, BODY[]<o.n>, BINARY[]<o.n>) of a large message, from its stream."""
+    whole = it.name == "RFC822" or (it.name == "SECTION" and not it.part and it.spec in ("", "BINARY", "BINARY.PEEK"))
+    if not whole:
+        return None
+    st = m.stream()
+    if st is None:
+        return None
+    start, length = it.partial if it.partial is not None else (0, None)
+    return Piece(st, start, length)
+
+
 def render(m: Message, seq: int, items: list[Item], flags: frozenset[str], with_uid: bool,
-           limit: int | None = None) -> bytes:
+           limit: int | None = None) -> bytes | Parts:
     """One FETCH response; ResponseTooLarge once its items pass ``limit`` octets (checked after each item, so
-    at most one item more is ever held)."""
-    out: list[bytes] = []
+    at most one item more is ever held). ``Parts`` when a large message's octets are to be sent from its stream."""
+    out: list[bytes | tuple[bytes, Piece]] = []
     if with_uid and not any(i.name == "UID" for i in items):
         out.append(b"UID %d" % m.msg.uid)  # RFC 3501 §6.4.8: UID FETCH always returns UID
     size = 0
     for it in items:
-        if limit is not None and out:
+        if limit is not None and out and isinstance(out[-1], bytes):
             size += len(out[-1])
             if size > limit:
                 raise ResponseTooLarge(size)
         n = it.name
+        piece = _piece(m, it)
+        if piece is not None:
+            label = b"RFC822" if n == "RFC822" else it.label
+            if it.spec in ("BINARY", "BINARY.PEEK") and any(b"\x00" in c for c in piece.chunks()):
+                out.append((label + b" ~{%d}\r\n" % piece.size(), piece))  # RFC 3516 §4.2 literal8
+            else:
+                out.append((label + b" {%d}\r\n" % piece.size(), piece))
+            continue
+        if it.spec == "BINARY.SIZE" and not it.part and (st := m.stream()) is not None:  # RFC 3516 §4.2: as stored
+            out.append(it.label + b" %d" % st.size)
+            continue
         if n == "FLAGS":
             out.append(b"FLAGS " + W.flags(flags))
         elif n == "UID":
@@ -238,9 +299,22 @@ def render(m: Message, seq: int, items: list[Item], flags: frozenset[str], with_
             out.append(BI.render(m, it))
         else:
             out.append(it.label + b" " + _section_data(m, it))
-    if limit is not None and out and size + len(out[-1]) > limit:
+    if limit is not None and out and isinstance(out[-1], bytes) and size + len(out[-1]) > limit:
         raise ResponseTooLarge(size)
-    return b"* %d FETCH (" % seq + b" ".join(out) + b")\r\n"
+    head = b"* %d FETCH (" % seq
+    if all(isinstance(o, bytes) for o in out):
+        return head + b" ".join(out) + b")\r\n"  # type: ignore[arg-type]
+    parts: Parts = []
+    text = head
+    for i, o in enumerate(out):
+        sep = b" " if i else b""
+        if isinstance(o, bytes):
+            text += sep + o
+        else:
+            parts += [text + sep + o[0], o[1]]
+            text = b""
+    parts.append(text + b")\r\n")
+    return parts
 
 
 def _lit(b: bytes) -> bytes:

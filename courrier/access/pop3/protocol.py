@@ -23,14 +23,50 @@ from courrier.access.pop3.commands import (
     TRANSACTION,
 )
 from courrier.auth import Limited, sasl
-from courrier.mailbox.api import Folder, MailStore, Msg, Root, to_crlf
+from courrier.mailbox.api import Folder, MailStore, Msg, Root, Stream
 
 _UIDL_OK = re.compile(r"^[\x21-\x7e]{1,70}$")
+STREAM_BATCH = 2 << 20  # octets of a message read per trip to the store's threads (RETR)
 DISCARD_MAX = 1 << 20  # octets of one over-long line thrown away before the session is closed
 
 
 class LineTooLong(Exception):
     """A line over the limit was read and discarded: answer -ERR and go on."""
+
+
+def _head_and_lines(stream: Stream, n: int) -> bytes:
+    """The message's start up to its header section and ``n`` lines of its body (or a little more): what TOP sends,
+    read from the stream without the rest of a large message."""
+    buf = bytearray()
+    body_at = -1
+    for chunk in stream.chunks():
+        buf += chunk
+        if body_at < 0:
+            body_at = 2 if buf.startswith(b"\r\n") else buf.find(b"\r\n\r\n")
+            body_at = body_at if body_at <= 2 else body_at + 4
+        if body_at >= 0 and buf.count(b"\r\n", body_at) > n:
+            break
+    return bytes(buf)
+
+
+class Stuffer:
+    """RFC 1939 §3 byte-stuffing of a multi-line response given in pieces (CRLF): a line starting with "." gets
+    another, a line cut between two pieces included; ``end`` closes the response with CRLF.CRLF."""
+
+    def __init__(self) -> None:
+        self.bol, self.last = True, b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        if not chunk:
+            return b""
+        out = chunk.replace(b"\n.", b"\n..")  # CRLF: every LF ends a line
+        if self.bol and chunk.startswith(b"."):
+            out = b"." + out
+        self.bol, self.last = chunk.endswith(b"\n"), chunk[-2:] if len(chunk) > 1 else (self.last + chunk)[-2:]
+        return out
+
+    def end(self) -> bytes:
+        return (b"" if self.last in (b"", b"\r\n") else b"\r\n") + b".\r\n"
 
 
 class POP3Server:
@@ -354,13 +390,6 @@ class POP3Session:
         self.deleted.clear()
         self.send(R.RESET)
 
-    async def _content(self, m: Msg) -> bytes | None:
-        assert self.root is not None
-        data = await self.store.run(self.store.index.read, self.inbox, m)
-        if data is None:
-            self.error(R.NO_SUCH_MSG)
-        return data
-
     def send_multiline(self, crlf: bytes) -> None:
         """RFC 1939 §3: byte-stuff lines starting with "." and end with CRLF.CRLF."""
         if crlf.startswith(b"."):
@@ -371,15 +400,44 @@ class POP3Session:
         self.writer.write(crlf + b".\r\n")
 
     async def pop3_retr(self, arg: str) -> None:
+        """RFC 1939 §7 RETR: the message read from its Stream STREAM_BATCH at a time and byte-stuffed as it goes,
+        never whole in memory. One that goes away meanwhile (expunged over IMAP) cannot be finished once the first
+        line is out: the connection is closed."""
         found = self.message(arg)
         if not found:
             return
-        data = await self._content(found[1])
-        if data is None:
+        stream = await self.store.run(self.store.index.open, self.inbox, found[1])
+        if stream is None:
+            self.error(R.NO_SUCH_MSG)
             return
-        body = to_crlf(data)
-        self.send(f"+OK {len(body)} octets")
-        self.send_multiline(body)
+        try:
+            self.send(f"+OK {stream.size} octets")
+            chunks = stream.chunks()
+
+            def pull() -> list[bytes]:
+                got, n = [], 0
+                for chunk in chunks:
+                    got.append(chunk)
+                    n += len(chunk)
+                    if n >= STREAM_BATCH:
+                        break
+                return got
+
+            stuffer = Stuffer()
+            while got := await self.store.run(pull):
+                for chunk in got:
+                    self.writer.write(stuffer.feed(chunk))
+                del got
+                await self.writer.drain()
+            self.writer.write(stuffer.end())
+        except ConnectionError:
+            raise
+        except OSError as e:  # StreamBroken, or the database gone: no -ERR can follow half a message
+            log.event("pop3.stream_broken", level="warn", user=self.user, error=str(e)[:200])
+            self.writer.close()
+            raise ConnectionResetError("message gone while being sent") from None
+        finally:
+            await self.store.run(stream.close)
 
     async def pop3_top(self, arg: str) -> None:
         """RFC 1939 §7: the header, the blank line, and the first n lines of the body."""
@@ -390,10 +448,14 @@ class POP3Session:
         found = self.message(parts[0])
         if not found:
             return
-        data = await self._content(found[1])
-        if data is None:
+        stream = await self.store.run(self.store.index.open, self.inbox, found[1])
+        if stream is None:
+            self.error(R.NO_SUCH_MSG)
             return
-        crlf = to_crlf(data)
+        try:
+            crlf = await self.store.run(_head_and_lines, stream, int(parts[1]))
+        finally:
+            await self.store.run(stream.close)
         i = 0 if crlf.startswith(b"\r\n") else crlf.find(b"\r\n\r\n") + 2  # an empty header: the body starts at once
         if i < 2 and not crlf.startswith(b"\r\n"):
             out = crlf  # no blank line: it is all header
