@@ -312,7 +312,7 @@ class App:
         return build_context(self.cfg, self.accounts, self.auth_gate, capture=capture, mail_store=self.store,
                              get_paused=get_paused, set_paused=set_paused, outbound=self.queue_outbound,
                              observer=self.observer,
-                             queue_store=self.cluster.queue_store if self.cluster is not None else None)
+                             queue_store=self.cluster.history if self.cluster is not None else None)
 
     async def start_http(self) -> None:
         """The inspector (web UI + Mailpit-compatible API, courrier/web) in this same event loop."""

@@ -15,6 +15,7 @@ from typing import Any
 from courrier import log
 from courrier.auth.limiter import AuthLimiter
 from courrier.cluster.accounts import PgAccounts
+from courrier.cluster.history import DeliveryHistory
 from courrier.cluster.limits import PgAuthCounters
 from courrier.cluster.mailstore import PgMailStore, node_name
 from courrier.cluster.node import Node, NodeNameTaken
@@ -43,6 +44,7 @@ class Cluster:
         self.store = PgMailStore(st.dsn, node=self.name, pool_size=st.pool_size, timeout=st.timeout, pool=self.pool)
         self.queue_pool = self.pool
         self.queue_store = PgQueueStore(self.queue_pool, self.name, st.lease)
+        self.history = DeliveryHistory(self.pool, self.name, st.lease)  # the web API's view: queue + every node's log
         # Sieve, login counters, MTA-STS policies: a second small bounded pool, so a flood of deliveries holding
         # the first can never keep a login check waiting
         self.shared_pool = Pool(st.dsn, st.timeout, size=4, name=self.name)
