@@ -47,7 +47,7 @@ class Cluster:
         self.history = DeliveryHistory(self.pool, self.name, st.lease)  # the web API's view: queue + every node's log
         # Sieve, login counters, MTA-STS policies: a second small bounded pool, so a flood of deliveries holding
         # the first can never keep a login check waiting
-        self.shared_pool = Pool(st.dsn, st.timeout, size=4, name=self.name)
+        self.shared_pool = Pool(st.dsn, st.timeout, size=4, name=f"{self.name} shared")
         self.sieve_scripts = PgSieveStore(self.shared_pool)
         self.node = Node(st.dsn, self.name, timeout=st.timeout, lease=st.lease, on_change=self._changed,
                          on_lost=self.store.notify_all, renew=self.queue_store.renew)
