@@ -19,8 +19,11 @@ from courrier import config, log, observe, privileges, tlsutil
 from courrier.access.pop3.commands import MAX_AUTH_LINE as POP3_MAX_LINE
 from courrier.accounts import Accounts
 from courrier.auth import AuthGate
+from courrier.capture.api import CaptureBackend
 from courrier.capture.store import CaptureStore
 from courrier.cluster import Cluster
+from courrier.cluster.capture_store import open_capture_store
+from courrier.cluster.pg import Unavailable
 from courrier.config import Config, ConfigError, HostPort
 from courrier.delivery.sieve import SieveFilter
 from courrier.filter import chain as filter_chain
@@ -77,9 +80,14 @@ class App:
             self.accounts = Accounts(cfg.db_path)
             self.store = MaildirStore(cfg.data_dir)
         self.quotas = Quotas(self.accounts, self.store, cfg.accounts.default_quota)  # issue 15 item 5
-        self.capture: CaptureStore | None = None  # capture mode: the captured mail (web UI/API, POP3, IMAP)
+        self.capture: CaptureBackend | None = None  # capture mode: the captured mail (web UI/API, POP3, IMAP)
         self._capture_policy: CapturePolicy | None = None
-        if cfg.capture_mode:
+        if cfg.capture_mode and cfg.store.backend == "postgresql":  # shared by the nodes (cluster/capture_store.py)
+            try:
+                self.capture = open_capture_store(cfg)
+            except Unavailable as e:
+                raise StartupError(f"[store] dsn: {e.strerror}") from None
+        elif cfg.capture_mode:
             self.capture = CaptureStore(cfg.data_dir, cfg.capture, db_path=cfg.db_path, hostname=cfg.hostname)
         self.connection_limits = ConnectionLimits(cfg.limits)  # one budget per protocol (issue 11, item 6)
         # one failed-login limiter for SMTP, IMAP, POP3 and HTTP: failures anywhere count everywhere

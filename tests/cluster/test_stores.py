@@ -27,7 +27,7 @@ def test_migrations_apply_once_and_are_recorded(dsn):
     assert migrate(dsn) == []  # a second node starting finds them applied
     with psycopg.connect(dsn) as c:
         assert c.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall() == [
-            (1, "0001_cluster.sql"), (2, "0002_accounts.sql"), (3, "0003_condstore.sql")]
+            (1, "0001_cluster.sql"), (2, "0002_accounts.sql"), (3, "0003_condstore.sql"), (6, "0006_capture.sql")]
         assert c.execute("SHOW synchronous_commit").fetchone()[0] == "on"
 
 
