@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
 
 class CaptureQueries(Protocol):
+    # True when every change is published on this process's EventHub before anyone can read it (one process owns
+    # the store), so that the totals may be kept from ``stats`` events; False when other nodes change it too.
+    counts_follow_events: bool
+
     def select(self, where: str = "1", params: Sequence[Any] = (), *, start: int = 0, limit: int = -1,
                columns: str = "m.*", order: str = ...) -> Sequence[Mapping[str, Any]]: ...
 
@@ -114,6 +118,8 @@ class CaptureBackend(Protocol):
 
 class SQLiteQueries:
     """``CaptureQueries`` over the local store's SQLite index (``index.py``, ``search.py``)."""
+
+    counts_follow_events = True
 
     def __init__(self, index: CaptureIndex) -> None:
         self.index = index

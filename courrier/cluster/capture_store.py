@@ -89,6 +89,8 @@ def _sql(where: str) -> str:
 class PgCaptureQueries:
     """``capture/api.py``'s ``CaptureQueries`` over the PostgreSQL tables."""
 
+    counts_follow_events = False  # other nodes write too: totals are counted for each page (an index-only count)
+
     def __init__(self, pool: Pool, tell: Callable[[psycopg.Connection, dict[str, Any]], None]) -> None:
         self.pool = pool
         self._tell = tell

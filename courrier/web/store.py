@@ -110,6 +110,8 @@ class CaptureSource:
     def _totals(self) -> tuple[int, int]:
         if self._scope is not None:
             return self.q.count(*self._scope)
+        if not self.q.counts_follow_events:  # other nodes change the store (a cluster): count
+            return self.store.counts()
         counts = self._counts
         if counts is None:
             counts = self._counts = self.store.counts()
