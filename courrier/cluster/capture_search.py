@@ -46,8 +46,8 @@ from courrier.capture.search import (
 FREE_TEXT_SCAN = "m.search_text ILIKE"  # marks a condition that reads every message
 MAX_POSITION = 16383  # PostgreSQL's largest tsvector position
 MAX_POSITIONS = 256  # positions kept per word (PostgreSQL's limit)
-MAX_WORD = 1000  # characters: a longer "word" (base64 in a text part) is left to the ILIKE
-MAX_WORDS = 200_000  # words indexed per message (a tsvector stays under PostgreSQL's 1 MiB)
+MAX_WORD_BYTES = 2000  # a longer "word" (base64 in a text part) is left to the ILIKE (PostgreSQL's limit: 2047)
+MAX_TSVECTOR = 600_000  # bytes of words and positions per message (PostgreSQL refuses a tsvector of 1 MiB)
 
 _WORD = re.compile(r"[^\W_]+")
 
@@ -66,29 +66,38 @@ def _quote(word: str) -> str:
     return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
+def _fits(word: str) -> bool:
+    return len(word) * 4 <= MAX_WORD_BYTES or len(word.encode("utf-8")) <= MAX_WORD_BYTES
+
+
 def tsvector(*columns: str) -> str:
     """A tsvector literal of the columns' words with their positions; a gap between columns keeps a phrase from
-    running from one into the next (FTS5 matches a phrase within one column)."""
+    running from one into the next (FTS5 matches a phrase within one column). Bounded: once MAX_TSVECTOR bytes are
+    used, later words are left to the substring match."""
     where: dict[str, list[int]] = {}
-    pos, n = 1, 0
+    pos, size = 1, 0
     for col in columns:
         for w in words(col):
-            n += 1
-            if n > MAX_WORDS:
-                break
-            if len(w) <= MAX_WORD:
-                p = where.setdefault(w, [])
-                if len(p) < MAX_POSITIONS:
-                    p.append(min(pos, MAX_POSITION))
+            p = where.get(w)
+            if p is None:
+                if size > MAX_TSVECTOR or not _fits(w):
+                    pos += 1
+                    continue
+                p = where[w] = []
+                size += len(w.encode("utf-8")) + 8
+            if len(p) < MAX_POSITIONS and (not p or p[-1] < MAX_POSITION):
+                p.append(min(pos, MAX_POSITION))
+                size += 2
             pos += 1
         pos += 1
-    return " ".join(f"{_quote(w)}:{','.join(map(str, sorted(set(p))))}" for w, p in where.items())
+    return " ".join(f"{_quote(w)}:{','.join(map(str, p))}" for w, p in where.items())
 
 
 def tsquery(value: str) -> str | None:
-    """The phrase of ``value``'s words, the last one as a prefix (FTS5's ``"value"*``); None without a word."""
-    ws = [w for w in words(value) if len(w) <= MAX_WORD]
-    if not ws:
+    """The phrase of ``value``'s words, the last one as a prefix (FTS5's ``"value"*``); None without a word (or with
+    one too long to be indexed: the substring match alone answers then)."""
+    ws = words(value)
+    if not ws or not all(_fits(w) for w in ws):
         return None
     return " <-> ".join(_quote(w) + (":*" if i == len(ws) - 1 else "") for i, w in enumerate(ws))
 

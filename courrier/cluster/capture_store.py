@@ -35,6 +35,7 @@ import json
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
@@ -42,7 +43,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.abc import Buffer
 from psycopg.rows import dict_row
+from psycopg.types.string import StrDumperUnknown
 
 from courrier import __version__, log
 from courrier.capture import parse as P
@@ -74,6 +77,34 @@ _INSERT = (
 
 def _j(v: Any) -> str:  # the local index's JSON text (capture/index.py), so that from:/to: LIKE the same text
     return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+
+
+def _jb(v: Any) -> str:
+    """JSON text for a jsonb column, which refuses ``\\u0000`` (a NUL in a hostile header: U+FFFD instead)."""
+    return _j(v).replace("\\u0000", "\\ufffd")
+
+
+class _NulSafeStr(StrDumperUnknown):
+    """PostgreSQL text holds no NUL character; a hostile message (or a request) may. Every string parameter of this
+    store's connections has its NULs replaced by U+FFFD — stored and searched alike — instead of failing (500)."""
+
+    def dump(self, obj: str) -> Buffer | None:
+        return super().dump(obj.replace("\x00", "\ufffd") if "\x00" in obj else obj)
+
+
+class _Pool(Pool):
+    """The cluster's pool, its connections given the NUL-safe string dumper."""
+
+    def _conn(self) -> psycopg.Connection:
+        c = super()._conn()
+        if c not in self._adapted:
+            c.adapters.register_dumper(str, _NulSafeStr)
+            self._adapted.add(c)
+        return c
+
+    def __init__(self, dsn: str, timeout: float) -> None:
+        super().__init__(dsn, timeout)
+        self._adapted: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
 
 
 def _sql(where: str) -> str:
@@ -188,7 +219,7 @@ class PgCaptureStore:
         self.cfg = cfg
         self.hostname = hostname
         self.timeout = timeout
-        self.pool = Pool(dsn, timeout)
+        self.pool = _Pool(dsn, timeout)
         self.token = secrets.token_hex(8)  # this instance, in its notifications (two nodes may share a name)
         self.queries = PgCaptureQueries(self.pool, self._tell)
         self.events = EventHub()
@@ -398,7 +429,7 @@ class PgCaptureStore:
             (seq,) = c.execute(_INSERT, (
                 row.id, row.created, row.date, row.message_id, row.return_path, _j(row.from_), _j(row.to),
                 _j(row.cc), _j(row.bcc), _j(row.reply_to), row.subject, row.size, row.attachments, row.inline,
-                False, row.username, row.snippet, _j(row.envelope), _j(row.headers),
+                False, row.username, row.snippet, _jb(row.envelope), _jb(row.headers),
                 trace_fields(cenv, received), S.search_text(row.subject, row.search_addresses, row.search_body),
                 S.tsvector(row.subject, row.search_addresses, row.search_body))).fetchone()
             c.execute("INSERT INTO capture_bodies (seq, data) VALUES (%s, %s)", (seq, body))

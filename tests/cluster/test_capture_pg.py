@@ -350,3 +350,26 @@ def test_a_250_means_committed(pg_cluster):  # noqa: F811
                              ).fetchone()[0] == 1
     finally:
         s.close()
+
+
+def test_hostile_content_is_kept_and_searchable(store):
+    """NUL characters (PostgreSQL text holds none), a 5,000-letter "word", 80,000 distinct words (a tsvector is
+    bounded by 1 MiB): stored whole with a 250, listed, searched — on both stores."""
+    import random
+    import string
+
+    rnd = random.Random(7)
+    many = " ".join("".join(rnd.choices(string.ascii_lowercase, k=8)) for _ in range(80_000))
+    a = store.add_bytes(b"Subject: nul\x00here\r\nX-Odd: \x00\r\nFrom: x@y.test\r\n\r\nbody\x00 text\r\n",
+                        mail_from="a@x.test", rcpts=["b@y.test"])
+    b = store.add_bytes(("Subject: long\r\n\r\n" + "q" * 5000 + " tail\r\n").encode(), mail_from="a@x.test",
+                        rcpts=["b@y.test"])
+    c = store.add_bytes(("Subject: many\r\n\r\n" + many + " zzfinalword\r\n").encode(), mail_from="a@x.test",
+                        rcpts=["b@y.test"])
+    assert store.counts() == (3, 3) and store.raw(a).startswith(b"Message-ID:")
+    assert b"body\x00 text" in store.raw(a)  # the body is kept byte for byte
+    assert [m.id for m in store.search("header:X-Odd").messages] == [a]
+    assert [m.id for m in store.search("q" * 4000).messages] == [b]
+    assert [m.id for m in store.search("zzfinalword").messages] == [c]
+    assert [m.id for m in store.search(many[:17]).messages] == [c]
+    assert store.get("\x00") is None

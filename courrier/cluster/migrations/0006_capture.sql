@@ -43,3 +43,14 @@ CREATE TABLE IF NOT EXISTS capture_tags (
     PRIMARY KEY (seq, tag)
 );
 CREATE INDEX IF NOT EXISTS capture_tags_tag ON capture_tags (tag);
+-- Free text is also a substring match (Mailpit's rule: "port" finds "report"): search_text ILIKE '%…%'. A trigram
+-- index serves it where the pg_trgm extension (PostgreSQL's contrib, "trusted": a database owner may create it) can
+-- be created; without it the substring half reads every row, as the local store's LIKE does, and answers the same.
+DO $$
+BEGIN
+    CREATE EXTENSION IF NOT EXISTS pg_trgm;
+    CREATE INDEX IF NOT EXISTS capture_messages_substring ON capture_messages USING GIN (search_text gin_trgm_ops);
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'pg_trgm not available (%): capture substring search reads every row', SQLERRM;
+END
+$$;
