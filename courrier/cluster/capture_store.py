@@ -59,6 +59,7 @@ from courrier.capture.store import MAX_ERROR_IDS, CaptureStore, build_row, envel
 from courrier.cluster import capture_search as S
 from courrier.cluster.pg import Pool, Unavailable, connect, migrate, outage_seen
 from courrier.config import CaptureConfig, Config
+from courrier.lifecycle import StartupError
 from courrier.mail.envelope import Envelope, Hop
 from courrier.mail.message import ReceivedMessage
 
@@ -242,7 +243,10 @@ class PgCaptureStore:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.events.bind(loop)
-        conn = await loop.run_in_executor(self.executor, self._listen_conn)
+        try:
+            conn = await loop.run_in_executor(self.executor, self._listen_conn)
+        except Unavailable as e:
+            raise StartupError(f"[store] dsn: {e.strerror}") from None
         self._listener = threading.Thread(target=self._listen, args=(conn,), name="courrier-pgcapture-listen",
                                           daemon=True)
         self._listener.start()
