@@ -459,13 +459,16 @@ class PgCaptureStore:
                 trace_fields(cenv, received), S.search_text(row.subject, row.search_addresses, row.search_body),
                 S.tsvector(row.subject, row.search_addresses, row.search_body))).fetchone()
             c.execute("INSERT INTO capture_bodies (seq, data) VALUES (%s, %s)", (seq, body))
+            add_tags = "INSERT INTO capture_tags (seq, tag) SELECT %s, unnest(%s::text[]) ON CONFLICT DO NOTHING"
+            if tags:
+                c.execute(add_tags, (seq, tags))
             for where, params, extra in self.rules:  # Mailpit's tag filters: the rule's search on this message
                 if c.execute(f"SELECT 1 FROM capture_messages m WHERE m.seq = %s AND ({_sql(where)})",
                              (seq, *params)).fetchone():
-                    tags += [t for t in extra if t not in tags]
-            if tags:
-                c.execute("INSERT INTO capture_tags (seq, tag) SELECT %s, unnest(%s::text[]) ON CONFLICT DO NOTHING",
-                          (seq, tags))
+                    new = [t for t in extra if t not in tags]
+                    if new:
+                        c.execute(add_tags, (seq, new))
+                        tags += new
             pruned = self._trim(c) if self.cfg.max_messages else []
             self._tell(c, {"t": "new", "ids": [row.id], "pruned": len(pruned)})
         row.tags = tags

@@ -121,14 +121,17 @@ def test_events(store):
 
 
 def test_arrival_rules_duplicates_and_username_tags(make):
-    s = make(tag_rules=(("subject:invoice", ("billing",)), ("from:alice has:attachment", ("files",))),
+    s = make(tag_rules=(("subject:invoice", ("billing",)), ("from:alice has:attachment", ("files",)),
+                        ("tag:billing", ("seen-billing",))),
              tag_username=True, ignore_duplicate_ids=True)
     a = s.add_bytes(plain(subject="Invoice 42", message_id="<inv@x>"), mail_from="a@x.test", rcpts=["b@y.test"],
                     user="app")
     assert s.add_bytes(plain(subject="again", message_id="<inv@x>"), mail_from="a@x.test", rcpts=["b@y.test"]) == a
     b = s.add_bytes(rich(), mail_from="a@x.test", rcpts=["b@y.test"])
-    assert s.summary(a).tags == ["app", "billing"] and s.summary(b).tags == []
-    assert s.ignored == 1 and s.counts() == (2, 2)
+    c = s.add_bytes(plain(subject="hello", message_id="<c@x>"), mail_from="a@x.test", rcpts=["bob+billing@y.test"])
+    assert s.summary(a).tags == ["app", "billing", "seen-billing"] and s.summary(b).tags == []  # rules in order
+    assert s.summary(c).tags == ["billing", "seen-billing"]  # a rule sees the tags the message came with
+    assert s.ignored == 1 and s.counts() == (3, 3)
 
 
 def test_header_search(store):
