@@ -376,3 +376,20 @@ def test_hostile_content_is_kept_and_searchable(store):
     assert [m.id for m in store.search("zzfinalword").messages] == [c]
     assert [m.id for m in store.search(many[:17]).messages] == [c]
     assert store.get("\x00") is None
+
+
+def test_an_unreachable_database_is_a_temporary_failure():
+    """No database answering: the store raises ``Unavailable``, an OSError, which the SMTP engine answers with a
+    4xx (smtp/protocol.py ``storage_failure``) — the client keeps its message."""
+    from courrier.cluster.pg import Unavailable
+    from tests.support import free_port
+
+    s = PgCaptureStore(f"postgresql://courrier@127.0.0.1:{free_port()}/none", CaptureConfig(), timeout=1)
+    try:
+        with pytest.raises(Unavailable) as e:
+            s.add_bytes(plain(), mail_from="a@x.test", rcpts=["b@y.test"])
+        assert isinstance(e.value, OSError)
+        with pytest.raises(OSError):
+            s.list()
+    finally:
+        s.close()
