@@ -19,8 +19,12 @@ from courrier import config, log, observe, privileges, tlsutil
 from courrier.access.pop3.commands import MAX_AUTH_LINE as POP3_MAX_LINE
 from courrier.accounts import Accounts
 from courrier.auth import AuthGate
+from courrier.capture.api import CaptureBackend
 from courrier.capture.store import CaptureStore
 from courrier.cluster import Cluster
+from courrier.cluster.accounts import PgAccounts
+from courrier.cluster.capture_store import open_capture_store
+from courrier.cluster.pg import Unavailable
 from courrier.config import Config, ConfigError, HostPort
 from courrier.delivery.sieve import SieveFilter
 from courrier.filter import chain as filter_chain
@@ -70,16 +74,24 @@ class App:
         self.cluster: Cluster | None = None  # [store] backend = "postgresql": accounts, mail, queue shared by nodes
         self.accounts: Accounts
         self.store: MailStore
+        self.capture: CaptureBackend | None = None  # capture mode: the captured mail (web UI/API, POP3, IMAP)
+        self._capture_policy: CapturePolicy | None = None
         if cfg.store.backend == "postgresql" and not cfg.capture_mode:
             self.cluster = Cluster(cfg)
             self.accounts, self.store = self.cluster.accounts, self.cluster.store
+        elif cfg.store.backend == "postgresql":  # capture mode shared by nodes (cluster/capture_store.py)
+            try:
+                self.capture = open_capture_store(cfg)  # the schema first: the accounts' tables are in it
+            except Unavailable as e:
+                raise StartupError(f"[store] dsn: {e.strerror}") from None
+            # the accounts `courrier user` keeps for this config (AUTH when accept_any_auth is off, admins)
+            self.accounts = PgAccounts(cfg.store.dsn, cfg.store.timeout)
+            self.store = MaildirStore(cfg.data_dir)
         else:
             self.accounts = Accounts(cfg.db_path)
             self.store = MaildirStore(cfg.data_dir)
         self.quotas = Quotas(self.accounts, self.store, cfg.accounts.default_quota)  # issue 15 item 5
-        self.capture: CaptureStore | None = None  # capture mode: the captured mail (web UI/API, POP3, IMAP)
-        self._capture_policy: CapturePolicy | None = None
-        if cfg.capture_mode:
+        if cfg.capture_mode and self.capture is None:
             self.capture = CaptureStore(cfg.data_dir, cfg.capture, db_path=cfg.db_path, hostname=cfg.hostname)
         self.connection_limits = ConnectionLimits(cfg.limits)  # one budget per protocol (issue 11, item 6)
         # one failed-login limiter for SMTP, IMAP, POP3 and HTTP: failures anywhere count everywhere

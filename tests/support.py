@@ -91,7 +91,7 @@ class Server:
         self.ports = {name: free_port() for name in listeners}
         listen = {name: (f"127.0.0.1:{self.ports[name]}" if name in self.ports else "") for name in LISTENERS}
         sec = {"listen": listen, "auth": {"checks": False}}
-        if os.environ.get("COURRIER_TEST_STORE") == "postgresql" and not capture:  # docs/cluster.md, "Tests"
+        if os.environ.get("COURRIER_TEST_STORE") == "postgresql":  # docs/cluster.md, "Tests" (capture mode too)
             from tests.pgcluster import shared
 
             sec["store"] = {"backend": "postgresql", "dsn": shared().new_database(), "node": f"n{free_port()}"}

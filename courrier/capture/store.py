@@ -74,6 +74,7 @@ from typing import Any
 
 from courrier import __version__, log
 from courrier.capture import parse as P
+from courrier.capture.api import SQLiteQueries
 from courrier.capture.arrival import NO_RULES, Rules, ensure_message_id, message_id_of
 from courrier.capture.chaos import Chaos
 from courrier.capture.envelope import CapturedEnvelope, new_id, read_envelope, strip_trace, valid_id
@@ -117,6 +118,7 @@ class CaptureStore:
         self.maildir = maildir.ensure(data_dir / "capture")
         self.db_path = db_path or data_dir / "courrier.db"
         self.index = CaptureIndex(self.db_path)
+        self.queries = SQLiteQueries(self.index)  # what the web layer asks of the index (capture/api.py)
         self.events = EventHub()
         self.executor = ThreadPoolExecutor(max_workers=_DISK_THREADS, thread_name_prefix="courrier-capture")
         self.writer = maildir.BatchWriter(_WRITER_THREADS, name="courrier-capture-write")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 
 from courrier.accounts import Accounts
-from courrier.capture.store import CaptureStore
+from courrier.capture.api import CaptureBackend
 from courrier.config import CaptureConfig
 from courrier.mail.envelope import Envelope, Recipient
 from courrier.mail.message import ReceivedMessage
@@ -46,7 +46,7 @@ def failure_for(local_part: str) -> str | None:
 class CapturePolicy(Policy):
     name = "capture"
 
-    def __init__(self, *, store: CaptureStore, cfg: CaptureConfig, accounts: Accounts | None = None) -> None:
+    def __init__(self, *, store: CaptureBackend, cfg: CaptureConfig, accounts: Accounts | None = None) -> None:
         self.store = store
         self.cfg = cfg
         self.accounts = accounts

@@ -22,8 +22,8 @@ from courrier.config import Config
 from courrier.web.auth import HTTPAuth, load_htpasswd
 
 if TYPE_CHECKING:
+    from courrier.capture.api import CaptureBackend
     from courrier.capture.events import EventHub
-    from courrier.capture.store import CaptureStore
     from courrier.mailbox.api import MailStore
     from courrier.observe import Observer
     from courrier.web.mailboxes import MailboxSource
@@ -108,7 +108,7 @@ def _admin_verifier(accounts: Accounts) -> Callable[[str, str], bool]:
     return verify
 
 
-def build_context(cfg: Config, accounts: Accounts, auth_gate: AuthGate, *, capture: CaptureStore | None,
+def build_context(cfg: Config, accounts: Accounts, auth_gate: AuthGate, *, capture: CaptureBackend | None,
                   mail_store: MailStore, get_paused: Callable[[], bool], set_paused: Callable[[bool], None],
                   outbound: Outbound | None, observer: Observer | None = None,
                   queue_store: Any = None) -> WebContext:

@@ -6,13 +6,17 @@ and the store does not offer is adapted here, not added there:
 
 - ``latest`` as a message ID;
 - the ``tz`` parameter of searches (date-only ``before:``/``after:`` read in that time zone);
-- tag editing (``PUT /api/v1/tags``, rename, delete) and per-tag counts, on the store's ``capture_tags`` table.
-  Such edits live in the index only: a full re-index restores the tags recorded in each file's envelope;
+- tag editing (``PUT /api/v1/tags``, rename, delete) and per-tag counts, through the store's queries
+  (``capture/api.py``: ``CaptureQueries``). In the local store such edits live in the index only: a full re-index
+  restores the tags recorded in each file's envelope;
 - the mailbox totals (total, unread) kept from the store's own ``stats`` events instead of counted again for every
   page: counting unread messages reads the whole table (~100 ms at 100,000 messages), and a page of the list is
   asked for far more often than mail changes;
 - a capture mailbox (``within``, for ``?mailbox=``): the same source restricted to the messages of one envelope
-  recipient or SMTP AUTH user (``index.mailbox_where``), for lists, searches, ``latest``, bulk changes and counts.
+  recipient or SMTP AUTH user (``queries.mailbox_where``), for lists, searches, ``latest``, bulk changes and counts.
+
+Every SQL condition comes from the store's ``queries`` (its own dialect: SQLite locally, PostgreSQL in a cluster),
+so this facade serves both capture stores (``capture/api.py``: ``CaptureBackend``).
 """
 
 from __future__ import annotations
@@ -26,14 +30,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from courrier import db
-from courrier.capture.index import mailbox_where
 from courrier.capture.records import Message, Page, Summary
-from courrier.capture.search import FREE_TEXT_SCAN, compile_query, has_auth_term, ms, parse_datetime
+from courrier.capture.search import has_auth_term, ms, parse_datetime
 
 if TYPE_CHECKING:
+    from courrier.capture.api import CaptureBackend
     from courrier.capture.envelope import CapturedEnvelope
-    from courrier.capture.store import CaptureStore
     from courrier.web.verdicts import AuthChecks
 
 T = TypeVar("T")
@@ -65,8 +67,9 @@ def apply_tz(query: str, tz: str | None) -> str:
 class CaptureSource:
     """Async facade over a blocking CaptureStore: the capture mode's ``source.MessageSource``."""
 
-    def __init__(self, store: CaptureStore) -> None:
+    def __init__(self, store: CaptureBackend) -> None:
         self.store = store
+        self.q = store.queries
         self._counts: tuple[int, int] | None = None  # (total, unread), None: unknown, count on next use
         self.mailbox = ""  # set on the views ``within`` makes
         self._scope: tuple[str, list[object]] | None = None
@@ -80,7 +83,7 @@ class CaptureSource:
             return self
         view = copy.copy(self)
         view.mailbox = mailbox.strip().lower()
-        view._scope = mailbox_where(view.mailbox)
+        view._scope = self.q.mailbox_where(view.mailbox)
         return view
 
     def _scoped(self, where: str, params: list[object]) -> tuple[str, list[object]]:
@@ -91,11 +94,11 @@ class CaptureSource:
     def _scoped_ids(self, query: str | None = None) -> list[str]:
         """The IDs of this mailbox's messages (matching ``query`` when given), for bulk changes."""
         try:
-            where, params = compile_query(query) if query else ("1", [])
+            where, params = self.q.compile(query) if query else ("1", [])
         except ValueError as e:
             raise SearchError(str(e)) from None
         where, params = self._scoped(where, params)
-        return [r["id"] for r in self.store.index.select(where, params, columns="m.id")]
+        return [r["id"] for r in self.q.select(where, params, columns="m.id")]
 
     def _on_event(self, event: dict[str, Any]) -> None:
         data = event.get("Data")
@@ -106,7 +109,9 @@ class CaptureSource:
 
     def _totals(self) -> tuple[int, int]:
         if self._scope is not None:
-            return self.store.index.count(*self._scope)
+            return self.q.count(*self._scope)
+        if not self.q.counts_follow_events:  # other nodes change the store (a cluster): count
+            return self.store.counts()
         counts = self._counts
         if counts is None:
             counts = self._counts = self.store.counts()
@@ -116,13 +121,14 @@ class CaptureSource:
         """One page for one condition of the index (the store's own ``list``/``search``, with the totals taken
         from ``_totals``). ``before`` pages by time as Mailpit's ``?before=`` (strictly older); a list keeps the
         mailbox totals as its counts, a search counts its matches (server/apiv1/messages.go)."""
-        idx = self.store.index
+        idx = self.q
         total, unread = self._totals()
         listing = where == "1"
         where, params = self._scoped(where, params)
         if before is not None:
-            where, params = f"({where}) AND CAST(m.created * 1000 AS INTEGER) < ?", [*params, ms(before)]
-        if listing or FREE_TEXT_SCAN not in where:
+            older, more = idx.older_than(ms(before))
+            where, params = f"({where}) AND {older}", [*params, *more]
+        if listing or not idx.scans_all(where):
             m_count, m_unread = (total, unread) if listing else idx.count(where, params)
             ids = [r["id"] for r in idx.select(where, params, start=start, limit=limit, columns="m.id")]
         else:  # one pass: free text is a LIKE scan of every message, too costly to run twice (count, then page)
@@ -145,11 +151,11 @@ class CaptureSource:
     async def unchecked_ids(self, limit: int) -> list[str]:
         """IDs of this source's messages without a kept verdict, newest first."""
         where, params = self._scoped("m.auth IS NULL", [])
-        rows = await self._run(self.store.index.select, where, params, limit=limit, columns="m.id")
+        rows = await self._run(self.q.select, where, params, limit=limit, columns="m.id")
         return [r["id"] for r in rows]
 
     async def set_auth(self, msg_id: str, terms: str) -> None:
-        await self._run(self.store.index.set_auth, msg_id, terms)
+        await self._run(self.q.set_auth, msg_id, terms)
 
     # ------------------------------------------------------------------ reading
 
@@ -163,7 +169,7 @@ class CaptureSource:
 
         def run() -> Page:
             try:
-                where, params = compile_query(q)
+                where, params = self.q.compile(q)
             except ValueError as e:
                 raise SearchError(str(e)) from None
             return self._page(where, params, start, limit, before)
@@ -174,15 +180,16 @@ class CaptureSource:
         """The ID itself, or the newest message's for ``latest``; None when unknown."""
         if msg_id == "latest":
             if self._scope is not None:
-                rows = await self._run(self.store.index.select, *self._scope, limit=1, columns="m.id")
+                rows = await self._run(self.q.select, *self._scope, limit=1, columns="m.id")
                 return rows[0]["id"] if rows else None
             return await self._run(self.store.latest_id)
-        return msg_id if await self._run(self.store.path, msg_id) is not None else None
+        rows = await self._run(self.q.select, "m.id = ?", [msg_id], limit=1, columns="m.id")
+        return msg_id if rows else None
 
     async def resolve_in(self, msg_id: str) -> str | None:
         """The ID when that message is in this source's mailbox (every message when unrestricted), else None."""
         where, params = self._scoped("m.id = ?", [msg_id])
-        rows = await self._run(self.store.index.select, where, params, limit=1, columns="m.id")
+        rows = await self._run(self.q.select, where, params, limit=1, columns="m.id")
         return rows[0]["id"] if rows else None
 
     async def message(self, msg_id: str) -> Message | None:
@@ -258,54 +265,25 @@ class CaptureSource:
         return await self._run(self.store.add_bytes, raw, mail_from=mail_from, rcpts=rcpts,
                                user=username or None, listener="api")
 
-    # ------------------------------------------------------------------ tags (on the index's capture_tags table)
-
-    def _sql(self, fn: Callable[[Any], T]) -> T:
-        idx = self.store.index
-        with idx.lock:
-            with db.transaction(idx.conn) as c:
-                return fn(c)
+    # ------------------------------------------------------------------ tags (through the store's queries)
 
     async def tag_counts(self) -> dict[str, int]:
-        def run(c: Any) -> dict[str, int]:
-            return {r[0]: r[1] for r in c.execute(
-                "SELECT tag, count(*) FROM capture_tags GROUP BY tag ORDER BY tag COLLATE NOCASE")}
-
-        return await self._run(self._sql, run)
+        return await self._run(self.q.tag_counts)
 
     async def set_tags(self, ids: list[str], tags: list[str]) -> None:
-        def run(c: Any) -> None:
-            for i in ids:
-                row = c.execute("SELECT seq FROM capture_messages WHERE id = ?", (i,)).fetchone()
-                if row is None:
-                    continue
-                c.execute("DELETE FROM capture_tags WHERE seq = ?", (row[0],))
-                c.executemany("INSERT OR IGNORE INTO capture_tags (seq, tag) VALUES (?, ?)",
-                              [(row[0], t) for t in tags])
-
-        await self._run(self._sql, run)
+        await self._run(self.q.set_tags, ids, tags)
         events = self.store.events
         for i in ids:  # Mailpit's ``update`` frame for a tag change: {ID, Tags} (internal/storage/tags.go)
             events.publish("update", {"ID": i, "Tags": list(tags)})
         events.publish("stats", await self._run(self.store.stats))
 
     async def rename_tag(self, old: str, new: str) -> None:
-        def run(c: Any) -> None:
-            c.execute("INSERT OR IGNORE INTO capture_tags (seq, tag) SELECT seq, ? FROM capture_tags WHERE tag = ?",
-                      (new, old))
-            if new != old:
-                c.execute("DELETE FROM capture_tags WHERE tag = ?", (old,))
-
-        await self._run(self._sql, run)
+        await self._run(self.q.rename_tag, old, new)
         self.store.events.publish("prune", None)  # the UI reloads its list, as after Mailpit's rename
 
     async def delete_tag(self, tag: str) -> None:
-        await self._run(self._sql, lambda c: c.execute("DELETE FROM capture_tags WHERE tag = ?", (tag,)))
+        await self._run(self.q.delete_tag, tag)
         self.store.events.publish("prune", None)
 
     def db_path(self) -> Path | None:
-        try:
-            row = self.store.index.conn.execute("PRAGMA database_list").fetchone()
-            return Path(row[2]) if row and row[2] else None
-        except Exception:
-            return None
+        return self.q.db_path()

@@ -30,6 +30,7 @@ def test_migrations_apply_once_and_are_recorded(dsn):
         assert applied == [(n, name) for n, name, _ in migration_files()]  # every file, once (other branches add theirs)
         assert applied[:3] == [(1, "0001_cluster.sql"), (2, "0002_accounts.sql"), (3, "0003_condstore.sql")]
         assert (4, "0004_mailboxid.sql") in applied and (5, "0005_shared_state.sql") in applied
+        assert (6, "0006_capture.sql") in applied
         assert c.execute("SHOW synchronous_commit").fetchone()[0] == "on"
 
 

@@ -141,7 +141,7 @@ async def mailboxes(request: Request) -> Response:
     if c.mailboxes is None:
         if c.source is None:
             return JSONResponse({"Mode": "capture", "Default": "", "Accounts": [], "Mailboxes": []})
-        rows = await _blocking(c.source.store.index.mailboxes)
+        rows = await _blocking(c.source.q.mailboxes)
         return JSONResponse({"Mode": "capture", "Default": "", "Accounts": [],
                              "Mailboxes": [{"Name": n, "Total": t, "Unread": u} for n, t, u in rows]})
     principal = request.scope.get("state", {}).get("principal")
