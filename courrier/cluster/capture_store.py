@@ -35,7 +35,6 @@ import json
 import secrets
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -97,16 +96,8 @@ class _NulSafeStr(StrDumperUnknown):
 class _Pool(Pool):
     """The cluster's pool, its connections given the NUL-safe string dumper."""
 
-    def _conn(self) -> psycopg.Connection:
-        c = super()._conn()
-        if c not in self._adapted:
-            c.adapters.register_dumper(str, _NulSafeStr)
-            self._adapted.add(c)
-        return c
-
-    def __init__(self, dsn: str, timeout: float) -> None:
-        super().__init__(dsn, timeout)
-        self._adapted: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
+    def setup(self, c: psycopg.Connection) -> None:
+        c.adapters.register_dumper(str, _NulSafeStr)
 
 
 def _sql(where: str) -> str:

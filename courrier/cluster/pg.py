@@ -80,6 +80,9 @@ class Pool:
         self._cond = threading.Condition()
         self.peak = 0  # the most ever open at once (tests, status)
 
+    def setup(self, c: psycopg.Connection) -> None:
+        """Called once on each new connection (a subclass registers its adapters here)."""
+
     def _take(self) -> psycopg.Connection:
         deadline = time.monotonic() + self.timeout
         with self._cond:
@@ -106,6 +109,7 @@ class Pool:
         if c is None:
             try:
                 c = connect(self.dsn, self.timeout, name=self.name)
+                self.setup(c)
             except BaseException:
                 with self._cond:
                     self._open -= 1
