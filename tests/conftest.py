@@ -1,8 +1,70 @@
+import ast
 import os
+from functools import cache
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("COURRIER_ARGON2_PROFILE", "cheapest")
+
+# Calls that make a non-capture `courrier serve` (tests/support.py's Server, directly or through a helper); a call
+# with capture=True or serve_args naming --capture makes a capture server, which keeps the local store.
+_SERVER_CALLS = {"Server", "server_factory", "msa", "server_with_corpus", "make_receiver", "make_sender"}
+
+
+@cache
+def _makes_store_server(path: Path) -> bool:
+    """Whether the test module makes a non-capture server: then its tests run once per store (docs/cluster.md)."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id == "pg_cluster":
+            return False  # it starts its own PostgreSQL nodes (tests/cluster, test_94): one store by nature
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+        if name not in _SERVER_CALLS:
+            continue
+        kw = {k.arg: k.value for k in node.keywords}
+        if isinstance(kw.get("capture"), ast.Constant) and kw["capture"].value is True:
+            continue
+        if "serve_args" in kw and "--capture" in ast.unparse(kw["serve_args"]):
+            continue
+        return True
+    return False
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test of a module that makes a non-capture server gets a ``store`` parameter, "local" and "postgresql"
+    (ids ``[local]``/``[postgresql]``), unless it is marked ``local_store(reason)``. COURRIER_TEST_STORE=NAME keeps
+    one of the two. The parameter is module-scoped: a module's fixture that makes a server takes ``store`` as an
+    argument, so that it is made again for the second store."""
+    if "store" not in metafunc.fixturenames or metafunc.definition.get_closest_marker("local_store"):
+        return
+    if not _makes_store_server(Path(metafunc.module.__file__)):
+        return
+    from tests.support import STORES
+
+    only = os.environ.get("COURRIER_TEST_STORE")
+    metafunc.parametrize("store", [only] if only in STORES else list(STORES), indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def store(request: pytest.FixtureRequest):
+    """The store of the servers the module's tests make (tests/support.py reads it). A postgresql variant that made
+    no PostgreSQL server fails: it was parametrised for nothing, or a module fixture making a server lacks the
+    ``store`` argument and served the local variant's server again."""
+    from tests.support import CURRENT
+
+    name = getattr(request, "param", "local")
+    CURRENT["store"], made = name, CURRENT["made"]
+    yield name
+    CURRENT["store"] = "local"
+    if name == "postgresql" and CURRENT["made"] == made:
+        pytest.fail(f"{request.node.nodeid}: its postgresql variant made no PostgreSQL server (mark it "
+                    "local_store(reason), or give the module fixture that makes the server a `store` argument)",
+                    pytrace=False)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def mx(tmp_path_factory):
+def mx(tmp_path_factory, store):
     from tests.support import Server
 
     s = Server(tmp_path_factory.mktemp("mx3"))

@@ -15,7 +15,7 @@ MSG = b"From: Bob <bob@example.test>\r\nTo: alice@example.test\r\nSubject: lunch
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, store):
     s = msa(tmp_path_factory.mktemp("msa30"), sections={"submission": {"sent_copy": True}})
     yield s
     s.stop()

@@ -40,7 +40,7 @@ SAME_CLASS = {  # the same hole through other doors
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, store):
     s = Server(tmp_path_factory.mktemp("msa35b"), listeners=("submission", "smtp", "imap", "http"),
                top={"trust_loopback": False})
     s.data.mkdir(parents=True, exist_ok=True)
