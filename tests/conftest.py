@@ -12,37 +12,47 @@ os.environ.setdefault("COURRIER_ARGON2_PROFILE", "cheapest")
 _SERVER_CALLS = {"Server", "server_factory", "msa", "server_with_corpus", "make_receiver", "make_sender"}
 
 
+def _server_call(node: ast.AST) -> bool:
+    """A call of a server maker that does not ask for capture mode (capture keeps the local store)."""
+    if not isinstance(node, ast.Call):
+        return False
+    f = node.func
+    name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+    if name not in _SERVER_CALLS:
+        return False
+    kw = {k.arg: k.value for k in node.keywords}
+    if isinstance(kw.get("capture"), ast.Constant) and kw["capture"].value is True:
+        return False
+    return not ("serve_args" in kw and "--capture" in ast.unparse(kw["serve_args"]))
+
+
 @cache
-def _makes_store_server(path: Path) -> bool:
-    """Whether the test module makes a non-capture server: then its tests run once per store (docs/cluster.md)."""
+def _store_makers(path: Path) -> frozenset[str]:
+    """The module's functions (tests, fixtures, helpers) that make a non-capture server, directly or through another
+    of them; empty for a module that starts its own PostgreSQL nodes (tests/cluster, test_94: one store by nature)."""
     tree = ast.parse(path.read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id == "pg_cluster":
-            return False  # it starts its own PostgreSQL nodes (tests/cluster, test_94): one store by nature
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        f = node.func
-        name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
-        if name not in _SERVER_CALLS:
-            continue
-        kw = {k.arg: k.value for k in node.keywords}
-        if isinstance(kw.get("capture"), ast.Constant) and kw["capture"].value is True:
-            continue
-        if "serve_args" in kw and "--capture" in ast.unparse(kw["serve_args"]):
-            continue
-        return True
-    return False
+    if any(isinstance(n, ast.Name) and n.id == "pg_cluster" for n in ast.walk(tree)):
+        return frozenset()
+    funcs = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    calls = {name: {c.func.id for c in ast.walk(f) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+             for name, f in funcs.items()}
+    makers = {name for name, f in funcs.items() if any(_server_call(n) for n in ast.walk(f))}
+    while True:  # helpers of helpers
+        more = {name for name, called in calls.items() if called & makers} - makers
+        if not more:
+            return frozenset(makers)
+        makers |= more
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Every test of a module that makes a non-capture server gets a ``store`` parameter, "local" and "postgresql"
+    """Every test that makes a non-capture server (itself or through a fixture or helper of its module) gets a ``store`` parameter, "local" and "postgresql"
     (ids ``[local]``/``[postgresql]``), unless it is marked ``local_store(reason)``. COURRIER_TEST_STORE=NAME keeps
     one of the two. The parameter is module-scoped: a module's fixture that makes a server takes ``store`` as an
     argument, so that it is made again for the second store."""
     if "store" not in metafunc.fixturenames or metafunc.definition.get_closest_marker("local_store"):
         return
-    if not _makes_store_server(Path(metafunc.module.__file__)):
+    makers = _store_makers(Path(metafunc.module.__file__))
+    if metafunc.function.__name__ not in makers and not makers & set(metafunc.fixturenames):
         return
     from tests.support import STORES
 

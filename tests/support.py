@@ -11,7 +11,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,19 +166,24 @@ class Server:
         local, _, domain = address.partition("@")
         return self.data / "mail" / domain / local
 
-    def accounts(self) -> Any:
-        """The store's accounts, through the library the `courrier user` commands use (no CLI start-up per account);
-        the caller closes it."""
+    @contextmanager
+    def accounts(self) -> Iterator[Any]:
+        """The store's accounts, through the library the `courrier user` commands use (no CLI start-up per account)."""
         if self.store == "postgresql":
             from courrier.cluster.accounts import PgAccounts
             from courrier.cluster.pg import migrate
 
             migrate(self.dsn or "")
-            return PgAccounts(self.dsn or "")
+            pg = PgAccounts(self.dsn or "")
+            try:
+                yield pg
+            finally:
+                pg.close()
+            return
         from courrier.accounts import Accounts
 
         self.data.mkdir(parents=True, exist_ok=True)
-        return Accounts(self.data / "courrier.db")
+        yield Accounts(self.data / "courrier.db")
 
     def stored(self, address: str, folder: str = "INBOX") -> list[Stored]:
         """The messages the store holds in one of the account's folders, oldest first, as stored (LF line

@@ -19,7 +19,6 @@ import time
 
 import pytest
 
-from courrier.accounts import Accounts
 from tests.support import Server
 
 BUDGET = 10  # [limits] auth_failures_per_ip, the contract's default
@@ -32,10 +31,9 @@ PROXY, STRANGER = "127.0.0.5", "127.0.0.6"  # the trusted reverse proxy, and a c
 def srv(tmp_path_factory, store):
     s = Server(tmp_path_factory.mktemp("auth39"), listeners=("submission", "imap", "pop3", "http"),
                sections={"http": {"trusted_proxies": [PROXY]}})
-    s.data.mkdir(parents=True, exist_ok=True)
-    accounts = Accounts(s.data / "courrier.db")
-    accounts.add(BOB, BOB_PW)
-    accounts.add(ADMIN, ADMIN_PW, is_admin=True)
+    with s.accounts() as accounts:
+        accounts.add(BOB, BOB_PW)
+        accounts.add(ADMIN, ADMIN_PW, is_admin=True)
     s.start()
     yield s
     s.stop()

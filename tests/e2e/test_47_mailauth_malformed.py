@@ -39,9 +39,7 @@ def mx(tmp_path_factory, store):
 
 
 def stored(b, subject_marker: bytes) -> bytes:
-    new = b.maildir("bob@b.test") / "new"
-    found = [p.read_bytes() for p in new.iterdir()] if new.exists() else []
-    return next((m for m in found if b"<" + subject_marker + b"@" in m), b"")
+    return next((m.data for m in b.stored("bob@b.test") if b"<" + subject_marker + b"@" in m.data), b"")
 
 
 def authres(raw: bytes) -> str:
