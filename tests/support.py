@@ -5,6 +5,8 @@ Every e2e test runs the real program, as a user would, and talks to it with clie
 
 from __future__ import annotations
 
+import email
+import email.message
 import os
 import signal
 import socket
@@ -191,6 +193,10 @@ class Server:
         if self.store == "postgresql":
             return _pg_stored(self.dsn or "", address.lower(), folder)
         return _maildir_stored(self.maildir(address), folder)
+
+    def parsed(self, address: str, folder: str = "INBOX") -> list[email.message.Message]:
+        """:meth:`stored`, each parsed as ``mailbox.Maildir`` gives them (the stdlib parser, compat32 policy)."""
+        return [email.message_from_bytes(m.data) for m in self.stored(address, folder)]
 
     def wait_stored(self, address: str, n: int, folder: str = "INBOX", timeout: float = 10) -> list[Stored]:
         """:meth:`stored` once it holds at least ``n`` messages (polled with a deadline; fewer when it passes)."""

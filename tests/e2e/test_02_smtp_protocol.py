@@ -1,6 +1,5 @@
 """Scenario 02: RFC 5321 on the wire — extensions, order, limits, relay refusals, BDAT, SMTPUTF8, trace headers."""
 
-import mailbox
 import smtplib
 
 import pytest
@@ -25,7 +24,7 @@ def mx(tmp_path_factory, store):
 
 
 def delivered(mx, account):
-    return list(mailbox.Maildir(mx.maildir(account), create=False))
+    return mx.parsed(account)
 
 
 def by_subject(mx, account, subject):
@@ -35,8 +34,8 @@ def by_subject(mx, account, subject):
 
 
 def raw_files(mx, account):
-    d = mx.maildir(account)
-    return {p.name: p.read_bytes() for sub in ("new", "cur") for p in (d / sub).iterdir()}
+    """The stored messages by name, bytes as stored (LF), whatever the store."""
+    return {m.name: m.data for m in mx.stored(account)}
 
 
 def test_ehlo_lists_every_extension(mx):
