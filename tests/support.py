@@ -194,6 +194,14 @@ class Server:
             return _pg_stored(self.dsn or "", address.lower(), folder)
         return _maildir_stored(self.maildir(address), folder)
 
+    def stored_everywhere(self, address: str) -> list[Stored]:
+        """:meth:`stored` over every folder of the account."""
+        if self.store == "postgresql":
+            return _pg_stored(self.dsn or "", address.lower(), None)
+        root = self.maildir(address)
+        names = [p.name[1:] for p in root.iterdir() if p.name.startswith(".") and p.is_dir()] if root.is_dir() else []
+        return [m for name in ("INBOX", *names) for m in _maildir_stored(root, name)]
+
     def parsed(self, address: str, folder: str = "INBOX") -> list[email.message.Message]:
         """:meth:`stored`, each parsed as ``mailbox.Maildir`` gives them (the stdlib parser, compat32 policy)."""
         return [email.message_from_bytes(m.data) for m in self.stored(address, folder)]
@@ -256,13 +264,15 @@ def _maildir_stored(root: Path, folder: str) -> list[Stored]:
     return out
 
 
-def _pg_stored(dsn: str, account: str, folder: str) -> list[Stored]:
+def _pg_stored(dsn: str, account: str, folder: str | None) -> list[Stored]:
+    """The account's messages in ``folder`` (None: in every folder) by SQL, in UID order."""
     import psycopg
 
-    name = "INBOX" if folder.upper() == "INBOX" else folder
+    name = None if folder is None else "INBOX" if folder.upper() == "INBOX" else folder
     with psycopg.connect(dsn) as c:
         rows = c.execute(
             "SELECT m.prefix || COALESCE((SELECT string_agg(b.data, ''::bytea ORDER BY b.seq) FROM mail_bodies b "
             "WHERE b.id = m.body_id), ''::bytea), m.flags, m.base FROM mail_messages m JOIN mail_folders f "
-            "ON f.id = m.folder WHERE f.account = %s AND f.name = %s ORDER BY m.uid", (account, name)).fetchall()
+            "ON f.id = m.folder WHERE f.account = %s AND (%s::text IS NULL OR f.name = %s) ORDER BY f.name, m.uid",
+            (account, name, name)).fetchall()
     return [Stored(bytes(data), frozenset(f for f in flags if f.startswith("\\")), base) for data, flags, base in rows]
