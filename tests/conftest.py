@@ -33,6 +33,8 @@ def _store_makers(path: Path) -> frozenset[str]:
     tree = ast.parse(path.read_text())
     if any(isinstance(n, ast.Name) and n.id == "pg_cluster" for n in ast.walk(tree)):
         return frozenset()
+    if any(isinstance(n, ast.ClassDef) and n.name == "Server" for n in ast.walk(tree)):
+        return frozenset()  # its own in-process Server (tests/access/test_imap_condstore.py), on the local store
     funcs = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
     calls = {name: {c.func.id for c in ast.walk(f) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
              for name, f in funcs.items()}

@@ -47,6 +47,8 @@ def sieve_connect(server: Server, *args: str, user: str = USER, password: str = 
         os.close(r)
 
 
+@pytest.mark.local_store("Sieve on PostgreSQL is h-pgshared's part: `courrier sieve` and the scripts look accounts "
+                         "up in the local store")
 def test_sieve_connect_round_trip(server, tmp_path):
     (tmp_path / "good.sieve").write_text(GOOD)
     (tmp_path / "bad.sieve").write_text(BAD)
@@ -174,6 +176,8 @@ def test_script_commands(raw):
     assert raw.response() == [b"<EOF>"]
 
 
+@pytest.mark.local_store("Sieve on PostgreSQL is h-pgshared's part: `courrier sieve` and the scripts look accounts "
+                         "up in the local store")
 def test_scripts_are_per_account(raw, server):
     raw.response()
     raw.starttls()

@@ -24,6 +24,9 @@ from tests.access.clients import PASSWORD, USER, deliver, imap
 from tests.access.wire import Wire
 from tests.support import Server
 
+pytestmark = pytest.mark.local_store("the bulk mailbox is written as Maildir files the way mutt or Dovecot "
+                                      "leave them, and a message file is broken on disk: the local layout")
+
 LONG_NAME = "a" * 200
 BULK = 300
 

@@ -121,6 +121,8 @@ def test_sieve_files_rejects_flags_and_answers(srv, tmp_path):
     assert len(fetch(srv, BOB, "INBOX")) == 1
 
 
+@pytest.mark.local_store("Sieve on PostgreSQL is h-pgshared's part: `courrier sieve` and the scripts look accounts "
+                         "up in the local store")
 def test_broken_script_loses_nothing(srv, tmp_path):
     """A run-time error (here a regex that does not compile) files the message in INBOX and reports it once."""
     srv.cli("sieve", "put", ME, "broken", "-", "--activate",
