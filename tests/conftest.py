@@ -47,11 +47,12 @@ def _store_makers(path: Path) -> frozenset[str]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Every test that makes a non-capture server (itself or through a fixture or helper of its module) gets a ``store`` parameter, "local" and "postgresql"
-    (ids ``[local]``/``[postgresql]``), unless it is marked ``local_store(reason)``. COURRIER_TEST_STORE=NAME keeps
-    one of the two. The parameter is module-scoped: a module's fixture that makes a server takes ``store`` as an
-    argument, so that it is made again for the second store."""
-    if "store" not in metafunc.fixturenames or metafunc.definition.get_closest_marker("local_store"):
+    """Every test that makes a non-capture server (itself or through a fixture or helper of its module) gets a
+    ``server_store`` parameter, "local" and "postgresql" (ids ``[local]``/``[postgresql]``), unless it is marked
+    ``local_store(reason)``. COURRIER_TEST_STORE=NAME keeps one of the two. The parameter is module-scoped: a module's
+    fixture that makes a server takes ``server_store`` as an argument, so that it is made again for the second
+    store. (Not named ``store``: tests/mailbox and tests/capture have fixtures of that name.)"""
+    if "server_store" not in metafunc.fixturenames or metafunc.definition.get_closest_marker("local_store"):
         return
     makers = _store_makers(Path(metafunc.module.__file__))
     if metafunc.function.__name__ not in makers and not makers & set(metafunc.fixturenames):
@@ -59,14 +60,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     from tests.support import STORES
 
     only = os.environ.get("COURRIER_TEST_STORE")
-    metafunc.parametrize("store", [only] if only in STORES else list(STORES), indirect=True, scope="module")
+    metafunc.parametrize("server_store", [only] if only in STORES else list(STORES), indirect=True, scope="module")
 
 
 @pytest.fixture(scope="module", autouse=True)
-def store(request: pytest.FixtureRequest):
+def server_store(request: pytest.FixtureRequest):
     """The store of the servers the module's tests make (tests/support.py reads it). A postgresql variant that made
     no PostgreSQL server fails: it was parametrised for nothing, or a module fixture making a server lacks the
-    ``store`` argument and served the local variant's server again."""
+    ``server_store`` argument and served the local variant's server again."""
     from tests.support import CURRENT
 
     name = getattr(request, "param", "local")
@@ -75,7 +76,7 @@ def store(request: pytest.FixtureRequest):
     CURRENT["store"] = "local"
     if name == "postgresql" and CURRENT["made"] == made:
         pytest.fail(f"{request.node.nodeid}: its postgresql variant made no PostgreSQL server (mark it "
-                    "local_store(reason), or give the module fixture that makes the server a `store` argument)",
+                    "local_store(reason), or give the module fixture that makes the server a `server_store` argument)",
                     pytrace=False)
 
 

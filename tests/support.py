@@ -23,7 +23,7 @@ LISTENERS = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imap
 ENV = {**os.environ, "COURRIER_ARGON2_PROFILE": "cheapest", "PYTHONUNBUFFERED": "1"}
 COURRIER = [sys.executable, "-m", "courrier"]
 STORES = ("local", "postgresql")
-# The store of the non-capture servers a test makes: set per test by the ``store`` fixture (tests/conftest.py), which
+# The store of the non-capture servers a test makes: set per module by the ``server_store`` fixture (tests/conftest.py), which
 # runs every test that makes one once per store (docs/cluster.md, "Tests"); "made" counts the PostgreSQL servers.
 CURRENT = {"store": "local", "made": 0}
 

@@ -10,7 +10,7 @@ MSG = b"From: a@else.test\r\nTo: bob@example.test\r\nSubject: t\r\n\r\nbody\r\n"
 
 
 @pytest.fixture(scope="module")
-def mx(tmp_path_factory, store):
+def mx(tmp_path_factory, server_store):
     from tests.support import Server
 
     s = Server(tmp_path_factory.mktemp("mx"), sections={"limits": {"max_message_size": 12_000_000,

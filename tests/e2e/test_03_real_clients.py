@@ -6,7 +6,7 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def mx(tmp_path_factory, store):
+def mx(tmp_path_factory, server_store):
     from tests.support import Server
 
     s = Server(tmp_path_factory.mktemp("mx3"))

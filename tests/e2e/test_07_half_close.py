@@ -26,7 +26,7 @@ PASSWORD = "secret"
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory, store):
+def srv(tmp_path_factory, server_store):
     s = Server(tmp_path_factory.mktemp("halfclose"), listeners=("smtp", "submission", "pop3", "imap"))
     for user in (BOB, CAROL, DAVE):
         s.add_user(user, PASSWORD)

@@ -19,7 +19,7 @@ ADMIN, CAROL = "admin@other.test", "carol@example.test"
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory, store):
+def srv(tmp_path_factory, server_store):
     s = Server(tmp_path_factory.mktemp("postmaster"), listeners=("smtp", "submission"),
                domains=("example.test", "other.test"), hostname="mx.example.test")
     s.add_user(CAROL, "pw")

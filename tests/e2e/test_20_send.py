@@ -16,7 +16,7 @@ from tests.support import run_cli
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory, store):
+def srv(tmp_path_factory, server_store):
     from tests.support import Server
 
     s = Server(tmp_path_factory.mktemp("send"), listeners=("smtp", "submission", "submissions"))

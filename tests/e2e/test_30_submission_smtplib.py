@@ -15,7 +15,7 @@ MSG = b"From: Bob <bob@example.test>\r\nTo: alice@example.test\r\nSubject: lunch
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, store):
+def server(tmp_path_factory, server_store):
     s = msa(tmp_path_factory.mktemp("msa30"), sections={"submission": {"sent_copy": True}})
     yield s
     s.stop()
@@ -46,13 +46,13 @@ def test_starttls_login_and_send(server):
     assert m["Message-ID"].endswith("@mx.example.test>") and m["Date"]  # RFC 6409 §8.3: added when missing
 
 
-def test_sent_copy_in_senders_sent_folder(server, store):
+def test_sent_copy_in_senders_sent_folder(server, server_store):
     with submit(server) as c:
         c.login(BOB, PASSWORDS[BOB])
         c.sendmail(BOB, [ALICE], MSG.replace(b"lunch?", b"sent copy"))
     sent = [email.message_from_bytes(b) for b in messages(server, BOB, "Sent")]
     assert any(m["Subject"] == "sent copy" for m in sent)
-    if store == "local":
+    if server_store == "local":
         assert (server.maildir(BOB) / "cur").is_dir()  # the Maildir++ root exists for mutt and Dovecot
 
 

@@ -11,7 +11,7 @@ ALICE = "alice@example.test"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, store):
+def server(tmp_path_factory, server_store):
     s = msa(tmp_path_factory.mktemp("msa32"))
     yield s
     s.stop()

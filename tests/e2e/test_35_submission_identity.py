@@ -13,7 +13,7 @@ ALICE = "alice@example.test"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, store):
+def server(tmp_path_factory, server_store):
     s = msa(tmp_path_factory.mktemp("msa35"))
     yield s
     s.stop()

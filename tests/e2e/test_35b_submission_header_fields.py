@@ -39,7 +39,7 @@ SAME_CLASS = {  # the same hole through other doors
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, store):
+def server(tmp_path_factory, server_store):
     s = Server(tmp_path_factory.mktemp("msa35b"), listeners=("submission", "smtp", "imap", "http"),
                top={"trust_loopback": False})
     with s.accounts() as accounts:

@@ -19,7 +19,7 @@ CAROL = "carol@remote.test"
 
 
 @pytest.fixture(scope="module")
-def remote(tmp_path_factory, store):
+def remote(tmp_path_factory, server_store):
     s = Server(tmp_path_factory.mktemp("remote37"), listeners=("smtp",), domains=("remote.test",),
                hostname="mx.remote.test")
     s.add_user(CAROL)
@@ -28,7 +28,7 @@ def remote(tmp_path_factory, store):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, store, remote):
+def server(tmp_path_factory, server_store, remote):
     s = msa(tmp_path_factory.mktemp("msa37"), sections={"delivery": {
         "smarthost": f"127.0.0.1:{remote.ports['smtp']}", "retry_first": "1s", "retry_max": "2s",
         "connect_timeout": "2s"}})

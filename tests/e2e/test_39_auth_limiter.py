@@ -28,7 +28,7 @@ PROXY, STRANGER = "127.0.0.5", "127.0.0.6"  # the trusted reverse proxy, and a c
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory, store):
+def srv(tmp_path_factory, server_store):
     s = Server(tmp_path_factory.mktemp("auth39"), listeners=("submission", "imap", "pop3", "http"),
                sections={"http": {"trusted_proxies": [PROXY]}})
     with s.accounts() as accounts:
@@ -195,7 +195,7 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget(srv):
 
 
 @pytest.fixture(scope="module")
-def capture(tmp_path_factory, store):
+def capture(tmp_path_factory, server_store):
     s = Server(tmp_path_factory.mktemp("auth39c"), listeners=("smtp", "imap", "pop3"), capture=True)
     s.start()
     yield s

@@ -26,7 +26,7 @@ MALFORMED = {
 
 
 @pytest.fixture(scope="module")
-def mx(tmp_path_factory, store):
+def mx(tmp_path_factory, server_store):
     with FakeDNS() as dns:
         key = dkim.signing_key("a.test", "s1", dkim.generate_pem("ed25519"))
         dns.update({"a.test": {"TXT": ["v=spf1 ip4:127.0.0.1 -all"]}, key.record_name: {"TXT": [key.record]},

@@ -12,7 +12,7 @@ from tests.access.messages import ALL, NON_ASCII
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory, store):
+def srv(tmp_path_factory, server_store):
     s = server_with_corpus(tmp_path_factory.mktemp("imap50"), ("smtp", "imap", "imaps"))
     yield s
     s.stop()

@@ -21,7 +21,7 @@ from tests.access.messages import ALL
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory, store):
+def srv(tmp_path_factory, server_store):
     s = server_with_corpus(tmp_path_factory.mktemp("pop51"), ("smtp", "pop3", "pop3s"))
     yield s
     s.stop()

@@ -12,7 +12,7 @@ from tests.access.clients import PASSWORD, USER, deliver, imap, insecure_context
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory, store):
+def srv(tmp_path_factory, server_store):
     from tests.support import Server
 
     s = Server(tmp_path_factory.mktemp("clients52"), listeners=("smtp", "imap"))

@@ -26,7 +26,7 @@ hi
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory, store):
+def srv(tmp_path_factory, server_store):
     from tests.support import Server
 
     s = Server(tmp_path_factory.mktemp("imap56"), listeners=("smtp", "imap"),

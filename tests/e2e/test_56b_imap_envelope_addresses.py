@@ -82,7 +82,7 @@ SEARCHES = [  # imaptest src/tests/search-addresses: (keys, expected sequence nu
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory, store):
+def srv(tmp_path_factory, server_store):
     from tests.support import Server
 
     s = Server(tmp_path_factory.mktemp("imap56b"), listeners=("imap",))

@@ -33,7 +33,7 @@ PREAUTH_BYTES = 8 << 10  # courrier/access/imap/session.py
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory, store):
+def srv(tmp_path_factory, server_store):
     s = Server(tmp_path_factory.mktemp("imap68"), listeners=("smtp", "imap"))
     s.add_user(USER, PASSWORD)
     s.start()

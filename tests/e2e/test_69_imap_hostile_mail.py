@@ -51,7 +51,7 @@ def huge() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory, store):
+def srv(tmp_path_factory, server_store):
     s = Server(tmp_path_factory.mktemp("imap69"), listeners=("smtp", "imap"))
     s.add_user(USER, PASSWORD)
     # the bulk mailbox is written the way mutt or Dovecot would leave it: message files in the Maildir
