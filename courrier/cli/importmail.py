@@ -24,19 +24,19 @@ from courrier.config import Config
 def import_mail(cfg: Config, address: str, source: str) -> None:
     """Copy mail into ADDRESS's account from SOURCE: an mbox file, a Maildir, or imap[s]://USER@HOST[:PORT]
     (password on stdin; an @ in USER as %40). Flags and dates are kept; re-running skips what is already there."""
-    from courrier.accounts import AccountError, Accounts
+    from courrier.accounts import AccountError
+    from courrier.cli.user import _accounts, _mail_store
     from courrier.importer import SourceError, Target, items_from
     from courrier.mailbox.api import FolderError
-    from courrier.mailbox.store import MaildirStore
 
     try:
-        account = Accounts(cfg.db_path).get(address)
+        account = _accounts(cfg).get(address)  # the store's accounts: SQLite, or the cluster's PostgreSQL
     except AccountError as e:
         raise Fail(str(e)) from None
     if account is None:
         raise Fail(f"no account {address} (add it with `courrier user add {address}`)")
     password = read_password(True, confirm=False) if source.lower().startswith(("imap://", "imaps://")) else None
-    store = MaildirStore(cfg.data_dir)
+    store = _mail_store(cfg)
     try:
         root = store.account_root(account.address)
         store.provision(root)

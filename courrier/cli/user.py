@@ -74,14 +74,17 @@ def _usage_text(q: Quota) -> str:
     return f"{used} of {format_size(q.limit)} ({q.usage.octets * 100 // q.limit}%)"
 
 
-def _quotas(cfg: Config, accts: Accounts) -> tuple[Quotas, MailStore]:
-    store: MailStore
-    if cfg.store.backend == "postgresql":  # the usage the cluster's mail store keeps
+def _mail_store(cfg: Config) -> MailStore:
+    """The configured mail store, for a command: the data dir's Maildirs, or the cluster's PostgreSQL."""
+    if cfg.store.backend == "postgresql":
         from courrier.cluster.mailstore import PgMailStore
 
-        store = PgMailStore(cfg.store.dsn, node="cli", pool_size=1, timeout=cfg.store.timeout)
-    else:
-        store = MaildirStore(cfg.data_dir)
+        return PgMailStore(cfg.store.dsn, node="cli", pool_size=1, timeout=cfg.store.timeout)
+    return MaildirStore(cfg.data_dir)
+
+
+def _quotas(cfg: Config, accts: Accounts) -> tuple[Quotas, MailStore]:
+    store = _mail_store(cfg)  # the usage the store keeps
     return Quotas(accts, store, cfg.accounts.default_quota), store
 
 

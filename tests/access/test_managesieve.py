@@ -23,7 +23,7 @@ BAD = 'require ["fileinto"];\n\nif header :contains "subject" { fileinto "Dev"; 
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, server_store):
     d = tmp_path_factory.mktemp("managesieve")
     s = Server(d, listeners=("smtp", "managesieve"), top={"trust_loopback": False},
                sections={"limits": {"auth_failures_per_ip": 50}})

@@ -7,12 +7,10 @@ Accounts: bob (alias robert), alice, and app (``--send-as-any``), all in example
 from __future__ import annotations
 
 import ssl
-import time
 from pathlib import Path
 from typing import Any
 
-from courrier.accounts import Accounts
-from tests.support import Server
+from tests.support import Server, Stored
 
 PASSWORDS = {"bob@example.test": "bob-secret", "alice@example.test": "alice-secret", "app@example.test": "app-secret"}
 
@@ -25,12 +23,11 @@ def msa(tmp: Path, *, listeners: tuple[str, ...] = ("submission", "submissions")
                sections=sec)
     # The accounts are made through the library the `courrier user` commands use (scenario 35 drives the CLI
     # itself): four CLI start-ups per scenario would cost seconds of interpreter start for nothing.
-    s.data.mkdir(parents=True, exist_ok=True)
-    accounts = Accounts(s.data / "courrier.db")
-    accounts.add("bob@example.test", PASSWORDS["bob@example.test"])
-    accounts.add("alice@example.test", PASSWORDS["alice@example.test"])
-    accounts.add("app@example.test", PASSWORDS["app@example.test"], send_as_any=True)
-    accounts.add_alias("bob@example.test", "robert@example.test")
+    with s.accounts() as accounts:  # the store's: SQLite in the data dir, or the PostgreSQL database
+        accounts.add("bob@example.test", PASSWORDS["bob@example.test"])
+        accounts.add("alice@example.test", PASSWORDS["alice@example.test"])
+        accounts.add("app@example.test", PASSWORDS["app@example.test"], send_as_any=True)
+        accounts.add_alias("bob@example.test", "robert@example.test")
     return s.start()
 
 
@@ -42,15 +39,11 @@ def insecure_context() -> ssl.SSLContext:
     return ctx
 
 
-def wait_for_messages(maildir: Path, n: int, timeout: float = 10) -> list[Path]:
-    """The files in ``maildir``/new once there are at least ``n`` (polled with a deadline)."""
-    deadline = time.time() + timeout
-    while True:
-        files = sorted((maildir / "new").glob("*")) if (maildir / "new").exists() else []
-        if len(files) >= n or time.time() > deadline:
-            return files
-        time.sleep(0.05)
+def wait_for_messages(server: Server, address: str, n: int, timeout: float = 10) -> list[Stored]:
+    """The account's INBOX messages once there are at least ``n`` (polled with a deadline), whatever the store."""
+    return server.wait_stored(address, n, timeout=timeout)
 
 
-def messages(maildir: Path) -> list[bytes]:
-    return [p.read_bytes() for p in sorted((maildir / "new").glob("*"))] if (maildir / "new").exists() else []
+def messages(server: Server, address: str, folder: str = "INBOX") -> list[bytes]:
+    """The bytes of the messages stored in the account's folder (LF, as stored), whatever the store."""
+    return [m.data for m in server.stored(address, folder)]

@@ -1,6 +1,5 @@
 """Scenario 01: the receiving server stores mail for a local account, as smtplib and swaks see it."""
 
-import mailbox
 import smtplib
 
 import pytest
@@ -19,8 +18,7 @@ def test_smtplib_delivers_to_maildir(mx):
         assert c.has_extn("pipelining") and c.has_extn("chunking") and c.has_extn("smtputf8")
         refused = c.sendmail("alice@else.test", ["bob@example.test"], b"Subject: hi\r\n\r\nhello\r\n")
         assert refused == {}
-    md = mailbox.Maildir(mx.maildir("bob@example.test"), create=False)
-    msgs = list(md)
+    msgs = mx.parsed("bob@example.test")
     assert len(msgs) == 1
     m = msgs[0]
     assert m["Subject"] == "hi"

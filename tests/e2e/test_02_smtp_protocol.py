@@ -1,6 +1,5 @@
 """Scenario 02: RFC 5321 on the wire — extensions, order, limits, relay refusals, BDAT, SMTPUTF8, trace headers."""
 
-import mailbox
 import smtplib
 
 import pytest
@@ -11,7 +10,7 @@ MSG = b"From: a@else.test\r\nTo: bob@example.test\r\nSubject: t\r\n\r\nbody\r\n"
 
 
 @pytest.fixture(scope="module")
-def mx(tmp_path_factory):
+def mx(tmp_path_factory, server_store):
     from tests.support import Server
 
     s = Server(tmp_path_factory.mktemp("mx"), sections={"limits": {"max_message_size": 12_000_000,
@@ -25,7 +24,7 @@ def mx(tmp_path_factory):
 
 
 def delivered(mx, account):
-    return list(mailbox.Maildir(mx.maildir(account), create=False))
+    return mx.parsed(account)
 
 
 def by_subject(mx, account, subject):
@@ -35,8 +34,8 @@ def by_subject(mx, account, subject):
 
 
 def raw_files(mx, account):
-    d = mx.maildir(account)
-    return {p.name: p.read_bytes() for sub in ("new", "cur") for p in (d / sub).iterdir()}
+    """The stored messages by name, bytes as stored (LF), whatever the store."""
+    return {m.name: m.data for m in mx.stored(account)}
 
 
 def test_ehlo_lists_every_extension(mx):

@@ -1,13 +1,12 @@
 """Scenario 03: clients other people wrote — swaks (pipelining, STARTTLS) and curl smtp:// — against the MX role."""
 
-import mailbox
 import subprocess
 
 import pytest
 
 
 @pytest.fixture(scope="module")
-def mx(tmp_path_factory):
+def mx(tmp_path_factory, server_store):
     from tests.support import Server
 
     s = Server(tmp_path_factory.mktemp("mx3"))
@@ -18,7 +17,7 @@ def mx(tmp_path_factory):
 
 
 def subjects(mx):
-    return [m["Subject"] for m in mailbox.Maildir(mx.maildir("bob@example.test"), create=False)]
+    return [m["Subject"] for m in mx.parsed("bob@example.test")]
 
 
 def swaks(*args):
@@ -38,7 +37,7 @@ def test_swaks_starttls(mx):
               "--to", "bob@example.test", "--header", "Subject: swaks-tls")
     assert p.returncode == 0, p.stdout + p.stderr
     assert "TLS started with cipher TLSv1." in p.stdout
-    m = [m for m in mailbox.Maildir(mx.maildir("bob@example.test"), create=False) if m["Subject"] == "swaks-tls"]
+    m = [m for m in mx.parsed("bob@example.test") if m["Subject"] == "swaks-tls"]
     assert "with ESMTPS" in m[0]["Received"] and "using TLSv1." in m[0]["Received"]
 
 
@@ -55,7 +54,7 @@ def test_curl_smtp(mx, tmp_path):
                         "--mail-rcpt", "bob@example.test", "--upload-file", str(f)],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
-    m = [m for m in mailbox.Maildir(mx.maildir("bob@example.test"), create=False) if m["Subject"] == "via-curl"]
+    m = [m for m in mx.parsed("bob@example.test") if m["Subject"] == "via-curl"]
     assert m[0].get_payload() == ".dot line\nend\n"
 
 

@@ -13,7 +13,6 @@ without QUIT; then POP3 and IMAP commands pipelined before a half-close.
 from __future__ import annotations
 
 import base64
-import mailbox
 import socket
 import time
 import uuid
@@ -27,7 +26,7 @@ PASSWORD = "secret"
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
+def srv(tmp_path_factory, server_store):
     s = Server(tmp_path_factory.mktemp("halfclose"), listeners=("smtp", "submission", "pop3", "imap"))
     for user in (BOB, CAROL, DAVE):
         s.add_user(user, PASSWORD)
@@ -86,7 +85,7 @@ def message(subject: str, size: int = 0, sender: str = "alice@else.test") -> byt
 
 
 def copies(srv: Server, subject: str, account: str = BOB) -> int:
-    return sum(1 for m in mailbox.Maildir(srv.maildir(account), create=False) if m["Subject"] == subject)
+    return sum(1 for m in srv.parsed(account) if m["Subject"] == subject)
 
 
 def open_session(srv: Server, role: str) -> Conn:

@@ -7,7 +7,7 @@ account. smtplib on loopback, MX and submission roles, any letter case.
 
 from __future__ import annotations
 
-import mailbox
+import email.message
 import smtplib
 import uuid
 
@@ -19,7 +19,7 @@ ADMIN, CAROL = "admin@other.test", "carol@example.test"
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
+def srv(tmp_path_factory, server_store):
     s = Server(tmp_path_factory.mktemp("postmaster"), listeners=("smtp", "submission"),
                domains=("example.test", "other.test"), hostname="mx.example.test")
     s.add_user(CAROL, "pw")
@@ -29,10 +29,8 @@ def srv(tmp_path_factory):
     s.stop()
 
 
-def received(srv: Server, account: str, subject: str) -> list[mailbox.MaildirMessage]:
-    if not srv.maildir(account).exists():
-        return []
-    return [m for m in mailbox.Maildir(srv.maildir(account), create=False) if m["Subject"] == subject]
+def received(srv: Server, account: str, subject: str) -> list[email.message.Message]:
+    return [m for m in srv.parsed(account) if m["Subject"] == subject]
 
 
 @pytest.mark.parametrize("rcpt", ["Postmaster", "postmaster", "POSTMASTER"])

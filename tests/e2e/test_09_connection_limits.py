@@ -105,7 +105,7 @@ def test_per_client_counting_over_ipv4_and_ipv6_loopback(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def mx(tmp_path_factory):
+def mx(tmp_path_factory, server_store):
     s = Server(tmp_path_factory.mktemp("junk"), listeners=("smtp",))
     s.add_user(BOB)
     s.start()

@@ -79,6 +79,8 @@ def test_first_command_creates_private_data(config, first):
     assert_private(config.parent / "data")
 
 
+@pytest.mark.local_store("the file modes of the data dir's Maildir, spool, keys and SQLite index: the local layout "
+                         "by nature")
 def test_serve_first_then_mail_spool_keys_and_index_stay_private(tmp_path):
     s = Server(tmp_path, listeners=("smtp", "imap", "submissions"), domains=("example.test",))
     with umask(0o022):  # serve inherits it, as from a shell

@@ -23,7 +23,7 @@ HOST = "mx.example.test"
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
+def srv(tmp_path_factory, server_store):
     s = Server(tmp_path_factory.mktemp("tls14"), listeners=("submissions", "imap"), hostname=HOST)
     with s:
         yield s

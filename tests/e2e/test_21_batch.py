@@ -91,7 +91,7 @@ def test_refusals_and_witnesses_on_the_mx_role(server_factory, tmp_path):
     assert "templates[0] → ghost@example.test: ghost@example.test: 550 5.1.1" in p.stderr
     assert "messages[0]: nobody@else.test: 554 5.7.1" in p.stderr
     assert p.stderr.strip().splitlines()[-1] == "courrier: 0 messages not sent, 2 recipients refused"
-    witness = sorted(x.name for x in (s.maildir("archive@example.test") / "new").iterdir())
+    witness = s.stored("archive@example.test")
     assert len(witness) == 4  # one copy of each message, including those whose other recipient was refused
     doc["bcc"] = []
     f.write_text(json.dumps(doc))
@@ -129,6 +129,6 @@ def test_pooled_authenticated_connections_through_submission(server_factory, tmp
     log = s.log()
     assert log.count(" smtp.auth ") == 3 and log.count(" smtp.tls ") == 3  # three connections, each reused
     subjects = []
-    for path in (s.maildir("ann@example.test") / "new").iterdir():
-        subjects.append(email.message_from_bytes(path.read_bytes(), policy=email.policy.default)["Subject"])
+    for m in s.stored("ann@example.test"):
+        subjects.append(email.message_from_bytes(m.data, policy=email.policy.default)["Subject"])
     assert sorted(subjects) == sorted(f"pooled {i}" for i in range(30))

@@ -11,7 +11,7 @@ ALICE = "alice@example.test"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, server_store):
     s = msa(tmp_path_factory.mktemp("msa31"))
     yield s
     s.stop()
@@ -30,14 +30,14 @@ def test_auth_over_starttls_delivers(server, mech):
     assert p.returncode == 0, p.stdout + p.stderr
     assert "=== TLS started with cipher TLSv1." in p.stdout
     assert "<~  235 2.7.0" in p.stdout and "<~  250 2.0.0 OK queued as" in p.stdout
-    assert any(f"Subject: {subject}".encode() in m for m in messages(server.maildir(ALICE)))
+    assert any(f"Subject: {subject}".encode() in m for m in messages(server, ALICE))
 
 
 def test_implicit_tls_port(server):
     p = swaks(server, "--tlsc", "--auth", "PLAIN", "--auth-user", ALICE, "--auth-password", PASSWORDS[ALICE],
               "--from", ALICE, "--to", BOB, "--h-From", ALICE, "--h-Subject", "swaks 465", port="submissions")
     assert p.returncode == 0, p.stdout + p.stderr
-    assert any(b"Subject: swaks 465" in m for m in messages(server.maildir(BOB)))
+    assert any(b"Subject: swaks 465" in m for m in messages(server, BOB))
 
 
 def test_wrong_password(server):

@@ -11,7 +11,7 @@ ALICE = "alice@example.test"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, server_store):
     s = msa(tmp_path_factory.mktemp("msa32"))
     yield s
     s.stop()
@@ -30,14 +30,14 @@ def test_starttls_and_auth(server):
     body = b"From: Bob <bob@example.test>\r\nTo: alice@example.test\r\nSubject: curl starttls\r\n\r\nhello\r\n"
     p = curl(server, "smtp", "submission", BOB, PASSWORDS[BOB], BOB, ALICE, body, "--ssl-reqd")
     assert p.returncode == 0, p.stderr
-    assert any(b"Subject: curl starttls" in m for m in messages(server.maildir(ALICE)))
+    assert any(b"Subject: curl starttls" in m for m in messages(server, ALICE))
 
 
 def test_implicit_tls(server):
     body = b"From: alice@example.test\r\nSubject: curl smtps\r\n\r\nhello\r\n"
     p = curl(server, "smtps", "submissions", ALICE, PASSWORDS[ALICE], ALICE, BOB, body)
     assert p.returncode == 0, p.stderr
-    assert any(b"Subject: curl smtps" in m for m in messages(server.maildir(BOB)))
+    assert any(b"Subject: curl smtps" in m for m in messages(server, BOB))
 
 
 def test_wrong_password(server):

@@ -12,7 +12,7 @@ ALICE = "alice@example.test"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, server_store):
     s = msa(tmp_path_factory.mktemp("msa33"))
     yield s
     s.stop()
@@ -44,7 +44,7 @@ def test_dialogue_over_starttls(server):
     assert "235 2.7.0 Authentication successful" in r
     assert any(x.startswith("250 2.0.0 OK queued as") for x in r)
     assert "221 2.0.0 Bye" in r
-    assert any(b"Subject: typed by hand" in m for m in messages(server.maildir(ALICE)))
+    assert any(b"Subject: typed by hand" in m for m in messages(server, ALICE))
 
 
 def test_wrong_password_then_forged_sender(server):

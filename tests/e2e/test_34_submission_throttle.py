@@ -13,7 +13,7 @@ GUESSES = ["hunter2-guess", "letmein-guess", "123456-guess"]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, server_store):
     s = msa(tmp_path_factory.mktemp("msa34"), limits={"auth_failures_per_ip": 3})
     yield s
     s.stop()

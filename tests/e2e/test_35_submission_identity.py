@@ -13,7 +13,7 @@ ALICE = "alice@example.test"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, server_store):
     s = msa(tmp_path_factory.mktemp("msa35"))
     yield s
     s.stop()
@@ -48,7 +48,7 @@ def test_forged_header_from(server, from_header):
         with pytest.raises(smtplib.SMTPDataError) as e:
             c.sendmail(BOB, [ALICE], body(from_header, "forged header"))
         assert e.value.smtp_code == 553 and e.value.smtp_error.startswith(b"5.7.1")
-    assert not any(b"Subject: forged header" in m for m in messages(server.maildir(ALICE)))
+    assert not any(b"Subject: forged header" in m for m in messages(server, ALICE))
 
 
 def test_alias_added_while_running_is_allowed_then_removed(server):
@@ -60,8 +60,8 @@ def test_alias_added_while_running_is_allowed_then_removed(server):
     with logged_in(server, BOB, PASSWORDS[BOB]) as c:
         assert c.sendmail(alias, [ALICE], body(f"Bobby <{alias}>", "as alias")) == {}
         assert c.sendmail(BOB, [alias], body(BOB, "to my alias")) == {}  # aliases receive mail too
-    assert any(b"Subject: as alias" in m for m in messages(server.maildir(ALICE)))
-    assert any(b"Subject: to my alias" in m for m in messages(server.maildir(BOB)))
+    assert any(b"Subject: as alias" in m for m in messages(server, ALICE))
+    assert any(b"Subject: to my alias" in m for m in messages(server, BOB))
     server.cli("user", "alias", "del", BOB, alias)
     with logged_in(server, BOB, PASSWORDS[BOB]) as c:
         with pytest.raises(smtplib.SMTPSenderRefused):
@@ -72,7 +72,7 @@ def test_send_as_any_account(server):
     server.cli("user", "add", "relay@example.test", "--password-stdin", "--send-as-any", input="relay-pw\n")
     with logged_in(server, "relay@example.test", "relay-pw") as c:
         assert c.sendmail("noreply@shop.test", [ALICE], body("Shop <noreply@shop.test>", "from the app")) == {}
-    got = [m for m in messages(server.maildir(ALICE)) if b"Subject: from the app" in m]
+    got = [m for m in messages(server, ALICE) if b"Subject: from the app" in m]
     assert len(got) == 1 and b"Return-Path: <noreply@shop.test>" in got[0]
     assert b"(authenticated sender: relay@example.test)" in got[0]
 

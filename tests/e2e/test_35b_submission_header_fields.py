@@ -16,7 +16,6 @@ import time
 import httpx
 import pytest
 
-from courrier.accounts import Accounts
 from tests.e2e.msa_support import insecure_context, messages, wait_for_messages
 from tests.support import Server
 
@@ -40,13 +39,12 @@ SAME_CLASS = {  # the same hole through other doors
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, server_store):
     s = Server(tmp_path_factory.mktemp("msa35b"), listeners=("submission", "smtp", "imap", "http"),
                top={"trust_loopback": False})
-    s.data.mkdir(parents=True, exist_ok=True)
-    accounts = Accounts(s.data / "courrier.db")
-    for user, pw in PW.items():
-        accounts.add(user, pw, is_admin=user == ADMIN)
+    with s.accounts() as accounts:
+        for user, pw in PW.items():
+            accounts.add(user, pw, is_admin=user == ADMIN)
     s.start()
     yield s
     s.stop()
@@ -65,13 +63,13 @@ def test_submission_refuses_every_hidden_from(server, case):
     with pytest.raises(smtplib.SMTPDataError) as e:
         submit(server, head, f"bypass {case}")
     assert (e.value.smtp_code, e.value.smtp_error[:5]) == (code, enhanced), e.value.smtp_error
-    assert not any(f"bypass {case}".encode() in m for m in messages(server.maildir(ALICE)))
+    assert not any(f"bypass {case}".encode() in m for m in messages(server, ALICE))
 
 
 def test_an_obsolete_from_of_ones_own_is_accepted_and_shown(server):
     """RFC 5322 §4.5: the obsolete form is read, not refused, when it names the sender's own address."""
     submit(server, b"From  : Carol <carol@example.test>\r\n", "own obsolete from")
-    assert wait_for_messages(server.maildir(ALICE), 1)
+    assert wait_for_messages(server, ALICE, 1)
     c = imap(server)
     [seq] = c.search(None, "SUBJECT", '"own obsolete from"')[1][0].split()
     assert b'(("Carol" NIL "carol" "example.test"))' in envelope(c, seq)

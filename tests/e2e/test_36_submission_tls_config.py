@@ -37,7 +37,7 @@ def make_cert(folder):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, server_store):
     tmp = tmp_path_factory.mktemp("msa36")
     cert, key = make_cert(tmp)
     s = msa(tmp, sections={"tls": {"cert": str(cert), "key": str(key)}})

@@ -19,7 +19,7 @@ CAROL = "carol@remote.test"
 
 
 @pytest.fixture(scope="module")
-def remote(tmp_path_factory):
+def remote(tmp_path_factory, server_store):
     s = Server(tmp_path_factory.mktemp("remote37"), listeners=("smtp",), domains=("remote.test",),
                hostname="mx.remote.test")
     s.add_user(CAROL)
@@ -28,7 +28,7 @@ def remote(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, remote):
+def server(tmp_path_factory, server_store, remote):
     s = msa(tmp_path_factory.mktemp("msa37"), sections={"delivery": {
         "smarthost": f"127.0.0.1:{remote.ports['smtp']}", "retry_first": "1s", "retry_max": "2s",
         "connect_timeout": "2s"}})
@@ -51,8 +51,8 @@ def test_remote_recipient_is_queued_and_relayed(server, remote):
         c.starttls(context=insecure_context())
         c.login(BOB, PASSWORDS[BOB])
         assert c.sendmail(BOB, [CAROL, ALICE], msg) == {}
-    local = [email.message_from_bytes(m, policy=email.policy.default) for m in messages(server.maildir(ALICE))]
-    far = wait_for(lambda: messages(remote.maildir(CAROL)))
+    local = [email.message_from_bytes(m, policy=email.policy.default) for m in messages(server, ALICE)]
+    far = wait_for(lambda: messages(remote, CAROL))
     relayed = email.message_from_bytes(far[0], policy=email.policy.default)
     assert relayed["Subject"] == "to the world" and relayed["Return-Path"] == f"<{BOB}>"
     assert relayed["Message-ID"] == local[0]["Message-ID"] and relayed["Message-ID"].endswith("@mx.example.test>")
@@ -62,7 +62,7 @@ def test_remote_recipient_is_queued_and_relayed(server, remote):
 
 
 def test_forged_sender_is_not_relayed(server, remote):
-    before = len(messages(remote.maildir(CAROL)))
+    before = len(messages(remote, CAROL))
     queued = server.log().count("queue.queued")
     with smtplib.SMTP("127.0.0.1", server.ports["submission"], timeout=10) as c:
         c.starttls(context=insecure_context())
@@ -72,4 +72,4 @@ def test_forged_sender_is_not_relayed(server, remote):
         assert e.value.smtp_code == 553
     # refused at the end of DATA, before the outbound queue ever sees it
     assert server.log().count("queue.queued") == queued
-    assert len(messages(remote.maildir(CAROL))) == before
+    assert len(messages(remote, CAROL)) == before

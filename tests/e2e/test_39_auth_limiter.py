@@ -20,7 +20,6 @@ import time
 
 import pytest
 
-from courrier.accounts import Accounts
 from tests.support import Server
 
 BUDGET = 10  # [limits] auth_failures_per_ip, the contract's default
@@ -30,13 +29,12 @@ PROXY, STRANGER = "127.0.0.5", "127.0.0.6"  # the trusted reverse proxy, and a c
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
+def srv(tmp_path_factory, server_store):
     s = Server(tmp_path_factory.mktemp("auth39"), listeners=("submission", "imap", "pop3", "managesieve", "http"),
                sections={"http": {"trusted_proxies": [PROXY]}})
-    s.data.mkdir(parents=True, exist_ok=True)
-    accounts = Accounts(s.data / "courrier.db")
-    accounts.add(BOB, BOB_PW)
-    accounts.add(ADMIN, ADMIN_PW, is_admin=True)
+    with s.accounts() as accounts:
+        accounts.add(BOB, BOB_PW)
+        accounts.add(ADMIN, ADMIN_PW, is_admin=True)
     s.start()
     yield s
     s.stop()
@@ -213,7 +211,7 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget(srv):
 
 
 @pytest.fixture(scope="module")
-def capture(tmp_path_factory):
+def capture(tmp_path_factory, server_store):
     s = Server(tmp_path_factory.mktemp("auth39c"), listeners=("smtp", "imap", "pop3"), capture=True)
     s.start()
     yield s

@@ -9,7 +9,7 @@ from tests.support import Server, run_cli
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory):
+def pair(tmp_path_factory, server_store):
     with FakeDNS() as dns:
         base = tmp_path_factory.mktemp("bounces")
         made = []

@@ -26,7 +26,7 @@ MALFORMED = {
 
 
 @pytest.fixture(scope="module")
-def mx(tmp_path_factory):
+def mx(tmp_path_factory, server_store):
     with FakeDNS() as dns:
         key = dkim.signing_key("a.test", "s1", dkim.generate_pem("ed25519"))
         dns.update({"a.test": {"TXT": ["v=spf1 ip4:127.0.0.1 -all"]}, key.record_name: {"TXT": [key.record]},
@@ -39,9 +39,7 @@ def mx(tmp_path_factory):
 
 
 def stored(b, subject_marker: bytes) -> bytes:
-    new = b.maildir("bob@b.test") / "new"
-    found = [p.read_bytes() for p in new.iterdir()] if new.exists() else []
-    return next((m for m in found if b"<" + subject_marker + b"@" in m), b"")
+    return next((m.data for m in b.stored("bob@b.test") if b"<" + subject_marker + b"@" in m.data), b"")
 
 
 def authres(raw: bytes) -> str:

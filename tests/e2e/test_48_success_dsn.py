@@ -31,7 +31,7 @@ def report(m) -> tuple[str, str, str]:
 
 
 @pytest.fixture(scope="module")
-def a(tmp_path_factory):
+def a(tmp_path_factory, server_store):
     s = Server(tmp_path_factory.mktemp("dsn48"), listeners=("smtp", "submission", "pop3"), domains=("a.test",),
                hostname="mx.a.test", sections={"delivery": FAST})
     for u in ("alice", "bob", "carol", "dave", "erin"):

@@ -14,7 +14,6 @@ from tests.access.clients import (
     USER,
     Raw,
     insecure_context,
-    maildir_files,
     server_with_corpus,
     wait_for,
 )
@@ -22,7 +21,7 @@ from tests.access.messages import ALL
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
+def srv(tmp_path_factory, server_store):
     s = server_with_corpus(tmp_path_factory.mktemp("pop51"), ("smtp", "pop3", "pop3s"))
     yield s
     s.stop()
@@ -43,7 +42,7 @@ def _try_pop(srv) -> poplib.POP3 | None:
 
 
 def test_retr_is_byte_exact_and_top_uidl_stat_agree(srv):
-    files = {f.read_bytes().replace(b"\n", b"\r\n") for f in maildir_files(srv.maildir(USER))}
+    files = {m.data.replace(b"\n", b"\r\n") for m in srv.stored(USER)}
     p = pop(srv)
     count, total = p.stat()
     assert count == len(ALL) and total == sum(len(f) for f in files)
@@ -95,10 +94,9 @@ def test_curl_pop3_lists_and_retrieves(srv):
     listing = subprocess.run(["curl", "-sS", "--user", f"{USER}:{PASSWORD}", url + "/"], capture_output=True,
                              timeout=30, check=True).stdout
     assert len(listing.splitlines()) == len(ALL)
-    first = sorted(maildir_files(srv.maildir(USER)), key=lambda f: f.stat().st_mtime)
     msg = subprocess.run(["curl", "-sS", "--user", f"{USER}:{PASSWORD}", url + "/1"], capture_output=True,
                          timeout=30, check=True).stdout
-    assert msg in {f.read_bytes().replace(b"\n", b"\r\n") for f in first}
+    assert msg in {m.data.replace(b"\n", b"\r\n") for m in srv.stored(USER)}
 
 
 def test_dele_only_at_quit_and_maildrop_lock(srv):
@@ -116,7 +114,7 @@ def test_dele_only_at_quit_and_maildrop_lock(srv):
     with pytest.raises(poplib.error_proto, match=r"deleted"):
         p.retr(2)
     p.quit()
-    assert len(maildir_files(srv.maildir(USER))) == len(ALL) - 1
+    assert len(srv.stored(USER)) == len(ALL) - 1
     p = pop(srv)
     assert p.stat()[0] == len(ALL) - 1
     p.quit()

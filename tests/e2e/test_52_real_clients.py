@@ -8,11 +8,11 @@ import subprocess
 
 import pytest
 
-from tests.access.clients import PASSWORD, USER, deliver, imap, insecure_context, maildir_files, run_mutt
+from tests.access.clients import PASSWORD, USER, deliver, imap, insecure_context, run_mutt
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
+def srv(tmp_path_factory, server_store):
     from tests.support import Server
 
     s = Server(tmp_path_factory.mktemp("clients52"), listeners=("smtp", "imap"))
@@ -33,7 +33,7 @@ def test_curl_imap_lists_and_fetches_byte_exact(srv):
     base = f"imap://127.0.0.1:{srv.ports['imap']}"
     listing = curl(base + "/")
     assert b'"." INBOX' in listing and b"Trash" in listing
-    files = {f.read_bytes().replace(b"\n", b"\r\n") for f in maildir_files(srv.maildir(USER))}
+    files = {m.data.replace(b"\n", b"\r\n") for m in srv.stored(USER)}
     got = {curl(f"{base}/INBOX;UID={uid}") for uid in (1, 2)}
     assert got == files
     assert curl(base + "/INBOX?SUBJECT%20mutt-target").strip() == b"* SEARCH 2"

@@ -15,6 +15,9 @@ from tests.access.clients import PASSWORD, USER, deliver, imap, wait_for
 from tests.access.dovecot import Dovecot
 from tests.access.messages import ALL
 
+pytestmark = pytest.mark.local_store("Dovecot reads and writes the same Maildir: about the local store's "
+                                      "layout by nature")
+
 
 @pytest.fixture
 def both(server_factory, tmp_path):

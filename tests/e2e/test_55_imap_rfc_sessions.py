@@ -14,7 +14,7 @@ from tests.access.wire import Wire
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
+def srv(tmp_path_factory, server_store):
     from tests.support import Server
 
     s = Server(tmp_path_factory.mktemp("imap55"), listeners=("smtp", "imap"))

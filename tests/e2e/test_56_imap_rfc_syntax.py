@@ -26,7 +26,7 @@ hi
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
+def srv(tmp_path_factory, server_store):
     from tests.support import Server
 
     s = Server(tmp_path_factory.mktemp("imap56"), listeners=("smtp", "imap"),
@@ -122,7 +122,7 @@ def test_mailbox_names_inbox_hierarchy_and_modified_utf7(srv):
     name = encode_mutf7("Entwürfe & 日本")
     assert name == "Entw&APw-rfe &- &ZeVnLA-"
     assert w.status(f'CREATE "{name}"') == b"OK"
-    assert (srv.maildir(USER) / f".{name}" / "cur").is_dir()
+    assert srv.has_folder(USER, name)  # the Maildir++ folder .<name>, or the row, under that name
     assert w.untagged(w.cmd('LIST "" "Entw*"'), b"LIST") == [
         b'* LIST (\\HasNoChildren) "." "Entw&APw-rfe &- &ZeVnLA-"\r\n']
     for bad in ('"Caf\xc3\xa9"'.encode("latin-1"), b'"AT&T"', b'"&AGE-"', b'"a%b"', b'"a*"', b'"a..b"'):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.access.clients import PASSWORD, USER, imap, maildir_files
+from tests.access.clients import PASSWORD, USER, imap
 
 ENVELOPES = [  # imaptest src/tests/fetch-envelope.mbox, one message each: (message, its ENVELOPE)
     (b"Message-ID: <msg@id>\nIn-Reply-To: <reply@to.id>\nDate: Sat, 01 Feb 2007 01:02:03 +0200\n"
@@ -82,7 +82,7 @@ SEARCHES = [  # imaptest src/tests/search-addresses: (keys, expected sequence nu
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
+def srv(tmp_path_factory, server_store):
     from tests.support import Server
 
     s = Server(tmp_path_factory.mktemp("imap56b"), listeners=("imap",))
@@ -142,4 +142,4 @@ def test_address_parsing_is_bounded(srv):
     assert time.monotonic() - t < 5
     assert c.noop()[0] == "OK"
     c.logout()
-    assert maildir_files(srv.maildir(USER) / ".Bounded")
+    assert srv.stored(USER, "Bounded")

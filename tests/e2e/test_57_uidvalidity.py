@@ -9,6 +9,8 @@ from __future__ import annotations
 import poplib
 import re
 
+import pytest
+
 from tests.access.clients import PASSWORD, USER, deliver
 from tests.access.wire import Wire
 
@@ -33,6 +35,8 @@ def uidls(srv) -> list[bytes]:
     return out
 
 
+@pytest.mark.local_store("loses the SQLite index and the Maildir's courrier-uidlist: the local store's recovery by "
+                         "nature")
 def test_uids_survive_restarts_and_change_validity_when_the_index_is_lost(tmp_path):
     from tests.support import Server
 

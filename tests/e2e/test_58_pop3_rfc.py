@@ -19,7 +19,7 @@ DOTS = b"Subject: dots\r\n\r\n.\r\n..\r\n.leading\r\nmiddle . dot\r\n\r\nlast li
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
+def srv(tmp_path_factory, server_store):
     from tests.support import Server
 
     s = Server(tmp_path_factory.mktemp("pop58"), listeners=("smtp", "imap", "pop3", "pop3s"))

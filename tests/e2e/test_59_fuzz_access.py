@@ -121,7 +121,7 @@ class ImapFuzzer:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
+def srv(tmp_path_factory, server_store):
     s = server_with_corpus(tmp_path_factory.mktemp("fuzz59"), ("smtp", "imap", "pop3"))
     yield s
     s.stop()

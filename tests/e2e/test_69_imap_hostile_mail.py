@@ -24,6 +24,9 @@ from tests.access.clients import PASSWORD, USER, deliver, imap
 from tests.access.wire import Wire
 from tests.support import Server
 
+pytestmark = pytest.mark.local_store("the bulk mailbox is written as Maildir files the way mutt or Dovecot "
+                                      "leave them, and a message file is broken on disk: the local layout")
+
 LONG_NAME = "a" * 200
 BULK = 300
 
@@ -48,7 +51,7 @@ def huge() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
+def srv(tmp_path_factory, server_store):
     s = Server(tmp_path_factory.mktemp("imap69"), listeners=("smtp", "imap"))
     s.add_user(USER, PASSWORD)
     # the bulk mailbox is written the way mutt or Dovecot would leave it: message files in the Maildir

@@ -10,7 +10,6 @@ from __future__ import annotations
 import email
 import email.policy
 import smtplib
-from pathlib import Path
 
 import pytest
 
@@ -45,10 +44,9 @@ def send(b, source_ip: str, dom: str, subject: str, extra: str = "") -> None:
 
 
 def folder(b, name: str | None) -> dict[str, email.message.EmailMessage]:
-    path: Path = b.maildir("bob@b.test") / (f".{name}" if name else "") / "new"
     out = {}
-    for f in path.iterdir() if path.exists() else []:
-        m = email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
+    for f in b.stored("bob@b.test", name or "INBOX"):  # the Maildir (++ folder) or PostgreSQL's rows
+        m = email.message_from_bytes(f.data, policy=email.policy.default)
         out[str(m["Subject"])] = m
     return out
 

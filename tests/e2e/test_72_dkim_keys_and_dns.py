@@ -47,8 +47,8 @@ def test_key_made_while_running_is_used_after_sighup(server_factory, dns):
                     what="signed delivery")
     sig = msgs[0]["DKIM-Signature"]
     assert "d=a.test" in sig and "s=late" in sig and "a=ed25519-sha256" in sig
-    [path] = [p for p in (b.maildir("bob@b.test") / "new").iterdir() if b"after the key" in p.read_bytes()]
-    assert dkimpy.verify(path.read_bytes(), dnsfunc=dnsfunc_for(dns.port))
+    [raw] = [m.data for m in b.stored("bob@b.test") if b"after the key" in m.data]
+    assert dkimpy.verify(raw, dnsfunc=dnsfunc_for(dns.port))
 
 
 def test_dns_records_and_check_exit_codes(server_factory, dns, tmp_path):

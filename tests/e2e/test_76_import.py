@@ -141,14 +141,12 @@ def test_killed_import_leaves_whole_messages(srv, tmp_path):
                     b"Message-ID: <n%d@x.test>\nSubject: number %d\n\n" % (i, i) + b"line\n" * 200 + b"\n")
     proc = subprocess.Popen([*COURRIER, "import", USER, str(box), "--config", str(srv.config)], env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    inbox = srv.maildir(USER)
-    wait_for(lambda: len(os.listdir(inbox / "new")) >= 20, what="the import to be under way")
+    wait_for(lambda: len(srv.stored(USER)) >= 20, what="the import to be under way")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    files = [inbox / "new" / x for x in os.listdir(inbox / "new")]
+    files = [m.data for m in srv.stored(USER)]  # the Maildir's files, or PostgreSQL's committed rows
     assert 20 <= len(files) < n
-    for path in files:  # each visible message is a whole one
-        data = path.read_bytes()
+    for data in files:  # each visible message is a whole one
         i = int(re.search(rb"Subject: number (\d+)", data).group(1))
         assert data.endswith(b"line\n" * 200) and data.count(b"line\n") == 200, i
     out = srv.cli("import", USER, str(box)).stdout

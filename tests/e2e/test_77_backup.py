@@ -78,6 +78,8 @@ def subjects_over_imap(c: imaplib.IMAP4) -> set[str]:
     return {d[1].decode().split(":", 1)[1].strip() for d in data if isinstance(d, tuple)}
 
 
+@pytest.mark.local_store("`courrier backup` copies the data dir (SQLite, Maildirs, spool); a PostgreSQL store is "
+                         "backed up with PostgreSQL's tools")
 def test_backup_under_load_then_start_on_the_copy(server_factory, dns, tmp_path):
     a = server_factory("a", listeners=("smtp", "submission", "imap"),
                        sections={"delivery": {"nameservers": [dns.address], "mx_port": free_port(), **FAST,

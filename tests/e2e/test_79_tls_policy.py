@@ -39,7 +39,7 @@ def policy(mode: str, *mx: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, server_store):
     tmp = tmp_path_factory.mktemp("tlspolicy")
     ca = TestCA()
     leaf = ca.issue(["mx.b.test", "mx.i.test"])

@@ -11,17 +11,15 @@ queue; ``[accounts] default_quota`` for an account without its own.
 from __future__ import annotations
 
 import email
-import os
 import smtplib
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from courrier.accounts import Accounts
 from tests.access.clients import imap, wait_for
-from tests.support import run_cli
+from tests.support import Server, run_cli
 
 ANN, BOB, CAROL = "ann@example.test", "bob@example.test", "carol@example.test"
 PASSWORD = "secret"
@@ -35,16 +33,16 @@ def srv(server_factory):
     return s.start()
 
 
-def files(box: Path) -> list[Path]:
-    return [p for d, _, names in os.walk(box) if os.path.basename(d) in ("new", "cur") for p in
-            (Path(d, n) for n in names)]
+def files(box: tuple[Server, str]) -> list[bytes]:
+    """The account's stored messages in every folder (Maildir files or PostgreSQL rows), as stored."""
+    srv, address = box
+    return [m.data for m in srv.stored_everywhere(address)]
 
 
-def rfc822_octets(box: Path) -> int:
-    """What RFC 9208 STORAGE counts here: each file's size with CRLF line endings (FETCH RFC822.SIZE)."""
+def rfc822_octets(box: tuple[Server, str]) -> int:
+    """What RFC 9208 STORAGE counts here: each message's size with CRLF line endings (FETCH RFC822.SIZE)."""
     total = 0
-    for p in files(box):
-        data = p.read_bytes()
+    for data in files(box):
         total += len(data) + data.count(b"\n") - data.count(b"\r\n")
     return total
 
@@ -74,7 +72,7 @@ def send(srv, rcpts: list[str], data: bytes, sender: str = "x@else.test") -> tup
 
 
 def test_quota_end_to_end(srv):
-    ann_box, bob_box, carol_box = srv.maildir(ANN), srv.maildir(BOB), srv.maildir(CAROL)
+    ann_box, bob_box, carol_box = (srv, ANN), (srv, BOB), (srv, CAROL)
 
     # the default quota applies to an account without its own, and user list shows the usage
     assert "quota 1M (1048576 octets, [accounts] default_quota)" in srv.cli("user", "quota", ANN).stdout
@@ -102,10 +100,10 @@ def test_quota_end_to_end(srv):
     assert send(srv, [ANN, BOB], message("for both", 15_000, sender=CAROL), sender=CAROL)[0] == 250
     wait_for(lambda: len(files(bob_box)) == 1, what="bob's copy")
     assert len(files(ann_box)) == 1
-    dsn = wait_for(lambda: [p for p in files(carol_box) if b"5.2.2" in p.read_bytes()], timeout=20, what="DSN")
-    report = email.message_from_bytes(dsn[0].read_bytes())
+    dsn = wait_for(lambda: [p for p in files(carol_box) if b"5.2.2" in p], timeout=20, what="DSN")
+    report = email.message_from_bytes(dsn[0])
     assert report.get_content_type() == "multipart/report"
-    status = dsn[0].read_bytes().decode()
+    status = dsn[0].decode()
     assert f"Final-Recipient: rfc822; {ANN}" in status and "Action: failed" in status and "Status: 5.2.2" in status
     assert f"rfc822; {BOB}" not in status
 
@@ -142,10 +140,10 @@ def test_quota_end_to_end(srv):
         assert s.rcpt(BOB)[0] == 250
 
     # the queue's local route (courrier sendmail): a permanent 5.2.2, bounced to the (local) sender
-    before = len(files(carol_box))
+    before = files(carol_box)
     run_cli("sendmail", "-f", CAROL, ANN, "--config", str(srv.config), input=message("via queue", 8_000).decode())
-    wait_for(lambda: len(files(carol_box)) > before, timeout=30, what="queue DSN")
-    newest = max(files(carol_box), key=lambda p: p.stat().st_mtime).read_bytes().decode()
+    wait_for(lambda: len(files(carol_box)) > len(before), timeout=30, what="queue DSN")
+    [newest] = [m.decode() for m in files(carol_box) if m not in before]
     assert "Status: 5.2.2" in newest and f"rfc822; {ANN}" in newest
 
     # 0 = no limit (even with a default): mail flows again, and user list says so

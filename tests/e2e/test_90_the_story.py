@@ -74,12 +74,8 @@ def test_the_smtp_story_end_to_end(server_factory, dns):
     assert p.returncode == 0, p.stdout + p.stderr
 
     # 2. a.test's MTA looks up b.test's MX and relays; b.test checks SPF, DKIM, DMARC and stores it
-    def bob_has_it():
-        new = b.maildir("bob@b.test") / "new"
-        return list(new.iterdir()) if new.exists() else []
-
-    [stored] = wait_for(bob_has_it, what="delivery on b.test")
-    m = email.message_from_bytes(stored.read_bytes(), policy=email.policy.default)
+    [stored] = wait_for(lambda: b.stored("bob@b.test"), what="delivery on b.test")
+    m = email.message_from_bytes(stored.data, policy=email.policy.default)
     ar = str(m["Authentication-Results"])
     assert ar.startswith("mx.b.test;") and "spf=pass" in ar and "dkim=pass" in ar and "dmarc=pass" in ar
     received = [str(r) for r in m.get_all("Received")]

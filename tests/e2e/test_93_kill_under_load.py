@@ -8,7 +8,6 @@ scan, puts it back in the list).
 """
 
 import json
-import mailbox
 import smtplib
 import threading
 import time
@@ -72,9 +71,9 @@ def test_mx_kill9_under_bench_load(server_factory):
     acked = load.halt()
     assert len(acked) >= 200
     mx.start()
-    got = [m["Subject"] for m in mailbox.Maildir(mx.maildir("b@bench.test"), create=False)]
+    got = [m["Subject"] for m in mx.parsed("b@bench.test")]
     assert [s for s in acked if got.count(s) != 1] == []  # each acknowledged message once
-    for m in mailbox.Maildir(mx.maildir("b@bench.test"), create=False):
+    for m in mx.parsed("b@bench.test"):
         assert m.get_payload() == (LINE * 25).decode().replace("\r\n", "\n")  # none torn
 
 
