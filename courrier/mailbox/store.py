@@ -19,6 +19,8 @@ from courrier import log
 from courrier.mailbox import folders, maildir
 from courrier.mailbox.api import BodySource, Usage, crlf_size
 from courrier.mailbox.index import MailIndex
+from courrier.mailbox.journal import FILE as JOURNAL_FILE
+from courrier.mailbox.journal import Journal, JournalBusy
 from courrier.mailbox.notify import Notifier
 from courrier.mailbox.writer import PROCESS_MAX, PROCESS_THREADS, ProcessWriter
 
@@ -43,6 +45,7 @@ class MaildirStore:
         self.notifier = Notifier()
         self._index: MailIndex | None = None
         self._arrivals: list[tuple[Path, str, int]] = []  # delivered, not yet counted in the index (``_count``)
+        self.journal: Journal | None = None  # the server's delivery journal (``recover``); None in other commands
 
     @property
     def index(self) -> MailIndex:
@@ -124,6 +127,25 @@ class MaildirStore:
 
     # ------------------------------------------------------------------ delivery
 
+    def recover(self) -> int:
+        """``serve`` at start, before it listens: takes the delivery journal (``mailbox/journal.py``), puts back in
+        their Maildirs the messages the last run acknowledged and the disk may have lost, and from now on delivers
+        small messages through it (one fdatasync before the 250). Returns how many files were written again. Other
+        commands never call it: they deliver through the disk-writer process. Blocking."""
+        if self.journal is not None:
+            return 0
+        journal = Journal(self.data_dir / JOURNAL_FILE, self._settle)
+        try:
+            restored = journal.open()
+        except JournalBusy as e:
+            log.event("mailbox.journal_busy", level="warn", error=str(e))
+            return 0
+        self.journal = journal
+        return len(restored)
+
+    async def _settle(self, dirs: list[str]) -> None:
+        await self.process_writer.submit("courrier.mailbox.journal:settle_dirs", dirs)
+
     def folder_for(self, account: str, folder: str | None) -> Path:
         """A Maildir++ folder (``.Sent``, ``.Junk``…) of the account, or its INBOX when ``folder`` is None."""
         base = self.account_root(account)
@@ -151,15 +173,20 @@ class MaildirStore:
 
     async def deliver(self, copies: list[tuple[Path, bytes]], body_chunks: BodySource,
                       size: int | None = None) -> list[Path]:
-        """Durable delivery off the event loop: returns once every copy is fsync'ed and renamed into new/ and the
-        directory is fsync'ed (one directory fsync shared by the messages of a writer round).
+        """Durable delivery: returns once every copy is in new/ and on stable storage.
 
-        ``size``: the body's size when the caller knows its chunks are in memory; up to PROCESS_MAX the disk-writer
-        process writes it (no GIL shared with the loop), otherwise the BatchWriter threads stream it."""
+        ``size``: the body's size when the caller knows its chunks are in memory. Up to PROCESS_MAX: through the
+        delivery journal when the server has taken it (``recover``: one fdatasync of the journal, the Maildir
+        files settled behind the 250), else written by the disk-writer process (file fsync'ed, renamed into new/,
+        directory fsync'ed; no GIL shared with the loop). Larger: streamed by the BatchWriter threads."""
         if size is not None and size <= PROCESS_MAX:
             body = b"".join(body_chunks())
-            paths = [Path(p) for p in await self.process_writer.submit(
-                "courrier.mailbox.store:deliver_copies", [(str(p), h) for p, h in copies], body)]
+            journal = self.journal
+            if journal is not None and journal.accepts(size):  # one fdatasync, no hop (mailbox/journal.py)
+                paths = await journal.deliver(copies, body.replace(b"\r\n", b"\n"))
+            else:
+                paths = [Path(p) for p in await self.process_writer.submit(
+                    "courrier.mailbox.store:deliver_copies", [(str(p), h) for p, h in copies], body)]
         else:
             paths = await self.writer.submit(self._deliver_job, copies, body_chunks)
         self._count([(folder, path.name.split(":2,", 1)[0],
@@ -207,6 +234,8 @@ class MaildirStore:
         return maildir.mailbox_id(path)
 
     def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()  # settles what the writer process has not yet
         self.process_writer.close()
         self.writer.close()
         if self._arrivals:
