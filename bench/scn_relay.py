@@ -91,7 +91,7 @@ def run(args) -> list[str]:
     records["mx.sink.bench.test"] = {"A": ["127.0.0.1"]}
     meter = Meter()
     try:
-        with FakeDNS(records) as dns:
+        with FakeDNS(records, negative_ttl=300) as dns:
             r = medians(rounds, {
                 "courrier": meter.wrap("sink/courrier", lambda: sink.proc.pid, n,
                                        lambda: relay_once(n, dns, sink.port, meter)),

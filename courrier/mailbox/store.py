@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +32,7 @@ _DISK_THREADS = 16
 # Delivery: a few threads, each writing every message queued since its last round (maildir.BatchWriter). More threads
 # only add GIL hand-offs: 4 rounds in flight keep the disk as busy as 16 threads did.
 _DELIVERY_THREADS = 4
+ARRIVALS_DELAY = 0.05  # seconds: the usage counts of the deliveries meanwhile are written together (``_count``)
 
 
 class MaildirStore:
@@ -45,6 +47,7 @@ class MaildirStore:
         self.notifier = Notifier()
         self._index: MailIndex | None = None
         self._arrivals: list[tuple[Path, str, int]] = []  # delivered, not yet counted in the index (``_count``)
+        self._arrivals_lock = threading.Lock()  # the loop adds, ``usage`` (a thread) may take them first
         self.journal: Journal | None = None  # the server's delivery journal (``recover``); None in other commands
 
     @property
@@ -195,32 +198,41 @@ class MaildirStore:
         return paths
 
     def _count(self, items: list[tuple[Path, str, int]]) -> None:
-        """Adds delivered messages to the usage (``MailIndex.arrived``): gathered on the loop, written by one
-        thread job per loop turn for every delivery of that turn, so the delivery path pays no database write of its
-        own. A count lost to a failing database is made good when the index next lists the folder."""
-        first = not self._arrivals
-        self._arrivals += items
+        """Adds delivered messages to the usage (``MailIndex.arrived``): gathered on the loop and written by one
+        thread job every ``ARRIVALS_DELAY`` for every delivery meanwhile, so the delivery path pays no database write
+        (nor a thread wake-up) of its own; ``usage`` writes what is gathered before it reads. A count lost to a
+        failing database is made good when the index next lists the folder."""
+        with self._arrivals_lock:
+            first = not self._arrivals
+            self._arrivals += items
         if first:
-            asyncio.get_running_loop().call_soon(self._flush_arrivals)
+            asyncio.get_running_loop().call_later(ARRIVALS_DELAY, self._flush_arrivals)
+
+    def _take_arrivals(self) -> list[tuple[Path, str, int]]:
+        with self._arrivals_lock:
+            items, self._arrivals = self._arrivals, []
+        return items
+
+    def _write_arrivals(self, items: list[tuple[Path, str, int]]) -> None:
+        try:
+            self.index.arrived(items)
+        except Exception as e:  # noqa: BLE001 - the count heals itself at the next listing (see _count)
+            log.event("mailbox.usage_not_counted", level="warn", messages=len(items), error=str(e)[:200])
 
     def _flush_arrivals(self) -> None:
-        items, self._arrivals = self._arrivals, []
+        items = self._take_arrivals()
         if not items:
             return
-
-        def write() -> None:
-            try:
-                self.index.arrived(items)
-            except Exception as e:  # noqa: BLE001 - the count heals itself at the next listing (see _count)
-                log.event("mailbox.usage_not_counted", level="warn", messages=len(items), error=str(e)[:200])
-
         try:
-            self.executor.submit(write)
+            self.executor.submit(self._write_arrivals, items)
         except RuntimeError:  # closing: the next listing counts them
             pass
 
     def usage(self, root: Path, *, exact: bool = False) -> Usage:
-        """``api.MailStore.usage``: the index's counts (``MailIndex.usage``); ``exact`` syncs each folder first."""
+        """``api.MailStore.usage``: the index's counts (``MailIndex.usage``); ``exact`` syncs each folder first.
+        Deliveries not yet counted (``_count``) are counted first."""
+        if items := self._take_arrivals():
+            self._write_arrivals(items)
         if exact and root.is_dir():
             for name in folders.list_names(root):
                 p = folders.path_for(root, name)
