@@ -109,6 +109,8 @@ async def _tell_delivered(on_delivered: DeliveredHook | None, env: Envelope, hop
     if on_delivered is None:
         return
     delivered = [r for r in env.rcpts if r.mailbox in mailboxes]
+    if not any(r.notify for r in delivered):  # nobody asked to be told anything (RFC 3461 §4.1): no call
+        return
     try:
         await on_delivered(env, hop, msg, delivered)
     except Exception as e:

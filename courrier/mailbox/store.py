@@ -48,6 +48,7 @@ class MaildirStore:
         self._index: MailIndex | None = None
         self._arrivals: list[tuple[Path, str, int]] = []  # delivered, not yet counted in the index (``_count``)
         self._arrivals_lock = threading.Lock()  # the loop adds, ``usage`` (a thread) may take them first
+        self._roots: dict[str, Path] = {}  # account → its root (``account_root``)
         self.journal: Journal | None = None  # the server's delivery journal (``recover``); None in other commands
 
     @property
@@ -81,8 +82,15 @@ class MaildirStore:
     # ------------------------------------------------------------------ roots
 
     def account_root(self, account: str) -> Path:
-        """``local@domain`` → ``data_dir/mail/domain/local`` (the account's INBOX)."""
-        return account_root(self.data_dir, account)
+        """``local@domain`` → ``data_dir/mail/domain/local`` (the account's INBOX); remembered per address (every
+        delivery asks, and building the path is most of the cost)."""
+        root = self._roots.get(account)
+        if root is None:
+            root = account_root(self.data_dir, account)
+            if len(self._roots) >= 10000:
+                self._roots.clear()
+            self._roots[account] = root
+        return root
 
     def ensure_root(self, root: Path) -> None:
         maildir.ensure(root)
