@@ -32,11 +32,13 @@ def code_from(tree: str | None) -> Iterator[None]:
     if tree is None:
         yield
         return
-    old = ENV.get("PYTHONPATH")
+    old, cwd = ENV.get("PYTHONPATH"), os.getcwd()
     ENV["PYTHONPATH"] = tree
+    os.chdir(tree)  # ``python -m courrier`` looks in the working directory first
     try:
         yield
     finally:
+        os.chdir(cwd)
         if old is None:
             ENV.pop("PYTHONPATH", None)
         else:
