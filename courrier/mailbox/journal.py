@@ -20,7 +20,7 @@ Behind the 250 the Maildirs are settled in rounds, by the disk-writer process (`
 one ``syncfs`` per file system holding the folders written (their files and directory entries reach the disk in
 one commit and one flush, where a file and a directory fsync per message cost two each), then a checkpoint record:
 every message up to its sequence number is in the Maildir for good. A round starts ``SETTLE_INTERVAL`` after the
-first message it covers, or at once when a quarter of the journal awaits it; a clean stop settles everything.
+first message it covers, or at once when half the journal awaits it; a clean stop settles everything.
 
 Recovery (``Journal.open``, at ``serve`` start, before a listener is bound): every message record after the last
 checkpoint is compared with its Maildir — a file of that name in ``new/`` or ``cur/`` (any flags) with the same bytes
@@ -58,8 +58,9 @@ from courrier.mailbox.maildir import ensure, unique_name
 from courrier.safeio import fsync_dir
 
 FILE = "delivery.journal"  # in data_dir, beside courrier.db (not under mail/: no Maildir reader sees it)
-SIZE = 8 << 20  # ~3,900 messages of 2 KB between wraps; written in full once, when the file is made
-MAX_RECORD = SIZE // 8  # larger messages take the store's other path
+SIZE = 32 << 20  # ~15,000 messages of 2 KB, ~320 of 100 KB between wraps
+WRITTEN = 8 << 20  # written with zeros when the file is made; the rest only allocated (see ``Journal.open``)
+MAX_RECORD = 1 << 20  # larger messages take the store's other path
 SETTLE_INTERVAL = 1.0  # seconds from a round's first message to its syncfs (sooner when the journal fills)
 MAGIC = b"CJ1"
 MESSAGE, CHECKPOINT = 1, 2
@@ -206,7 +207,7 @@ class Journal:
     def __init__(self, path: Path, settle: Settler | None = None, *, size: int = SIZE) -> None:
         self.path = path
         self.size = size
-        self.max_record = size // 8
+        self.max_record = min(MAX_RECORD, size // 8)
         self.settle = settle
         self.fd = -1
         self.epoch = 0
@@ -243,16 +244,26 @@ class Journal:
             except BlockingIOError:
                 raise JournalBusy(f"{self.path} is in use by another process") from None
             have = os.fstat(fd).st_size
-            if have < self.size:  # written in full now: later fdatasyncs then change no metadata
+            if have < self.size:
+                # The first WRITTEN octets are written with zeros now, so an fdatasync there changes no metadata
+                # (blocks allocated and written, size final); the rest is allocated only — the first lap through it
+                # converts extents, one journal commit per fdatasync, as the file is then written. A test server
+                # never gets that far; a busy one once.
                 zeros = bytes(1 << 20)
                 pos = have
-                while pos < self.size:
-                    pos += os.pwrite(fd, zeros[:min(len(zeros), self.size - pos)], pos)
+                end = min(self.size, max(have, WRITTEN))
+                while pos < end:
+                    pos += os.pwrite(fd, zeros[:min(len(zeros), end - pos)], pos)
+                try:
+                    os.posix_fallocate(fd, 0, self.size)
+                except OSError:  # a file system without it: zeros, as for the first part
+                    while pos < self.size:
+                        pos += os.pwrite(fd, zeros[:min(len(zeros), self.size - pos)], pos)
                 os.fsync(fd)
                 fsync_dir(self.path.parent)
             else:
                 self.size = have
-                self.max_record = self.size // 8
+                self.max_record = min(MAX_RECORD, self.size // 8)
             old_epoch = self._recover(fd)
             self.epoch = old_epoch
             while self.epoch == old_epoch:
@@ -443,7 +454,7 @@ class Journal:
     def _schedule_settle(self) -> None:
         if self._settling is not None:
             return
-        due = (self.offset - self._to_settle_from) % self.size >= self.size // 4
+        due = (self.offset - self._to_settle_from) % self.size >= self.size // 2
         if due:
             if self._settle_handle is not None:
                 self._settle_handle.cancel()
