@@ -35,8 +35,10 @@ message in it is settled (a checkpoint record at 0, synced, then the new records
 
 Given up, knowingly: a message expunged or moved by an IMAP client between its 250 and its checkpoint (about a
 second) comes back in its folder if the machine loses power in that window — at-least-once, like any delivery
-repeated after a crash. A failed ``fdatasync`` puts the journal out of use (the state of the page cache is unknown
-after one): later messages take the store's other durable path.
+repeated after a crash. ``syncfs`` writes back everything dirty on the file system, other programs' files too: on a
+machine shared with busy writers a settling round takes longer (it is off the answer's path). A failed ``fdatasync``
+puts the journal out of use (the state of the page cache is unknown after one): later messages take the store's
+other durable path.
 """
 
 from __future__ import annotations
