@@ -50,8 +50,10 @@ import mmap
 import os
 import secrets
 import struct
+import time
 import zlib
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,7 @@ FILE = "delivery.journal"  # in data_dir, beside courrier.db (not under mail/: n
 SIZE = 32 << 20  # ~15,000 messages of 2 KB, ~320 of 100 KB between wraps
 WRITTEN = 8 << 20  # written with zeros when the file is made; the rest only allocated (see ``Journal.open``)
 MAX_RECORD = 1 << 20  # larger messages take the store's other path
+SLOW_SYNC = 0.02  # seconds: an fdatasync slower than this sends the next second's syncs to a thread
 SETTLE_INTERVAL = 1.0  # seconds from a round's first message to its syncfs (sooner when the journal fills)
 MAGIC = b"CJ1"
 MESSAGE, CHECKPOINT = 1, 2
@@ -221,6 +224,9 @@ class Journal:
         self._chunks_len = 0
         self._waiting: list[_Pending] = []
         self._sync_loop: asyncio.AbstractEventLoop | None = None  # a sync is scheduled on it
+        self._threaded_until = 0.0  # monotonic time until which syncs run in ``_thread`` (a slow disk)
+        self._thread: ThreadPoolExecutor | None = None
+        self._in_thread = False  # a sync is running in the thread
         self._open: dict[int, None] = {}  # message records not settled yet, in sequence order
         self._to_settle: list[tuple[int, str]] = []  # (seq, folder) renamed into new/, not yet settled
         self._to_settle_from = 0  # the journal offset where the records of the next round start
@@ -309,6 +315,9 @@ class Journal:
         """Settles everything in this process (the loop may be gone) and releases the file."""
         if self.fd < 0:
             return
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)  # a sync in flight finishes before the file is closed
+            self._threaded_until = 0.0
         try:
             if self._waiting or self._chunks:
                 self._sync()
@@ -389,7 +398,7 @@ class Journal:
         self._checkpointed = upto
 
     def _schedule_sync(self) -> None:
-        if self._sync_loop is None:
+        if self._sync_loop is None and not self._in_thread:  # a sync in the thread schedules the next one
             loop = asyncio.get_running_loop()
             self._sync_loop = loop
             loop.call_soon(self._sync)  # after this iteration's other callbacks: they share the fdatasync
@@ -413,7 +422,10 @@ class Journal:
             pos += 512
 
     def _sync(self) -> None:
-        """Writes what was appended, one fdatasync, then links each synced message into new/ and answers it."""
+        """Writes what was appended, one fdatasync, then renames each synced message into new/ and answers it.
+
+        The fdatasync runs on the loop (no hop) unless one took longer than ``SLOW_SYNC`` in the last second: a
+        stalled disk would freeze every session of the server, so for that second the syncs go to a thread."""
         self._sync_loop = None
         waiting, self._waiting = self._waiting, []
         if self.fd < 0:
@@ -424,15 +436,45 @@ class Journal:
         try:
             if self._chunks:
                 self._write_chunks()
-            os.fdatasync(self.fd)
-            self.syncs += 1
+            if time.monotonic() < self._threaded_until:
+                if self._thread is None:
+                    self._thread = ThreadPoolExecutor(1, thread_name_prefix="courrier-journal")
+                self._in_thread = True
+                loop = asyncio.get_running_loop()
+                loop.run_in_executor(self._thread, self._fdatasync).add_done_callback(
+                    lambda f: self._after_thread(f, waiting))
+                return
+            self._fdatasync()
         except OSError as e:
-            if self.broken is None:
-                self.broken = e
-                log.event("mailbox.journal_failed", level="error", error=str(e))
-            for p in waiting:
-                self._fail(p, e)
+            self._failed(waiting, e)
             return
+        self._synced(waiting)
+
+    def _fdatasync(self) -> None:
+        t = time.monotonic()
+        os.fdatasync(self.fd)
+        self.syncs += 1
+        if time.monotonic() - t > SLOW_SYNC:
+            self._threaded_until = time.monotonic() + 1.0
+
+    def _after_thread(self, f: asyncio.Future[None], waiting: list[_Pending]) -> None:
+        self._in_thread = False
+        err = OSError(errno.EIO, "journal sync cancelled") if f.cancelled() else f.exception()
+        if err is not None:
+            self._failed(waiting, err if isinstance(err, OSError) else OSError(errno.EIO, repr(err)))
+        else:
+            self._synced(waiting)
+        if self._waiting or self._chunks:
+            self._schedule_sync()
+
+    def _failed(self, waiting: list[_Pending], e: OSError) -> None:
+        if self.broken is None:
+            self.broken = e
+            log.event("mailbox.journal_failed", level="error", error=str(e))
+        for p in waiting:
+            self._fail(p, e)
+
+    def _synced(self, waiting: list[_Pending]) -> None:
         for p in waiting:
             try:
                 paths = _rename(p.copies)
@@ -455,6 +497,10 @@ class Journal:
 
     def _schedule_settle(self) -> None:
         if self._settling is not None:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # ``close`` without a loop: it settles them itself
             return
         due = (self.offset - self._to_settle_from) % self.size >= self.size // 2
         if due:
@@ -517,8 +563,8 @@ class Journal:
                     self._settle_handle.cancel()
                     self._settle_handle = None
                 self._start_settle()
-                if self._sync_loop is not None or self._waiting:
-                    await asyncio.sleep(0)  # the pending sync links them first
+                if self._sync_loop is not None or self._waiting or self._in_thread:
+                    await asyncio.sleep(0.001 if self._in_thread else 0)  # the pending sync renames them first
                     continue
                 if self._settling is None and not self._to_settle:  # nothing can settle them: a bug, not a hang
                     log.event("mailbox.journal_lost_track", level="error", records=len(self._open))

@@ -4,6 +4,7 @@ after a crash every acknowledged message back in its Maildir exactly once — a 
 import asyncio
 import os
 import struct
+import time
 
 import pytest
 
@@ -140,3 +141,19 @@ async def test_the_store_delivers_through_the_journal_once_recovered(tmp_path):
     finally:
         store.close()
     assert (tmp_path / J.FILE).stat().st_size == J.SIZE
+
+
+async def test_after_a_slow_sync_the_syncs_leave_the_loop_for_a_while(tmp_path):
+    box = ensure(tmp_path / "mail" / "box")
+    j = J.Journal(tmp_path / J.FILE)
+    j.open()
+    try:
+        j._threaded_until = time.monotonic() + 60  # as after an fdatasync slower than SLOW_SYNC
+        paths = await deliver_all(j, box, 40)
+        assert j._thread is not None and all(p.read_bytes().endswith(b"body %d\n" % i) for i, (p,) in enumerate(paths))
+        crash(j)
+        j2 = J.Journal(tmp_path / J.FILE)
+        assert j2.open() == [] and len(messages(box)) == 40
+        j2.close()
+    finally:
+        j.close()
