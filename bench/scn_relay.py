@@ -9,6 +9,9 @@ sessions (the protocol-speed ceiling without a queue).
 
 CPU per message: courrier's whole process tree from the port opening to the empty spool (start-up excluded), and the
 sink's in each contender's rounds.
+
+``BENCH_BEFORE=/path/to/other/tree``: courrier run from that source tree joins the rounds as "before" (same
+preloaded queue), so a step's before/after comes from one interleaved run.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 from pathlib import Path
 
 from common import Meter, Sink, medians, smtp_source, tree_cpu
+from scn_smtp import code_from
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -44,7 +48,8 @@ def _message(i: int) -> bytes:
     return head.encode() + body
 
 
-def relay_once(n: int, dns: FakeDNS, sink_port: int, meter: Meter | None = None) -> float:
+def relay_once(n: int, dns: FakeDNS, sink_port: int, meter: Meter | None = None, tree: str | None = None,
+               name: str = "courrier") -> float:
     d = Path(tempfile.mkdtemp(prefix="courrier-bench-relay-"))
     try:
         srv = Server(d, listeners=("smtp",), domains=("src.bench.test",), hostname="courrier.src.bench.test",
@@ -61,7 +66,8 @@ def relay_once(n: int, dns: FakeDNS, sink_port: int, meter: Meter | None = None)
             spool.write(env, [msg])
             store.add(env.queue_id, str(env.mail_from), now, len(msg), [str(r.address) for r in env.rcpts])
         store.close()
-        srv.start(timeout=60)
+        with code_from(tree):
+            srv.start(timeout=60)
         assert srv.proc is not None
         cpu0 = tree_cpu(srv.proc.pid)
         t0 = time.perf_counter()
@@ -71,7 +77,7 @@ def relay_once(n: int, dns: FakeDNS, sink_port: int, meter: Meter | None = None)
             time.sleep(0.01)
         dt = time.perf_counter() - t0
         if meter is not None:
-            meter.cpu.setdefault("courrier", []).append((tree_cpu(srv.proc.pid) - cpu0) * 1000 / n)
+            meter.cpu.setdefault(name, []).append((tree_cpu(srv.proc.pid) - cpu0) * 1000 / n)
         left = len(os.listdir(msgdir))
         srv.stop()
         if left:
@@ -84,6 +90,7 @@ def relay_once(n: int, dns: FakeDNS, sink_port: int, meter: Meter | None = None)
 def run(args) -> list[str]:
     n = 300 if args.quick else 2000
     rounds = 1 if args.quick else args.rounds
+    before_tree = os.environ.get("BENCH_BEFORE") or None
     sink = Sink()
     records: dict[str, object] = {}
     for k in range(DESTINATIONS):
@@ -91,20 +98,26 @@ def run(args) -> list[str]:
     records["mx.sink.bench.test"] = {"A": ["127.0.0.1"]}
     meter = Meter()
     try:
-        with FakeDNS(records) as dns:
-            r = medians(rounds, {
+        with FakeDNS(records, negative_ttl=300) as dns:
+            contenders = {
                 "courrier": meter.wrap("sink/courrier", lambda: sink.proc.pid, n,
                                        lambda: relay_once(n, dns, sink.port, meter)),
                 "direct": meter.wrap("sink/direct", lambda: sink.proc.pid, n,
                                      lambda: smtp_source(sink.port, sessions=DESTINATIONS, messages=n, size=SIZE)),
-            })
+            }
+            if before_tree:
+                contenders["before"] = lambda: relay_once(n, dns, sink.port, meter, before_tree, "before")
+            r = medians(rounds, contenders)
     finally:
         sink.stop()
+    extra = [f"{'before (BENCH_BEFORE)':<34}{r['before']:>15.0f}{'':>18}{r['before'] / r['direct']:>7.2f}",
+             f"{'CPU ms/msg: before tree':<34}{meter.fmt('before'):>15}"] if before_tree else []
     return [
         f"{'case':<34}{'courrier relay':>15}{'smtp-source→sink':>18}{'ratio':>7}",
         f"{f'{n} msgs × 2 KB, {DESTINATIONS} destinations':<34}{r['courrier']:>15.0f}{r['direct']:>18.0f}"
         f"{r['courrier'] / r['direct']:>7.2f}",
         f"{'CPU ms/msg: courrier tree':<34}{meter.fmt('courrier'):>15}",
+        *extra,
         f"{'CPU ms/msg: smtp-sink':<34}{meter.fmt('sink/courrier'):>15}{meter.fmt('sink/direct'):>18}",
         f"(messages/second; medians of {rounds} interleaved rounds; courrier: queue preloaded, clock from port open "
         f"to empty; target ratio ≥ 0.5: {'met' if r['courrier'] >= 0.5 * r['direct'] else 'NOT met'}; "

@@ -387,6 +387,9 @@ class App:
         """Binds every listener first (a taken port fails before anything else starts), then starts the stores and
         the queue, then serves."""
         try:
+            recover = getattr(self.store, "recover", None)  # the delivery journal, before anything listens
+            if recover is not None:
+                await asyncio.to_thread(recover)
             await self.start_smtp()
             await self.start_access()
             await self.start_managesieve()

@@ -107,6 +107,7 @@ class _Resolver:
                 return reply
             if entry == NXDOMAIN:
                 reply.header.rcode = dnslib.RCODE.NXDOMAIN
+                self._negative(reply, name)
                 return reply
             assert isinstance(entry, Mapping), f"fake DNS: bad entry for {name}: {entry!r}"
             if entry.get("AD"):
@@ -125,9 +126,22 @@ class _Resolver:
                 elif qtype in ("CNAME", "PTR", "NS"):
                     v = _norm(v) + "."
                 reply.add_answer(_rr(name + ".", qtype, v, entry.get("TTL", TTL)))
+            if not values:
+                self._negative(reply, name)
             return reply
         reply.header.rcode = dnslib.RCODE.SERVFAIL
         return reply
+
+
+    def _negative(self, reply: dnslib.DNSRecord, name: str) -> None:
+        """With ``negative_ttl``: the zone's SOA in the authority section, as an authoritative server sends with
+        NXDOMAIN and NODATA (RFC 2308 §3), so resolvers may keep the negative answer that long (§5)."""
+        ttl = self.owner.negative_ttl
+        if ttl is None:
+            return
+        zone = ".".join(name.split(".")[-2:]) + "."
+        soa = dnslib.SOA("ns." + zone, "hostmaster." + zone, (1, 3600, 600, 86400, ttl))
+        reply.add_auth(dnslib.RR(zone, dnslib.QTYPE.SOA, rdata=soa, ttl=ttl))
 
 
 class _UDP(socketserver.ThreadingUDPServer):
@@ -143,7 +157,8 @@ class _TCP(socketserver.ThreadingTCPServer):
 class FakeDNS:
     """The server; ``address`` is ``"127.0.0.1:PORT"`` (what ``[delivery] nameservers`` takes)."""
 
-    def __init__(self, records: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, records: Mapping[str, Any] | None = None, *, negative_ttl: int | None = None) -> None:
+        self.negative_ttl = negative_ttl  # None: negative answers without an SOA (never cached by resolvers)
         self.lock = threading.Lock()
         self.records: dict[str, Any] = {}
         self.queries: list[tuple[str, str]] = []

@@ -90,17 +90,31 @@ async def deliver_local(store: MailStore, env: Envelope, hop: Hop | None, msg: R
         copies.append((path, delivery_trace(env, hop, account, rcpt) + extra_headers))
 
     # The copies are written one after the other by one disk thread, each streaming the spool from its start.
-    body = functools.partial(without_fields, msg, frozenset(drop_fields)) if drop_fields else msg.chunks
-    paths = await store.deliver(copies, body, size=msg.size)  # in memory up to the spool's limit
+    paths = await store.deliver(copies, _body(msg, drop_fields), size=msg.size)  # in memory up to the spool's limit
     for path, _ in copies:  # wake IMAP IDLE sessions and selected mailboxes (RFC 2177)
         store.notify(path)
-    if on_delivered is not None:
-        delivered = [r for r in env.rcpts if r.mailbox in mailboxes]
-        try:
-            await on_delivered(env, hop, msg, delivered)
-        except Exception as e:
-            log.event("delivery.notice_failed", level="error", qid=env.queue_id, error=repr(e))
+    await _tell_delivered(on_delivered, env, hop, msg, mailboxes)
     return paths
+
+
+def _body(msg: ReceivedMessage, drop_fields: tuple[int, ...]) -> Callable[[], Iterator[bytes]]:
+    """The copies' body: the message as received, or without the fields numbered in ``drop_fields``."""
+    return functools.partial(without_fields, msg, frozenset(drop_fields)) if drop_fields else msg.chunks
+
+
+async def _tell_delivered(on_delivered: DeliveredHook | None, env: Envelope, hop: Hop | None, msg: ReceivedMessage,
+                          mailboxes: dict[str, str]) -> None:
+    """``on_delivered`` with the recipients whose mailbox now holds the message; its failure is logged only (see
+    the module docstring)."""
+    if on_delivered is None:
+        return
+    delivered = [r for r in env.rcpts if r.mailbox in mailboxes]
+    if not any(r.notify for r in delivered):  # nobody asked to be told anything (RFC 3461 §4.1): no call
+        return
+    try:
+        await on_delivered(env, hop, msg, delivered)
+    except Exception as e:
+        log.event("delivery.notice_failed", level="error", qid=env.queue_id, error=repr(e))
 
 
 async def _deliver_sieve(store: MailStore, env: Envelope, hop: Hop | None, msg: ReceivedMessage,
@@ -109,7 +123,7 @@ async def _deliver_sieve(store: MailStore, env: Envelope, hop: Hop | None, msg: 
                          decisions: dict[str, Decision]) -> list[Path]:
     """Stores the copies the scripts decided (flagged copies through the index, so their flags are set as they
     arrive), the error notes, then queues what the scripts send."""
-    body = functools.partial(without_fields, msg, frozenset(drop_fields)) if drop_fields else msg.chunks
+    body = _body(msg, drop_fields)
     plain: list[tuple[Path, bytes]] = []
     flagged: list[tuple[Path, bytes, frozenset[str]]] = []
     notes: list[tuple[Path, bytes]] = []
@@ -138,12 +152,7 @@ async def _deliver_sieve(store: MailStore, env: Envelope, hop: Hop | None, msg: 
         paths += await store.deliver([(path, b"")], functools.partial(iter, [note]), size=len(note))
     for path in {p for p, _ in plain} | {p for p, _, _ in flagged} | {p for p, _ in notes}:
         store.notify(path)
-    if on_delivered is not None:
-        delivered = [r for r in env.rcpts if r.mailbox in mailboxes]
-        try:
-            await on_delivered(env, hop, msg, delivered)
-        except Exception as e:
-            log.event("delivery.notice_failed", level="error", qid=env.queue_id, error=repr(e))
+    await _tell_delivered(on_delivered, env, hop, msg, mailboxes)
     await sieve.flush(list(decisions.values()), env)
     return paths
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +20,8 @@ from courrier import log
 from courrier.mailbox import folders, maildir
 from courrier.mailbox.api import BodySource, Usage, crlf_size
 from courrier.mailbox.index import MailIndex
+from courrier.mailbox.journal import FILE as JOURNAL_FILE
+from courrier.mailbox.journal import Journal, JournalBusy
 from courrier.mailbox.notify import Notifier
 from courrier.mailbox.writer import PROCESS_MAX, PROCESS_THREADS, ProcessWriter
 
@@ -29,6 +32,7 @@ _DISK_THREADS = 16
 # Delivery: a few threads, each writing every message queued since its last round (maildir.BatchWriter). More threads
 # only add GIL hand-offs: 4 rounds in flight keep the disk as busy as 16 threads did.
 _DELIVERY_THREADS = 4
+ARRIVALS_DELAY = 0.05  # seconds: the usage counts of the deliveries meanwhile are written together (``_count``)
 
 
 class MaildirStore:
@@ -43,6 +47,9 @@ class MaildirStore:
         self.notifier = Notifier()
         self._index: MailIndex | None = None
         self._arrivals: list[tuple[Path, str, int]] = []  # delivered, not yet counted in the index (``_count``)
+        self._arrivals_lock = threading.Lock()  # the loop adds, ``usage`` (a thread) may take them first
+        self._roots: dict[str, Path] = {}  # account → its root (``account_root``)
+        self.journal: Journal | None = None  # the server's delivery journal (``recover``); None in other commands
 
     @property
     def index(self) -> MailIndex:
@@ -75,8 +82,15 @@ class MaildirStore:
     # ------------------------------------------------------------------ roots
 
     def account_root(self, account: str) -> Path:
-        """``local@domain`` → ``data_dir/mail/domain/local`` (the account's INBOX)."""
-        return account_root(self.data_dir, account)
+        """``local@domain`` → ``data_dir/mail/domain/local`` (the account's INBOX); remembered per address (every
+        delivery asks, and building the path is most of the cost)."""
+        root = self._roots.get(account)
+        if root is None:
+            root = account_root(self.data_dir, account)
+            if len(self._roots) >= 10000:
+                self._roots.clear()
+            self._roots[account] = root
+        return root
 
     def ensure_root(self, root: Path) -> None:
         maildir.ensure(root)
@@ -124,6 +138,25 @@ class MaildirStore:
 
     # ------------------------------------------------------------------ delivery
 
+    def recover(self) -> int:
+        """``serve`` at start, before it listens: takes the delivery journal (``mailbox/journal.py``), puts back in
+        their Maildirs the messages the last run acknowledged and the disk may have lost, and from now on delivers
+        small messages through it (one fdatasync before the 250). Returns how many files were written again. Other
+        commands never call it: they deliver through the disk-writer process. Blocking."""
+        if self.journal is not None:
+            return 0
+        journal = Journal(self.data_dir / JOURNAL_FILE, self._settle)
+        try:
+            restored = journal.open()
+        except JournalBusy as e:
+            log.event("mailbox.journal_busy", level="warn", error=str(e))
+            return 0
+        self.journal = journal
+        return len(restored)
+
+    async def _settle(self, dirs: list[str]) -> None:
+        await self.process_writer.submit("courrier.mailbox.journal:settle_dirs", dirs)
+
     def folder_for(self, account: str, folder: str | None) -> Path:
         """A Maildir++ folder (``.Sent``, ``.Junk``…) of the account, or its INBOX when ``folder`` is None."""
         base = self.account_root(account)
@@ -151,15 +184,20 @@ class MaildirStore:
 
     async def deliver(self, copies: list[tuple[Path, bytes]], body_chunks: BodySource,
                       size: int | None = None) -> list[Path]:
-        """Durable delivery off the event loop: returns once every copy is fsync'ed and renamed into new/ and the
-        directory is fsync'ed (one directory fsync shared by the messages of a writer round).
+        """Durable delivery: returns once every copy is in new/ and on stable storage.
 
-        ``size``: the body's size when the caller knows its chunks are in memory; up to PROCESS_MAX the disk-writer
-        process writes it (no GIL shared with the loop), otherwise the BatchWriter threads stream it."""
+        ``size``: the body's size when the caller knows its chunks are in memory. Up to PROCESS_MAX: through the
+        delivery journal when the server has taken it (``recover``: one fdatasync of the journal, the Maildir
+        files settled behind the 250), else written by the disk-writer process (file fsync'ed, renamed into new/,
+        directory fsync'ed; no GIL shared with the loop). Larger: streamed by the BatchWriter threads."""
         if size is not None and size <= PROCESS_MAX:
             body = b"".join(body_chunks())
-            paths = [Path(p) for p in await self.process_writer.submit(
-                "courrier.mailbox.store:deliver_copies", [(str(p), h) for p, h in copies], body)]
+            journal = self.journal
+            if journal is not None and journal.accepts(size):  # one fdatasync, no hop (mailbox/journal.py)
+                paths = await journal.deliver(copies, body.replace(b"\r\n", b"\n"))
+            else:
+                paths = [Path(p) for p in await self.process_writer.submit(
+                    "courrier.mailbox.store:deliver_copies", [(str(p), h) for p, h in copies], body)]
         else:
             paths = await self.writer.submit(self._deliver_job, copies, body_chunks)
         self._count([(folder, path.name.split(":2,", 1)[0],
@@ -168,32 +206,41 @@ class MaildirStore:
         return paths
 
     def _count(self, items: list[tuple[Path, str, int]]) -> None:
-        """Adds delivered messages to the usage (``MailIndex.arrived``): gathered on the loop, written by one
-        thread job per loop turn for every delivery of that turn, so the delivery path pays no database write of its
-        own. A count lost to a failing database is made good when the index next lists the folder."""
-        first = not self._arrivals
-        self._arrivals += items
+        """Adds delivered messages to the usage (``MailIndex.arrived``): gathered on the loop and written by one
+        thread job every ``ARRIVALS_DELAY`` for every delivery meanwhile, so the delivery path pays no database write
+        (nor a thread wake-up) of its own; ``usage`` writes what is gathered before it reads. A count lost to a
+        failing database is made good when the index next lists the folder."""
+        with self._arrivals_lock:
+            first = not self._arrivals
+            self._arrivals += items
         if first:
-            asyncio.get_running_loop().call_soon(self._flush_arrivals)
+            asyncio.get_running_loop().call_later(ARRIVALS_DELAY, self._flush_arrivals)
+
+    def _take_arrivals(self) -> list[tuple[Path, str, int]]:
+        with self._arrivals_lock:
+            items, self._arrivals = self._arrivals, []
+        return items
+
+    def _write_arrivals(self, items: list[tuple[Path, str, int]]) -> None:
+        try:
+            self.index.arrived(items)
+        except Exception as e:  # noqa: BLE001 - the count heals itself at the next listing (see _count)
+            log.event("mailbox.usage_not_counted", level="warn", messages=len(items), error=str(e)[:200])
 
     def _flush_arrivals(self) -> None:
-        items, self._arrivals = self._arrivals, []
+        items = self._take_arrivals()
         if not items:
             return
-
-        def write() -> None:
-            try:
-                self.index.arrived(items)
-            except Exception as e:  # noqa: BLE001 - the count heals itself at the next listing (see _count)
-                log.event("mailbox.usage_not_counted", level="warn", messages=len(items), error=str(e)[:200])
-
         try:
-            self.executor.submit(write)
+            self.executor.submit(self._write_arrivals, items)
         except RuntimeError:  # closing: the next listing counts them
             pass
 
     def usage(self, root: Path, *, exact: bool = False) -> Usage:
-        """``api.MailStore.usage``: the index's counts (``MailIndex.usage``); ``exact`` syncs each folder first."""
+        """``api.MailStore.usage``: the index's counts (``MailIndex.usage``); ``exact`` syncs each folder first.
+        Deliveries not yet counted (``_count``) are counted first."""
+        if items := self._take_arrivals():
+            self._write_arrivals(items)
         if exact and root.is_dir():
             for name in folders.list_names(root):
                 p = folders.path_for(root, name)
@@ -207,6 +254,8 @@ class MaildirStore:
         return maildir.mailbox_id(path)
 
     def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()  # settles what the writer process has not yet
         self.process_writer.close()
         self.writer.close()
         if self._arrivals:
