@@ -44,7 +44,7 @@ MAGIC = b"CJ1"
 MESSAGE, DELETED = b"M", b"D"
 # magic, kind, id length, name length, content length, CRC-32 of id + name + content
 _REC = struct.Struct("!3scHHII")
-CHECKPOINT_AGE = 1.0  # seconds: a segment's messages are in the Maildir durably about this long after their 250
+CHECKPOINT_AGE = 2.0  # seconds: a segment's messages are in the Maildir durably about this long after their 250
 MAX_SEGMENT = 32 << 20  # bytes: checkpoint sooner under heavy load (recovery reads at most about this much)
 DELETED_FILE = "deleted"
 
