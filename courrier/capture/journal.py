@@ -179,6 +179,21 @@ class Journal:
                 log.event("capture.checkpoint_failed", level="error", error=repr(e))
 
 
+def retire(capture_dir: Path) -> None:
+    """At a graceful stop, once the disk-writer process has exited: every segment's files were written before its
+    records (``store.capture_job`` writes the file, the round appends the record), so one ``syncfs`` makes them all
+    durable and the segments go — the next start has nothing to recover."""
+    d = journal_dir(capture_dir)
+    segments = list(d.glob("*.seg")) if d.is_dir() else []
+    if not segments:
+        return
+    sync_filesystem(capture_dir)
+    for seg in segments:
+        seg.unlink(missing_ok=True)
+    (d / DELETED_FILE).unlink(missing_ok=True)
+    _fsync_dir(d)
+
+
 def _base(name: str) -> str:
     return name.split(":2,")[0]
 

@@ -111,9 +111,28 @@ def _flags(name: str) -> str:
     return name.split(":2,", 1)[1] if ":2," in name else ""
 
 
+MALLOC_ARENAS = 2
+
+
+def fewer_malloc_arenas() -> None:
+    """glibc gives each thread that allocates its own malloc arena, up to 8 per core; a capture server has some
+    forty threads (index, events, scans, the web layer's pool) and each arena keeps what it once held, so after
+    100,000 arrivals ~20 MiB of the main process were anonymous memory outside the heap (issue 17: RSS ≤ 150 MB).
+    ``mallopt(M_ARENA_MAX, 2)``, as ``MALLOC_ARENA_MAX=2`` would at exec; an explicit environment setting wins."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(-8, MALLOC_ARENAS)  # M_ARENA_MAX (malloc.h)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 class CaptureStore:
     def __init__(self, data_dir: Path, cfg: CaptureConfig, *, db_path: Path | None = None,
                  hostname: str = "localhost") -> None:
+        fewer_malloc_arenas()  # before this store starts its threads
         self.cfg = cfg
         self.hostname = hostname
         self.maildir = maildir.ensure(data_dir / "capture")
@@ -174,6 +193,10 @@ class CaptureStore:
             return
         self._closed = True
         self.process_writer.close()
+        try:
+            journal.retire(self.maildir)  # the writer has exited: its journal's files synced, the segments dropped
+        except OSError as e:  # the next start recovers from them
+            log.event("capture.checkpoint_failed", level="error", error=repr(e))
         if self._events_executor is not None:
             self._events_executor.shutdown(wait=True)
         self.writer.close()
