@@ -111,28 +111,9 @@ def _flags(name: str) -> str:
     return name.split(":2,", 1)[1] if ":2," in name else ""
 
 
-MALLOC_ARENAS = 2
-
-
-def fewer_malloc_arenas() -> None:
-    """glibc gives each thread that allocates its own malloc arena, up to 8 per core; a capture server has some
-    forty threads (index, events, scans, the web layer's pool) and each arena keeps what it once held, so after
-    100,000 arrivals ~20 MiB of the main process were anonymous memory outside the heap (issue 17: RSS ≤ 150 MB).
-    ``mallopt(M_ARENA_MAX, 2)``, as ``MALLOC_ARENA_MAX=2`` would at exec; an explicit environment setting wins."""
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).mallopt(-8, MALLOC_ARENAS)  # M_ARENA_MAX (malloc.h)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
 class CaptureStore:
     def __init__(self, data_dir: Path, cfg: CaptureConfig, *, db_path: Path | None = None,
                  hostname: str = "localhost") -> None:
-        fewer_malloc_arenas()  # before this store starts its threads
         self.cfg = cfg
         self.hostname = hostname
         self.maildir = maildir.ensure(data_dir / "capture")
@@ -632,13 +613,15 @@ class CaptureStore:
         indexed = self.index.file_names()
         fresh: list[str] = []  # on disk, and no row has this name as is: new, or renamed
         for sub in ("new", "cur"):
-            for name in os.listdir(self.maildir / sub):
-                if not name.startswith("."):
-                    rel = f"{sub}/{name}"
-                    if rel in indexed:
-                        indexed.discard(rel)
-                    else:
-                        fresh.append(rel)
+            with os.scandir(self.maildir / sub) as entries:  # streamed: no list of every name beside the set
+                for entry in entries:
+                    name = entry.name
+                    if not name.startswith("."):
+                        rel = f"{sub}/{name}"
+                        if rel in indexed:
+                            indexed.discard(rel)
+                        else:
+                            fresh.append(rel)
         unmatched = self.index.rows_with_files(indexed) if indexed else []
         del indexed
         on_disk = {_base(rel.partition("/")[2]): rel for rel in fresh}
