@@ -134,6 +134,7 @@ class CaptureStore:
         self._count = self.index.count()[0]  # messages indexed, kept by this instance: triggers max_messages
         self.index.after_batch = self._indexed_batch
         self._closed = False
+        self._journaled = False  # arrivals went through the disk-writer process (and its journal)
         self.rules = Rules.of(cfg)  # tag rules and username tags for new messages (capture/arrival.py)
         self.ignored = 0  # duplicates dropped (Mailpit's SMTPIgnored)
         self.rejected = 0  # SMTP transactions or recipients refused (Mailpit's SMTPRejected), roles/capture.py
@@ -174,10 +175,11 @@ class CaptureStore:
             return
         self._closed = True
         self.process_writer.close()
-        try:
-            journal.retire(self.maildir)  # the writer has exited: its journal's files synced, the segments dropped
-        except OSError as e:  # the next start recovers from them
-            log.event("capture.checkpoint_failed", level="error", error=repr(e))
+        if self._journaled:  # only a store whose writer wrote the journal: never another process's live segments
+            try:
+                journal.retire(self.maildir)  # the writer has exited: its files synced, the segments dropped
+            except OSError as e:  # the next start recovers from them
+                log.event("capture.checkpoint_failed", level="error", error=repr(e))
         if self._events_executor is not None:
             self._events_executor.shutdown(wait=True)
         self.writer.close()
@@ -203,6 +205,7 @@ class CaptureStore:
             if dup is not None:
                 return dup
         if msg.size <= PROCESS_MAX:
+            self._journaled = True
             id_, path, row, outcome = await self.process_writer.submit(
                 "courrier.capture.store:capture_job", str(self.maildir), str(self.db_path), self.cfg.max_messages,
                 env, hop, msg.read_all(), self.rules)
