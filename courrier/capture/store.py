@@ -1,8 +1,10 @@
 """CaptureStore — the one door to captured mail: Maildir files, their SQLite index, retention and events.
 
 Storage. Each message is kept ONCE, as a Maildir file under ``data_dir/capture/`` (``new/`` while unread, ``cur/``
-with the ``S`` flag once read — IMAP and POP3 can serve the folder as an ordinary INBOX), written durably by
-``courrier.mailbox.durable.write_new`` (tmp → fsync → rename → fsync dir) before the SMTP 250. Its envelope and its
+with the ``S`` flag once read — IMAP and POP3 can serve the folder as an ordinary INBOX), durable before the SMTP
+250: SMTP arrivals through the capture journal (``journal.py``: the file written unsynced, the round's records
+fdatasync'ed once in ``data_dir/capture-journal``, the files synced by a checkpoint), the API's send and messages over
+1 MiB by ``courrier.mailbox.durable.write_new`` (tmp → fsync → rename → fsync dir). Its envelope and its
 ID are in the file (``envelope.py``: ``Return-Path``, ``X-Courrier-Envelope``, ``Received`` prepended), so the
 SQLite index (``index.py``) is a cache: delete it, and ``reindex()`` — or the next start — rebuilds it with the same
 IDs, envelopes, tags and read states.
