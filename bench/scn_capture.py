@@ -5,7 +5,10 @@ courrier keeps every message durably (Maildir file fsync'ed before the 250, SQLi
 500 messages, so pruning runs too); MailDev runs with ``--mail-directory`` (files on disk, no fsync) and
 ``--max-emails 500``; smtp-sink discards. Contenders alternate round by round; medians and ratios are printed.
 Targets (issue 3): courrier ≥ 3× MailDev and ≥ 0.15× smtp-sink; (issue 17) ≥ 0.5× smtp-sink, also with 100 KB
-messages (20 sessions, a quarter as many messages; courrier and the sink only).
+messages (20 sessions, a quarter as many messages; courrier, the bare responder and the sink only).
+
+The bare responder (``bench/bare_smtp.py``: asyncio Protocol + uvloop, answers and stores nothing) runs in the same
+rounds: bare/sink is what Python's dialogue alone reaches here — the honest ceiling of courrier/sink in this run.
 
 MailDev is installed on first use with npm into ``~/.cache/courrier-bench/maildev`` (never into the repository), and
 runs with its own ``TMPDIR`` — its delete-all empties ``$TMPDIR/maildev`` (BENCH-NOTES).
@@ -43,6 +46,19 @@ def maildev_bin() -> Path:
     return launcher
 
 
+class Bare:
+    """``bench/bare_smtp.py`` in its own interpreter (the ceiling of a Python SMTP server on this machine)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("bare_smtp.py")), str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+
 class MailDev:
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="courrier-bench-maildev-"))
@@ -71,6 +87,7 @@ def run(args) -> list[str]:
     rounds = 1 if args.quick else args.rounds
     srv = start_courrier()
     sink = Sink()
+    bare = Bare()
     maildev = MailDev()
     try:
         meter = Meter()
@@ -81,6 +98,8 @@ def run(args) -> list[str]:
                 maildev.port, sessions=SESSIONS, messages=n, size=SIZE)),
             "sink": meter.wrap("sink", lambda: sink.proc.pid, n, lambda: smtp_source(
                 sink.port, sessions=SESSIONS, messages=n, size=SIZE)),
+            "bare": meter.wrap("bare", lambda: bare.proc.pid, n, lambda: smtp_source(
+                bare.port, sessions=SESSIONS, messages=n, size=SIZE)),
         })
         big = max(100, n // 4)  # issue 17: 100 KB messages too (courrier and the sink; MailDev's figure is in NOTES)
         big_meter = Meter()
@@ -89,6 +108,8 @@ def run(args) -> list[str]:
                 srv.ports["smtp"], sessions=SESSIONS, messages=big, size=100 * 1024)),
             "sink": big_meter.wrap("sink", lambda: sink.proc.pid, big, lambda: smtp_source(
                 sink.port, sessions=SESSIONS, messages=big, size=100 * 1024)),
+            "bare": big_meter.wrap("bare", lambda: bare.proc.pid, big, lambda: smtp_source(
+                bare.port, sessions=SESSIONS, messages=big, size=100 * 1024)),
         })
         deadline = time.time() + 10  # retention runs as each message is indexed, just after its 250
         while (kept := sum(1 for sub in ("new", "cur") for _ in (srv.data / "capture" / sub).iterdir())) > 500 \
@@ -97,20 +118,33 @@ def run(args) -> list[str]:
     finally:
         srv.stop()
         sink.stop()
+        bare.stop()
         maildev.stop()
         shutil.rmtree(srv.dir, ignore_errors=True)
     ok = "met" if r["courrier"] >= 3 * r["maildev"] and r["courrier"] >= 0.15 * r["sink"] else "NOT met"
     ok17 = "met" if r["courrier"] >= 0.5 * r["sink"] and rb["courrier"] >= 0.5 * rb["sink"] else "NOT met"
+    head = (f"{'case':<18}{'courrier':>10}{'maildev':>10}{'bare':>8}{'smtp-sink':>11}{'c/maildev':>11}{'c/sink':>8}"
+            f"{'c/bare':>8}{'bare/sink':>11}")
+
+    def line(label: str, res: dict[str, float]) -> str:
+        md = res.get("maildev")
+        c = res["courrier"]
+        md_rate, md_ratio = (f"{md:.0f}", f"{c / md:.2f}") if md else ("—", "—")
+        return (f"{label:<18}{c:>10.0f}{md_rate:>10}{res['bare']:>8.0f}{res['sink']:>11.0f}{md_ratio:>11}"
+                f"{c / res['sink']:>8.2f}{c / res['bare']:>8.2f}{res['bare'] / res['sink']:>11.2f}")
+
+    def cpu(label: str, m: Meter) -> str:
+        return f"{label:<18}{m.fmt('courrier'):>10}{m.fmt('maildev'):>10}{m.fmt('bare'):>8}{m.fmt('sink'):>11}"
+
     return [
-        f"{'case':<18}{'courrier':>10}{'maildev':>10}{'smtp-sink':>11}{'c/maildev':>11}{'c/sink':>8}",
-        f"{f'{SESSIONS} sess × {SIZE // 1024} KB':<18}{r['courrier']:>10.0f}{r['maildev']:>10.0f}{r['sink']:>11.0f}"
-        f"{r['courrier'] / r['maildev']:>11.2f}{r['courrier'] / r['sink']:>8.2f}",
-        f"{'  CPU ms/msg':<18}{meter.fmt('courrier'):>10}{meter.fmt('maildev'):>10}{meter.fmt('sink'):>11}",
-        f"{f'{SESSIONS} sess × 100 KB':<18}{rb['courrier']:>10.0f}{'—':>10}{rb['sink']:>11.0f}{'—':>11}"
-        f"{rb['courrier'] / rb['sink']:>8.2f}",
-        f"{'  CPU ms/msg':<18}{big_meter.fmt('courrier'):>10}{'—':>10}{big_meter.fmt('sink'):>11}",
-        f"(messages/second accepted, medians of {rounds} interleaved rounds of {n}; courrier kept {kept} after "
-        f"retention; issue 3's target ≥ 3× maildev and ≥ 0.15× smtp-sink: {ok}; issue 17's ≥ 0.5× smtp-sink at 2 KB "
-        f"and 100 KB: {ok17}; CPU = utime + stime of each server's process "
-        f"tree during its rounds; load average {os.getloadavg()[0]:.1f})",
+        head,
+        line(f"{SESSIONS} sess × {SIZE // 1024} KB", r),
+        cpu("  CPU ms/msg", meter),
+        line(f"{SESSIONS} sess × 100 KB", rb),
+        cpu("  CPU ms/msg", big_meter),
+        f"(messages/second accepted, medians of {rounds} interleaved rounds of {n} ({big} at 100 KB); courrier kept "
+        f"{kept} after retention; issue 3's target ≥ 3× maildev and ≥ 0.15× smtp-sink: {ok}; issue 17's ≥ 0.5× "
+        f"smtp-sink at 2 KB and 100 KB: {ok17}; bare = a Python asyncio+uvloop responder that stores nothing (the "
+        f"ceiling); CPU = utime + stime of each server's process tree during its rounds; load average "
+        f"{os.getloadavg()[0]:.1f})",
     ]

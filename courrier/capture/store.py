@@ -1,8 +1,10 @@
 """CaptureStore — the one door to captured mail: Maildir files, their SQLite index, retention and events.
 
 Storage. Each message is kept ONCE, as a Maildir file under ``data_dir/capture/`` (``new/`` while unread, ``cur/``
-with the ``S`` flag once read — IMAP and POP3 can serve the folder as an ordinary INBOX), written durably by
-``courrier.mailbox.durable.write_new`` (tmp → fsync → rename → fsync dir) before the SMTP 250. Its envelope and its
+with the ``S`` flag once read — IMAP and POP3 can serve the folder as an ordinary INBOX), durable before the SMTP
+250: SMTP arrivals through the capture journal (``journal.py``: the file written unsynced, the round's records
+fdatasync'ed once in ``data_dir/capture-journal``, the files synced by a checkpoint), the API's send and messages over
+1 MiB by ``courrier.mailbox.durable.write_new`` (tmp → fsync → rename → fsync dir). Its envelope and its
 ID are in the file (``envelope.py``: ``Return-Path``, ``X-Courrier-Envelope``, ``Received`` prepended), so the
 SQLite index (``index.py``) is a cache: delete it, and ``reindex()`` — or the next start — rebuilds it with the same
 IDs, envelopes, tags and read states.
@@ -61,6 +63,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import errno
 import json
 import os
 import queue
@@ -73,6 +76,7 @@ from pathlib import Path
 from typing import Any
 
 from courrier import __version__, log
+from courrier.capture import journal
 from courrier.capture import parse as P
 from courrier.capture.api import SQLiteQueries
 from courrier.capture.arrival import NO_RULES, Rules, ensure_message_id, message_id_of
@@ -134,6 +138,7 @@ class CaptureStore:
         self._count = self.index.count()[0]  # messages indexed, kept by this instance: triggers max_messages
         self.index.after_batch = self._indexed_batch
         self._closed = False
+        self._journaled = False  # arrivals went through the disk-writer process (and its journal)
         self.rules = Rules.of(cfg)  # tag rules and username tags for new messages (capture/arrival.py)
         self.ignored = 0  # duplicates dropped (Mailpit's SMTPIgnored)
         self.rejected = 0  # SMTP transactions or recipients refused (Mailpit's SMTPRejected), roles/capture.py
@@ -143,6 +148,7 @@ class CaptureStore:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.events.bind(loop)
+        await loop.run_in_executor(self.executor, journal.recover, self.maildir)  # before the scan reads the files
         n = await loop.run_in_executor(self.executor, self.scan)
         if n:
             log.event("capture.scanned", indexed=n)
@@ -173,6 +179,11 @@ class CaptureStore:
             return
         self._closed = True
         self.process_writer.close()
+        if self._journaled:  # only a store whose writer wrote the journal: never another process's live segments
+            try:
+                journal.retire(self.maildir)  # the writer has exited: its files synced, the segments dropped
+            except OSError as e:  # the next start recovers from them
+                log.event("capture.checkpoint_failed", level="error", error=repr(e))
         if self._events_executor is not None:
             self._events_executor.shutdown(wait=True)
         self.writer.close()
@@ -198,9 +209,12 @@ class CaptureStore:
             if dup is not None:
                 return dup
         if msg.size <= PROCESS_MAX:
+            self._journaled = True
             id_, path, row, outcome = await self.process_writer.submit(
                 "courrier.capture.store:capture_job", str(self.maildir), str(self.db_path), self.cfg.max_messages,
                 env, hop, msg.read_all(), self.rules)
+            if outcome.get("failed"):  # the journal could not make it durable: no 250 (the client retries)
+                raise OSError(errno.EIO, f"capture journal: {outcome['failed']}")
             if outcome.get("added") is not None:
                 self._indexed_elsewhere(row, outcome)
             else:  # not indexed there (parse or SQLite error): the index thread tries, else the next scan
@@ -532,6 +546,7 @@ class CaptureStore:
                     os.unlink(p)
                 except FileNotFoundError:
                     pass
+        journal.note_deleted(self.maildir, [r["id"] for r in rows])  # recovery must not bring them back
         self.index.delete_seqs([r["seq"] for r in rows])
         self._count = self.index.count()[0]
 
@@ -605,13 +620,15 @@ class CaptureStore:
         indexed = self.index.file_names()
         fresh: list[str] = []  # on disk, and no row has this name as is: new, or renamed
         for sub in ("new", "cur"):
-            for name in os.listdir(self.maildir / sub):
-                if not name.startswith("."):
-                    rel = f"{sub}/{name}"
-                    if rel in indexed:
-                        indexed.discard(rel)
-                    else:
-                        fresh.append(rel)
+            with os.scandir(self.maildir / sub) as entries:  # streamed: no list of every name beside the set
+                for entry in entries:
+                    name = entry.name
+                    if not name.startswith("."):
+                        rel = f"{sub}/{name}"
+                        if rel in indexed:
+                            indexed.discard(rel)
+                        else:
+                            fresh.append(rel)
         unmatched = self.index.rows_with_files(indexed) if indexed else []
         del indexed
         on_disk = {_base(rel.partition("/")[2]): rel for rel in fresh}
@@ -713,49 +730,73 @@ def trace_fields(cenv: CapturedEnvelope, received: str) -> bytes:
 
 def capture_job(rnd: maildir.Round, capture_dir: str, db_path: str, max_messages: int, env: Envelope, hop: Hop,
                 data: bytes, rules: Rules = NO_RULES) -> tuple[str, str, IndexRow | str, dict[str, Any]]:
-    """Disk-writer job: writes one captured message durably (the round fsyncs the directory before the answer),
-    parses it into its index row, and leaves the row to the round's index transaction (``_index_round``).
+    """Disk-writer job: writes one captured message to its Maildir file (no fsync: the round's journal append makes
+    it durable, ``journal.py``), parses it into its index row, and leaves the rest to the round (``_index_round``:
+    journal, then index, before the answer).
     Returns (ID, path, row — or the parse error as text: the file is kept, the next scan retries —, outcome),
-    where the outcome is filled in by ``_index_round`` before the answer: ``added``, ``pruned`` IDs or ``error``."""
+    where the outcome is filled in by ``_index_round`` before the answer: ``failed`` (not durable: no 250),
+    ``added``, ``pruned`` IDs or ``error``."""
     cenv, received = envelope_of(env, hop)
     body = ensure_message_id(data.replace(b"\r\n", b"\n"), cenv.id)
-    path = maildir.write_new(Path(capture_dir), [trace_fields(cenv, received), body], round=rnd)
+    content = trace_fields(cenv, received) + body
+    cdir = Path(capture_dir)
+    path = maildir.write_new(cdir, [content], sync=False)
     outcome: dict[str, Any] = {}
     try:
         row: IndexRow | str = build_row(path, body, cenv, read=False, rules=rules)
     except Exception as e:
         row = repr(e)
-    if isinstance(row, IndexRow):
-        rnd.gather(_index_round, (capture_dir, db_path, max_messages, row, outcome))
+    rec = journal.record(journal.MESSAGE, cenv.id, f"{path.parent.name}/{path.name}", content)
+    rnd.gather(_index_round, (capture_dir, db_path, max_messages, row, outcome, rec, str(path)))
     return cenv.id, str(path), row, outcome
 
 
 _round_indexes: dict[str, CaptureIndex] = {}  # the disk-writer process's own connections, one per database
+_journals: dict[str, journal.Journal] = {}  # and its journals, one per capture Maildir
 
 
-def _index_round(items: list[tuple[str, str, int, IndexRow, dict[str, Any]]]) -> None:
-    """In the disk-writer process, once per round: inserts the round's rows and applies max_messages in one
-    transaction (readers never see more than max_messages), and records the outcome in each item."""
-    by_db: dict[tuple[str, str, int], list[tuple[IndexRow, dict[str, Any]]]] = {}
-    for capture_dir, db_path, max_messages, row, outcome in items:
-        by_db.setdefault((capture_dir, db_path, max_messages), []).append((row, outcome))
+def _index_round(items: list[tuple[str, str, int, IndexRow | str, dict[str, Any], bytes, str]]) -> None:
+    """In the disk-writer process, once per round: appends the round's messages to the journal with ONE fdatasync
+    (their 250 promise), then inserts their rows and applies max_messages in one transaction (readers never see
+    more than max_messages), and records the outcome in each item."""
+    by_db: dict[tuple[str, str, int], list[tuple[IndexRow | str, dict[str, Any], bytes, str]]] = {}
+    for capture_dir, db_path, max_messages, row, outcome, rec, path in items:
+        by_db.setdefault((capture_dir, db_path, max_messages), []).append((row, outcome, rec, path))
     for (capture_dir, db_path, max_messages), entries in by_db.items():
+        try:
+            jr = _journals.get(capture_dir)
+            if jr is None:
+                jr = _journals[capture_dir] = journal.Journal(Path(capture_dir))
+            jr.append(b"".join(rec for _, _, rec, _ in entries))
+        except Exception as e:  # not durable: no 250 for any of them, and no file left to be listed
+            for _, outcome, _, path in entries:
+                outcome["failed"] = repr(e)
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+            continue
+        rows = [(r, o) for r, o, _, _ in entries if isinstance(r, IndexRow)]
+        if not rows:
+            continue
         try:
             index = _round_indexes.get(db_path)
             if index is None:
                 index = _round_indexes[db_path] = CaptureIndex(Path(db_path))
             files: list[str] = []
-            added, doomed = index.insert_and_trim([r for r, _ in entries], max_messages,
+            added, doomed = index.insert_and_trim([r for r, _ in rows], max_messages,
                                                   lambda d, files=files: files.append(d["file"]))
+            if doomed:  # recovery must not bring them back (written with the next round's fdatasync)
+                jr.append(b"".join(journal.record(journal.DELETED, d["id"]) for d in doomed), sync=False)
             if files:  # after the commit, and not before the answers: see _unlink_later
                 _unlink_later(Path(capture_dir), files)
         except Exception as e:  # the files are kept: the server's index thread tries again
-            for _, outcome in entries:
+            for _, outcome in rows:
                 outcome["error"] = repr(e)
             continue
-        for (_, outcome), ok in zip(entries, added, strict=True):
+        for (_, outcome), ok in zip(rows, added, strict=True):
             outcome["added"] = ok
-        entries[-1][1]["pruned"] = [d["id"] for d in doomed]
+        rows[-1][1]["pruned"] = [d["id"] for d in doomed]
 
 
 _unlinks: queue.SimpleQueue[tuple[Path, list[str]]] | None = None
