@@ -11,10 +11,12 @@ Module-level and picklable (``Rules``): the disk-writer process (``store.capture
 
 from __future__ import annotations
 
+import email.utils
 import re
 from dataclasses import dataclass
 
 from courrier.capture import parse as P
+from courrier.capture.envelope import CapturedEnvelope
 from courrier.capture.search import compile_query
 from courrier.config import CaptureConfig
 
@@ -62,3 +64,21 @@ class Rules:
 
 
 NO_RULES = Rules()
+
+
+def api_arrival(data: bytes, *, hostname: str, mail_from: str, rcpts: list[str], client: str, user: str | None,
+                helo: str | None, listener: str, tags: list[str] | None) -> tuple[bytes, CapturedEnvelope, str]:
+    """A message that did not come over SMTP (the API's send), made ready for either store: (LF body with a
+    Message-ID, its envelope — tags from the call and from ``+tag`` recipients —, its Received line)."""
+    tags = list(tags or [])
+    for r in rcpts:
+        local = r.rpartition("@")[0]
+        if "+" in local and not local.startswith("+"):
+            t = local.split("+", 1)[1]
+            if t and t not in tags:
+                tags.append(t)
+    cenv = CapturedEnvelope(mail_from=mail_from, rcpts=list(rcpts), client=client, user=user, helo=helo,
+                            listener=listener, tags=tags)
+    date = email.utils.formatdate(cenv.received, localtime=False)
+    received = f"Received: from {listener} by {hostname} (courrier) with HTTP id {cenv.id};\n\t{date}\n"
+    return ensure_message_id(data.replace(b"\r\n", b"\n"), cenv.id), cenv, received

@@ -79,7 +79,7 @@ from courrier import __version__, log
 from courrier.capture import journal
 from courrier.capture import parse as P
 from courrier.capture.api import SQLiteQueries
-from courrier.capture.arrival import NO_RULES, Rules, ensure_message_id, message_id_of
+from courrier.capture.arrival import NO_RULES, Rules, api_arrival, ensure_message_id, message_id_of
 from courrier.capture.chaos import Chaos
 from courrier.capture.envelope import CapturedEnvelope, new_id, read_envelope, strip_trace, valid_id
 from courrier.capture.events import EventHub
@@ -295,18 +295,9 @@ class CaptureStore:
             dup = self.duplicate_of(data)
             if dup is not None:
                 return dup
-        tags = list(tags or [])
-        for r in rcpts:
-            local = r.rpartition("@")[0]
-            if "+" in local and not local.startswith("+"):
-                t = local.split("+", 1)[1]
-                if t and t not in tags:
-                    tags.append(t)
-        cenv = CapturedEnvelope(mail_from=mail_from, rcpts=list(rcpts), client=client, user=user, helo=helo,
-                                listener=listener, tags=tags)
-        date = email.utils.formatdate(cenv.received, localtime=False)
-        received = f"Received: from {listener} by {self.hostname} (courrier) with HTTP id {cenv.id};\n\t{date}\n"
-        self._write(ensure_message_id(data.replace(b"\r\n", b"\n"), cenv.id), cenv, received).result()
+        body, cenv, received = api_arrival(data, hostname=self.hostname, mail_from=mail_from, rcpts=rcpts,
+                                           client=client, user=user, helo=helo, listener=listener, tags=tags)
+        self._write(body, cenv, received).result()
         log.event("capture.stored", id=cenv.id, listener=listener, size=len(data), rcpts=len(cenv.rcpts))
         return cenv.id
 

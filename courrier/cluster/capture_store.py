@@ -30,7 +30,6 @@ is lost.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import secrets
 import threading
@@ -49,7 +48,7 @@ from psycopg.types.string import StrDumperUnknown
 
 from courrier import __version__, log
 from courrier.capture import parse as P
-from courrier.capture.arrival import Rules, ensure_message_id, message_id_of
+from courrier.capture.arrival import Rules, api_arrival, ensure_message_id, message_id_of
 from courrier.capture.chaos import Chaos
 from courrier.capture.envelope import CapturedEnvelope, read_envelope
 from courrier.capture.events import EventHub
@@ -423,18 +422,9 @@ class PgCaptureStore:
             dup = self.duplicate_of(data)
             if dup is not None:
                 return dup
-        tags = list(tags or [])
-        for r in rcpts:
-            local = r.rpartition("@")[0]
-            if "+" in local and not local.startswith("+"):
-                t = local.split("+", 1)[1]
-                if t and t not in tags:
-                    tags.append(t)
-        cenv = CapturedEnvelope(mail_from=mail_from, rcpts=list(rcpts), client=client, user=user, helo=helo,
-                                listener=listener, tags=tags)
-        date = email.utils.formatdate(cenv.received, localtime=False)
-        received = f"Received: from {listener} by {self.hostname} (courrier) with HTTP id {cenv.id};\n\t{date}\n"
-        self._store(ensure_message_id(data.replace(b"\r\n", b"\n"), cenv.id), cenv, received)
+        body, cenv, received = api_arrival(data, hostname=self.hostname, mail_from=mail_from, rcpts=rcpts,
+                                           client=client, user=user, helo=helo, listener=listener, tags=tags)
+        self._store(body, cenv, received)
         log.event("capture.stored", id=cenv.id, listener=listener, size=len(data), rcpts=len(cenv.rcpts))
         return cenv.id
 
