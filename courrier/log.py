@@ -26,7 +26,7 @@ _min_level = 20
 _stream: IO[str] | None = None  # None: sys.stderr at the time of writing
 _queue: _Lines | None = None
 _writer: threading.Thread | None = None
-BATCH_DELAY = 0.02  # seconds the background writer lets lines gather after the first (one wake-up per batch)
+BATCH_DELAY = 0.005  # seconds the background writer lets lines gather after the first (one wake-up per batch)
 _NEEDS_QUOTES = re.compile(r'[\s"=\\]')
 # Called with (event, level, fields) for every event, whatever the level logged: metrics and `courrier status`
 # count events here (courrier/observe.py), so what is measured is exactly what is logged.

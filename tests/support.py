@@ -141,6 +141,18 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
 
+    def wait_log(self, text: str, timeout: float = 5.0) -> str:
+        """The log once it holds ``text``: the server writes its log from a thread, in batches (courrier/log.py),
+        so a line follows the answer it goes with by a few milliseconds. AssertionError after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log()
+            if text in log:
+                return log
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never reached the log:\n{log[-3000:]}")
+            time.sleep(0.02)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int | None:
         if self.proc is None:
             return None

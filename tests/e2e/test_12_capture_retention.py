@@ -28,5 +28,5 @@ def test_max_age_prunes_in_the_background(server_factory):
     while (files(srv.data) or "capture.pruned count=1" not in srv.log()) and time.time() < deadline:
         time.sleep(0.2)
     assert files(srv.data) == []
-    assert "capture.pruned count=1" in srv.log()
+    srv.wait_log("capture.pruned count=1")
     srv.stop()

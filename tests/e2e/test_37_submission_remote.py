@@ -58,7 +58,8 @@ def test_remote_recipient_is_queued_and_relayed(server, remote):
     assert relayed["Message-ID"] == local[0]["Message-ID"] and relayed["Message-ID"].endswith("@mx.example.test>")
     assert relayed["Date"] == local[0]["Date"]
     assert any("authenticated sender: bob@example.test" in r for r in relayed.get_all("Received"))
-    assert "smtp.message" in server.log() and "queue.queued" in server.log()
+    server.wait_log("smtp.message")
+    server.wait_log("queue.queued")
 
 
 def test_forged_sender_is_not_relayed(server, remote):

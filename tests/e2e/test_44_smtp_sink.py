@@ -28,7 +28,7 @@ def test_smtp_sink_accepts_relayed_mail(server_factory, dns):
         assert b"Subject: to the sink" in data
         assert b"\n.dot line" in data  # dot-stuffed on the wire, unstuffed by the peer
         wait_for(lambda: "nothing queued" in a.cli("queue", "list").stdout, what="empty queue")
-        assert "delivery.sent" in a.log()
+        a.wait_log("delivery.sent")
 
 
 def test_peer_without_8bitmime_gets_quoted_printable(server_factory, dns):

@@ -92,7 +92,7 @@ def test_deep_nesting_is_listed_with_an_error_mark_and_never_stops_a_start(serve
     srv.stop()
     drop_index(srv)  # the next start re-indexes every file, the deep one included
     srv.start()
-    assert "capture.parse_error" in srv.log() and deep_id in srv.log()  # logged with its id
+    assert deep_id in srv.wait_log("capture.parse_error")  # logged with its id
     with client(srv) as c:
         check(c)
         # a re-index of a running server (the housekeeping scan's path) goes through the same file

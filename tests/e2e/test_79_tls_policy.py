@@ -119,7 +119,7 @@ def test_enforce_with_a_valid_certificate_delivers(world):
     line = delivered(a, b, qid, "b.test", "enforce, good certificate")
     assert "tls_policy=mta-sts-enforce" in line and "tls=TLSv1." in line
     assert "tls_policy=mta-sts-enforce" in show(a, qid)
-    assert "mta_sts.policy domain=b.test id=20260101 mode=enforce" in a.log()
+    a.wait_log("mta_sts.policy domain=b.test id=20260101 mode=enforce")
     assert any(r.startswith("mta-sts.b.test:") and r.endswith(" /.well-known/mta-sts.txt") for r in web.requests)
 
 

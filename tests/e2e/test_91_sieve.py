@@ -130,4 +130,4 @@ def test_broken_script_loses_nothing(srv, tmp_path):
     subjects = sorted(str(m["Subject"]) for m, _ in fetch(srv, ME, "INBOX"))
     assert "first" in subjects and "second" in subjects
     assert len([s for s in subjects if "failed" in s]) == 1
-    assert "sieve.error" in srv.log()
+    srv.wait_log("sieve.error")

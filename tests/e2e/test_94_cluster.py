@@ -223,7 +223,7 @@ def test_a_relayed_message_of_a_dead_node_is_delivered_by_another(server_factory
             assert [str(m["Subject"]) for m in got] == ["relayed once"]
             time.sleep(1)
             assert len(inbox(b, "carol@b.test")) == 1
-            assert "queue.done" in n2.log()
+            n2.wait_log("queue.done")
         finally:
             hole.close()
 

@@ -70,4 +70,4 @@ def test_kill9_between_the_250_and_the_settled_maildir(server_factory):
     mx.start()
     got = sorted((m["Subject"], m.get_payload()) for m in mailbox.Maildir(box, create=False))
     assert got == [(t, "line\n" * 40) for t in ("m0", "m1", "m2", "m3")]  # each once, whole; no "torn"
-    assert "mailbox.journal_recovered" in mx.log()
+    mx.wait_log("mailbox.journal_recovered")
