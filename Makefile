@@ -37,7 +37,7 @@ deps-debian:
 
 test: $(VENV)/.installed-test deps-debian
 	$(VENV)/bin/ruff check courrier tests bench
-	$(VENV)/bin/pytest -q -x -n 2 --dist loadfile --durations=15
+	$(VENV)/bin/pytest -q -x -n 3 --dist loadfile --durations=15
 
 # The README's two pictures (light, dark), taken by the Chromium tests of the inspector; every screenshot of those
 # tests (1400x900 and 390x844) stays in tests/artifacts/.

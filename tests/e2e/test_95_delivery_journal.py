@@ -14,6 +14,8 @@ import smtplib
 import time
 from pathlib import Path
 
+import pytest
+
 from courrier.mailbox import journal as J
 
 
@@ -36,6 +38,8 @@ def send(port: int, tag: str) -> None:
                    f"Subject: {tag}\r\nMessage-ID: <{tag}@else.test>\r\n\r\n".encode() + b"line\r\n" * 40)
 
 
+@pytest.mark.local_store("the delivery journal is the local store's durability layout (Maildir files settled behind "
+                         "the 250); on PostgreSQL the 250 follows the commit")
 def test_kill9_between_the_250_and_the_settled_maildir(server_factory):
     mx = server_factory()
     mx.add_user("bob@example.test")
