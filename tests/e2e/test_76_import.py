@@ -144,7 +144,15 @@ def test_killed_import_leaves_whole_messages(srv, tmp_path):
     wait_for(lambda: len(srv.stored(USER)) >= 20, what="the import to be under way")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    files = [m.data for m in srv.stored(USER)]  # the Maildir's files, or PostgreSQL's committed rows
+    # PostgreSQL finishes a COMMIT it received even when the client is killed right after sending it: count once the
+    # stored messages stop changing (the Maildir's files, or PostgreSQL's committed rows)
+    files, deadline = [m.data for m in srv.stored(USER)], time.monotonic() + 10
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        again = [m.data for m in srv.stored(USER)]
+        if len(again) == len(files):
+            break
+        files = again
     assert 20 <= len(files) < n
     for data in files:  # each visible message is a whole one
         i = int(re.search(rb"Subject: number (\d+)", data).group(1))
