@@ -14,7 +14,6 @@ import dataclasses
 import ipaddress
 import os
 import re
-import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -378,6 +377,8 @@ def _ca_file(v: Any, base: Path) -> Path:
     p = _path(v, base)
     if not os.access(p, os.R_OK):
         raise ValueError(f"cannot read {p}")
+    import ssl  # here: every process reads the config, the disk-writer child included, and needs no TLS (5 MiB)
+
     try:
         ssl.create_default_context().load_verify_locations(cafile=str(p))
     except ssl.SSLError as e:

@@ -6,7 +6,7 @@ and ``internal/storage/tagfilters.go`` do:
 - ``[capture] ignore_duplicate_ids``: the Message-ID of a message already kept drops the new one (still 250);
 - ``[capture] tag_rules`` (Mailpit's ``--tag``) and ``tag_username`` (``--tags-username``): tags given at arrival.
 
-Module-level and picklable (``Rules``): the disk-writer process (``store.capture_job``) applies them too.
+Module-level and picklable (``Rules``): the disk-writer process (``writer_jobs.capture_job``) applies them too.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ benchmark VM, a round of 20 files took 0.3–1.3 ms *per file* of waiting, and t
 its time there, so capture ran at a fraction of the protocol's speed. Appending the same 20 messages to one file and
 fdatasync'ing it once took 0.02 ms per message.
 
-How. In the disk-writer process (``store.capture_job`` and its round, ``store._index_round``), each message of a
+How. In the disk-writer process (``writer_jobs.capture_job`` and its round, ``writer_jobs._index_round``), each message of a
 round is written to its Maildir file without fsync (tmp → rename, so readers never see half a file), then the round
 appends every message — its final file name, its ID and the whole file content — to the current *segment* of the
 journal (``data_dir/capture-journal/<pid>-<n>.seg``) in one write, and fdatasyncs the segment once. Only then is the
@@ -181,7 +181,7 @@ class Journal:
 
 def retire(capture_dir: Path) -> None:
     """At a graceful stop, once the disk-writer process has exited: every segment's files were written before its
-    records (``store.capture_job`` writes the file, the round appends the record), so one ``syncfs`` makes them all
+    records (``writer_jobs.capture_job`` writes the file, the round appends the record), so one ``syncfs`` makes them all
     durable and the segments go — the next start has nothing to recover."""
     d = journal_dir(capture_dir)
     segments = list(d.glob("*.seg")) if d.is_dir() else []

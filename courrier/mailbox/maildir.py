@@ -12,7 +12,6 @@ many sessions share disk flushes without weakening "250 means on disk".
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 import secrets
@@ -22,10 +21,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from courrier.mailbox.api import crlf_to_lf  # noqa: F401  (kept here by name: store.py and its tests use it)
 from courrier.safeio import DirSyncers, fsync_dir
+
+if TYPE_CHECKING:
+    import asyncio
 
 _counter = itertools.count()
 _lock = threading.Lock()
@@ -266,6 +268,8 @@ class BatchWriter:
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         """Queues ``fn(round, *args)``; call on the event loop. The future completes after the round's dir fsyncs."""
+        import asyncio  # here, not at the top: the disk-writer process imports this module and runs no loop
+
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self.submit_token(fn, args, (loop, fut))
