@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from courrier import db
+from courrier import __version__, db
 from courrier.capture.index import CaptureIndex, mailbox_where
 from courrier.capture.search import FREE_TEXT_SCAN, compile_query
 
@@ -177,3 +177,20 @@ class SQLiteQueries:
             return Path(row[2]) if row and row[2] else None
         except Exception:
             return None
+
+
+class TotalsFromQueries:
+    """``tags``, ``counts`` and ``stats`` of a capture store (``CaptureBackend``), read through its ``queries`` —
+    the same for both stores."""
+
+    queries: CaptureQueries
+
+    def tags(self) -> list[str]:
+        return self.queries.all_tags()
+
+    def counts(self) -> tuple[int, int]:
+        return self.queries.count()
+
+    def stats(self) -> dict[str, Any]:
+        total, unread = self.counts()
+        return {"Total": total, "Unread": unread, "Version": __version__}

@@ -74,10 +74,10 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from courrier import __version__, log
+from courrier import log
 from courrier.capture import journal
 from courrier.capture import parse as P
-from courrier.capture.api import SQLiteQueries
+from courrier.capture.api import SQLiteQueries, TotalsFromQueries
 from courrier.capture.arrival import Rules, api_arrival, ensure_message_id, message_id_of
 from courrier.capture.chaos import Chaos
 from courrier.capture.envelope import CapturedEnvelope, new_id, read_envelope, strip_trace, valid_id
@@ -100,7 +100,7 @@ MAX_ERROR_IDS = 1000  # parse_errors: IDs looked up per call (a page of the list
 SCAN_PERIOD = 10.0  # seconds between scans of the Maildir for changes made by IMAP/POP3 clients
 
 
-class CaptureStore:
+class CaptureStore(TotalsFromQueries):
     def __init__(self, data_dir: Path, cfg: CaptureConfig, *, db_path: Path | None = None,
                  hostname: str = "localhost") -> None:
         self.cfg = cfg
@@ -469,16 +469,6 @@ class CaptureStore:
             return None
         msg, p = P.parse(strip_trace(data))
         return message_of(self._summaries([row])[0], msg, p, row["return_path"], row["created"])
-
-    def tags(self) -> list[str]:
-        return self.index.all_tags()
-
-    def counts(self) -> tuple[int, int]:
-        return self.index.count()
-
-    def stats(self) -> dict[str, Any]:
-        total, unread = self.counts()
-        return {"Total": total, "Unread": unread, "Version": __version__}
 
     # ------------------------------------------------------------------ changing
 

@@ -46,8 +46,9 @@ from psycopg.abc import Buffer
 from psycopg.rows import dict_row
 from psycopg.types.string import StrDumperUnknown
 
-from courrier import __version__, log
+from courrier import log
 from courrier.capture import parse as P
+from courrier.capture.api import TotalsFromQueries
 from courrier.capture.arrival import Rules, api_arrival, ensure_message_id, message_id_of
 from courrier.capture.chaos import Chaos
 from courrier.capture.envelope import CapturedEnvelope, read_envelope
@@ -226,7 +227,7 @@ class PgCaptureQueries:
         return None
 
 
-class PgCaptureStore:
+class PgCaptureStore(TotalsFromQueries):
     def __init__(self, dsn: str, cfg: CaptureConfig, *, hostname: str = "localhost", timeout: float = 5.0) -> None:
         self.dsn = dsn
         self.cfg = cfg
@@ -561,16 +562,6 @@ class PgCaptureStore:
             return None
         msg, p = P.parse(got[1])
         return message_of(self._summaries([row])[0], msg, p, row["return_path"], row["created"])
-
-    def tags(self) -> list[str]:
-        return self.queries.all_tags()
-
-    def counts(self) -> tuple[int, int]:
-        return self.queries.count()
-
-    def stats(self) -> dict[str, Any]:
-        total, unread = self.counts()
-        return {"Total": total, "Unread": unread, "Version": __version__}
 
     # ------------------------------------------------------------------ changing
 

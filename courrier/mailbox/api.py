@@ -114,9 +114,9 @@ class StreamBroken(OSError):
     """A message that went away while being read in pieces (expunged by another session or node)."""
 
 
-def crlf_to_lf(chunks: Iterable[bytes]) -> Iterable[bytes]:
-    """Streams CRLF → LF, handling a CR that ends one chunk and an LF that starts the next (what both stores do to a
-    body as it is stored)."""
+def _line_ends_mapped(chunks: Iterable[bytes], convert: Callable[[bytes], bytes]) -> Iterator[bytes]:
+    """``convert`` over pieces, a CR that ends one piece held back for the next, so that a CRLF split between two
+    pieces is converted as one line ending (a CR left at the very end is passed as it is)."""
     carry = b""
     for chunk in chunks:
         data = carry + chunk
@@ -124,24 +124,36 @@ def crlf_to_lf(chunks: Iterable[bytes]) -> Iterable[bytes]:
             data, carry = data[:-1], b"\r"
         else:
             carry = b""
-        yield data.replace(b"\r\n", b"\n")
+        if data:
+            yield convert(data)
     if carry:
         yield carry
+
+
+def crlf_to_lf(chunks: Iterable[bytes]) -> Iterable[bytes]:
+    """Streams CRLF → LF (what both stores do to a body as it is stored)."""
+    return _line_ends_mapped(chunks, lambda data: data.replace(b"\r\n", b"\n"))
 
 
 def lf_to_crlf(blocks: Iterable[bytes]) -> Iterator[bytes]:
-    """``to_crlf`` over pieces: a CR that ends one piece and the LF starting the next stay one line ending."""
-    carry = b""
-    for block in blocks:
-        data = carry + block
-        if data.endswith(b"\r"):
-            data, carry = data[:-1], b"\r"
-        else:
-            carry = b""
-        if data:
-            yield to_crlf(data)
-    if carry:
-        yield carry
+    """``to_crlf`` over pieces."""
+    return _line_ends_mapped(blocks, to_crlf)
+
+
+STREAM_BATCH = 2 << 20  # octets of a large message read per trip to the store's threads (FETCH, RETR)
+
+
+def take(chunks: Iterator[bytes], limit: int = STREAM_BATCH) -> list[bytes]:
+    """The next pieces of ``chunks``, about ``limit`` octets (one trip to the store's threads while a large message
+    is sent: IMAP FETCH, POP3 RETR); an empty list once it is exhausted."""
+    got: list[bytes] = []
+    n = 0
+    for chunk in chunks:
+        got.append(chunk)
+        n += len(chunk)
+        if n >= limit:
+            break
+    return got
 
 
 class BodySource(Protocol):

@@ -18,13 +18,12 @@ from courrier.access.imap.parser import Atom, ParseError, Token, sequence_set, w
 from courrier.access.imap.state import Selected, no
 from courrier.mailbox import flags as F
 from courrier.mailbox import names as folders
-from courrier.mailbox.api import Msg, to_crlf
+from courrier.mailbox.api import STREAM_BATCH, Msg, take, to_crlf
 
 if TYPE_CHECKING:
     from courrier.access.imap.session import Session
 
 BATCH = 256  # messages rendered per trip to the disk thread
-STREAM_BATCH = 2 << 20  # octets of a large message read per trip to the store's threads (_send_parts)
 FLUSH_BYTES = 8 << 20  # ... or fewer: the responses rendered are written out once they reach this size
 
 
@@ -153,18 +152,8 @@ async def _send_parts(s: Session, parts: FE.Parts, msg: FE.Message) -> None:
             if isinstance(part, bytes):
                 s.write(part)
                 continue
-            it = part.chunks()
-
-            def pull(it=it) -> list[bytes]:  # noqa: ANN001
-                got, n = [], 0
-                for chunk in it:
-                    got.append(chunk)
-                    n += len(chunk)
-                    if n >= STREAM_BATCH:
-                        break
-                return got
-
-            while got := await s.store.run(pull):
+            it = iter(part.chunks())
+            while got := await s.store.run(take, it, STREAM_BATCH):
                 for chunk in got:
                     s.write(chunk)
                 del got

@@ -23,10 +23,9 @@ from courrier.access.pop3.commands import (
     TRANSACTION,
 )
 from courrier.auth import Limited, sasl
-from courrier.mailbox.api import Folder, MailStore, Msg, Root, Stream
+from courrier.mailbox.api import STREAM_BATCH, Folder, MailStore, Msg, Root, Stream, take
 
 _UIDL_OK = re.compile(r"^[\x21-\x7e]{1,70}$")
-STREAM_BATCH = 2 << 20  # octets of a message read per trip to the store's threads (RETR)
 DISCARD_MAX = 1 << 20  # octets of one over-long line thrown away before the session is closed
 
 
@@ -412,19 +411,9 @@ class POP3Session:
             return
         try:
             self.send(f"+OK {stream.size} octets")
-            chunks = stream.chunks()
-
-            def pull() -> list[bytes]:
-                got, n = [], 0
-                for chunk in chunks:
-                    got.append(chunk)
-                    n += len(chunk)
-                    if n >= STREAM_BATCH:
-                        break
-                return got
-
+            chunks = iter(stream.chunks())
             stuffer = Stuffer()
-            while got := await self.store.run(pull):
+            while got := await self.store.run(take, chunks, STREAM_BATCH):
                 for chunk in got:
                     self.writer.write(stuffer.feed(chunk))
                 del got
