@@ -24,6 +24,8 @@ from courrier.sieve.store import Active, ScriptInfo, SieveStore, SieveStoreError
 
 
 class PgSieveStore(SieveStore):
+    LOOKUP_BLOCKS = True  # a version check or a cache miss is a query: never on the loop (an outage would stall it)
+
     def __init__(self, pool: Pool) -> None:  # noqa: D107 - no super(): no SQLite file here
         self.pool = pool
         self._cache: dict[str, Active | None] = {}

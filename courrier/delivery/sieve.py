@@ -81,7 +81,10 @@ class SieveFilter:
     async def decide(self, env: Envelope, msg: ReceivedMessage, account: str, rcpt: str,
                      default: str | None) -> Decision | None:
         """What to do for ``account``; None when it has no active script (the caller stores as usual)."""
-        active = self.scripts.active(account)
+        if self.scripts.LOOKUP_BLOCKS:
+            active = await asyncio.to_thread(self.scripts.active, account)
+        else:
+            active = self.scripts.active(account)
         if active is None:
             return None
         keep = Decision([Copy(default)])

@@ -65,6 +65,10 @@ def version_of(content: str) -> str:
 
 
 class SieveStore:
+    # whether ``active`` may wait on a network round trip (the cluster's store): then delivery asks it from a thread,
+    # never on the event loop; a local lookup is a memory hit or one SQLite read and is asked in place
+    LOOKUP_BLOCKS = False
+
     def __init__(self, db_path: Path) -> None:
         self._path = db_path
         self._local = threading.local()

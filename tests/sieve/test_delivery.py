@@ -209,3 +209,37 @@ async def test_include_personal(world):
     world.script('require "include"; include :personal "lists";')
     await world.deliver()
     assert len(world.folder("Dev")) == 1 and world.folder("INBOX") == []
+
+
+async def test_a_script_lookup_that_waits_on_the_network_never_holds_the_loop(world):
+    """The cluster's script store (``LOOKUP_BLOCKS``) answers from PostgreSQL on a version check or a cache miss; in
+    an outage that waits up to ``[store] timeout``. Delivery asks it from a thread: other sessions go on meanwhile.
+    Here the local store, with the flag set and a 0.3 s wait in its lookup, stands for it."""
+    import asyncio
+    import time
+
+    class Slow(SieveStore):
+        LOOKUP_BLOCKS = True
+
+        def active(self, account):  # noqa: ANN001, ANN202
+            time.sleep(0.3)
+            return super().active(account)
+
+    world.scripts.__class__ = Slow
+    world.script('require ["fileinto", "mailbox"]; fileinto :create "Slow";')
+    gaps = [0.0]
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    t = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    await world.deliver()
+    t.cancel()
+    assert len(world.folder("Slow")) == 1
+    assert max(gaps) < 0.2, f"the loop stood still {max(gaps):.2f} s during a 0.3 s lookup"
